@@ -1,0 +1,260 @@
+// Logging implementation. See log.h for the contract.
+//
+// Lines are formatted on the caller's thread, then either written at once
+// (before start() / after stop()) or appended to one pending text buffer
+// that the logger thread swaps out and writes with as few write(2) calls as
+// the kernel allows. The queue mutex is never held across write(2). When the
+// pending buffer would pass its limit, the line is dropped and counted; the
+// logger thread reports the count as soon as it can write again.
+#include "common/log.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <ctime>
+#include <mutex>
+#include <poll.h>
+#include <string>
+#include <thread>
+
+namespace agd::log {
+
+namespace detail {
+
+// Declared again in tests/unit/daemon/log_test.cc (log.h is the public API).
+const char* level_name(Level level);
+std::string sanitize(std::string_view message);
+bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t ino);
+std::string format_line(Level level, std::string_view message, bool journal,
+                        std::chrono::system_clock::time_point now);
+void set_queue_limit(std::size_t bytes);
+std::uint64_t dropped_total();
+
+const char* level_name(Level level) {
+    switch (level) {
+        case Level::Error: return "error";
+        case Level::Warning: return "warning";
+        case Level::Notice: return "notice";
+        case Level::Info: return "info";
+        case Level::Debug: return "debug";
+    }
+    return "info";
+}
+
+std::string sanitize(std::string_view message) {
+    // A trailing newline is a habit, not content: drop it rather than turn it
+    // into a trailing space. Embedded ones become spaces (one event, one line).
+    while (!message.empty() && (message.back() == '\n' || message.back() == '\r'))
+        message.remove_suffix(1);
+    std::string out(message);
+    for (char& c : out)
+        if (c == '\n' || c == '\r') c = ' ';
+    return out;
+}
+
+bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t ino) {
+    if (env == nullptr || *env == '\0') return false;
+    std::string_view s(env);
+    auto colon = s.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::uint64_t d = 0, i = 0;
+    auto r1 = std::from_chars(s.data(), s.data() + colon, d);
+    if (r1.ec != std::errc() || r1.ptr != s.data() + colon || colon == 0) return false;
+    auto r2 = std::from_chars(s.data() + colon + 1, s.data() + s.size(), i);
+    if (r2.ec != std::errc() || r2.ptr != s.data() + s.size() || colon + 1 == s.size()) return false;
+    return d == dev && i == ino;
+}
+
+std::string format_line(Level level, std::string_view message, bool journal,
+                        std::chrono::system_clock::time_point now) {
+    std::string text = sanitize(message);
+    std::string line;
+    line.reserve(text.size() + 40);
+    if (journal) {
+        fmt::format_to(std::back_inserter(line), "<{}>", static_cast<int>(level));
+    } else {
+        using namespace std::chrono;
+        auto since = now.time_since_epoch();
+        auto secs = duration_cast<seconds>(since);
+        auto millis = duration_cast<milliseconds>(since - secs).count();
+        if (millis < 0) {  // before 1970: keep the fraction positive
+            secs -= seconds(1);
+            millis += 1000;
+        }
+        std::time_t t = static_cast<std::time_t>(secs.count());
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        fmt::format_to(std::back_inserter(line), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} ",
+                       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                       tm.tm_sec, millis, level_name(level));
+    }
+    line += text;
+    line += '\n';
+    return line;
+}
+
+}  // namespace detail
+
+namespace {
+
+constexpr std::size_t kDefaultQueueLimit = 64u << 20;  // 64 MiB of pending text
+
+// Everything the logger thread shares. Allocated on the heap so that
+// reset_after_fork() can abandon a copy whose mutex may have been held by a
+// thread that does not exist in the child.
+struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::string pending;          // formatted lines waiting for the thread
+    std::uint64_t dropped = 0;    // lines dropped since the last report
+    bool running = false;         // a thread owns the output
+    bool stopping = false;
+    std::thread thread;
+};
+
+State* g_state = new State();                     // never freed (see reset_after_fork)
+std::atomic<int> g_level{static_cast<int>(Level::Info)};
+std::atomic<int> g_journal{-1};                   // -1 unknown, 0 plain, 1 journal
+std::atomic<std::size_t> g_queue_limit{kDefaultQueueLimit};
+std::atomic<std::uint64_t> g_dropped_total{0};
+
+bool journal_mode() {
+    int j = g_journal.load(std::memory_order_relaxed);
+    if (j < 0) {
+        struct stat st {};
+        bool match = false;
+        if (::fstat(STDERR_FILENO, &st) == 0)
+            match = detail::journal_stream_matches(std::getenv("JOURNAL_STREAM"),
+                                                   static_cast<std::uint64_t>(st.st_dev),
+                                                   static_cast<std::uint64_t>(st.st_ino));
+        j = match ? 1 : 0;
+        g_journal.store(j, std::memory_order_relaxed);
+    }
+    return j == 1;
+}
+
+// Writes all of [data, data+len) to stderr, retrying on EINTR, partial writes
+// and EAGAIN (if someone handed us a non-blocking stderr). Gives up on any
+// other error: there is nowhere left to report it.
+void write_all(const char* data, std::size_t len) {
+    while (len > 0) {
+        ssize_t n = ::write(STDERR_FILENO, data, len);
+        if (n > 0) {
+            data += n;
+            len -= static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            pollfd p{STDERR_FILENO, POLLOUT, 0};
+            ::poll(&p, 1, 1000);
+            continue;
+        }
+        return;
+    }
+}
+
+std::string dropped_line(std::uint64_t n) {
+    return detail::format_line(Level::Warning,
+                               fmt::format("log queue full: {} line(s) dropped", n),
+                               journal_mode(), std::chrono::system_clock::now());
+}
+
+void thread_main(State* st) {
+    std::string batch;
+    for (;;) {
+        std::uint64_t dropped = 0;
+        {
+            std::unique_lock lk(st->mu);
+            st->cv.wait(lk, [st] { return !st->pending.empty() || st->dropped > 0 || st->stopping; });
+            if (st->pending.empty() && st->dropped == 0) {
+                // stopping with nothing left: hand the output back to callers.
+                st->running = false;
+                return;
+            }
+            batch.clear();
+            batch.swap(st->pending);
+            dropped = st->dropped;
+            st->dropped = 0;
+        }
+        if (dropped > 0) batch += dropped_line(dropped);
+        write_all(batch.data(), batch.size());
+        if (batch.capacity() > (1u << 20)) std::string().swap(batch);  // do not hoard a burst
+    }
+}
+
+}  // namespace
+
+namespace detail {
+
+void set_queue_limit(std::size_t bytes) { g_queue_limit.store(bytes); }
+std::uint64_t dropped_total() { return g_dropped_total.load(); }
+
+}  // namespace detail
+
+void start() {
+    State* st = g_state;
+    std::lock_guard lk(st->mu);
+    if (st->running || st->thread.joinable()) return;
+    g_journal.store(-1);  // stderr may have been redirected since the last line
+    st->stopping = false;
+    st->running = true;
+    st->thread = std::thread(thread_main, st);
+}
+
+void stop() {
+    State* st = g_state;
+    {
+        std::lock_guard lk(st->mu);
+        if (!st->thread.joinable()) return;
+        st->stopping = true;
+    }
+    st->cv.notify_one();
+    st->thread.join();
+    std::lock_guard lk(st->mu);
+    st->stopping = false;
+}
+
+void reset_after_fork() {
+    // The child has no logger thread, and the old mutex may be locked forever
+    // (by a parent thread that was not copied). Abandon the old state: its
+    // pending lines belong to the parent, which writes them itself.
+    g_state = new State();
+    g_journal.store(-1);
+}
+
+void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+
+Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
+
+void write(Level lvl, std::string_view message) {
+    std::string line = detail::format_line(lvl, message, journal_mode(), std::chrono::system_clock::now());
+    State* st = g_state;
+    {
+        std::unique_lock lk(st->mu);
+        if (st->running) {
+            if (st->pending.size() + line.size() > g_queue_limit.load(std::memory_order_relaxed)) {
+                ++st->dropped;
+                g_dropped_total.fetch_add(1, std::memory_order_relaxed);
+                lk.unlock();
+                st->cv.notify_one();
+                return;  // never block a worker; the thread reports the count
+            }
+            bool was_empty = st->pending.empty();
+            st->pending += line;
+            lk.unlock();
+            if (was_empty) st->cv.notify_one();
+            return;
+        }
+    }
+    write_all(line.data(), line.size());
+}
+
+}  // namespace agd::log

@@ -1,0 +1,52 @@
+// Names of the config enums, as written in antigravityd.conf.
+#include "config/config.h"
+
+namespace agd::config {
+
+const char* to_string(ProviderType t) {
+    switch (t) {
+        case ProviderType::OpenAI: return "openai";
+        case ProviderType::Anthropic: return "anthropic";
+        case ProviderType::Gemini: return "gemini";
+    }
+    return "unknown";
+}
+
+const char* to_string(OpenAIApi a) {
+    switch (a) {
+        case OpenAIApi::Chat: return "chat";
+        case OpenAIApi::Responses: return "responses";
+    }
+    return "unknown";
+}
+
+const char* to_string(AuthMode m) {
+    switch (m) {
+        case AuthMode::Off: return "off";
+        case AuthMode::Strict: return "strict";
+        case AuthMode::AllExceptHealth: return "all_except_health";
+        case AuthMode::Auto: return "auto";
+    }
+    return "unknown";
+}
+
+const char* to_string(Strategy s) {
+    switch (s) {
+        case Strategy::RoundRobin: return "round-robin";
+        case Strategy::FillFirst: return "fill-first";
+    }
+    return "unknown";
+}
+
+const char* to_string(LogLevel l) {
+    switch (l) {
+        case LogLevel::Error: return "error";
+        case LogLevel::Warning: return "warning";
+        case LogLevel::Notice: return "notice";
+        case LogLevel::Info: return "info";
+        case LogLevel::Debug: return "debug";
+    }
+    return "unknown";
+}
+
+}  // namespace agd::config

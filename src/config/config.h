@@ -1,0 +1,99 @@
+// Config: one immutable snapshot of antigravityd.conf. Built by the loader
+// (loader.h) on the main thread, then shared read-only by every request as
+// std::shared_ptr<const Config>.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/cidr.h"
+
+namespace agd::config {
+
+using Millis = std::chrono::milliseconds;
+
+enum class LogLevel { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
+enum class AuthMode { Off, Strict, AllExceptHealth, Auto };
+enum class Strategy { RoundRobin, FillFirst };
+enum class ProviderType { OpenAI, Anthropic, Gemini };
+enum class OpenAIApi { Chat, Responses };
+
+struct ListenAddr {
+    enum class Kind { Tcp, Unix } kind = Kind::Tcp;
+    std::string host;      // Tcp: "127.0.0.1", "::1", "0.0.0.0", "::" (no brackets)
+    uint16_t port = 0;     // Tcp: 0 = kernel picks (tests)
+    std::string path;      // Unix: socket path
+    std::string text;      // as written in the file, for logs and status
+    bool loopback = false; // Tcp on 127.0.0.0/8 or ::1, or any unix socket
+    int line = 0;
+};
+
+// One entry of a provider's `models` list: a glob ("gpt-4o*") or an exact
+// name, optionally renamed upstream ("fast=gpt-4o-mini": clients ask for
+// "fast", the upstream is sent "gpt-4o-mini").
+struct ModelPattern {
+    std::string pattern;        // what the client asks for (glob or exact)
+    std::string upstream_name;  // non-empty only for a rename
+    bool is_glob = false;       // pattern contains * ? or [
+};
+
+struct ProviderConfig {
+    std::string name;                 // [provider.NAME]
+    ProviderType type = ProviderType::OpenAI;
+    OpenAIApi api = OpenAIApi::Chat;  // openai only
+    std::string base_url;             // no trailing slash
+    std::vector<std::string> keys;    // each key is one credential
+    std::vector<ModelPattern> models;
+    std::string proxy;                // "" = none; http://, https://, socks5://, socks5h://
+    int line = 0;                     // line of the section header
+};
+
+struct ServerConfig {
+    std::vector<ListenAddr> listen;
+    unsigned workers = 0;             // 0 = one per CPU (resolved by the daemon)
+    uint64_t max_body_size = 100ull << 20;
+    Millis upstream_timeout{300'000};  // max wait for upstream bytes (first byte or between chunks)
+    Millis connect_timeout{10'000};
+    Millis shutdown_timeout{30'000};
+    std::string pid_file = "/run/antigravityd/antigravityd.pid";
+    std::string control_socket = "/run/antigravityd/control.sock";
+    LogLevel log_level = LogLevel::Info;
+};
+
+struct AuthConfig {
+    AuthMode mode = AuthMode::Auto;       // as written
+    AuthMode effective = AuthMode::Off;   // Auto resolved against the listeners
+    std::vector<std::string> keys;
+    std::string admin_password;
+};
+
+struct AccessConfig {
+    std::vector<Cidr> allow;
+    std::vector<Cidr> deny;
+    std::vector<Cidr> trusted_proxies;
+};
+
+struct RoutingConfig {
+    Strategy strategy = Strategy::RoundRobin;
+    Millis cooldown{60'000};
+    unsigned max_attempts = 3;
+};
+
+struct Config {
+    std::string path;      // file it was loaded from
+    ServerConfig server;
+    AuthConfig auth;
+    AccessConfig access;
+    RoutingConfig routing;
+    std::vector<ProviderConfig> providers;
+};
+
+const char* to_string(ProviderType);
+const char* to_string(OpenAIApi);
+const char* to_string(AuthMode);
+const char* to_string(Strategy);
+const char* to_string(LogLevel);
+
+}  // namespace agd::config

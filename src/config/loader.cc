@@ -1,0 +1,958 @@
+// Loading antigravityd.conf.
+//
+// inih splits "key = value" lines, but Debian's build of it has a 200-byte
+// line buffer, only ';' as inline comment prefix, a 50-byte section buffer,
+// Python-style continuation lines and no line numbers in the handler; its
+// options are process-wide globals we must not touch. So every line goes
+// through our own reader first (ini_parse_stream), which:
+//   - counts lines, so the handler knows where it is;
+//   - strips the BOM, leading whitespace (no continuation lines), and inline
+//     comments (';' or '#' at the start or after whitespace);
+//   - tracks [section] headers itself (no length limit, every header seen,
+//     even one without keys) and hands inih an empty line instead;
+//   - rejects malformed lines with a diagnostic of its own, so inih never
+//     sees one;
+//   - hands over a line longer than inih's buffer as "name=\x01" and keeps
+//     the full value aside for the handler.
+#include "config/loader.h"
+
+#include <fcntl.h>
+#include <ini.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <new>
+#include <optional>
+#include <system_error>
+#include <utility>
+
+#include "common/glob.h"
+#include "common/units.h"
+
+namespace agd::config {
+
+std::string Diagnostic::str() const {
+    std::string s = file;
+    s += ':';
+    s += std::to_string(line);
+    s += ": ";
+    if (!key.empty()) {
+        s += key;
+        s += ": ";
+    }
+    s += message;
+    return s;
+}
+
+namespace {
+
+constexpr std::size_t kMaxFileSize = 16u << 20;
+constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
+constexpr unsigned kMaxWorkers = 256;
+constexpr unsigned kMaxAttempts = 10;
+constexpr char kLongValueMarker[] = "\x01";
+
+constexpr const char* kDefaultListen = "127.0.0.1:8045";
+constexpr uint16_t kDefaultPort = 8045;
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = ascii_lower(c);
+    return out;
+}
+
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (ascii_lower(s[i]) != ascii_lower(prefix[i])) return false;
+    return true;
+}
+
+bool has_space_or_ctl(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f;
+    });
+}
+
+// A non-secret value quoted for a message: control bytes escaped, long
+// values shortened.
+std::string quote(std::string_view v) {
+    constexpr std::size_t kMax = 80;
+    std::string out = "\"";
+    std::size_t n = 0;
+    for (char c : v) {
+        if (++n > kMax) {
+            out += "...";
+            break;
+        }
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (u < 0x20 || u == 0x7f) {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[u >> 4];
+            out += kHex[u & 0xf];
+        } else {
+            out += c;
+        }
+    }
+    out += '"';
+    return out;
+}
+
+bool valid_provider_name(std::string_view name) {
+    if (name.empty()) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+               c == '-';
+    });
+}
+
+// A secret that is obviously an example rather than a real key.
+bool looks_like_placeholder(std::string_view secret) {
+    std::string l = lower(secret);
+    for (const char* p : {"...", "<", ">", "your", "placeholder", "changeme", "change-me", "replace", "xxxx", "example"})
+        if (l.find(p) != std::string::npos) return true;
+    return false;
+}
+
+// Reads unsigned decimal; nullopt on anything else or > max.
+std::optional<unsigned long long> parse_uint(std::string_view s, unsigned long long max) {
+    if (s.empty() || s.size() > 19) return std::nullopt;
+    unsigned long long v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<unsigned long long>(c - '0');
+    }
+    if (v > max) return std::nullopt;
+    return v;
+}
+
+enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Skip };
+
+struct ProviderState {
+    ProviderConfig cfg;
+    std::string label;           // "provider.NAME"
+    bool type_set = false;
+    int api_line = 0;
+    bool base_url_set = false;
+    bool duplicate = false;      // a second [provider.NAME]: reported, then ignored
+    std::map<std::string, int> seen;  // key -> first line (non-repeatable keys)
+};
+
+struct ListenError {
+    std::string message;
+};
+
+class Parser {
+public:
+    Parser(std::string_view text, std::string name) : text_(text), file_(std::move(name)) {
+        cfg_.path = file_;
+    }
+
+    LoadResult run();
+
+private:
+    // ---- inih trampolines ------------------------------------------------
+    static char* reader_cb(char* buf, int num, void* self) {
+        return static_cast<Parser*>(self)->next_line(buf, num);
+    }
+    static int handler_cb(void* self, const char* /*section*/, const char* name, const char* value) {
+        auto* p = static_cast<Parser*>(self);
+        // No exception may unwind through inih's C frames.
+        try {
+            p->on_key(name ? name : "", value ? value : "");
+        } catch (const std::bad_alloc&) {
+            p->fatal_ = "out of memory";
+        } catch (...) {
+            p->fatal_ = "internal error while reading the file";
+        }
+        return 1;
+    }
+
+    char* next_line(char* buf, int num);
+    char* hand(char* buf, int num, std::string_view line);
+    void open_section(std::string_view name);
+    void on_key(std::string_view name, std::string_view value);
+    void finish();
+
+    // ---- diagnostics -----------------------------------------------------
+    void error(int line, std::string key, std::string message) {
+        errors_.push_back({file_, line, std::move(key), std::move(message)});
+    }
+    void warning(int line, std::string key, std::string message) {
+        warnings_.push_back({file_, line, std::move(key), std::move(message)});
+    }
+
+    // Checks a non-repeatable key; false (with an error) when already set.
+    bool once(std::map<std::string, int>& seen, const std::string& label, std::string_view key) {
+        auto [it, inserted] = seen.emplace(std::string(key), line_);
+        if (!inserted) {
+            error(line_, label, "already set on line " + std::to_string(it->second) + " (only lists may repeat a key)");
+            return false;
+        }
+        return true;
+    }
+
+    // ---- per-section keys --------------------------------------------------
+    void server_key(const std::string& label, std::string_view key, std::string_view value);
+    void auth_key(const std::string& label, std::string_view key, std::string_view value);
+    void access_key(const std::string& label, std::string_view key, std::string_view value);
+    void routing_key(const std::string& label, std::string_view key, std::string_view value);
+    void provider_key(ProviderState& p, const std::string& label, std::string_view key, std::string_view value);
+
+    // ---- value parsers (report their own errors) ------------------------
+    std::optional<uint64_t> size_value(const std::string& label, std::string_view v);
+    std::optional<Millis> duration_value(const std::string& label, std::string_view v, bool allow_zero);
+    std::optional<std::string> path_value(const std::string& label, std::string_view v);
+    void listen_value(const std::string& label, std::string_view v);
+    void cidr_value(const std::string& label, std::string_view v, std::vector<Cidr>& into);
+    void models_value(ProviderState& p, const std::string& label, std::string_view v);
+    void secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into);
+
+    template <class E>
+    std::optional<E> enum_value(const std::string& label, std::string_view v,
+                                std::initializer_list<std::pair<const char*, E>> words) {
+        std::string expected;
+        std::size_t i = 0;
+        for (const auto& [word, e] : words) {
+            if (v == word) return e;
+            if (i > 0) expected += (i + 1 == words.size()) ? " or " : ", ";
+            expected += word;
+            ++i;
+        }
+        error(line_, label, "expected " + expected + ", got " + quote(v));
+        return std::nullopt;
+    }
+
+    // ---- state -------------------------------------------------------------
+    std::string_view text_;
+    std::string file_;
+    std::size_t pos_ = 0;
+    int line_ = 0;
+    std::optional<std::string> long_value_;  // full value of an over-long line
+    std::string fatal_;
+
+    SectionKind kind_ = SectionKind::None;
+    std::string section_;          // as written, for labels
+    std::size_t provider_ = 0;     // index into providers_ when kind_ == Provider
+
+    Config cfg_;
+    std::vector<ProviderState> providers_;
+    std::map<std::string, int> server_seen_, auth_seen_, routing_seen_;
+    std::map<std::string, int> listen_seen_;  // normalised address -> line
+    int mode_line_ = 0;
+    bool listen_written_ = false;  // any server.listen line, valid or not
+
+    std::vector<Diagnostic> errors_;
+    std::vector<Diagnostic> warnings_;
+};
+
+// ---------------------------------------------------------------------------
+// Reader
+
+char* Parser::hand(char* buf, int num, std::string_view line) {
+    // Callers guarantee line.size() + 2 <= num.
+    std::size_t n = std::min(line.size(), static_cast<std::size_t>(num > 2 ? num - 2 : 0));
+    std::memcpy(buf, line.data(), n);
+    buf[n] = '\n';
+    buf[n + 1] = '\0';
+    return buf;
+}
+
+char* Parser::next_line(char* buf, int num) {
+    long_value_.reset();
+    if (pos_ >= text_.size() || !fatal_.empty()) return nullptr;
+    if (num < 8) {  // cannot even hand over "k=\x01": stop rather than drop lines silently
+        fatal_ = "inih line buffer too small";
+        return nullptr;
+    }
+
+    std::size_t nl = text_.find('\n', pos_);
+    std::size_t end = nl == std::string_view::npos ? text_.size() : nl;
+    std::string_view raw = text_.substr(pos_, end - pos_);
+    pos_ = nl == std::string_view::npos ? text_.size() : nl + 1;
+    ++line_;
+
+    if (line_ == 1 && raw.substr(0, 3) == "\xEF\xBB\xBF") raw.remove_prefix(3);
+    if (raw.find('\0') != std::string_view::npos) {
+        error(line_, "", "line contains a NUL byte");
+        return hand(buf, num, "");
+    }
+
+    // Inline comment: ';' or '#' at the start or after whitespace.
+    std::string_view s = raw;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if ((s[i] == ';' || s[i] == '#') && (i == 0 || is_space(s[i - 1]))) {
+            s = s.substr(0, i);
+            break;
+        }
+    }
+    s = trim(s);
+    if (s.empty()) return hand(buf, num, "");
+
+    if (s.front() == '[') {
+        std::size_t close = s.find(']');
+        if (close == std::string_view::npos) {
+            error(line_, "", "section header without closing ']'");
+            kind_ = SectionKind::Skip;  // keys below it belong to no known section
+            return hand(buf, num, "");
+        }
+        if (close + 1 != s.size()) error(line_, std::string(trim(s.substr(1, close - 1))), "unexpected text after ']'");
+        open_section(trim(s.substr(1, close - 1)));
+        return hand(buf, num, "");
+    }
+
+    std::size_t sep = s.find_first_of("=:");
+    std::string label = kind_ == SectionKind::None || kind_ == SectionKind::Skip ? std::string() : section_;
+    if (sep == std::string_view::npos) {
+        error(line_, label, "expected \"key = value\", found a line without '='");
+        return hand(buf, num, "");
+    }
+    std::string_view name = trim(s.substr(0, sep));
+    if (name.empty()) {
+        error(line_, label, "missing key name before '='");
+        return hand(buf, num, "");
+    }
+    if (s.size() + 2 <= static_cast<std::size_t>(num)) return hand(buf, num, s);
+
+    // Longer than inih's buffer: hand over "name=<marker>", keep the value.
+    if (name.size() + 4 > static_cast<std::size_t>(num)) {
+        error(line_, label, "key name too long");
+        return hand(buf, num, "");
+    }
+    long_value_ = std::string(trim(s.substr(sep + 1)));
+    std::string shortened(name);
+    shortened += '=';
+    shortened += kLongValueMarker;
+    return hand(buf, num, shortened);
+}
+
+void Parser::open_section(std::string_view name) {
+    section_ = std::string(name);
+    if (name == "server") {
+        kind_ = SectionKind::Server;
+    } else if (name == "auth") {
+        kind_ = SectionKind::Auth;
+    } else if (name == "access") {
+        kind_ = SectionKind::Access;
+    } else if (name == "routing") {
+        kind_ = SectionKind::Routing;
+    } else if (name.substr(0, 9) == "provider.") {
+        std::string_view pname = name.substr(9);
+        if (!valid_provider_name(pname)) {
+            error(line_, section_, "bad provider name (use letters, digits, '_', '.' and '-')");
+            kind_ = SectionKind::Skip;
+            return;
+        }
+        ProviderState st;
+        st.cfg.name = std::string(pname);
+        st.cfg.line = line_;
+        st.label = section_;
+        for (const auto& other : providers_) {
+            if (!other.duplicate && other.cfg.name == st.cfg.name) {
+                error(line_, section_,
+                      "duplicate provider name (first defined on line " + std::to_string(other.cfg.line) + ")");
+                st.duplicate = true;
+                break;
+            }
+        }
+        providers_.push_back(std::move(st));
+        provider_ = providers_.size() - 1;
+        kind_ = SectionKind::Provider;
+    } else if (name == "provider") {
+        error(line_, section_, "missing provider name: write [provider.NAME]");
+        kind_ = SectionKind::Skip;
+    } else {
+        error(line_, section_, "unknown section (expected server, auth, access, routing or provider.NAME)");
+        kind_ = SectionKind::Skip;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+
+void Parser::on_key(std::string_view name, std::string_view value) {
+    std::string full_value;
+    if (value == kLongValueMarker && long_value_) {
+        full_value = *long_value_;
+        value = full_value;
+    }
+    if (kind_ == SectionKind::Skip) return;  // the section itself was reported
+    if (kind_ == SectionKind::None) {
+        error(line_, std::string(name), "key outside of any section");
+        return;
+    }
+    std::string label = section_ + "." + std::string(name);
+    if (value.empty()) {
+        error(line_, label, "empty value");
+        return;
+    }
+    if (value.size() >= 2 && ((value.front() == '"' && value.back() == '"') ||
+                              (value.front() == '\'' && value.back() == '\''))) {
+        error(line_, label, "values are taken literally: remove the quotes");
+        return;
+    }
+    switch (kind_) {
+        case SectionKind::Server: server_key(label, name, value); break;
+        case SectionKind::Auth: auth_key(label, name, value); break;
+        case SectionKind::Access: access_key(label, name, value); break;
+        case SectionKind::Routing: routing_key(label, name, value); break;
+        case SectionKind::Provider: provider_key(providers_[provider_], label, name, value); break;
+        case SectionKind::None:
+        case SectionKind::Skip: break;
+    }
+}
+
+void Parser::server_key(const std::string& label, std::string_view key, std::string_view v) {
+    ServerConfig& s = cfg_.server;
+    if (key == "listen") {
+        listen_written_ = true;
+        listen_value(label, v);
+        return;
+    }
+    static constexpr const char* kSingle[] = {"workers", "max_body_size", "upstream_timeout", "connect_timeout",
+                                              "shutdown_timeout", "pid_file", "control_socket", "log_level"};
+    if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
+        error(line_, label,
+              "unknown key (expected listen, workers, max_body_size, upstream_timeout, connect_timeout, "
+              "shutdown_timeout, pid_file, control_socket or log_level)");
+        return;
+    }
+    if (!once(server_seen_, label, key)) return;
+    if (key == "workers") {
+        if (auto n = parse_uint(v, kMaxWorkers)) {
+            s.workers = static_cast<unsigned>(*n);
+        } else {
+            error(line_, label, "expected a number from 0 (one per CPU) to 256, got " + quote(v));
+        }
+    } else if (key == "max_body_size") {
+        if (auto n = size_value(label, v)) s.max_body_size = *n;
+    } else if (key == "upstream_timeout") {
+        if (auto d = duration_value(label, v, false)) s.upstream_timeout = *d;
+    } else if (key == "connect_timeout") {
+        if (auto d = duration_value(label, v, false)) s.connect_timeout = *d;
+    } else if (key == "shutdown_timeout") {
+        if (auto d = duration_value(label, v, true)) s.shutdown_timeout = *d;
+    } else if (key == "pid_file") {
+        if (auto p = path_value(label, v)) s.pid_file = *p;
+    } else if (key == "control_socket") {
+        if (auto p = path_value(label, v)) {
+            if (p->size() > kMaxUnixPath)
+                error(line_, label, "socket path too long (at most 107 bytes)");
+            else
+                s.control_socket = *p;
+        }
+    } else if (key == "log_level") {
+        if (auto l = enum_value<LogLevel>(label, v,
+                                          {{"error", LogLevel::Error},
+                                           {"warning", LogLevel::Warning},
+                                           {"notice", LogLevel::Notice},
+                                           {"info", LogLevel::Info},
+                                           {"debug", LogLevel::Debug}}))
+            s.log_level = *l;
+    }
+}
+
+void Parser::auth_key(const std::string& label, std::string_view key, std::string_view v) {
+    AuthConfig& a = cfg_.auth;
+    if (key == "key") {
+        secret_value(label, v, a.keys);
+    } else if (key == "mode") {
+        if (!once(auth_seen_, label, key)) return;
+        mode_line_ = line_;
+        if (auto m = enum_value<AuthMode>(label, v,
+                                          {{"off", AuthMode::Off},
+                                           {"strict", AuthMode::Strict},
+                                           {"all_except_health", AuthMode::AllExceptHealth},
+                                           {"auto", AuthMode::Auto}}))
+            a.mode = *m;
+    } else if (key == "admin_password") {
+        if (!once(auth_seen_, label, key)) return;
+        if (has_space_or_ctl(v)) {
+            error(line_, label, "must not contain whitespace or control characters");
+            return;
+        }
+        if (looks_like_placeholder(v)) warning(line_, label, "looks like a placeholder, not a real password");
+        a.admin_password = std::string(v);
+    } else {
+        error(line_, label, "unknown key (expected mode, key or admin_password)");
+    }
+}
+
+void Parser::access_key(const std::string& label, std::string_view key, std::string_view v) {
+    AccessConfig& a = cfg_.access;
+    if (key == "allow") {
+        cidr_value(label, v, a.allow);
+    } else if (key == "deny") {
+        cidr_value(label, v, a.deny);
+    } else if (key == "trusted_proxy") {
+        cidr_value(label, v, a.trusted_proxies);
+    } else {
+        error(line_, label, "unknown key (expected allow, deny or trusted_proxy)");
+    }
+}
+
+void Parser::routing_key(const std::string& label, std::string_view key, std::string_view v) {
+    RoutingConfig& r = cfg_.routing;
+    if (key != "strategy" && key != "cooldown" && key != "max_attempts") {
+        error(line_, label, "unknown key (expected strategy, cooldown or max_attempts)");
+        return;
+    }
+    if (!once(routing_seen_, label, key)) return;
+    if (key == "strategy") {
+        if (auto s = enum_value<Strategy>(label, v,
+                                          {{"round-robin", Strategy::RoundRobin}, {"fill-first", Strategy::FillFirst}}))
+            r.strategy = *s;
+    } else if (key == "cooldown") {
+        if (auto d = duration_value(label, v, true)) r.cooldown = *d;
+    } else {
+        auto n = parse_uint(v, kMaxAttempts);
+        if (n && *n >= 1)
+            r.max_attempts = static_cast<unsigned>(*n);
+        else
+            error(line_, label, "expected a number from 1 to 10, got " + quote(v));
+    }
+}
+
+void Parser::provider_key(ProviderState& p, const std::string& label, std::string_view key, std::string_view v) {
+    ProviderConfig& c = p.cfg;
+    if (key == "key") {
+        secret_value(label, v, c.keys);
+        return;
+    }
+    if (key == "models") {
+        models_value(p, label, v);
+        return;
+    }
+    if (key != "type" && key != "api" && key != "base_url" && key != "proxy") {
+        error(line_, label, "unknown key (expected type, api, base_url, key, models or proxy)");
+        return;
+    }
+    if (!once(p.seen, label, key)) return;
+    if (key == "type") {
+        if (auto t = enum_value<ProviderType>(
+                label, v,
+                {{"openai", ProviderType::OpenAI}, {"anthropic", ProviderType::Anthropic}, {"gemini", ProviderType::Gemini}})) {
+            c.type = *t;
+            p.type_set = true;
+        }
+    } else if (key == "api") {
+        p.api_line = line_;
+        if (auto a = enum_value<OpenAIApi>(label, v, {{"chat", OpenAIApi::Chat}, {"responses", OpenAIApi::Responses}}))
+            c.api = *a;
+    } else if (key == "base_url") {
+        // The value is not echoed: a URL can carry credentials.
+        std::string_view rest;
+        if (starts_with_nocase(v, "https://"))
+            rest = v.substr(8);
+        else if (starts_with_nocase(v, "http://"))
+            rest = v.substr(7);
+        else {
+            error(line_, label, "expected an http:// or https:// URL");
+            return;
+        }
+        if (rest.empty() || rest.front() == '/') {
+            error(line_, label, "URL has no host");
+            return;
+        }
+        if (has_space_or_ctl(v)) {
+            error(line_, label, "URL must not contain whitespace or control characters");
+            return;
+        }
+        if (v.find_first_of("?#") != std::string_view::npos) {
+            error(line_, label, "URL must not contain a query ('?') or fragment ('#')");
+            return;
+        }
+        while (v.size() > 1 && v.back() == '/') v.remove_suffix(1);
+        c.base_url = std::string(v);
+        p.base_url_set = true;
+    } else {  // proxy
+        std::string_view rest;
+        bool ok = false;
+        for (std::string_view scheme : {"http://", "https://", "socks5://", "socks5h://"}) {
+            if (starts_with_nocase(v, scheme)) {
+                rest = v.substr(scheme.size());
+                ok = true;
+                break;
+            }
+        }
+        if (!ok) {
+            error(line_, label, "expected a proxy URL starting with http://, https://, socks5:// or socks5h://");
+            return;
+        }
+        if (rest.empty() || rest.front() == '/' || rest.front() == ':') {
+            error(line_, label, "proxy URL has no host");
+            return;
+        }
+        if (has_space_or_ctl(v)) {
+            error(line_, label, "proxy URL must not contain whitespace or control characters");
+            return;
+        }
+        c.proxy = std::string(v);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Values
+
+std::optional<uint64_t> Parser::size_value(const std::string& label, std::string_view v) {
+    auto n = parse_size(v);
+    if (!n) {
+        error(line_, label, "expected a size like 100M (suffix K, M or G), got " + quote(v));
+        return std::nullopt;
+    }
+    if (*n == 0) {
+        error(line_, label, "must be greater than 0");
+        return std::nullopt;
+    }
+    return n;
+}
+
+std::optional<Millis> Parser::duration_value(const std::string& label, std::string_view v, bool allow_zero) {
+    auto d = parse_duration(v);
+    if (!d) {
+        error(line_, label, "expected a duration like 30s (units ms, s, m, h), got " + quote(v));
+        return std::nullopt;
+    }
+    if (!allow_zero && d->count() == 0) {
+        error(line_, label, "must be greater than 0");
+        return std::nullopt;
+    }
+    return d;
+}
+
+std::optional<std::string> Parser::path_value(const std::string& label, std::string_view v) {
+    if (v.front() != '/') {
+        error(line_, label, "expected an absolute path, got " + quote(v));
+        return std::nullopt;
+    }
+    if (std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; })) {
+        error(line_, label, "path must not contain control characters");
+        return std::nullopt;
+    }
+    return std::string(v);
+}
+
+void Parser::listen_value(const std::string& label, std::string_view v) {
+    static constexpr const char* kExpected =
+        "expected ADDRESS:PORT (like 127.0.0.1:8045 or [::1]:8045) or unix:/PATH, got ";
+    ListenAddr a;
+    a.text = std::string(v);
+    a.line = line_;
+    std::string dedup_key;
+    if (v.substr(0, 5) == "unix:") {
+        std::string_view path = v.substr(5);
+        if (path.empty() || path.front() != '/') {
+            error(line_, label, "expected an absolute socket path after unix:, got " + quote(v));
+            return;
+        }
+        if (path.size() > kMaxUnixPath) {
+            error(line_, label, "unix socket path too long (at most 107 bytes)");
+            return;
+        }
+        if (has_space_or_ctl(path)) {
+            error(line_, label, "unix socket path must not contain whitespace or control characters");
+            return;
+        }
+        a.kind = ListenAddr::Kind::Unix;
+        a.path = std::string(path);
+        a.loopback = true;
+        dedup_key = "unix:" + a.path;
+    } else {
+        std::string_view host, port;
+        if (!v.empty() && v.front() == '[') {
+            std::size_t close = v.find(']');
+            if (close == std::string_view::npos || close + 1 >= v.size() || v[close + 1] != ':') {
+                error(line_, label, kExpected + quote(v));
+                return;
+            }
+            host = v.substr(1, close - 1);
+            port = v.substr(close + 2);
+            if (host.find(':') == std::string_view::npos) {
+                error(line_, label, "brackets are for IPv6 addresses only, got " + quote(v));
+                return;
+            }
+        } else {
+            std::size_t colon = v.rfind(':');
+            if (colon == std::string_view::npos) {
+                error(line_, label, kExpected + quote(v));
+                return;
+            }
+            host = v.substr(0, colon);
+            port = v.substr(colon + 1);
+            if (host.find(':') != std::string_view::npos) {
+                error(line_, label, "an IPv6 address needs brackets, like [::1]:8045, got " + quote(v));
+                return;
+            }
+        }
+        auto ip = parse_ip(host);
+        if (!ip) {
+            error(line_, label, "expected an IP address (not a host name) before the port, got " + quote(v));
+            return;
+        }
+        if (port.empty() || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+            error(line_, label, kExpected + quote(v));
+            return;
+        }
+        auto n = parse_uint(port, 65535);
+        if (!n) {
+            error(line_, label, "port out of range (0-65535), got " + quote(v));
+            return;
+        }
+        a.kind = ListenAddr::Kind::Tcp;
+        a.host = ip->str();
+        a.port = static_cast<uint16_t>(*n);
+        a.loopback = is_loopback(*ip);
+        // Several port-0 listeners get distinct kernel-chosen ports: no clash.
+        if (a.port != 0) dedup_key = (ip->is_v4() ? a.host : "[" + a.host + "]") + ":" + std::to_string(a.port);
+    }
+    if (!dedup_key.empty()) {
+        auto [it, inserted] = listen_seen_.emplace(dedup_key, line_);
+        if (!inserted) {
+            error(line_, label, "duplicate listen address " + quote(v) + " (already on line " +
+                                    std::to_string(it->second) + ")");
+            return;
+        }
+    }
+    cfg_.server.listen.push_back(std::move(a));
+}
+
+void Parser::cidr_value(const std::string& label, std::string_view v, std::vector<Cidr>& into) {
+    auto c = parse_cidr(v);
+    if (!c) {
+        error(line_, label,
+              "expected an IP address or CIDR range (like 192.168.0.0/16 or fd00::/8), got " + quote(v));
+        return;
+    }
+    into.push_back(std::move(*c));
+}
+
+void Parser::secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into) {
+    // Never echo the value.
+    if (has_space_or_ctl(v)) {
+        error(line_, label, "must not contain whitespace or control characters");
+        return;
+    }
+    if (std::find(into.begin(), into.end(), v) != into.end()) {
+        warning(line_, label, "the same key is listed twice; the repeat is ignored");
+        return;
+    }
+    if (looks_like_placeholder(v)) warning(line_, label, "looks like a placeholder, not a real key");
+    into.emplace_back(v);
+}
+
+void Parser::models_value(ProviderState& p, const std::string& label, std::string_view v) {
+    std::size_t start = 0;
+    while (start <= v.size()) {
+        std::size_t comma = v.find(',', start);
+        if (comma == std::string_view::npos) comma = v.size();
+        std::string_view entry = trim(v.substr(start, comma - start));
+        start = comma + 1;
+        if (entry.empty()) {
+            error(line_, label, "empty entry in the models list");
+            continue;
+        }
+        ModelPattern m;
+        std::size_t eq = entry.find('=');
+        if (eq != std::string_view::npos) {
+            std::string_view alias = trim(entry.substr(0, eq));
+            std::string_view upstream = trim(entry.substr(eq + 1));
+            if (alias.empty() || upstream.empty() || upstream.find('=') != std::string_view::npos) {
+                error(line_, label, "expected alias=upstream-name, got " + quote(entry));
+                continue;
+            }
+            if (has_glob_chars(alias) || has_glob_chars(upstream)) {
+                error(line_, label, "a rename (alias=upstream-name) cannot use glob characters, got " + quote(entry));
+                continue;
+            }
+            if (has_space_or_ctl(alias) || has_space_or_ctl(upstream)) {
+                error(line_, label, "model names cannot contain spaces, got " + quote(entry));
+                continue;
+            }
+            m.pattern = std::string(alias);
+            m.upstream_name = std::string(upstream);
+        } else {
+            if (has_space_or_ctl(entry)) {
+                error(line_, label, "model names cannot contain spaces, got " + quote(entry));
+                continue;
+            }
+            m.pattern = std::string(entry);
+            m.is_glob = has_glob_chars(entry);
+        }
+        p.cfg.models.push_back(std::move(m));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Whole-file checks
+
+void Parser::finish() {
+    // Providers.
+    for (auto& p : providers_) {
+        if (p.duplicate) continue;
+        ProviderConfig& c = p.cfg;
+        if (!p.type_set && !p.seen.count("type"))
+            error(c.line, p.label, "no type configured (expected openai, anthropic or gemini)");
+        if (c.keys.empty()) error(c.line, p.label, "no key configured (each key is one credential)");
+        if (c.models.empty()) error(c.line, p.label, "no models configured");
+        if (p.api_line != 0 && p.type_set && c.type != ProviderType::OpenAI)
+            error(p.api_line, p.label + ".api", std::string("only valid for type = openai, not ") + to_string(c.type));
+        if (!p.base_url_set) {
+            switch (c.type) {
+                case ProviderType::OpenAI: c.base_url = "https://api.openai.com/v1"; break;
+                case ProviderType::Anthropic: c.base_url = "https://api.anthropic.com"; break;
+                case ProviderType::Gemini: c.base_url = "https://generativelanguage.googleapis.com"; break;
+            }
+        }
+        cfg_.providers.push_back(c);
+    }
+
+    // Listeners.
+    if (!listen_written_) {
+        ListenAddr a;
+        a.kind = ListenAddr::Kind::Tcp;
+        a.host = "127.0.0.1";
+        a.port = kDefaultPort;
+        a.text = kDefaultListen;
+        a.loopback = true;
+        cfg_.server.listen.push_back(std::move(a));
+    }
+
+    // Authentication.
+    AuthConfig& auth = cfg_.auth;
+    const ListenAddr* exposed = nullptr;
+    for (const auto& l : cfg_.server.listen) {
+        if (!l.loopback) {
+            exposed = &l;
+            break;
+        }
+    }
+    switch (auth.mode) {
+        case AuthMode::Auto: auth.effective = exposed ? AuthMode::AllExceptHealth : AuthMode::Off; break;
+        default: auth.effective = auth.mode; break;
+    }
+    if ((auth.mode == AuthMode::Strict || auth.mode == AuthMode::AllExceptHealth) && auth.keys.empty())
+        error(mode_line_, "auth.mode", std::string(to_string(auth.mode)) + " needs at least one auth.key");
+    if (auth.mode == AuthMode::Auto && exposed && auth.keys.empty())
+        error(exposed->line, "server.listen",
+              "listening on " + exposed->text + " (not loopback) requires auth.key, or set auth.mode = off explicitly");
+    if (auth.mode == AuthMode::Off && exposed)
+        warning(mode_line_, "auth.mode",
+                "off while listening on " + exposed->text + " (not loopback): anyone who can reach it can use the "
+                "provider keys");
+
+    auto by_line = [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; };
+    std::stable_sort(errors_.begin(), errors_.end(), by_line);
+    std::stable_sort(warnings_.begin(), warnings_.end(), by_line);
+}
+
+LoadResult Parser::run() {
+    LoadResult r;
+    int rc = ini_parse_stream(&Parser::reader_cb, this, &Parser::handler_cb, this);
+    if (!fatal_.empty()) {
+        errors_.push_back({file_, line_, "", fatal_});
+    } else if (rc != 0) {
+        // Our reader hands inih only well-formed lines, so this means inih
+        // itself failed (e.g. -2: it could not allocate its line buffer).
+        errors_.push_back({file_, rc > 0 ? rc : 0, "", "cannot parse (inih error " + std::to_string(rc) + ")"});
+    }
+    finish();
+    r.errors = std::move(errors_);
+    r.warnings = std::move(warnings_);
+    if (r.errors.empty()) r.config = std::make_shared<const Config>(cfg_);
+    r.partial = std::move(cfg_);
+    return r;
+}
+
+LoadResult fail(const std::string& file, int line, std::string message) {
+    LoadResult r;
+    r.partial.path = file;
+    r.errors.push_back({file, line, "", std::move(message)});
+    return r;
+}
+
+}  // namespace
+
+LoadResult load_string(std::string_view text, const std::string& name) {
+    try {
+        Parser p(text, name);
+        return p.run();
+    } catch (const std::bad_alloc&) {
+        try {
+            return fail(name, 0, "out of memory");
+        } catch (...) {
+            return LoadResult{};
+        }
+    } catch (...) {
+        try {
+            return fail(name, 0, "internal error while loading");
+        } catch (...) {
+            return LoadResult{};
+        }
+    }
+}
+
+LoadResult load_file(const std::string& path) {
+    try {
+        auto cannot_read = [&](int err) {
+            return fail(path, 0, "cannot read: " + std::error_code(err, std::generic_category()).message());
+        };
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return cannot_read(errno);
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) {
+            int err = errno;
+            ::close(fd);
+            return cannot_read(err);
+        }
+        if (S_ISDIR(st.st_mode)) {
+            ::close(fd);
+            return cannot_read(EISDIR);
+        }
+        std::string text;
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                int err = errno;
+                ::close(fd);
+                return cannot_read(err);
+            }
+            if (n == 0) break;
+            text.append(buf, static_cast<std::size_t>(n));
+            if (text.size() > kMaxFileSize) {
+                ::close(fd);
+                return fail(path, 0, "cannot read: file larger than 16 MiB");
+            }
+        }
+        ::close(fd);
+        return load_string(text, path);
+    } catch (...) {
+        try {
+            return fail(path, 0, "out of memory");
+        } catch (...) {
+            return LoadResult{};
+        }
+    }
+}
+
+}  // namespace agd::config

@@ -1,0 +1,266 @@
+// `antigravityd <command> [options]`: argument parsing and the client
+// commands (check-config, reload, status, stop). `run` is daemon.cc's.
+#include "daemon/cli.h"
+
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+
+#include "config/loader.h"
+#include "daemon/control.h"
+#include "daemon/daemon.h"
+
+namespace agd::daemon {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kConnectTimeout = 5s;
+constexpr auto kStatusTimeout = 10s;
+constexpr auto kReloadTimeout = 60s;
+constexpr auto kStopAnswerTimeout = 10s;
+constexpr auto kStopGrace = 10s;  // on top of server.shutdown_timeout
+
+struct CommandInfo {
+    std::string_view name;
+    Command command;
+    bool config, daemon, pid_file, json;  // accepted options
+};
+
+constexpr CommandInfo kCommands[] = {
+    {"run", Command::Run, true, true, true, false},
+    {"check-config", Command::CheckConfig, true, false, false, false},
+    {"reload", Command::Reload, true, false, false, false},
+    {"status", Command::Status, true, false, false, true},
+    {"stop", Command::Stop, true, false, false, false},
+    {"version", Command::Version, false, false, false, false},
+    {"help", Command::Help, false, false, false, false},
+};
+
+Result<Invocation> usage_error(std::string message) { return Result<Invocation>::fail(EX_USAGE, std::move(message)); }
+
+void print(std::FILE* f, std::string_view text) {
+    if (!text.empty()) std::fwrite(text.data(), 1, text.size(), f);
+}
+
+int emit(const Outcome& o) {
+    print(stderr, o.err);
+    print(stdout, o.out);
+    return o.exit_code;
+}
+
+int fail(const Error& e) {
+    print(stderr, fmt::format("antigravityd: {}\n", e.message));
+    return e.code != 0 ? e.code : 1;
+}
+
+// The daemon's control socket (and stop timeout) come from the config file,
+// read best-effort: a file with errors still names the socket.
+struct ClientSettings {
+    std::string control_socket;
+    std::chrono::milliseconds shutdown_timeout;
+};
+
+ClientSettings client_settings(const CliOptions& opts) {
+    auto loaded = config::load_file(opts.config_path);
+    const auto& server = loaded.ok() ? loaded.config->server : loaded.partial.server;
+    return {server.control_socket, server.shutdown_timeout};
+}
+
+// For reload/stop replies that are only {"ok":false,"message":...}.
+std::optional<std::string> refusal(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+    auto ok = doc.FindMember("ok");
+    if (ok == doc.MemberEnd() || !ok->value.IsBool() || ok->value.GetBool()) return std::nullopt;
+    auto msg = doc.FindMember("message");
+    if (msg != doc.MemberEnd() && msg->value.IsString()) return std::string(msg->value.GetString());
+    return std::string("refused");
+}
+
+int cmd_check_config(const CliOptions& opts) {
+    return emit(check_config_outcome(config::load_file(opts.config_path), opts.config_path));
+}
+
+int cmd_reload(const CliOptions& opts) {
+    auto settings = client_settings(opts);
+    auto answer = control_call(settings.control_socket, "reload", kReloadTimeout, opts.config_path);
+    if (!answer) return fail(answer.error());
+    return emit(reload_outcome(*answer));
+}
+
+int cmd_status(const CliOptions& opts) {
+    auto settings = client_settings(opts);
+    auto answer = control_call(settings.control_socket, "status", kStatusTimeout, opts.config_path);
+    if (!answer) return fail(answer.error());
+    if (opts.json) {
+        print(stdout, *answer + "\n");
+        return 0;
+    }
+    if (auto why = refusal(*answer)) return fail(Error{1, "status: " + *why});
+    auto text = render_status(*answer);
+    if (!text) return fail(text.error());
+    print(stdout, *text);
+    return 0;
+}
+
+int cmd_stop(const CliOptions& opts) {
+    auto settings = client_settings(opts);
+    auto client = ControlClient::connect(settings.control_socket, kConnectTimeout, opts.config_path);
+    if (!client) return fail(client.error());
+    auto answer = client->request("stop", kStopAnswerTimeout);
+    if (!answer) {
+        // The daemon closes without answering only by exiting: that is a stop.
+        if (auto closed = client->wait_closed(0ms); closed) {
+            print(stdout, "antigravityd stopped\n");
+            return 0;
+        }
+        return fail(answer.error());
+    }
+    if (auto why = refusal(*answer)) return fail(Error{1, "stop: " + *why});
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(settings.shutdown_timeout + kStopGrace);
+    if (auto closed = client->wait_closed(wait); !closed) return fail(closed.error());
+    print(stdout, "antigravityd stopped\n");
+    return 0;
+}
+
+}  // namespace
+
+Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
+    Invocation inv;
+    if (args.empty()) return inv;  // Help
+    std::string_view first = args[0];
+    const CommandInfo* info = nullptr;
+    if (first == "-h" || first == "--help") return inv;
+    if (first == "-V" || first == "--version") {
+        inv.command = Command::Version;
+        return inv;
+    }
+    for (const auto& c : kCommands)
+        if (c.name == first) info = &c;
+    if (info == nullptr) {
+        if (!first.empty() && first[0] == '-') return usage_error(fmt::format("a command must come first, not '{}'", first));
+        return usage_error(fmt::format("unknown command '{}'", first));
+    }
+    inv.command = info->command;
+
+    // A value for option `name`: "--name=VALUE", or the next argument.
+    auto take_value = [&](std::size_t& i, std::string_view name, std::string_view inline_value,
+                          bool has_inline) -> Result<std::string> {
+        if (has_inline) {
+            if (inline_value.empty()) return Result<std::string>::fail(EX_USAGE, fmt::format("option '{}' needs a value", name));
+            return std::string(inline_value);
+        }
+        if (i + 1 >= args.size() || args[i + 1].empty())
+            return Result<std::string>::fail(EX_USAGE, fmt::format("option '{}' needs a value", name));
+        return std::string(args[++i]);
+    };
+
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        std::string_view a = args[i];
+        if (a == "-h" || a == "--help") return Invocation{};
+        std::string_view name = a, value;
+        bool has_inline = false;
+        if (a.starts_with("--")) {
+            if (auto eq = a.find('='); eq != std::string_view::npos) {
+                name = a.substr(0, eq);
+                value = a.substr(eq + 1);
+                has_inline = true;
+            }
+        } else if (a.starts_with("-c") && a.size() > 2) {  // -cFILE
+            name = "-c";
+            value = a.substr(2);
+            has_inline = true;
+        }
+        auto not_for = [&](std::string_view opt) {
+            return usage_error(fmt::format("option '{}' is not valid for '{}'", opt, info->name));
+        };
+        if (name == "-c" || name == "--config") {
+            if (!info->config) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            inv.options.config_path = std::move(*v);
+        } else if (name == "--pid-file") {
+            if (!info->pid_file) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            inv.options.pid_file = std::move(*v);
+        } else if (name == "--daemon") {
+            if (!info->daemon) return not_for(name);
+            if (has_inline) return usage_error("option '--daemon' takes no value");
+            inv.options.daemonize = true;
+        } else if (name == "--json") {
+            if (!info->json) return not_for(name);
+            if (has_inline) return usage_error("option '--json' takes no value");
+            inv.options.json = true;
+        } else if (!a.empty() && a[0] == '-') {
+            return usage_error(fmt::format("unknown option '{}'", name));
+        } else {
+            return usage_error(fmt::format("unexpected argument '{}'", a));
+        }
+    }
+    return inv;
+}
+
+std::string usage_text() {
+    return fmt::format(
+        "Usage: antigravityd <command> [options]\n"
+        "\n"
+        "Commands:\n"
+        "  run [-c FILE] [--daemon] [--pid-file PATH]\n"
+        "                        run the daemon (in the foreground unless --daemon)\n"
+        "  check-config [-c FILE]\n"
+        "                        check the configuration file, print every problem\n"
+        "  reload [-c FILE]      make the running daemon load its configuration again\n"
+        "  status [-c FILE] [--json]\n"
+        "                        show the running daemon's state\n"
+        "  stop [-c FILE]        stop the running daemon and wait until it has exited\n"
+        "  version               print the version (also --version)\n"
+        "  help                  print this text (also --help)\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE     configuration file (default: {})\n"
+        "      --daemon          run: detach from the terminal, return once started\n"
+        "      --pid-file PATH   run: PID file to lock (overrides server.pid_file)\n"
+        "      --json            status: print the daemon's JSON as received\n"
+        "\n"
+        "reload, status and stop reach the daemon through server.control_socket\n"
+        "named in the configuration file.\n"
+        "\n"
+        "Exit status: 0 success; 1 failure (invalid configuration, failed reload);\n"
+        "64 usage error; 69 daemon not reachable; 77 permission denied;\n"
+        "75 timed out; 78 configuration error at start-up.\n",
+        kDefaultConfigPath);
+}
+
+std::string version_text() { return fmt::format("antigravityd {}\n", AGD_VERSION); }
+
+int cli_main(int argc, char** argv) {
+    std::vector<std::string_view> args;
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+    auto inv = parse_args(args);
+    if (!inv) {
+        print(stderr, fmt::format("antigravityd: {}\nTry 'antigravityd help'.\n", inv.error().message));
+        return EX_USAGE;
+    }
+    switch (inv->command) {
+        case Command::Run: return run(inv->options);
+        case Command::CheckConfig: return cmd_check_config(inv->options);
+        case Command::Reload: return cmd_reload(inv->options);
+        case Command::Status: return cmd_status(inv->options);
+        case Command::Stop: return cmd_stop(inv->options);
+        case Command::Version: print(stdout, version_text()); return 0;
+        case Command::Help: print(stdout, usage_text()); return 0;
+    }
+    return EX_SOFTWARE;
+}
+
+}  // namespace agd::daemon

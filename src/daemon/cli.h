@@ -1,0 +1,56 @@
+// The command line: `antigravityd <command> [options]`. Parsing and the
+// rendering of the daemon's answers are plain functions, so tests can check
+// them without a daemon; cli_main() wires them to the real world.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "daemon/options.h"
+
+namespace agd::config {
+struct LoadResult;
+}
+
+namespace agd::daemon {
+
+enum class Command { Run, CheckConfig, Reload, Status, Stop, Version, Help };
+
+struct Invocation {
+    Command command = Command::Help;
+    CliOptions options;
+};
+
+// `args` are argv[1..]. Accepts -c FILE, -cFILE, --config FILE, --config=FILE
+// (every command but version/help), --daemon and --pid-file PATH|=PATH (run),
+// --json (status); -h/--help anywhere means Help. Errors: EX_USAGE with a
+// one-line message.
+Result<Invocation> parse_args(const std::vector<std::string_view>& args);
+
+std::string usage_text();
+std::string version_text();  // "antigravityd 0.1.0\n"
+
+// "45s", "2m 3s", "1h 2m 3s", "3d 0h 0m 7s".
+std::string format_duration(std::int64_t seconds);
+
+// What a command prints and returns.
+struct Outcome {
+    int exit_code = 0;
+    std::string out;  // for stdout
+    std::string err;  // for stderr
+};
+
+// check-config: every error and warning, then the verdict line.
+Outcome check_config_outcome(const config::LoadResult& result, const std::string& path);
+// reload: the daemon's answer, {"ok":..,"generation":N,"errors":[..],"message":".."}.
+Outcome reload_outcome(std::string_view json);
+// status: the daemon's status JSON, readable. EX_PROTOCOL if it is not a JSON object.
+Result<std::string> render_status(std::string_view json);
+
+// argv -> subcommand -> sysexits code.
+int cli_main(int argc, char** argv);
+
+}  // namespace agd::daemon

@@ -1,0 +1,214 @@
+// Turning the daemon's JSON answers (and the loader's diagnostics) into text
+// for a person.
+#include <sysexits.h>
+
+#include <limits>
+#include <optional>
+
+#include <fmt/core.h>
+#include <rapidjson/document.h>
+
+#include "config/loader.h"
+#include "daemon/cli.h"
+
+namespace agd::daemon {
+
+namespace {
+
+using rapidjson::Value;
+
+const Value* member(const Value& obj, const char* key) {
+    if (!obj.IsObject()) return nullptr;
+    auto it = obj.FindMember(key);
+    return it == obj.MemberEnd() ? nullptr : &it->value;
+}
+
+std::optional<std::string> get_string(const Value& obj, const char* key) {
+    const Value* v = member(obj, key);
+    if (v == nullptr || !v->IsString()) return std::nullopt;
+    return std::string(v->GetString(), v->GetStringLength());
+}
+
+std::optional<std::int64_t> get_int(const Value& obj, const char* key) {
+    const Value* v = member(obj, key);
+    if (v == nullptr) return std::nullopt;
+    if (v->IsInt64()) return v->GetInt64();
+    if (v->IsUint64()) return std::numeric_limits<std::int64_t>::max();  // beyond int64: clamp
+    if (v->IsDouble()) return static_cast<std::int64_t>(v->GetDouble());
+    return std::nullopt;
+}
+
+std::optional<bool> get_bool(const Value& obj, const char* key) {
+    const Value* v = member(obj, key);
+    if (v == nullptr || !v->IsBool()) return std::nullopt;
+    return v->GetBool();
+}
+
+// The strings of an array member (other elements are skipped).
+std::vector<std::string> get_strings(const Value& obj, const char* key) {
+    std::vector<std::string> out;
+    const Value* v = member(obj, key);
+    if (v == nullptr || !v->IsArray()) return out;
+    for (const auto& e : v->GetArray())
+        if (e.IsString()) out.emplace_back(e.GetString(), e.GetStringLength());
+    return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+    std::string out;
+    for (const auto& s : items) {
+        if (!out.empty()) out += sep;
+        out += s;
+    }
+    return out;
+}
+
+std::string plural(std::int64_t n, std::string_view word) {
+    return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
+}
+
+void append_field(std::string& out, std::string_view label, std::string_view value) {
+    fmt::format_to(std::back_inserter(out), "{:<15}{}\n", fmt::format("{}:", label), value);
+}
+
+void render_credential(std::string& out, const Value& cred) {
+    std::vector<std::string> parts;
+    std::string state = get_string(cred, "state").value_or("?");
+    if (auto left = get_int(cred, "cooldown_remaining_s"); left && *left > 0)
+        state += fmt::format(" ({} left)", format_duration(*left));
+    parts.push_back(state);
+    if (auto n = get_int(cred, "requests")) parts.push_back(plural(*n, "request"));
+    if (auto n = get_int(cred, "failures")) parts.push_back(plural(*n, "failure"));
+    if (auto s = get_int(cred, "last_status"); s && *s > 0) parts.push_back(fmt::format("last status {}", *s));
+    fmt::format_to(std::back_inserter(out), "    credential {}: {}\n", get_string(cred, "fingerprint").value_or("?"),
+                   join(parts, ", "));
+}
+
+void render_provider(std::string& out, const Value& prov) {
+    std::string head = get_string(prov, "name").value_or("?");
+    std::string kind = get_string(prov, "type").value_or("");
+    if (auto api = get_string(prov, "api"); api && !api->empty()) kind += kind.empty() ? *api : fmt::format(", {} api", *api);
+    if (!kind.empty()) head += fmt::format(" ({})", kind);
+    if (auto url = get_string(prov, "base_url")) head += " " + *url;
+    fmt::format_to(std::back_inserter(out), "  {}\n", head);
+    if (auto models = get_strings(prov, "models"); !models.empty())
+        fmt::format_to(std::back_inserter(out), "    models: {}\n", join(models, ", "));
+    const Value* creds = member(prov, "credentials");
+    if (creds != nullptr && creds->IsArray()) {
+        if (creds->Empty()) out += "    no credentials\n";
+        for (const auto& c : creds->GetArray())
+            if (c.IsObject()) render_credential(out, c);
+    }
+}
+
+}  // namespace
+
+std::string format_duration(std::int64_t seconds) {
+    if (seconds < 0) seconds = 0;
+    std::int64_t d = seconds / 86400, h = seconds / 3600 % 24, m = seconds / 60 % 60, s = seconds % 60;
+    if (d > 0) return fmt::format("{}d {}h {}m {}s", d, h, m, s);
+    if (h > 0) return fmt::format("{}h {}m {}s", h, m, s);
+    if (m > 0) return fmt::format("{}m {}s", m, s);
+    return fmt::format("{}s", s);
+}
+
+Outcome check_config_outcome(const config::LoadResult& result, const std::string& path) {
+    Outcome o;
+    for (const auto& e : result.errors) o.err += e.str() + "\n";
+    for (const auto& w : result.warnings) o.err += "warning: " + w.str() + "\n";
+    if (result.errors.empty() && result.ok()) {
+        o.out = fmt::format("{}: configuration is valid\n", path);
+        o.exit_code = 0;
+    } else {
+        // A result that is not ok always has errors; count at least one anyway.
+        std::size_t n = result.errors.empty() ? 1 : result.errors.size();
+        o.err += fmt::format("{}: configuration has {} error(s)\n", path, n);
+        o.exit_code = 1;
+    }
+    return o;
+}
+
+Outcome reload_outcome(std::string_view json) {
+    Outcome o;
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+        o.exit_code = EX_PROTOCOL;
+        o.err = fmt::format("reload: malformed answer from antigravityd: {}\n", json);
+        return o;
+    }
+    auto generation = get_int(doc, "generation");
+    auto message = get_string(doc, "message");
+    for (const auto& w : get_strings(doc, "warnings")) o.err += "warning: " + w + "\n";
+    if (get_bool(doc, "ok").value_or(false)) {
+        if (generation)
+            o.out = fmt::format("reloaded: configuration generation {} is live\n", *generation);
+        else
+            o.out = "reloaded: the new configuration is live\n";
+        o.exit_code = 0;
+        return o;
+    }
+    auto errors = get_strings(doc, "errors");
+    for (const auto& e : errors) o.err += e + "\n";
+    if (errors.empty() && message && !message->empty()) o.err += *message + "\n";
+    if (generation)
+        o.err += fmt::format("reload failed: still running the previous configuration (generation {})\n", *generation);
+    else
+        o.err += "reload failed: still running the previous configuration\n";
+    o.exit_code = 1;
+    return o;
+}
+
+Result<std::string> render_status(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject())
+        return Result<std::string>::fail(EX_PROTOCOL, fmt::format("malformed status from antigravityd: {}", json));
+
+    std::string out = "antigravityd";
+    if (auto v = get_string(doc, "version")) out += " " + *v;
+    if (auto pid = get_int(doc, "pid")) out += fmt::format(", PID {}", *pid);
+    out += "\n";
+
+    if (auto up = get_int(doc, "uptime_s")) {
+        std::string text = format_duration(*up);
+        if (auto since = get_string(doc, "started_at")) text += fmt::format(" (since {})", *since);
+        append_field(out, "uptime", text);
+    } else if (auto since = get_string(doc, "started_at")) {
+        append_field(out, "started", *since);
+    }
+
+    {
+        std::vector<std::string> parts;
+        if (auto g = get_int(doc, "generation")) parts.push_back(fmt::format("generation {}", *g));
+        if (auto p = get_string(doc, "config_path")) parts.push_back(*p);
+        if (auto t = get_string(doc, "config_loaded_at")) parts.push_back(fmt::format("loaded {}", *t));
+        if (!parts.empty()) append_field(out, "configuration", join(parts, ", "));
+    }
+    if (const Value* l = member(doc, "listeners"); l != nullptr && l->IsArray()) {
+        auto listeners = get_strings(doc, "listeners");
+        append_field(out, "listeners", listeners.empty() ? std::string("none") : join(listeners, ", "));
+    }
+    if (auto w = get_int(doc, "workers")) append_field(out, "workers", std::to_string(*w));
+    if (auto a = get_string(doc, "auth_mode")) append_field(out, "auth mode", *a);
+    {
+        auto served = get_int(doc, "requests_served");
+        auto in_flight = get_int(doc, "in_flight");
+        if (served || in_flight)
+            append_field(out, "requests", fmt::format("{} served, {} in flight",
+                                                      served ? std::to_string(*served) : std::string("?"),
+                                                      in_flight ? std::to_string(*in_flight) : std::string("?")));
+    }
+    if (const Value* provs = member(doc, "providers"); provs != nullptr && provs->IsArray()) {
+        if (provs->Empty()) {
+            append_field(out, "providers", "none");
+        } else {
+            out += "providers:\n";
+            for (const auto& p : provs->GetArray())
+                if (p.IsObject()) render_provider(out, p);
+        }
+    }
+    return out;
+}
+
+}  // namespace agd::daemon

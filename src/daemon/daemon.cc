@@ -1,0 +1,328 @@
+#include "daemon/daemon.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "config/loader.h"
+#include "daemon/control.h"
+#include "daemon/detach.h"
+#include "daemon/notify.h"
+#include "daemon/pidfile.h"
+#include "server/runtime.h"
+#include "server/server.h"
+
+namespace agd::daemon {
+namespace {
+
+std::string iso8601(int64_t unix_secs) {
+    time_t t = static_cast<time_t>(unix_secs);
+    tm tmv{};
+    gmtime_r(&t, &tmv);
+    char buf[32];
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return buf;
+}
+
+log::Level to_log_level(config::LogLevel l) { return static_cast<log::Level>(static_cast<int>(l)); }
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (i) out += sep;
+        out += v[i];
+    }
+    return out;
+}
+
+// The daemon's main thread: owns the event loop that handles signals, the
+// control socket, reloads and the shutdown drain.
+class Daemon final : public ControlServer::Handler {
+public:
+    Daemon(const CliOptions& opts, std::shared_ptr<const config::Config> cfg) : opts_(opts), initial_(std::move(cfg)) {}
+    ~Daemon() override {
+        control_.reset();
+        server_.reset();
+        for (event* e : events_) event_free(e);
+        if (base_) event_base_free(base_);
+    }
+
+    int run(std::optional<Detach>& detach);
+
+    // ControlServer::Handler
+    void reload(ControlServer::Reply reply) override { reply(do_reload()); }
+    std::string status() override;
+    void stop(ControlServer::Reply reply) override {
+        reply("{\"ok\":true,\"message\":\"stopping\"}");
+        begin_shutdown("stop requested on the control socket");
+    }
+
+private:
+    std::string do_reload();
+    void begin_shutdown(const char* why);
+    static void on_signal(evutil_socket_t sig, short, void* arg);
+    static void on_drain_tick(evutil_socket_t, short, void* arg);
+
+    const CliOptions& opts_;
+    std::shared_ptr<const config::Config> initial_;
+    event_base* base_ = nullptr;
+    Runtime runtime_;
+    std::unique_ptr<Server> server_;
+    std::unique_ptr<ControlServer> control_;
+    std::vector<event*> events_;
+    event* drain_timer_ = nullptr;
+    uint64_t generation_ = 0;
+    int64_t started_at_ = 0;
+    int64_t drain_deadline_ms_ = 0;
+    bool stopping_ = false;
+};
+
+int Daemon::run(std::optional<Detach>& detach) {
+    auto fail = [&](int code, const std::string& message) {
+        log::error("{}", message);
+        if (detach) detach->fail(code, message);
+        return code;
+    };
+    const config::Config& cfg = *initial_;
+    started_at_ = static_cast<int64_t>(time(nullptr));
+
+    std::string pid_path = opts_.pid_file.empty() ? cfg.server.pid_file : opts_.pid_file;
+    std::optional<PidFile> pidfile;
+    if (!pid_path.empty()) {
+        auto pf = PidFile::acquire(pid_path);
+        if (!pf) return fail(EX_TEMPFAIL, pf.error().message);
+        pidfile.emplace(std::move(pf.value()));
+    }
+
+    base_ = event_base_new();
+    if (!base_) return fail(EX_OSERR, "cannot create the main event loop");
+    generation_ = 1;
+    runtime_.publish(build_snapshot(initial_, generation_, runtime_.health()));
+
+    unsigned workers = cfg.server.workers;
+    if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    server_ = std::make_unique<Server>(base_, runtime_);
+    if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
+    if (Status s = server_->bind(cfg.server.listen); !s) return fail(EX_UNAVAILABLE, s.error().message);
+
+    auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this);
+    if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
+    control_ = std::move(ctl.value());
+
+    for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+        event* e = evsignal_new(base_, sig, &Daemon::on_signal, this);
+        event_add(e, nullptr);
+        events_.push_back(e);
+    }
+
+    std::string where = join(server_->bound(), ", ");
+    log::notice("antigravityd {} ready: generation 1 from {}, listening on {}, {} worker(s), auth {}", AGD_VERSION,
+                cfg.path, where, workers, config::to_string(cfg.auth.effective));
+    notify_ready("serving configuration generation 1 on " + where);
+    if (detach) detach->ready();
+
+    event_base_dispatch(base_);
+
+    log::notice("antigravityd stopping: {} request(s) still in flight",
+                runtime_.counters().in_flight.load(std::memory_order_relaxed));
+    control_.reset();
+    server_->stop_workers();
+    server_.reset();
+    log::notice("antigravityd stopped");
+    return EX_OK;
+}
+
+std::string Daemon::do_reload() {
+    const std::string& path = opts_.config_path;
+    notify_reloading("reloading " + path);
+    log::notice("reloading configuration from {}", path);
+    config::LoadResult lr = config::load_file(path);
+    for (const auto& w : lr.warnings) log::warning("{}", w.str());
+    auto live = runtime_.snapshot();
+    if (!lr.ok()) {
+        std::string errors = "[";
+        for (size_t i = 0; i < lr.errors.size(); ++i) {
+            log::error("{}", lr.errors[i].str());
+            if (i) errors += ',';
+            errors += json_string(lr.errors[i].str());
+        }
+        errors += ']';
+        std::string msg = "reload failed with " + std::to_string(lr.errors.size()) +
+                          " error(s); still running the previous configuration (generation " +
+                          std::to_string(live->generation) + ")";
+        log::error("{}", msg);
+        notify_ready(msg);
+        return "{\"ok\":false,\"generation\":" + std::to_string(live->generation) + ",\"errors\":" + errors +
+               ",\"message\":" + json_string(msg) + "}";
+    }
+    const config::ServerConfig& old_s = live->config->server;
+    const config::ServerConfig& new_s = lr.config->server;
+    auto listen_text = [](const config::ServerConfig& s) {
+        std::vector<std::string> v;
+        for (const auto& l : s.listen) v.push_back(l.text);
+        return join(v, ",");
+    };
+    if (listen_text(old_s) != listen_text(new_s))
+        log::warning("server.listen changed: the new addresses take effect at the next restart");
+    if (old_s.workers != new_s.workers) log::warning("server.workers changed: takes effect at the next restart");
+    if (old_s.control_socket != new_s.control_socket || old_s.pid_file != new_s.pid_file)
+        log::warning("server.control_socket / server.pid_file changed: take effect at the next restart");
+
+    uint64_t gen = ++generation_;
+    runtime_.publish(build_snapshot(lr.config, gen, runtime_.health()));
+    std::vector<std::string> ids;
+    for (const auto& p : runtime_.snapshot()->router->providers())
+        for (const auto& c : p.creds) ids.push_back(dispatch::HealthRegistry::id(p.cfg->name, c.fingerprint));
+    runtime_.health().retain_only(ids);
+    log::set_level(to_log_level(new_s.log_level));
+    std::string msg = "configuration generation " + std::to_string(gen) + " is live";
+    log::notice("{} ({} provider(s))", msg, lr.config->providers.size());
+    notify_ready("serving configuration generation " + std::to_string(gen));
+    return "{\"ok\":true,\"generation\":" + std::to_string(gen) + ",\"message\":" + json_string(msg) + "}";
+}
+
+std::string Daemon::status() {
+    auto snap = runtime_.snapshot();
+    const config::Config& cfg = *snap->config;
+    int64_t now = static_cast<int64_t>(time(nullptr));
+    int64_t now_ms = dispatch::steady_ms();
+    std::string b = "{\"version\":\"" AGD_VERSION "\",\"pid\":" + std::to_string(getpid());
+    b += ",\"started_at\":" + json_string(iso8601(started_at_));
+    b += ",\"uptime_s\":" + std::to_string(now - started_at_);
+    b += ",\"generation\":" + std::to_string(snap->generation);
+    b += ",\"config_path\":" + json_string(opts_.config_path);
+    b += ",\"config_loaded_at\":" + json_string(iso8601(snap->loaded_at_unix));
+    b += ",\"workers\":" + std::to_string(server_ ? server_->workers() : 0);
+    b += ",\"listeners\":[";
+    if (server_) {
+        const auto& bound = server_->bound();
+        for (size_t i = 0; i < bound.size(); ++i) {
+            if (i) b += ',';
+            b += json_string(bound[i]);
+        }
+    }
+    b += "],\"auth_mode\":" + json_string(config::to_string(cfg.auth.effective));
+    b += ",\"stopping\":";
+    b += stopping_ ? "true" : "false";
+    b += ",\"requests_served\":" + std::to_string(runtime_.counters().requests_served.load());
+    b += ",\"in_flight\":" + std::to_string(runtime_.counters().in_flight.load());
+    b += ",\"providers\":[";
+    const auto& providers = snap->router->providers();
+    for (size_t i = 0; i < providers.size(); ++i) {
+        const auto& p = providers[i];
+        if (i) b += ',';
+        b += "{\"name\":" + json_string(p.cfg->name);
+        b += ",\"type\":" + json_string(config::to_string(p.cfg->type));
+        if (p.cfg->type == config::ProviderType::OpenAI) b += ",\"api\":" + json_string(config::to_string(p.cfg->api));
+        b += ",\"base_url\":" + json_string(p.cfg->base_url);
+        b += ",\"models\":[";
+        for (size_t m = 0; m < p.cfg->models.size(); ++m) {
+            if (m) b += ',';
+            const auto& mp = p.cfg->models[m];
+            b += json_string(mp.upstream_name.empty() ? mp.pattern : mp.pattern + "=" + mp.upstream_name);
+        }
+        b += "],\"credentials\":[";
+        for (size_t c = 0; c < p.creds.size(); ++c) {
+            const auto& cr = p.creds[c];
+            const auto& h = *cr.health;
+            int64_t until = h.cooldown_until_ms.load();
+            bool cooling = until > now_ms;
+            if (c) b += ',';
+            b += "{\"fingerprint\":" + json_string(cr.fingerprint);
+            b += ",\"state\":\"";
+            b += cooling ? "cooldown" : "ok";
+            b += "\",\"cooldown_remaining_s\":" + std::to_string(cooling ? (until - now_ms + 999) / 1000 : 0);
+            b += ",\"requests\":" + std::to_string(h.requests.load());
+            b += ",\"failures\":" + std::to_string(h.failures.load());
+            b += ",\"last_status\":" + std::to_string(h.last_status.load()) + "}";
+        }
+        b += "]}";
+    }
+    b += "]}";
+    return b;
+}
+
+void Daemon::begin_shutdown(const char* why) {
+    if (stopping_) return;
+    stopping_ = true;
+    runtime_.draining.store(true);
+    const config::Config& cfg = *runtime_.snapshot()->config;
+    int64_t in_flight = runtime_.counters().in_flight.load();
+    log::notice("{}: no longer accepting; draining {} request(s) for up to {} ms", why, in_flight,
+                cfg.server.shutdown_timeout.count());
+    notify_stopping("stopping: draining " + std::to_string(in_flight) + " request(s)");
+    if (server_) server_->stop_accepting();
+    drain_deadline_ms_ = dispatch::steady_ms() + cfg.server.shutdown_timeout.count();
+    drain_timer_ = event_new(base_, -1, EV_PERSIST, &Daemon::on_drain_tick, this);
+    events_.push_back(drain_timer_);
+    timeval tick{0, 20'000};
+    event_add(drain_timer_, &tick);
+    on_drain_tick(-1, 0, this);
+}
+
+void Daemon::on_drain_tick(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    int64_t left = self->runtime_.counters().in_flight.load();
+    if (left == 0) {
+        event_base_loopexit(self->base_, nullptr);
+        return;
+    }
+    if (dispatch::steady_ms() >= self->drain_deadline_ms_) {
+        log::warning("shutdown_timeout reached with {} request(s) still in flight; closing them", left);
+        event_base_loopexit(self->base_, nullptr);
+    }
+}
+
+void Daemon::on_signal(evutil_socket_t sig, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    if (sig == SIGHUP) {
+        if (!self->stopping_) self->do_reload();
+        return;
+    }
+    self->begin_shutdown(sig == SIGTERM ? "SIGTERM received" : "SIGINT received");
+}
+
+}  // namespace
+
+int run(const CliOptions& opts) {
+    signal(SIGPIPE, SIG_IGN);
+    config::LoadResult lr = config::load_file(opts.config_path);
+    for (const auto& w : lr.warnings) log::warning("{}", w.str());
+    if (!lr.ok()) {
+        for (const auto& e : lr.errors) log::error("{}", e.str());
+        log::error("{}: configuration has {} error(s); not starting", opts.config_path, lr.errors.size());
+        return EX_CONFIG;
+    }
+    log::set_level(to_log_level(lr.config->server.log_level));
+
+    std::optional<Detach> detach;
+    if (opts.daemonize) {
+        auto d = Detach::start();
+        if (!d) {
+            log::error("cannot detach: {}", d.error().message);
+            return EX_OSERR;
+        }
+        detach.emplace(std::move(d.value()));
+    }
+    log::start();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int code;
+    {
+        Daemon daemon(opts, lr.config);
+        code = daemon.run(detach);
+    }
+    curl_global_cleanup();
+    log::stop();
+    return code;
+}
+
+}  // namespace agd::daemon

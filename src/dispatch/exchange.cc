@@ -1,0 +1,320 @@
+#include "dispatch/exchange.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "dispatch/upstream_request.h"
+#include "pipeline/errors.h"
+#include "server/request_context.h"
+#include "server/snapshot.h"
+#include "server/worker.h"
+#include "translate/sse.h"
+
+namespace agd::dispatch {
+namespace {
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// Response headers never relayed: hop-by-hop, framing we redo, cookies.
+bool relayable(const std::string& name) {
+    static const char* const blocked[] = {"connection",        "keep-alive",   "transfer-encoding", "content-length",
+                                          "content-encoding",  "proxy-authenticate", "proxy-connection", "te",
+                                          "trailer",           "upgrade",      "set-cookie",        "alt-svc",
+                                          "strict-transport-security", "date", "server",  "x-mock-auth"};
+    return std::none_of(std::begin(blocked), std::end(blocked), [&](const char* b) { return name == b; });
+}
+
+const std::string* find_header(const upstream::HeaderList& h, std::string_view name) {
+    for (const auto& [k, v] : h)
+        if (k == name) return &v;
+    return nullptr;
+}
+
+bool retriable(long status) { return status == 429 || status == 401 || status == 403 || status == 408 || status >= 500; }
+
+Outcome outcome_of(long status) {
+    if (status == 429) return Outcome::RateLimited;
+    if (status == 401 || status == 403) return Outcome::AuthFailed;
+    if (status == 408 || status >= 500) return Outcome::UpstreamError;
+    return Outcome::ClientError;
+}
+
+ErrorKind kind_of(long status) {
+    switch (status) {
+        case 400: return ErrorKind::BadRequest;
+        case 401: return ErrorKind::Unauthorized;
+        case 403: return ErrorKind::Forbidden;
+        case 404: return ErrorKind::NotFound;
+        case 413: return ErrorKind::TooLarge;
+        case 429: return ErrorKind::RateLimited;
+        case 503:
+        case 529: return ErrorKind::Unavailable;
+        case 504: return ErrorKind::Timeout;
+        default: return status >= 500 ? ErrorKind::BadGateway : ErrorKind::BadRequest;
+    }
+}
+
+bool is_terminal(Protocol p, const sse::Event& ev) {
+    switch (p) {
+        case Protocol::OpenAIChat: return ev.data == "[DONE]" || starts_with(ev.data, "{\"error\"");
+        case Protocol::OpenAIResponses:
+            return ev.name == "response.completed" || ev.name == "response.incomplete" || ev.name == "response.failed" ||
+                   ev.name == "error";
+        case Protocol::Anthropic: return ev.name == "message_stop" || ev.name == "error";
+        case Protocol::Gemini: return ev.data.find("\"finishReason\"") != std::string::npos || starts_with(ev.data, "{\"error\"");
+    }
+    return false;
+}
+
+}  // namespace
+
+Exchange::Exchange(RequestContext& ctx, std::vector<Match> matches) : ctx_(ctx), matches_(std::move(matches)) {}
+
+Exchange::~Exchange() { cancel(); }
+
+void Exchange::start() { attempt(); }
+
+void Exchange::cancel() {
+    if (transfer_) {
+        transfer_->cancel();
+        transfer_ = nullptr;
+    }
+}
+
+void Exchange::attempt() {
+    const config::Config& cfg = *ctx_.snap->config;
+    const Router& router = *ctx_.snap->router;
+    while (true) {
+        if (ctx_.access.attempts >= static_cast<int>(cfg.routing.max_attempts)) return fail_final();
+        Router::Pick pick = router.pick(matches_, tried_, steady_ms());
+        if (pick.status == Router::PickStatus::AllCooling) {
+            if (have_error_ || !last_failure_.empty()) return fail_final();
+            long long secs = (pick.retry_after_ms + 999) / 1000;
+            ctx_.fail(ErrorKind::RateLimited,
+                      "all credentials serving model '" + ctx_.body.model + ctx_.route.model +
+                          "' are cooling down after rate limits; retry in " + std::to_string(secs) + " s",
+                      static_cast<int>(secs));
+            return;
+        }
+        if (pick.status == Router::PickStatus::Exhausted) return fail_final();
+
+        tried_.push_back(pick.cred);
+        provider_ = pick.provider;
+        cred_ = pick.cred;
+        ctx_.access.attempts += 1;
+        ctx_.access.provider = provider_->cfg->name;
+        ctx_.access.credential = cred_->fingerprint;
+        ctx_.access.model_sent = pick.upstream_model;
+        ctx_.access.upstream_status = 0;
+        mode_ = Mode::Idle;
+        have_error_ = false;
+        last_failure_.clear();
+        error_body_.clear();
+        error_headers_.clear();
+        carry_.clear();
+        sse_ = saw_terminal_ = backpressured_ = false;
+
+        upstream::Request req;
+        owned_body_.clear();
+        build_passthrough(ctx_, *provider_, *cred_, pick.upstream_model, req, owned_body_);
+        transfer_ = ctx_.worker.upstream().start(req, this);
+        if (transfer_) return;
+        last_failure_ = "could not start the upstream transfer";
+        Router::report(*cred_, Outcome::UpstreamError, 0, 0, steady_ms());
+    }
+}
+
+void Exchange::fail_final() {
+    if (have_error_) return relay_error();
+    std::string who = provider_ ? "upstream '" + provider_->cfg->name + "'" : std::string("upstream");
+    std::string tries = ctx_.access.attempts > 1 ? " (after " + std::to_string(ctx_.access.attempts) + " attempts)" : "";
+    if (!last_failure_.empty()) {
+        ctx_.fail(last_failure_timeout_ ? ErrorKind::Timeout : ErrorKind::BadGateway, who + " failed: " + last_failure_ + tries);
+        return;
+    }
+    ctx_.fail(ErrorKind::BadGateway, "no usable upstream credential" + tries);
+}
+
+void Exchange::relay_error() {
+    for (const auto& [k, v] : error_headers_) {
+        if (k == "retry-after" || k == "x-request-id" || k == "request-id") ctx_.add_response_header(k, v);
+    }
+    size_t first = error_body_.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && error_body_[first] == '{') {
+        ctx_.access.error = "upstream answered " + std::to_string(status_);
+        ctx_.reply(static_cast<int>(status_), std::move(error_body_));
+        return;
+    }
+    std::string snippet = error_body_.substr(0, 200);
+    std::replace_if(snippet.begin(), snippet.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    ctx_.fail(kind_of(status_), "upstream '" + provider_->cfg->name + "' answered HTTP " + std::to_string(status_) +
+                                    (snippet.empty() ? std::string() : ": " + snippet));
+}
+
+void Exchange::on_headers(long status, upstream::HeaderList&& headers) {
+    status_ = status;
+    ctx_.access.upstream_status = static_cast<int>(status);
+    if (status >= 200 && status < 300) {
+        mode_ = Mode::Relay;
+        error_headers_ = std::move(headers);  // kept until the first byte starts the client response
+        const std::string* ct = find_header(error_headers_, "content-type");
+        sse_ = ct && starts_with(*ct, "text/event-stream");
+    } else {
+        mode_ = Mode::BufferError;
+        error_headers_ = std::move(headers);
+    }
+}
+
+void Exchange::begin_relay(long status, const upstream::HeaderList& headers) {
+    int64_t length = -1;
+    for (const auto& [k, v] : headers) {
+        if (!relayable(k)) continue;
+        ctx_.add_response_header(k, v);
+    }
+    if (!sse_) {
+        if (const std::string* cl = find_header(headers, "content-length")) {
+            char* end = nullptr;
+            long long n = std::strtoll(cl->c_str(), &end, 10);
+            if (end && *end == '\0' && n >= 0) length = n;
+        }
+    }
+    ctx_.start_response(static_cast<int>(status), length);
+}
+
+size_t Exchange::on_body(const char* data, size_t len) {
+    if (mode_ == Mode::BufferError) {
+        if (error_body_.size() < kMaxErrorBody) error_body_.append(data, std::min(len, kMaxErrorBody - error_body_.size()));
+        return len;
+    }
+    if (mode_ != Mode::Relay) return len;
+    if (ctx_.output_pending() > kHighWatermark) {
+        backpressured_ = true;
+        ctx_.watch_drain(kLowWatermark);
+        return kPause;
+    }
+    if (sse_) {
+        relay_sse(data, len);
+    } else {
+        if (!ctx_.response_started()) begin_relay(status_, error_headers_);
+        ctx_.write_body(data, len);
+    }
+    return len;
+}
+
+void Exchange::relay_sse(const char* data, size_t len) {
+    std::string_view complete;
+    if (carry_.empty()) {
+        std::string_view in(data, len);
+        size_t n = sse::complete_prefix(in);
+        complete = in.substr(0, n);
+        if (n) {
+            if (!ctx_.response_started()) begin_relay(status_, error_headers_);
+            scan_events(complete);
+            ctx_.write_body(data, n);
+        }
+        carry_.assign(data + n, len - n);
+        return;
+    }
+    carry_.append(data, len);
+    size_t n = sse::complete_prefix(carry_);
+    if (n == 0) return;
+    if (!ctx_.response_started()) begin_relay(status_, error_headers_);
+    scan_events(std::string_view(carry_).substr(0, n));
+    ctx_.write_body(carry_.data(), n);
+    carry_.erase(0, n);
+}
+
+void Exchange::scan_events(std::string_view complete) {
+    if (saw_terminal_) return;
+    Protocol p = ctx_.route.protocol;
+    sse::for_each_event(complete, [&](const sse::Event& ev) {
+        if (is_terminal(p, ev)) saw_terminal_ = true;
+    });
+}
+
+void Exchange::end_stream_with_error(std::string_view message) {
+    carry_.clear();
+    if (!ctx_.response_started()) begin_relay(status_, error_headers_);
+    std::string ev = stream_error_event(ctx_.route.protocol, ErrorKind::BadGateway, message);
+    ctx_.access.error = std::string(message);
+    ctx_.write_body(ev.data(), ev.size());
+    ctx_.end_response();
+}
+
+void Exchange::on_client_drained() {
+    if (backpressured_ && transfer_) {
+        backpressured_ = false;
+        transfer_->resume();
+    }
+}
+
+void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
+    transfer_ = nullptr;
+    if (ctx_.client_gone) return;
+    const config::Config& cfg = *ctx_.snap->config;
+    int64_t now = steady_ms();
+
+    if (mode_ == Mode::BufferError) {
+        have_error_ = true;
+        Outcome o = outcome_of(status_);
+        int64_t cooldown = cfg.routing.cooldown.count();
+        if (o == Outcome::RateLimited) {
+            if (const std::string* ra = find_header(error_headers_, "retry-after")) {
+                long long secs = parse_retry_after(*ra, static_cast<long long>(time(nullptr)));
+                if (secs >= 0) cooldown = secs * 1000;
+            }
+        }
+        Router::report(*cred_, o, static_cast<int>(status_), cooldown, now);
+        if (retriable(status_)) return attempt();
+        return relay_error();
+    }
+
+    if (mode_ == Mode::Relay && ctx_.response_started()) {
+        if (outcome == upstream::Outcome::Ok) {
+            if (sse_) {
+                if (!carry_.empty()) {
+                    scan_events(carry_);
+                    ctx_.write_body(carry_.data(), carry_.size());
+                    carry_.clear();
+                }
+                if (!saw_terminal_) {
+                    Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+                    return end_stream_with_error("upstream stream ended without its terminal event");
+                }
+            }
+            Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+            return ctx_.end_response();
+        }
+        Router::report(*cred_, outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
+                       static_cast<int>(status_), 0, now);
+        std::string why = "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
+        if (sse_) return end_stream_with_error(why);
+        ctx_.access.error = why;
+        return ctx_.abort_connection();
+    }
+
+    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok) {
+        // A complete 2xx answer with no body bytes, or an SSE body with no complete event.
+        begin_relay(status_, error_headers_);
+        if (sse_) {
+            if (!carry_.empty()) {
+                scan_events(carry_);
+                ctx_.write_body(carry_.data(), carry_.size());
+                carry_.clear();
+            }
+            if (!saw_terminal_) return end_stream_with_error("upstream stream ended without its terminal event");
+        }
+        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+        return ctx_.end_response();
+    }
+
+    // Nothing reached the client yet: a transport failure, retried on another credential.
+    last_failure_ = message.empty() ? "connection failed" : std::string(message);
+    last_failure_timeout_ = outcome == upstream::Outcome::Timeout;
+    Router::report(*cred_, last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, 0, now);
+    attempt();
+}
+
+}  // namespace agd::dispatch

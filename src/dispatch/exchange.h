@@ -1,0 +1,72 @@
+// Exchange: one request's trip upstream. Picks a credential, runs the
+// upstream transfer on the worker's client, fails over before the first
+// byte (at most routing.max_attempts attempts, never the same credential
+// twice), and relays the answer to the client chunk by chunk with
+// backpressure. After the first byte a failure ends the stream with the
+// protocol's own error event, never a fake clean end.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dispatch/router.h"
+#include "upstream/client.h"
+
+namespace agd {
+class RequestContext;
+}
+
+namespace agd::dispatch {
+
+class Exchange : public upstream::Listener {
+public:
+    static constexpr size_t kHighWatermark = 256 * 1024;  // pause upstream above this much unsent output
+    static constexpr size_t kLowWatermark = 64 * 1024;    // resume below this
+    static constexpr size_t kMaxErrorBody = 1 << 20;
+
+    Exchange(RequestContext& ctx, std::vector<Match> matches);
+    ~Exchange() override;
+
+    void start();               // first attempt; may answer the client synchronously
+    void cancel();              // the client is gone: stop the upstream transfer now
+    void on_client_drained();   // the client's buffer fell below the low watermark
+
+    // upstream::Listener
+    void on_headers(long status, upstream::HeaderList&& headers) override;
+    size_t on_body(const char* data, size_t len) override;
+    void on_done(upstream::Outcome outcome, std::string_view message) override;
+
+private:
+    enum class Mode { Idle, Relay, BufferError };
+
+    void attempt();
+    void fail_final();
+    void relay_error();
+    void begin_relay(long status, const upstream::HeaderList& headers);
+    void relay_sse(const char* data, size_t len);
+    void scan_events(std::string_view complete);
+    void end_stream_with_error(std::string_view message);
+
+    RequestContext& ctx_;
+    std::vector<Match> matches_;
+    std::vector<const Credential*> tried_;
+    upstream::Transfer* transfer_ = nullptr;
+    const Provider* provider_ = nullptr;
+    const Credential* cred_ = nullptr;
+    std::string owned_body_;
+
+    Mode mode_ = Mode::Idle;
+    long status_ = 0;
+    upstream::HeaderList error_headers_;
+    std::string error_body_;
+    bool have_error_ = false;       // a complete upstream error answer is kept in error_*
+    std::string last_failure_;      // transport failure message of the last attempt
+    bool last_failure_timeout_ = false;
+
+    bool sse_ = false;
+    bool saw_terminal_ = false;
+    std::string carry_;             // bytes of an SSE event not yet complete
+    bool backpressured_ = false;
+};
+
+}  // namespace agd::dispatch

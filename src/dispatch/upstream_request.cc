@@ -1,0 +1,113 @@
+#include "dispatch/upstream_request.h"
+
+#include <time.h>
+
+#include <cstdlib>
+
+#include "common/json.h"
+#include "dispatch/router.h"
+#include "server/request_context.h"
+#include "server/snapshot.h"
+
+namespace agd::dispatch {
+namespace {
+
+std::string url_escape_segment(std::string_view s) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                    c == '.' || c == '~' || c == '+' || c == '=' || c == '@' || c == ',';
+        if (keep) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+const char* gemini_op(Operation op) {
+    switch (op) {
+        case Operation::StreamGenerateContent: return "streamGenerateContent";
+        case Operation::GeminiCountTokens: return "countTokens";
+        default: return "generateContent";
+    }
+}
+
+void forward(const RequestContext& ctx, const char* name, upstream::Request& req) {
+    std::string_view v = ctx.header(name);
+    if (!v.empty()) req.headers.push_back(std::string(name) + ": " + std::string(v));
+}
+
+}  // namespace
+
+void build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+                       const std::string& upstream_model, upstream::Request& req, std::string& owned_body) {
+    const config::ProviderConfig& pc = *provider.cfg;
+    const config::Config& cfg = *ctx.snap->config;
+    const std::string& base = pc.base_url;
+    switch (ctx.route.op) {
+        case Operation::ChatCompletions: req.url = base + "/chat/completions"; break;
+        case Operation::Responses: req.url = base + "/responses"; break;
+        case Operation::Messages: req.url = base + "/v1/messages"; break;
+        case Operation::AnthropicCountTokens: req.url = base + "/v1/messages/count_tokens"; break;
+        default:
+            req.url = base + "/v1beta/models/" + url_escape_segment(upstream_model) + ":" + gemini_op(ctx.route.op);
+            if (ctx.route.gemini_sse) req.url += "?alt=sse";
+            break;
+    }
+
+    req.headers.reserve(8);
+    req.headers.emplace_back("Content-Type: application/json");
+    std::string_view accept = ctx.header("accept");
+    req.headers.push_back("Accept: " + std::string(accept.empty() ? "*/*" : accept));
+    forward(ctx, "user-agent", req);
+    switch (provider.wire) {
+        case Protocol::OpenAIChat:
+        case Protocol::OpenAIResponses:
+            req.headers.push_back("Authorization: Bearer " + cred.key);
+            forward(ctx, "openai-beta", req);
+            break;
+        case Protocol::Anthropic: {
+            req.headers.push_back("x-api-key: " + cred.key);
+            std::string_view version = ctx.header("anthropic-version");
+            req.headers.push_back("anthropic-version: " + std::string(version.empty() ? "2023-06-01" : version));
+            forward(ctx, "anthropic-beta", req);
+            break;
+        }
+        case Protocol::Gemini: req.headers.push_back("x-goog-api-key: " + cred.key); break;
+    }
+
+    req.body = ctx.body_data;
+    req.body_len = ctx.body_len;
+    if (ctx.route.protocol != Protocol::Gemini && ctx.body.has_model && upstream_model != ctx.body.model) {
+        owned_body.reserve(ctx.body_len + upstream_model.size());
+        owned_body.assign(ctx.body_data, ctx.body.model_begin);
+        append_json_string(owned_body, upstream_model);
+        owned_body.append(ctx.body_data + ctx.body.model_end, ctx.body_len - ctx.body.model_end);
+        req.body = owned_body.data();
+        req.body_len = owned_body.size();
+    }
+    req.proxy = pc.proxy;
+    req.connect_timeout = cfg.server.connect_timeout;
+    req.idle_timeout = cfg.server.upstream_timeout;
+    req.post = true;
+}
+
+long long parse_retry_after(const std::string& value, long long now_unix) {
+    if (value.empty()) return -1;
+    char* end = nullptr;
+    double secs = std::strtod(value.c_str(), &end);
+    if (end && *end == '\0' && secs >= 0) return static_cast<long long>(secs + 0.999);
+    tm t{};
+    if (strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &t)) {
+        long long when = static_cast<long long>(timegm(&t));
+        return when > now_unix ? when - now_unix : 0;
+    }
+    return -1;
+}
+
+}  // namespace agd::dispatch

@@ -1,0 +1,29 @@
+// Building the upstream HTTP request of a same-protocol passthrough: the
+// URL of the operation under the provider's base_url, the provider's auth
+// header, the few client headers that matter upstream, and the body with
+// only the model name rewritten. Client credentials and hop-by-hop headers
+// are never forwarded.
+#pragma once
+
+#include <string>
+
+#include "upstream/client.h"
+
+namespace agd {
+class RequestContext;
+}
+
+namespace agd::dispatch {
+
+struct Provider;
+struct Credential;
+
+// Fills req (URL, headers) and, when the model is renamed, `owned_body`
+// (which req.body then points into). The caller keeps owned_body alive.
+void build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+                       const std::string& upstream_model, upstream::Request& req, std::string& owned_body);
+
+// Seconds from a Retry-After header value (delta-seconds or HTTP-date); -1 if absent/unparsable.
+long long parse_retry_after(const std::string& value, long long now_unix);
+
+}  // namespace agd::dispatch

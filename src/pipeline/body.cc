@@ -1,0 +1,117 @@
+#include "pipeline/body.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+
+namespace agd {
+namespace {
+
+class Scanner : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Scanner> {
+public:
+    Scanner(const rapidjson::StringStream& is, const char* base, BodyInfo& info) : is_(is), base_(base), info_(info) {}
+
+    bool Default() { return value_done(); }
+    bool Bool(bool b) {
+        if (depth_ == 1 && key_ == Field::Stream) {
+            info_.has_stream = true;
+            info_.stream = b;
+        }
+        return value_done();
+    }
+    bool String(const char* str, rapidjson::SizeType len, bool) {
+        if (depth_ == 1 && key_ == Field::Model) {
+            info_.has_model = true;
+            info_.model.assign(str, len);
+            span(is_.Tell());
+        }
+        return value_done();
+    }
+    bool StartObject() {
+        if (depth_ == 0 && !started_) info_.is_object = true;
+        started_ = true;
+        ++depth_;
+        key_ = Field::Other;
+        return true;
+    }
+    bool Key(const char* str, rapidjson::SizeType len, bool) {
+        if (depth_ == 1) {
+            std::string_view k(str, len);
+            key_ = k == "model" ? Field::Model : k == "stream" ? Field::Stream : Field::Other;
+        }
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        --depth_;
+        return value_done();
+    }
+    bool StartArray() {
+        started_ = true;
+        ++depth_;
+        return true;
+    }
+    bool EndArray(rapidjson::SizeType) {
+        --depth_;
+        return value_done();
+    }
+
+private:
+    enum class Field { Other, Model, Stream };
+
+    bool value_done() {
+        started_ = true;
+        if (depth_ == 1) key_ = Field::Other;
+        return true;
+    }
+
+    // RapidJSON hands a string to the handler while it parses from a local
+    // copy of the stream, so Tell() is the opening quote; should that ever
+    // change, Tell() would be just past the closing quote. Handle both.
+    void span(size_t pos) {
+        size_t begin, end;
+        if (base_[pos] == '"') {
+            begin = pos;
+            end = pos + 1;
+            while (base_[end] != '"') end += base_[end] == '\\' ? 2 : 1;
+            ++end;
+        } else {
+            end = pos;
+            begin = end - 1;  // closing quote
+            while (begin > 0) {
+                --begin;
+                if (base_[begin] != '"') continue;
+                size_t bs = 0;
+                while (begin >= bs + 1 && base_[begin - bs - 1] == '\\') ++bs;
+                if (bs % 2 == 0) break;
+            }
+        }
+        info_.model_begin = begin;
+        info_.model_end = end;
+    }
+
+    const rapidjson::StringStream& is_;
+    const char* base_;
+    BodyInfo& info_;
+    int depth_ = 0;
+    bool started_ = false;
+    Field key_ = Field::Other;
+};
+
+}  // namespace
+
+Result<BodyInfo> scan_body(const char* data, size_t len) {
+    BodyInfo info;
+    if (len == 0) return Result<BodyInfo>::fail(400, "the request body is empty; a JSON object is required");
+    rapidjson::StringStream is(data);
+    Scanner handler(is, data, info);
+    rapidjson::Reader reader;
+    rapidjson::ParseResult pr = reader.Parse<rapidjson::kParseIterativeFlag>(is, handler);
+    if (pr.IsError() || is.Tell() < len) {
+        size_t at = pr.IsError() ? pr.Offset() : is.Tell();
+        const char* why = pr.IsError() ? rapidjson::GetParseError_En(pr.Code()) : "unexpected NUL byte";
+        return Result<BodyInfo>::fail(400, "invalid JSON in request body at byte " + std::to_string(at) + ": " + why);
+    }
+    if (!info.is_object) return Result<BodyInfo>::fail(400, "the request body must be a JSON object");
+    return info;
+}
+
+}  // namespace agd

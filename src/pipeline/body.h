@@ -1,0 +1,27 @@
+// Body scan: validates the JSON body (iteratively, so deep nesting cannot
+// overflow the stack) and picks out the few top-level fields the gateway
+// needs on a passthrough, without building a DOM.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "common/result.h"
+
+namespace agd {
+
+struct BodyInfo {
+    bool is_object = false;
+    bool has_model = false;
+    std::string model;          // decoded top-level "model"
+    size_t model_begin = 0;     // byte span of the "model" value token, quotes included
+    size_t model_end = 0;
+    bool has_stream = false;
+    bool stream = false;        // top-level "stream": true
+};
+
+// data must be followed by a NUL byte (data[len] == 0). Errors carry a
+// message fit for the client ("invalid JSON at byte 17: Missing a comma...").
+Result<BodyInfo> scan_body(const char* data, size_t len);
+
+}  // namespace agd

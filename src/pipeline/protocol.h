@@ -1,0 +1,42 @@
+// The API surfaces a client can speak and the operations of each.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace agd {
+
+// Which family's error JSON a client understands.
+enum class Surface : uint8_t { OpenAI, Anthropic, Gemini };
+
+// A wire protocol, on the client side or the upstream side.
+enum class Protocol : uint8_t { OpenAIChat, OpenAIResponses, Anthropic, Gemini };
+
+enum class Operation : uint8_t {
+    ChatCompletions,        // POST /v1/chat/completions
+    Responses,              // POST /v1/responses
+    Messages,               // POST /v1/messages
+    AnthropicCountTokens,   // POST /v1/messages/count_tokens
+    GenerateContent,        // POST /v1beta/models/{m}:generateContent
+    StreamGenerateContent,  // POST /v1beta/models/{m}:streamGenerateContent
+    GeminiCountTokens,      // POST /v1beta/models/{m}:countTokens
+    ListModels,             // GET /v1/models (OpenAI or Anthropic form)
+    GetModel,               // GET /v1/models/{id}
+    GeminiListModels,       // GET /v1beta/models
+    GeminiGetModel,         // GET /v1beta/models/{m}
+    Health,                 // GET /health, /healthz
+    NotFound,
+    MethodNotAllowed,
+};
+
+const char* protocol_name(Protocol p);    // "openai-chat", "openai-responses", "anthropic", "gemini"
+const char* operation_name(Operation op);
+Surface surface_of(Protocol p);
+
+// True when the operation is relayed upstream (has a JSON body and a model).
+bool is_upstream_operation(Operation op);
+// True when the operation's response may be a stream decided by the body's "stream" flag.
+bool operation_streams_by_body(Operation op);
+
+}  // namespace agd

@@ -1,0 +1,281 @@
+#include "server/request_context.h"
+
+#include <evhtp.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "dispatch/exchange.h"
+#include "server/runtime.h"
+#include "server/snapshot.h"
+#include "server/worker.h"
+
+namespace agd {
+
+int64_t mono_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+namespace {
+
+evbuffer* output_of(evhtp_request* req) {
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    return (c && c->bev) ? bufferevent_get_output(c->bev) : nullptr;
+}
+
+// Access-line values: bare when safe, quoted otherwise.
+void kv(std::string& out, const char* key, std::string_view value) {
+    out += ' ';
+    out += key;
+    out += '=';
+    if (value.empty()) {
+        out += '-';
+        return;
+    }
+    bool plain = true;
+    for (char c : value)
+        if (c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x21 || c == 0x7f) plain = false;
+    if (plain) {
+        out += value;
+        return;
+    }
+    out += '"';
+    for (char c : value) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+    }
+    out += '"';
+}
+
+}  // namespace
+
+RequestContext::RequestContext(evhtp_request* r, Worker& w, std::shared_ptr<const Snapshot> s)
+    : req(r), worker(w), snap(std::move(s)) {
+    start_ns = mono_ns();
+    id = worker.next_request_id();
+    worker.runtime().counters().in_flight.fetch_add(1, std::memory_order_relaxed);
+}
+
+RequestContext::~RequestContext() {
+    exchange.reset();  // cancels any upstream transfer still running
+    unwatch_drain();
+    if (drain_entry_) {
+        if (evbuffer* out = output_of(req)) evbuffer_remove_cb_entry(out, drain_entry_);
+        drain_entry_ = nullptr;
+    }
+    if (closed_ev_) event_free(closed_ev_);
+    if (drained_ev_) event_free(drained_ev_);
+    if (!logged_) {
+        if (access.status == 0) access.status = 499;  // the client went away before any answer
+        log_access();
+    }
+    worker.runtime().counters().in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::string_view RequestContext::header(const char* name) const {
+    const char* v = evhtp_header_find(req->headers_in, name);
+    return v ? std::string_view(v) : std::string_view();
+}
+
+void RequestContext::add_response_header(std::string_view name, std::string_view value) {
+    std::string k(name), v(value);
+    evhtp_headers_add_header(req->headers_out, evhtp_header_new(k.c_str(), v.c_str(), 1, 1));
+}
+
+void RequestContext::fail(ErrorKind kind, std::string_view message, int retry_after_s) {
+    ErrorReply r = error_reply(route.surface, kind, message);
+    if (retry_after_s >= 0) add_response_header("Retry-After", std::to_string(retry_after_s));
+    if (access.error.empty()) access.error = std::string(message);
+    reply(r.status, std::move(r.body));
+}
+
+void RequestContext::reply(int status, std::string body, const char* content_type) {
+    if (reply_state_ != ReplyState::None) return;  // the first answer wins
+    if (!body_complete) {
+        reply_state_ = ReplyState::Pending;
+        pending_status_ = status;
+        pending_body_ = std::move(body);
+        pending_type_ = content_type;
+        return;
+    }
+    send_now(status, std::move(body), content_type);
+}
+
+void RequestContext::flush_pending_reply() {
+    if (reply_state_ != ReplyState::Pending) return;
+    reply_state_ = ReplyState::None;
+    send_now(pending_status_, std::move(pending_body_), pending_type_);
+}
+
+void RequestContext::send_now(int status, std::string body, const char* content_type) {
+    reply_state_ = ReplyState::Sent;
+    add_response_header("Content-Type", content_type);
+    evbuffer_add(req->buffer_out, body.data(), body.size());
+    if (worker.runtime().draining.load(std::memory_order_relaxed) || status == 413) evhtp_request_set_keepalive(req, 0);
+    access.status = status;
+    access.bytes_out += body.size();
+    access.first_byte_ns = mono_ns();
+    evhtp_send_reply(req, static_cast<evhtp_res>(status));
+    log_access();
+    finish_paused();
+}
+
+void RequestContext::start_response(int status, int64_t content_length) {
+    reply_state_ = ReplyState::Streaming;
+    access.status = status;
+    if (worker.runtime().draining.load(std::memory_order_relaxed)) evhtp_request_set_keepalive(req, 0);
+    if (content_length >= 0) {
+        add_response_header("Content-Length", std::to_string(content_length));
+        chunked_ = false;
+        evhtp_send_reply_start(req, static_cast<evhtp_res>(status));
+    } else {
+        evhtp_send_reply_chunk_start(req, static_cast<evhtp_res>(status));
+        chunked_ = (req->flags & EVHTP_REQ_FLAG_CHUNKED) != 0;
+    }
+}
+
+void RequestContext::write_body(const char* data, size_t len) {
+    if (len == 0 || reply_state_ != ReplyState::Streaming) return;
+    evbuffer* out = output_of(req);
+    if (!out) return;
+    if (access.first_byte_ns == 0) access.first_byte_ns = mono_ns();
+    access.bytes_out += len;
+    if (chunked_) {
+        char head[24];
+        int n = snprintf(head, sizeof head, "%zx\r\n", len);
+        evbuffer_add(out, head, static_cast<size_t>(n));
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, len);
+    }
+}
+
+void RequestContext::end_response() {
+    if (reply_state_ != ReplyState::Streaming) return;
+    reply_state_ = ReplyState::Done;
+    if (chunked_) {
+        if (evbuffer* out = output_of(req)) evbuffer_add(out, "0\r\n\r\n", 5);
+    }
+    evhtp_send_reply_end(req);
+    log_access();
+    finish_paused();
+}
+
+void RequestContext::abort_connection() {
+    reply_state_ = ReplyState::Done;
+    log_access();
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    // Freed by libevhtp on its next turn (never under our own feet).
+    c->flags |= EVHTP_CONN_FLAG_FREE_CONN;
+    if (paused_) {
+        paused_ = false;
+        evhtp_connection_resume(c);
+    } else {
+        evhtp_connection_pause(c);
+        evhtp_connection_resume(c);
+    }
+}
+
+size_t RequestContext::output_pending() const {
+    evbuffer* out = output_of(req);
+    return out ? evbuffer_get_length(out) : 0;
+}
+
+void RequestContext::watch_drain(size_t low) {
+    drain_low_ = low;
+    if (!drain_entry_) {
+        if (evbuffer* out = output_of(req)) drain_entry_ = evbuffer_add_cb(out, &RequestContext::drain_cb, this);
+    }
+}
+
+void RequestContext::unwatch_drain() { drain_low_ = 0; }
+
+void RequestContext::drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
+    auto* self = static_cast<RequestContext*>(arg);
+    if (self->drain_low_ == 0 || info->n_deleted == 0) return;
+    if (evbuffer_get_length(buf) > self->drain_low_) return;
+    self->drain_low_ = 0;
+    // Resume from a fresh loop turn, not from inside libevent's write path.
+    if (!self->drained_ev_) self->drained_ev_ = event_new(self->worker.base(), -1, 0, &RequestContext::drained_cb, self);
+    event_active(self->drained_ev_, 0, 0);
+}
+
+void RequestContext::drained_cb(int, short, void* arg) {
+    auto* self = static_cast<RequestContext*>(arg);
+    if (self->exchange) self->exchange->on_client_drained();
+}
+
+void RequestContext::pause() {
+    if (paused_) return;
+    paused_ = true;
+    evhtp_request_pause(req);
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    // Notice a client that hangs up while we wait on the upstream (the read
+    // side is disabled while paused, so libevhtp alone would not see it).
+    if (!closed_ev_ && c && (event_base_get_features(worker.base()) & EV_FEATURE_EARLY_CLOSE)) {
+        closed_ev_ = event_new(worker.base(), c->sock, EV_CLOSED, &RequestContext::closed_cb, this);
+        event_add(closed_ev_, nullptr);
+    }
+}
+
+void RequestContext::closed_cb(int, short, void* arg) {
+    auto* self = static_cast<RequestContext*>(arg);
+    self->on_client_gone();
+    evhtp_connection_t* c = evhtp_request_get_connection(self->req);
+    c->flags |= EVHTP_CONN_FLAG_FREE_CONN;
+    if (self->paused_) {
+        self->paused_ = false;
+        evhtp_connection_resume(c);  // libevhtp frees the connection on its next turn
+    }
+}
+
+void RequestContext::on_client_gone() {
+    if (client_gone) return;
+    client_gone = true;
+    if (access.error.empty()) access.error = reply_state_ == ReplyState::Streaming ? "client closed mid-response" : "client closed";
+    if (exchange) exchange->cancel();
+    if (reply_state_ != ReplyState::Streaming && reply_state_ != ReplyState::Done && access.status == 0) access.status = 499;
+    log_access();
+}
+
+void RequestContext::finish_paused() {
+    if (!paused_) return;
+    paused_ = false;
+    if (closed_ev_) event_del(closed_ev_);
+    evhtp_request_resume(req);
+}
+
+void RequestContext::log_access() {
+    if (logged_) return;
+    logged_ = true;
+    worker.runtime().counters().requests_served.fetch_add(1, std::memory_order_relaxed);
+    if (!log::enabled(log::Level::Info)) return;
+    int64_t now = mono_ns();
+    std::string line;
+    line.reserve(320);
+    char buf[64];
+    snprintf(buf, sizeof buf, "access id=%016llx", static_cast<unsigned long long>(id));
+    line += buf;
+    kv(line, "client", client_text);
+    kv(line, "method", method_text);
+    kv(line, "path", path);
+    line += " status=" + std::to_string(access.status);
+    kv(line, "proto", is_upstream_operation(route.op) ? protocol_name(route.protocol) : "");
+    kv(line, "model", body.has_model ? std::string_view(body.model) : std::string_view(route.model));
+    kv(line, "model_sent", access.model_sent);
+    kv(line, "provider", access.provider);
+    kv(line, "cred", access.credential);
+    line += " attempts=" + std::to_string(access.attempts);
+    line += " upstream_status=" + std::to_string(access.upstream_status);
+    line += " bytes_in=" + std::to_string(body_received);
+    line += " bytes_out=" + std::to_string(access.bytes_out);
+    double ttfb = access.first_byte_ns ? static_cast<double>(access.first_byte_ns - start_ns) / 1e6 : -1;
+    snprintf(buf, sizeof buf, " ttfb_ms=%.1f total_ms=%.1f", ttfb, static_cast<double>(now - start_ns) / 1e6);
+    line += buf;
+    if (!access.error.empty()) kv(line, "error", access.error);
+    log::write(log::Level::Info, line);
+}
+
+}  // namespace agd

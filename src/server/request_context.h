@@ -1,0 +1,134 @@
+// RequestContext: all per-request state, owned by the worker that accepted
+// the request. Created when the request headers are parsed, destroyed when
+// libevhtp frees the request. Stages read and fill it; the dispatcher's
+// Exchange streams the upstream answer through it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/cidr.h"
+#include "pipeline/body.h"
+#include "pipeline/classify.h"
+#include "pipeline/errors.h"
+
+struct evhtp_request;
+struct evbuffer;
+struct evbuffer_cb_entry;
+struct evbuffer_cb_info;
+struct event;
+
+namespace agd {
+
+struct Snapshot;
+class Worker;
+namespace dispatch {
+class Exchange;
+}
+
+// Fields of the access line, filled as the request goes.
+struct AccessRecord {
+    int status = 0;
+    std::string model_sent;
+    std::string provider;
+    std::string credential;  // fingerprint only
+    int attempts = 0;
+    int upstream_status = 0;
+    uint64_t bytes_out = 0;
+    int64_t first_byte_ns = 0;
+    std::string error;       // short reason when the request failed
+};
+
+class RequestContext {
+public:
+    RequestContext(evhtp_request* req, Worker& worker, std::shared_ptr<const Snapshot> snap);
+    ~RequestContext();
+    RequestContext(const RequestContext&) = delete;
+    RequestContext& operator=(const RequestContext&) = delete;
+
+    // --- identity (set by the server before the stages run)
+    evhtp_request* req;
+    Worker& worker;
+    std::shared_ptr<const Snapshot> snap;
+    uint64_t id = 0;
+    int64_t start_ns = 0;
+    HttpMethod method = HttpMethod::Other;
+    std::string method_text;
+    std::string path;             // without the query
+    std::string query;            // raw, without '?'
+    Route route;
+    bool peer_is_ip = false;      // false for unix-socket clients
+    IpAddr peer;                  // TCP peer
+    IpAddr client;                // after trusted X-Forwarded-For / X-Real-IP
+    std::string client_text;      // for the access line
+
+    // --- request body
+    uint64_t body_received = 0;
+    bool body_complete = false;
+    const char* body_data = nullptr;  // contiguous, NUL-terminated, valid for the request's life
+    size_t body_len = 0;
+    BodyInfo body;
+
+    // --- headers
+    std::string_view header(const char* name) const;  // "" when absent
+
+    // --- local replies (in the client's protocol)
+    void fail(ErrorKind kind, std::string_view message, int retry_after_s = -1);
+    void reply(int status, std::string body, const char* content_type = "application/json");
+    void add_response_header(std::string_view name, std::string_view value);
+    bool has_reply() const { return reply_state_ != ReplyState::None; }
+    // Sends a reply set while the body was still arriving (called by the server).
+    void flush_pending_reply();
+
+    // --- streamed responses (the Exchange relays upstream answers through these)
+    void start_response(int status, int64_t content_length);  // -1: chunked
+    void write_body(const char* data, size_t len);
+    void end_response();
+    void abort_connection();        // close without a clean end: the client sees a truncated response
+    size_t output_pending() const;  // bytes queued for the client, not yet on the wire
+    bool response_started() const { return reply_state_ == ReplyState::Streaming; }
+
+    // Backpressure: ask for on_drained() once the client's buffer falls below `low`.
+    void watch_drain(size_t low);
+    void unwatch_drain();
+
+    // The request is waiting on asynchronous work (evhtp paused); the server
+    // calls these.
+    void pause();
+    bool paused() const { return paused_; }
+    void on_client_gone();         // the client closed or errored: cancel upstream work
+
+    std::unique_ptr<dispatch::Exchange> exchange;
+    AccessRecord access;
+    bool client_gone = false;
+
+    void log_access();
+
+private:
+    enum class ReplyState { None, Pending, Sent, Streaming, Done };
+    static void drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
+    static void closed_cb(int fd, short what, void* arg);
+    static void drained_cb(int fd, short what, void* arg);
+    void send_now(int status, std::string body, const char* content_type);
+    void finish_paused();
+
+    ReplyState reply_state_ = ReplyState::None;
+    int pending_status_ = 0;
+    std::string pending_body_;
+    const char* pending_type_ = "application/json";
+    bool paused_ = false;
+    bool logged_ = false;
+    bool chunked_ = false;
+    size_t drain_low_ = 0;
+    evbuffer_cb_entry* drain_entry_ = nullptr;
+    event* closed_ev_ = nullptr;
+    event* drained_ev_ = nullptr;
+};
+
+int64_t mono_ns();
+
+}  // namespace agd

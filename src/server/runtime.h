@@ -1,0 +1,36 @@
+// Runtime: the process-wide state of a running daemon that outlives config
+// generations: the live snapshot, credential health, counters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "dispatch/health.h"
+#include "server/snapshot.h"
+
+namespace agd {
+
+struct Counters {
+    std::atomic<uint64_t> requests_served{0};
+    std::atomic<int64_t> in_flight{0};
+};
+
+class Runtime {
+public:
+    std::shared_ptr<const Snapshot> snapshot() const { return snap_.load(std::memory_order_acquire); }
+    void publish(std::shared_ptr<const Snapshot> s) { snap_.store(std::move(s), std::memory_order_release); }
+
+    dispatch::HealthRegistry& health() { return health_; }
+    Counters& counters() { return counters_; }
+
+    // Set on SIGTERM: responses close their connection instead of keeping it alive.
+    std::atomic<bool> draining{false};
+
+private:
+    std::atomic<std::shared_ptr<const Snapshot>> snap_;
+    dispatch::HealthRegistry health_;
+    Counters counters_;
+};
+
+}  // namespace agd

@@ -1,0 +1,27 @@
+// Snapshot: everything a request needs from one generation of the config:
+// the config itself, the stages built from it and the router. Immutable;
+// published atomically by the main thread (Runtime::publish) and held by
+// each request from start to end, so a reload never changes a request in flight.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "config/config.h"
+#include "dispatch/router.h"
+#include "pipeline/stage.h"
+
+namespace agd {
+
+struct Snapshot {
+    std::shared_ptr<const config::Config> config;
+    uint64_t generation = 0;
+    int64_t loaded_at_unix = 0;
+    Chain chain;
+    std::unique_ptr<dispatch::Router> router;
+};
+
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
+                                               dispatch::HealthRegistry& health);
+
+}  // namespace agd

@@ -1,0 +1,39 @@
+// Worker: one event-loop thread. Every request accepted on it, its upstream
+// transfer and its timers live on this worker's event_base.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "upstream/client.h"
+
+struct event_base;
+
+namespace agd {
+
+class Runtime;
+
+class Worker {
+public:
+    Worker(unsigned index, event_base* base, Runtime& runtime);
+    ~Worker();
+
+    unsigned index() const { return index_; }
+    event_base* base() const { return base_; }
+    Runtime& runtime() const { return runtime_; }
+    upstream::Client& upstream() { return *upstream_; }
+    uint64_t next_request_id() { return (static_cast<uint64_t>(index_) << 48) | ++requests_; }
+
+    // The worker running on this thread (nullptr on other threads).
+    static Worker* current();
+    static void set_current(Worker* w);
+
+private:
+    unsigned index_;
+    event_base* base_;
+    Runtime& runtime_;
+    std::unique_ptr<upstream::Client> upstream_;
+    uint64_t requests_ = 0;
+};
+
+}  // namespace agd

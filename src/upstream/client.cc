@@ -1,0 +1,286 @@
+#include "upstream/client.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include <cctype>
+#include <cstring>
+
+namespace agd::upstream {
+
+struct Client::Socket {
+    struct event* ev = nullptr;
+    short kind = 0;
+};
+
+namespace {
+
+CURLM* M(void* p) { return static_cast<CURLM*>(p); }
+CURL* E(void* p) { return static_cast<CURL*>(p); }
+
+timeval to_tv(std::chrono::milliseconds ms) {
+    timeval tv;
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    return tv;
+}
+
+Outcome classify(int code) {
+    switch (code) {
+        case CURLE_OK: return Outcome::Ok;
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION: return Outcome::ConnectFailed;
+        case CURLE_OPERATION_TIMEDOUT: return Outcome::Timeout;
+        case CURLE_WRITE_ERROR: return Outcome::Aborted;
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
+        case CURLE_GOT_NOTHING:
+        case CURLE_HTTP2:
+        case CURLE_HTTP2_STREAM: return Outcome::Reset;
+        default: return Outcome::Other;
+    }
+}
+
+}  // namespace
+
+Client::Client(event_base* base) : base_(base), multi_(curl_multi_init()) {
+    timer_ = evtimer_new(base_, &Client::on_timeout, this);
+    curl_multi_setopt(M(multi_), CURLMOPT_SOCKETFUNCTION, &Client::on_socket);
+    curl_multi_setopt(M(multi_), CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(M(multi_), CURLMOPT_TIMERFUNCTION, &Client::on_timer);
+    curl_multi_setopt(M(multi_), CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(M(multi_), CURLMOPT_MAXCONNECTS, 1024L);
+}
+
+Client::~Client() {
+    // Transfers still running belong to requests being torn down with the worker.
+    while (!transfers_.empty()) destroy(*transfers_.begin());
+    curl_multi_cleanup(M(multi_));
+    event_free(timer_);
+}
+
+Transfer* Client::start(const Request& req, Listener* listener) {
+    CURL* easy = curl_easy_init();
+    if (!easy) return nullptr;
+    auto* t = new Transfer();
+    t->client_ = this;
+    t->easy_ = easy;
+    t->listener_ = listener;
+    t->idle_timeout_ = req.idle_timeout;
+    for (const auto& h : req.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
+    // No "Expect: 100-continue" round trip on large bodies.
+    t->headers_ = curl_slist_append(t->headers_, "Expect:");
+
+    curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers_);
+    if (req.post) {
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body_len));
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body ? req.body : "");
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout.count()));
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf_);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Client::on_header_line);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Client::on_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+    if (!req.proxy.empty()) curl_easy_setopt(easy, CURLOPT_PROXY, req.proxy.c_str());
+
+    t->idle_timer_ = evtimer_new(base_, &Client::on_idle, t);
+    if (curl_multi_add_handle(M(multi_), easy) != CURLM_OK) {
+        curl_easy_cleanup(easy);
+        curl_slist_free_all(t->headers_);
+        event_free(t->idle_timer_);
+        delete t;
+        return nullptr;
+    }
+    ++active_;
+    transfers_.insert(t);
+    arm_idle(t);
+    return t;
+}
+
+void Client::arm_idle(Transfer* t) {
+    if (t->idle_timeout_.count() <= 0) return;
+    timeval tv = to_tv(t->idle_timeout_);
+    evtimer_add(t->idle_timer_, &tv);
+}
+
+int Client::on_socket(void* /*easy*/, int fd, int what, void* userp, void* socketp) {
+    auto* self = static_cast<Client*>(userp);
+    auto* s = static_cast<Socket*>(socketp);
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            event_free(s->ev);
+            delete s;
+            curl_multi_assign(M(self->multi_), fd, nullptr);
+        }
+        return 0;
+    }
+    short kind = static_cast<short>(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) | EV_PERSIST);
+    if (!s) {
+        s = new Socket();
+        s->ev = event_new(self->base_, fd, kind, &Client::on_event, self);
+        s->kind = kind;
+        event_add(s->ev, nullptr);
+        curl_multi_assign(M(self->multi_), fd, s);
+        return 0;
+    }
+    if (s->kind != kind) {  // only touch the event when the interest really changes
+        event_del(s->ev);
+        event_assign(s->ev, self->base_, fd, kind, &Client::on_event, self);
+        s->kind = kind;
+        event_add(s->ev, nullptr);
+    }
+    return 0;
+}
+
+int Client::on_timer(void* /*multi*/, long timeout_ms, void* userp) {
+    auto* self = static_cast<Client*>(userp);
+    if (timeout_ms < 0) {
+        evtimer_del(self->timer_);
+        return 0;
+    }
+    timeval tv = to_tv(std::chrono::milliseconds(timeout_ms));
+    evtimer_add(self->timer_, &tv);
+    return 0;
+}
+
+void Client::on_event(int fd, short events, void* arg) {
+    auto* self = static_cast<Client*>(arg);
+    int flags = ((events & EV_READ) ? CURL_CSELECT_IN : 0) | ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(M(self->multi_), fd, flags, &running);
+    self->drain_messages();
+}
+
+void Client::on_timeout(int, short, void* arg) {
+    auto* self = static_cast<Client*>(arg);
+    int running = 0;
+    curl_multi_socket_action(M(self->multi_), CURL_SOCKET_TIMEOUT, 0, &running);
+    self->drain_messages();
+}
+
+void Client::on_idle(int, short, void* arg) {
+    auto* t = static_cast<Transfer*>(arg);
+    if (t->paused_) return;  // waiting on the client, not on the upstream
+    t->timed_out_ = true;
+    t->client_->finish(t, CURLE_OPERATION_TIMEDOUT);
+}
+
+size_t Client::on_header_line(char* data, size_t size, size_t n, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    size_t len = size * n;
+    std::string_view line(data, len);
+    t->client_->arm_idle(t);
+    if (line.substr(0, 5) == "HTTP/") {
+        t->response_headers_.clear();
+        t->headers_done_ = false;
+        return len;
+    }
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+    if (line.empty()) {
+        long status = 0;
+        curl_easy_getinfo(E(t->easy_), CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 100 && status < 200) {  // interim response: wait for the real one
+            t->response_headers_.clear();
+            return len;
+        }
+        t->headers_done_ = true;
+        t->listener_->on_headers(status, std::move(t->response_headers_));
+        t->response_headers_.clear();
+        return len;
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return len;
+    std::string name(line.substr(0, colon));
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    t->response_headers_.emplace_back(std::move(name), std::string(value));
+    return len;
+}
+
+size_t Client::on_write(char* data, size_t size, size_t n, void* userp) {
+    auto* t = static_cast<Transfer*>(userp);
+    size_t len = size * n;
+    if (!t->headers_done_) {  // body without a header block end (should not happen): treat as headers done
+        long status = 0;
+        curl_easy_getinfo(E(t->easy_), CURLINFO_RESPONSE_CODE, &status);
+        t->headers_done_ = true;
+        t->listener_->on_headers(status, std::move(t->response_headers_));
+    }
+    size_t r = t->listener_->on_body(data, len);
+    if (r == Listener::kPause) {
+        t->paused_ = true;
+        evtimer_del(t->idle_timer_);
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    t->client_->arm_idle(t);
+    return r;
+}
+
+void Client::drain_messages() {
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(M(multi_), &left)) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        Transfer* t = nullptr;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+        if (t) finish(t, msg->data.result);
+    }
+}
+
+void Client::finish(Transfer* t, int code) {
+    Listener* l = t->listener_;
+    Outcome outcome = t->timed_out_ ? Outcome::Timeout : classify(code);
+    std::string message;
+    if (t->timed_out_) {
+        message = "no data from upstream for " + std::to_string(t->idle_timeout_.count()) + " ms";
+    } else if (code != CURLE_OK) {
+        message = t->errbuf_[0] ? t->errbuf_ : curl_easy_strerror(static_cast<CURLcode>(code));
+    }
+    destroy(t);  // the connection goes back to the pool before a retry starts
+    l->on_done(outcome, message);
+}
+
+void Client::destroy(Transfer* t) {
+    curl_multi_remove_handle(M(multi_), E(t->easy_));
+    curl_easy_cleanup(E(t->easy_));
+    curl_slist_free_all(t->headers_);
+    event_free(t->idle_timer_);
+    --active_;
+    transfers_.erase(t);
+    delete t;
+}
+
+void Transfer::pause() {
+    if (paused_) return;
+    paused_ = true;
+    evtimer_del(idle_timer_);
+    curl_easy_pause(E(easy_), CURLPAUSE_RECV);
+}
+
+void Transfer::resume() {
+    if (!paused_) return;
+    paused_ = false;
+    client_->arm_idle(this);
+    curl_easy_pause(E(easy_), CURLPAUSE_CONT);
+}
+
+void Transfer::cancel() { client_->destroy(this); }
+
+}  // namespace agd::upstream

@@ -1,0 +1,119 @@
+// The example configuration installed to /etc/antigravityd/ must load as it
+// is, and again with every "#key = value" line and "#[section]" header
+// uncommented (so each key it shows is spelled and valued correctly).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "config/loader.h"
+
+using namespace agd::config;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The source tree is the working directory (tests run from the top) or one
+// of its ancestors (meson test runs in the build directory inside it).
+fs::path find_example() {
+    std::error_code ec;
+    std::vector<fs::path> starts = {fs::current_path(ec), fs::path(__FILE__).parent_path()};
+    for (fs::path dir : starts) {
+        if (dir.empty()) continue;
+        dir = fs::absolute(dir, ec);
+        for (int i = 0; i < 8 && !dir.empty(); ++i) {
+            fs::path candidate = dir / "etc" / "antigravityd.conf";
+            if (fs::exists(dir / "src" / "config" / "loader.h", ec) && fs::exists(candidate, ec)) return candidate;
+            if (dir == dir.parent_path()) break;
+            dir = dir.parent_path();
+        }
+    }
+    return {};
+}
+
+std::string read_all(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// "#key = value" -> "key = value", "#[section]" -> "[section]"; prose
+// comments ("# text") stay.
+std::string uncomment(const std::string& text) {
+    std::string out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.size() > 1 && line[0] == '#' && line[1] != ' ' && line[1] != '#' &&
+            (line[1] == '[' || line.find(" = ") != std::string::npos))
+            line.erase(0, 1);
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string joined(const std::vector<Diagnostic>& ds) {
+    std::string s;
+    for (const auto& d : ds) s += d.str() + "\n";
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully uncommented") {
+    fs::path path = find_example();
+    REQUIRE_MESSAGE(!path.empty(), "etc/antigravityd.conf not found from the working directory");
+
+    LoadResult shipped = load_file(path.string());
+    INFO(joined(shipped.errors));
+    REQUIRE(shipped.ok());
+    CHECK(shipped.warnings.empty());
+    CHECK(shipped.config->providers.empty());
+    CHECK(shipped.config->auth.effective == AuthMode::Off);
+
+    // Every shown default equals the built-in default.
+    std::string text = read_all(path);
+    std::string all = uncomment(text);
+    CHECK(all != text);
+    LoadResult full = load_string(all, "uncommented");
+    INFO(joined(full.errors));
+    REQUIRE(full.ok());
+    const Config& c = *full.config;
+    const Config defaults;
+    CHECK(c.server.listen.size() == 1);
+    CHECK(c.server.listen[0].text == "127.0.0.1:8045");
+    CHECK(c.server.workers == defaults.server.workers);
+    CHECK(c.server.max_body_size == defaults.server.max_body_size);
+    CHECK(c.server.upstream_timeout == defaults.server.upstream_timeout);
+    CHECK(c.server.connect_timeout == defaults.server.connect_timeout);
+    CHECK(c.server.shutdown_timeout == defaults.server.shutdown_timeout);
+    CHECK(c.server.pid_file == defaults.server.pid_file);
+    CHECK(c.server.control_socket == defaults.server.control_socket);
+    CHECK(c.server.log_level == defaults.server.log_level);
+    CHECK(c.auth.mode == AuthMode::Auto);
+    CHECK(c.auth.keys.size() == 1);
+    CHECK_FALSE(c.auth.admin_password.empty());
+    CHECK(c.access.allow.size() == 2);
+    CHECK(c.access.deny.size() == 1);
+    CHECK(c.access.trusted_proxies.size() == 1);
+    CHECK(c.routing.strategy == defaults.routing.strategy);
+    CHECK(c.routing.cooldown == defaults.routing.cooldown);
+    CHECK(c.routing.max_attempts == defaults.routing.max_attempts);
+
+    // One provider of each type, with the default base_url written out.
+    REQUIRE(c.providers.size() == 3);
+    CHECK(c.providers[0].type == ProviderType::OpenAI);
+    CHECK(c.providers[0].base_url == "https://api.openai.com/v1");
+    CHECK(c.providers[1].type == ProviderType::Anthropic);
+    CHECK(c.providers[1].base_url == "https://api.anthropic.com");
+    CHECK(c.providers[2].type == ProviderType::Gemini);
+    CHECK(c.providers[2].base_url == "https://generativelanguage.googleapis.com");
+    CHECK_FALSE(c.providers[2].proxy.empty());
+
+    // Every placeholder key is flagged, and nothing else is.
+    CHECK(full.warnings.size() == 6);  // 1 client key, 1 admin password, 4 provider keys
+    for (const auto& w : full.warnings) CHECK(w.message.find("placeholder") != std::string::npos);
+}

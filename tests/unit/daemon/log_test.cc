@@ -1,0 +1,194 @@
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "common/log.h"
+
+// log.cc's internals, factored out for these tests (log.h is the public API).
+namespace agd::log::detail {
+std::string sanitize(std::string_view message);
+bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t ino);
+std::string format_line(Level level, std::string_view message, bool journal,
+                        std::chrono::system_clock::time_point now);
+void set_queue_limit(std::size_t bytes);
+std::uint64_t dropped_total();
+}  // namespace agd::log::detail
+
+namespace lg = agd::log;
+namespace detail = agd::log::detail;
+
+namespace {
+
+std::chrono::system_clock::time_point at(int y, int mo, int d, int h, int mi, int s, int ms) {
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = s;
+    return std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::milliseconds(ms);
+}
+
+// Points stderr at a pipe for the lifetime of the object; read() collects
+// what was written once the object restores stderr.
+struct CapturedStderr {
+    int saved = -1;
+    int read_fd = -1;
+    CapturedStderr() {
+        int fds[2];
+        REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+        saved = ::dup(STDERR_FILENO);
+        REQUIRE(saved >= 0);
+        REQUIRE(::dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+        ::close(fds[1]);
+        read_fd = fds[0];
+    }
+    void restore() {
+        if (saved >= 0) {
+            ::dup2(saved, STDERR_FILENO);
+            ::close(saved);
+            saved = -1;
+        }
+    }
+    std::string read_all() {
+        std::string out;
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(read_fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+        return out;
+    }
+    ~CapturedStderr() {
+        restore();
+        if (read_fd >= 0) ::close(read_fd);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("log: plain lines carry an ISO-8601 UTC timestamp with milliseconds and the level") {
+    auto t = at(2026, 11, 22, 13, 45, 1, 123);
+    CHECK(detail::format_line(lg::Level::Error, "boom", false, t) == "2026-11-22T13:45:01.123Z error boom\n");
+    CHECK(detail::format_line(lg::Level::Warning, "w", false, t) == "2026-11-22T13:45:01.123Z warning w\n");
+    CHECK(detail::format_line(lg::Level::Notice, "n", false, t) == "2026-11-22T13:45:01.123Z notice n\n");
+    CHECK(detail::format_line(lg::Level::Info, "i", false, t) == "2026-11-22T13:45:01.123Z info i\n");
+    CHECK(detail::format_line(lg::Level::Debug, "d", false, at(2027, 1, 2, 3, 4, 5, 7)) ==
+          "2027-01-02T03:04:05.007Z debug d\n");
+}
+
+TEST_CASE("log: journal lines carry the syslog priority and no timestamp") {
+    auto t = at(2026, 11, 22, 13, 45, 1, 123);
+    CHECK(detail::format_line(lg::Level::Error, "boom", true, t) == "<3>boom\n");
+    CHECK(detail::format_line(lg::Level::Warning, "x", true, t) == "<4>x\n");
+    CHECK(detail::format_line(lg::Level::Notice, "x", true, t) == "<5>x\n");
+    CHECK(detail::format_line(lg::Level::Info, "x", true, t) == "<6>x\n");
+    CHECK(detail::format_line(lg::Level::Debug, "x", true, t) == "<7>x\n");
+}
+
+TEST_CASE("log: messages are one line") {
+    CHECK(detail::sanitize("a\nb\r\nc") == "a b  c");
+    CHECK(detail::sanitize("trailing\n") == "trailing");
+    CHECK(detail::sanitize("plain") == "plain");
+    CHECK(detail::format_line(lg::Level::Info, "x\ny\rz\n", true, {}) == "<6>x y z\n");
+}
+
+TEST_CASE("log: JOURNAL_STREAM must name stderr's device and inode") {
+    CHECK(detail::journal_stream_matches("8:1234", 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches("8:1235", 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches("9:1234", 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches(nullptr, 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches("", 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches("8:", 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches(":1234", 8, 1234));
+    CHECK_FALSE(detail::journal_stream_matches("8:1234x", 8, 1234));
+}
+
+TEST_CASE("log: level is settable and filters") {
+    auto old = lg::level();
+    lg::set_level(lg::Level::Warning);
+    CHECK(lg::level() == lg::Level::Warning);
+    CHECK(lg::enabled(lg::Level::Error));
+    CHECK(lg::enabled(lg::Level::Warning));
+    CHECK_FALSE(lg::enabled(lg::Level::Info));
+    lg::set_level(old);
+}
+
+TEST_CASE("log: without the thread a line is written at once") {
+    CapturedStderr cap;
+    lg::write(lg::Level::Error, "sync\nline");
+    cap.restore();
+    std::string out = cap.read_all();
+    CHECK(out.ends_with(" error sync line\n"));
+    CHECK(out.find('\n') == out.size() - 1);
+}
+
+TEST_CASE("log: the thread writes every line in order and stop() flushes") {
+    CapturedStderr cap;
+    lg::start();
+    for (int i = 0; i < 500; ++i) lg::write(lg::Level::Info, fmt::format("line {}", i));
+    lg::stop();
+    lg::write(lg::Level::Info, "after stop");  // synchronous again
+    cap.restore();
+    std::string out = cap.read_all();
+    std::size_t pos = 0;
+    for (int i = 0; i < 500; ++i) {
+        auto found = out.find(fmt::format(" info line {}\n", i), pos);
+        REQUIRE(found != std::string::npos);
+        pos = found;
+    }
+    CHECK(out.find(" info after stop\n", pos) != std::string::npos);
+}
+
+TEST_CASE("log: a full queue drops lines, counts them and reports the count") {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    ::fcntl(fds[1], F_SETPIPE_SZ, 4096);
+    // Fill the pipe so that the logger thread blocks on its first write.
+    ::fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    std::string filler(4096, 'f');
+    std::size_t prefilled = 0;
+    for (;;) {
+        ssize_t n = ::write(fds[1], filler.data(), filler.size());
+        if (n <= 0) break;
+        prefilled += static_cast<std::size_t>(n);
+    }
+    ::fcntl(fds[1], F_SETFL, 0);
+    int saved = ::dup(STDERR_FILENO);
+    REQUIRE(::dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+    ::close(fds[1]);
+
+    detail::set_queue_limit(1000);
+    lg::start();
+    auto before = detail::dropped_total();
+    for (int i = 0; i < 200; ++i) lg::write(lg::Level::Info, fmt::format("queued line number {:04} with padding", i));
+    auto dropped = detail::dropped_total() - before;
+
+    std::string out;
+    std::thread reader([&] {
+        char buf[4096];
+        ssize_t n;
+        while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    });
+    lg::stop();
+    ::dup2(saved, STDERR_FILENO);  // closes the last write end: the reader sees EOF
+    ::close(saved);
+    reader.join();
+    ::close(fds[0]);
+    detail::set_queue_limit(64u << 20);
+
+    CHECK(dropped > 100);  // at most ~2 KiB of 200 lines got through
+    CHECK(dropped < 200);
+    REQUIRE(out.size() > prefilled);
+    std::string written = out.substr(prefilled);
+    CHECK(written.find(fmt::format("log queue full: {} line(s) dropped", dropped)) != std::string::npos);
+    CHECK(written.find("queued line number 0000") != std::string::npos);
+}

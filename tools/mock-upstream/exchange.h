@@ -1,0 +1,96 @@
+// One scripted answer to a generation request: error, JSON body or stream,
+// written at once or paced on the connection's event loop.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <event2/event.h>
+#include <evhtp.h>
+
+#include "formats.h"
+#include "http_out.h"
+#include "script.h"
+
+namespace mock {
+
+struct Worker;
+
+struct Plan {
+    Reply reply;
+    Script script;
+    std::string credential;
+    bool stream = false;
+    int error_status = 0;                  // answer with this error instead
+    std::optional<std::string> fixed_body;  // 200 body given up front (count endpoints)
+    Headers headers;                       // sent on every response of this request
+};
+
+// Answers the request as planned. Returns at once; paced work continues on
+// the event loop and is cleaned up when libevhtp frees the request.
+void serve(evhtp_request_t* req, Plan plan);
+
+class Exchange {
+public:
+    Exchange(evhtp_request_t* req, Plan plan);
+    ~Exchange();
+    Exchange(const Exchange&) = delete;
+    Exchange& operator=(const Exchange&) = delete;
+
+    // True when the answer needs timers (delay, pace, hold, reset).
+    bool needs_loop() const;
+    // Writes the whole answer now (only when !needs_loop()).
+    void run_now();
+    // Pauses the request and continues from timers on w's loop. Owns
+    // itself from here; freed when libevhtp frees the request.
+    void start_async(Worker& w);
+
+private:
+    enum class Phase { waiting, streaming, holding, draining, done };
+    enum class Cut { none, reset, error };
+
+    static void on_timer(evutil_socket_t fd, short what, void* arg);
+    static void on_watch(evutil_socket_t fd, short what, void* arg);
+    static evhtp_res on_request_fini(evhtp_request_t* req, void* arg);
+    static void on_request_error(evhtp_request_t* req, evhtp_error_flags flags, void* arg);
+
+    void begin();
+    void pump();
+    void send_piece();
+    void start_hold();
+    void hold_tick();
+    void cut();
+    void end_stream(std::vector<std::string> events);
+    void finish_plain(int status, Headers headers, const char* content_type,
+                      const std::string& body);
+    void start_reset();
+    void reset_tick();
+    void reset_now();
+    void client_gone();
+    void resume_if_paused();
+    void stop_watch();
+    void arm(int64_t ns);
+    void set_done();
+
+    evhtp_request_t* req_;
+    evhtp_connection_t* conn_;
+    Plan plan_;
+    Worker* worker_ = nullptr;
+    std::unique_ptr<Encoder> enc_;
+    Phase phase_ = Phase::waiting;
+    Cut cut_kind_ = Cut::none;
+    int cut_at_ = 0;          // pieces written before the cut
+    int next_ = 0;            // next piece to write
+    bool paused_ = false;
+    bool held_ = false;       // the hold after piece 0 has been done
+    bool paced_ = false;      // the pace wait before next_ has been done
+    int64_t due_ns_ = 0;      // when the last paced piece was due
+    int64_t hold_end_ns_ = 0;
+    int64_t reset_deadline_ns_ = 0;
+    event* timer_ = nullptr;
+    event* watch_ = nullptr;
+};
+
+}  // namespace mock

@@ -1,0 +1,82 @@
+// Wire formats of the four APIs: response bodies, stream events, errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mock {
+
+enum class Api { chat, responses, messages, gemini };
+
+// What one generated response needs to know.
+struct Reply {
+    Api api = Api::chat;
+    std::string model;        // echoed as received (directives included)
+    uint64_t seq = 0;         // numbers the ids: chatcmpl-mock<seq>, resp_mock<seq>, ...
+    int64_t created = 0;      // unix seconds
+    int input_tokens = 1;
+    int output_tokens = 1;
+    bool include_usage = false;  // Chat: stream_options.include_usage
+    bool gemini_sse = true;      // Gemini stream: SSE (alt=sse) or one JSON array
+};
+
+// Non-stream success body holding `text`.
+std::string complete_body(const Reply& r, std::string_view text);
+
+// Error body of the API's own format for an HTTP status.
+std::string error_body(Api api, int status, std::string_view message, uint64_t seq);
+
+// count_tokens / countTokens body.
+std::string count_body(Api api, int tokens);
+
+// Content-Type of a streamed answer.
+const char* stream_content_type(const Reply& r);
+
+// Produces the streamed body, one string per SSE event (each is written
+// as its own HTTP chunk).
+class Encoder {
+public:
+    virtual ~Encoder() = default;
+    // Events before the first piece.
+    virtual void open(std::vector<std::string>& out) = 0;
+    // One text piece. `final_piece`: the last piece of a stream that ends
+    // normally (Gemini puts finishReason and the final usage there).
+    virtual std::string piece(std::string_view text, bool final_piece) = 0;
+    // Events after the last piece; `terminal` = false drops the terminal
+    // event ([DONE], response.completed, message_stop).
+    virtual void close(bool terminal, std::vector<std::string>& out) = 0;
+    // The API's in-stream error event.
+    virtual void fail(std::string_view message, std::vector<std::string>& out) = 0;
+    // Sent while a stream is held open; empty when the format has none.
+    virtual std::string keepalive() const { return ": keep-alive\n\n"; }
+};
+
+std::unique_ptr<Encoder> make_encoder(const Reply& r);
+
+// Model listings.
+std::string openai_model_list();
+std::string openai_model(std::string_view id);
+std::string anthropic_model_list();
+std::string anthropic_model(std::string_view id);
+std::string gemini_model_list();
+std::string gemini_model(std::string_view id);
+
+// Per-API implementations (formats_*.cc).
+std::string chat_complete(const Reply& r, std::string_view text);
+std::string responses_complete(const Reply& r, std::string_view text);
+std::string messages_complete(const Reply& r, std::string_view text);
+std::string gemini_complete(const Reply& r, std::string_view text);
+std::unique_ptr<Encoder> make_chat_encoder(const Reply& r);
+std::unique_ptr<Encoder> make_responses_encoder(const Reply& r);
+std::unique_ptr<Encoder> make_messages_encoder(const Reply& r);
+std::unique_ptr<Encoder> make_gemini_encoder(const Reply& r);
+
+// "event: <type>\ndata: <json>\n\n"
+std::string sse_named(std::string_view type, std::string_view json);
+// "data: <json>\n\n"
+std::string sse_data(std::string_view json);
+
+}  // namespace mock

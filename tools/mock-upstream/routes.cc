@@ -1,0 +1,247 @@
+#include "routes.h"
+
+#include <atomic>
+#include <ctime>
+
+#include <fmt/format.h>
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+#include "exchange.h"
+#include "incoming.h"
+#include "introspect.h"
+#include "json.h"
+#include "pieces.h"
+
+namespace mock {
+namespace {
+
+std::atomic<uint64_t> g_seq{0};
+
+enum class Op { generate, stream, count };
+
+constexpr std::string_view kGeminiPrefix = "/v1beta/models";
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.substr(0, prefix.size()) == prefix;
+}
+
+// Headers every response carries.
+Headers base_headers(const RecordedRequest& in) {
+    return {{"x-mock-credential", in.credential}, {"x-mock-auth", in.auth_header}};
+}
+
+// Request-id header in the style of the API (none for Gemini).
+void add_request_id(Headers& h, Api api, uint64_t seq) {
+    if (api == Api::messages) {
+        h.emplace_back("request-id", fmt::format("req_mock{}", seq));
+    } else if (api != Api::gemini) {
+        h.emplace_back("x-request-id", fmt::format("req_mock{}", seq));
+    }
+}
+
+void reply_json(evhtp_request_t* req, const RecordedRequest& in, int status,
+                const std::string& body, Headers extra = {}) {
+    Headers h = base_headers(in);
+    h.insert(h.end(), extra.begin(), extra.end());
+    send_full(req, status, h, "application/json", body);
+}
+
+void reply_error(evhtp_request_t* req, const RecordedRequest& in, Api api, int status,
+                 std::string_view message) {
+    uint64_t seq = ++g_seq;
+    Headers h;
+    add_request_id(h, api, seq);
+    reply_json(req, in, status, error_body(api, status, message, seq), std::move(h));
+}
+
+// Unknown path or method: OpenAI's error format, as the real API answers.
+void not_found(evhtp_request_t* req, const RecordedRequest& in) {
+    uint64_t seq = ++g_seq;
+    Headers h;
+    add_request_id(h, Api::chat, seq);
+    JsonOut j;
+    j.obj().key("error").obj()
+        .ks("message", fmt::format("Invalid URL ({} {})", in.method, in.path))
+        .ks("type", "invalid_request_error")
+        .kn("param")
+        .kn("code")
+        .end().end();
+    reply_json(req, in, 404, j.text(), std::move(h));
+}
+
+bool json_true(const rapidjson::Value& obj, const char* name) {
+    auto it = obj.FindMember(name);
+    return it != obj.MemberEnd() && it->value.IsBool() && it->value.GetBool();
+}
+
+// POST to an API endpoint: validate, plan and serve.
+void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
+              std::string gemini_model, bool gemini_sse) {
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseIterativeFlag>(in.body.data(), in.body.size());
+    if (doc.HasParseError()) {
+        reply_error(req, in, api, 400,
+                    fmt::format("mock: the request body is not valid JSON ({} at offset {})",
+                                rapidjson::GetParseError_En(doc.GetParseError()),
+                                doc.GetErrorOffset()));
+        return;
+    }
+    if (!doc.IsObject()) {
+        reply_error(req, in, api, 400, "mock: the request body must be a JSON object");
+        return;
+    }
+    std::string model = std::move(gemini_model);
+    if (api != Api::gemini) {
+        auto it = doc.FindMember("model");
+        if (it == doc.MemberEnd() || !it->value.IsString() || it->value.GetStringLength() == 0) {
+            reply_error(req, in, api, 400,
+                        api == Api::messages ? "model: Field required"
+                                             : "you must provide a model parameter");
+            return;
+        }
+        model.assign(it->value.GetString(), it->value.GetStringLength());
+    }
+    if (api == Api::messages && op == Op::generate && !doc.HasMember("max_tokens")) {
+        reply_error(req, in, api, 400, "max_tokens: Field required");
+        return;
+    }
+
+    Plan plan;
+    plan.script = parse_script(model);
+    plan.credential = in.credential;
+    plan.error_status = error_status_for(plan.script, in.credential);
+    plan.reply.api = api;
+    plan.reply.model = model;
+    plan.reply.seq = ++g_seq;
+    plan.reply.created = static_cast<int64_t>(std::time(nullptr));
+    plan.reply.input_tokens = input_tokens(in.body.size());
+    plan.reply.output_tokens = plan.script.chunks;
+    plan.reply.gemini_sse = gemini_sse;
+    plan.headers = base_headers(in);
+    add_request_id(plan.headers, api, plan.reply.seq);
+    if (op == Op::count) {
+        plan.fixed_body = count_body(api, plan.reply.input_tokens);
+    } else if (api == Api::gemini) {
+        plan.stream = op == Op::stream;
+    } else {
+        plan.stream = json_true(doc, "stream");
+        if (api == Api::chat && plan.stream) {
+            auto so = doc.FindMember("stream_options");
+            plan.reply.include_usage =
+                so != doc.MemberEnd() && so->value.IsObject() && json_true(so->value, "include_usage");
+        }
+    }
+    serve(req, std::move(plan));
+}
+
+// /v1beta/models[/{model}[:op]]
+void gemini(evhtp_request_t* req, const RecordedRequest& in) {
+    std::string_view rest = std::string_view(in.path).substr(kGeminiPrefix.size());
+    if (rest.empty() || rest == "/") {
+        if (req->method == htp_method_GET) {
+            reply_json(req, in, 200, gemini_model_list());
+            return;
+        }
+        not_found(req, in);
+        return;
+    }
+    if (rest.front() != '/') {
+        not_found(req, in);
+        return;
+    }
+    std::string target = percent_decode(rest.substr(1), false);
+    std::size_t colon = target.rfind(':');
+    if (colon == std::string::npos) {
+        if (req->method == htp_method_GET && !target.empty()) {
+            reply_json(req, in, 200, gemini_model(target));
+            return;
+        }
+        not_found(req, in);
+        return;
+    }
+    std::string model = target.substr(0, colon);
+    std::string_view op = std::string_view(target).substr(colon + 1);
+    if (req->method != htp_method_POST || model.empty()) {
+        not_found(req, in);
+        return;
+    }
+    if (op == "generateContent") {
+        generate(req, in, Api::gemini, Op::generate, model, true);
+    } else if (op == "streamGenerateContent") {
+        auto alt = query_param(in.query, "alt");
+        generate(req, in, Api::gemini, Op::stream, model, alt && *alt == "sse");
+    } else if (op == "countTokens") {
+        generate(req, in, Api::gemini, Op::count, model, true);
+    } else {
+        not_found(req, in);
+    }
+}
+
+// GET /v1/models[/{id}]: OpenAI format, or Anthropic's when anthropic-version is sent.
+void models(evhtp_request_t* req, const RecordedRequest& in) {
+    bool anthropic = find_header(in, "anthropic-version") != nullptr;
+    std::string_view rest = std::string_view(in.path).substr(std::string_view("/v1/models").size());
+    if (rest.empty()) {
+        reply_json(req, in, 200, anthropic ? anthropic_model_list() : openai_model_list());
+        return;
+    }
+    std::string id = percent_decode(rest.substr(1), false);
+    if (id.empty()) {
+        not_found(req, in);
+        return;
+    }
+    reply_json(req, in, 200, anthropic ? anthropic_model(id) : openai_model(id));
+}
+
+void introspection(evhtp_request_t* req, const RecordedRequest& in) {
+    const bool get = req->method == htp_method_GET;
+    const bool del = req->method == htp_method_DELETE;
+    if (in.path == "/__mock/requests" && (get || del)) {
+        if (del) {
+            clear_requests();
+            reply_json(req, in, 200, R"({"status":"ok"})");
+        } else {
+            reply_json(req, in, 200, requests_json());
+        }
+    } else if (in.path == "/__mock/stats" && (get || del)) {
+        if (del) reset_stats();
+        reply_json(req, in, 200, stats_json());
+    } else {
+        not_found(req, in);
+    }
+}
+
+}  // namespace
+
+void handle_request(evhtp_request_t* req, void*) {
+    RecordedRequest in = read_incoming(req);
+    const std::string& path = in.path;
+    if (starts_with(path, "/__mock/")) {
+        introspection(req, in);
+        return;
+    }
+    stats().requests.fetch_add(1);
+    record_request(in);
+
+    const htp_method m = req->method;
+    if (path == "/health" && m == htp_method_GET) {
+        reply_json(req, in, 200, R"({"status":"ok"})");
+    } else if (path == "/v1/chat/completions" && m == htp_method_POST) {
+        generate(req, in, Api::chat, Op::generate, {}, true);
+    } else if (path == "/v1/responses" && m == htp_method_POST) {
+        generate(req, in, Api::responses, Op::generate, {}, true);
+    } else if (path == "/v1/messages" && m == htp_method_POST) {
+        generate(req, in, Api::messages, Op::generate, {}, true);
+    } else if (path == "/v1/messages/count_tokens" && m == htp_method_POST) {
+        generate(req, in, Api::messages, Op::count, {}, true);
+    } else if ((path == "/v1/models" || starts_with(path, "/v1/models/")) && m == htp_method_GET) {
+        models(req, in);
+    } else if (path == kGeminiPrefix || starts_with(path, "/v1beta/models/")) {
+        gemini(req, in);
+    } else {
+        not_found(req, in);
+    }
+}
+
+}  // namespace mock

@@ -1,0 +1,142 @@
+#include "script.h"
+
+#include <charconv>
+#include <cmath>
+
+namespace mock {
+namespace {
+
+std::optional<int64_t> parse_int(std::string_view text, int64_t lo, int64_t hi) {
+    int64_t value = 0;
+    const char* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc() || ptr != end || value < lo || value > hi) {
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+    if (text.empty() || text == "1" || text == "true" || text == "yes" || text == "on") {
+        return true;
+    }
+    if (text == "0" || text == "false" || text == "no" || text == "off") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> split_list(std::string_view text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        std::size_t bar = text.find('|', start);
+        if (bar == std::string_view::npos) {
+            bar = text.size();
+        }
+        out.emplace_back(text.substr(start, bar - start));
+        start = bar + 1;
+    }
+    return out;
+}
+
+void apply(Script& s, std::string_view key, std::string_view value) {
+    if (key == "chunks") {
+        if (auto v = parse_int(value, 1, kMaxChunks)) s.chunks = static_cast<int>(*v);
+    } else if (key == "pace") {
+        if (auto v = parse_duration(value)) s.pace_ns = *v;
+    } else if (key == "delay") {
+        if (auto v = parse_duration(value)) s.delay_ns = *v;
+    } else if (key == "hold") {
+        if (auto v = parse_duration(value)) s.hold_ns = *v;
+    } else if (key == "status") {
+        if (auto v = parse_int(value, 400, 599)) s.status = static_cast<int>(*v);
+    } else if (key == "retry_after") {
+        if (parse_int(value, 0, int64_t{1} << 40)) s.retry_after = std::string(value);
+    } else if (key == "fail_cred") {
+        s.fail_cred = split_list(value);
+    } else if (key == "reset_after") {
+        if (auto v = parse_int(value, 0, kMaxChunks)) s.reset_after = static_cast<int>(*v);
+    } else if (key == "mid_error") {
+        if (auto v = parse_int(value, 0, kMaxChunks)) s.mid_error = static_cast<int>(*v);
+    } else if (key == "noterm") {
+        if (auto v = parse_bool(value)) s.noterm = *v;
+    } else if (key == "stamp") {
+        if (auto v = parse_bool(value)) s.stamp = *v;
+    } else if (key == "size") {
+        if (auto v = parse_int(value, 0, kMaxPad)) s.size = static_cast<std::size_t>(*v);
+    } else if (key == "piece_size") {
+        if (auto v = parse_int(value, 0, kMaxPad)) s.piece_size = static_cast<std::size_t>(*v);
+    }
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_duration(std::string_view text) {
+    std::size_t digits = 0;
+    while (digits < text.size() &&
+           ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) {
+        ++digits;
+    }
+    std::string_view number = text.substr(0, digits);
+    std::string_view unit = text.substr(digits);
+    if (number.empty() || number.front() == '.' || number.back() == '.' ||
+        number.find('.') != number.rfind('.')) {
+        return std::nullopt;
+    }
+    double scale = 0;
+    if (unit.empty() || unit == "ms") {
+        scale = 1e6;
+    } else if (unit == "s") {
+        scale = 1e9;
+    } else if (unit == "us") {
+        scale = 1e3;
+    } else if (unit == "m") {
+        scale = 60e9;
+    } else {
+        return std::nullopt;
+    }
+    double value = 0;
+    auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+    if (ec != std::errc() || ptr != number.data() + number.size()) {
+        return std::nullopt;
+    }
+    double ns = std::round(value * scale);
+    if (!(ns >= 0) || ns > static_cast<double>(kMaxDurationNs)) {
+        return std::nullopt;
+    }
+    return static_cast<int64_t>(ns);
+}
+
+Script parse_script(std::string_view model) {
+    Script s;
+    std::size_t plus = model.find('+');
+    s.base = std::string(model.substr(0, plus));
+    while (plus != std::string_view::npos) {
+        std::size_t start = plus + 1;
+        plus = model.find('+', start);
+        std::string_view token = model.substr(start, plus == std::string_view::npos
+                                                         ? std::string_view::npos
+                                                         : plus - start);
+        std::size_t eq = token.find('=');
+        std::string_view key = token.substr(0, eq);
+        std::string_view value = eq == std::string_view::npos ? std::string_view{}
+                                                               : token.substr(eq + 1);
+        apply(s, key, value);
+    }
+    return s;
+}
+
+int error_status_for(const Script& script, std::string_view credential) {
+    if (!script.fail_cred) {
+        return script.status;
+    }
+    for (const std::string& c : *script.fail_cred) {
+        if (c == credential) {
+            return script.status != 0 ? script.status : 429;
+        }
+    }
+    return 0;
+}
+
+}  // namespace mock

@@ -1,0 +1,45 @@
+// Directives carried in the model name: "base+key=value+key=value...".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mock {
+
+struct Script {
+    std::string base;                    // model name before the first '+'
+    int chunks = 3;                      // text pieces (1..kMaxChunks)
+    int64_t pace_ns = 0;                 // delay between streamed pieces
+    int64_t delay_ns = 0;                // delay before the response headers
+    int64_t hold_ns = 0;                 // pause after the first streamed piece
+    int status = 0;                      // HTTP error status to answer with (0 = none)
+    std::optional<std::string> retry_after;  // Retry-After value (decimal seconds)
+    std::optional<std::vector<std::string>> fail_cred;  // credentials that get the error
+    std::optional<int> reset_after;      // RST after this many pieces
+    std::optional<int> mid_error;        // in-stream error after this many pieces
+    bool noterm = false;                 // omit the protocol's terminal event
+    bool stamp = false;                  // append @<monotonic ns> to each piece marker
+    std::size_t size = 0;                // pad the non-stream text to this many bytes
+    std::size_t piece_size = 0;          // pad each streamed piece to this many bytes
+};
+
+inline constexpr int kMaxChunks = 100000;
+inline constexpr std::size_t kMaxPad = 64u << 20;
+inline constexpr int64_t kMaxDurationNs = int64_t{24} * 3600 * 1000000000;
+
+// Parses a duration such as "20ms", "1s", "1.5s", "250us", "2m" or a bare
+// number (milliseconds). Returns nanoseconds, or nothing if malformed.
+std::optional<int64_t> parse_duration(std::string_view text);
+
+// Splits the model on '+' and reads the directives. Unknown keys and
+// malformed values are ignored (the default stays in force).
+Script parse_script(std::string_view model);
+
+// The HTTP error status this request must get, or 0 for a normal answer.
+int error_status_for(const Script& script, std::string_view credential);
+
+}  // namespace mock
