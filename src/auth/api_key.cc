@@ -13,15 +13,23 @@ bool ApiKeyStage::key_accepted(std::string_view key) const {
     return ok;
 }
 
-StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
+ApiKeyStage::Verdict ApiKeyStage::check(Operation op, const std::string_view* presented, size_t count) const {
     switch (auth_.effective) {
         case config::AuthMode::Off:
-        case config::AuthMode::Auto: return StageResult::Continue;
+        case config::AuthMode::Auto: return Verdict::Pass;  // Auto is resolved by the loader; never seen here
         case config::AuthMode::AllExceptHealth:
-            if (ctx.route.op == Operation::Health) return StageResult::Continue;
+            if (op == Operation::Health) return Verdict::Pass;
             break;
         case config::AuthMode::Strict: break;
     }
+    if (count == 0) return Verdict::Missing;
+    for (size_t i = 0; i < count; ++i)
+        if (key_accepted(presented[i])) return Verdict::Pass;
+    return Verdict::Invalid;
+}
+
+StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
+    if (auth_.effective == config::AuthMode::Off) return StageResult::Continue;
     std::string_view candidates[4];
     size_t n = 0;
     std::string_view authz = ctx.header("authorization");
@@ -30,13 +38,14 @@ StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
     if (auto v = ctx.header("x-goog-api-key"); !v.empty()) candidates[n++] = v;
     std::string query_key;
     if (query_param(ctx.query, "key", &query_key) && !query_key.empty()) candidates[n++] = query_key;
-    if (n == 0) {
-        ctx.fail(ErrorKind::Unauthorized,
-                 "missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' or '?key='");
-        return StageResult::Reply;
+    switch (check(ctx.route.op, candidates, n)) {
+        case Verdict::Pass: return StageResult::Continue;
+        case Verdict::Missing:
+            ctx.fail(ErrorKind::Unauthorized,
+                     "missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' or '?key='");
+            return StageResult::Reply;
+        case Verdict::Invalid: break;
     }
-    for (size_t i = 0; i < n; ++i)
-        if (key_accepted(candidates[i])) return StageResult::Continue;
     ctx.fail(ErrorKind::Unauthorized, "invalid API key");
     return StageResult::Reply;
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "config/config.h"
+#include "pipeline/protocol.h"
 #include "pipeline/stage.h"
 
 namespace agd::auth {
@@ -19,6 +20,11 @@ public:
     StageResult on_request(RequestContext& ctx) const override;
 
     bool key_accepted(std::string_view key) const;
+
+    // The decision without the request plumbing: the keys the client
+    // presented (from every accepted place) for an operation.
+    enum class Verdict { Pass, Missing, Invalid };
+    Verdict check(Operation op, const std::string_view* presented, size_t count) const;
 
 private:
     const config::AuthConfig& auth_;

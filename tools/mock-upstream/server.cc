@@ -150,6 +150,15 @@ int run_server(const Options& o) {
         fmt::print(stderr, "agd-mock-upstream: cannot create the event loop\n");
         return 1;
     }
+    // Handlers are in place before "LISTENING" is printed. Freeing the
+    // events restores SIG_IGN, so a second signal during teardown is harmless.
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    std::unique_ptr<event, EventDeleter> sigterm(evsignal_new(base, SIGTERM, &on_signal, base));
+    std::unique_ptr<event, EventDeleter> sigint(evsignal_new(base, SIGINT, &on_signal, base));
+    event_add(sigterm.get(), nullptr);
+    event_add(sigint.get(), nullptr);
+
     evhtp_t* htp = evhtp_new(base, nullptr);
     evhtp_set_gencb(htp, &handle_request, nullptr);
     // Every path matches "*"; the callback carries the per-request hook.
@@ -188,11 +197,6 @@ int run_server(const Options& o) {
     }
     std::printf("LISTENING %d\n", port);
     std::fflush(stdout);
-
-    std::unique_ptr<event, EventDeleter> sigterm(evsignal_new(base, SIGTERM, &on_signal, base));
-    std::unique_ptr<event, EventDeleter> sigint(evsignal_new(base, SIGINT, &on_signal, base));
-    event_add(sigterm.get(), nullptr);
-    event_add(sigint.get(), nullptr);
 
     event_base_dispatch(base);
 
