@@ -293,8 +293,15 @@ void Daemon::on_signal(evutil_socket_t sig, short, void* arg) {
 
 }  // namespace
 
-int run(const CliOptions& opts) {
+int run(const CliOptions& cli) {
     signal(SIGPIPE, SIG_IGN);
+    // Reloads re-read the file after --daemon changed directory to /.
+    CliOptions opts = cli;
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) {
+        for (std::string* p : {&opts.config_path, &opts.pid_file})
+            if (!p->empty() && (*p)[0] != '/') *p = std::string(cwd) + "/" + *p;
+    }
     config::LoadResult lr = config::load_file(opts.config_path);
     for (const auto& w : lr.warnings) log::warning("{}", w.str());
     if (!lr.ok()) {

@@ -131,6 +131,60 @@ struct EventDeleter {
     void operator()(event* e) const { event_free(e); }
 };
 
+// Sets up libevhtp on base, announces the port and runs until a signal
+// breaks the loop. Frees everything it created before returning.
+int serve_on(event_base* base, const Options& o) {
+    evhtp_t* htp = evhtp_new(base, nullptr);
+    if (htp == nullptr) {
+        fmt::print(stderr, "agd-mock-upstream: cannot create the HTTP server\n");
+        return 1;
+    }
+    evhtp_set_gencb(htp, &handle_request, nullptr);
+    // Every path matches "*"; the callback carries the per-request hook.
+    evhtp_callback_t* all = evhtp_set_glob_cb(htp, "*", &handle_request, nullptr);
+    if (all != nullptr) {
+        evhtp_callback_set_hook(all, evhtp_hook_on_headers, as_hook(&on_request_headers), nullptr);
+    }
+    evhtp_set_post_accept_cb(htp, &post_accept, nullptr);
+
+    std::unique_ptr<Worker> main_worker;
+    if (o.threads > 1) {
+        evhtp_use_threads_wexit(htp, &thread_init, &thread_exit, o.threads, nullptr);
+    } else {
+        main_worker = std::make_unique<Worker>(base);
+        set_current_worker(main_worker.get());
+    }
+
+    int rc = 0;
+    int fd = bind_socket(o);
+    if (fd < 0) {
+        rc = 1;
+    } else if (evhtp_accept_socket(htp, fd, kBacklog) != 0) {
+        fmt::print(stderr, "agd-mock-upstream: cannot listen: {}\n", std::strerror(errno));
+        close(fd);
+        rc = 1;
+    } else {
+        int port = bound_port(fd);
+        if (!o.port_file.empty() && !write_port_file(o.port_file, port)) {
+            fmt::print(stderr, "agd-mock-upstream: cannot write {}: {}\n", o.port_file,
+                       std::strerror(errno));
+            rc = 1;
+        } else {
+            std::printf("LISTENING %d\n", port);
+            std::fflush(stdout);
+            event_base_dispatch(base);
+        }
+        evhtp_unbind_socket(htp);
+    }
+
+    if (main_worker) {
+        main_worker->close_all();
+        set_current_worker(nullptr);
+    }
+    evhtp_free(htp);  // stops the worker threads, which close their connections
+    return rc;
+}
+
 }  // namespace
 
 int run_server(const Options& o) {
@@ -150,67 +204,21 @@ int run_server(const Options& o) {
         fmt::print(stderr, "agd-mock-upstream: cannot create the event loop\n");
         return 1;
     }
-    // Handlers are in place before "LISTENING" is printed. Freeing the
-    // events restores SIG_IGN, so a second signal during teardown is harmless.
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    std::unique_ptr<event, EventDeleter> sigterm(evsignal_new(base, SIGTERM, &on_signal, base));
-    std::unique_ptr<event, EventDeleter> sigint(evsignal_new(base, SIGINT, &on_signal, base));
-    event_add(sigterm.get(), nullptr);
-    event_add(sigint.get(), nullptr);
 
-    evhtp_t* htp = evhtp_new(base, nullptr);
-    evhtp_set_gencb(htp, &handle_request, nullptr);
-    // Every path matches "*"; the callback carries the per-request hook.
-    evhtp_callback_t* all = evhtp_set_glob_cb(htp, "*", &handle_request, nullptr);
-    if (all != nullptr) {
-        evhtp_callback_set_hook(all, evhtp_hook_on_headers, as_hook(&on_request_headers), nullptr);
+    int rc = 0;
+    {
+        // Handlers are in place before "LISTENING" is printed. Freeing the
+        // events restores SIG_IGN, so a second signal during teardown is harmless.
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGINT, SIG_IGN);
+        std::unique_ptr<event, EventDeleter> sigterm(evsignal_new(base, SIGTERM, &on_signal, base));
+        std::unique_ptr<event, EventDeleter> sigint(evsignal_new(base, SIGINT, &on_signal, base));
+        event_add(sigterm.get(), nullptr);
+        event_add(sigint.get(), nullptr);
+        rc = serve_on(base, o);
     }
-    evhtp_set_post_accept_cb(htp, &post_accept, nullptr);
-
-    std::unique_ptr<Worker> main_worker;
-    if (o.threads > 1) {
-        evhtp_use_threads_wexit(htp, &thread_init, &thread_exit, o.threads, nullptr);
-    } else {
-        main_worker = std::make_unique<Worker>(base);
-        set_current_worker(main_worker.get());
-    }
-
-    int fd = bind_socket(o);
-    if (fd < 0 || evhtp_accept_socket(htp, fd, kBacklog) != 0) {
-        if (fd >= 0) {
-            fmt::print(stderr, "agd-mock-upstream: cannot listen: {}\n", std::strerror(errno));
-            close(fd);
-        }
-        evhtp_free(htp);
-        event_base_free(base);
-        return 1;
-    }
-    int port = bound_port(fd);
-    if (!o.port_file.empty() && !write_port_file(o.port_file, port)) {
-        fmt::print(stderr, "agd-mock-upstream: cannot write {}: {}\n", o.port_file,
-                   std::strerror(errno));
-        evhtp_unbind_socket(htp);
-        evhtp_free(htp);
-        event_base_free(base);
-        return 1;
-    }
-    std::printf("LISTENING %d\n", port);
-    std::fflush(stdout);
-
-    event_base_dispatch(base);
-
-    evhtp_unbind_socket(htp);
-    if (main_worker) {
-        main_worker->close_all();
-        set_current_worker(nullptr);
-    }
-    evhtp_free(htp);  // stops the worker threads, which close their connections
-    main_worker.reset();
-    sigterm.reset();
-    sigint.reset();
     event_base_free(base);
-    return 0;
+    return rc;
 }
 
 }  // namespace mock
