@@ -181,7 +181,7 @@ HELP
 daemon_pid=$$
 (
     trap stop_mock EXIT
-    tail --pid="$daemon_pid" -f /dev/null
+    tail --pid="$daemon_pid" -s 0.2 -f /dev/null
 ) </dev/null >/dev/null 2>&1 &
 trap - EXIT INT TERM
 exec "$daemon" run -c "$conf"

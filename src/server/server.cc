@@ -188,8 +188,11 @@ Server::Server(event_base* main_base, Runtime& runtime) : impl_(std::make_unique
     evhtp_disable_flag(impl_->htp, EVHTP_FLAG_ENABLE_100_CONT);
     evhtp_set_gencb(impl_->htp, &on_request, impl_.get());
     evhtp_set_post_accept_cb(impl_->htp, &on_accept, impl_.get());
-    timeval idle{120, 0};  // idle keep-alive connections and stalled request reads
-    evhtp_set_timeouts(impl_->htp, &idle, nullptr);
+    // Idle keep-alive connections and stalled request reads are closed after
+    // 2 minutes; a client that accepts no byte of its response for 5 minutes too.
+    timeval idle{120, 0};
+    timeval stalled{300, 0};
+    evhtp_set_timeouts(impl_->htp, &idle, &stalled);
 }
 
 Server::~Server() {

@@ -559,6 +559,7 @@ class SSEReader:
         self.conn = http.client.HTTPConnection("127.0.0.1", port,
                                                timeout=t(60) if timeout is None else timeout)
         self.conn.request("POST", path, body=body, headers=hdrs)
+        self.sock = self.conn.sock  # http.client may detach it from conn
         self.resp = self.conn.getresponse()
         self.status = self.resp.status
         self.headers = {k.lower(): v for k, v in self.resp.getheaders()}
@@ -605,9 +606,11 @@ class SSEReader:
     def close(self):
         """Abrupt close: the client goes away."""
         try:
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.sock.close()
+        self.resp.close()
         self.conn.close()
 
 

@@ -5,6 +5,7 @@ the upstream transfer, mid-stream failures ending in the protocol's own error
 event (never a clean stop), truncated non-SSE answers, failover of a stream
 before its first byte, and the idle timeout between chunks."""
 
+import http.client
 import json
 import re
 
@@ -326,21 +327,30 @@ class StreamingTests(AgdTestCase):
 
     # -- truncated non-SSE answers ----------------------------------------------------------
 
+    def _truncated(self, path, body, runs=10):
+        """The upstream promises a body, sends part of it and resets. The
+        client must get the 200 head and the bytes that were relayed, then
+        a closed connection: never a complete-looking body, and never an
+        empty reply (the bytes were already accepted for the client). Run a
+        few times: losing the queued bytes is a race."""
+        for i in range(runs):
+            try:
+                r = post(self.d.port, path, body)
+            except http.client.RemoteDisconnected:
+                self.fail("run %d: connection closed without any response: the head and the body "
+                          "bytes already relayed were dropped (see FINDINGS.md)" % i)
+            self.assertEqual(r.status, 200, r)
+            self.assertIsNotNone(r.error, "a cut upstream body must not look complete: %r" % r)
+            self.assertGreater(len(r.body), 0, r)
+            with self.assertRaises(ValueError):
+                json.loads(r.body)
+
     def test_non_stream_reset_truncates_the_answer(self):
-        r = post(self.d.port, "/v1/chat/completions",
-                 {"model": "gpt-n+chunks=50+reset_after=1", "messages": []})
-        self.assertEqual(r.status, 200, r)
-        self.assertIsNotNone(r.error, "a cut upstream body must not look complete: %r" % r)
-        with self.assertRaises(ValueError):
-            json.loads(r.body)
+        self._truncated("/v1/chat/completions", {"model": "gpt-n+chunks=50+reset_after=1", "messages": []})
 
     def test_gemini_json_array_stream_reset_is_truncated(self):
-        r = post(self.d.port, "/v1beta/models/gemini-n+chunks=6+reset_after=2:streamGenerateContent",
-                 {"contents": []})
-        self.assertEqual(r.status, 200, r)
-        self.assertIsNotNone(r.error, "a cut JSON-array stream must not end cleanly: %r" % r)
-        with self.assertRaises(ValueError):
-            json.loads(r.body)
+        self._truncated("/v1beta/models/gemini-n+chunks=6+reset_after=2:streamGenerateContent",
+                        {"contents": []})
 
 
 if __name__ == "__main__":
