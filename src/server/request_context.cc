@@ -48,6 +48,9 @@ void kv(std::string& out, const char* key, std::string_view value) {
     out += '"';
 }
 
+// evhtp_request_set_keepalive(req, 0) is a no-op in libevhtp 1.2.18: clear the flag.
+void close_after(evhtp_request* req) { req->flags &= static_cast<uint16_t>(~EVHTP_REQ_FLAG_KEEPALIVE); }
+
 }  // namespace
 
 RequestContext::RequestContext(evhtp_request* r, Worker& w, std::shared_ptr<const Snapshot> s)
@@ -112,7 +115,7 @@ void RequestContext::send_now(int status, std::string body, const char* content_
     reply_state_ = ReplyState::Sent;
     add_response_header("Content-Type", content_type);
     evbuffer_add(req->buffer_out, body.data(), body.size());
-    if (worker.runtime().draining.load(std::memory_order_relaxed) || status == 413) evhtp_request_set_keepalive(req, 0);
+    if (worker.runtime().draining.load(std::memory_order_relaxed) || status == 413) close_after(req);
     access.status = status;
     access.bytes_out += body.size();
     access.first_byte_ns = mono_ns();
@@ -124,7 +127,7 @@ void RequestContext::send_now(int status, std::string body, const char* content_
 void RequestContext::start_response(int status, int64_t content_length) {
     reply_state_ = ReplyState::Streaming;
     access.status = status;
-    if (worker.runtime().draining.load(std::memory_order_relaxed)) evhtp_request_set_keepalive(req, 0);
+    if (worker.runtime().draining.load(std::memory_order_relaxed)) close_after(req);
     if (content_length >= 0) {
         add_response_header("Content-Length", std::to_string(content_length));
         chunked_ = false;

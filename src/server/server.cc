@@ -147,7 +147,14 @@ void on_request(evhtp_request_t* req, void* arg) {
     if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
 }
 
+evhtp_res on_connection_fini(evhtp_connection_t* conn, void*) {
+    if (Worker* w = Worker::current()) w->untrack(conn);
+    return EVHTP_RES_OK;
+}
+
 evhtp_res on_accept(evhtp_connection_t* conn, void* arg) {
+    if (Worker* w = Worker::current()) w->track(conn);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, as_hook(&on_connection_fini), nullptr);
     if (conn->saddr && (conn->saddr->sa_family == AF_INET || conn->saddr->sa_family == AF_INET6)) {
         int one = 1;
         setsockopt(conn->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -173,6 +180,9 @@ void on_thread_init(evhtp_t*, evthr_t* thr, void* arg) {
 }
 
 void on_thread_exit(evhtp_t*, evthr_t*, void*) {
+    // The loop has stopped: close what is still open here, on its own thread.
+    if (Worker* w = Worker::current())
+        for (void* c : w->connections()) evhtp_connection_free(static_cast<evhtp_connection_t*>(c));
     delete Worker::current();
     Worker::set_current(nullptr);
 }

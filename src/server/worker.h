@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <unordered_set>
+#include <vector>
 
 #include "upstream/client.h"
 
@@ -24,6 +26,12 @@ public:
     upstream::Client& upstream() { return *upstream_; }
     uint64_t next_request_id() { return (static_cast<uint64_t>(index_) << 48) | ++requests_; }
 
+    // Client connections open on this worker, so that a stopping worker can
+    // close them (and finish their requests) before its loop goes away.
+    void track(void* conn) { connections_.insert(conn); }
+    void untrack(void* conn) { connections_.erase(conn); }
+    std::vector<void*> connections() const { return {connections_.begin(), connections_.end()}; }
+
     // The worker running on this thread (nullptr on other threads).
     static Worker* current();
     static void set_current(Worker* w);
@@ -34,6 +42,7 @@ private:
     Runtime& runtime_;
     std::unique_ptr<upstream::Client> upstream_;
     uint64_t requests_ = 0;
+    std::unordered_set<void*> connections_;
 };
 
 }  // namespace agd

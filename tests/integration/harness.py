@@ -464,8 +464,9 @@ class Response:
                                         " error=%r" % self.error if self.error else "")
 
 
-def request(port, method, path, body=None, headers=None, timeout=None):
-    """One HTTP/1.1 request. body: bytes, str or a JSON-able object."""
+def request(port, method, path, body=None, headers=None, timeout=None, source=None):
+    """One HTTP/1.1 request. body: bytes, str or a JSON-able object.
+    source: local address to connect from (e.g. "127.0.0.2")."""
     if body is not None and not isinstance(body, (bytes, str)):
         body = json.dumps(body)
     if isinstance(body, str):
@@ -474,7 +475,8 @@ def request(port, method, path, body=None, headers=None, timeout=None):
     if body is not None:
         hdrs["Content-Type"] = "application/json"
     hdrs.update(headers or {})
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=t(60) if timeout is None else timeout)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=t(60) if timeout is None else timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.request(method, path, body=body, headers=hdrs)
         r = conn.getresponse()
@@ -492,12 +494,12 @@ def request(port, method, path, body=None, headers=None, timeout=None):
         conn.close()
 
 
-def post(port, path, body, headers=None, timeout=None):
-    return request(port, "POST", path, body, headers, timeout)
+def post(port, path, body, headers=None, timeout=None, source=None):
+    return request(port, "POST", path, body, headers, timeout, source)
 
 
-def get(port, path, headers=None, timeout=None):
-    return request(port, "GET", path, None, headers, timeout)
+def get(port, path, headers=None, timeout=None, source=None):
+    return request(port, "GET", path, None, headers, timeout, source)
 
 
 class Event:
@@ -616,6 +618,30 @@ class SSEReader:
 
 def connect(port, timeout=None):
     return socket.create_connection(("127.0.0.1", port), timeout=t(60) if timeout is None else timeout)
+
+
+def raw_exchange(port, head, chunks=(), timeout=None):
+    """Sends `head` (bytes, through the blank line) and then each element of
+    `chunks` as it is; reads until the server closes. Returns the parsed
+    Response. The request should carry `Connection: close`."""
+    sock = connect(port, timeout)
+    try:
+        sock.sendall(head)
+        for c in chunks:
+            try:
+                sock.sendall(c)
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server answered early and closed
+        return parse_http_response(recv_all(sock))
+    finally:
+        sock.close()
+
+
+def chunked(data, piece=100):
+    """data -> list of HTTP/1.1 chunks, ending with the last-chunk."""
+    out = [b"%x\r\n%s\r\n" % (len(data[i:i + piece]), data[i:i + piece]) for i in range(0, len(data), piece)]
+    out.append(b"0\r\n\r\n")
+    return out
 
 
 def recv_all(sock):
@@ -797,8 +823,12 @@ class AgdTestCase(unittest.TestCase):
 
     def _dump_logs_on_failure(self):
         # Runs after the processes were stopped, before the temp dir goes.
-        outcome = getattr(self, "_outcome", None)
-        if outcome is None or getattr(outcome, "success", True):
+        # (outcome.success is reset while a cleanup runs: look at the result.)
+        result = getattr(getattr(self, "_outcome", None), "result", None)
+        if result is None:
+            return
+        bad = list(getattr(result, "failures", [])) + list(getattr(result, "errors", []))
+        if not any(t is self or getattr(t, "test_case", None) is self for t, _ in bad):
             return
         for d in self._daemons:
             sys.stderr.write("\n--- %s (%s), last 8000 bytes ---\n%s\n"

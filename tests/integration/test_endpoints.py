@@ -4,8 +4,8 @@ the four client APIs (with byte-for-byte fidelity checked through the mock's
 request log), errors in the client's protocol (404 / 400 / 501), and the
 access log line."""
 
+import http.client
 import json
-import re
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, fingerprint, gemini_provider,
@@ -174,6 +174,56 @@ class EndpointTests(AgdTestCase):
         self.assertEqual(r.status, 200, r)
         rec = self.only_request()
         self.assertEqual(rec["body"].encode(), b'{"messages":[],"stream":false,  "model" :  "gpt-real" ,"n":1}')
+
+    def test_rename_ignores_nested_model_keys_and_decodes_escapes(self):
+        # A nested "model" comes first; the top-level one is written with a
+        # JSON escape ("f\u0061st" is "fast"): only the top-level value is
+        # replaced, escapes and all.
+        body = b'{"metadata":{"model":"fast","tags":["model"]},"model":"f\\u0061st","messages":[]}'
+        r = post(self.d.port, "/v1/chat/completions", body)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("model=gpt-real;", r.json()["choices"][0]["message"]["content"])
+        self.assertEqual(self.only_request()["body"].encode(),
+                         b'{"metadata":{"model":"fast","tags":["model"]},"model":"gpt-real","messages":[]}')
+
+    def test_keep_alive_connection_serves_several_requests(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=harness.t(60))
+        self.addCleanup(conn.close)
+        bodies = [
+            {"model": "gpt-4o", "messages": []},
+            {"model": "gpt-4o+chunks=4", "stream": True, "messages": []},
+            {"model": "nobody", "messages": []},
+            {"model": "gpt-4o+chunks=2", "messages": []},
+        ]
+        statuses = []
+        for b in bodies:
+            conn.request("POST", "/v1/chat/completions", body=json.dumps(b),
+                         headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            statuses.append(r.status)
+            if b.get("stream"):
+                events, _ = harness.parse_sse(data)
+                self.assertEqual(events[-1].data, "[DONE]")
+        self.assertEqual(statuses, [200, 200, 404, 200])
+        self.assertEqual(len(self.mock.requests()), 3)
+
+    def test_large_response_body(self):
+        size = 3 * 1024 * 1024
+        r = post(self.d.port, "/v1/chat/completions", {"model": "gpt-4o+size=%d" % size, "messages": []})
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.error)
+        self.assertEqual(int(r.header("content-length")), len(r.body))
+        text = r.json()["choices"][0]["message"]["content"]
+        self.assertEqual(len(text), size)
+        self.assertTrue(text.startswith(harness.expected_text(KEY_OA, "gpt-4o+size=%d" % size, 3)))
+
+    def test_upstream_response_headers_relayed(self):
+        r = post(self.d.port, "/v1/chat/completions", {"model": "gpt-4o", "messages": []})
+        self.assertEqual(r.status, 200, r)
+        self.assertRegex(r.header("x-request-id", ""), r"^req_mock\d+$")
+        r = post(self.d.port, "/v1/messages", {"model": "claude-sonnet", "max_tokens": 1, "messages": []})
+        self.assertRegex(r.header("request-id", ""), r"^req_mock\d+$")
 
     def test_upstream_client_error_is_relayed_not_retried(self):
         # 400 from the provider is the client's fault: relayed, one attempt.

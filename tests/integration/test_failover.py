@@ -5,6 +5,8 @@ refused/timeout before the first byte, max_attempts, never the same
 credential twice, cooldowns (Retry-After honoured) and the 429 every client
 gets when all credentials are cooling."""
 
+import os
+
 import harness
 from harness import (AgdTestCase, SilentUpstream, anthropic_provider, build_config, cred_of,
                      free_port_nobody_listens_on, gemini_provider, openai_provider, parse_access, post, t,
@@ -34,8 +36,13 @@ class FailoverTests(AgdTestCase):
                extra_providers=(), name="agd"):
         r = {"strategy": strategy}
         r.update(routing or {})
+        # Own PID file and control socket per name, so that one daemon left
+        # behind by a failed subtest cannot block the next one.
+        srv = {"pid_file": os.path.join(self.tmp, name + ".pid"),
+               "control_socket": os.path.join(self.tmp, name + ".sock")}
+        srv.update(server or {})
         providers = list(extra_providers) + [("oa", openai_provider(self.mock, keys, "gpt-*"))]
-        return self.start_daemon(build_config(self.tmp, routing=r, server=server, providers=providers),
+        return self.start_daemon(build_config(self.tmp, routing=r, server=srv, providers=providers),
                                  name=name)
 
     def upstream_creds(self):
@@ -55,6 +62,14 @@ class FailoverTests(AgdTestCase):
         start = order.index(seq[0])
         self.assertEqual(seq, [order[(start + i) % 3] for i in range(9)], "not round-robin: %r" % seq)
         self.assertEqual(self.upstream_creds(), seq)
+
+    def test_round_robin_spans_providers_serving_the_model(self):
+        d = self.daemon(keys=(K1, K2), extra_providers=[
+            ("second", openai_provider(self.mock, [K3], "gpt-*"))])
+        seq = [answer_cred(chat(d.port, "gpt-span")) for _ in range(9)]
+        self.assertEqual(sorted(seq), sorted([K1, K2, K3] * 3), seq)
+        for i in range(6):
+            self.assertEqual(seq[i], seq[i + 3], "not a fixed rotation: %r" % seq)
 
     def test_fill_first_sticks_to_first_healthy_credential(self):
         d = self.daemon(strategy="fill-first")

@@ -100,6 +100,22 @@ class StreamingTests(AgdTestCase):
         rec = self.mock.requests()
         self.assertEqual(len(rec), 1)
         self.assertEqual(rec[0]["body"].encode(), body)
+        a = parse_access(self.d.wait_access_lines(1)[-1])
+        self.assertEqual(int(a["bytes_out"]), len(r.body))
+        self.assertEqual(a["status"], "200")
+        self.assertNotIn("error", a)
+
+    def test_big_pieces_stream(self):
+        model = "gpt-big+chunks=64+piece_size=65536"
+        r = stream(self.d.port, "/v1/chat/completions", chat_body(model))
+        self.assertSSE(r)
+        self.assertEqual(r.events[-1].data, "[DONE]")
+        pieces = [ch["delta"]["content"] for e in r.events[:-1] for ch in e.json()["choices"]
+                  if ch["delta"].get("content")]
+        self.assertEqual(len(pieces), 64)
+        for i, p in enumerate(pieces):
+            self.assertEqual(len(p), 65536)
+            self.assertIn("#%d;" % i, p[:200])
 
     def test_chat_stream_usage_chunk_relayed(self):
         model = "gpt-s+chunks=2"
@@ -337,8 +353,8 @@ class StreamingTests(AgdTestCase):
             try:
                 r = post(self.d.port, path, body)
             except http.client.RemoteDisconnected:
-                self.fail("run %d: connection closed without any response: the head and the body "
-                          "bytes already relayed were dropped (see FINDINGS.md)" % i)
+                raise AssertionError("run %d: connection closed without any response: the head and the body "
+                          "bytes already relayed were dropped (see FINDINGS.md)" % i) from None
             self.assertEqual(r.status, 200, r)
             self.assertIsNotNone(r.error, "a cut upstream body must not look complete: %r" % r)
             self.assertGreater(len(r.body), 0, r)

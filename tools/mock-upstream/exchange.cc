@@ -19,6 +19,8 @@ namespace {
 constexpr int64_t kKeepAliveNs = int64_t{15} * 1000000000;
 constexpr int64_t kResetPollNs = 1000000;           // 1 ms
 constexpr int64_t kResetDrainNs = 500 * 1000000LL;  // give up waiting for the peer's ACK
+constexpr std::size_t kHighWater = 4u << 20;        // unsent bytes before a stream waits
+constexpr int64_t kBackpressurePollNs = 10 * 1000000LL;
 
 timeval to_timeval(int64_t ns) {
     timeval tv{};
@@ -34,9 +36,13 @@ void serve(evhtp_request_t* req, Plan plan) {
         stats().streams_started.fetch_add(1);
     }
     auto ex = std::make_unique<Exchange>(req, std::move(plan));
-    Worker* w = current_worker();
-    if (!ex->needs_loop() || w == nullptr) {
+    if (!ex->needs_loop()) {
         ex->run_now();
+        return;
+    }
+    Worker* w = current_worker();
+    if (w == nullptr) {  // every serving thread has a worker; never expected
+        send_full(req, 500, {}, "text/plain", "mock: no event loop for this connection\n");
         return;
     }
     ex.release()->start_async(*w);
@@ -47,14 +53,17 @@ Exchange::Exchange(evhtp_request_t* req, Plan plan)
     const Script& s = plan_.script;
     if (plan_.stream && plan_.error_status == 0) {
         enc_ = make_encoder(plan_.reply);
-        // The earlier of reset_after / mid_error wins; reset on a tie.
+        // Whichever of reset_after / mid_error comes first wins; reset on a tie.
         if (s.reset_after) {
             cut_kind_ = Cut::reset;
             cut_at_ = std::min(*s.reset_after, s.chunks);
         }
-        if (s.mid_error && (cut_kind_ == Cut::none || *s.mid_error < cut_at_)) {
-            cut_kind_ = Cut::error;
-            cut_at_ = std::min(*s.mid_error, s.chunks);
+        if (s.mid_error) {
+            int at = std::min(*s.mid_error, s.chunks);
+            if (cut_kind_ == Cut::none || at < cut_at_) {
+                cut_kind_ = Cut::error;
+                cut_at_ = at;
+            }
         }
     }
 }
@@ -189,27 +198,33 @@ void Exchange::pump() {
             cut();
             return;
         }
+        if (next_ == 1 && s.hold_ns > 0 && !held_) {
+            held_ = true;
+            start_hold();
+            return;
+        }
         if (next_ >= s.chunks) {
             std::vector<std::string> events;
             enc_->close(!s.noterm, events);
             end_stream(std::move(events));
             return;
         }
-        if (next_ == 1 && s.hold_ns > 0 && !held_) {
-            held_ = true;
-            start_hold();
-            return;
-        }
         if (next_ > 0 && s.pace_ns > 0 && !paced_) {
             // Pieces are due at fixed steps from the first one, so the
             // pace does not drift by the time spent writing.
+            // A late piece still goes through the loop (wait 0) so one
+            // stream never holds up the others.
             paced_ = true;
             due_ns_ += s.pace_ns;
-            int64_t wait = due_ns_ - monotonic_ns();
-            if (wait > 0) {
-                arm(wait);
-                return;
-            }
+            arm(std::max<int64_t>(0, due_ns_ - monotonic_ns()));
+            return;
+        }
+        if (next_ > 0 && phase_ == Phase::streaming && timer_ != nullptr &&
+            evbuffer_get_length(bufferevent_get_output(conn_->bev)) > kHighWater) {
+            // The client is not reading: wait for the socket to drain, as a
+            // server blocked in write() would.
+            arm(kBackpressurePollNs);
+            return;
         }
         paced_ = false;
         if (next_ == 0) {

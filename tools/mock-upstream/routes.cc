@@ -137,9 +137,10 @@ void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
 
 // /v1beta/models[/{model}[:op]]
 void gemini(evhtp_request_t* req, const RecordedRequest& in) {
+    const bool get = req->method == htp_method_GET || req->method == htp_method_HEAD;
     std::string_view rest = std::string_view(in.path).substr(kGeminiPrefix.size());
     if (rest.empty() || rest == "/") {
-        if (req->method == htp_method_GET) {
+        if (get) {
             reply_json(req, in, 200, gemini_model_list());
             return;
         }
@@ -153,7 +154,7 @@ void gemini(evhtp_request_t* req, const RecordedRequest& in) {
     std::string target = percent_decode(rest.substr(1), false);
     std::size_t colon = target.rfind(':');
     if (colon == std::string::npos) {
-        if (req->method == htp_method_GET && !target.empty()) {
+        if (get && !target.empty()) {
             reply_json(req, in, 200, gemini_model(target));
             return;
         }
@@ -224,7 +225,8 @@ void handle_request(evhtp_request_t* req, void*) {
     stats().requests.fetch_add(1);
     record_request(in);
 
-    const htp_method m = req->method;
+    // HEAD is answered like GET (send_full leaves the body out).
+    const htp_method m = req->method == htp_method_HEAD ? htp_method_GET : req->method;
     if (path == "/health" && m == htp_method_GET) {
         reply_json(req, in, 200, R"({"status":"ok"})");
     } else if (path == "/v1/chat/completions" && m == htp_method_POST) {
