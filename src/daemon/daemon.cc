@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <signal.h>
 #include <sysexits.h>
 #include <time.h>
@@ -110,9 +111,9 @@ int Daemon::run(std::optional<Detach>& detach) {
 
     unsigned workers = cfg.server.workers;
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
-    server_ = std::make_unique<Server>(base_, runtime_);
-    if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
+    server_ = std::make_unique<Server>(runtime_);
     if (Status s = server_->bind(cfg.server.listen); !s) return fail(EX_UNAVAILABLE, s.error().message);
+    if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
 
     auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this);
     if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
@@ -321,6 +322,7 @@ int run(const CliOptions& cli) {
         detach.emplace(std::move(d.value()));
     }
     log::start();
+    evthread_use_pthreads();  // the main thread stops the workers' loops
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int code;
     {

@@ -105,6 +105,13 @@ void RequestContext::reply(int status, std::string body, const char* content_typ
     send_now(status, std::move(body), content_type);
 }
 
+void RequestContext::reply_before_body() {
+    if (reply_state_ != ReplyState::Pending) return;
+    close_after(req);  // the body (if the client sends it anyway) is not read
+    body_complete = true;
+    flush_pending_reply();
+}
+
 void RequestContext::flush_pending_reply() {
     if (reply_state_ != ReplyState::Pending) return;
     reply_state_ = ReplyState::None;
@@ -169,16 +176,22 @@ void RequestContext::end_response() {
 void RequestContext::abort_connection() {
     reply_state_ = ReplyState::Done;
     log_access();
+    // Close only once what was already queued reached the client, so it sees
+    // a truncated answer rather than none at all.
+    aborting_ = true;
+    if (output_pending() == 0) return close_connection();
+    if (!drain_entry_) {
+        if (evbuffer* out = output_of(req)) drain_entry_ = evbuffer_add_cb(out, &RequestContext::drain_cb, this);
+    }
+}
+
+void RequestContext::close_connection() {
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     // Freed by libevhtp on its next turn (never under our own feet).
     c->flags |= EVHTP_CONN_FLAG_FREE_CONN;
-    if (paused_) {
-        paused_ = false;
-        evhtp_connection_resume(c);
-    } else {
-        evhtp_connection_pause(c);
-        evhtp_connection_resume(c);
-    }
+    if (!paused_) evhtp_connection_pause(c);
+    paused_ = false;
+    evhtp_connection_resume(c);
 }
 
 size_t RequestContext::output_pending() const {
@@ -197,9 +210,13 @@ void RequestContext::unwatch_drain() { drain_low_ = 0; }
 
 void RequestContext::drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
     auto* self = static_cast<RequestContext*>(arg);
-    if (self->drain_low_ == 0 || info->n_deleted == 0) return;
-    if (evbuffer_get_length(buf) > self->drain_low_) return;
-    self->drain_low_ = 0;
+    if (info->n_deleted == 0) return;
+    if (self->aborting_) {
+        if (evbuffer_get_length(buf) != 0) return;
+    } else {
+        if (self->drain_low_ == 0 || evbuffer_get_length(buf) > self->drain_low_) return;
+        self->drain_low_ = 0;
+    }
     // Resume from a fresh loop turn, not from inside libevent's write path.
     if (!self->drained_ev_) self->drained_ev_ = event_new(self->worker.base(), -1, 0, &RequestContext::drained_cb, self);
     event_active(self->drained_ev_, 0, 0);
@@ -207,6 +224,7 @@ void RequestContext::drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void*
 
 void RequestContext::drained_cb(int, short, void* arg) {
     auto* self = static_cast<RequestContext*>(arg);
+    if (self->aborting_) return self->close_connection();
     if (self->exchange) self->exchange->on_client_drained();
 }
 

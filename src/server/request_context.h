@@ -83,6 +83,9 @@ public:
     bool has_reply() const { return reply_state_ != ReplyState::None; }
     // Sends a reply set while the body was still arriving (called by the server).
     void flush_pending_reply();
+    // Sends a reply set while reading the head right away, closing the
+    // connection after it (for clients that wait on 100-continue).
+    void reply_before_body();
 
     // --- streamed responses (the Exchange relays upstream answers through these)
     void start_response(int status, int64_t content_length);  // -1: chunked
@@ -115,6 +118,7 @@ private:
     static void drained_cb(int fd, short what, void* arg);
     void send_now(int status, std::string body, const char* content_type);
     void finish_paused();
+    void close_connection();
 
     ReplyState reply_state_ = ReplyState::None;
     int pending_status_ = 0;
@@ -123,6 +127,7 @@ private:
     bool paused_ = false;
     bool logged_ = false;
     bool chunked_ = false;
+    bool aborting_ = false;
     size_t drain_low_ = 0;
     evbuffer_cb_entry* drain_entry_ = nullptr;
     event* closed_ev_ = nullptr;

@@ -10,10 +10,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "common/log.h"
 #include "server/request_context.h"
@@ -22,19 +25,31 @@
 
 namespace agd {
 
-struct Server::Impl {
-    event_base* base;
-    Runtime& runtime;
+// One event-loop thread with its own libevhtp instance. Every worker
+// accepts on every listening socket (a dup of it): the kernel wakes the
+// workers and whichever is free takes the connection, which then lives on
+// that worker to the end. No cross-thread hand-off can fail under load.
+struct WorkerSlot {
+    unsigned index = 0;
+    std::thread thread;
+    event_base* base = nullptr;
     evhtp_t* htp = nullptr;
+    event* stop_accepting = nullptr;  // activated by the main thread
     std::vector<evconnlistener*> listeners;
+};
+
+struct Server::Impl {
+    Runtime& runtime;
+    std::vector<int> listen_fds;
     std::vector<std::string> unix_paths;
+    std::vector<std::unique_ptr<WorkerSlot>> slots;
 
     std::mutex mu;
     std::condition_variable cv;
     unsigned started = 0;
-    unsigned next_index = 0;
+    std::string start_error;
 
-    Impl(event_base* b, Runtime& r) : base(b), runtime(r) {}
+    explicit Impl(Runtime& r) : runtime(r) {}
 };
 
 namespace {
@@ -105,6 +120,9 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     if (req->uri && req->uri->path && req->uri->path->full) ctx->path = req->uri->path->full;
     else ctx->path = "/";
     if (req->uri && req->uri->query_raw) ctx->query = reinterpret_cast<const char*>(req->uri->query_raw);
+    // Without a query, libevhtp would copy and parse a form-urlencoded body
+    // (curl -d's default type) as the query: give it an empty one instead.
+    if (req->uri && !req->uri->query) req->uri->query = evhtp_parse_query_wflags("", 0, 0);
     ctx->route = classify(ctx->method, ctx->path, ctx->query, !ctx->header("anthropic-version").empty());
 
     evhtp_connection_t* conn = evhtp_request_get_connection(req);
@@ -123,11 +141,13 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     if (!ctx->has_reply()) ctx->snap->chain.run(Phase::Headers, *ctx);
     if (ctx->client_text.empty()) ctx->client_text = ctx->peer_is_ip ? ctx->peer.str() : "unix";
 
-    // We answer 100-continue ourselves, and only for requests we will read.
+    // We answer 100-continue ourselves: "go on" for requests we will read, the
+    // final answer at once for requests refused on their head alone.
     std::string_view expect = ctx->header("expect");
-    if (!ctx->has_reply() && expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
+    if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
         evhtp_request_get_proto(req) == EVHTP_PROTO_11) {
-        evbuffer_add(bufferevent_get_output(conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        if (ctx->has_reply()) ctx->reply_before_body();
+        else evbuffer_add(bufferevent_get_output(conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     return EVHTP_RES_OK;
 }
@@ -163,28 +183,70 @@ evhtp_res on_accept(evhtp_connection_t* conn, void* arg) {
     return EVHTP_RES_OK;
 }
 
-void on_thread_init(evhtp_t*, evthr_t* thr, void* arg) {
-    auto* impl = static_cast<Impl*>(arg);
-    unsigned index;
-    {
-        std::lock_guard<std::mutex> lock(impl->mu);
-        index = impl->next_index++;
+void configure(evhtp_t* htp, Impl* impl) {
+    evhtp_disable_flag(htp, EVHTP_FLAG_ENABLE_100_CONT);
+    evhtp_set_gencb(htp, &on_request, impl);
+    evhtp_set_post_accept_cb(htp, &on_accept, impl);
+    // Idle keep-alive connections and stalled request reads are closed after
+    // 2 minutes; a client that accepts no byte of its response for 5 minutes too.
+    timeval idle{120, 0};
+    timeval stalled{300, 0};
+    evhtp_set_timeouts(htp, &idle, &stalled);
+}
+
+void free_listeners(WorkerSlot* slot) {
+    for (evconnlistener* l : slot->listeners) evconnlistener_free(l);
+    slot->listeners.clear();
+}
+
+void stop_accepting_cb(evutil_socket_t, short, void* arg) {
+    log::debug("worker {}: stops accepting", static_cast<WorkerSlot*>(arg)->index);
+    free_listeners(static_cast<WorkerSlot*>(arg));
+}
+
+void worker_main(Impl* impl, WorkerSlot* slot) {
+    std::string error;
+    slot->base = event_base_new();
+    if (slot->base) {
+        slot->htp = evhtp_new(slot->base, impl);
+        configure(slot->htp, impl);
+        for (int fd : impl->listen_fds) {
+            int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            if (mine < 0 || evhtp_accept_socket(slot->htp, mine, 0) != 0) {
+                if (mine >= 0) close(mine);
+                error = std::string("worker cannot accept: ") + strerror(errno);
+                break;
+            }
+            slot->listeners.push_back(slot->htp->server);
+            slot->htp->server = nullptr;
+        }
+    } else {
+        error = "cannot create a worker event loop";
     }
-    auto* w = new Worker(index, evthr_get_base(thr), impl->runtime);
-    Worker::set_current(w);
+    if (slot->base) slot->stop_accepting = event_new(slot->base, -1, 0, &stop_accepting_cb, slot);
+    auto* worker = slot->base ? new Worker(slot->index, slot->base, impl->runtime) : nullptr;
+    Worker::set_current(worker);
     {
         std::lock_guard<std::mutex> lock(impl->mu);
         ++impl->started;
+        if (!error.empty() && impl->start_error.empty()) impl->start_error = error;
     }
     impl->cv.notify_all();
-}
 
-void on_thread_exit(evhtp_t*, evthr_t*, void*) {
+    // Runs until stop_workers(), even with no listener and no connection left.
+    // (A worker that failed to start waits there too, so that the main thread
+    // never touches a freed loop.)
+    if (slot->base) event_base_loop(slot->base, EVLOOP_NO_EXIT_ON_EMPTY);
+
     // The loop has stopped: close what is still open here, on its own thread.
-    if (Worker* w = Worker::current())
-        for (void* c : w->connections()) evhtp_connection_free(static_cast<evhtp_connection_t*>(c));
-    delete Worker::current();
+    free_listeners(slot);
+    if (worker)
+        for (void* c : worker->connections()) evhtp_connection_free(static_cast<evhtp_connection_t*>(c));
+    if (slot->htp) evhtp_free(slot->htp);
+    if (slot->stop_accepting) event_free(slot->stop_accepting);
+    delete worker;
     Worker::set_current(nullptr);
+    if (slot->base) event_base_free(slot->base);
 }
 
 std::string sockerr(const char* what, const std::string& addr) {
@@ -193,17 +255,7 @@ std::string sockerr(const char* what, const std::string& addr) {
 
 }  // namespace
 
-Server::Server(event_base* main_base, Runtime& runtime) : impl_(std::make_unique<Impl>(main_base, runtime)) {
-    impl_->htp = evhtp_new(main_base, impl_.get());
-    evhtp_disable_flag(impl_->htp, EVHTP_FLAG_ENABLE_100_CONT);
-    evhtp_set_gencb(impl_->htp, &on_request, impl_.get());
-    evhtp_set_post_accept_cb(impl_->htp, &on_accept, impl_.get());
-    // Idle keep-alive connections and stalled request reads are closed after
-    // 2 minutes; a client that accepts no byte of its response for 5 minutes too.
-    timeval idle{120, 0};
-    timeval stalled{300, 0};
-    evhtp_set_timeouts(impl_->htp, &idle, &stalled);
-}
+Server::Server(Runtime& runtime) : impl_(std::make_unique<Impl>(runtime)) {}
 
 Server::~Server() {
     stop_accepting();
@@ -212,10 +264,15 @@ Server::~Server() {
 
 Status Server::start_workers(unsigned workers) {
     nworkers_ = workers;
-    if (evhtp_use_threads_wexit(impl_->htp, &on_thread_init, &on_thread_exit, static_cast<int>(workers), impl_.get()) != 0)
-        return Status::fail(70, "cannot start worker threads");
+    for (unsigned i = 0; i < workers; ++i) {
+        auto slot = std::make_unique<WorkerSlot>();
+        slot->index = i;
+        slot->thread = std::thread(&worker_main, impl_.get(), slot.get());
+        impl_->slots.push_back(std::move(slot));
+    }
     std::unique_lock<std::mutex> lock(impl_->mu);
     impl_->cv.wait(lock, [&] { return impl_->started == workers; });
+    if (!impl_->start_error.empty()) return Status::fail(71, impl_->start_error);
     return {};
 }
 
@@ -285,29 +342,33 @@ Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
             std::string host = ip->str();
             name = ip->is_v4() ? host + ":" + std::to_string(port) : "[" + host + "]:" + std::to_string(port);
         }
-        if (evhtp_accept_socket(impl_->htp, fd, 1024) != 0) {
+        if (listen(fd, 1024) != 0) {
+            Status s = Status::fail(71, sockerr("cannot listen on", a.text));
             close(fd);
-            return Status::fail(71, sockerr("cannot listen on", a.text));
+            return s;
         }
-        impl_->listeners.push_back(impl_->htp->server);
-        impl_->htp->server = nullptr;
+        impl_->listen_fds.push_back(fd);
         bound_.push_back(name);
     }
     return {};
 }
 
 void Server::stop_accepting() {
-    for (evconnlistener* l : impl_->listeners) evconnlistener_free(l);
-    impl_->listeners.clear();
+    // Each worker frees its own listeners on its own thread.
+    for (auto& slot : impl_->slots)
+        if (slot->stop_accepting) event_active(slot->stop_accepting, EV_TIMEOUT, 0);
+    for (int fd : impl_->listen_fds) close(fd);
+    impl_->listen_fds.clear();
     for (const auto& p : impl_->unix_paths) unlink(p.c_str());
     impl_->unix_paths.clear();
 }
 
 void Server::stop_workers() {
-    if (impl_->htp) {
-        evhtp_free(impl_->htp);  // stops and joins the worker threads
-        impl_->htp = nullptr;
-    }
+    for (auto& slot : impl_->slots)
+        if (slot->base) event_base_loopexit(slot->base, nullptr);
+    for (auto& slot : impl_->slots)
+        if (slot->thread.joinable()) slot->thread.join();
+    impl_->slots.clear();
 }
 
 }  // namespace agd

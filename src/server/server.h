@@ -1,7 +1,8 @@
-// Server: the listeners (bound by us, accepted by libevhtp on the main
-// thread's event_base) and the worker threads (libevhtp's thread pool, one
-// event_base each). Connections are handed to the least busy worker; from
-// then on everything about them happens on that worker.
+// Server: the listening sockets and the worker threads. Each worker runs
+// its own event_base and libevhtp instance and accepts on every listening
+// socket; a connection accepted by a worker lives on it to the end.
+// Requires libevent's pthread locking (evthread_use_pthreads) so that the
+// main thread can stop the workers' loops.
 #pragma once
 
 #include <memory>
@@ -12,8 +13,6 @@
 #include "config/config.h"
 
 struct event_base;
-struct evhtp;
-struct evconnlistener;
 
 namespace agd {
 
@@ -22,15 +21,16 @@ class Worker;
 
 class Server {
 public:
-    Server(event_base* main_base, Runtime& runtime);
+    explicit Server(Runtime& runtime);
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Starts `workers` threads and waits until every one runs its loop.
-    Status start_workers(unsigned workers);
-    // Binds every address (before accepting anything). Port 0 picks a free port.
+    // Binds and listens on every address (port 0 picks a free port).
     Status bind(const std::vector<config::ListenAddr>& addrs);
+    // Starts `workers` threads accepting on the bound sockets; returns once
+    // every one runs its loop.
+    Status start_workers(unsigned workers);
     // Stops accepting new connections (connections already open go on).
     void stop_accepting();
     // Stops the worker threads (after draining).

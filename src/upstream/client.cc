@@ -90,7 +90,9 @@ Transfer* Client::start(const Request& req, Listener* listener) {
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout.count()));
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    // Over TLS, wait for a connection being set up that may turn out to speak
+    // HTTP/2 rather than opening another; plain HTTP/1.1 never multiplexes.
+    if (req.url.compare(0, 8, "https://") == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf_);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Client::on_header_line);
