@@ -193,6 +193,30 @@ class StreamingTests(AgdTestCase):
         self.assertEqual(chat_text(r.events), expected_text(KC2, model, 3))
         self.assertEqual([x["credential"] for x in self.mock.requests()], [KC1, KC2])
 
+    def test_simultaneous_streams_start_together(self):
+        # 20 streams sent at once to a fresh daemon: each must reach the
+        # provider at once, not wait for an earlier stream to finish (e.g.
+        # parked by libcurl waiting to multiplex on a connection that never
+        # will). The mock stamps each piece with its monotonic clock: every
+        # first piece must have been generated before any last piece.
+        n, chunks = 20, 10
+        model = "gpt-sim+chunks=%d+pace=300ms+stamp=1" % chunks
+        readers = []
+        for _ in range(n):
+            readers.append(SSEReader(self.d.port, "/v1/chat/completions", chat_body(model)))
+            self.addCleanup(readers[-1].close)
+        firsts, lasts = [], []
+        for r in readers:
+            r.read_all()
+            text = chat_text(r.events)
+            self.assertEqual(r.events[-1].data, "[DONE]")
+            stamps = [int(x) for x in re.findall(r"#\d+@(\d+);", text)]
+            self.assertEqual(len(stamps), chunks, text[:200])
+            firsts.append(stamps[0])
+            lasts.append(stamps[-1])
+        late = sum(1 for f in firsts if f > min(lasts))
+        self.assertEqual(late, 0, "%d of %d streams only started after another stream had ended" % (late, n))
+
     # -- incremental delivery and client disconnect ------------------------------------------
 
     def _held_stream(self, path, body, headers=None):

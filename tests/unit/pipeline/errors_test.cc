@@ -53,3 +53,9 @@ TEST_CASE("in-stream error events use each protocol's own framing") {
     CHECK(g.rfind("data: {\"error\":{\"code\":502", 0) == 0);
     CHECK(g.substr(g.size() - 4) == "\r\n\r\n");
 }
+
+TEST_CASE("error messages with invalid UTF-8 from an upstream still make valid JSON") {
+    ErrorReply o = error_reply(Surface::OpenAI, ErrorKind::BadGateway, std::string("bad \xff\xfe bytes \xe2\x82 \xe2\x82\xac"));
+    auto d = parse(o.body);
+    CHECK(std::string(d["error"]["message"].GetString()) == "bad \xef\xbf\xbd\xef\xbf\xbd bytes \xef\xbf\xbd\xef\xbf\xbd \xe2\x82\xac");
+}
