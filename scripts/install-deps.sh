@@ -30,6 +30,12 @@ packages=(
     man-db
 )
 
+# The SDK tests (tests/clients) run the official JavaScript SDKs: Node.js and
+# npm, from Debian unless the machine already has them.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
+
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 # Which of $packages are not fully installed? One dpkg-query call for all of

@@ -88,11 +88,20 @@ std::string stream_error_event(Protocol protocol, ErrorKind kind, std::string_vi
     switch (protocol) {
         case Protocol::OpenAIChat: return "data: " + openai_error(r, message) + "\n\n";
         case Protocol::OpenAIResponses: {
+            // The Responses `error` event, plus an `error` object: the OpenAI
+            // SDKs raise on a stream event that carries one.
+            const char* code = r.openai_code ? r.openai_code : r.openai_type;
             std::string b = "event: error\ndata: {\"type\":\"error\",\"code\":\"";
-            b += r.openai_code ? r.openai_code : r.openai_type;
+            b += code;
             b += "\",\"message\":";
             append_json_string(b, message);
-            b += ",\"param\":null}\n\n";
+            b += ",\"param\":null,\"error\":{\"type\":\"";
+            b += r.openai_type;
+            b += "\",\"code\":\"";
+            b += code;
+            b += "\",\"message\":";
+            append_json_string(b, message);
+            b += "}}\n\n";
             return b;
         }
         case Protocol::Anthropic: return "event: error\ndata: " + anthropic_error(r, message) + "\n\n";

@@ -201,15 +201,20 @@ class StreamingTests(AgdTestCase):
         # first piece must have been generated before any last piece.
         n, chunks = 20, 10
         model = "gpt-sim+chunks=%d+pace=300ms+stamp=1" % chunks
-        readers = []
-        for _ in range(n):
-            readers.append(SSEReader(self.d.port, "/v1/chat/completions", chat_body(model)))
-            self.addCleanup(readers[-1].close)
+        body = json.dumps(chat_body(model)).encode()
+        req = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+               b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+        socks = []
+        for _ in range(n):  # all sent before any answer is read
+            socks.append(harness.connect(self.d.port))
+            self.addCleanup(socks[-1].close)
+            socks[-1].sendall(req)
         firsts, lasts = [], []
-        for r in readers:
-            r.read_all()
-            text = chat_text(r.events)
-            self.assertEqual(r.events[-1].data, "[DONE]")
+        for s in socks:
+            r = harness.parse_http_response(harness.recv_all(s))
+            events, _ = harness.parse_sse(r.body)
+            self.assertEqual(events[-1].data, "[DONE]", r)
+            text = chat_text(events)
             stamps = [int(x) for x in re.findall(r"#\d+@(\d+);", text)]
             self.assertEqual(len(stamps), chunks, text[:200])
             firsts.append(stamps[0])

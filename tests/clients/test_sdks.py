@@ -1,0 +1,65 @@
+"""The official OpenAI, Anthropic and Google Gen AI SDKs (JavaScript, from
+the npm registry, versions pinned in package-lock.json) pointed at the real
+daemon in front of agd-mock-upstream. The SDKs are installed once into
+AGD_CLIENTS_DIR (default: build/clients) with `npm ci`."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import harness  # noqa: E402
+
+
+def install_sdks():
+    target = os.environ.get("AGD_CLIENTS_DIR") or os.path.join(harness.ROOT, "build", "clients")
+    os.makedirs(target, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        src, dst = os.path.join(HERE, name), os.path.join(target, name)
+        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
+            shutil.copyfile(src, dst)
+            shutil.rmtree(os.path.join(target, "node_modules"), ignore_errors=True)
+    if not os.path.isdir(os.path.join(target, "node_modules", "openai")):
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target, check=True,
+                       timeout=600)
+    return target
+
+
+class SdkTests(unittest.TestCase):
+    def test_official_sdks_through_the_gateway(self):
+        self.assertIsNotNone(shutil.which("node"), "node is needed (scripts/install-deps.sh installs it)")
+        target = install_sdks()
+        with tempfile.TemporaryDirectory(prefix="agd-sdk-") as tmp:
+            mock = harness.Mock(tmp)
+            try:
+                cfg = os.path.join(tmp, "agd.conf")
+                with open(cfg, "w") as f:
+                    f.write(harness.build_config(tmp, providers=[
+                        ("openai", harness.openai_provider(mock, ["ko"], "gpt-*, sdk-fast=gpt-fast")),
+                        ("responses", harness.openai_provider(mock, ["kr"], "gpt-*", api="responses")),
+                        ("anthropic", harness.anthropic_provider(mock, ["ka"], "claude-*")),
+                        ("gemini", harness.gemini_provider(mock, ["kg"], "gemini-*")),
+                    ]))
+                d = harness.Daemon(tmp, cfg)
+                try:
+                    d.wait_ready()
+                    script = os.path.join(target, "sdk_check.mjs")
+                    shutil.copyfile(os.path.join(HERE, "sdk_check.mjs"), script)
+                    r = subprocess.run(["node", script, "http://127.0.0.1:%d" % d.port], capture_output=True,
+                                       text=True, timeout=harness.t(300))
+                    sys.stdout.write(r.stdout)
+                    sys.stderr.write(r.stderr[-4000:])
+                    self.assertEqual(r.returncode, 0, "SDK checks failed:\n" + r.stdout + r.stderr[-2000:])
+                    self.assertIn("all SDK check(s) passed", r.stdout)
+                finally:
+                    d.stop()
+            finally:
+                mock.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
