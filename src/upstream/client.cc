@@ -59,12 +59,22 @@ Client::Client(event_base* base) : base_(base), multi_(curl_multi_init()) {
 Client::~Client() {
     // Transfers still running belong to requests being torn down with the worker.
     while (!transfers_.empty()) destroy(*transfers_.begin());
+    for (void* e : idle_easies_) curl_easy_cleanup(E(e));
     curl_multi_cleanup(M(multi_));
     event_free(timer_);
 }
 
 Transfer* Client::start(const Request& req, Listener* listener) {
-    CURL* easy = curl_easy_init();
+    // Easy handles are reused: curl_easy_init allocates and clears several
+    // KiB per transfer, a measurable part of a small request's cost.
+    CURL* easy;
+    if (!idle_easies_.empty()) {
+        easy = E(idle_easies_.back());
+        idle_easies_.pop_back();
+        curl_easy_reset(easy);
+    } else {
+        easy = curl_easy_init();
+    }
     if (!easy) return nullptr;
     auto* t = new Transfer();
     t->client_ = this;
@@ -261,7 +271,8 @@ void Client::finish(Transfer* t, int code) {
 
 void Client::destroy(Transfer* t) {
     curl_multi_remove_handle(M(multi_), E(t->easy_));
-    curl_easy_cleanup(E(t->easy_));
+    if (idle_easies_.size() < kMaxIdleEasies) idle_easies_.push_back(t->easy_);
+    else curl_easy_cleanup(E(t->easy_));
     curl_slist_free_all(t->headers_);
     event_free(t->idle_timer_);
     --active_;

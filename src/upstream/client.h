@@ -113,6 +113,8 @@ private:
     event_base* base_;
     void* multi_;
     std::unordered_set<Transfer*> transfers_;
+    static constexpr size_t kMaxIdleEasies = 64;
+    std::vector<void*> idle_easies_;  // CURL* ready for reuse (curl_easy_reset)
     event* timer_;
     size_t active_ = 0;
 };
