@@ -77,6 +77,31 @@ def free_port_nobody_listens_on():
     return port
 
 
+def rss_bytes(pid):
+    """Resident set size of a process."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise HarnessError("no VmRSS for %d" % pid)
+
+
+def max_rx_queue_towards(port):
+    """Largest receive queue (unread bytes) of the established IPv4 TCP
+    sockets connected to 127.0.0.1:port: how much a client of that port
+    (e.g. the daemon, towards the mock) has left unread."""
+    best = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            rem_port = int(cols[2].split(":")[1], 16)
+            if rem_port != port or cols[3] != "01":
+                continue
+            best = max(best, int(cols[4].split(":")[1], 16))
+    return best
+
+
 class SilentUpstream:
     """A TCP listener that completes handshakes (kernel backlog) but never
     answers: an upstream that times out before the first byte."""
@@ -329,19 +354,30 @@ class Daemon:
         return self.returncode
 
     def stop(self):
-        """Cleanup: SIGTERM, then SIGKILL if it lingers. Never raises."""
+        """Cleanup: SIGTERM, then SIGKILL if it lingers. Never raises.
+        Returns a problem description, or None: the exit status when this
+        call had to stop the daemon and it did not exit 0 (e.g. killed after
+        hanging, or LeakSanitizer's exit status)."""
+        problem = None
         try:
             if self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
-                    self.proc.wait(t(40))
+                    rc = self.proc.wait(t(40))
+                    if rc != 0:
+                        problem = "daemon exited with status %d on SIGTERM" % rc
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
+                    problem = "daemon did not exit within %.0f s of SIGTERM (killed)" % t(40)
         finally:
             self.notify.close()
             self._err.close()
             self._out.close()
+        return problem
+
+    def sanitizer_reports(self):
+        return sanitizer_reports(self.log())
 
     # -- log -------------------------------------------------------------------
 
@@ -365,6 +401,16 @@ class Daemon:
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.log()), t(30) if timeout is None else timeout,
                           "log line matching %r" % pattern)
+
+
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: "
+                          r"|WARNING: ThreadSanitizer")
+
+
+def sanitizer_reports(text):
+    """Sanitizer reports in a log (a sanitizer build writes them to stderr)."""
+    m = SANITIZER_RE.search(text)
+    return text[max(0, m.start() - 200):m.start() + 4000] if m else None
 
 
 def parse_access(line):
@@ -749,7 +795,7 @@ class AgdTestCase(unittest.TestCase):
 
     def start_mock(self, threads=None):
         m = Mock(self.tmp, threads)
-        self.addCleanup(m.stop)
+        self.addCleanup(self._stop_mock_and_check, m)
         self._mocks.append(m)
         return m
 
@@ -765,7 +811,7 @@ class AgdTestCase(unittest.TestCase):
         if config_path is None:
             config_path = self.write_config(config_text, name + ".conf")
         d = Daemon(self.tmp, config_path, name, extra_args, env)
-        self.addCleanup(d.stop)
+        self.addCleanup(self._stop_and_check, d)
         self._daemons.append(d)
         if wait:
             d.wait_ready()
@@ -820,6 +866,26 @@ class AgdTestCase(unittest.TestCase):
         if status_name is not None:
             self.assertEqual(err["status"], status_name, obj)
         return err
+
+    def stop_daemon(self, d):
+        """Stops a daemon in the middle of a test (it must stop cleanly)."""
+        self._stop_and_check(d)
+
+    def _stop_mock_and_check(self, m):
+        m.stop()
+        report = sanitizer_reports(m.log())
+        if report:
+            raise AssertionError("sanitizer report in the mock's stderr:\n%s" % report)
+
+    def _stop_and_check(self, d):
+        """Cleanup of a daemon: stop it, then fail the test if it did not
+        stop cleanly or its log holds a sanitizer report."""
+        problem = d.stop()
+        report = d.sanitizer_reports()
+        if report:
+            raise AssertionError("sanitizer report in %s:\n%s" % (os.path.basename(d.log_path), report))
+        if problem:
+            raise AssertionError("%s\n--- %s ---\n%s" % (problem, os.path.basename(d.log_path), d.log()[-4000:]))
 
     def _dump_logs_on_failure(self):
         # Runs after the processes were stopped, before the temp dir goes.

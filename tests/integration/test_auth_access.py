@@ -132,7 +132,7 @@ class AuthTests(AccessTestCase):
         status = d.cli("status")
         status_json = d.cli("status", "--json")
         self.assertEqual(status.returncode, 0, status.stderr)
-        d.stop()
+        self.stop_daemon(d)
         log = d.log()
         for key in ALL_KEYS:
             self.assertNotIn(key, log, "a key is in the log")
@@ -244,6 +244,24 @@ class BodyLimitTests(AccessTestCase):
         r = raw_exchange(self.d.port, self._chunked_head(CHAT), chunked(body, 37))
         self.assertEqual(r.status, 200, r)
         self.assertIsNone(r.error)
+        self.assertEqual(self.mock.requests()[0]["body"].encode(), body)
+
+    def test_expect_100_continue_under_limit_is_continued(self):
+        body = self.body_of(self.LIMIT - 100)
+        sock = harness.connect(self.d.port)
+        self.addCleanup(sock.close)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = sock.recv(4096)
+            self.assertTrue(chunk, "connection closed instead of 100 Continue")
+            interim += chunk
+        self.assertTrue(interim.startswith(b"HTTP/1.1 100"), interim[:200])
+        rest = interim.split(b"\r\n\r\n", 1)[1]
+        sock.sendall(body)
+        r = harness.parse_http_response(rest + harness.recv_all(sock))
+        self.assertEqual(r.status, 200, r)
         self.assertEqual(self.mock.requests()[0]["body"].encode(), body)
 
     def test_expect_100_continue_over_limit_is_refused_without_the_body(self):

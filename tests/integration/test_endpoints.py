@@ -39,7 +39,7 @@ class EndpointTests(AgdTestCase):
 
     def restart_strict(self):
         """Same providers, auth strict with CLIENT_KEY."""
-        self.d.stop()
+        self.stop_daemon(self.d)
         self.d = self.start_daemon(self.config({"mode": "strict", "key": CLIENT_KEY}), name="strict")
 
     def only_request(self):
@@ -207,6 +207,27 @@ class EndpointTests(AgdTestCase):
                 self.assertEqual(events[-1].data, "[DONE]")
         self.assertEqual(statuses, [200, 200, 404, 200])
         self.assertEqual(len(self.mock.requests()), 3)
+
+    def test_pipelined_requests_are_answered_in_order(self):
+        # Two requests in one write, the first one relayed upstream (the
+        # connection is paused meanwhile), the second one local.
+        body = b'{"model":"gpt-4o+chunks=2","messages":[]}'
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body) + body +
+                b"GET /health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+        sock = harness.connect(self.d.port)
+        self.addCleanup(sock.close)
+        sock.sendall(data)
+        raw = harness.recv_all(sock)
+        first = harness.parse_http_response(raw)
+        self.assertEqual(first.status, 200, first)
+        self.assertIsNone(first.error)
+        self.assertIn("cred=%s;" % KEY_OA, first.json()["choices"][0]["message"]["content"])
+        head_end = raw.index(b"\r\n\r\n") + 4
+        second_raw = raw[head_end + int(first.header("content-length")):]
+        second = harness.parse_http_response(second_raw)
+        self.assertEqual(second.status, 200, second)
+        self.assertIsInstance(second.json(), dict)
 
     def test_large_response_body(self):
         size = 3 * 1024 * 1024

@@ -117,7 +117,7 @@ class FailoverTests(AgdTestCase):
                 self.assertEqual(r.status, 200, r)
                 self.assertEqual(answer_cred(r), K2)
                 self.assertEqual(self.upstream_creds(), [K1, K2])
-                d.stop()
+                self.stop_daemon(d)
 
     def test_max_attempts_bounds_the_tries(self):
         d = self.daemon(keys=(K1, K2, K3, K4), routing={"max_attempts": "2"})

@@ -222,6 +222,45 @@ class StreamingTests(AgdTestCase):
         late = sum(1 for f in firsts if f > min(lasts))
         self.assertEqual(late, 0, "%d of %d streams only started after another stream had ended" % (late, n))
 
+    def test_slow_client_pauses_the_upstream_instead_of_buffering(self):
+        # A client that stops reading a big stream: the daemon must stop
+        # reading from the provider rather than buffer the answer, must not
+        # count that pause against upstream_timeout (1 s here), and must
+        # deliver everything once the client reads again.
+        self.stop_daemon(self.d)
+        self.d = self.start_daemon(self.config(server={"upstream_timeout": "1s"}), name="slow")
+        chunks = 1024 if harness.SCALE_SMALL else 4096
+        piece = 65536  # 64 MiB / 256 MiB in all
+        # hold=1ms: the mock then streams from its event loop, as fast as the
+        # reader allows (a stream without pace/hold/delay is written whole
+        # before its first byte leaves: see FINDINGS.md, mock).
+        model = "gpt-slow+chunks=%d+piece_size=%d+hold=1ms" % (chunks, piece)
+        reader = SSEReader(self.d.port, "/v1/chat/completions", chat_body(model))
+        self.addCleanup(reader.close)
+        self.assertEqual(reader.status, 200)
+        while "cred=" not in reader.next_event().data:
+            pass
+        base = harness.rss_bytes(self.d.proc.pid)
+        # The client now reads nothing for 3 s (three upstream_timeouts),
+        # timed by a stream the mock holds for 3 s.
+        clock = stream(self.mock.port, "/v1/chat/completions",
+                       {"model": "clock+chunks=2+hold=3s", "stream": True, "messages": []})
+        self.assertEqual(clock.events[-1].data, "[DONE]", clock)
+        grown = harness.rss_bytes(self.d.proc.pid) - base
+        self.assertLess(grown, 48 * 1024 * 1024, "the daemon buffered %d MiB for a client that reads nothing"
+                        % (grown // (1024 * 1024)))
+        self.assertGreater(harness.max_rx_queue_towards(self.mock.port), 0,
+                           "the daemon kept reading from the provider while its client read nothing")
+        reader.read_all()
+        self.assertIsNone(reader.error)
+        self.assertEqual(reader.events[-1].data, "[DONE]", [e.data[:300] for e in reader.events[-2:]])
+        pieces = [ch["delta"].get("content") for e in reader.events[:-1] for ch in e.json()["choices"]
+                  if ch["delta"].get("content")]
+        self.assertEqual(len(pieces), chunks)
+        for i in (0, 1, chunks // 2, chunks - 1):
+            self.assertIn("#%d;" % i, pieces[i][:200])
+            self.assertEqual(len(pieces[i]), piece)
+
     # -- incremental delivery and client disconnect ------------------------------------------
 
     def _held_stream(self, path, body, headers=None):
@@ -360,7 +399,7 @@ class StreamingTests(AgdTestCase):
         self._check_failed_runs(self._mid_stream("mid_error=3"), 3)
 
     def test_idle_timeout_between_chunks_ends_with_error_event(self):
-        self.d.stop()
+        self.stop_daemon(self.d)
         self.d = self.start_daemon(self.config(server={"upstream_timeout": "1s"}), name="idle")
         before = self.mock.stats()["streams_cancelled"]
         m = "gpt-i+chunks=3+hold=600s"
