@@ -78,7 +78,12 @@ bool Exchange::needs_loop() const {
     if (s.delay_ns > 0) return true;
     if (plan_.error_status != 0 || plan_.fixed_body) return false;
     if (s.reset_after) return true;
-    return plan_.stream && (s.pace_ns > 0 || s.hold_ns > 0);
+    if (!plan_.stream) return false;
+    // A stream larger than the backpressure threshold goes through the loop
+    // too, so its first pieces leave at once and a slow reader holds it back.
+    constexpr std::size_t kPieceOverhead = 256;  // event framing around the text
+    if (static_cast<std::size_t>(s.chunks) * (s.piece_size + kPieceOverhead) > kHighWater) return true;
+    return s.pace_ns > 0 || s.hold_ns > 0;
 }
 
 void Exchange::run_now() { begin(); }
