@@ -68,6 +68,7 @@ RequestContext::~RequestContext() {
         drain_entry_ = nullptr;
     }
     if (closed_ev_) event_free(closed_ev_);
+    if (watch_timer_) event_free(watch_timer_);
     if (drained_ev_) event_free(drained_ev_);
     if (!logged_) {
         if (access.status == 0) access.status = 499;  // the client went away before any answer
@@ -232,13 +233,24 @@ void RequestContext::pause() {
     if (paused_) return;
     paused_ = true;
     evhtp_request_pause(req);
-    evhtp_connection_t* c = evhtp_request_get_connection(req);
     // Notice a client that hangs up while we wait on the upstream (the read
     // side is disabled while paused, so libevhtp alone would not see it).
-    if (!closed_ev_ && c && (event_base_get_features(worker.base()) & EV_FEATURE_EARLY_CLOSE)) {
-        closed_ev_ = event_new(worker.base(), c->sock, EV_CLOSED, &RequestContext::closed_cb, this);
-        event_add(closed_ev_, nullptr);
+    // Watching costs two epoll_ctl calls, so a request that ends within
+    // kWatchClosedAfter never pays them; a longer one is watched from then on.
+    if (!watch_timer_ && (event_base_get_features(worker.base()) & EV_FEATURE_EARLY_CLOSE))
+        watch_timer_ = evtimer_new(worker.base(), &RequestContext::watch_cb, this);
+    if (watch_timer_) {
+        timeval tv{0, kWatchClosedAfterUs};
+        evtimer_add(watch_timer_, &tv);
     }
+}
+
+void RequestContext::watch_cb(int, short, void* arg) {
+    auto* self = static_cast<RequestContext*>(arg);
+    evhtp_connection_t* c = evhtp_request_get_connection(self->req);
+    if (!self->paused_ || !c) return;
+    if (!self->closed_ev_) self->closed_ev_ = event_new(self->worker.base(), c->sock, EV_CLOSED, &RequestContext::closed_cb, self);
+    event_add(self->closed_ev_, nullptr);
 }
 
 void RequestContext::closed_cb(int, short, void* arg) {
@@ -264,6 +276,7 @@ void RequestContext::on_client_gone() {
 void RequestContext::finish_paused() {
     if (!paused_) return;
     paused_ = false;
+    if (watch_timer_) evtimer_del(watch_timer_);
     if (closed_ev_) event_del(closed_ev_);
     evhtp_request_resume(req);
 }

@@ -115,6 +115,8 @@ private:
     enum class ReplyState { None, Pending, Sent, Streaming, Done };
     static void drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
     static void closed_cb(int fd, short what, void* arg);
+    static void watch_cb(int fd, short what, void* arg);
+    static constexpr long kWatchClosedAfterUs = 50'000;
     static void drained_cb(int fd, short what, void* arg);
     void send_now(int status, std::string body, const char* content_type);
     void finish_paused();
@@ -131,6 +133,7 @@ private:
     size_t drain_low_ = 0;
     evbuffer_cb_entry* drain_entry_ = nullptr;
     event* closed_ev_ = nullptr;
+    event* watch_timer_ = nullptr;
     event* drained_ev_ = nullptr;
 };
 
