@@ -1,0 +1,20 @@
+-- wrk script for the benchmark: POST the body in the file named by
+-- AGD_BENCH_BODY as JSON on keep-alive connections, and print one line
+-- "WRKJSON {...}" with the totals and latency percentiles (microseconds).
+local f = assert(io.open(os.getenv("AGD_BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+
+function done(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+      '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+      '"lat_mean_us":%.1f,"lat_p50_us":%d,"lat_p90_us":%d,"lat_p99_us":%d,"lat_max_us":%d}\n',
+      summary.requests, summary.duration, summary.bytes,
+      e.connect, e.read, e.write, e.status, e.timeout,
+      latency.mean, latency:percentile(50), latency:percentile(90),
+      latency:percentile(99), latency.max))
+end

@@ -1,0 +1,309 @@
+"""Markdown report of a benchmark run (bench.py's results dict)."""
+
+from stats import ratio
+
+
+def f0(x):
+    return "–" if x is None else "{:,.0f}".format(x)
+
+
+def f1(x):
+    return "–" if x is None else "{:,.1f}".format(x)
+
+
+def f2(x):
+    return "–" if x is None else "{:.2f}".format(x)
+
+
+def mib(kib):
+    return "–" if kib is None else "{:.1f}".format(kib / 1024.0)
+
+
+def verdict(ok):
+    if ok is None:
+        return "n/a"
+    return "met" if ok else "**not met**"
+
+
+def _le(a, b):
+    return None if a is None or b is None else a <= b
+
+
+def _ge(a, b):
+    return None if a is None or b is None else a >= b
+
+
+def _added_ratio(a, n, floor=10.0):
+    """agd's added delay over nginx's, the denominator floored at `floor` µs
+    (nginx's added delay is often within noise of zero)."""
+    if a is None or n is None:
+        return None
+    return a / max(n, floor)
+
+
+def markdown(res):
+    m = res.get("meta", {})
+    have_nginx = "nginx" in (res.get("w1", {}).get("summary") or {}) or \
+        "nginx" in (res.get("w5", {}).get("idle_after_start") or {})
+    L = []
+    L.append("# antigravityd benchmark: %s" % m.get("date", "?"))
+    L.append("")
+    L.append("- commit `%s`%s" % (m.get("commit"), " plus %d uncommitted change(s) in the work tree"
+                                   % m["uncommitted_changes"] if m.get("uncommitted_changes") else ""))
+    L.append("- machine: %s, %s CPU(s), kernel %s; %s" % (m.get("cpu"), m.get("cpus"), m.get("kernel"),
+                                                         m.get("placement")))
+    L.append("- mode `%s`, %s round(s) A B (antigravityd, nginx); load average %s at start, %s at end; "
+             "%s s in all" % (m.get("mode"), (m.get("params") or {}).get("rounds"),
+                              " ".join(m.get("loadavg_start") or []), " ".join(m.get("loadavg_end") or []),
+                              m.get("seconds")))
+    t = m.get("tools") or {}
+    L.append("- antigravityd: `%s` %s, `log_level = %s`, one worker; fast mock: %s; tools: %s"
+             % (m.get("agd_bin"), m.get("agd_build") or "", m.get("agd_log_level"), m.get("fast_mock"),
+                ", ".join("%s" % v for v in t.values() if v)))
+    L.append("")
+    L.append("Medians over the rounds; ratio = antigravityd / nginx. \"Added\" = through the proxy minus "
+             "straight to the mock. Goals are targets to report against, not assertions.")
+    L.append("")
+    L.append("| workload | figure | antigravityd | nginx | ratio | goal | verdict |")
+    L.append("|---|---|---:|---:|---:|---|---|")
+
+    def row(w, fig, a, n, r, goal="", v=""):
+        L.append("| %s | %s | %s | %s | %s | %s | %s |" % (w, fig, a, n, r, goal, v))
+
+    # Workload 1
+    w1 = (res.get("w1") or {}).get("summary")
+    if w1:
+        A, N, D = w1.get("agd", {}), w1.get("nginx", {}), w1.get("direct", {})
+        rb = w1.get("rig_bound", {})
+        rr = ratio(A.get("rps"), N.get("rps"))
+        flag = ""
+        if rb.get("nginx") or rb.get("agd"):
+            flag = " (rig-bound: within 10% of the mock's ceiling)"
+        row("1 passthrough", "requests/s at saturation (mock alone: %s)" % f0(D.get("rps")),
+            f0(A.get("rps")), f0(N.get("rps")), f2(rr), "≥ 0.80", verdict(_ge(rr, 0.8)) + flag)
+        def util(x):
+            u = x.get("cpu_util")
+            return "–" if u is None else "%.0f%%" % (u * 100)
+        bound = [nm for nm, x in (("antigravityd", A), ("nginx", N)) if x.get("cpu_util") is not None
+                 and x["cpu_util"] < 0.9]
+        row("1 passthrough", "CPU use of the SUT's core at saturation", util(A), util(N), "", "",
+            ("below 90%% for %s: its requests/s are bounded by the load side (CPU per request is the "
+             "robust figure)" % " and ".join(bound)) if bound else "")
+        rc = ratio(A.get("cpu_us_per_req"), N.get("cpu_us_per_req"))
+        row("1 passthrough", "CPU time per request (µs)", f1(A.get("cpu_us_per_req")),
+            f1(N.get("cpu_us_per_req")), f2(rc), "≤ 1.25", verdict(_le(rc, 1.25)))
+        row("1 passthrough", "system calls per request", f1(A.get("syscalls_per_req")),
+            f1(N.get("syscalls_per_req")), f2(ratio(A.get("syscalls_per_req"), N.get("syscalls_per_req"))),
+            "", "")
+        row("1 passthrough", "latency at 1 request at a time, p50 / p99 (µs; mock alone: %s / %s)"
+            % (f0(D.get("lat_p50_us")), f0(D.get("lat_p99_us"))),
+            "%s / %s" % (f0(A.get("lat_p50_us")), f0(A.get("lat_p99_us"))),
+            "%s / %s" % (f0(N.get("lat_p50_us")), f0(N.get("lat_p99_us"))), "", "", "")
+        row("1 passthrough", "added latency p50 (µs)", f0(A.get("added_p50_us")), f0(N.get("added_p50_us")),
+            f2(ratio(A.get("added_p50_us"), N.get("added_p50_us"))), "", "")
+        r99 = _added_ratio(A.get("added_p99_us"), N.get("added_p99_us"))
+        row("1 passthrough", "added latency p99 (µs)", f0(A.get("added_p99_us")), f0(N.get("added_p99_us")),
+            f2(r99), "≤ 1.5", verdict(_le(r99, 1.5)))
+        if A.get("errors") or N.get("errors"):
+            row("1 passthrough", "errors or non-2xx answers", f0(A.get("errors")), f0(N.get("errors")), "", "0",
+                verdict(not A.get("errors")))
+    # Workload 2
+    w2 = res.get("w2")
+    if w2:
+        n_rps = (w1 or {}).get("nginx", {}).get("rps") if w1 else None
+        if w2.get("status") == "measured":
+            s = w2["summary"]
+            n_rps = s.get("nginx_passthrough_rps") or n_rps
+            r = ratio(s.get("agd_rps"), n_rps)
+            row("2 translation", "requests/s, OpenAI client → Anthropic upstream (nginx: passthrough)",
+                f0(s.get("agd_rps")), f0(n_rps), f2(r), "≥ 0.60", verdict(_ge(r, 0.6)))
+            row("2 translation", "CPU time per request (µs)", f1(s.get("agd_cpu_us_per_req")), "", "", "", "")
+        else:
+            row("2 translation", "requests/s, OpenAI client → Anthropic upstream (nginx: passthrough)",
+                w2.get("status", "not yet"), f0(n_rps), "", "≥ 0.60", "not yet")
+    # Workload 3
+    w3 = (res.get("w3") or {}).get("summary")
+    if w3:
+        p = res["w3"]["params"]
+        A, N, D = w3.get("agd", {}), w3.get("nginx", {}), w3.get("direct", {})
+        row("3 SSE", "added time to first chunk p50 (µs; mock alone: %s)" % f0(D.get("ttfc_p50_us")),
+            f0(A.get("added_ttfc_p50_us")), f0(N.get("added_ttfc_p50_us")), "", "≤ 250 µs",
+            verdict(_le(A.get("added_ttfc_p50_us"), 250)))
+        row("3 SSE", "added time to first chunk p99 (µs; mock alone: %s)" % f0(D.get("ttfc_p99_us")),
+            f0(A.get("added_ttfc_p99_us")), f0(N.get("added_ttfc_p99_us")), "", "≤ 250 µs",
+            verdict(_le(A.get("added_ttfc_p99_us"), 250)))
+        row("3 SSE", "added per-chunk delay p50 (µs; one-way via stamps; mock alone: %s)"
+            % f0(D.get("chunk_delay_p50_us")),
+            f0(A.get("added_chunk_p50_us")), f0(N.get("added_chunk_p50_us")), "", "", "")
+        rc = _added_ratio(A.get("added_chunk_p99_us"), N.get("added_chunk_p99_us"))
+        row("3 SSE", "added per-chunk delay p99 (µs; mock alone: %s)" % f0(D.get("chunk_delay_p99_us")),
+            f0(A.get("added_chunk_p99_us")), f0(N.get("added_chunk_p99_us")), f2(rc), "≤ 2", verdict(_le(rc, 2)))
+
+        def lm(x, k):
+            s = x.get(k)
+            if not s:
+                return "–"
+            return "%d / %d (%d/%d streams complete)" % (s["lost_chunks"], s["merged_events"], s["complete"],
+                                                           s["streams"])
+        okp = A.get("paced") and A["paced"]["lost_chunks"] == 0 and A["paced"]["merged_events"] == 0 \
+            and A["paced"]["complete"] == A["paced"]["streams"]
+        row("3 SSE", "%d chunks %d ms apart: lost / merged chunks" % (p["chunks"], p["pace_ms"]),
+            lm(A, "paced"), lm(N, "paced"), "", "0 / 0", verdict(okp if A.get("paced") else None))
+        okb = A.get("burst") and A["burst"]["lost_chunks"] == 0 and A["burst"]["complete"] == A["burst"]["streams"]
+        row("3 SSE", "unpaced burst of %d: lost / merged chunks" % p["burst_chunks"],
+            lm(A, "burst"), lm(N, "burst"), "", "0 lost", verdict(okb if A.get("burst") else None))
+        row("3 SSE", "unpaced burst of %d: request to last chunk p50 (µs; mock alone: %s)"
+            % (p["burst_chunks"], f0(D.get("burst_request_to_last_p50_us"))),
+            f0(A.get("burst_request_to_last_p50_us")), f0(N.get("burst_request_to_last_p50_us")),
+            f2(ratio(A.get("burst_request_to_last_p50_us"), N.get("burst_request_to_last_p50_us"))), "", "")
+    # Workload 4
+    w4 = res.get("w4")
+    if w4 and w4.get("summary"):
+        s = w4["summary"]
+        A, N = s.get("agd", {}), s.get("nginx", {})
+        for i, level in enumerate(w4["levels"]):
+            la = (A.get("levels") or [{}] * (i + 1))[i]
+            ln = (N.get("levels") or [{}] * (i + 1))[i] if N else {}
+            row("4 streams", "%s streams: rounds with all established" % f0(level),
+                "%s/%d" % (la.get("all_established_rounds", "–"), len(w4["rounds"])),
+                "%s/%d" % (ln.get("all_established_rounds", "–"), len(w4["rounds"])) if N else "–", "", "", "")
+            r = ratio(la.get("rss_per_stream_kib"), ln.get("rss_per_stream_kib"))
+            is_top = i == len(w4["levels"]) - 1
+            row("4 streams", "%s streams: RSS per stream (KiB)" % f0(level), f1(la.get("rss_per_stream_kib")),
+                f1(ln.get("rss_per_stream_kib")), f2(r), "≤ 1.00" if is_top else "",
+                verdict(_le(r, 1.0)) if is_top else "")
+
+        def comp(x):
+            if not x:
+                return "–"
+            errs = {}
+            for e in x.get("errors", []):
+                for k, v in e.items():
+                    errs[k] = errs.get(k, 0) + v
+            return "%s of %s%s" % ("+".join(str(c) for c in x["complete"]), "+".join(str(c) for c in x["streams"]),
+                                   (" (" + ", ".join("%s: %d" % kv for kv in errs.items()) + ")") if errs else "")
+        row("4 streams", "%s streams held %d s: completed, per round" % (f0(w4["levels"][-1]), w4["hold_s"]),
+            comp(A), comp(N), "", "no error", verdict(A.get("all_complete_every_round")))
+        row("4 streams", "idle CPU while %s streams are held (%% of a core)" % f0(w4["levels"][-1]),
+            f2(A.get("idle_cpu_pct")), f2(N.get("idle_cpu_pct")), "", "", "")
+    # Workload 5
+    w5 = res.get("w5")
+    if w5:
+        ia = w5.get("idle_after_start", {})
+        idle_a = ia.get("agd", {}).get("rss_kib")
+        idle_n = ia.get("nginx", {}).get("rss_kib")
+        if w4 and w4.get("summary"):  # every W4 round restarts the SUTs: more idle samples
+            idle_a = w4["summary"].get("agd", {}).get("idle_rss_after_start_kib", idle_a)
+            if "nginx" in w4["summary"]:
+                idle_n = w4["summary"]["nginx"].get("idle_rss_after_start_kib", idle_n)
+        row("5 memory", "idle RSS after start (MiB; nginx: worker process, worker_connections 40000)", mib(idle_a), mib(idle_n),
+            f2(ratio(idle_a, idle_n)), "≤ 16 MiB", verdict(_le(idle_a, 16 * 1024)))
+        ul = w5.get("under_load")
+        if ul:
+            a = ul["after_load"].get("agd", {}).get("rss_kib")
+            n = ul["after_load"].get("nginx", {}).get("rss_kib")
+            row("5 memory", "RSS after %.0f s of workload 1 (MiB)" % ul["seconds_per_sut"], mib(a), mib(n),
+                f2(ratio(a, n)), "", "")
+    L.append("")
+    if not have_nginx:
+        L.append("nginx was not available: the nginx column is empty.")
+        L.append("")
+    notes = res.get("notes") or []
+    if notes:
+        L.append("Notes:")
+        L.append("")
+        for n in notes:
+            L.append("- " + n)
+        L.append("")
+    L += details(res)
+    return "\n".join(L) + "\n"
+
+
+def details(res):
+    L = ["## Per round", ""]
+    w1 = res.get("w1")
+    if w1 and w1.get("rounds"):
+        L.append("Workload 1, saturation (requests/s; CPU µs per request; SUT CPU utilisation):")
+        L.append("")
+        L.append("| round | mock alone | antigravityd | nginx | ratio |")
+        L.append("|---:|---:|---:|---:|---:|")
+        for r in w1["rounds"]:
+            a, n = r.get("agd", {}), r.get("nginx", {})
+            L.append("| %d | %s | %s (%s µs, %s%%) | %s | %s |" % (
+                r["round"], f0(r["direct"]["rps"]), f0(a.get("rps")), f1(a.get("cpu_us_per_req")),
+                f0((a.get("cpu_util") or 0) * 100),
+                ("%s (%s µs, %s%%)" % (f0(n.get("rps")), f1(n.get("cpu_us_per_req")),
+                                       f0((n.get("cpu_util") or 0) * 100))) if n else "–",
+                f2(ratio(a.get("rps"), n.get("rps")))))
+        L.append("")
+        L.append("Workload 1, one request at a time (µs, p50 / p99):")
+        L.append("")
+        L.append("| round | mock alone | antigravityd | nginx | added p99 ratio |")
+        L.append("|---:|---:|---:|---:|---:|")
+        for r in w1["latency_rounds"]:
+            a, n, d = r.get("agd", {}), r.get("nginx", {}), r["direct"]
+            L.append("| %d | %s / %s | %s / %s | %s | %s |" % (
+                r["round"], f0(d["p50_us"]), f0(d["p99_us"]), f0(a.get("p50_us")), f0(a.get("p99_us")),
+                ("%s / %s" % (f0(n.get("p50_us")), f0(n.get("p99_us")))) if n else "–",
+                f2(_added_ratio(a.get("added_p99_us"), n.get("added_p99_us")))))
+        L.append("")
+        if w1.get("syscall_rounds"):
+            L.append("Workload 1, system calls per request: " + "; ".join(
+                "round %d: %s" % (r["round"], ", ".join(
+                    "%s %s" % (k, f1((r.get(k) or {}).get("per_request"))) for k in ("agd", "nginx") if k in r))
+                for r in w1["syscall_rounds"]))
+            L.append("")
+        prof = w1.get("profile") or {}
+        st = {k: v.get("strace") for k, v in prof.items() if v.get("strace")}
+        if st:
+            names = sorted(set().union(*[set(v["per_request"]) for v in st.values()]),
+                           key=lambda k: -max(v["per_request"].get(k, 0) for v in st.values()))
+            L.append("Workload 1, `strace -c -f` over a short run at 16 connections (calls per request):")
+            L.append("")
+            L.append("| system call | " + " | ".join(st) + " |")
+            L.append("|---|" + "---:|" * len(st))
+            for k in names[:14]:
+                L.append("| %s | %s |" % (k, " | ".join(f2(v["per_request"].get(k)) for v in st.values())))
+            L.append("| total | %s |" % " | ".join(f1(v["total_per_request"]) for v in st.values()))
+            L.append("")
+        pf = {k: v.get("perf") for k, v in prof.items() if v.get("perf")}
+        for k, v in pf.items():
+            L.append("`perf record` of %s under workload 1, by shared object (top):" % k)
+            L.append("")
+            L.append("```")
+            L += [ln.rstrip() for ln in v["by_dso"][:10]]
+            L.append("```")
+            L.append("")
+    w3 = res.get("w3")
+    if w3 and w3.get("rounds"):
+        L.append("Workload 3 (µs): time to first chunk p50 / p99, per-chunk one-way delay p50 / p99:")
+        L.append("")
+        L.append("| round | target | first chunk p50 / p99 | per-chunk p50 / p99 | burst: request to last chunk |")
+        L.append("|---:|---|---:|---:|---:|")
+        for r in w3["rounds"]:
+            for k in ("direct", "agd", "nginx"):
+                x = r.get(k)
+                if not x:
+                    continue
+                L.append("| %d | %s | %s / %s | %s / %s | %s |" % (
+                    r["round"], k, f0(x["ttfc_p50_us"]), f0(x["ttfc_p99_us"]), f0(x["chunk_delay_p50_us"]),
+                    f0(x["chunk_delay_p99_us"]), f0(x["burst_request_to_last_p50_us"])))
+        L.append("")
+    w4 = res.get("w4")
+    if w4 and w4.get("rounds"):
+        L.append("Workload 4 (RSS in MiB at each level; idle CPU in % of a core):")
+        L.append("")
+        L.append("| round | target | RSS before | " + " | ".join("RSS at %s" % f0(x) for x in w4["levels"]) +
+                 " | seconds to establish | idle CPU | completed | errors |")
+        L.append("|---:|---|---:|" + "---:|" * len(w4["levels"]) + "---:|---:|---:|---|")
+        for r in w4["rounds"]:
+            for k in ("agd", "nginx"):
+                x = r.get(k)
+                if not x:
+                    continue
+                L.append("| %d | %s | %s | %s | %s | %s | %d/%d | %s |" % (
+                    r["round"], k, mib(x["rss_base_kib"]), " | ".join(mib(lv["rss_kib"]) for lv in x["levels"]),
+                    " + ".join(f1(lv["seconds_to_establish"]) for lv in x["levels"]), f2(x.get("idle_cpu_pct")),
+                    x["complete"], x["streams"], ", ".join("%s: %d" % kv for kv in x["errors"].items()) or "none"))
+        L.append("")
+    return L
