@@ -140,6 +140,12 @@ void RequestContext::start_response(int status, int64_t content_length) {
         add_response_header("Content-Length", std::to_string(content_length));
         chunked_ = false;
         evhtp_send_reply_start(req, static_cast<evhtp_res>(status));
+    } else if (evhtp_request_get_proto(req) == EVHTP_PROTO_10) {
+        // HTTP/1.0 has no chunked encoding: the end of the body is the end
+        // of the connection.
+        close_after(req);
+        chunked_ = false;
+        evhtp_send_reply_start(req, static_cast<evhtp_res>(status));
     } else {
         evhtp_send_reply_chunk_start(req, static_cast<evhtp_res>(status));
         chunked_ = (req->flags & EVHTP_REQ_FLAG_CHUNKED) != 0;

@@ -105,6 +105,24 @@ class StreamingTests(AgdTestCase):
         self.assertEqual(a["status"], "200")
         self.assertNotIn("error", a)
 
+    def test_http10_client_gets_an_unchunked_stream_ended_by_close(self):
+        # HTTP/1.0 has no chunked encoding: the stream is the raw body and its
+        # end is the connection's end.
+        model = "gpt-ten+chunks=4"
+        body = json.dumps(chat_body(model)).encode()
+        s = harness.connect(self.d.port)
+        self.addCleanup(s.close)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.0\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        raw = harness.recv_all(s)  # returns at EOF: the daemon closed the connection
+        head, _, payload = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.0 200"), head)
+        self.assertNotIn(b"transfer-encoding", head.lower())
+        events, leftover = harness.parse_sse(payload)
+        self.assertEqual(leftover.strip(), "")
+        self.assertEqual(events[-1].data, "[DONE]")
+        self.assertEqual(chat_text(events), expected_text(KC1, model, 4))
+
     def test_big_pieces_stream(self):
         model = "gpt-big+chunks=64+piece_size=65536"
         r = stream(self.d.port, "/v1/chat/completions", chat_body(model))
