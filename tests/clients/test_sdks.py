@@ -24,8 +24,14 @@ def install_sdks():
             shutil.copyfile(src, dst)
             shutil.rmtree(os.path.join(target, "node_modules"), ignore_errors=True)
     if not os.path.isdir(os.path.join(target, "node_modules", "openai")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target, check=True,
-                       timeout=600)
+        # The registry is remote: a passing network hiccup gets two more tries.
+        for attempt in range(3):
+            r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target,
+                               timeout=600)
+            if r.returncode == 0:
+                break
+            if attempt == 2:
+                raise AssertionError("npm ci failed %d times in %s" % (attempt + 1, target))
     return target
 
 
