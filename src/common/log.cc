@@ -7,6 +7,7 @@
 // pending buffer would pass its limit, the line is dropped and counted; the
 // logger thread reports the count as soon as it can write again.
 #include "common/log.h"
+#include "common/log_detail.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,15 +28,6 @@
 namespace agd::log {
 
 namespace detail {
-
-// Declared again in tests/unit/daemon/log_test.cc (log.h is the public API).
-const char* level_name(Level level);
-std::string sanitize(std::string_view message);
-bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t ino);
-std::string format_line(Level level, std::string_view message, bool journal,
-                        std::chrono::system_clock::time_point now);
-void set_queue_limit(std::size_t bytes);
-std::uint64_t dropped_total();
 
 const char* level_name(Level level) {
     switch (level) {

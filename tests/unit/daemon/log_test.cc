@@ -14,16 +14,7 @@
 #include <fmt/core.h>
 
 #include "common/log.h"
-
-// log.cc's internals, factored out for these tests (log.h is the public API).
-namespace agd::log::detail {
-std::string sanitize(std::string_view message);
-bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t ino);
-std::string format_line(Level level, std::string_view message, bool journal,
-                        std::chrono::system_clock::time_point now);
-void set_queue_limit(std::size_t bytes);
-std::uint64_t dropped_total();
-}  // namespace agd::log::detail
+#include "common/log_detail.h"
 
 namespace lg = agd::log;
 namespace detail = agd::log::detail;
