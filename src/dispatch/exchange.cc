@@ -112,7 +112,7 @@ void Exchange::attempt() {
         have_error_ = false;
         last_failure_.clear();
         error_body_.clear();
-        error_headers_.clear();
+        headers_.clear();
         carry_.clear();
         sse_ = saw_terminal_ = backpressured_ = false;
 
@@ -138,7 +138,7 @@ void Exchange::fail_final() {
 }
 
 void Exchange::relay_error() {
-    for (const auto& [k, v] : error_headers_) {
+    for (const auto& [k, v] : headers_) {
         if (k == "retry-after" || k == "x-request-id" || k == "request-id") ctx_.add_response_header(k, v);
     }
     size_t first = error_body_.find_first_not_of(" \t\r\n");
@@ -156,31 +156,31 @@ void Exchange::relay_error() {
 void Exchange::on_headers(long status, upstream::HeaderList&& headers) {
     status_ = status;
     ctx_.access.upstream_status = static_cast<int>(status);
+    headers_ = std::move(headers);  // a 2xx answer's are relayed at its first byte
     if (status >= 200 && status < 300) {
         mode_ = Mode::Relay;
-        error_headers_ = std::move(headers);  // kept until the first byte starts the client response
-        const std::string* ct = find_header(error_headers_, "content-type");
+        const std::string* ct = find_header(headers_, "content-type");
         sse_ = ct && starts_with(*ct, "text/event-stream");
     } else {
         mode_ = Mode::BufferError;
-        error_headers_ = std::move(headers);
     }
 }
 
-void Exchange::begin_relay(long status, const upstream::HeaderList& headers) {
+void Exchange::start_client_response() {
+    if (ctx_.response_started()) return;
     int64_t length = -1;
-    for (const auto& [k, v] : headers) {
+    for (const auto& [k, v] : headers_) {
         if (!relayable(k)) continue;
         ctx_.add_response_header(k, v);
     }
     if (!sse_) {
-        if (const std::string* cl = find_header(headers, "content-length")) {
+        if (const std::string* cl = find_header(headers_, "content-length")) {
             char* end = nullptr;
             long long n = std::strtoll(cl->c_str(), &end, 10);
             if (end && *end == '\0' && n >= 0) length = n;
         }
     }
-    ctx_.start_response(static_cast<int>(status), length);
+    ctx_.start_response(static_cast<int>(status_), length);
 }
 
 size_t Exchange::on_body(const char* data, size_t len) {
@@ -197,33 +197,25 @@ size_t Exchange::on_body(const char* data, size_t len) {
     if (sse_) {
         relay_sse(data, len);
     } else {
-        if (!ctx_.response_started()) begin_relay(status_, error_headers_);
+        start_client_response();
         ctx_.write_body(data, len);
     }
     return len;
 }
 
+// Only complete events go out; the start of an unfinished one waits in carry_.
 void Exchange::relay_sse(const char* data, size_t len) {
-    std::string_view complete;
-    if (carry_.empty()) {
-        std::string_view in(data, len);
-        size_t n = sse::complete_prefix(in);
-        complete = in.substr(0, n);
-        if (n) {
-            if (!ctx_.response_started()) begin_relay(status_, error_headers_);
-            scan_events(complete);
-            ctx_.write_body(data, n);
-        }
-        carry_.assign(data + n, len - n);
-        return;
+    bool carried = !carry_.empty();
+    if (carried) carry_.append(data, len);
+    std::string_view buf = carried ? std::string_view(carry_) : std::string_view(data, len);
+    size_t n = sse::complete_prefix(buf);
+    if (n) {
+        start_client_response();
+        scan_events(buf.substr(0, n));
+        ctx_.write_body(buf.data(), n);
     }
-    carry_.append(data, len);
-    size_t n = sse::complete_prefix(carry_);
-    if (n == 0) return;
-    if (!ctx_.response_started()) begin_relay(status_, error_headers_);
-    scan_events(std::string_view(carry_).substr(0, n));
-    ctx_.write_body(carry_.data(), n);
-    carry_.erase(0, n);
+    if (carried) carry_.erase(0, n);
+    else carry_.assign(data + n, len - n);
 }
 
 void Exchange::scan_events(std::string_view complete) {
@@ -236,7 +228,7 @@ void Exchange::scan_events(std::string_view complete) {
 
 void Exchange::end_stream_with_error(std::string_view message) {
     carry_.clear();
-    if (!ctx_.response_started()) begin_relay(status_, error_headers_);
+    start_client_response();
     std::string ev = stream_error_event(ctx_.route.protocol, ErrorKind::BadGateway, message);
     ctx_.access.error = std::string(message);
     ctx_.write_body(ev.data(), ev.size());
@@ -250,6 +242,25 @@ void Exchange::on_client_drained() {
     }
 }
 
+// A complete 2xx answer: whatever is held back goes out, and a stream that
+// never sent its terminal event ends with the protocol's error event.
+void Exchange::finish_relay(int64_t now) {
+    start_client_response();
+    if (sse_) {
+        if (!carry_.empty()) {
+            scan_events(carry_);
+            ctx_.write_body(carry_.data(), carry_.size());
+            carry_.clear();
+        }
+        if (!saw_terminal_) {
+            Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            return end_stream_with_error("upstream stream ended without its terminal event");
+        }
+    }
+    Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+    ctx_.end_response();
+}
+
 void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     transfer_ = nullptr;
     if (ctx_.client_gone) return;
@@ -261,7 +272,7 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         Outcome o = outcome_of(status_);
         int64_t cooldown = cfg.routing.cooldown.count();
         if (o == Outcome::RateLimited) {
-            if (const std::string* ra = find_header(error_headers_, "retry-after")) {
+            if (const std::string* ra = find_header(headers_, "retry-after")) {
                 long long secs = parse_retry_after(*ra, static_cast<long long>(time(nullptr)));
                 if (secs >= 0) cooldown = secs * 1000;
             }
@@ -271,43 +282,15 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return relay_error();
     }
 
+    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok) return finish_relay(now);
+
     if (mode_ == Mode::Relay && ctx_.response_started()) {
-        if (outcome == upstream::Outcome::Ok) {
-            if (sse_) {
-                if (!carry_.empty()) {
-                    scan_events(carry_);
-                    ctx_.write_body(carry_.data(), carry_.size());
-                    carry_.clear();
-                }
-                if (!saw_terminal_) {
-                    Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
-                    return end_stream_with_error("upstream stream ended without its terminal event");
-                }
-            }
-            Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
-            return ctx_.end_response();
-        }
         Router::report(*cred_, outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
                        static_cast<int>(status_), 0, now);
         std::string why = "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
         if (sse_) return end_stream_with_error(why);
         ctx_.access.error = why;
         return ctx_.abort_connection();
-    }
-
-    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok) {
-        // A complete 2xx answer with no body bytes, or an SSE body with no complete event.
-        begin_relay(status_, error_headers_);
-        if (sse_) {
-            if (!carry_.empty()) {
-                scan_events(carry_);
-                ctx_.write_body(carry_.data(), carry_.size());
-                carry_.clear();
-            }
-            if (!saw_terminal_) return end_stream_with_error("upstream stream ended without its terminal event");
-        }
-        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
-        return ctx_.end_response();
     }
 
     // Nothing reached the client yet: a transport failure, retried on another credential.

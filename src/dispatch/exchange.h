@@ -42,7 +42,8 @@ private:
     void attempt();
     void fail_final();
     void relay_error();
-    void begin_relay(long status, const upstream::HeaderList& headers);
+    void start_client_response();  // status and headers, once, at the first byte
+    void finish_relay(int64_t now);
     void relay_sse(const char* data, size_t len);
     void scan_events(std::string_view complete);
     void end_stream_with_error(std::string_view message);
@@ -57,7 +58,7 @@ private:
 
     Mode mode_ = Mode::Idle;
     long status_ = 0;
-    upstream::HeaderList error_headers_;
+    upstream::HeaderList headers_;  // of the current attempt's upstream answer
     std::string error_body_;
     bool have_error_ = false;       // a complete upstream error answer is kept in error_*
     std::string last_failure_;      // transport failure message of the last attempt

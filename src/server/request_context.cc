@@ -62,7 +62,6 @@ RequestContext::RequestContext(evhtp_request* r, Worker& w, std::shared_ptr<cons
 
 RequestContext::~RequestContext() {
     exchange.reset();  // cancels any upstream transfer still running
-    unwatch_drain();
     if (drain_entry_) {
         if (evbuffer* out = output_of(req)) evbuffer_remove_cb_entry(out, drain_entry_);
         drain_entry_ = nullptr;
@@ -187,9 +186,7 @@ void RequestContext::abort_connection() {
     // a truncated answer rather than none at all.
     aborting_ = true;
     if (output_pending() == 0) return close_connection();
-    if (!drain_entry_) {
-        if (evbuffer* out = output_of(req)) drain_entry_ = evbuffer_add_cb(out, &RequestContext::drain_cb, this);
-    }
+    watch_output();
 }
 
 void RequestContext::close_connection() {
@@ -208,12 +205,13 @@ size_t RequestContext::output_pending() const {
 
 void RequestContext::watch_drain(size_t low) {
     drain_low_ = low;
-    if (!drain_entry_) {
-        if (evbuffer* out = output_of(req)) drain_entry_ = evbuffer_add_cb(out, &RequestContext::drain_cb, this);
-    }
+    watch_output();
 }
 
-void RequestContext::unwatch_drain() { drain_low_ = 0; }
+void RequestContext::watch_output() {
+    if (drain_entry_) return;
+    if (evbuffer* out = output_of(req)) drain_entry_ = evbuffer_add_cb(out, &RequestContext::drain_cb, this);
+}
 
 void RequestContext::drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg) {
     auto* self = static_cast<RequestContext*>(arg);
@@ -262,12 +260,7 @@ void RequestContext::watch_cb(int, short, void* arg) {
 void RequestContext::closed_cb(int, short, void* arg) {
     auto* self = static_cast<RequestContext*>(arg);
     self->on_client_gone();
-    evhtp_connection_t* c = evhtp_request_get_connection(self->req);
-    c->flags |= EVHTP_CONN_FLAG_FREE_CONN;
-    if (self->paused_) {
-        self->paused_ = false;
-        evhtp_connection_resume(c);  // libevhtp frees the connection on its next turn
-    }
+    self->close_connection();
 }
 
 void RequestContext::on_client_gone() {

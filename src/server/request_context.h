@@ -97,7 +97,6 @@ public:
 
     // Backpressure: ask for on_drained() once the client's buffer falls below `low`.
     void watch_drain(size_t low);
-    void unwatch_drain();
 
     // The request is waiting on asynchronous work (evhtp paused); the server
     // calls these.
@@ -121,6 +120,7 @@ private:
     void send_now(int status, std::string body, const char* content_type);
     void finish_paused();
     void close_connection();
+    void watch_output();  // drain_cb on the client's output buffer, once
 
     ReplyState reply_state_ = ReplyState::None;
     int pending_status_ = 0;

@@ -211,9 +211,7 @@ size_t Client::on_header_line(char* data, size_t size, size_t n, void* userp) {
             t->response_headers_.clear();
             return len;
         }
-        t->headers_done_ = true;
-        t->listener_->on_headers(status, std::move(t->response_headers_));
-        t->response_headers_.clear();
+        deliver_headers(t, status);
         return len;
     }
     size_t colon = line.find(':');
@@ -227,14 +225,19 @@ size_t Client::on_header_line(char* data, size_t size, size_t n, void* userp) {
     return len;
 }
 
+void Client::deliver_headers(Transfer* t, long status) {
+    t->headers_done_ = true;
+    t->listener_->on_headers(status, std::move(t->response_headers_));
+    t->response_headers_.clear();
+}
+
 size_t Client::on_write(char* data, size_t size, size_t n, void* userp) {
     auto* t = static_cast<Transfer*>(userp);
     size_t len = size * n;
-    if (!t->headers_done_) {  // body without a header block end (should not happen): treat as headers done
+    if (!t->headers_done_) {  // a body without the end of a header block (should not happen)
         long status = 0;
         curl_easy_getinfo(E(t->easy_), CURLINFO_RESPONSE_CODE, &status);
-        t->headers_done_ = true;
-        t->listener_->on_headers(status, std::move(t->response_headers_));
+        deliver_headers(t, status);
     }
     size_t r = t->listener_->on_body(data, len);
     if (r == Listener::kPause) {

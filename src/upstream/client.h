@@ -104,6 +104,7 @@ private:
     static void on_idle(int fd, short events, void* arg);
     static size_t on_header_line(char* data, size_t size, size_t n, void* userp);
     static size_t on_write(char* data, size_t size, size_t n, void* userp);
+    static void deliver_headers(Transfer* t, long status);
 
     void drain_messages();
     void finish(Transfer* t, int code);
