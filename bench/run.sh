@@ -38,37 +38,8 @@ done
 # counts, profiles), strace (system call breakdown).
 bench_packages=(nginx wrk nghttp2-client linux-perf strace util-linux procps python3 git)
 
-install_packages() {
-    local missing=() name status
-    declare -A have=()
-    while read -r name status; do
-        [[ $status == installed ]] && have[$name]=1
-    done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null || true)
-    for p in "$@"; do
-        [[ -n ${have[$p]:-} ]] || missing+=("$p")
-    done
-    if ((${#missing[@]} == 0)); then
-        log "benchmark tools already installed"
-        return
-    fi
-    log "installing: ${missing[*]}"
-    local sudo=()
-    if ((EUID != 0)); then
-        command -v sudo >/dev/null || { log "not root and no sudo: apt-get install ${missing[*]}"; exit 1; }
-        sudo=(sudo env DEBIAN_FRONTEND=noninteractive)
-    fi
-    local apt=("${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 -q)
-    export DEBIAN_FRONTEND=noninteractive
-    if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}"; then
-        log "install failed; refreshing the package lists and retrying once"
-        "${apt[@]}" update
-        "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
-    fi
-}
-
 if ((install)); then
-    scripts/install-deps.sh
-    install_packages "${bench_packages[@]}"
+    scripts/install-deps.sh "${bench_packages[@]}"
 fi
 
 # ---------------------------------------------------------------- build

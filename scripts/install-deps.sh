@@ -3,6 +3,9 @@
 # antigravityd need. Idempotent: when every package is already installed it
 # touches nothing (not even apt), so running it again is quick.
 #
+# Usage: scripts/install-deps.sh [EXTRA-PACKAGE...]   (extra packages, e.g.
+#        the benchmark's tools, are installed the same way)
+#
 # Environment: AGD_APT_MAX_AGE  refresh the package lists with apt-get update
 #                               when they are older than this many seconds
 #                               (default 86400, one day) or missing.
@@ -29,6 +32,8 @@ packages=(
     ca-certificates
     man-db
 )
+
+packages+=("$@")
 
 # The SDK tests (tests/clients) run the official JavaScript SDKs: Node.js and
 # npm, from Debian unless the machine already has them.

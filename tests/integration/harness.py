@@ -49,6 +49,15 @@ class HarnessError(AssertionError):
     pass
 
 
+def read_text(path):
+    """A process's log so far ("" when it has none yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def wait_until(predicate, timeout, what, interval=0.02):
     """Waits for a condition that another process makes true (no fixed sleeps:
     returns as soon as the predicate holds). Raises HarnessError on timeout."""
@@ -165,11 +174,7 @@ class Mock:
         return buf
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def _call(self, method, path):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=t(60))
@@ -382,11 +387,7 @@ class Daemon:
     # -- log -------------------------------------------------------------------
 
     def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+        return read_text(self.log_path)
 
     def access_lines(self):
         return [m.group(0) for m in ACCESS_RE.finditer(self.log())]
