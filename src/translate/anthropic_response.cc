@@ -1,0 +1,12 @@
+// Anthropic Messages: upstream answer -> IR, and IR -> client answer.
+#include "translate/codecs.h"
+
+namespace agd::translate {
+
+Result<ir::Response> decode_anthropic_response(std::string_view, Session&) {
+    return Result<ir::Response>::fail(502, "translation from anthropic is being written");
+}
+
+std::string encode_anthropic_response(const ir::Response&, Session&) { return "{}"; }
+
+}  // namespace agd::translate

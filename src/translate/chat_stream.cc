@@ -1,0 +1,9 @@
+// OpenAI Chat Completions: upstream stream -> IR events, and IR events -> client stream.
+#include "translate/codecs.h"
+
+namespace agd::translate {
+
+std::unique_ptr<StreamDecoder> make_chat_stream_decoder(Session&) { return nullptr; }
+std::unique_ptr<StreamEncoder> make_chat_stream_encoder(Session&) { return nullptr; }
+
+}  // namespace agd::translate

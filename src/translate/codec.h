@@ -1,0 +1,55 @@
+// Translation entry points: decode a client request into the IR, encode it
+// for the upstream's wire, and the reverse for the upstream's answer, whole
+// or streamed. Each dispatches on the protocol to the per-protocol codec in
+// codecs.h. Nothing here throws; errors carry the HTTP status to answer with.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "translate/ir.h"
+#include "translate/session.h"
+#include "translate/sse.h"
+
+namespace agd::translate {
+
+// Receives the IR events of a translated stream.
+class EventSink {
+public:
+    virtual ~EventSink() = default;
+    virtual void on(const ir::StreamEvent& ev) = 0;
+};
+
+// Turns one upstream stream into IR events: a per-request state machine fed
+// one complete SSE event at a time, whatever the read boundaries were.
+class StreamDecoder {
+public:
+    virtual ~StreamDecoder() = default;
+    virtual void on_event(const sse::Event& ev, EventSink& sink) = 0;
+    // The upstream's body ended cleanly. Emits Done when the protocol's end
+    // was seen (or, for Gemini, a finishReason), else an Error: a stream
+    // that stops short is a failure, never a clean end.
+    virtual void on_close(EventSink& sink) = 0;
+};
+
+// Turns IR events into the client's stream bytes, appended to `out` (the
+// caller sends and clears it). After Done or Error nothing more is written.
+class StreamEncoder : public EventSink {
+public:
+    std::string out;
+    bool finished() const { return finished_; }
+
+protected:
+    bool finished_ = false;
+};
+
+Result<ir::Request> decode_request(Protocol client, std::string_view body, Session& s);
+Result<std::string> encode_request(Protocol upstream, const ir::Request& req, Session& s);
+Result<ir::Response> decode_response(Protocol upstream, std::string_view body, Session& s);
+std::string encode_response(Protocol client, const ir::Response& r, Session& s);
+std::unique_ptr<StreamDecoder> make_stream_decoder(Protocol upstream, Session& s);
+std::unique_ptr<StreamEncoder> make_stream_encoder(Protocol client, Session& s);
+
+}  // namespace agd::translate

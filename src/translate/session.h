@@ -1,0 +1,54 @@
+// Session: the per-request state a translation carries from the request
+// encoder to the answer decoders and encoders: who is on each side, the
+// reversible maps of tool names and call ids, and the id generator.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pipeline/protocol.h"
+
+namespace agd::translate {
+
+class SignatureCache;
+
+struct Session {
+    Protocol client = Protocol::OpenAIChat;    // what the client speaks
+    Protocol upstream = Protocol::OpenAIChat;  // what the upstream speaks
+    std::string client_model;                  // the model name the client asked for (shown in answers)
+    std::string upstream_model;                // the provider's model name (sent upstream)
+    std::string provider;                      // provider name from the config (signature origin)
+    bool stream = false;
+    bool include_usage = false;                // client asked for the usage chunk (Chat)
+    bool legacy_completion = false;            // client used POST /v1/completions
+    bool gemini_sse = true;                    // Gemini client: ?alt=sse (false: JSON array stream)
+    int64_t default_max_tokens = 8192;         // Anthropic's required max_tokens when the client gave none
+
+    // Tool names: {client name, upstream name}; identity entries are not stored.
+    std::vector<std::pair<std::string, std::string>> tool_names;
+    // Tool-call ids: {client id, upstream id}; identity entries are not stored.
+    std::vector<std::pair<std::string, std::string>> call_ids;
+
+    SignatureCache* signatures = nullptr;      // process-wide cache (may be null in tests)
+
+    // Deterministic ids for tests: when seed != 0, ids are prefix + counter.
+    uint64_t seed = 0;
+    uint64_t counter = 0;
+    int64_t now = 0;                           // unix seconds for `created` fields; 0 = the clock
+
+    std::string upstream_tool_name(std::string_view client_name) const;
+    std::string client_tool_name(std::string_view upstream_name) const;
+    std::string upstream_call_id(std::string_view client_id) const;
+    std::string client_call_id(std::string_view upstream_id) const;
+    // Records a mapping (no-op when both are equal).
+    void map_tool_name(std::string client_name, std::string upstream_name);
+    void map_call_id(std::string client_id, std::string upstream_id);
+
+    // A fresh unique id: prefix + 24 random [A-Za-z0-9] ("call_", "toolu_", "msg_", "fc_", "rs_", "chatcmpl-").
+    std::string new_id(std::string_view prefix);
+};
+
+}  // namespace agd::translate
