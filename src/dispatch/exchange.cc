@@ -41,21 +41,6 @@ Outcome outcome_of(long status) {
     return Outcome::ClientError;
 }
 
-ErrorKind kind_of(long status) {
-    switch (status) {
-        case 400: return ErrorKind::BadRequest;
-        case 401: return ErrorKind::Unauthorized;
-        case 403: return ErrorKind::Forbidden;
-        case 404: return ErrorKind::NotFound;
-        case 413: return ErrorKind::TooLarge;
-        case 429: return ErrorKind::RateLimited;
-        case 503:
-        case 529: return ErrorKind::Unavailable;
-        case 504: return ErrorKind::Timeout;
-        default: return status >= 500 ? ErrorKind::BadGateway : ErrorKind::BadRequest;
-    }
-}
-
 bool is_terminal(Protocol p, const sse::Event& ev) {
     switch (p) {
         case Protocol::OpenAIChat: return ev.data == "[DONE]" || starts_with(ev.data, "{\"error\"");
@@ -149,7 +134,7 @@ void Exchange::relay_error() {
     }
     std::string snippet = error_body_.substr(0, 200);
     std::replace_if(snippet.begin(), snippet.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-    ctx_.fail(kind_of(status_), "upstream '" + provider_->cfg->name + "' answered HTTP " + std::to_string(status_) +
+    ctx_.fail(error_kind_for_status(static_cast<int>(status_)), "upstream '" + provider_->cfg->name + "' answered HTTP " + std::to_string(status_) +
                                     (snippet.empty() ? std::string() : ": " + snippet));
 }
 

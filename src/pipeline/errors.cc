@@ -73,6 +73,21 @@ std::string gemini_error(const Row& r, std::string_view message) {
 
 }  // namespace
 
+ErrorKind error_kind_for_status(int status) {
+    switch (status) {
+        case 400: return ErrorKind::BadRequest;
+        case 401: return ErrorKind::Unauthorized;
+        case 403: return ErrorKind::Forbidden;
+        case 404: return ErrorKind::NotFound;
+        case 413: return ErrorKind::TooLarge;
+        case 429: return ErrorKind::RateLimited;
+        case 503:
+        case 529: return ErrorKind::Unavailable;
+        case 504: return ErrorKind::Timeout;
+        default: return status >= 500 ? ErrorKind::BadGateway : ErrorKind::BadRequest;
+    }
+}
+
 ErrorReply error_reply(Surface surface, ErrorKind kind, std::string_view message) {
     const Row& r = row(kind);
     switch (surface) {

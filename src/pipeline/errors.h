@@ -33,6 +33,9 @@ struct ErrorReply {
 
 ErrorReply error_reply(Surface surface, ErrorKind kind, std::string_view message);
 
+// The kind of an upstream's HTTP error status (429 -> RateLimited, 529 -> Unavailable, ...).
+ErrorKind error_kind_for_status(int status);
+
 // The protocol's own in-stream error event, SSE framing included, for an
 // error after the response headers went out (never a fake clean end).
 std::string stream_error_event(Protocol protocol, ErrorKind kind, std::string_view message);
