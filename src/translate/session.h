@@ -26,6 +26,8 @@ struct Session {
     bool legacy_completion = false;            // client used POST /v1/completions
     bool gemini_sse = true;                    // Gemini client: ?alt=sse (false: JSON array stream)
     int64_t default_max_tokens = 8192;         // Anthropic's required max_tokens when the client gave none
+    int64_t prompt_estimate = 0;               // rough prompt token count (request bytes / 4), for answers that
+                                               // must state input tokens before the upstream reported them
 
     // Tool names: {client name, upstream name}; identity entries are not stored.
     std::vector<std::pair<std::string, std::string>> tool_names;
