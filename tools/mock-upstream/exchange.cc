@@ -171,8 +171,13 @@ void Exchange::begin() {
         return;
     }
     if (!plan_.stream) {
-        std::string body = complete_body(
-            plan_.reply, full_text(plan_.script, plan_.credential, plan_.reply.model));
+        std::string text;
+        if (plan_.pieces.empty()) {
+            text = full_text(plan_.script, plan_.credential, plan_.reply.model);
+        } else if (plan_.reply.calls.empty()) {
+            for (const std::string& p : plan_.pieces) text += p;
+        }
+        std::string body = complete_body(plan_.reply, text);
         if (plan_.script.reset_after) {
             // Promise the whole body, deliver half of it, then reset.
             headers.emplace_back("Content-Type", "application/json");
@@ -244,8 +249,14 @@ void Exchange::send_piece() {
     bool final_piece = next_ == s.chunks - 1 && !s.noterm &&
                        !(cut_kind_ != Cut::none && cut_at_ == s.chunks);
     std::string text =
-        piece_text(s, next_, plan_.credential, plan_.reply.model, s.piece_size);
-    send_chunk(req_, enc_->piece(text, final_piece));
+        plan_.pieces.empty()
+            ? piece_text(s, next_, plan_.credential, plan_.reply.model, s.piece_size)
+            : plan_.pieces[static_cast<std::size_t>(next_)];
+    std::vector<std::string> events;
+    enc_->piece(text, final_piece, events);
+    for (const std::string& e : events) {
+        send_chunk(req_, e);
+    }
     ++next_;
 }
 

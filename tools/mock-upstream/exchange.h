@@ -26,6 +26,10 @@ struct Plan {
     int error_status = 0;                  // answer with this error instead
     std::optional<std::string> fixed_body;  // 200 body given up front (count endpoints)
     Headers headers;                       // sent on every response of this request
+    // When non-empty: the pieces to send instead of the generated text
+    // (script.chunks is their count): a tool result echo, or the argument
+    // fragments of reply.calls.
+    std::vector<std::string> pieces;
 };
 
 // Answers the request as planned. Returns at once; paced work continues on

@@ -1,6 +1,8 @@
 // Dispatch, error bodies and model listings.
 #include "formats.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "json.h"
@@ -90,6 +92,42 @@ void anthropic_model_object(JsonOut& j, std::string_view id) {
 }
 
 }  // namespace
+
+std::size_t Reply::call_of_piece(int piece) const {
+    for (std::size_t k = 0; k < calls.size(); ++k) {
+        if (piece < calls[k].pieces) {
+            return k;
+        }
+        piece -= calls[k].pieces;
+    }
+    return calls.empty() ? 0 : calls.size() - 1;
+}
+
+std::string call_id(const Reply& r, std::size_t k) { return fmt::format("call_mock{}_{}", r.seq, k); }
+std::string fc_item_id(const Reply& r, std::size_t k) { return fmt::format("fc_mock{}_{}", r.seq, k); }
+std::string toolu_id(const Reply& r, std::size_t k) { return fmt::format("toolu_mock{}_{}", r.seq, k); }
+
+std::vector<std::string> split_utf8(std::string_view text, int parts) {
+    // Byte offsets where a character starts (continuation bytes are 10xxxxxx).
+    std::vector<std::size_t> starts;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (i == 0 || (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+            starts.push_back(i);
+        }
+    }
+    std::size_t chars = starts.size();
+    std::size_t n = std::min<std::size_t>(std::max(parts, 1), std::max<std::size_t>(chars, 1));
+    std::vector<std::string> out;
+    std::size_t next_char = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        std::size_t take = chars / n + (i < chars % n ? 1 : 0);
+        std::size_t from = next_char < chars ? starts[next_char] : text.size();
+        next_char += take;
+        std::size_t to = next_char < chars ? starts[next_char] : text.size();
+        out.emplace_back(text.substr(from, to - from));
+    }
+    return out;
+}
 
 std::string complete_body(const Reply& r, std::string_view text) {
     switch (r.api) {

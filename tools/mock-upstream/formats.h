@@ -1,6 +1,7 @@
 // Wire formats of the four APIs: response bodies, stream events, errors.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -10,6 +11,18 @@
 namespace mock {
 
 enum class Api { chat, responses, messages, gemini };
+
+// One tool call of the answer.
+struct ToolCall {
+    std::string name;
+    std::string args;  // compact JSON object
+    int pieces = 1;    // streamed argument fragments (whole call for Gemini)
+};
+
+inline constexpr std::string_view kThinkingText = "mock thinking";
+// The streamed reasoning: its deltas, in order (they join to kThinkingText).
+inline constexpr std::string_view kThinkingPieces[] = {"mock ", "thinking"};
+inline constexpr int kReasoningTokens = 5;
 
 // What one generated response needs to know.
 struct Reply {
@@ -21,7 +34,30 @@ struct Reply {
     int output_tokens = 1;
     bool include_usage = false;  // Chat: stream_options.include_usage
     bool gemini_sse = true;      // Gemini stream: SSE (alt=sse) or one JSON array
+    int cached_tokens = 0;       // prompt tokens read from cache (not in input_tokens)
+    bool think = false;          // the answer starts with reasoning
+    bool gemini_sign = false;    // Gemini: thoughtSignature on the first call / text part
+    std::vector<ToolCall> calls;  // non-empty: the answer is these calls, not text;
+                                  // the pieces are then the calls' argument fragments
+
+    int reasoning_tokens() const { return think ? kReasoningTokens : 0; }
+    // Whole prompt, cached tokens included.
+    int64_t prompt_total() const { return int64_t{input_tokens} + cached_tokens; }
+    // Whole output, reasoning included.
+    int64_t output_total() const { return int64_t{output_tokens} + reasoning_tokens(); }
+    // Index in `calls` of streamed piece `piece`.
+    std::size_t call_of_piece(int piece) const;
 };
+
+// Ids of call k: Chat / Responses call_id call_mock<seq>_<k>, Responses item
+// fc_mock<seq>_<k>, Anthropic toolu_mock<seq>_<k>.
+std::string call_id(const Reply& r, std::size_t k);
+std::string fc_item_id(const Reply& r, std::size_t k);
+std::string toolu_id(const Reply& r, std::size_t k);
+
+// `text` cut into `parts` pieces (fewer when it is short) at UTF-8
+// character boundaries; never an empty piece unless text is empty.
+std::vector<std::string> split_utf8(std::string_view text, int parts);
 
 // Non-stream success body holding `text`.
 std::string complete_body(const Reply& r, std::string_view text);
@@ -42,9 +78,11 @@ public:
     virtual ~Encoder() = default;
     // Events before the first piece.
     virtual void open(std::vector<std::string>& out) = 0;
-    // One text piece. `final_piece`: the last piece of a stream that ends
-    // normally (Gemini puts finishReason and the final usage there).
-    virtual std::string piece(std::string_view text, bool final_piece) = 0;
+    // One piece: text, or an argument fragment when the answer is tool
+    // calls. `final_piece`: the last piece of a stream that ends normally
+    // (Gemini puts finishReason and the final usage there). Each event
+    // appended to `out` is written as its own HTTP chunk.
+    virtual void piece(std::string_view text, bool final_piece, std::vector<std::string>& out) = 0;
     // Events after the last piece; `terminal` = false drops the terminal
     // event ([DONE], response.completed, message_stop).
     virtual void close(bool terminal, std::vector<std::string>& out) = 0;

@@ -1,5 +1,6 @@
 #include "routes.h"
 
+#include <algorithm>
 #include <atomic>
 #include <ctime>
 
@@ -12,6 +13,8 @@
 #include "introspect.h"
 #include "json.h"
 #include "pieces.h"
+#include "turn.h"
+#include "validate.h"
 
 namespace mock {
 namespace {
@@ -75,6 +78,49 @@ bool json_true(const rapidjson::Value& obj, const char* name) {
     return it != obj.MemberEnd() && it->value.IsBool() && it->value.GetBool();
 }
 
+Verdict validate(Api api, Op op, const rapidjson::Value& doc, const RecordedRequest& in,
+                 std::string_view base_model) {
+    switch (api) {
+        case Api::chat: return validate_chat(doc);
+        case Api::responses: return validate_responses(doc);
+        case Api::messages: {
+            const std::string* beta = find_header(in, "anthropic-beta");
+            bool system_ok = beta != nullptr && beta->find("mid-conversation-system") != std::string::npos;
+            return validate_anthropic(doc, op == Op::count, system_ok);
+        }
+        case Api::gemini: return validate_gemini(doc, base_model);
+    }
+    return std::nullopt;
+}
+
+// Tool calls, a tool result echo, thinking and cached usage, as the
+// request and the directives ask. The pieces replace the generated text
+// when the answer is calls (their argument fragments) or an echo.
+void shape_answer(Plan& plan, Api api, const rapidjson::Value& doc) {
+    Script& s = plan.script;
+    plan.reply.think = s.think;
+    // Gemini 3 always thinks: its first call carries a signature.
+    plan.reply.gemini_sign = s.think || s.base.find("gemini-3") != std::string::npos;
+    plan.reply.cached_tokens = s.cached;
+    Turn turn = read_turn(api, doc, s.calls);
+    if (turn.tool_result) {
+        plan.pieces = split_utf8("tool result: " + *turn.tool_result, s.chunks);
+    }
+    for (ToolCall& call : turn.calls) {
+        // Gemini sends each call whole; the others stream the arguments
+        // in at least two fragments.
+        std::vector<std::string> parts =
+            api == Api::gemini ? std::vector<std::string>{call.args}
+                               : split_utf8(call.args, std::max(s.chunks, 2));
+        call.pieces = static_cast<int>(parts.size());
+        plan.pieces.insert(plan.pieces.end(), parts.begin(), parts.end());
+    }
+    plan.reply.calls = std::move(turn.calls);
+    if (!plan.pieces.empty()) {
+        s.chunks = static_cast<int>(plan.pieces.size());
+    }
+}
+
 // POST to an API endpoint: validate, plan and serve.
 void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
               std::string gemini_model, bool gemini_sse) {
@@ -106,9 +152,14 @@ void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
         reply_error(req, in, api, 400, "max_tokens: Field required");
         return;
     }
+    Script script = parse_script(model);
+    if (Verdict problem = validate(api, op, doc, in, script.base)) {
+        reply_error(req, in, api, 400, *problem);
+        return;
+    }
 
     Plan plan;
-    plan.script = parse_script(model);
+    plan.script = std::move(script);
     plan.credential = in.credential;
     plan.error_status = error_status_for(plan.script, in.credential);
     plan.reply.api = api;
@@ -116,8 +167,11 @@ void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
     plan.reply.seq = ++g_seq;
     plan.reply.created = static_cast<int64_t>(std::time(nullptr));
     plan.reply.input_tokens = input_tokens(in.body.size());
-    plan.reply.output_tokens = plan.script.chunks;
     plan.reply.gemini_sse = gemini_sse;
+    if (op != Op::count) {
+        shape_answer(plan, api, doc);
+    }
+    plan.reply.output_tokens = plan.script.chunks;
     plan.headers = base_headers(in);
     add_request_id(plan.headers, api, plan.reply.seq);
     if (op == Op::count) {

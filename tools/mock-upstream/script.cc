@@ -67,6 +67,12 @@ void apply(Script& s, std::string_view key, std::string_view value) {
         if (auto v = parse_int(value, 0, kMaxPad)) s.size = static_cast<std::size_t>(*v);
     } else if (key == "piece_size") {
         if (auto v = parse_int(value, 0, kMaxPad)) s.piece_size = static_cast<std::size_t>(*v);
+    } else if (key == "calls") {
+        if (auto v = parse_int(value, 1, kMaxCalls)) s.calls = static_cast<int>(*v);
+    } else if (key == "think") {
+        if (auto v = parse_bool(value)) s.think = *v;
+    } else if (key == "cached") {
+        if (auto v = parse_int(value, 0, kMaxCached)) s.cached = static_cast<int>(*v);
     }
 }
 

@@ -25,9 +25,14 @@ struct Script {
     bool stamp = false;                  // append @<monotonic ns> to each piece marker
     std::size_t size = 0;                // pad the non-stream text to this many bytes
     std::size_t piece_size = 0;          // pad each streamed piece to this many bytes
+    int calls = 1;                       // parallel tool calls when tools are offered
+    bool think = false;                  // start the answer with reasoning
+    int cached = 0;                      // cached prompt tokens reported in the usage
 };
 
 inline constexpr int kMaxChunks = 100000;
+inline constexpr int kMaxCalls = 64;
+inline constexpr int kMaxCached = 1000000000;
 inline constexpr std::size_t kMaxPad = 64u << 20;
 inline constexpr int64_t kMaxDurationNs = int64_t{24} * 3600 * 1000000000;
 

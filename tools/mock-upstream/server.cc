@@ -182,6 +182,9 @@ int serve_on(event_base* base, const Options& o) {
         set_current_worker(nullptr);
     }
     evhtp_free(htp);  // stops the worker threads, which close their connections
+    // libevent finishes freeing a connection's bufferevent from the loop
+    // (deferred callbacks); one more pass runs what the last pass left.
+    event_base_loop(base, EVLOOP_NONBLOCK);
     return rc;
 }
 
