@@ -1,9 +1,597 @@
-// Anthropic Messages: upstream stream -> IR events, and IR events -> client stream.
+// Anthropic Messages: upstream stream -> IR events, and IR events -> client
+// stream (protocols.md §4.5, §6.13 A/B/D, §7.10, §7.11, §7.14).
+#include <algorithm>
+#include <deque>
+#include <map>
+
+#include "pipeline/errors.h"
 #include "translate/codecs.h"
+#include "translate/json_util.h"
+#include "translate/signature_cache.h"
+#include "translate/util.h"
 
 namespace agd::translate {
+namespace {
 
-std::unique_ptr<StreamDecoder> make_anthropic_stream_decoder(Session&) { return nullptr; }
-std::unique_ptr<StreamEncoder> make_anthropic_stream_encoder(Session&) { return nullptr; }
+using Ev = ir::StreamEvent;
+using EvType = ir::StreamEvent::Type;
+
+void kv(JsonWriter& w, std::string_view key, std::string_view value) {
+    write_key(w, key);
+    write_string(w, value);
+}
+
+int status_for_error_type(std::string_view t) {
+    if (t == "invalid_request_error") return 400;
+    if (t == "authentication_error") return 401;
+    if (t == "billing_error") return 402;
+    if (t == "permission_error") return 403;
+    if (t == "not_found_error") return 404;
+    if (t == "request_too_large") return 413;
+    if (t == "rate_limit_error") return 429;
+    if (t == "timeout_error") return 504;
+    if (t == "overloaded_error") return 529;
+    return 500;  // api_error and anything unknown
+}
+
+// ---------------------------------------------------------------- decoder
+
+class AnthropicStreamDecoder final : public StreamDecoder {
+public:
+    explicit AnthropicStreamDecoder(Session& s) : s_(s) {}
+
+    void on_event(const sse::Event& ev, EventSink& sink) override {
+        if (ended_) return;
+        rapidjson::Document d;
+        if (!parse_json(ev.data, d) || !d.IsObject()) return;  // ping without data, garbage: ignored
+        std::string_view type = get_string(member(d, "type"));
+        if (type.empty()) type = ev.name;
+        if (type == "message_start") message_start(d, sink);
+        else if (type == "content_block_start") block_start(d, sink);
+        else if (type == "content_block_delta") block_delta(d, sink);
+        else if (type == "content_block_stop") block_stop(d, sink);
+        else if (type == "message_delta") message_delta(d, sink);
+        else if (type == "message_stop") message_stop(sink);
+        else if (type == "error") error(d, sink);
+    }
+
+    void on_close(EventSink& sink) override {
+        if (ended_) return;
+        ended_ = true;
+        Ev e;
+        e.type = EvType::Error;
+        e.status = 502;
+        e.text = "upstream stream ended early";
+        sink.on(e);
+    }
+
+private:
+    struct Block {
+        enum Kind { Text, Thinking, Tool, Other } kind = Other;
+        int tool = -1;
+    };
+
+    void start(EventSink& sink) {
+        if (started_) return;
+        started_ = true;
+        Ev e;
+        e.type = EvType::Start;
+        e.id = id_;
+        e.name = model_;  // Start carries the upstream's model name in `name` (and `text`)
+        e.text = model_;
+        e.usage = usage_;
+        e.usage.output = -1;
+        sink.on(e);
+    }
+
+    // Reads the usage fields present in `u`, overwriting (never adding, §7.10).
+    void take_usage(const JsonValue* u) {
+        if (!is_object(u)) return;
+        if (auto v = get_int(member(*u, "input_tokens"))) input_ = *v;
+        if (auto v = get_int(member(*u, "cache_creation_input_tokens"))) usage_.cache_write = *v;
+        if (auto v = get_int(member(*u, "cache_read_input_tokens"))) usage_.cache_read = *v;
+        if (auto v = get_int(member(*u, "output_tokens"))) usage_.output = *v;
+        if (input_ >= 0 || usage_.cache_write >= 0 || usage_.cache_read >= 0)
+            usage_.prompt = std::max<int64_t>(0, input_) + std::max<int64_t>(0, usage_.cache_write) +
+                            std::max<int64_t>(0, usage_.cache_read);
+    }
+
+    void message_start(const JsonValue& d, EventSink& sink) {
+        const JsonValue* m = member(d, "message");
+        if (m) {
+            id_.assign(get_string(member(*m, "id")));
+            model_.assign(get_string(member(*m, "model")));
+            take_usage(member(*m, "usage"));
+        }
+        start(sink);
+    }
+
+    void block_start(const JsonValue& d, EventSink& sink) {
+        start(sink);
+        int index = static_cast<int>(get_int(member(d, "index")).value_or(-1));
+        const JsonValue* cb = member(d, "content_block");
+        if (!cb) return;
+        std::string_view type = get_string(member(*cb, "type"));
+        Block& b = blocks_[index];
+        Ev e;
+        if (type == "text") {
+            b.kind = Block::Text;
+            e.type = EvType::Text;
+            e.text = get_string(member(*cb, "text"));
+            if (!e.text.empty()) sink.on(e);
+        } else if (type == "thinking") {
+            b.kind = Block::Thinking;
+            e.type = EvType::Thinking;
+            e.text = get_string(member(*cb, "thinking"));
+            thinking_.append(e.text);
+            if (!e.text.empty()) sink.on(e);
+        } else if (type == "redacted_thinking") {
+            e.type = EvType::RedactedThinking;
+            e.text = get_string(member(*cb, "data"));
+            if (!e.text.empty()) sink.on(e);
+        } else if (type == "tool_use") {
+            b.kind = Block::Tool;
+            b.tool = next_tool_++;
+            std::string id = s_.client_call_id(get_string(member(*cb, "id")));
+            std::string name = s_.client_tool_name(get_string(member(*cb, "name")));
+            tool_ids_.push_back(id);
+            e.type = EvType::ToolStart;
+            e.index = b.tool;
+            e.id = id;
+            e.name = name;
+            sink.on(e);
+            cache_signatures();
+            // Some relays send the whole input in the start event.
+            const JsonValue* input = member(*cb, "input");
+            if (is_object(input) && input->MemberCount() > 0) {
+                std::string args = to_json(*input);
+                Ev a;
+                a.type = EvType::ToolArgs;
+                a.index = b.tool;
+                a.text = args;
+                sink.on(a);
+            }
+        }
+    }
+
+    void block_delta(const JsonValue& d, EventSink& sink) {
+        start(sink);
+        int index = static_cast<int>(get_int(member(d, "index")).value_or(-1));
+        const JsonValue* delta = member(d, "delta");
+        if (!delta) return;
+        std::string_view type = get_string(member(*delta, "type"));
+        Ev e;
+        if (type == "text_delta") {
+            e.type = EvType::Text;
+            e.text = get_string(member(*delta, "text"));
+        } else if (type == "thinking_delta") {
+            e.type = EvType::Thinking;
+            e.text = get_string(member(*delta, "thinking"));
+            thinking_.append(e.text);
+        } else if (type == "signature_delta") {
+            e.type = EvType::ThinkingSignature;
+            e.text = get_string(member(*delta, "signature"));
+            if (signature_.empty()) {
+                signature_.assign(e.text);
+                signed_thinking_ = thinking_;
+            }
+        } else if (type == "input_json_delta") {
+            auto it = blocks_.find(index);
+            if (it == blocks_.end() || it->second.kind != Block::Tool) return;
+            e.type = EvType::ToolArgs;
+            e.index = it->second.tool;
+            e.text = get_string(member(*delta, "partial_json"));
+        } else {
+            return;  // citations_delta and others
+        }
+        if (e.text.empty()) return;
+        sink.on(e);
+        if (e.type == EvType::ThinkingSignature) cache_signatures();
+    }
+
+    void block_stop(const JsonValue& d, EventSink& sink) {
+        int index = static_cast<int>(get_int(member(d, "index")).value_or(-1));
+        auto it = blocks_.find(index);
+        if (it == blocks_.end()) return;
+        if (it->second.kind == Block::Tool) {
+            Ev e;
+            e.type = EvType::ToolEnd;
+            e.index = it->second.tool;
+            sink.on(e);
+        }
+        blocks_.erase(it);
+    }
+
+    void message_delta(const JsonValue& d, EventSink& sink) {
+        start(sink);
+        take_usage(member(d, "usage"));
+        Ev u;
+        u.type = EvType::Usage;
+        u.usage = usage_;
+        sink.on(u);
+        const JsonValue* delta = member(d, "delta");
+        if (!delta) return;
+        std::string_view reason = get_string(member(*delta, "stop_reason"));
+        if (reason.empty()) return;
+        finish(finish_from_anthropic(reason), get_string(member(*delta, "stop_sequence")), sink);
+    }
+
+    void finish(ir::Finish f, std::string_view stop_sequence, EventSink& sink) {
+        if (next_tool_ > 0 && f != ir::Finish::Length) f = ir::Finish::ToolCalls;
+        Ev e;
+        e.type = EvType::Finish;
+        e.finish = f;
+        e.text = stop_sequence;
+        sink.on(e);
+        finished_ = true;
+    }
+
+    void message_stop(EventSink& sink) {
+        start(sink);
+        if (!finished_) finish(next_tool_ > 0 ? ir::Finish::ToolCalls : ir::Finish::Stop, {}, sink);
+        ended_ = true;
+        Ev e;
+        e.type = EvType::Done;
+        sink.on(e);
+    }
+
+    void error(const JsonValue& d, EventSink& sink) {
+        ended_ = true;
+        const JsonValue* err = member(d, "error");
+        std::string_view type = err ? get_string(member(*err, "type")) : std::string_view{};
+        std::string_view msg = err ? get_string(member(*err, "message")) : std::string_view{};
+        Ev e;
+        e.type = EvType::Error;
+        e.status = status_for_error_type(type);
+        e.text = msg.empty() ? std::string_view("upstream stream error") : msg;
+        sink.on(e);
+    }
+
+    // The thinking that signs this message's tool calls, cached per client call id.
+    void cache_signatures() {
+        if (!s_.signatures || signature_.empty()) return;
+        for (; cached_ < tool_ids_.size(); ++cached_)
+            s_.signatures->put(tool_ids_[cached_],
+                               CachedSignature{Protocol::Anthropic, s_.upstream_model, signature_, signed_thinking_});
+    }
+
+    Session& s_;
+    bool started_ = false, finished_ = false, ended_ = false;
+    std::string id_, model_;
+    int64_t input_ = -1;
+    ir::Usage usage_;
+    std::map<int, Block> blocks_;
+    int next_tool_ = 0;
+    std::string thinking_, signed_thinking_, signature_;
+    std::vector<std::string> tool_ids_;
+    size_t cached_ = 0;
+};
+
+// ---------------------------------------------------------------- encoder
+
+class AnthropicStreamEncoder final : public StreamEncoder {
+public:
+    explicit AnthropicStreamEncoder(Session& s) : s_(s) {}
+
+    void on(const Ev& ev) override {
+        if (finished_) return;
+        switch (ev.type) {
+            case EvType::Start:
+                if (!ev.id.empty()) id_ = ev.id.substr(0, 4) == "msg_" ? std::string(ev.id) : "msg_" + std::string(ev.id);
+                merge_usage(ev.usage);
+                ensure_started();
+                break;
+            case EvType::Text:
+            case EvType::Thinking:
+            case EvType::ThinkingSignature:
+            case EvType::RedactedThinking:
+                ensure_started();
+                if (ev.text.empty()) break;
+                if (open_ == Open::Tool) queue_.push_back(Item{ev.type, std::string(ev.text), -1});
+                else content(ev.type, ev.text);
+                break;
+            case EvType::ToolStart: {
+                ensure_started();
+                Tool& t = tools_[ev.index];
+                t.id = ev.id.empty() ? s_.new_id("toolu_") : std::string(ev.id);
+                t.name.assign(ev.name);
+                if (open_ == Open::Tool) queue_.push_back(Item{ev.type, {}, ev.index});
+                else open_tool(ev.index);
+                break;
+            }
+            case EvType::ToolArgs: {
+                if (ev.text.empty()) break;
+                auto it = tools_.find(ev.index);
+                if (it == tools_.end()) break;
+                if (open_ == Open::Tool && open_tool_ == ev.index) args_delta(ev.text);
+                else it->second.buf.append(ev.text);
+                break;
+            }
+            case EvType::ToolEnd: {
+                auto it = tools_.find(ev.index);
+                if (it == tools_.end()) break;
+                it->second.ended = true;
+                if (open_ == Open::Tool && open_tool_ == ev.index) {
+                    close_block();
+                    drain(false);
+                }
+                break;
+            }
+            case EvType::Usage: merge_usage(ev.usage); break;
+            case EvType::Finish:
+                finish_ = ev.finish;
+                stop_sequence_.assign(ev.text);
+                break;
+            case EvType::Done: done(); break;
+            case EvType::Error:
+                out += stream_error_event(Protocol::Anthropic, error_kind_for_status(ev.status),
+                                          ev.text.empty() ? std::string_view("upstream error") : ev.text);
+                finished_ = true;
+                break;
+        }
+    }
+
+private:
+    enum class Open { None, Text, Thinking, Tool };
+    struct Tool {
+        std::string id, name, buf;
+        bool ended = false;
+    };
+    struct Item {  // something that arrived while a tool block was open
+        EvType type;
+        std::string text;
+        int tool;
+    };
+
+    void event(std::string_view name, const rapidjson::StringBuffer& buf) {
+        out += "event: ";
+        out.append(name);
+        out += "\ndata: ";
+        out.append(buf.GetString(), buf.GetSize());
+        out += "\n\n";
+    }
+
+    void merge_usage(const ir::Usage& u) {
+        if (u.prompt >= 0) usage_.prompt = u.prompt;
+        if (u.cache_read >= 0) usage_.cache_read = u.cache_read;
+        if (u.cache_write >= 0) usage_.cache_write = u.cache_write;
+        if (u.output >= 0) usage_.output = u.output;
+        if (u.reasoning >= 0) usage_.reasoning = u.reasoning;
+    }
+
+    int64_t input_tokens() const {
+        return std::max<int64_t>(0, usage_.prompt - std::max<int64_t>(0, usage_.cache_read) -
+                                        std::max<int64_t>(0, usage_.cache_write));
+    }
+
+    void ensure_started() {
+        if (started_) return;
+        started_ = true;
+        if (id_.empty()) id_ = s_.new_id("msg_");
+        // Claude Code tracks its context from message_start: never 0 (§7.11).
+        int64_t input = usage_.prompt >= 0 ? input_tokens() : s_.prompt_estimate;
+        bool cached = usage_.cache_read > 0 || usage_.cache_write > 0;
+        if (input <= 0 && (!cached || usage_.prompt < 0)) input = 1;
+        rapidjson::StringBuffer b;
+        JsonWriter w(b);
+        w.StartObject();
+        kv(w, "type", "message_start");
+        w.Key("message");
+        w.StartObject();
+        kv(w, "id", id_);
+        kv(w, "type", "message");
+        kv(w, "role", "assistant");
+        kv(w, "model", s_.client_model);
+        w.Key("content");
+        w.StartArray();
+        w.EndArray();
+        w.Key("stop_reason");
+        w.Null();
+        w.Key("stop_sequence");
+        w.Null();
+        w.Key("usage");
+        w.StartObject();
+        w.Key("input_tokens");
+        w.Int64(input);
+        w.Key("cache_creation_input_tokens");
+        w.Int64(std::max<int64_t>(0, usage_.cache_write));
+        w.Key("cache_read_input_tokens");
+        w.Int64(std::max<int64_t>(0, usage_.cache_read));
+        w.Key("output_tokens");
+        w.Int64(0);
+        w.EndObject();
+        w.EndObject();
+        w.EndObject();
+        event("message_start", b);
+    }
+
+    void block_start(std::string_view type, const Tool* tool, std::string_view data = {}) {
+        rapidjson::StringBuffer b;
+        JsonWriter w(b);
+        w.StartObject();
+        kv(w, "type", "content_block_start");
+        w.Key("index");
+        w.Int(next_block_);
+        w.Key("content_block");
+        w.StartObject();
+        kv(w, "type", type);
+        if (type == "text") {
+            kv(w, "text", "");
+        } else if (type == "thinking") {
+            kv(w, "thinking", "");
+            kv(w, "signature", "");
+        } else if (type == "redacted_thinking") {
+            kv(w, "data", data);
+        } else if (tool) {
+            kv(w, "id", tool->id);
+            kv(w, "name", tool->name);
+            w.Key("input");
+            w.StartObject();
+            w.EndObject();
+        }
+        w.EndObject();
+        w.EndObject();
+        event("content_block_start", b);
+    }
+
+    void delta(std::string_view type, std::string_view field, std::string_view text) {
+        rapidjson::StringBuffer b;
+        JsonWriter w(b);
+        w.StartObject();
+        kv(w, "type", "content_block_delta");
+        w.Key("index");
+        w.Int(next_block_);
+        w.Key("delta");
+        w.StartObject();
+        kv(w, "type", type);
+        write_key(w, field);
+        write_string(w, text);
+        w.EndObject();
+        w.EndObject();
+        event("content_block_delta", b);
+    }
+
+    void block_stop() {
+        rapidjson::StringBuffer b;
+        JsonWriter w(b);
+        w.StartObject();
+        kv(w, "type", "content_block_stop");
+        w.Key("index");
+        w.Int(next_block_);
+        w.EndObject();
+        event("content_block_stop", b);
+        ++next_block_;
+    }
+
+    void close_block() {
+        if (open_ == Open::None) return;
+        if (open_ == Open::Thinking && !signature_.empty())
+            delta("signature_delta", "signature", signature_for_client(signature_, s_));
+        signature_.clear();
+        if (open_ == Open::Tool) tools_[open_tool_].ended = true;
+        open_ = Open::None;
+        block_stop();
+    }
+
+    // A text / thinking / signature / redacted delta, no tool block open.
+    void content(EvType type, std::string_view text) {
+        if (type == EvType::RedactedThinking) {
+            close_block();
+            block_start("redacted_thinking", nullptr, signature_for_client(text, s_));
+            block_stop();
+            return;
+        }
+        if (type == EvType::ThinkingSignature) {
+            if (open_ != Open::Thinking) {  // a signature with no thinking run: a block of its own
+                close_block();
+                block_start("thinking", nullptr);
+                open_ = Open::Thinking;
+            }
+            signature_.assign(text);
+            return;
+        }
+        Open want = type == EvType::Text ? Open::Text : Open::Thinking;
+        if (open_ != want) {
+            close_block();
+            block_start(want == Open::Text ? "text" : "thinking", nullptr);
+            open_ = want;
+        }
+        if (want == Open::Text) delta("text_delta", "text", text);
+        else delta("thinking_delta", "thinking", text);
+    }
+
+    void open_tool(int index) {
+        close_block();
+        Tool& t = tools_[index];
+        block_start("tool_use", &t);
+        any_tool_ = true;
+        open_ = Open::Tool;
+        open_tool_ = index;
+        if (!t.buf.empty()) {
+            args_delta(t.buf);
+            t.buf.clear();
+        }
+        if (t.ended) close_block();
+    }
+
+    void args_delta(std::string_view text) { delta("input_json_delta", "partial_json", text); }
+
+    // Replays what waited for a tool block to close, until another tool
+    // block stays open (or, at the end, everything).
+    void drain(bool all) {
+        while (!queue_.empty() && (all || open_ != Open::Tool)) {
+            if (all && open_ == Open::Tool) close_block();
+            Item it = std::move(queue_.front());
+            queue_.pop_front();
+            if (it.type == EvType::ToolStart) open_tool(it.tool);
+            else content(it.type, it.text);
+        }
+        if (all) close_block();
+    }
+
+    void done() {
+        ensure_started();
+        drain(true);
+        ir::Finish f = finish_;
+        if (any_tool_ && f != ir::Finish::Length) f = ir::Finish::ToolCalls;
+        if (!any_tool_ && f == ir::Finish::ToolCalls) f = ir::Finish::Stop;
+        rapidjson::StringBuffer b;
+        JsonWriter w(b);
+        w.StartObject();
+        kv(w, "type", "message_delta");
+        w.Key("delta");
+        w.StartObject();
+        w.Key("stop_reason");
+        w.String(anthropic_stop_reason(f));
+        w.Key("stop_sequence");
+        if (f == ir::Finish::StopSequence && !stop_sequence_.empty()) write_string(w, stop_sequence_);
+        else w.Null();
+        w.EndObject();
+        w.Key("usage");
+        w.StartObject();
+        if (usage_.prompt >= 0) {
+            w.Key("input_tokens");
+            w.Int64(input_tokens());
+        }
+        if (usage_.cache_write >= 0) {
+            w.Key("cache_creation_input_tokens");
+            w.Int64(usage_.cache_write);
+        }
+        if (usage_.cache_read >= 0) {
+            w.Key("cache_read_input_tokens");
+            w.Int64(usage_.cache_read);
+        }
+        w.Key("output_tokens");
+        w.Int64(std::max<int64_t>(0, usage_.output));
+        w.EndObject();
+        w.EndObject();
+        event("message_delta", b);
+        out += "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        finished_ = true;
+    }
+
+    Session& s_;
+    bool started_ = false, any_tool_ = false;
+    std::string id_;
+    ir::Usage usage_;
+    ir::Finish finish_ = ir::Finish::Unset;
+    std::string stop_sequence_;
+    Open open_ = Open::None;
+    int open_tool_ = -1;
+    int next_block_ = 0;
+    std::string signature_;  // of the open thinking block
+    std::map<int, Tool> tools_;
+    std::deque<Item> queue_;
+};
+
+}  // namespace
+
+std::unique_ptr<StreamDecoder> make_anthropic_stream_decoder(Session& s) {
+    return std::make_unique<AnthropicStreamDecoder>(s);
+}
+
+std::unique_ptr<StreamEncoder> make_anthropic_stream_encoder(Session& s) {
+    return std::make_unique<AnthropicStreamEncoder>(s);
+}
 
 }  // namespace agd::translate

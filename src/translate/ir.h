@@ -163,7 +163,7 @@ struct Response {
 // or thinking run ends) is left to the encoders.
 struct StreamEvent {
     enum class Type : uint8_t {
-        Start,              // id, model, usage (prompt side, may be partial)
+        Start,              // id, name: the upstream model, usage (prompt side, may be partial)
         Text,               // text: a delta
         Thinking,           // text: a delta
         ThinkingSignature,  // text: the signature of the current thinking run

@@ -1,9 +1,670 @@
-// OpenAI Responses: upstream stream -> IR events, and IR events -> client stream.
+// OpenAI Responses: upstream stream -> IR events (protocols.md §6.13 F), and
+// IR events -> client stream (§2.4, §6.13 E).
+#include <map>
+#include <vector>
+
+#include "pipeline/errors.h"
 #include "translate/codecs.h"
+#include "translate/json_util.h"
+#include "translate/signature_cache.h"
+#include "translate/util.h"
 
 namespace agd::translate {
 
-std::unique_ptr<StreamDecoder> make_responses_stream_decoder(Session&) { return nullptr; }
-std::unique_ptr<StreamEncoder> make_responses_stream_encoder(Session&) { return nullptr; }
+// Shared with responses_response.cc (defined there).
+namespace responses_detail {
+struct Outcome {
+    const char* status = "completed";
+    const char* incomplete_reason = nullptr;
+    const char* error = nullptr;
+};
+std::string response_id(std::string_view upstream_id, Session& s);
+int status_for_error_code(std::string_view code);
+ir::Usage decode_usage(const JsonValue* u);
+ir::Finish finish_from_incomplete(const JsonValue* details);
+Outcome outcome_for(ir::Finish f, bool any_tool_call);
+void write_reasoning_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view encrypted);
+void write_output_text_part(JsonWriter& w, std::string_view text);
+void write_message_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view status);
+void write_function_call_item(JsonWriter& w, std::string_view id, std::string_view call_id, std::string_view name,
+                              std::string_view arguments, std::string_view status);
+void write_response_object(JsonWriter& w, std::string_view id, int64_t created, const Outcome& o,
+                           std::string_view model, std::string_view output_json, const ir::Usage* usage);
+}  // namespace responses_detail
+
+namespace {
+
+using namespace responses_detail;
+using Ev = ir::StreamEvent;
+
+// ---------------------------------------------------------------------------
+// Upstream Responses SSE -> IR.
+
+class ResponsesDecoder final : public StreamDecoder {
+public:
+    explicit ResponsesDecoder(Session& s) : s_(s) {}
+
+    void on_event(const sse::Event& ev, EventSink& sink) override {
+        if (terminal_) return;
+        std::string_view data = ev.data;
+        while (!data.empty() && (data.back() == '\n' || data.back() == ' ')) data.remove_suffix(1);
+        if (data.empty() || data == "[DONE]") return;
+        rapidjson::Document doc;
+        if (!parse_json(data, doc) || !doc.IsObject()) return;  // not an event we can read: skip
+        std::string_view type = get_string(member(doc, "type"));
+        if (type.empty()) type = ev.name;
+
+        if (type == "error") {
+            const JsonValue* e = is_object(member(doc, "error")) ? member(doc, "error") : &doc;
+            fail(sink, status_for_error_code(get_string(member(*e, "code"))), get_string(member(*e, "message")));
+            return;
+        }
+        const JsonValue* resp = member(doc, "response");
+        if (type == "response.created" || type == "response.in_progress" || type == "response.queued") {
+            start(sink, resp);
+            return;
+        }
+        start(sink, nullptr);
+        if (type == "response.output_item.added") {
+            const JsonValue* item = member(doc, "item");
+            if (get_string(item ? member(*item, "type") : nullptr) == "function_call") tool_start(*item, sink);
+        } else if (type == "response.output_text.delta" || type == "response.refusal.delta") {
+            std::string_view d = get_string(member(doc, "delta"));
+            streamed_[std::string(get_string(member(doc, "item_id")))] = true;
+            if (!d.empty()) emit_text(sink, Ev::Type::Text, d);
+        } else if (type == "response.reasoning_summary_text.delta" || type == "response.reasoning_text.delta") {
+            std::string_view d = get_string(member(doc, "delta"));
+            std::string item_id(get_string(member(doc, "item_id")));
+            int64_t part = get_int(member(doc, "summary_index")).value_or(0);
+            auto [it, fresh] = thinking_part_.try_emplace(item_id, part);
+            if (!fresh && it->second != part) {  // a new summary part: separate it like the whole answer does
+                it->second = part;
+                emit_text(sink, Ev::Type::Thinking, "\n\n");
+            }
+            streamed_[item_id] = true;
+            if (!d.empty()) emit_text(sink, Ev::Type::Thinking, d);
+        } else if (type == "response.function_call_arguments.delta") {
+            auto it = tools_.find(std::string(get_string(member(doc, "item_id"))));
+            std::string_view d = get_string(member(doc, "delta"));
+            if (it == tools_.end() || d.empty()) return;
+            it->second.args_streamed = true;
+            Ev e;
+            e.type = Ev::Type::ToolArgs;
+            e.index = it->second.index;
+            e.text = d;
+            sink.on(e);
+        } else if (type == "response.output_item.done") {
+            const JsonValue* item = member(doc, "item");
+            if (item) item_done(*item, sink);
+        } else if (type == "response.completed") {
+            finish(sink, resp, any_tool_ ? ir::Finish::ToolCalls : ir::Finish::Stop);
+        } else if (type == "response.incomplete") {
+            finish(sink, resp, finish_from_incomplete(resp ? member(*resp, "incomplete_details") : nullptr));
+        } else if (type == "response.failed") {
+            const JsonValue* e = resp ? member(*resp, "error") : nullptr;
+            std::string_view msg = get_string(e ? member(*e, "message") : nullptr);
+            fail(sink, status_for_error_code(get_string(e ? member(*e, "code") : nullptr)),
+                 msg.empty() ? std::string_view("upstream response failed") : msg);
+        }
+        // Everything else (content_part.*, *.done texts, annotations, built-in tools) adds nothing.
+    }
+
+    void on_close(EventSink& sink) override {
+        if (terminal_) return;
+        fail(sink, 502, "upstream stream ended early");
+    }
+
+private:
+    struct Tool {
+        int index = 0;
+        bool args_streamed = false;
+        bool ended = false;
+    };
+
+    void start(EventSink& sink, const JsonValue* resp) {
+        if (started_) return;
+        started_ = true;
+        std::string_view id = get_string(resp ? member(*resp, "id") : nullptr);
+        std::string_view model = get_string(resp ? member(*resp, "model") : nullptr);
+        Ev e;
+        e.type = Ev::Type::Start;
+        e.id = id;
+        e.name = model;
+        if (resp) e.usage = decode_usage(member(*resp, "usage"));
+        sink.on(e);
+    }
+
+    void emit_text(EventSink& sink, Ev::Type t, std::string_view text) {
+        Ev e;
+        e.type = t;
+        e.text = text;
+        sink.on(e);
+    }
+
+    Tool& tool_start(const JsonValue& item, EventSink& sink) {
+        std::string item_id(get_string(member(item, "id")));
+        std::string_view call_id = get_string(member(item, "call_id"));
+        if (item_id.empty()) item_id = call_id;
+        auto [it, fresh] = tools_.try_emplace(item_id);
+        if (!fresh) return it->second;
+        it->second.index = next_tool_++;
+        any_tool_ = true;
+        std::string cid = s_.client_call_id(call_id);
+        std::string name = s_.client_tool_name(get_string(member(item, "name")));
+        Ev e;
+        e.type = Ev::Type::ToolStart;
+        e.index = it->second.index;
+        e.id = cid;
+        e.name = name;
+        sink.on(e);
+        if (s_.signatures && !last_encrypted_.empty())
+            s_.signatures->put(cid, {Protocol::OpenAIResponses, s_.upstream_model, last_encrypted_, last_summary_});
+        return it->second;
+    }
+
+    void item_done(const JsonValue& item, EventSink& sink) {
+        std::string_view type = get_string(member(item, "type"));
+        std::string item_id(get_string(member(item, "id")));
+        if (type == "function_call") {
+            Tool& t = tool_start(item, sink);  // no-op when it was announced
+            if (t.ended) return;
+            if (!t.args_streamed) {
+                std::string_view args = get_string(member(item, "arguments"));
+                if (!args.empty()) {
+                    Ev e;
+                    e.type = Ev::Type::ToolArgs;
+                    e.index = t.index;
+                    e.text = args;
+                    sink.on(e);
+                }
+            }
+            t.ended = true;
+            Ev e;
+            e.type = Ev::Type::ToolEnd;
+            e.index = t.index;
+            sink.on(e);
+        } else if (type == "reasoning") {
+            std::string summary;
+            for (const char* key : {"summary", "content"}) {
+                const JsonValue* arr = member(item, key);
+                if (!is_array(arr) || !summary.empty()) continue;
+                for (const auto& p : arr->GetArray()) {
+                    std::string_view t = get_string(member(p, "text"));
+                    if (t.empty()) continue;
+                    if (!summary.empty()) summary += "\n\n";
+                    summary.append(t);
+                }
+            }
+            if (!streamed(item_id) && !summary.empty()) emit_text(sink, Ev::Type::Thinking, summary);
+            std::string_view enc = get_string(member(item, "encrypted_content"));
+            last_summary_ = summary;
+            last_encrypted_.assign(enc);
+            if (!enc.empty()) emit_text(sink, Ev::Type::ThinkingSignature, enc);
+        } else if (type == "message") {
+            if (streamed(item_id)) return;
+            const JsonValue* content = member(item, "content");
+            if (!is_array(content)) return;
+            for (const auto& c : content->GetArray()) {
+                std::string_view ct = get_string(member(c, "type"));
+                std::string_view t = get_string(member(c, ct == "refusal" ? "refusal" : "text"));
+                if (!t.empty()) emit_text(sink, Ev::Type::Text, t);
+            }
+        }
+    }
+
+    // Deltas were seen for this item (or for items the upstream did not name).
+    bool streamed(const std::string& item_id) const { return streamed_.count(item_id) || streamed_.count(""); }
+
+    void finish(EventSink& sink, const JsonValue* resp, ir::Finish f) {
+        terminal_ = true;
+        if (resp) {
+            ir::Usage u = decode_usage(member(*resp, "usage"));
+            if (u.present()) {
+                Ev e;
+                e.type = Ev::Type::Usage;
+                e.usage = u;
+                sink.on(e);
+            }
+        }
+        Ev e;
+        e.type = Ev::Type::Finish;
+        e.finish = f;
+        sink.on(e);
+        Ev d;
+        d.type = Ev::Type::Done;
+        sink.on(d);
+    }
+
+    void fail(EventSink& sink, int status, std::string_view msg) {
+        terminal_ = true;
+        Ev e;
+        e.type = Ev::Type::Error;
+        e.status = status;
+        e.text = msg.empty() ? std::string_view("upstream error") : msg;
+        sink.on(e);
+    }
+
+    Session& s_;
+    bool started_ = false;
+    bool terminal_ = false;
+    bool any_tool_ = false;
+    int next_tool_ = 0;
+    std::map<std::string, Tool> tools_;             // item id -> tool
+    std::map<std::string, bool> streamed_;          // item id -> deltas were seen
+    std::map<std::string, int64_t> thinking_part_;  // reasoning item id -> current summary index
+    std::string last_encrypted_, last_summary_;     // the latest reasoning item, for the signature cache
+};
+
+// ---------------------------------------------------------------------------
+// IR -> client Responses SSE.
+
+class ResponsesEncoder final : public StreamEncoder {
+public:
+    explicit ResponsesEncoder(Session& s) : s_(s) {}
+
+    void on(const Ev& ev) override {
+        if (finished_) return;
+        if (ev.type != Ev::Type::Start && ev.type != Ev::Type::Error) begin({});
+        switch (ev.type) {
+            case Ev::Type::Start:
+                if (ev.usage.present()) usage_ = ev.usage;
+                begin(ev.id);
+                break;
+            case Ev::Type::Text: text_delta(ev.text); break;
+            case Ev::Type::Thinking: thinking_delta(ev.text); break;
+            case Ev::Type::ThinkingSignature: signature(ev.text); break;
+            case Ev::Type::RedactedThinking: break;  // no Responses form
+            case Ev::Type::ToolStart: tool_start(ev); break;
+            case Ev::Type::ToolArgs: tool_args(ev.index, ev.text); break;
+            case Ev::Type::ToolEnd: tool_end(ev.index); break;
+            case Ev::Type::Usage: usage_ = ev.usage; break;
+            case Ev::Type::Finish: finish_ = ev.finish; break;
+            case Ev::Type::Done: done(); break;
+            case Ev::Type::Error: error(ev.status, ev.text); break;
+        }
+    }
+
+private:
+    enum class Open { None, Reasoning, Message, Tool };
+    enum class ToolState { Pending, Open, Closed };
+    struct ToolItem {
+        std::string item_id, call_id, name, args;
+        int output_index = -1;
+        ToolState state = ToolState::Pending;
+        bool ended = false;
+    };
+
+    // One SSE event: `event: <type>` + data with "type" and "sequence_number" first.
+    template <class Body>
+    void emit(std::string_view type, Body&& body) {
+        rapidjson::StringBuffer buf;
+        JsonWriter w(buf);
+        w.StartObject();
+        write_key(w, "type");
+        write_string(w, type);
+        write_key(w, "sequence_number");
+        w.Int64(seq_++);
+        body(w);
+        w.EndObject();
+        out += "event: ";
+        out.append(type);
+        out += "\ndata: ";
+        out.append(buf.GetString(), buf.GetSize());
+        out += "\n\n";
+    }
+
+    void item_fields(JsonWriter& w, bool with_item_id = true) {
+        if (with_item_id) {
+            write_key(w, "item_id");
+            write_string(w, item_id_);
+        }
+        write_key(w, "output_index");
+        w.Int(output_index_);
+    }
+
+    std::string output_json() const {
+        std::string s = "[";
+        for (size_t i = 0; i < items_.size(); ++i) {
+            if (i) s += ',';
+            s += items_[i];
+        }
+        s += ']';
+        return s;
+    }
+
+    void response_event(std::string_view type, const Outcome& o, bool final) {
+        std::string output = final ? output_json() : "[]";
+        emit(type, [&](JsonWriter& w) {
+            write_key(w, "response");
+            write_response_object(w, id_, created_, o, s_.client_model, output, final ? &usage_ : nullptr);
+        });
+    }
+
+    void begin(std::string_view upstream_id) {
+        if (begun_) return;
+        begun_ = true;
+        id_ = response_id(upstream_id, s_);
+        created_ = now_seconds(s_);
+        Outcome o;
+        o.status = "in_progress";
+        response_event("response.created", o, false);
+        response_event("response.in_progress", o, false);
+    }
+
+    // Adds a finished item to the output and announces it.
+    void item_done(std::string item_json) {
+        emit("response.output_item.done", [&](JsonWriter& w) {
+            write_key(w, "output_index");
+            w.Int(output_index_);
+            write_key(w, "item");
+            write_raw(w, item_json);
+        });
+        items_.push_back(std::move(item_json));
+        open_ = Open::None;
+    }
+
+    template <class F>
+    std::string item_text(F&& f) {
+        rapidjson::StringBuffer buf;
+        JsonWriter w(buf);
+        f(w);
+        return std::string(buf.GetString(), buf.GetSize());
+    }
+
+    void open_item(Open kind, std::string id) {
+        open_ = kind;
+        item_id_ = std::move(id);
+        output_index_ = static_cast<int>(items_.size());
+        text_.clear();
+    }
+
+    // --- reasoning ---
+    void open_reasoning(bool with_summary) {
+        close_open();
+        open_item(Open::Reasoning, s_.new_id("rs_"));
+        encrypted_.clear();
+        summary_open_ = false;
+        emit("response.output_item.added", [&](JsonWriter& w) {
+            write_key(w, "output_index");
+            w.Int(output_index_);
+            write_key(w, "item");
+            w.StartObject();
+            write_key(w, "id");
+            write_string(w, item_id_);
+            write_key(w, "type");
+            write_string(w, "reasoning");
+            write_key(w, "summary");
+            w.StartArray();
+            w.EndArray();
+            w.EndObject();
+        });
+        if (with_summary) open_summary();
+    }
+
+    void summary_part(JsonWriter& w) {
+        item_fields(w);
+        write_key(w, "summary_index");
+        w.Int(0);
+        write_key(w, "part");
+        w.StartObject();
+        write_key(w, "type");
+        write_string(w, "summary_text");
+        write_key(w, "text");
+        write_string(w, text_);
+        w.EndObject();
+    }
+
+    void open_summary() {
+        summary_open_ = true;
+        emit("response.reasoning_summary_part.added", [&](JsonWriter& w) { summary_part(w); });
+    }
+
+    void thinking_delta(std::string_view d) {
+        if (d.empty()) return;
+        // A signed run is complete: more thinking is a new item (Anthropic: one per block).
+        if (open_ != Open::Reasoning || !encrypted_.empty()) open_reasoning(true);
+        else if (!summary_open_) open_summary();
+        text_.append(d);
+        emit("response.reasoning_summary_text.delta", [&](JsonWriter& w) {
+            item_fields(w);
+            write_key(w, "summary_index");
+            w.Int(0);
+            write_key(w, "delta");
+            write_string(w, d);
+        });
+    }
+
+    void signature(std::string_view sig) {
+        if (sig.empty()) return;
+        if (open_ != Open::Reasoning) open_reasoning(false);
+        encrypted_ = signature_for_client(sig, s_);
+    }
+
+    void close_reasoning() {
+        if (summary_open_) {
+            emit("response.reasoning_summary_text.done", [&](JsonWriter& w) {
+                item_fields(w);
+                write_key(w, "summary_index");
+                w.Int(0);
+                write_key(w, "text");
+                write_string(w, text_);
+            });
+            emit("response.reasoning_summary_part.done", [&](JsonWriter& w) { summary_part(w); });
+        }
+        item_done(item_text([&](JsonWriter& w) { write_reasoning_item(w, item_id_, text_, encrypted_); }));
+    }
+
+    // --- message ---
+    void content_part(JsonWriter& w) {
+        item_fields(w);
+        write_key(w, "content_index");
+        w.Int(0);
+        write_key(w, "part");
+        write_output_text_part(w, text_);
+    }
+
+    void text_delta(std::string_view d) {
+        if (d.empty()) return;
+        if (open_ != Open::Message) {
+            close_open();
+            open_item(Open::Message, s_.new_id("msg_"));
+            emit("response.output_item.added", [&](JsonWriter& w) {
+                write_key(w, "output_index");
+                w.Int(output_index_);
+                write_key(w, "item");
+                w.StartObject();
+                write_key(w, "id");
+                write_string(w, item_id_);
+                write_key(w, "type");
+                write_string(w, "message");
+                write_key(w, "status");
+                write_string(w, "in_progress");
+                write_key(w, "role");
+                write_string(w, "assistant");
+                write_key(w, "content");
+                w.StartArray();
+                w.EndArray();
+                w.EndObject();
+            });
+            emit("response.content_part.added", [&](JsonWriter& w) { content_part(w); });
+        }
+        text_.append(d);
+        emit("response.output_text.delta", [&](JsonWriter& w) {
+            item_fields(w);
+            write_key(w, "content_index");
+            w.Int(0);
+            write_key(w, "delta");
+            write_string(w, d);
+            write_key(w, "logprobs");
+            w.StartArray();
+            w.EndArray();
+        });
+    }
+
+    void close_message() {
+        emit("response.output_text.done", [&](JsonWriter& w) {
+            item_fields(w);
+            write_key(w, "content_index");
+            w.Int(0);
+            write_key(w, "text");
+            write_string(w, text_);
+            write_key(w, "logprobs");
+            w.StartArray();
+            w.EndArray();
+        });
+        emit("response.content_part.done", [&](JsonWriter& w) { content_part(w); });
+        item_done(item_text([&](JsonWriter& w) { write_message_item(w, item_id_, text_, "completed"); }));
+    }
+
+    // --- function calls ---
+    // Calls are opened one at a time in the order they started; a call that
+    // starts while another is still streaming is buffered until that one ends.
+    void tool_start(const Ev& ev) {
+        if (tools_.count(ev.index)) return;
+        ToolItem& t = tools_[ev.index];
+        t.call_id.assign(ev.id);
+        t.name.assign(ev.name);
+        any_tool_ = true;
+        if (open_ != Open::Tool) open_tool(ev.index);
+    }
+
+    void open_tool(int index) {
+        close_open();
+        ToolItem& t = tools_[index];
+        open_item(Open::Tool, s_.new_id("fc_"));
+        open_tool_ = index;
+        t.item_id = item_id_;
+        t.output_index = output_index_;
+        t.state = ToolState::Open;
+        emit("response.output_item.added", [&](JsonWriter& w) {
+            write_key(w, "output_index");
+            w.Int(output_index_);
+            write_key(w, "item");
+            write_function_call_item(w, t.item_id, t.call_id, t.name, "", "in_progress");
+        });
+        if (!t.args.empty()) args_delta(t.args);
+        if (t.ended) close_tool();
+    }
+
+    void args_delta(std::string_view d) {
+        emit("response.function_call_arguments.delta", [&](JsonWriter& w) {
+            item_fields(w);
+            write_key(w, "delta");
+            write_string(w, d);
+        });
+    }
+
+    void tool_args(int index, std::string_view d) {
+        auto it = tools_.find(index);
+        if (it == tools_.end() || d.empty() || it->second.state == ToolState::Closed) return;
+        it->second.args.append(d);
+        if (it->second.state == ToolState::Open) args_delta(d);
+    }
+
+    void tool_end(int index) {
+        auto it = tools_.find(index);
+        if (it == tools_.end()) return;
+        it->second.ended = true;
+        if (it->second.state == ToolState::Open) {
+            close_tool();
+            open_next_pending();
+        }
+    }
+
+    void open_next_pending() {
+        for (auto& [index, t] : tools_)
+            if (t.state == ToolState::Pending) {
+                open_tool(index);  // closes itself at once when already ended
+                if (open_ == Open::Tool) return;
+            }
+    }
+
+    void close_tool() {
+        ToolItem& t = tools_[open_tool_];
+        if (t.args.empty()) t.args = "{}";
+        t.state = ToolState::Closed;
+        emit("response.function_call_arguments.done", [&](JsonWriter& w) {
+            item_fields(w);
+            write_key(w, "name");
+            write_string(w, t.name);
+            write_key(w, "arguments");
+            write_string(w, t.args);
+        });
+        item_done(item_text([&](JsonWriter& w) {
+            write_function_call_item(w, t.item_id, t.call_id, t.name, t.args, "completed");
+        }));
+    }
+
+    void close_open() {
+        switch (open_) {
+            case Open::Reasoning: close_reasoning(); break;
+            case Open::Message: close_message(); break;
+            case Open::Tool:
+                close_tool();
+                open_next_pending();
+                if (open_ == Open::Tool) close_open();  // text interrupts the calls: flush them all
+                break;
+            case Open::None: break;
+        }
+    }
+
+    void done() {
+        close_open();
+        open_next_pending();
+        while (open_ == Open::Tool) close_open();
+        Outcome o = outcome_for(finish_, any_tool_);
+        const char* type = std::string_view(o.status) == "incomplete" ? "response.incomplete"
+                           : std::string_view(o.status) == "failed"   ? "response.failed"
+                                                                      : "response.completed";
+        response_event(type, o, true);
+        finished_ = true;
+    }
+
+    void error(int status, std::string_view msg) {
+        // The shared table's `error` event, with this stream's sequence number.
+        std::string ev = stream_error_event(Protocol::OpenAIResponses, error_kind_for_status(status), msg);
+        size_t at = ev.find("data: ");
+        size_t end = ev.rfind("\n\n");
+        rapidjson::Document doc;
+        if (at != std::string::npos && end != std::string::npos && end > at &&
+            parse_json(std::string_view(ev).substr(at + 6, end - at - 6), doc) && doc.IsObject()) {
+            emit("error", [&](JsonWriter& w) {
+                for (auto& m : doc.GetObject()) {
+                    std::string_view key(m.name.GetString(), m.name.GetStringLength());
+                    if (key == "type" || key == "sequence_number") continue;
+                    write_key(w, key);
+                    m.value.Accept(w);
+                }
+            });
+        } else {
+            out += ev;
+        }
+        finished_ = true;
+    }
+
+    Session& s_;
+    bool begun_ = false;
+    bool any_tool_ = false;
+    int64_t seq_ = 0;
+    int64_t created_ = 0;
+    std::string id_;
+    ir::Usage usage_;
+    ir::Finish finish_ = ir::Finish::Unset;
+
+    std::vector<std::string> items_;  // finished items, JSON
+    Open open_ = Open::None;
+    std::string item_id_;             // the open item
+    int output_index_ = 0;
+    std::string text_;                // the open item's text so far
+    std::string encrypted_;           // the open reasoning item's signature
+    bool summary_open_ = false;
+    std::map<int, ToolItem> tools_;   // by IR tool index
+    int open_tool_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<StreamDecoder> make_responses_stream_decoder(Session& s) { return std::make_unique<ResponsesDecoder>(s); }
+std::unique_ptr<StreamEncoder> make_responses_stream_encoder(Session& s) { return std::make_unique<ResponsesEncoder>(s); }
 
 }  // namespace agd::translate
