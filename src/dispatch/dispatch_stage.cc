@@ -17,18 +17,15 @@ StageResult DispatchStage::on_request(RequestContext& ctx) const {
         ctx.fail(ErrorKind::ModelNotFound, "no provider serves model '" + model + "'");
         return StageResult::Reply;
     }
-    std::vector<Match> same;
-    for (auto& m : all)
-        if (router.providers()[m.provider].wire == ctx.route.protocol) same.push_back(m);
-    if (same.empty()) {
-        const Provider& p = router.providers()[all.front().provider];
-        ctx.fail(ErrorKind::NotImplemented, std::string("model '") + model + "' is served by provider '" + p.cfg->name +
-                                                "', which speaks " + protocol_name(p.wire) + "; translation from " +
-                                                protocol_name(ctx.route.protocol) + " to " + protocol_name(p.wire) +
-                                                " is not available yet");
-        return StageResult::Reply;
+    // Providers speaking the client's protocol first (a passthrough), the
+    // others (translated) when none of those can serve. A legacy completion
+    // is translated whatever the wire.
+    std::vector<Match> preferred, others;
+    for (auto& m : all) {
+        bool same = router.providers()[m.provider].wire == ctx.route.protocol && ctx.route.op != Operation::Completions;
+        (same ? preferred : others).push_back(std::move(m));
     }
-    ctx.exchange = std::make_unique<Exchange>(ctx, std::move(same));
+    ctx.exchange = std::make_unique<Exchange>(ctx, std::move(preferred), std::move(others));
     ctx.pause();
     ctx.exchange->start();
     return StageResult::Pause;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "dispatch/media_fetch.h"
+#include "dispatch/translation.h"
 #include "dispatch/upstream_request.h"
 #include "pipeline/errors.h"
 #include "server/request_context.h"
@@ -55,13 +57,15 @@ bool is_terminal(Protocol p, const sse::Event& ev) {
 
 }  // namespace
 
-Exchange::Exchange(RequestContext& ctx, std::vector<Match> matches) : ctx_(ctx), matches_(std::move(matches)) {}
+Exchange::Exchange(RequestContext& ctx, std::vector<Match> preferred, std::vector<Match> others)
+    : ctx_(ctx), preferred_(std::move(preferred)), others_(std::move(others)) {}
 
 Exchange::~Exchange() { cancel(); }
 
 void Exchange::start() { attempt(); }
 
 void Exchange::cancel() {
+    if (fetch_) fetch_->cancel();
     if (transfer_) {
         transfer_->cancel();
         transfer_ = nullptr;
@@ -73,7 +77,18 @@ void Exchange::attempt() {
     const Router& router = *ctx_.snap->router;
     while (true) {
         if (ctx_.access.attempts >= static_cast<int>(cfg.routing.max_attempts)) return fail_final();
-        Router::Pick pick = router.pick(matches_, tried_, steady_ms());
+        int64_t now = steady_ms();
+        Router::Pick pick;
+        if (!preferred_.empty()) pick = router.pick(preferred_, tried_, now);
+        if (pick.status != Router::PickStatus::Ok && !others_.empty()) {
+            Router::Pick other = router.pick(others_, tried_, now);
+            if (other.status == Router::PickStatus::Ok || pick.status == Router::PickStatus::Exhausted ||
+                preferred_.empty()) {
+                pick = std::move(other);
+            } else if (other.status == Router::PickStatus::AllCooling) {
+                pick.retry_after_ms = std::min(pick.retry_after_ms, other.retry_after_ms);
+            }
+        }
         if (pick.status == Router::PickStatus::AllCooling) {
             if (have_error_ || !last_failure_.empty()) return fail_final();
             long long secs = (pick.retry_after_ms + 999) / 1000;
@@ -101,14 +116,80 @@ void Exchange::attempt() {
         carry_.clear();
         sse_ = saw_terminal_ = backpressured_ = false;
 
-        upstream::Request req;
         owned_body_.clear();
-        build_passthrough(ctx_, *provider_, *cred_, pick.upstream_model, req, owned_body_);
-        transfer_ = ctx_.worker.upstream().start(req, this);
-        if (transfer_) return;
-        last_failure_ = "could not start the upstream transfer";
-        Router::report(*cred_, Outcome::UpstreamError, 0, 0, steady_ms());
+        whole_.clear();
+        framer_.clear();
+        translating_ = Translation::needed(ctx_, provider_->wire);
+        if (translating_) {
+            if (!prepare_translation()) return;
+            if (tr_->local_count(provider_->wire)) {
+                ctx_.access.attempts -= 1;
+                ctx_.reply(200, tr_->local_count_body());
+                return;
+            }
+            if (!media_fetched_ && fetch_media(pick.upstream_model)) return;
+        }
+        if (launch(pick.upstream_model)) return;
     }
+}
+
+// Starts the current attempt's transfer. False when it could not start (the
+// caller picks again); true when it runs or the client was answered.
+bool Exchange::launch(const std::string& upstream_model) {
+    upstream::Request req;
+    if (translating_) {
+        Status st = tr_->begin_attempt(ctx_, *provider_, *cred_, upstream_model, req);
+        if (!st) {
+            ctx_.fail(st.error().code == 501 ? ErrorKind::NotImplemented : ErrorKind::BadRequest, st.error().message);
+            return true;
+        }
+    } else {
+        build_passthrough(ctx_, *provider_, *cred_, upstream_model, req, owned_body_);
+    }
+    transfer_ = ctx_.worker.upstream().start(req, this);
+    if (transfer_) return true;
+    last_failure_ = "could not start the upstream transfer";
+    Router::report(*cred_, Outcome::UpstreamError, 0, 0, steady_ms());
+    return false;
+}
+
+// Images given by URL are downloaded before a request goes to a wire that
+// takes them inline only. True when downloads were started (the attempt
+// goes on when they end).
+bool Exchange::fetch_media(const std::string& upstream_model) {
+    std::vector<ir::Media*> todo = tr_->media_to_inline(provider_->wire);
+    if (todo.empty()) return false;
+    const config::Config& cfg = *ctx_.snap->config;
+    upstream::Request proto;
+    proto.proxy = provider_->cfg->proxy;
+    proto.connect_timeout = cfg.server.connect_timeout;
+    proto.idle_timeout = cfg.server.upstream_timeout;
+    fetch_ = std::make_unique<MediaFetch>(ctx_.worker.upstream(), std::move(todo), std::move(proto));
+    pending_model_ = upstream_model;
+    fetch_->start([this](Status st) {
+        if (ctx_.client_gone) return;
+        if (!st) {
+            ctx_.access.error = "image download failed";
+            ctx_.fail(ErrorKind::BadRequest, st.error().message);
+            return;
+        }
+        media_fetched_ = true;
+        if (!launch(pending_model_)) attempt();
+    });
+    return true;
+}
+
+// Decodes the client's request on the first attempt that needs it; a
+// request the codecs cannot read is answered 400 at once.
+bool Exchange::prepare_translation() {
+    if (tr_) return true;
+    Result<std::unique_ptr<Translation>> t = Translation::create(ctx_);
+    if (!t) {
+        ctx_.fail(ErrorKind::BadRequest, t.error().message);
+        return false;
+    }
+    tr_ = std::move(t).value();
+    return true;
 }
 
 void Exchange::fail_final() {
@@ -125,6 +206,14 @@ void Exchange::fail_final() {
 void Exchange::relay_error() {
     for (const auto& [k, v] : headers_) {
         if (k == "retry-after" || k == "x-request-id" || k == "request-id") ctx_.add_response_header(k, v);
+    }
+    if (translating_) {
+        // The upstream's error in the client's own protocol, its message kept.
+        std::string msg = Translation::error_message(error_body_);
+        if (msg.empty()) msg = "HTTP " + std::to_string(status_);
+        ctx_.access.error = "upstream answered " + std::to_string(status_);
+        ctx_.fail(error_kind_for_status(static_cast<int>(status_)), "upstream '" + provider_->cfg->name + "': " + msg);
+        return;
     }
     size_t first = error_body_.find_first_not_of(" \t\r\n");
     if (first != std::string::npos && error_body_[first] == '{') {
@@ -154,6 +243,12 @@ void Exchange::on_headers(long status, upstream::HeaderList&& headers) {
 void Exchange::start_client_response() {
     if (ctx_.response_started()) return;
     int64_t length = -1;
+    if (translating_) {
+        ctx_.add_response_header("content-type", tr_->content_type());
+        if (tr_->client_stream()) ctx_.add_response_header("cache-control", "no-cache");
+        ctx_.start_response(200, -1);
+        return;
+    }
     for (const auto& [k, v] : headers_) {
         if (!relayable(k)) continue;
         ctx_.add_response_header(k, v);
@@ -179,7 +274,16 @@ size_t Exchange::on_body(const char* data, size_t len) {
         ctx_.watch_drain(kLowWatermark);
         return kPause;
     }
-    if (sse_) {
+    if (translating_) {
+        if (sse_) {
+            translate_sse(data, len);
+        } else if (whole_.size() + len > kMaxTranslatedBody) {
+            last_failure_ = "the upstream's answer exceeds " + std::to_string(kMaxTranslatedBody >> 20) + " MiB";
+            return kAbort;
+        } else {
+            whole_.append(data, len);
+        }
+    } else if (sse_) {
         relay_sse(data, len);
     } else {
         start_client_response();
@@ -201,6 +305,47 @@ void Exchange::relay_sse(const char* data, size_t len) {
     }
     if (carried) carry_.erase(0, n);
     else carry_.assign(data + n, len - n);
+}
+
+// Complete upstream events go through the decoder; what the client's
+// encoder produced goes out. An unfinished event waits in carry_.
+void Exchange::translate_sse(const char* data, size_t len) {
+    framer_.feed(std::string_view(data, len), [&](const sse::Event& ev) { tr_->on_event(ev); });
+    flush_translated();
+}
+
+void Exchange::flush_translated() {
+    std::string& out = tr_->output();
+    if (out.empty()) return;
+    start_client_response();
+    ctx_.write_body(out.data(), out.size());
+    out.clear();
+}
+
+void Exchange::finish_translated(int64_t now) {
+    if (!sse_) {
+        Result<std::string> body = tr_->translate_body(whole_);
+        whole_.clear();
+        if (!body) {
+            Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "': " + body.error().message);
+            return;
+        }
+        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+        if (!tr_->client_stream()) {
+            ctx_.reply(200, std::move(body).value(), tr_->content_type());
+            return;
+        }
+        flush_translated();
+        ctx_.end_response();
+        return;
+    }
+    framer_.finish([&](const sse::Event& ev) { tr_->on_event(ev); });
+    tr_->on_close();
+    Router::report(*cred_, tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+    if (tr_->failed()) ctx_.access.error = "upstream stream failed";
+    flush_translated();
+    ctx_.end_response();
 }
 
 void Exchange::scan_events(std::string_view complete) {
@@ -267,13 +412,20 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return relay_error();
     }
 
-    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok) return finish_relay(now);
+    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok)
+        return translating_ ? finish_translated(now) : finish_relay(now);
 
     if (mode_ == Mode::Relay && ctx_.response_started()) {
         Router::report(*cred_, outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
                        static_cast<int>(status_), 0, now);
         std::string why = "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
-        if (sse_) return end_stream_with_error(why);
+        if (translating_ && tr_->client_stream()) {
+            tr_->fail(why, outcome == upstream::Outcome::Timeout ? 504 : 502);
+            flush_translated();
+            ctx_.access.error = why;
+            return ctx_.end_response();
+        }
+        if (sse_ && !translating_) return end_stream_with_error(why);
         ctx_.access.error = why;
         return ctx_.abort_connection();
     }

@@ -6,10 +6,12 @@
 // protocol's own error event, never a fake clean end.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "dispatch/router.h"
+#include "translate/sse.h"
 #include "upstream/client.h"
 
 namespace agd {
@@ -18,13 +20,19 @@ class RequestContext;
 
 namespace agd::dispatch {
 
+class Translation;
+class MediaFetch;
+
 class Exchange : public upstream::Listener {
 public:
     static constexpr size_t kHighWatermark = 256 * 1024;  // pause upstream above this much unsent output
     static constexpr size_t kLowWatermark = 64 * 1024;    // resume below this
     static constexpr size_t kMaxErrorBody = 1 << 20;
+    static constexpr size_t kMaxTranslatedBody = 64u << 20;  // a whole answer decoded for translation
 
-    Exchange(RequestContext& ctx, std::vector<Match> matches);
+    // `preferred`: providers speaking the client's protocol (a passthrough);
+    // `others` serve, with translation, once none of those can.
+    Exchange(RequestContext& ctx, std::vector<Match> preferred, std::vector<Match> others);
     ~Exchange() override;
 
     void start();               // first attempt; may answer the client synchronously
@@ -47,9 +55,17 @@ private:
     void relay_sse(const char* data, size_t len);
     void scan_events(std::string_view complete);
     void end_stream_with_error(std::string_view message);
+    // Translated answers (tr_ set and translating_).
+    bool prepare_translation();
+    bool launch(const std::string& upstream_model);
+    bool fetch_media(const std::string& upstream_model);
+    void translate_sse(const char* data, size_t len);
+    void flush_translated();
+    void finish_translated(int64_t now);
 
     RequestContext& ctx_;
-    std::vector<Match> matches_;
+    std::vector<Match> preferred_;
+    std::vector<Match> others_;
     std::vector<const Credential*> tried_;
     upstream::Transfer* transfer_ = nullptr;
     const Provider* provider_ = nullptr;
@@ -68,6 +84,14 @@ private:
     bool saw_terminal_ = false;
     std::string carry_;             // bytes of an SSE event not yet complete
     bool backpressured_ = false;
+
+    std::unique_ptr<Translation> tr_;  // decoded once, at the first attempt that needs it
+    bool translating_ = false;         // the current attempt goes through the codecs
+    std::string whole_;                // a translated non-stream answer, collected
+    sse::Framer framer_;               // a translated stream's events, reassembled
+    std::unique_ptr<MediaFetch> fetch_;  // images downloaded for a wire that takes them inline only
+    bool media_fetched_ = false;
+    std::string pending_model_;        // the attempt waiting for the downloads
 };
 
 }  // namespace agd::dispatch

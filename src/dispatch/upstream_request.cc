@@ -42,12 +42,44 @@ void forward(const RequestContext& ctx, const char* name, upstream::Request& req
     if (!v.empty()) req.headers.push_back(std::string(name) + ": " + std::string(v));
 }
 
+// The provider's auth header and the few client headers that matter upstream.
+void add_headers(const RequestContext& ctx, const Provider& provider, const Credential& cred, std::string_view accept,
+                 upstream::Request& req) {
+    req.headers.reserve(8);
+    req.headers.emplace_back("Content-Type: application/json");
+    req.headers.push_back("Accept: " + std::string(accept.empty() ? "*/*" : accept));
+    forward(ctx, "user-agent", req);
+    switch (provider.wire) {
+        case Protocol::OpenAIChat:
+        case Protocol::OpenAIResponses:
+            req.headers.push_back("Authorization: Bearer " + cred.key);
+            if (ctx.route.protocol == Protocol::OpenAIChat || ctx.route.protocol == Protocol::OpenAIResponses)
+                forward(ctx, "openai-beta", req);
+            break;
+        case Protocol::Anthropic: {
+            req.headers.push_back("x-api-key: " + cred.key);
+            std::string_view version = ctx.header("anthropic-version");
+            req.headers.push_back("anthropic-version: " + std::string(version.empty() ? "2023-06-01" : version));
+            if (ctx.route.protocol == Protocol::Anthropic) forward(ctx, "anthropic-beta", req);
+            break;
+        }
+        case Protocol::Gemini: req.headers.push_back("x-goog-api-key: " + cred.key); break;
+    }
+}
+
+void set_transport(const RequestContext& ctx, const config::ProviderConfig& pc, upstream::Request& req) {
+    const config::Config& cfg = *ctx.snap->config;
+    req.proxy = pc.proxy;
+    req.connect_timeout = cfg.server.connect_timeout;
+    req.idle_timeout = cfg.server.upstream_timeout;
+    req.post = true;
+}
+
 }  // namespace
 
 void build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
                        const std::string& upstream_model, upstream::Request& req, std::string& owned_body) {
     const config::ProviderConfig& pc = *provider.cfg;
-    const config::Config& cfg = *ctx.snap->config;
     const std::string& base = pc.base_url;
     switch (ctx.route.op) {
         case Operation::ChatCompletions: req.url = base + "/chat/completions"; break;
@@ -59,27 +91,7 @@ void build_passthrough(const RequestContext& ctx, const Provider& provider, cons
             if (ctx.route.gemini_sse) req.url += "?alt=sse";
             break;
     }
-
-    req.headers.reserve(8);
-    req.headers.emplace_back("Content-Type: application/json");
-    std::string_view accept = ctx.header("accept");
-    req.headers.push_back("Accept: " + std::string(accept.empty() ? "*/*" : accept));
-    forward(ctx, "user-agent", req);
-    switch (provider.wire) {
-        case Protocol::OpenAIChat:
-        case Protocol::OpenAIResponses:
-            req.headers.push_back("Authorization: Bearer " + cred.key);
-            forward(ctx, "openai-beta", req);
-            break;
-        case Protocol::Anthropic: {
-            req.headers.push_back("x-api-key: " + cred.key);
-            std::string_view version = ctx.header("anthropic-version");
-            req.headers.push_back("anthropic-version: " + std::string(version.empty() ? "2023-06-01" : version));
-            forward(ctx, "anthropic-beta", req);
-            break;
-        }
-        case Protocol::Gemini: req.headers.push_back("x-goog-api-key: " + cred.key); break;
-    }
+    add_headers(ctx, provider, cred, ctx.header("accept"), req);
 
     req.body = ctx.body_data;
     req.body_len = ctx.body_len;
@@ -91,10 +103,32 @@ void build_passthrough(const RequestContext& ctx, const Provider& provider, cons
         req.body = owned_body.data();
         req.body_len = owned_body.size();
     }
-    req.proxy = pc.proxy;
-    req.connect_timeout = cfg.server.connect_timeout;
-    req.idle_timeout = cfg.server.upstream_timeout;
-    req.post = true;
+    set_transport(ctx, pc, req);
+}
+
+void build_translated(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+                      const std::string& upstream_model, UpstreamCall call, const std::string& body,
+                      upstream::Request& req) {
+    const config::ProviderConfig& pc = *provider.cfg;
+    const std::string& base = pc.base_url;
+    bool stream = call == UpstreamCall::Stream;
+    switch (provider.wire) {
+        case Protocol::OpenAIChat: req.url = base + "/chat/completions"; break;
+        case Protocol::OpenAIResponses: req.url = base + "/responses"; break;
+        case Protocol::Anthropic:
+            req.url = base + (call == UpstreamCall::CountTokens ? "/v1/messages/count_tokens" : "/v1/messages");
+            break;
+        case Protocol::Gemini:
+            req.url = base + "/v1beta/models/" + url_escape_segment(upstream_model) + ":" +
+                      (call == UpstreamCall::CountTokens ? "countTokens"
+                       : stream                          ? "streamGenerateContent?alt=sse"
+                                                         : "generateContent");
+            break;
+    }
+    add_headers(ctx, provider, cred, stream ? "text/event-stream" : "application/json", req);
+    req.body = body.data();
+    req.body_len = body.size();
+    set_transport(ctx, pc, req);
 }
 
 long long parse_retry_after(const std::string& value, long long now_unix) {

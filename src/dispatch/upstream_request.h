@@ -23,6 +23,15 @@ struct Credential;
 void build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
                        const std::string& upstream_model, upstream::Request& req, std::string& owned_body);
 
+enum class UpstreamCall { Generate, Stream, CountTokens };
+
+// The upstream HTTP request of a translated call: the provider wire's own
+// URL for the call, its auth header, and `body` (an encoded request, which
+// the caller keeps alive).
+void build_translated(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+                      const std::string& upstream_model, UpstreamCall call, const std::string& body,
+                      upstream::Request& req);
+
 // Seconds from a Retry-After header value (delta-seconds or HTTP-date); -1 if absent/unparsable.
 long long parse_retry_after(const std::string& value, long long now_unix);
 

@@ -111,11 +111,20 @@ Route classify(HttpMethod method, std::string_view path, std::string_view query,
     if (starts_with(p, "/v1/")) p.remove_prefix(3);
 
     if (p == "/chat/completions") return method_check(method, HttpMethod::Post, make(Operation::ChatCompletions, Protocol::OpenAIChat));
+    if (p == "/completions") return method_check(method, HttpMethod::Post, make(Operation::Completions, Protocol::OpenAIChat));
     if (p == "/responses") return method_check(method, HttpMethod::Post, make(Operation::Responses, Protocol::OpenAIResponses));
     if (p == "/messages") return method_check(method, HttpMethod::Post, make(Operation::Messages, Protocol::Anthropic));
     if (p == "/messages/count_tokens")
         return method_check(method, HttpMethod::Post, make(Operation::AnthropicCountTokens, Protocol::Anthropic));
+    // The model list's shape: ?format=openai|anthropic|gemini, else the anthropic-version header decides.
     Protocol list_proto = anthropic_hint ? Protocol::Anthropic : Protocol::OpenAIChat;
+    std::string format;
+    if (query_param(query, "format", &format)) {
+        if (format == "anthropic") list_proto = Protocol::Anthropic;
+        else if (format == "openai") list_proto = Protocol::OpenAIChat;
+        else if (format == "gemini" && p == "/models")
+            return method_check(method, HttpMethod::Get, make(Operation::GeminiListModels, Protocol::Gemini));
+    }
     if (p == "/models") return method_check(method, HttpMethod::Get, make(Operation::ListModels, list_proto));
     if (starts_with(p, "/models/")) {
         Route r = make(Operation::GetModel, list_proto);

@@ -21,7 +21,8 @@ struct Route {
 enum class HttpMethod { Get, Post, Head, Other };
 
 // path: the raw request path without the query; query: the raw query (no '?').
-// anthropic_hint: the request carries anthropic-version (decides the form of GET /v1/models).
+// anthropic_hint: the request carries anthropic-version (decides the form of GET /v1/models,
+// unless ?format=openai|anthropic|gemini says otherwise).
 Route classify(HttpMethod method, std::string_view path, std::string_view query, bool anthropic_hint);
 
 // Value of a query parameter (percent-decoded), or nullopt-like empty + found=false.

@@ -15,6 +15,7 @@ const char* protocol_name(Protocol p) {
 const char* operation_name(Operation op) {
     switch (op) {
         case Operation::ChatCompletions: return "chat.completions";
+        case Operation::Completions: return "completions";
         case Operation::Responses: return "responses";
         case Operation::Messages: return "messages";
         case Operation::AnthropicCountTokens: return "messages.count_tokens";
@@ -45,6 +46,7 @@ Surface surface_of(Protocol p) {
 bool is_upstream_operation(Operation op) {
     switch (op) {
         case Operation::ChatCompletions:
+        case Operation::Completions:
         case Operation::Responses:
         case Operation::Messages:
         case Operation::AnthropicCountTokens:
@@ -56,7 +58,7 @@ bool is_upstream_operation(Operation op) {
 }
 
 bool operation_streams_by_body(Operation op) {
-    return op == Operation::ChatCompletions || op == Operation::Responses || op == Operation::Messages;
+    return op == Operation::ChatCompletions || op == Operation::Completions || op == Operation::Responses || op == Operation::Messages;
 }
 
 }  // namespace agd

@@ -15,6 +15,7 @@ enum class Protocol : uint8_t { OpenAIChat, OpenAIResponses, Anthropic, Gemini }
 
 enum class Operation : uint8_t {
     ChatCompletions,        // POST /v1/chat/completions
+    Completions,            // POST /v1/completions (legacy; always translated to a chat upstream)
     Responses,              // POST /v1/responses
     Messages,               // POST /v1/messages
     AnthropicCountTokens,   // POST /v1/messages/count_tokens

@@ -36,7 +36,7 @@ def install_sdks():
 
 
 class SdkTests(unittest.TestCase):
-    def test_official_sdks_through_the_gateway(self):
+    def run_script(self, name, providers, passed_line):
         self.assertIsNotNone(shutil.which("node"), "node is needed (scripts/install-deps.sh installs it)")
         target = install_sdks()
         with tempfile.TemporaryDirectory(prefix="agd-sdk-") as tmp:
@@ -44,27 +44,40 @@ class SdkTests(unittest.TestCase):
             try:
                 cfg = os.path.join(tmp, "agd.conf")
                 with open(cfg, "w") as f:
-                    f.write(harness.build_config(tmp, providers=[
-                        ("openai", harness.openai_provider(mock, ["ko"], "gpt-*, sdk-fast=gpt-fast")),
-                        ("responses", harness.openai_provider(mock, ["kr"], "gpt-*", api="responses")),
-                        ("anthropic", harness.anthropic_provider(mock, ["ka"], "claude-*")),
-                        ("gemini", harness.gemini_provider(mock, ["kg"], "gemini-*")),
-                    ]))
+                    f.write(harness.build_config(tmp, providers=providers(mock)))
                 d = harness.Daemon(tmp, cfg)
                 try:
                     d.wait_ready()
-                    script = os.path.join(target, "sdk_check.mjs")
-                    shutil.copyfile(os.path.join(HERE, "sdk_check.mjs"), script)
+                    script = os.path.join(target, name)
+                    shutil.copyfile(os.path.join(HERE, name), script)
                     r = subprocess.run(["node", script, "http://127.0.0.1:%d" % d.port], capture_output=True,
                                        text=True, timeout=harness.t(300))
                     sys.stdout.write(r.stdout)
                     sys.stderr.write(r.stderr[-4000:])
                     self.assertEqual(r.returncode, 0, "SDK checks failed:\n" + r.stdout + r.stderr[-2000:])
-                    self.assertIn("all SDK check(s) passed", r.stdout)
+                    self.assertIn(passed_line, r.stdout)
+                    reports = d.sanitizer_reports()
+                    self.assertFalse(reports, reports)
                 finally:
                     d.stop()
             finally:
                 mock.stop()
+
+    def test_official_sdks_through_the_gateway(self):
+        self.run_script("sdk_check.mjs", lambda mock: [
+            ("openai", harness.openai_provider(mock, ["ko"], "gpt-*, sdk-fast=gpt-fast")),
+            ("responses", harness.openai_provider(mock, ["kr"], "gpt-*", api="responses")),
+            ("anthropic", harness.anthropic_provider(mock, ["ka"], "claude-*")),
+            ("gemini", harness.gemini_provider(mock, ["kg"], "gemini-*")),
+        ], "all SDK check(s) passed")
+
+    def test_official_sdks_with_translation_to_every_upstream(self):
+        self.run_script("sdk_translate.mjs", lambda mock: [
+            ("chat", harness.openai_provider(mock, ["kc"], "sdk-chat*")),
+            ("resp", harness.openai_provider(mock, ["kr"], "sdk-resp*", api="responses")),
+            ("anth", harness.anthropic_provider(mock, ["ka"], "sdk-anth*")),
+            ("gem", harness.gemini_provider(mock, ["kg"], "sdk-gem*")),
+        ], "all SDK translation check(s) passed")
 
 
 if __name__ == "__main__":

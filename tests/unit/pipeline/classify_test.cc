@@ -72,3 +72,20 @@ TEST_CASE("query parameters and percent decoding") {
     CHECK_FALSE(percent_decode("a%2", &out));
     CHECK_FALSE(percent_decode("a%g0", &out));
 }
+
+TEST_CASE("classify: legacy completions and the model list's ?format") {
+    Route r = classify(HttpMethod::Post, "/v1/completions", "", false);
+    CHECK(r.op == Operation::Completions);
+    CHECK(r.protocol == Protocol::OpenAIChat);
+    CHECK(classify(HttpMethod::Get, "/v1/completions", "", false).op == Operation::MethodNotAllowed);
+    CHECK(is_upstream_operation(Operation::Completions));
+    CHECK(operation_streams_by_body(Operation::Completions));
+
+    CHECK(classify(HttpMethod::Get, "/v1/models", "format=anthropic", false).protocol == Protocol::Anthropic);
+    CHECK(classify(HttpMethod::Get, "/v1/models", "format=openai", true).protocol == Protocol::OpenAIChat);
+    r = classify(HttpMethod::Get, "/v1/models", "format=gemini", false);
+    CHECK(r.op == Operation::GeminiListModels);
+    CHECK(r.surface == Surface::Gemini);
+    CHECK(classify(HttpMethod::Get, "/v1/models/claude-x", "format=anthropic", false).protocol == Protocol::Anthropic);
+    CHECK(classify(HttpMethod::Get, "/v1/models", "format=bogus", true).protocol == Protocol::Anthropic);
+}

@@ -1,0 +1,291 @@
+#include "dispatch/translation.h"
+
+#include "dispatch/router.h"
+#include "server/request_context.h"
+#include "translate/estimate.h"
+#include "translate/json_util.h"
+#include "translate/signature_cache.h"
+
+namespace agd::dispatch {
+
+using translate::JsonValue;
+
+// Forwards decoded events to the client's encoder and notes an error event.
+class Translation::Sink : public translate::EventSink {
+public:
+    explicit Sink(Translation& t) : t_(t) {}
+    void on(const ir::StreamEvent& ev) override {
+        if (t_.encoder_->finished()) return;
+        if (ev.type == ir::StreamEvent::Type::Error) t_.failed_ = true;
+        t_.encoder_->on(ev);
+    }
+
+private:
+    Translation& t_;
+};
+
+namespace {
+
+// Replays a whole answer as stream events (an upstream that answered a
+// stream request with one JSON body).
+void replay(const ir::Response& r, translate::EventSink& sink) {
+    using T = ir::StreamEvent::Type;
+    ir::StreamEvent ev;
+    ev.type = T::Start;
+    ev.id = r.id;
+    ev.name = r.model;
+    ev.usage = r.usage;
+    sink.on(ev);
+    int tool = 0;
+    for (const ir::Part& p : r.content) {
+        ir::StreamEvent e;
+        switch (p.kind) {
+            case ir::PartKind::Text:
+                e.type = T::Text;
+                e.text = p.text;
+                sink.on(e);
+                break;
+            case ir::PartKind::Thinking:
+                e.type = T::Thinking;
+                e.text = p.text;
+                sink.on(e);
+                if (!p.signature.empty()) {
+                    e.type = T::ThinkingSignature;
+                    e.text = p.signature;
+                    sink.on(e);
+                }
+                break;
+            case ir::PartKind::RedactedThinking:
+                e.type = T::RedactedThinking;
+                e.text = p.signature;
+                sink.on(e);
+                break;
+            case ir::PartKind::ToolCall:
+                e.type = T::ToolStart;
+                e.index = tool;
+                e.id = p.call_id;
+                e.name = p.name;
+                e.text = p.signature;
+                sink.on(e);
+                e = {};
+                e.type = T::ToolArgs;
+                e.index = tool;
+                e.text = p.args_json;
+                sink.on(e);
+                e = {};
+                e.type = T::ToolEnd;
+                e.index = tool++;
+                sink.on(e);
+                break;
+            default: break;
+        }
+    }
+    ir::StreamEvent u;
+    u.type = T::Usage;
+    u.usage = r.usage;
+    if (r.usage.present()) sink.on(u);
+    ir::StreamEvent f;
+    f.type = T::Finish;
+    f.finish = r.finish == ir::Finish::Unset ? ir::Finish::Stop : r.finish;
+    f.text = r.stop_sequence;
+    sink.on(f);
+    ir::StreamEvent d;
+    d.type = T::Done;
+    sink.on(d);
+}
+
+// count_tokens bodies toward each wire: Anthropic takes only some of the
+// Messages fields; Gemini wants the request wrapped in generateContentRequest.
+std::string count_body(Protocol wire, const std::string& encoded, const std::string& upstream_model) {
+    rapidjson::Document doc;
+    if (!translate::parse_json(encoded, doc) || !doc.IsObject()) return encoded;
+    rapidjson::StringBuffer buf;
+    translate::JsonWriter w(buf);
+    w.StartObject();
+    if (wire == Protocol::Gemini) {
+        translate::write_key(w, "generateContentRequest");
+        w.StartObject();
+        translate::write_key(w, "model");
+        translate::write_string(w, "models/" + upstream_model);
+    }
+    static const char* const anthropic_keys[] = {"model", "messages", "system", "tools", "tool_choice", "thinking"};
+    for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+        std::string_view key(it->name.GetString(), it->name.GetStringLength());
+        if (wire == Protocol::Anthropic) {
+            bool keep = false;
+            for (const char* k : anthropic_keys) keep = keep || key == k;
+            if (!keep) continue;
+        }
+        translate::write_key(w, key);
+        it->value.Accept(w);
+    }
+    if (wire == Protocol::Gemini) w.EndObject();
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string count_answer(Protocol client, int64_t tokens) {
+    if (client == Protocol::Gemini) return "{\"totalTokens\":" + std::to_string(tokens) + "}";
+    return "{\"input_tokens\":" + std::to_string(tokens) + "}";
+}
+
+}  // namespace
+
+Translation::Translation() = default;
+Translation::~Translation() = default;
+
+bool Translation::needed(const RequestContext& ctx, Protocol wire) {
+    return ctx.route.op == Operation::Completions || wire != ctx.route.protocol;
+}
+
+Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& ctx) {
+    auto t = std::make_unique<Translation>();
+    translate::Session& s = t->session_;
+    s.client = ctx.route.protocol;
+    s.legacy_completion = ctx.route.op == Operation::Completions;
+    s.gemini_sse = ctx.route.gemini_sse;
+    s.signatures = &translate::SignatureCache::global();
+    bool counting = ctx.route.op == Operation::AnthropicCountTokens || ctx.route.op == Operation::GeminiCountTokens;
+    if (s.client == Protocol::Gemini) {
+        s.client_model = ctx.route.model;
+        s.stream = ctx.route.op == Operation::StreamGenerateContent;
+    } else {
+        s.client_model = ctx.body.model;
+        s.stream = ctx.body.stream && !counting;
+    }
+
+    std::string_view body(ctx.body_data ? ctx.body_data : "", ctx.body_len);
+    std::string unwrapped;
+    if (ctx.route.op == Operation::GeminiCountTokens) {
+        rapidjson::Document doc;
+        if (translate::parse_json(body, doc))
+            if (const JsonValue* inner = translate::member(doc, "generateContentRequest", "generate_content_request");
+                translate::is_object(inner)) {
+                unwrapped = translate::to_json(*inner);
+                body = unwrapped;
+            }
+    }
+    Result<ir::Request> req = translate::decode_request(s.client, body, s);
+    if (!req) return Error{400, req.error().message};
+    t->request_ = std::move(req).value();
+    if (counting) t->request_.stream = false;
+    s.stream = s.stream && !counting;
+    t->request_.stream = s.stream;
+    s.include_usage = t->request_.include_usage;
+    s.prompt_estimate = translate::estimate_prompt_tokens(t->request_);
+    t->call_ = counting ? UpstreamCall::CountTokens : s.stream ? UpstreamCall::Stream : UpstreamCall::Generate;
+    t->sink_ = std::make_unique<Sink>(*t);
+    return t;
+}
+
+Status Translation::begin_attempt(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+                                  const std::string& upstream_model, upstream::Request& req) {
+    translate::Session& s = session_;
+    s.upstream = provider.wire;
+    s.upstream_model = upstream_model;
+    s.provider = provider.cfg->name;
+    s.tool_names.clear();
+    s.call_ids.clear();
+    failed_ = false;
+    Result<std::string> body = translate::encode_request(provider.wire, request_, s);
+    if (!body) return Error{body.error().code ? body.error().code : 400, body.error().message};
+    body_ = counting() ? count_body(provider.wire, body.value(), upstream_model) : std::move(body).value();
+    decoder_.reset();
+    encoder_.reset();
+    if (s.stream) {
+        decoder_ = translate::make_stream_decoder(provider.wire, s);
+        encoder_ = translate::make_stream_encoder(s.client, s);
+        if (!decoder_ || !encoder_) return Error{501, "streamed translation is not available for this pair"};
+    }
+    build_translated(ctx, provider, cred, upstream_model, call_, body_, req);
+    return {};
+}
+
+namespace {
+
+bool web_url(const std::string& url) {
+    if (url.compare(0, 7, "http://") != 0 && url.compare(0, 8, "https://") != 0) return false;
+    // Files already on Gemini's side are referenced, not downloaded.
+    return url.find("generativelanguage.googleapis.com/") == std::string::npos;
+}
+
+void collect_media(std::vector<ir::Part>& parts, std::vector<ir::Media*>& out) {
+    for (ir::Part& p : parts) {
+        if (p.kind == ir::PartKind::Image && p.media.data.empty() && web_url(p.media.url)) out.push_back(&p.media);
+        if (p.kind == ir::PartKind::ToolResult) collect_media(p.content, out);
+    }
+}
+
+}  // namespace
+
+std::vector<ir::Media*> Translation::media_to_inline(Protocol wire) {
+    std::vector<ir::Media*> out;
+    if (wire != Protocol::Gemini) return out;
+    for (ir::Message& m : request_.messages) collect_media(m.parts, out);
+    return out;
+}
+
+bool Translation::local_count(Protocol wire) const {
+    return counting() && (wire == Protocol::OpenAIChat || wire == Protocol::OpenAIResponses);
+}
+
+std::string Translation::local_count_body() const {
+    return count_answer(session_.client, translate::estimate_prompt_tokens(request_));
+}
+
+const char* Translation::content_type() const {
+    if (!session_.stream) return "application/json";
+    if (session_.client == Protocol::Gemini && !session_.gemini_sse) return "application/json";
+    return "text/event-stream";
+}
+
+void Translation::on_event(const sse::Event& ev) {
+    if (decoder_ && !encoder_->finished()) decoder_->on_event(ev, *sink_);
+}
+
+void Translation::on_close() {
+    if (decoder_ && !encoder_->finished()) decoder_->on_close(*sink_);
+}
+
+void Translation::fail(std::string_view message, int status) {
+    if (!encoder_ || encoder_->finished()) return;
+    ir::StreamEvent ev;
+    ev.type = ir::StreamEvent::Type::Error;
+    ev.status = status;
+    ev.text = message;
+    sink_->on(ev);
+}
+
+Result<std::string> Translation::translate_body(std::string_view upstream_body) {
+    if (counting()) {
+        rapidjson::Document doc;
+        if (!translate::parse_json(upstream_body, doc)) return Error{502, "the upstream's token count is not JSON"};
+        std::optional<int64_t> n = translate::get_int(translate::member(doc, "input_tokens"));
+        if (!n) n = translate::get_int(translate::member(doc, "totalTokens", "total_tokens"));
+        if (!n) return Error{502, "the upstream's answer holds no token count"};
+        return count_answer(session_.client, *n);
+    }
+    Result<ir::Response> r = translate::decode_response(session_.upstream, upstream_body, session_);
+    if (!r) return Error{502, r.error().message};
+    if (session_.stream) {
+        replay(r.value(), *sink_);
+        return std::string();
+    }
+    return translate::encode_response(session_.client, r.value(), session_);
+}
+
+std::string Translation::error_message(std::string_view body) {
+    rapidjson::Document doc;
+    if (!translate::parse_json(body, doc)) return {};
+    const JsonValue* root = &doc;
+    if (doc.IsArray() && !doc.Empty()) root = &doc[0];  // a Gemini array stream's error element
+    const JsonValue* err = translate::member(*root, "error");
+    if (translate::is_object(err)) {
+        std::string_view m = translate::get_string(translate::member(*err, "message"));
+        if (!m.empty()) return std::string(m);
+    }
+    if (std::string_view m = translate::get_string(err); !m.empty()) return std::string(m);
+    return std::string(translate::get_string(translate::member(*root, "message")));
+}
+
+}  // namespace agd::dispatch
