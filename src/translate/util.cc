@@ -3,6 +3,8 @@
 #include <time.h>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <vector>
 
@@ -11,10 +13,17 @@
 namespace agd::translate {
 namespace {
 
-bool is_json_object(std::string_view s) {
+// The compact JSON text of `s` when it is a JSON object, else "". The text
+// is written anew rather than passed on: RapidJSON skips some stray bytes
+// (a UTF-8 byte-order mark's) before a value, which must not reach a body.
+std::string object_text(std::string_view s) {
     rapidjson::Document d;
     d.Parse<rapidjson::kParseIterativeFlag>(s.data(), s.size());
-    return !d.HasParseError() && d.IsObject();
+    if (d.HasParseError() || !d.IsObject()) return {};
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    d.Accept(w);
+    return std::string(buf.GetString(), buf.GetSize());
 }
 
 std::string_view trim(std::string_view s) {
@@ -85,12 +94,9 @@ std::string make_data_url(std::string_view mime, std::string_view b64) {
 std::string repair_args_json(std::string_view args) {
     std::string_view t = trim(args);
     if (t.empty()) return "{}";
-    if (is_json_object(t)) return std::string(t);
-    if (t.front() == '{') {
-        std::string closed = close_truncated(t);
-        if (is_json_object(closed)) return closed;
-    }
-    return "{}";
+    std::string out = object_text(t);
+    if (out.empty() && t.front() == '{') out = object_text(close_truncated(t));
+    return out.empty() ? "{}" : out;
 }
 
 int64_t effort_to_budget(std::string_view effort, int64_t model_max) {

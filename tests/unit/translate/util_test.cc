@@ -114,3 +114,10 @@ TEST_CASE("the signature cache is bounded and keeps the newest entries") {
     c.put("", {Protocol::Gemini, "m", "x", ""});
     CHECK(c.size() == 2);
 }
+
+TEST_CASE("tool arguments come out as clean JSON whatever stray bytes precede them") {
+    // RapidJSON skips a byte-order mark's bytes before a value; they must not reach a body.
+    CHECK(repair_args_json("\xbb{\"city\":\"Paris\"}") == "{\"city\":\"Paris\"}");
+    CHECK(repair_args_json("\xef\xbb\xbf{\"a\":1}") == "{\"a\":1}");
+    CHECK(repair_args_json("{ \"a\" : [1, 2] }") == "{\"a\":[1,2]}");
+}
