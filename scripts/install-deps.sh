@@ -31,6 +31,10 @@ packages=(
     curl
     ca-certificates
     man-db
+    # The fuzz targets (tests/fuzz, scripts/test.sh): clang and its libFuzzer
+    # and sanitizer runtimes.
+    clang
+    libclang-rt-14-dev
 )
 
 packages+=("$@")

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Build antigravityd and run its whole test suite, twice: a normal
 # debugoptimized build in ./build, then an AddressSanitizer + UBSan build in
-# ./build-asan. Ends with one summary line "N passed, N failed" (and
+# ./build-asan. Then, when clang++ is installed, builds the libFuzzer targets
+# of tests/fuzz in ./build-fuzz and runs each briefly from its seed corpus
+# (one test per target). Ends with one summary line "N passed, N failed" (and
 # ", N skipped" when some were) counted from each build's
-# meson-logs/testlog.json, and exits non-zero if anything failed.
+# meson-logs/testlog.json and the fuzz runs, and exits non-zero if anything
+# failed.
 #
-#   scripts/test.sh [--no-asan] [-- MESON_TEST_ARGS...]
+#   scripts/test.sh [--no-asan] [--no-fuzz] [-- MESON_TEST_ARGS...]
 #
 #   --no-asan          skip the sanitizer build (or set AGD_NO_ASAN=1)
+#   --no-fuzz          skip the fuzz targets (or set AGD_NO_FUZZ=1)
 #   MESON_TEST_ARGS    passed to `meson test`, e.g. `-- unit` for one suite
+#                      (the fuzz targets are then skipped too)
 #
 # Environment:
 #   AGD_JOBS         parallel compile jobs (scripts/build.sh)
+#   AGD_FUZZ_SECONDS how long each fuzz target runs (default 20)
 #   AGD_TIME_BUDGET  seconds the whole run may take (.ci/run sets it): a build
 #                    or test phase still running when it is spent is stopped
 #                    and counted as a failure, so the summary still prints
@@ -21,10 +27,13 @@ usage() { sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
 asan=1
 [[ ${AGD_NO_ASAN:-0} == 1 ]] && asan=0
+fuzz=1
+[[ ${AGD_NO_FUZZ:-0} == 1 ]] && fuzz=0
 test_args=()
 while (($# > 0)); do
     case $1 in
         --no-asan) asan=0 ;;
+        --no-fuzz) fuzz=0 ;;
         -h | --help) usage; exit 0 ;;
         --) shift; test_args=("$@"); break ;;
         *) printf 'test.sh: unknown argument %s\n\n' "$1" >&2; usage >&2; exit 64 ;;
@@ -149,6 +158,73 @@ if ((asan)); then
         -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
 else
     banner "sanitizer build skipped (--no-asan / AGD_NO_ASAN=1)"
+fi
+
+# build_fuzz DIR: configures DIR for the fuzz targets (clang, ASan+UBSan,
+# no unit tests) and builds only them (the `fuzz` alias), not the daemon.
+build_fuzz() {
+    local dir=$1 args=(-Dfuzzing=true -Dtests=false -Dbuildtype=debugoptimized
+                       -Db_sanitize=address,undefined -Db_lundef=false)
+    [[ -f $dir/meson-private/coredata.dat ]] && args+=(--reconfigure)
+    mkdir -p "$dir"
+    set_limit
+    CXX=clang++ "${limit[@]}" meson setup "$dir" "${args[@]}" >"$dir/fuzz-setup.log" 2>&1 || {
+        tail -20 "$dir/fuzz-setup.log"
+        return 1
+    }
+    set_limit
+    "${limit[@]}" ninja -C "$dir" -j "${AGD_JOBS:-$(nproc 2>/dev/null || echo 2)}" fuzz
+}
+
+# run_fuzzers DIR: runs each target for AGD_FUZZ_SECONDS from a scratch copy
+# of its seed corpus (the repository is not modified); a crash, leak, UB or
+# failed invariant counts as one failure. Inputs that crashed are kept in
+# DIR/fuzz-artifacts/, logs in DIR/fuzz-logs/.
+run_fuzzers() {
+    local dir=$1 secs=${AGD_FUZZ_SECONDS:-20} t rc tmp p=0 f=0 note=
+    tmp=$(mktemp -d) || return 1
+    mkdir -p "$dir/fuzz-artifacts" "$dir/fuzz-logs"
+    for t in fuzz_sse fuzz_request_decode fuzz_response_decode fuzz_stream; do
+        cp -r "tests/fuzz/corpus/$t" "$tmp/$t"
+        set_limit
+        rc=0
+        "${limit[@]}" timeout -k 5 "$((secs + 60))" env \
+            ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/fuzz/ubsan.supp" \
+            "$dir/tests/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+            -dict=tests/fuzz/translate.dict \
+            -artifact_prefix="$dir/fuzz-artifacts/$t-" "$tmp/$t" \
+            >"$dir/fuzz-logs/$t.log" 2>&1 </dev/null || rc=$?
+        if ((rc == 0)); then
+            p=$((p + 1))
+            printf '  %-22s ok   %s\n' "$t" "$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$dir/fuzz-logs/$t.log" | tail -1)"
+        else
+            f=$((f + 1))
+            printf '  %-22s FAILED (exit %d), log %s:\n' "$t" "$rc" "$dir/fuzz-logs/$t.log"
+            { grep -a -m1 -E -A12 'ERROR: |runtime error|fuzz invariant failed' "$dir/fuzz-logs/$t.log"
+              grep -a -E 'Test unit written to' "$dir/fuzz-logs/$t.log"; } |
+                awk '!seen[$0]++' | cut -c1-240 | sed 's/^/    /'
+            ((rc == 124 && budget > 0)) && note=" (stopped: AGD_TIME_BUDGET=${budget}s spent)"
+        fi
+    done
+    rm -rf "$tmp"
+    results+=("$(printf '%s: %d ok, %d not ok, 0 skipped (fuzz targets, %ss each)%s' "$dir" "$p" "$f" "$secs" "$note")")
+    passed=$((passed + p)) failed=$((failed + f))
+    ((f == 0))
+}
+
+if ((fuzz && ${#test_args[@]} == 0)) && command -v clang++ >/dev/null 2>&1; then
+    if run_phase "build build-fuzz (libFuzzer, clang)" build_fuzz build-fuzz; then
+        run_phase "fuzz build-fuzz (${AGD_FUZZ_SECONDS:-20}s per target)" run_fuzzers build-fuzz
+    else
+        broken_builds+=(build-fuzz)
+    fi
+elif ((fuzz && ${#test_args[@]} > 0)); then
+    banner "fuzz targets skipped (meson test arguments given)"
+elif ((fuzz)); then
+    banner "fuzz targets skipped: clang++ is not installed (scripts/install-deps.sh installs it)"
+else
+    banner "fuzz targets skipped (--no-fuzz / AGD_NO_FUZZ=1)"
 fi
 
 banner "summary"
