@@ -345,6 +345,12 @@ void Exchange::finish_translated(int64_t now) {
     Router::report(*cred_, tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
     if (tr_->failed()) ctx_.access.error = "upstream stream failed";
     flush_translated();
+    end_translated();
+}
+
+// A Gemini JSON-array stream has no in-band error: a failed one is cut.
+void Exchange::end_translated() {
+    if (tr_->failed() && tr_->cuts_on_error()) return ctx_.abort_connection();
     ctx_.end_response();
 }
 
@@ -423,7 +429,7 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
             tr_->fail(why, outcome == upstream::Outcome::Timeout ? 504 : 502);
             flush_translated();
             ctx_.access.error = why;
-            return ctx_.end_response();
+            return end_translated();
         }
         if (sse_ && !translating_) return end_stream_with_error(why);
         ctx_.access.error = why;

@@ -62,6 +62,7 @@ private:
     void translate_sse(const char* data, size_t len);
     void flush_translated();
     void finish_translated(int64_t now);
+    void end_translated();
 
     RequestContext& ctx_;
     std::vector<Match> preferred_;

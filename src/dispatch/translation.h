@@ -58,6 +58,10 @@ public:
     std::string& output() { return encoder_->out; }
     bool finished() const { return encoder_->finished(); }
     bool failed() const { return failed_; }           // the stream ended with an error event
+    // The client's stream cannot carry an error (a Gemini JSON array): a failure cuts the connection.
+    bool cuts_on_error() const {
+        return session_.stream && session_.client == Protocol::Gemini && !session_.gemini_sse;
+    }
 
     // A whole upstream answer -> the client's body; a 502 when it cannot be read.
     // When the client asked for a stream, the answer is replayed as one (output()).

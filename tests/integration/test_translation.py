@@ -241,6 +241,26 @@ class TranslationTests(AgdTestCase):
                             pieces.append(t)
                     self.assertEqual(len(pieces), 4, pieces)
 
+    def test_gemini_array_stream_from_other_wires(self):
+        # streamGenerateContent without ?alt=sse: one JSON array, written as it goes.
+        for up in ("chat", "resp", "anth"):
+            with self.subTest(upstream=up):
+                model = "to-%s-arr+chunks=4" % up
+                _, body, _ = client_request("gemini", model)
+                r = post(self.d.port, "/v1beta/models/%s:streamGenerateContent" % model, body)
+                self.assertEqual(r.status, 200, r)
+                self.assertIsNone(r.error, r)
+                arr = json.loads(r.body)
+                self.assertIsInstance(arr, list)
+                text = "".join(p.get("text", "") for el in arr for p in el["candidates"][0]["content"]["parts"])
+                self.assertEqual(text, harness.expected_text(KEYS[up], model, 4))
+                self.assertEqual(arr[-1]["candidates"][0]["finishReason"], "STOP")
+                # A failure after the first byte cannot be said in the array: the connection is cut.
+                model = "to-%s-arrerr+chunks=4+mid_error=2" % up
+                r = post(self.d.port, "/v1beta/models/%s:streamGenerateContent" % model, body)
+                self.assertEqual(r.status, 200, r)
+                self.assertIsNotNone(r.error, "a failed array stream must be cut, got %r" % r.body[-300:])
+
     # -- errors -----------------------------------------------------------------------------
 
     def test_upstream_error_before_first_byte_in_client_protocol(self):
