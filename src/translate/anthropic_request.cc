@@ -6,6 +6,7 @@
 #include <set>
 
 #include "translate/codecs.h"
+#include "translate/tool_schema.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
@@ -252,9 +253,11 @@ void decode_thinking(const JsonValue& root, ir::Request& r) {
         r.reasoning.mode = ir::ReasoningMode::Adaptive;
         if (oc) r.reasoning.effort.assign(get_string(member(*oc, "effort")));
     }
-    if (is_object(th)) {
+    if (is_object(th) && type != "disabled") {
+        // An Anthropic client with thinking on shows the thinking: ask other
+        // wires for it (Responses sends no summary unless asked).
         std::string_view display = get_string(member(*th, "display"));
-        if (display == "omitted") r.reasoning.include_thoughts = false;
+        r.reasoning.include_thoughts = display != "omitted";
     }
 }
 
@@ -359,49 +362,6 @@ std::string unique(std::string base, std::set<std::string>& used, size_t max_len
 
 bool usable_signature(const Part& p, const Session& s) {
     return !p.signature.empty() && signature_valid_for(p.origin, s);
-}
-
-// A tool input schema with an object root (§6.5).
-std::string object_schema(std::string_view json) {
-    static const char kEmpty[] = "{\"type\":\"object\",\"properties\":{}}";
-    rapidjson::Document d;
-    if (json.empty() || !parse_json(json, d) || !d.IsObject()) return kEmpty;
-    auto& a = d.GetAllocator();
-    const JsonValue* type = member(d, "type");
-    bool combinator = member(d, "anyOf") || member(d, "oneOf") || member(d, "allOf");
-    if (type && !combinator) {
-        if (type->IsString() && get_string(type) == "object") return std::string(json);
-        bool has_object = false;
-        if (type->IsArray())
-            for (const auto& t : type->GetArray()) has_object |= t.IsString() && std::string_view(t.GetString()) == "object";
-        if (!has_object) return kEmpty;
-    }
-    // Merge the object branches of root unions into one object.
-    rapidjson::Value props(rapidjson::kObjectType);
-    rapidjson::Value required(rapidjson::kArrayType);
-    auto add_props = [&](const JsonValue& obj, bool take_required) {
-        if (const JsonValue* p = member(obj, "properties"); is_object(p))
-            for (const auto& m : p->GetObject())
-                if (!props.HasMember(m.name)) props.AddMember(rapidjson::Value(m.name, a), rapidjson::Value(m.value, a), a);
-        if (const JsonValue* r = member(obj, "required"); take_required && is_array(r))
-            for (const auto& v : r->GetArray()) required.PushBack(rapidjson::Value(v, a), a);
-    };
-    add_props(d, true);
-    for (const char* key : {"allOf", "anyOf", "oneOf"}) {
-        const JsonValue* arr = member(d, key);
-        if (!is_array(arr)) continue;
-        for (const auto& br : arr->GetArray()) add_props(br, std::string_view(key) == "allOf");
-    }
-    rapidjson::Value out(rapidjson::kObjectType);
-    for (const auto& m : d.GetObject()) {
-        std::string_view k(m.name.GetString(), m.name.GetStringLength());
-        if (k == "type" || k == "properties" || k == "required" || k == "anyOf" || k == "oneOf" || k == "allOf") continue;
-        out.AddMember(rapidjson::Value(m.name, a), rapidjson::Value(m.value, a), a);
-    }
-    out.AddMember("type", "object", a);
-    out.AddMember("properties", props, a);
-    if (!required.Empty()) out.AddMember("required", required, a);
-    return to_json(out);
 }
 
 std::string guess_image_mime(std::string_view b64) {
@@ -900,7 +860,7 @@ Result<std::string> encode_anthropic_request(const ir::Request& r, Session& s) {
                 kv(w, "description", t->description);
             }
             w.Key("input_schema");
-            write_raw(w, object_schema(t->parameters_json));
+            write_raw(w, object_root_schema(t->parameters_json));
             w.EndObject();
         }
         w.EndArray();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "translate/codecs.h"
+#include "translate/tool_schema.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
@@ -706,7 +707,7 @@ void write_tools(Encoder& e) {
         write_key(w, "function"), w.StartObject();
         write_key(w, "name"), write_string(w, e.names.get(t.name));
         if (!t.description.empty()) write_key(w, "description"), write_string(w, t.description);
-        write_key(w, "parameters"), write_raw(w, t.parameters_json, R"({"type":"object","properties":{}})");
+        write_key(w, "parameters"), write_raw(w, object_root_schema(t.parameters_json));
         if (t.strict) write_key(w, "strict"), w.Bool(*t.strict);
         w.EndObject();
         w.EndObject();

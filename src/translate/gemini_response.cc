@@ -178,7 +178,8 @@ std::string encode_gemini_response(const ir::Response& r, Session& s) {
     w.StartArray();
     size_t written = 0;
     for (const auto& p : r.content) {
-        std::string sig = p.signature.empty() ? std::string() : signature_for_client(p.signature, s);
+        // Only a signature Gemini made goes back as a thoughtSignature (§6.11).
+        std::string sig = s.upstream == Protocol::Gemini ? p.signature : std::string();
         switch (p.kind) {
             case ir::PartKind::Text:
                 if (p.text.empty()) continue;

@@ -195,8 +195,9 @@ public:
                 if (!ev.text.empty()) part_event([&](JsonWriter& w) { gemini_wire::write_text_part(w, ev.text, true, ""); });
                 break;
             case Ev::Type::ThinkingSignature:
-                if (!ev.text.empty()) {
-                    std::string sig = signature_for_client(ev.text, s_);
+                // Only a signature Gemini made goes back as a thoughtSignature (§6.11).
+                if (!ev.text.empty() && s_.upstream == Protocol::Gemini) {
+                    std::string sig(ev.text);
                     part_event([&](JsonWriter& w) { gemini_wire::write_text_part(w, "", true, sig); });
                 }
                 break;
@@ -266,7 +267,7 @@ private:
 
     void emit_call(const Tool& t) {
         any_call_ = true;
-        std::string sig = t.signature.empty() ? std::string() : signature_for_client(t.signature, s_);
+        std::string sig = s_.upstream == Protocol::Gemini ? t.signature : std::string();
         part_event([&](JsonWriter& w) { gemini_wire::write_function_call(w, t.name, t.args, t.id, sig); });
     }
 

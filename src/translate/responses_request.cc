@@ -11,6 +11,7 @@
 #include <set>
 
 #include "translate/codecs.h"
+#include "translate/tool_schema.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
@@ -713,7 +714,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
                 write_string(tw, t.description);
             }
             write_key(tw, "parameters");
-            write_raw(tw, t.parameters_json, R"({"type":"object","properties":{}})");
+            write_raw(tw, object_root_schema(t.parameters_json));
             // Responses defaults strict to true, which rejects most schemas
             // written for other APIs (§6.7): strict only when asked for.
             write_key(tw, "strict");

@@ -61,6 +61,7 @@ Outcome outcome_for(ir::Finish f, bool any_tool_call) {
         case ir::Finish::Length:
         case ir::Finish::ContextOverflow: return {"incomplete", "max_output_tokens", nullptr};
         case ir::Finish::ContentFilter: return {"incomplete", "content_filter", nullptr};
+        case ir::Finish::PauseTurn: return {"incomplete", "pause_turn", nullptr};
         case ir::Finish::ToolError: return {"failed", nullptr, "the model produced a malformed tool call"};
         default: return {};
     }

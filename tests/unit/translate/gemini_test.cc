@@ -899,7 +899,8 @@ TEST_CASE("gemini: encode a response for a Gemini client") {
     CHECK(str(*member(c, "content"), "role") == "model");
     const auto& p = parts_of(*member(c, "content"));
     REQUIRE(p.Size() == 3);
-    CHECK(json(&p[0]) == R"({"text":"hmm","thought":true,"thoughtSignature":"agd|anthropic|claude-sonnet-4|ANTSIG"})");
+    // A signature Anthropic made is not Gemini's to show (§6.11).
+    CHECK(json(&p[0]) == R"({"text":"hmm","thought":true})");
     CHECK(json(&p[1]) == R"({"text":"Calling."})");
     CHECK(json(member(p[2], "functionCall")) == R"({"name":"get_weather","args":{"city":"Paris"},"id":"toolu_9"})");
     CHECK(json(member(d, "usageMetadata")) ==
@@ -1037,7 +1038,7 @@ TEST_CASE("gemini: SSE encoder frames events with \\r\\n\\r\\n and emits calls w
     enc->on(ev(T::Done));
     CHECK(enc->finished());
     auto datas = sse_datas(enc->out);
-    REQUIRE(datas.size() == 5);
+    REQUIRE(datas.size() == 4);  // no part carries Anthropic's signature (§6.11)
     for (const auto& x : datas) {
         auto d = parse(x);
         CHECK(str(d, "modelVersion") == "gemini-proxy");
@@ -1045,18 +1046,17 @@ TEST_CASE("gemini: SSE encoder frames events with \\r\\n\\r\\n and emits calls w
     }
     CHECK(json(&parts_of(*member((*member(parse(datas[0]), "candidates"))[0], "content"))) ==
           R"([{"text":"hmm","thought":true}])");
-    CHECK(json(&parts_of(*member((*member(parse(datas[1]), "candidates"))[0], "content"))) ==
-          R"([{"text":"","thought":true,"thoughtSignature":"agd|anthropic|claude-sonnet-4|SIG"}])");
-    CHECK(json(&parts_of(*member((*member(parse(datas[2]), "candidates"))[0], "content"))) == R"([{"text":"Hi"}])");
-    CHECK(json(&parts_of(*member((*member(parse(datas[3]), "candidates"))[0], "content"))) ==
+    CHECK(enc->out.find("SIG") == std::string::npos);
+    CHECK(json(&parts_of(*member((*member(parse(datas[1]), "candidates"))[0], "content"))) == R"([{"text":"Hi"}])");
+    CHECK(json(&parts_of(*member((*member(parse(datas[2]), "candidates"))[0], "content"))) ==
           R"([{"functionCall":{"name":"get_weather","args":{"city":"Par"},"id":"toolu_1"}}])");
-    auto last = parse(datas[4]);
+    auto last = parse(datas[3]);
     CHECK(str((*member(last, "candidates"))[0], "finishReason") == "STOP");
     CHECK(json(member(last, "usageMetadata")) ==
           R"({"promptTokenCount":50,"candidatesTokenCount":20,"thoughtsTokenCount":10,"totalTokenCount":80})");
-    for (size_t i = 0; i < 4; ++i) CHECK(member((*member(parse(datas[i]), "candidates"))[0], "finishReason") == nullptr);
+    for (size_t i = 0; i < 3; ++i) CHECK(member((*member(parse(datas[i]), "candidates"))[0], "finishReason") == nullptr);
     enc->on(ev(T::Text, "after"));
-    CHECK(sse_datas(enc->out).size() == 5);
+    CHECK(sse_datas(enc->out).size() == 4);
 }
 
 TEST_CASE("gemini: array-mode encoder writes one JSON array") {
