@@ -456,20 +456,7 @@ struct OutContent {
 };
 
 std::string text_part(std::string_view text, bool thought, std::string_view signature) {
-    return write_json([&](JsonWriter& w) {
-        w.StartObject();
-        w.Key("text");
-        write_string(w, text);
-        if (thought) {
-            w.Key("thought");
-            w.Bool(true);
-        }
-        if (!signature.empty()) {
-            w.Key("thoughtSignature");
-            write_string(w, signature);
-        }
-        w.EndObject();
-    });
+    return write_json([&](JsonWriter& w) { gemini_wire::write_text_part(w, text, thought, signature); });
 }
 
 std::string call_signature(const ir::Part& p, const Session& s) {
