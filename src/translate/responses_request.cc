@@ -13,6 +13,7 @@
 #include "translate/codecs.h"
 #include "translate/tool_schema.h"
 #include "translate/json_util.h"
+#include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
 
@@ -553,28 +554,6 @@ void write_tool_output(JsonWriter& w, const ir::Part& p, Names& names) {
     w.EndObject();
 }
 
-void write_reasoning_item(JsonWriter& w, std::string_view text, std::string_view encrypted) {
-    // No `id`: with store:false the encrypted content is self-contained, and
-    // an rs_ id makes OpenAI look the item up server-side (and fail).
-    w.StartObject();
-    write_key(w, "type");
-    write_string(w, "reasoning");
-    write_key(w, "summary");
-    w.StartArray();
-    if (!text.empty()) {
-        w.StartObject();
-        write_key(w, "type");
-        write_string(w, "summary_text");
-        write_key(w, "text");
-        write_string(w, text);
-        w.EndObject();
-    }
-    w.EndArray();
-    write_key(w, "encrypted_content");
-    write_string(w, encrypted);
-    w.EndObject();
-}
-
 void write_assistant_text(JsonWriter& w, const std::string& text) {
     if (text.empty()) return;
     w.StartObject();
@@ -609,7 +588,9 @@ void write_assistant_turn(JsonWriter& w, const ir::Message& m, Names& names) {
                 if (p.signature.empty() || !signature_valid_for(p.origin, s)) break;  // foreign or unsigned: dropped
                 write_assistant_text(w, text);
                 text.clear();
-                write_reasoning_item(w, p.text, p.signature);
+                // No id: with store:false the encrypted content is self-contained, and an
+                // rs_ id makes OpenAI look the item up server-side (and fail).
+                responses_detail::write_reasoning_item(w, "", p.text, p.signature);
                 reasoning_sent = true;
                 break;
             case ir::PartKind::ToolCall: {
@@ -619,7 +600,7 @@ void write_assistant_turn(JsonWriter& w, const ir::Message& m, Names& names) {
                     auto c = s.signatures->get(p.call_id);
                     if (c && c->protocol == Protocol::OpenAIResponses && c->model == s.upstream_model &&
                         replayed.insert(c->signature).second)
-                        write_reasoning_item(w, c->thinking, c->signature);
+                        responses_detail::write_reasoning_item(w, "", c->thinking, c->signature);
                 }
                 w.StartObject();
                 write_key(w, "type");

@@ -1,9 +1,10 @@
 // OpenAI Responses: upstream answer -> IR, and IR -> client answer
 // (protocols.md §2.3, §6.9, §6.10). The pieces shared with the stream codecs
-// (responses_stream.cc) live in namespace responses_detail and are declared
-// again there.
+// (responses_stream.cc, responses_request.cc) live in namespace
+// responses_detail, declared in responses_wire.h.
 #include "translate/codecs.h"
 #include "translate/json_util.h"
+#include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
 
@@ -48,13 +49,6 @@ ir::Finish finish_from_incomplete(const JsonValue* details) {
     return reason == "content_filter" ? ir::Finish::ContentFilter : ir::Finish::Length;
 }
 
-// How a Finish shows in a Responses object.
-struct Outcome {
-    const char* status = "completed";
-    const char* incomplete_reason = nullptr;  // incomplete_details.reason
-    const char* error = nullptr;              // failed: error.message
-};
-
 Outcome outcome_for(ir::Finish f, bool any_tool_call) {
     if (any_tool_call) return {};
     switch (f) {
@@ -96,8 +90,10 @@ void write_usage(JsonWriter& w, const ir::Usage& u) {
 // Output items in their complete form (response output, output_item.done).
 void write_reasoning_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view encrypted) {
     w.StartObject();
-    write_key(w, "id");
-    write_string(w, id);
+    if (!id.empty()) {
+        write_key(w, "id");
+        write_string(w, id);
+    }
     write_key(w, "type");
     write_string(w, "reasoning");
     write_key(w, "summary");

@@ -6,31 +6,12 @@
 #include "pipeline/errors.h"
 #include "translate/codecs.h"
 #include "translate/json_util.h"
+#include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
 
 namespace agd::translate {
 
-// Shared with responses_response.cc (defined there).
-namespace responses_detail {
-struct Outcome {
-    const char* status = "completed";
-    const char* incomplete_reason = nullptr;
-    const char* error = nullptr;
-};
-std::string response_id(std::string_view upstream_id, Session& s);
-int status_for_error_code(std::string_view code);
-ir::Usage decode_usage(const JsonValue* u);
-ir::Finish finish_from_incomplete(const JsonValue* details);
-Outcome outcome_for(ir::Finish f, bool any_tool_call);
-void write_reasoning_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view encrypted);
-void write_output_text_part(JsonWriter& w, std::string_view text);
-void write_message_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view status);
-void write_function_call_item(JsonWriter& w, std::string_view id, std::string_view call_id, std::string_view name,
-                              std::string_view arguments, std::string_view status);
-void write_response_object(JsonWriter& w, std::string_view id, int64_t created, const Outcome& o,
-                           std::string_view model, std::string_view output_json, const ir::Usage* usage);
-}  // namespace responses_detail
 
 namespace {
 
