@@ -436,6 +436,11 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return ctx_.abort_connection();
     }
 
+    // A translated answer too large to decode: another credential would send the same.
+    if (outcome == upstream::Outcome::Aborted && translating_ && !last_failure_.empty()) {
+        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+        return fail_final();
+    }
     // Nothing reached the client yet: a transport failure, retried on another credential.
     last_failure_ = message.empty() ? "connection failed" : std::string(message);
     last_failure_timeout_ = outcome == upstream::Outcome::Timeout;
