@@ -7,6 +7,7 @@ these shapes, so they are pinned here."""
 
 import json
 import os
+import socket
 import sys
 import unittest
 
@@ -622,6 +623,193 @@ class MockFormatTests(AgdTestCase):
         self.assertEqual(rec["path"], MSGS)
         self.assertEqual(rec["body"].encode(), raw)
         self.assertEqual(rec["headers"].get("anthropic-version"), "2023-06-01")
+
+    # -- connection directives and counters ------------------------------------------
+    # Raw sockets: several requests on one kept-alive connection, and exactly
+    # what comes back on it (bytes, EOF or reset).
+
+    def generation_requests(self, model):
+        """(name, path, body) for every endpoint that takes a model, streamed
+        and not, the count endpoints included."""
+        user = [{"role": "user", "content": "hi"}]
+        gem = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+        return [
+            ("chat", CHAT, {"model": model, "messages": user}),
+            ("chat stream", CHAT, {"model": model, "messages": user, "stream": True}),
+            ("responses", RESP, {"model": model, "input": "hi"}),
+            ("responses stream", RESP, {"model": model, "input": "hi", "stream": True}),
+            ("anthropic", MSGS, {"model": model, "max_tokens": 64, "messages": user}),
+            ("anthropic stream", MSGS, {"model": model, "max_tokens": 64, "messages": user, "stream": True}),
+            ("anthropic count", MSGS + "/count_tokens", {"model": model, "messages": user}),
+            ("gemini", gemini_path(model), gem),
+            ("gemini sse", gemini_path(model, "streamGenerateContent"), gem),
+            ("gemini array", gemini_path(model, "streamGenerateContent", sse=False), gem),
+            ("gemini count", gemini_path(model, "countTokens"), gem),
+        ]
+
+    def connect(self, mock=None):
+        sock = harness.connect((mock or self.mock).port, timeout=harness.t(10))
+        self.addCleanup(sock.close)
+        return sock, sock.makefile("rb")
+
+    def send(self, sock, path, body):
+        raw = encode(body)
+        sock.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"x-api-key: k-conn\r\nContent-Length: %d\r\n\r\n%s" % (path.encode(), len(raw), raw))
+
+    def read_response(self, f):
+        """One response off a kept-alive connection, read by its framing
+        (Content-Length or chunked). Returns (status, headers, body)."""
+        status_line = f.readline()
+        self.assertTrue(status_line.startswith(b"HTTP/1.1 "), "no answer: %r" % status_line)
+        headers = {}
+        while True:
+            line = f.readline()
+            self.assertTrue(line, "connection closed inside the response head")
+            if line == b"\r\n":
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = f.read(int(headers["content-length"]))
+        else:
+            self.assertEqual(headers.get("transfer-encoding"), "chunked", headers)
+            body = b""
+            while True:
+                size = int(f.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.assertEqual(f.readline(), b"\r\n")
+                    break
+                body += f.read(size)
+                self.assertEqual(f.readline(), b"\r\n")
+        return int(status_line.split()[1]), headers, body
+
+    def read_to_eof(self, f):
+        """Everything that arrives until the mock closes the connection with a
+        FIN. A reset raises ConnectionResetError; a connection left open
+        fails the test once the timeout expires."""
+        try:
+            return f.read()
+        except socket.timeout:
+            self.fail("the mock kept the connection open")
+
+    def test_hangup_reused_closes_a_reused_connection_unanswered(self):
+        for name, path, body in self.generation_requests("m+hangup_reused"):
+            with self.subTest(endpoint=name):
+                self.mock.clear()
+                before = self.mock.stats()
+                sock, f = self.connect()
+                # The first request of the connection is answered as usual.
+                self.send(sock, path, body)
+                status, headers, first = self.read_response(f)
+                self.assertEqual(status, 200, first[:300])
+                self.assertNotEqual(headers.get("connection"), "close")
+                self.assertTrue(first)
+                # The second one is read whole, then the connection is closed
+                # (FIN, not RST) without a single byte.
+                self.send(sock, path, body)
+                self.assertEqual(self.read_to_eof(f), b"")
+                after = self.mock.stats()
+                self.assertEqual(after["requests"] - before["requests"], 2)
+                self.assertEqual(after["active_streams"], 0)
+                recorded = [r for r in self.mock.requests() if r["credential"] == "k-conn"]
+                self.assertEqual([r["path"] for r in recorded], [path.split("?")[0]] * 2)
+                self.assertEqual([json.loads(r["body"]) for r in recorded], [body, body])
+        # A request without the directive is answered on a reused connection.
+        sock, f = self.connect()
+        for _ in range(2):
+            self.send(sock, CHAT, {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+            self.assertEqual(self.read_response(f)[0], 200)
+        # The directive looks only at the request that carries it: a
+        # connection reused after a plain request is hung up on.
+        self.send(sock, gemini_path("g+hangup_reused=1"), {"contents": [{"parts": [{"text": "hi"}]}]})
+        self.assertEqual(self.read_to_eof(f), b"")
+
+    def test_hangup_closes_even_a_fresh_connection(self):
+        for name, path, body in self.generation_requests("m+hangup+status=500+delay=5s"):
+            with self.subTest(endpoint=name):
+                self.mock.clear()
+                before = self.mock.stats()
+                sock, f = self.connect()
+                self.send(sock, path, body)
+                self.assertEqual(self.read_to_eof(f), b"")
+                after = self.mock.stats()
+                self.assertEqual(after["requests"] - before["requests"], 1)
+                self.assertEqual(after["streams_started"], before["streams_started"])
+                self.assertEqual(after["streams_cancelled"], before["streams_cancelled"])
+                recorded = [r for r in self.mock.requests() if r["credential"] == "k-conn"]
+                self.assertEqual(len(recorded), 1)
+                self.assertEqual(json.loads(recorded[0]["body"]), body)
+
+    def test_conn_close_answers_then_closes(self):
+        for name, path, body in self.generation_requests("m+conn_close+chunks=4+pace=5ms"):
+            with self.subTest(endpoint=name):
+                sock, f = self.connect()
+                self.send(sock, path, body)
+                status, headers, answer = self.read_response(f)
+                self.assertEqual(status, 200, answer[:300])
+                self.assertEqual(headers.get("connection"), "close", headers)
+                # The whole answer comes before the close.
+                if "count" in name:
+                    self.assertEqual(len(json.loads(answer)), 1)
+                else:
+                    self.assertIn(b"#3;", answer)
+                if "stream" in name or "sse" in name:
+                    self.assertTrue(headers["content-type"].startswith("text/event-stream"))
+                    events, leftover = parse_sse(answer)
+                    self.assertGreaterEqual(len(events), 4)
+                    self.assertEqual(leftover.strip(), "")
+                self.assertEqual(self.read_to_eof(f), b"")
+        # An error answer closes too.
+        sock, f = self.connect()
+        self.send(sock, MSGS, {"model": "c+conn_close+status=529", "max_tokens": 8,
+                               "messages": [{"role": "user", "content": "hi"}]})
+        status, headers, answer = self.read_response(f)
+        self.assertEqual((status, headers.get("connection")), (529, "close"))
+        self.assertEqual(json.loads(answer)["error"]["type"], "overloaded_error")
+        self.assertEqual(self.read_to_eof(f), b"")
+        # Without the directive the connection stays open for the next request.
+        sock, f = self.connect()
+        self.send(sock, CHAT, {"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        status, headers, _ = self.read_response(f)
+        self.assertNotIn("connection", headers)
+        self.send(sock, CHAT, {"model": "m+conn_close", "messages": [{"role": "user", "content": "hi"}]})
+        status, headers, _ = self.read_response(f)
+        self.assertEqual((status, headers.get("connection")), (200, "close"))
+        self.assertEqual(self.read_to_eof(f), b"")
+
+    def count_connections(self, mock):
+        zeroed = mock.reset_stats()
+        self.assertEqual(zeroed["connections"], 0)
+        self.assertEqual(zeroed["requests"], 0)
+        chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        # One kept-alive connection with three requests...
+        sock, f = self.connect(mock)
+        for _ in range(3):
+            self.send(sock, CHAT, chat)
+            self.assertEqual(self.read_response(f)[0], 200)
+        # ...plus twelve connections of one request each (one hung up on,
+        # one closed by the mock after its answer).
+        for i in range(12):
+            sock, f = self.connect(mock)
+            if i == 0:
+                self.send(sock, CHAT, dict(chat, model="m+hangup"))
+                self.assertEqual(self.read_to_eof(f), b"")
+            else:
+                self.send(sock, CHAT, dict(chat, model="m+conn_close" if i == 1 else "m"))
+                self.assertEqual(self.read_response(f)[0], 200)
+        # ...plus the connection that asks for the stats.
+        stats = mock.stats()
+        self.assertEqual(stats["connections"], 1 + 12 + 1, stats)
+        self.assertEqual(stats["requests"], 3 + 12)
+        self.assertEqual(mock.stats()["connections"], 1 + 12 + 2)
+        self.assertEqual(mock.reset_stats()["connections"], 0)
+
+    def test_connections_counter(self):
+        self.count_connections(self.mock)
+
+    def test_connections_counter_with_threads(self):
+        self.count_connections(self.start_mock(threads=4))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,11 @@ timeval to_timeval(int64_t ns) {
 }  // namespace
 
 void serve(evhtp_request_t* req, Plan plan) {
+    if (plan.hangup) {
+        plan.stream = false;  // nothing is answered: not a stream
+    } else if (plan.script.conn_close) {
+        close_after_reply(req);
+    }
     if (plan.stream && plan.error_status == 0) {
         stats().streams_started.fetch_add(1);
     }
@@ -75,6 +80,8 @@ Exchange::~Exchange() {
 
 bool Exchange::needs_loop() const {
     const Script& s = plan_.script;
+    // The connection is closed from the loop, outside libevhtp's parser.
+    if (plan_.hangup) return true;
     if (s.delay_ns > 0) return true;
     if (plan_.error_status != 0 || plan_.fixed_body) return false;
     if (s.reset_after) return true;
@@ -102,7 +109,9 @@ void Exchange::start_async(Worker& w) {
     evhtp_request_pause(req_);
     paused_ = true;
     phase_ = Phase::waiting;
-    arm(plan_.script.delay_ns);  // 0: on the next loop iteration, outside libevhtp's parser
+    // 0: on the next loop iteration, outside libevhtp's parser. A hangup
+    // closes at once, whatever the delay.
+    arm(plan_.hangup ? 0 : plan_.script.delay_ns);
 }
 
 void Exchange::arm(int64_t ns) {
@@ -155,6 +164,10 @@ evhtp_res Exchange::on_request_fini(evhtp_request_t*, void* arg) {
 }
 
 void Exchange::begin() {
+    if (plan_.hangup) {
+        hang_up();
+        return;
+    }
     Headers headers = plan_.headers;
     if (plan_.error_status != 0) {
         if (plan_.script.retry_after) {
@@ -353,6 +366,13 @@ void Exchange::reset_now() {
     lg.l_linger = 0;
     setsockopt(bufferevent_getfd(conn_->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     evhtp_connection_free(conn_);  // closes the socket: RST. Frees this via on_request_fini.
+}
+
+void Exchange::hang_up() {
+    // A plain close (FIN): SO_LINGER is left alone and the request has been
+    // read whole, so no unread data turns the close into a reset.
+    phase_ = Phase::done;
+    evhtp_connection_free(conn_);  // frees this via on_request_fini
 }
 
 void Exchange::client_gone() {

@@ -1,5 +1,6 @@
 // One scripted answer to a generation request: error, JSON body or stream,
-// written at once or paced on the connection's event loop.
+// written at once or paced on the connection's event loop; or no answer,
+// the connection closed instead.
 #pragma once
 
 #include <memory>
@@ -24,6 +25,7 @@ struct Plan {
     std::string credential;
     bool stream = false;
     int error_status = 0;                  // answer with this error instead
+    bool hangup = false;                   // close the connection without answering
     std::optional<std::string> fixed_body;  // 200 body given up front (count endpoints)
     Headers headers;                       // sent on every response of this request
     // When non-empty: the pieces to send instead of the generated text
@@ -43,7 +45,7 @@ public:
     Exchange(const Exchange&) = delete;
     Exchange& operator=(const Exchange&) = delete;
 
-    // True when the answer needs timers (delay, pace, hold, reset).
+    // True when the answer needs timers (delay, pace, hold, reset, hangup).
     bool needs_loop() const;
     // Writes the whole answer now (only when !needs_loop()).
     void run_now();
@@ -72,6 +74,7 @@ private:
     void start_reset();
     void reset_tick();
     void reset_now();
+    void hang_up();
     void client_gone();
     void resume_if_paused();
     void stop_watch();

@@ -84,6 +84,8 @@ void send_head(evhtp_request_t* req, int status, const Headers& headers,
     put(req, head);
 }
 
+void close_after_reply(evhtp_request_t* req) { drop_keep_alive(req); }
+
 void send_bytes(evhtp_request_t* req, std::string_view data) { put(req, data); }
 
 void send_chunk(evhtp_request_t* req, std::string_view data) {

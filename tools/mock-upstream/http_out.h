@@ -34,6 +34,10 @@ void send_stream_end(evhtp_request_t* req);
 void send_full(evhtp_request_t* req, int status, const Headers& headers,
                std::string_view content_type, std::string_view body);
 
+// Makes the reply carry Connection: close and libevhtp close the
+// connection once it is written. Call before send_head / send_full.
+void close_after_reply(evhtp_request_t* req);
+
 // Reason phrase for a status code.
 const char* reason_phrase(int status);
 

@@ -88,6 +88,7 @@ std::string stats_json() {
         .ki("streams_completed", static_cast<int64_t>(completed))
         .ki("streams_cancelled", static_cast<int64_t>(cancelled))
         .ki("active_streams", static_cast<int64_t>(started > ended ? started - ended : 0))
+        .ki("connections", static_cast<int64_t>(s.connections.load()))
         .end();
     return j.take();
 }
@@ -97,6 +98,7 @@ void reset_stats() {
     uint64_t completed = s.streams_completed.exchange(0);
     uint64_t cancelled = s.streams_cancelled.exchange(0);
     s.requests.store(0);
+    s.connections.store(0);
     // Keep the streams still running counted as started (and active).
     s.streams_started.fetch_sub(completed + cancelled);
 }

@@ -1,4 +1,5 @@
-// What the tests can ask the mock: the recent requests and stream counters.
+// What the tests can ask the mock: the recent requests, and request, stream
+// and connection counters.
 // Shared by all worker threads.
 #pragma once
 
@@ -30,6 +31,7 @@ struct Stats {
     std::atomic<uint64_t> streams_started{0};
     std::atomic<uint64_t> streams_completed{0};
     std::atomic<uint64_t> streams_cancelled{0};
+    std::atomic<uint64_t> connections{0};  // TCP connections accepted
 };
 
 Stats& stats();

@@ -15,6 +15,7 @@
 #include "pieces.h"
 #include "turn.h"
 #include "validate.h"
+#include "worker.h"
 
 namespace mock {
 namespace {
@@ -162,6 +163,8 @@ void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
     plan.script = std::move(script);
     plan.credential = in.credential;
     plan.error_status = error_status_for(plan.script, in.credential);
+    plan.hangup = plan.script.hangup ||
+                  (plan.script.hangup_reused && request_ordinal(req->conn) > 1);
     plan.reply.api = api;
     plan.reply.model = model;
     plan.reply.seq = ++g_seq;
@@ -270,6 +273,7 @@ void introspection(evhtp_request_t* req, const RecordedRequest& in) {
 }  // namespace
 
 void handle_request(evhtp_request_t* req, void*) {
+    count_request(req->conn);
     RecordedRequest in = read_incoming(req);
     const std::string& path = in.path;
     if (starts_with(path, "/__mock/")) {

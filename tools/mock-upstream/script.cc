@@ -73,6 +73,12 @@ void apply(Script& s, std::string_view key, std::string_view value) {
         if (auto v = parse_bool(value)) s.think = *v;
     } else if (key == "cached") {
         if (auto v = parse_int(value, 0, kMaxCached)) s.cached = static_cast<int>(*v);
+    } else if (key == "hangup") {
+        if (auto v = parse_bool(value)) s.hangup = *v;
+    } else if (key == "hangup_reused") {
+        if (auto v = parse_bool(value)) s.hangup_reused = *v;
+    } else if (key == "conn_close") {
+        if (auto v = parse_bool(value)) s.conn_close = *v;
     }
 }
 

@@ -28,6 +28,9 @@ struct Script {
     int calls = 1;                       // parallel tool calls when tools are offered
     bool think = false;                  // start the answer with reasoning
     int cached = 0;                      // cached prompt tokens reported in the usage
+    bool hangup = false;                 // close the connection instead of answering
+    bool hangup_reused = false;          // the same, but not on a connection's first request
+    bool conn_close = false;             // answer with Connection: close, then close
 };
 
 inline constexpr int kMaxChunks = 100000;

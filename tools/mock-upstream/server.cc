@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "incoming.h"
+#include "introspect.h"
 #include "routes.h"
 #include "worker.h"
 
@@ -26,7 +27,9 @@ namespace {
 
 constexpr int kBacklog = 4096;
 
+// libevhtp's accept hook, on the thread that serves the connection.
 evhtp_res post_accept(evhtp_connection_t* conn, void*) {
+    stats().connections.fetch_add(1);
     Worker* w = current_worker();
     if (w == nullptr) {
         return EVHTP_RES_ERROR;

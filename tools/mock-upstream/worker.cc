@@ -25,6 +25,15 @@ evhtp_res on_connection_fini(evhtp_connection_t*, void* arg) {
     return EVHTP_RES_OK;
 }
 
+// The connection's state: the argument of its on_connection_fini hook.
+ConnCtx* find_ctx(evhtp_connection_t* conn) {
+    evhtp_hooks_t* hooks = conn != nullptr ? evhtp_connection_get_hooks(conn) : nullptr;
+    if (hooks == nullptr || hooks->on_connection_fini != &on_connection_fini) {
+        return nullptr;
+    }
+    return static_cast<ConnCtx*>(hooks->on_connection_fini_arg);
+}
+
 }  // namespace
 
 Worker::Worker(event_base* b)
@@ -39,6 +48,17 @@ void Worker::close_all() {
 Worker* current_worker() { return t_worker; }
 
 void set_current_worker(Worker* w) { t_worker = w; }
+
+void count_request(evhtp_connection_t* conn) {
+    if (ConnCtx* ctx = find_ctx(conn)) {
+        ++ctx->requests;
+    }
+}
+
+uint64_t request_ordinal(evhtp_connection_t* conn) {
+    ConnCtx* ctx = find_ctx(conn);
+    return ctx != nullptr ? ctx->requests : 0;
+}
 
 void attach_connection(Worker& w, evhtp_connection_t* conn) {
     int on = 1;

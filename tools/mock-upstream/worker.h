@@ -2,6 +2,8 @@
 // connections it serves.
 #pragma once
 
+#include <cstdint>
+
 #include <event2/event.h>
 #include <evhtp.h>
 
@@ -15,6 +17,7 @@ struct ConnCtx {
     evhtp_connection_t* conn = nullptr;
     ConnCtx* prev = nullptr;
     ConnCtx* next = nullptr;
+    uint64_t requests = 0;      // requests received on this connection so far
 };
 
 struct Worker {
@@ -36,6 +39,13 @@ void set_current_worker(Worker* w);
 
 // Sets TCP_NODELAY and the connection hooks (post-accept, on the worker's thread).
 void attach_connection(Worker& w, evhtp_connection_t* conn);
+
+// Counts a request received on conn (once per request, when it is read whole).
+void count_request(evhtp_connection_t* conn);
+// The ordinal of conn's current request: 1 for the first request, 2 for
+// the next one on the kept-alive connection... (0 when the connection is
+// not one of the mock's, never expected).
+uint64_t request_ordinal(evhtp_connection_t* conn);
 
 // Casts a typed hook to libevhtp's generic hook type.
 template <typename F>
