@@ -47,6 +47,7 @@ struct ProviderConfig {
     std::vector<std::string> keys;    // each key is one credential
     std::vector<ModelPattern> models;
     std::string proxy;                // "" = none; http://, https://, socks5://, socks5h://
+    bool native_http = true;          // http_client = auto: plain-HTTP upstreams use the native client
     int line = 0;                     // line of the section header
 };
 

@@ -542,8 +542,8 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
         models_value(p, label, v);
         return;
     }
-    if (key != "type" && key != "api" && key != "base_url" && key != "proxy") {
-        error(line_, label, "unknown key (expected type, api, base_url, key, models or proxy)");
+    if (key != "type" && key != "api" && key != "base_url" && key != "proxy" && key != "http_client") {
+        error(line_, label, "unknown key (expected type, api, base_url, key, models, proxy or http_client)");
         return;
     }
     if (!once(p.seen, label, key)) return;
@@ -558,6 +558,8 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
         p.api_line = line_;
         if (auto a = enum_value<OpenAIApi>(label, v, {{"chat", OpenAIApi::Chat}, {"responses", OpenAIApi::Responses}}))
             c.api = *a;
+    } else if (key == "http_client") {
+        if (auto n = enum_value<bool>(label, v, {{"auto", true}, {"libcurl", false}})) c.native_http = *n;
     } else if (key == "base_url") {
         // The value is not echoed: a URL can carry credentials.
         std::string_view rest;

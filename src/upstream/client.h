@@ -1,11 +1,17 @@
-// UpstreamClient: libcurl's multi interface driven by one worker's
-// event_base. One client per worker; every transfer it runs belongs to a
-// request on that worker. Keep-alive connections are pooled per client.
+// upstream::Client: the worker's HTTP client toward the providers. One
+// client per worker; every transfer it runs belongs to a request on that
+// worker. It has two engines behind one interface:
+//  - H1Engine (h1_engine.h): HTTP/1.1 over plain TCP, with its own pool of
+//    kept-alive connections, each registered once with the worker's loop:
+//    one write and one read per small request on a pooled connection;
+//  - CurlEngine (curl_engine.h): libcurl's multi interface, for everything
+//    else (https with HTTP/2 or TLS, proxies, hosts the asynchronous resolver
+//    has not resolved yet, an http_proxy/all_proxy environment).
 //
 // Callbacks to a Listener come from the worker's loop. on_headers and
-// on_body are called from inside libcurl: a listener must not cancel or
+// on_body are called from inside an engine: a listener must not cancel or
 // start transfers there (return kAbort from on_body to stop one). on_done is
-// called outside libcurl, exactly once, after which the transfer is gone.
+// called outside the engine, exactly once, after which the transfer is gone.
 #pragma once
 
 #include <chrono>
@@ -13,13 +19,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 struct event_base;
-struct event;
-struct curl_slist;
 
 namespace agd::upstream {
 
@@ -34,6 +37,7 @@ struct Request {
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds idle_timeout{300'000};  // no byte from upstream for this long = timeout
     bool post = true;
+    bool native_ok = true;             // false: always through libcurl (provider http_client = libcurl)
 };
 
 enum class Outcome {
@@ -56,32 +60,26 @@ public:
     virtual void on_done(Outcome outcome, std::string_view message) = 0;
 };
 
-class Client;
-
-// Handle of one running transfer. Owned by the Client; valid until on_done
+// Handle of one running transfer. Owned by its engine; valid until on_done
 // or cancel().
 class Transfer {
 public:
-    void pause();
-    void resume();
-    void cancel();  // no callback follows; the handle is freed
+    virtual void pause() = 0;
+    // on_body may be called again from inside resume() (never on_done).
+    virtual void resume() = 0;
+    virtual void cancel() = 0;  // no callback follows; the handle is freed
     bool paused() const { return paused_; }
 
-private:
-    friend class Client;
+protected:
     Transfer() = default;
-    Client* client_ = nullptr;
-    void* easy_ = nullptr;
-    Listener* listener_ = nullptr;
-    event* idle_timer_ = nullptr;
-    std::chrono::milliseconds idle_timeout_{0};
-    curl_slist* headers_ = nullptr;
-    HeaderList response_headers_;
-    bool headers_done_ = false;
+    ~Transfer() = default;
+    Transfer(const Transfer&) = delete;
+    Transfer& operator=(const Transfer&) = delete;
     bool paused_ = false;
-    bool timed_out_ = false;
-    char errbuf_[256] = {};
 };
+
+class CurlEngine;
+class H1Engine;
 
 class Client {
 public:
@@ -92,32 +90,13 @@ public:
 
     // Starts a transfer; returns nullptr (and no callback) if it cannot start.
     Transfer* start(const Request& req, Listener* listener);
-    size_t active() const { return active_; }
+    // Transfers running now, and how many of them the native engine carries.
+    size_t active() const;
+    size_t active_native() const;
 
 private:
-    friend class Transfer;
-    struct Socket;
-    static int on_socket(void* easy, int fd, int what, void* userp, void* socketp);
-    static int on_timer(void* multi, long timeout_ms, void* userp);
-    static void on_event(int fd, short events, void* arg);
-    static void on_timeout(int fd, short events, void* arg);
-    static void on_idle(int fd, short events, void* arg);
-    static size_t on_header_line(char* data, size_t size, size_t n, void* userp);
-    static size_t on_write(char* data, size_t size, size_t n, void* userp);
-    static void deliver_headers(Transfer* t, long status);
-
-    void drain_messages();
-    void finish(Transfer* t, int code);
-    void destroy(Transfer* t);
-    void arm_idle(Transfer* t);
-
-    event_base* base_;
-    void* multi_;
-    std::unordered_set<Transfer*> transfers_;
-    static constexpr size_t kMaxIdleEasies = 64;
-    std::vector<void*> idle_easies_;  // CURL* ready for reuse (curl_easy_reset)
-    event* timer_;
-    size_t active_ = 0;
+    std::unique_ptr<H1Engine> h1_;  // null when the environment sets a proxy
+    std::unique_ptr<CurlEngine> curl_;
 };
 
 }  // namespace agd::upstream

@@ -1,4 +1,4 @@
-#include "upstream/client.h"
+#include "upstream/curl_engine.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
@@ -8,7 +8,7 @@
 
 namespace agd::upstream {
 
-struct Client::Socket {
+struct CurlEngine::Socket {
     struct event* ev = nullptr;
     short kind = 0;
 };
@@ -47,16 +47,16 @@ Outcome classify(int code) {
 
 }  // namespace
 
-Client::Client(event_base* base) : base_(base), multi_(curl_multi_init()) {
-    timer_ = evtimer_new(base_, &Client::on_timeout, this);
-    curl_multi_setopt(M(multi_), CURLMOPT_SOCKETFUNCTION, &Client::on_socket);
+CurlEngine::CurlEngine(event_base* base) : base_(base), multi_(curl_multi_init()) {
+    timer_ = evtimer_new(base_, &CurlEngine::on_timeout, this);
+    curl_multi_setopt(M(multi_), CURLMOPT_SOCKETFUNCTION, &CurlEngine::on_socket);
     curl_multi_setopt(M(multi_), CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(M(multi_), CURLMOPT_TIMERFUNCTION, &Client::on_timer);
+    curl_multi_setopt(M(multi_), CURLMOPT_TIMERFUNCTION, &CurlEngine::on_timer);
     curl_multi_setopt(M(multi_), CURLMOPT_TIMERDATA, this);
     curl_multi_setopt(M(multi_), CURLMOPT_MAXCONNECTS, 1024L);
 }
 
-Client::~Client() {
+CurlEngine::~CurlEngine() {
     // Transfers still running belong to requests being torn down with the worker.
     while (!transfers_.empty()) destroy(*transfers_.begin());
     for (void* e : idle_easies_) curl_easy_cleanup(E(e));
@@ -64,7 +64,7 @@ Client::~Client() {
     event_free(timer_);
 }
 
-Transfer* Client::start(const Request& req, Listener* listener) {
+Transfer* CurlEngine::start(const Request& req, Listener* listener) {
     // Easy handles are reused: curl_easy_init allocates and clears several
     // KiB per transfer, a measurable part of a small request's cost.
     CURL* easy;
@@ -76,8 +76,8 @@ Transfer* Client::start(const Request& req, Listener* listener) {
         easy = curl_easy_init();
     }
     if (!easy) return nullptr;
-    auto* t = new Transfer();
-    t->client_ = this;
+    auto* t = new CurlTransfer();
+    t->engine_ = this;
     t->easy_ = easy;
     t->listener_ = listener;
     t->idle_timeout_ = req.idle_timeout;
@@ -105,13 +105,13 @@ Transfer* Client::start(const Request& req, Listener* listener) {
     if (req.url.compare(0, 8, "https://") == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf_);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Client::on_header_line);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlEngine::on_header_line);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Client::on_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlEngine::on_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
     if (!req.proxy.empty()) curl_easy_setopt(easy, CURLOPT_PROXY, req.proxy.c_str());
 
-    t->idle_timer_ = evtimer_new(base_, &Client::on_idle, t);
+    t->idle_timer_ = evtimer_new(base_, &CurlEngine::on_idle, t);
     if (curl_multi_add_handle(M(multi_), easy) != CURLM_OK) {
         curl_easy_cleanup(easy);
         curl_slist_free_all(t->headers_);
@@ -125,14 +125,14 @@ Transfer* Client::start(const Request& req, Listener* listener) {
     return t;
 }
 
-void Client::arm_idle(Transfer* t) {
+void CurlEngine::arm_idle(CurlTransfer* t) {
     if (t->idle_timeout_.count() <= 0) return;
     timeval tv = to_tv(t->idle_timeout_);
     evtimer_add(t->idle_timer_, &tv);
 }
 
-int Client::on_socket(void* /*easy*/, int fd, int what, void* userp, void* socketp) {
-    auto* self = static_cast<Client*>(userp);
+int CurlEngine::on_socket(void* /*easy*/, int fd, int what, void* userp, void* socketp) {
+    auto* self = static_cast<CurlEngine*>(userp);
     auto* s = static_cast<Socket*>(socketp);
     if (what == CURL_POLL_REMOVE) {
         if (s) {
@@ -145,7 +145,7 @@ int Client::on_socket(void* /*easy*/, int fd, int what, void* userp, void* socke
     short kind = static_cast<short>(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) | EV_PERSIST);
     if (!s) {
         s = new Socket();
-        s->ev = event_new(self->base_, fd, kind, &Client::on_event, self);
+        s->ev = event_new(self->base_, fd, kind, &CurlEngine::on_event, self);
         s->kind = kind;
         event_add(s->ev, nullptr);
         curl_multi_assign(M(self->multi_), fd, s);
@@ -153,15 +153,15 @@ int Client::on_socket(void* /*easy*/, int fd, int what, void* userp, void* socke
     }
     if (s->kind != kind) {  // only touch the event when the interest really changes
         event_del(s->ev);
-        event_assign(s->ev, self->base_, fd, kind, &Client::on_event, self);
+        event_assign(s->ev, self->base_, fd, kind, &CurlEngine::on_event, self);
         s->kind = kind;
         event_add(s->ev, nullptr);
     }
     return 0;
 }
 
-int Client::on_timer(void* /*multi*/, long timeout_ms, void* userp) {
-    auto* self = static_cast<Client*>(userp);
+int CurlEngine::on_timer(void* /*multi*/, long timeout_ms, void* userp) {
+    auto* self = static_cast<CurlEngine*>(userp);
     if (timeout_ms < 0) {
         evtimer_del(self->timer_);
         return 0;
@@ -171,33 +171,33 @@ int Client::on_timer(void* /*multi*/, long timeout_ms, void* userp) {
     return 0;
 }
 
-void Client::on_event(int fd, short events, void* arg) {
-    auto* self = static_cast<Client*>(arg);
+void CurlEngine::on_event(int fd, short events, void* arg) {
+    auto* self = static_cast<CurlEngine*>(arg);
     int flags = ((events & EV_READ) ? CURL_CSELECT_IN : 0) | ((events & EV_WRITE) ? CURL_CSELECT_OUT : 0);
     int running = 0;
     curl_multi_socket_action(M(self->multi_), fd, flags, &running);
     self->drain_messages();
 }
 
-void Client::on_timeout(int, short, void* arg) {
-    auto* self = static_cast<Client*>(arg);
+void CurlEngine::on_timeout(int, short, void* arg) {
+    auto* self = static_cast<CurlEngine*>(arg);
     int running = 0;
     curl_multi_socket_action(M(self->multi_), CURL_SOCKET_TIMEOUT, 0, &running);
     self->drain_messages();
 }
 
-void Client::on_idle(int, short, void* arg) {
-    auto* t = static_cast<Transfer*>(arg);
+void CurlEngine::on_idle(int, short, void* arg) {
+    auto* t = static_cast<CurlTransfer*>(arg);
     if (t->paused_) return;  // waiting on the client, not on the upstream
     t->timed_out_ = true;
-    t->client_->finish(t, CURLE_OPERATION_TIMEDOUT);
+    t->engine_->finish(t, CURLE_OPERATION_TIMEDOUT);
 }
 
-size_t Client::on_header_line(char* data, size_t size, size_t n, void* userp) {
-    auto* t = static_cast<Transfer*>(userp);
+size_t CurlEngine::on_header_line(char* data, size_t size, size_t n, void* userp) {
+    auto* t = static_cast<CurlTransfer*>(userp);
     size_t len = size * n;
     std::string_view line(data, len);
-    t->client_->arm_idle(t);
+    t->engine_->arm_idle(t);
     if (line.substr(0, 5) == "HTTP/") {
         t->response_headers_.clear();
         t->headers_done_ = false;
@@ -225,14 +225,14 @@ size_t Client::on_header_line(char* data, size_t size, size_t n, void* userp) {
     return len;
 }
 
-void Client::deliver_headers(Transfer* t, long status) {
+void CurlEngine::deliver_headers(CurlTransfer* t, long status) {
     t->headers_done_ = true;
     t->listener_->on_headers(status, std::move(t->response_headers_));
     t->response_headers_.clear();
 }
 
-size_t Client::on_write(char* data, size_t size, size_t n, void* userp) {
-    auto* t = static_cast<Transfer*>(userp);
+size_t CurlEngine::on_write(char* data, size_t size, size_t n, void* userp) {
+    auto* t = static_cast<CurlTransfer*>(userp);
     size_t len = size * n;
     if (!t->headers_done_) {  // a body without the end of a header block (should not happen)
         long status = 0;
@@ -245,21 +245,21 @@ size_t Client::on_write(char* data, size_t size, size_t n, void* userp) {
         evtimer_del(t->idle_timer_);
         return CURL_WRITEFUNC_PAUSE;
     }
-    t->client_->arm_idle(t);
+    t->engine_->arm_idle(t);
     return r;
 }
 
-void Client::drain_messages() {
+void CurlEngine::drain_messages() {
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(M(multi_), &left)) {
         if (msg->msg != CURLMSG_DONE) continue;
-        Transfer* t = nullptr;
+        CurlTransfer* t = nullptr;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
         if (t) finish(t, msg->data.result);
     }
 }
 
-void Client::finish(Transfer* t, int code) {
+void CurlEngine::finish(CurlTransfer* t, int code) {
     Listener* l = t->listener_;
     Outcome outcome = t->timed_out_ ? Outcome::Timeout : classify(code);
     std::string message;
@@ -272,7 +272,7 @@ void Client::finish(Transfer* t, int code) {
     l->on_done(outcome, message);
 }
 
-void Client::destroy(Transfer* t) {
+void CurlEngine::destroy(CurlTransfer* t) {
     curl_multi_remove_handle(M(multi_), E(t->easy_));
     if (idle_easies_.size() < kMaxIdleEasies) idle_easies_.push_back(t->easy_);
     else curl_easy_cleanup(E(t->easy_));
@@ -283,20 +283,20 @@ void Client::destroy(Transfer* t) {
     delete t;
 }
 
-void Transfer::pause() {
+void CurlTransfer::pause() {
     if (paused_) return;
     paused_ = true;
     evtimer_del(idle_timer_);
     curl_easy_pause(E(easy_), CURLPAUSE_RECV);
 }
 
-void Transfer::resume() {
+void CurlTransfer::resume() {
     if (!paused_) return;
     paused_ = false;
-    client_->arm_idle(this);
+    engine_->arm_idle(this);
     curl_easy_pause(E(easy_), CURLPAUSE_CONT);
 }
 
-void Transfer::cancel() { client_->destroy(this); }
+void CurlTransfer::cancel() { engine_->destroy(this); }
 
 }  // namespace agd::upstream

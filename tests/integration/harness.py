@@ -465,7 +465,12 @@ def build_config(tmpdir, server=None, auth=None, access=None, routing=None, prov
         sections.append(("access", _items(access)))
     if routing:
         sections.append(("routing", _items(routing)))
+    # AGD_HTTP_CLIENT=libcurl runs a suite with every provider on libcurl
+    # (http_client = libcurl) instead of the native HTTP/1.1 client.
+    forced = os.environ.get("AGD_HTTP_CLIENT")
     for name, p in providers or []:
+        if forced and "http_client" not in p:
+            p = dict(p, http_client=forced)
         sections.append(("provider." + name, _items(p)))
     return ini(sections)
 

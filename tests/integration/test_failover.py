@@ -188,6 +188,61 @@ class FailoverTests(AgdTestCase):
 
     # -- cooldown -------------------------------------------------------------------------
 
+    # -- upstream connections ---------------------------------------------------------
+
+    def test_sequential_requests_share_one_upstream_connection(self):
+        d = self.daemon(keys=(K1,), server={"workers": 1})
+        self.assertEqual(chat(d.port, "gpt-warm").status, 200)
+        before = self.mock.stats()["connections"]  # this query is one connection of its own
+        for _ in range(10):
+            r = chat(d.port, "gpt-pool")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(answer_cred(r), K1)
+        self.assertEqual(self.mock.stats()["connections"] - before, 1,
+                         "the daemon opened new upstream connections instead of reusing its kept-alive one")
+
+    def test_pooled_connection_closed_by_upstream_is_retried_on_a_new_one(self):
+        # The upstream closes a kept-alive connection the moment the daemon
+        # reuses it: the request is sent again on a new connection, with the
+        # same credential, and the client never sees the failure.
+        d = self.daemon(keys=(K1, K2), strategy="fill-first", server={"workers": 1})
+        self.assertEqual(chat(d.port, "gpt-warm").status, 200)
+        self.mock.clear()
+        model = "gpt-stale+hangup_reused=1"
+        r = chat(d.port, model)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(answer_cred(r), K1)
+        self.assertEqual(self.upstream_creds(), [K1, K1])
+        a = parse_access(d.wait_access_lines(2)[-1])
+        self.assertEqual(a["attempts"], "1", a)
+
+    def test_upstream_hanging_up_without_answer_fails_over_then_502(self):
+        d = self.daemon(keys=(K1, K2), strategy="fill-first")
+        r = chat(d.port, "gpt-gone+hangup=1")
+        self.assertEqual(r.status, 502, r)
+        self.assertOpenAIError(r, 502)
+        self.assertEqual(set(self.upstream_creds()), {K1, K2})
+
+    def test_connection_close_answers_are_not_reused(self):
+        d = self.daemon(keys=(K1,), server={"workers": 1})
+        self.assertEqual(chat(d.port, "gpt-warm").status, 200)
+        before = self.mock.stats()["connections"]
+        for _ in range(3):
+            r = chat(d.port, "gpt-cc+conn_close=1")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(answer_cred(r), K1)
+        # the warm connection carries the first; each Connection: close ends its connection
+        self.assertEqual(self.mock.stats()["connections"] - before, 3)
+
+    def test_upstream_named_localhost(self):
+        base = "http://localhost:%d" % self.mock.port
+        d = self.start_daemon(build_config(self.tmp, server={"workers": 1}, providers=[
+            ("local", openai_provider(base, [K4], "gpt-*"))]))
+        for _ in range(5):
+            r = chat(d.port, "gpt-local")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(answer_cred(r), K4)
+
     def test_all_credentials_cooling_gives_429_with_retry_after(self):
         self.start_daemon(build_config(self.tmp, routing={"cooldown": "1s"}, providers=[
             ("oa", openai_provider(self.mock, [K1, K2], "gpt-*")),

@@ -137,6 +137,7 @@ TEST_CASE("config loader: every key of every section") {
         "models = gpt-4o*, o3*\n"
         "models = fast=gpt-4o-mini\n"
         "proxy = socks5h://127.0.0.1:1080\n"
+        "http_client = libcurl\n"
         "\n"
         "[provider.claude]\n"
         "type = anthropic\n"
@@ -210,11 +211,13 @@ TEST_CASE("config loader: every key of every section") {
     CHECK(oa.models[2].upstream_name == "gpt-4o-mini");
     CHECK_FALSE(oa.models[2].is_glob);
     CHECK(oa.proxy == "socks5h://127.0.0.1:1080");
+    CHECK_FALSE(oa.native_http);
 
     const ProviderConfig& cl = c.providers[1];
     CHECK(cl.type == ProviderType::Anthropic);
     CHECK(cl.base_url == "https://api.anthropic.com");
     CHECK(cl.proxy.empty());
+    CHECK(cl.native_http);
 
     const ProviderConfig& g = c.providers[2];
     CHECK(g.name == "g-1.x_y");
@@ -330,7 +333,7 @@ TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[routing]\nretries = 2\n") ==
           at(2, "routing.retries: unknown key (expected strategy, cooldown or max_attempts)"));
     CHECK(only_error(kProvider + "region = eu\n") ==
-          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models or proxy)"));
+          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy or http_client)"));
     CHECK(only_error("workers = 2\n") == at(1, "workers: key outside of any section"));
     CHECK(only_error("[server\nworkers = 2\n") == at(1, "section header without closing ']'"));
     CHECK(only_error("[server] extra\n") == at(1, "server: unexpected text after ']'"));
@@ -558,6 +561,10 @@ TEST_CASE("config loader: provider errors") {
           at(5, "provider.openai.proxy: expected a proxy URL starting with http://, https://, socks5:// or "
                 "socks5h://"));
     CHECK(only_error(kProvider + "proxy = socks5://\n") == at(5, "provider.openai.proxy: proxy URL has no host"));
+    CHECK(only_error(kProvider + "http_client = native\n") ==
+          at(5, "provider.openai.http_client: expected auto or libcurl, got \"native\""));
+    CHECK(only_error(kProvider + "http_client = auto\nhttp_client = libcurl\n") ==
+          at(6, "provider.openai.http_client: already set on line 5 (only lists may repeat a key)"));
     CHECK(only_error("[provider.bad name!]\ntype = openai\n") ==
           at(1, "provider.bad name!: bad provider name (use letters, digits, '_', '.' and '-')"));
     CHECK(only_error("[provider.]\n") == at(1, "provider.: bad provider name (use letters, digits, '_', '.' and '-')"));

@@ -1,0 +1,76 @@
+// CurlEngine: libcurl's multi interface driven by one worker's event_base
+// (see client.h for where it serves). Keep-alive connections are pooled by
+// libcurl, per engine.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <unordered_set>
+#include <vector>
+
+#include "upstream/client.h"
+
+struct event;
+struct curl_slist;
+
+namespace agd::upstream {
+
+class CurlEngine;
+
+class CurlTransfer final : public Transfer {
+public:
+    void pause() override;
+    void resume() override;
+    void cancel() override;
+
+private:
+    friend class CurlEngine;
+    CurlEngine* engine_ = nullptr;
+    void* easy_ = nullptr;
+    Listener* listener_ = nullptr;
+    event* idle_timer_ = nullptr;
+    std::chrono::milliseconds idle_timeout_{0};
+    curl_slist* headers_ = nullptr;
+    HeaderList response_headers_;
+    bool headers_done_ = false;
+    bool timed_out_ = false;
+    char errbuf_[256] = {};
+};
+
+class CurlEngine {
+public:
+    explicit CurlEngine(event_base* base);
+    ~CurlEngine();
+    CurlEngine(const CurlEngine&) = delete;
+    CurlEngine& operator=(const CurlEngine&) = delete;
+
+    Transfer* start(const Request& req, Listener* listener);
+    size_t active() const { return active_; }
+
+private:
+    friend class CurlTransfer;
+    struct Socket;
+    static int on_socket(void* easy, int fd, int what, void* userp, void* socketp);
+    static int on_timer(void* multi, long timeout_ms, void* userp);
+    static void on_event(int fd, short events, void* arg);
+    static void on_timeout(int fd, short events, void* arg);
+    static void on_idle(int fd, short events, void* arg);
+    static size_t on_header_line(char* data, size_t size, size_t n, void* userp);
+    static size_t on_write(char* data, size_t size, size_t n, void* userp);
+    static void deliver_headers(CurlTransfer* t, long status);
+
+    void drain_messages();
+    void finish(CurlTransfer* t, int code);
+    void destroy(CurlTransfer* t);
+    void arm_idle(CurlTransfer* t);
+
+    event_base* base_;
+    void* multi_;
+    std::unordered_set<CurlTransfer*> transfers_;
+    static constexpr size_t kMaxIdleEasies = 64;
+    std::vector<void*> idle_easies_;  // CURL* ready for reuse (curl_easy_reset)
+    event* timer_;
+    size_t active_ = 0;
+};
+
+}  // namespace agd::upstream
