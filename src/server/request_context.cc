@@ -66,8 +66,6 @@ RequestContext::~RequestContext() {
         if (evbuffer* out = output_of(req)) evbuffer_remove_cb_entry(out, drain_entry_);
         drain_entry_ = nullptr;
     }
-    if (closed_ev_) event_free(closed_ev_);
-    if (watch_timer_) event_free(watch_timer_);
     if (drained_ev_) event_free(drained_ev_);
     if (!logged_) {
         if (access.status == 0) access.status = 499;  // the client went away before any answer
@@ -236,31 +234,18 @@ void RequestContext::drained_cb(int, short, void* arg) {
 void RequestContext::pause() {
     if (paused_) return;
     paused_ = true;
-    evhtp_request_pause(req);
-    // Notice a client that hangs up while we wait on the upstream (the read
-    // side is disabled while paused, so libevhtp alone would not see it).
-    // Watching costs two epoll_ctl calls, so a request that ends within
-    // kWatchClosedAfter never pays them; a longer one is watched from then on.
-    if (!watch_timer_ && (event_base_get_features(worker.base()) & EV_FEATURE_EARLY_CLOSE))
-        watch_timer_ = evtimer_new(worker.base(), &RequestContext::watch_cb, this);
-    if (watch_timer_) {
-        timeval tv{0, kWatchClosedAfterUs};
-        evtimer_add(watch_timer_, &tv);
-    }
-}
-
-void RequestContext::watch_cb(int, short, void* arg) {
-    auto* self = static_cast<RequestContext*>(arg);
-    evhtp_connection_t* c = evhtp_request_get_connection(self->req);
-    if (!self->paused_ || !c) return;
-    if (!self->closed_ev_) self->closed_ev_ = event_new(self->worker.base(), c->sock, EV_CLOSED, &RequestContext::closed_cb, self);
-    event_add(self->closed_ev_, nullptr);
-}
-
-void RequestContext::closed_cb(int, short, void* arg) {
-    auto* self = static_cast<RequestContext*>(arg);
-    self->on_client_gone();
-    self->close_connection();
+    // What evhtp_request_pause does, except that the client's read side
+    // stays enabled: no epoll_ctl on every request, a client that hangs up
+    // is seen at once (libevhtp's error hook, on_error in server.cc), and
+    // whatever it pipelines meanwhile waits unparsed in the input buffer
+    // (kMaxUnparsedInput, set at accept) until finish_paused(). libevhtp's
+    // read callback sees the PAUSED flag and parses nothing more. The read
+    // timeout is off meanwhile: waiting on the upstream is not an idle client.
+    req->status = EVHTP_RES_PAUSE;
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    c->flags |= EVHTP_CONN_FLAG_PAUSED;
+    timeval stalled{kClientStalledSeconds, 0};
+    bufferevent_set_timeouts(c->bev, nullptr, &stalled);
 }
 
 void RequestContext::on_client_gone() {
@@ -275,8 +260,9 @@ void RequestContext::on_client_gone() {
 void RequestContext::finish_paused() {
     if (!paused_) return;
     paused_ = false;
-    if (watch_timer_) evtimer_del(watch_timer_);
-    if (closed_ev_) event_del(closed_ev_);
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    timeval idle{kClientIdleSeconds, 0}, stalled{kClientStalledSeconds, 0};
+    bufferevent_set_timeouts(c->bev, &idle, &stalled);
     evhtp_request_resume(req);
 }
 

@@ -98,6 +98,16 @@ public:
     // Backpressure: ask for on_drained() once the client's buffer falls below `low`.
     void watch_drain(size_t low);
 
+    // Client connection timeouts (libevhtp's, set in server.cc): an idle
+    // keep-alive connection or a stalled request read is closed after
+    // kClientIdleSeconds, a client that takes no byte of its answer for
+    // kClientStalledSeconds too. The read side's is off while paused.
+    static constexpr long kClientIdleSeconds = 120;
+    static constexpr long kClientStalledSeconds = 300;
+    // Most bytes read from a client and not yet parsed (what it pipelines
+    // while its request is paused); reading stops there until they are.
+    static constexpr size_t kMaxUnparsedInput = 1 << 20;
+
     // The request is waiting on asynchronous work (evhtp paused); the server
     // calls these.
     void pause();
@@ -113,9 +123,6 @@ public:
 private:
     enum class ReplyState { None, Pending, Sent, Streaming, Done };
     static void drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
-    static void closed_cb(int fd, short what, void* arg);
-    static void watch_cb(int fd, short what, void* arg);
-    static constexpr long kWatchClosedAfterUs = 50'000;
     static void drained_cb(int fd, short what, void* arg);
     void send_now(int status, std::string body, const char* content_type);
     void finish_paused();
@@ -132,8 +139,6 @@ private:
     bool aborting_ = false;
     size_t drain_low_ = 0;
     evbuffer_cb_entry* drain_entry_ = nullptr;
-    event* closed_ev_ = nullptr;
-    event* watch_timer_ = nullptr;
     event* drained_ev_ = nullptr;
 };
 

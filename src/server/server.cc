@@ -180,6 +180,8 @@ evhtp_res on_accept(evhtp_connection_t* conn, void* arg) {
         setsockopt(conn->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers, as_hook(&on_headers), arg);
+    // A paused request keeps reading (RequestContext::pause): bound what waits unparsed.
+    bufferevent_setwatermark(conn->bev, EV_READ, 0, RequestContext::kMaxUnparsedInput);
     return EVHTP_RES_OK;
 }
 
@@ -187,10 +189,8 @@ void configure(evhtp_t* htp, Impl* impl) {
     evhtp_disable_flag(htp, EVHTP_FLAG_ENABLE_100_CONT);
     evhtp_set_gencb(htp, &on_request, impl);
     evhtp_set_post_accept_cb(htp, &on_accept, impl);
-    // Idle keep-alive connections and stalled request reads are closed after
-    // 2 minutes; a client that accepts no byte of its response for 5 minutes too.
-    timeval idle{120, 0};
-    timeval stalled{300, 0};
+    timeval idle{RequestContext::kClientIdleSeconds, 0};
+    timeval stalled{RequestContext::kClientStalledSeconds, 0};
     evhtp_set_timeouts(htp, &idle, &stalled);
 }
 

@@ -9,7 +9,7 @@ import json
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, fingerprint, gemini_provider,
-                     get, openai_provider, parse_access, post)
+                     get, openai_provider, parse_access, post, t, wait_until)
 
 KEY_OA = "sk-oa-provider-key-1f2e3d4c5b6a"
 KEY_RS = "sk-rs-provider-key-9a8b7c6d5e4f"
@@ -228,6 +228,29 @@ class EndpointTests(AgdTestCase):
         second = harness.parse_http_response(second_raw)
         self.assertEqual(second.status, 200, second)
         self.assertIsInstance(second.json(), dict)
+
+    def test_request_pipelined_while_the_first_waits_upstream(self):
+        # The second request arrives while the first is paused on the
+        # upstream (the client connection keeps reading meanwhile): it waits
+        # unparsed, and is answered after the first, in order.
+        body = b'{"model":"gpt-4o+delay=300ms","messages":[]}'
+        first = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        second = b"GET /health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"
+        sock = harness.connect(self.d.port)
+        self.addCleanup(sock.close)
+        self.mock.clear()
+        sock.sendall(first)
+        wait_until(lambda: len(self.mock.requests()) == 1, t(10), "the first request to reach the mock")
+        sock.sendall(second)
+        raw = harness.recv_all(sock)
+        one = harness.parse_http_response(raw)
+        self.assertEqual(one.status, 200, one)
+        self.assertIn("cred=%s;" % KEY_OA, one.json()["choices"][0]["message"]["content"])
+        head_end = raw.index(b"\r\n\r\n") + 4
+        two = harness.parse_http_response(raw[head_end + int(one.header("content-length")):])
+        self.assertEqual(two.status, 200, two)
+        self.assertEqual(two.json().get("status"), "ok", two)
 
     def test_large_response_body(self):
         size = 3 * 1024 * 1024
