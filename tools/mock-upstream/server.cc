@@ -42,13 +42,17 @@ void thread_init(evhtp_t*, evthr_t* thr, void*) {
     set_current_worker(new Worker(evthr_get_base(thr)));
 }
 
-void thread_exit(evhtp_t*, evthr_t*, void*) {
+void thread_exit(evhtp_t*, evthr_t* thr, void*) {
     Worker* w = current_worker();
     if (w != nullptr) {
         w->close_all();
         delete w;
         set_current_worker(nullptr);
     }
+    // A connection freed on this loop (by close_all, or by its client's
+    // close just before the stop) finishes freeing its bufferevent from the
+    // loop: one more pass, as the main loop gets in serve_on.
+    event_base_loop(evthr_get_base(thr), EVLOOP_NONBLOCK);
 }
 
 void on_signal(evutil_socket_t, short, void* arg) {
