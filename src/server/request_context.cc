@@ -67,6 +67,7 @@ RequestContext::~RequestContext() {
         drain_entry_ = nullptr;
     }
     if (drained_ev_) event_free(drained_ev_);
+    if (flush_ev_) event_free(flush_ev_);
     if (!logged_) {
         if (access.status == 0) access.status = 499;  // the client went away before any answer
         log_access();
@@ -124,13 +125,17 @@ void RequestContext::send_now(int status, std::string body, const char* content_
     access.status = status;
     access.bytes_out += body.size();
     access.first_byte_ns = mono_ns();
+    hold_output();
     evhtp_send_reply(req, static_cast<evhtp_res>(status));
+    flush_output();
     log_access();
     finish_paused();
 }
 
 void RequestContext::start_response(int status, int64_t content_length) {
     reply_state_ = ReplyState::Streaming;
+    hold_output();
+    schedule_flush();
     access.status = status;
     if (worker.runtime().draining.load(std::memory_order_relaxed)) close_after(req);
     if (content_length >= 0) {
@@ -155,6 +160,8 @@ void RequestContext::write_body(const char* data, size_t len) {
     if (!out) return;
     if (access.first_byte_ns == 0) access.first_byte_ns = mono_ns();
     access.bytes_out += len;
+    hold_output();
+    schedule_flush();
     if (chunked_) {
         char head[24];
         int n = snprintf(head, sizeof head, "%zx\r\n", len);
@@ -169,10 +176,12 @@ void RequestContext::write_body(const char* data, size_t len) {
 void RequestContext::end_response() {
     if (reply_state_ != ReplyState::Streaming) return;
     reply_state_ = ReplyState::Done;
+    hold_output();
     if (chunked_) {
         if (evbuffer* out = output_of(req)) evbuffer_add(out, "0\r\n\r\n", 5);
     }
     evhtp_send_reply_end(req);
+    flush_output();
     log_access();
     finish_paused();
 }
@@ -194,6 +203,47 @@ void RequestContext::close_connection() {
     if (!paused_) evhtp_connection_pause(c);
     paused_ = false;
     evhtp_connection_resume(c);
+}
+
+void RequestContext::hold_output() {
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    if (!c || !c->bev) return;
+    // Write interest is registered only while bytes wait for the socket
+    // (flush_output); with the buffer empty it is not, so this costs nothing.
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        bufferevent_disable(c->bev, EV_WRITE);
+}
+
+void RequestContext::schedule_flush() {
+    if (!flush_ev_) flush_ev_ = event_new(worker.base(), -1, 0, &RequestContext::flush_cb, this);
+    event_active(flush_ev_, 0, 0);  // once per loop turn, however many writes come before it
+}
+
+void RequestContext::flush_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->flush_output(); }
+
+void RequestContext::flush_output() {
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    if (!c || !c->bev) return;
+    bufferevent* bev = c->bev;
+    if (bufferevent_get_enabled(bev) & EV_WRITE) return;  // libevent is writing what was left
+    evbuffer* out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) > 0) {
+        // The bufferevent keeps the front of its output frozen against
+        // draining; it thaws it the same way around its own writes.
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, c->sock);
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out) > 0) {
+        // The socket took part of it (or failed): libevent writes the rest
+        // when it can, or reports the error to libevhtp, then runs the write
+        // callbacks as usual.
+        bufferevent_enable(bev, EV_WRITE);
+        return;
+    }
+    // All sent: what the bufferevent does after a write that empties its
+    // buffer (libevhtp finishes a complete request there), from the loop.
+    bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 size_t RequestContext::output_pending() const {

@@ -125,6 +125,15 @@ private:
     static void drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
     static void drained_cb(int fd, short what, void* arg);
     void send_now(int status, std::string body, const char* content_type);
+    // The answer leaves through flush_output(), called at once or from the
+    // loop turn that produced it (schedule_flush), not by the bufferevent,
+    // which would register write interest for every answer and remove it
+    // once sent: two epoll_ctl per request. hold_output() before adding
+    // bytes keeps libevent from registering it.
+    void hold_output();
+    void schedule_flush();
+    void flush_output();
+    static void flush_cb(int fd, short what, void* arg);
     void finish_paused();
     void close_connection();
     void watch_output();  // drain_cb on the client's output buffer, once
@@ -140,6 +149,7 @@ private:
     size_t drain_low_ = 0;
     evbuffer_cb_entry* drain_entry_ = nullptr;
     event* drained_ev_ = nullptr;
+    event* flush_ev_ = nullptr;
 };
 
 int64_t mono_ns();

@@ -147,7 +147,10 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
         evhtp_request_get_proto(req) == EVHTP_PROTO_11) {
         if (ctx->has_reply()) ctx->reply_before_body();
-        else evbuffer_add(bufferevent_get_output(conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        else {
+            bufferevent_write(conn->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            bufferevent_enable(conn->bev, EV_WRITE);  // may be off (RequestContext::flush_output)
+        }
     }
     return EVHTP_RES_OK;
 }

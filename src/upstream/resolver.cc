@@ -49,7 +49,6 @@ std::vector<Address> system_lookup(const std::string& host) {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_ADDRCONFIG;
     addrinfo* res = nullptr;
     std::vector<Address> out;
     if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
