@@ -127,8 +127,8 @@ void RequestContext::send_now(int status, std::string body, const char* content_
     access.first_byte_ns = mono_ns();
     hold_output();
     evhtp_send_reply(req, static_cast<evhtp_res>(status));
+    log_access();  // before the client can see the answer (and send its next request)
     flush_output();
-    log_access();
     finish_paused();
 }
 
@@ -181,8 +181,8 @@ void RequestContext::end_response() {
         if (evbuffer* out = output_of(req)) evbuffer_add(out, "0\r\n\r\n", 5);
     }
     evhtp_send_reply_end(req);
+    log_access();  // before the client can see the answer (and send its next request)
     flush_output();
-    log_access();
     finish_paused();
 }
 
