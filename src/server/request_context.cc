@@ -215,8 +215,14 @@ void RequestContext::hold_output() {
 }
 
 void RequestContext::schedule_flush() {
-    if (!flush_ev_) flush_ev_ = event_new(worker.base(), -1, 0, &RequestContext::flush_cb, this);
-    event_active(flush_ev_, 0, 0);  // once per loop turn, however many writes come before it
+    if (!flush_ev_) flush_ev_ = evtimer_new(worker.base(), &RequestContext::flush_cb, this);
+    // A zero timer, not an activation: it runs after the loop's next poll,
+    // behind every upstream read that poll reports, so a burst of pieces
+    // leaves in as few writes as the bufferevent would make.
+    if (!evtimer_pending(flush_ev_, nullptr)) {
+        timeval now{0, 0};
+        evtimer_add(flush_ev_, &now);
+    }
 }
 
 void RequestContext::flush_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->flush_output(); }
