@@ -227,6 +227,9 @@ void RequestContext::schedule_flush() {
 
 void RequestContext::flush_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->flush_output(); }
 
+// Writes to the socket itself: right for the plain TCP and unix listeners
+// we have; a TLS listener (an OpenSSL bufferevent) would have to go through
+// the bufferevent instead.
 void RequestContext::flush_output() {
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     if (!c || !c->bev) return;
