@@ -8,11 +8,20 @@
 #include "translate/signature_cache.h"
 #include "translate/sse.h"
 #include "translate/util.h"
+#include "support.h"
 
 using namespace agd;
 using namespace agd::translate;
 
 namespace {
+
+using test::call;
+using test::msg;
+using test::parse;
+using test::result;
+using test::send;
+using test::text;
+using Recorder = test::RecSink;
 
 Session anthropic_session(Protocol client = Protocol::Anthropic) {
     Session s;
@@ -24,38 +33,8 @@ Session anthropic_session(Protocol client = Protocol::Anthropic) {
     return s;
 }
 
-rapidjson::Document parse(std::string_view text) {
-    rapidjson::Document d;
-    std::string err;
-    REQUIRE_MESSAGE(parse_json(text, d, &err), err << " in " << text);
-    return d;
-}
-
 std::string str(const JsonValue* v) { return std::string(get_string(v)); }
 int64_t num(const JsonValue& v) { return get_int(&v).value_or(-999); }
-
-ir::Part text(std::string t) {
-    ir::Part p;
-    p.text = std::move(t);
-    return p;
-}
-
-ir::Part call(std::string id, std::string name, std::string args = "{}") {
-    ir::Part p;
-    p.kind = ir::PartKind::ToolCall;
-    p.call_id = std::move(id);
-    p.name = std::move(name);
-    p.args_json = std::move(args);
-    return p;
-}
-
-ir::Part result(std::string id, std::string out) {
-    ir::Part p;
-    p.kind = ir::PartKind::ToolResult;
-    p.call_id = std::move(id);
-    p.content.push_back(text(std::move(out)));
-    return p;
-}
 
 ir::Part thinking(std::string t, std::string sig, Protocol origin, std::string model = "claude-sonnet-4-5") {
     ir::Part p;
@@ -66,8 +45,6 @@ ir::Part thinking(std::string t, std::string sig, Protocol origin, std::string m
     return p;
 }
 
-ir::Message msg(ir::Role role, std::vector<ir::Part> parts) { return ir::Message{role, std::move(parts)}; }
-
 const auto U = ir::Role::User;
 const auto A = ir::Role::Assistant;
 
@@ -76,30 +53,6 @@ rapidjson::Document encode(const ir::Request& r, Session& s) {
     REQUIRE_MESSAGE(out.ok(), out.error().message);
     return parse(out.value());
 }
-
-// Copies of the IR events (the originals hold views).
-struct Recorded {
-    ir::StreamEvent::Type type;
-    std::string text, id, name;
-    int index;
-    ir::Usage usage;
-    ir::Finish finish;
-    int status;
-};
-
-struct Recorder : EventSink {
-    std::vector<Recorded> evs;
-    void on(const ir::StreamEvent& e) override {
-        evs.push_back({e.type, std::string(e.text), std::string(e.id), std::string(e.name), e.index, e.usage, e.finish,
-                       e.status});
-    }
-    std::vector<Recorded> of(ir::StreamEvent::Type t) const {
-        std::vector<Recorded> o;
-        for (const auto& e : evs)
-            if (e.type == t) o.push_back(e);
-        return o;
-    }
-};
 
 void feed(StreamDecoder& d, std::string_view sse_text, EventSink& sink) {
     sse::for_each_event(sse_text, [&](const sse::Event& ev) { d.on_event(ev, sink); });
@@ -140,14 +93,6 @@ void check_blocks(const std::vector<Parsed>& evs) {
         }
     }
     CHECK(open == -1);
-}
-
-void send(StreamEncoder& enc, ir::StreamEvent::Type t, std::string_view txt = {}, int index = 0) {
-    ir::StreamEvent e;
-    e.type = t;
-    e.text = txt;
-    e.index = index;
-    enc.on(e);
 }
 
 void tool_start(StreamEncoder& enc, int index, std::string_view id, std::string_view name) {

@@ -8,11 +8,19 @@
 #include "translate/codecs.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
+#include "support.h"
 
 using namespace agd;
 using namespace agd::translate;
 
 namespace {
+
+using test::ev;
+using test::feed;
+using test::parse;
+using test::Rec;
+using test::RecSink;
+using test::str;
 
 // The §1.2 example (with a complete tiny PNG payload).
 const char* kExample = R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},
@@ -36,55 +44,6 @@ Session chat_session() {
     return s;
 }
 
-rapidjson::Document parse(const std::string& text) {
-    rapidjson::Document d;
-    bool ok = parse_json(text, d);
-    INFO(text);
-    REQUIRE(ok);
-    return d;
-}
-
-std::string str(const rapidjson::Value& v, const char* key) {
-    const JsonValue* m = member(v, key);
-    return m && m->IsString() ? std::string(m->GetString(), m->GetStringLength()) : std::string("<none>");
-}
-
-// Owned copy of an IR stream event.
-struct Rec {
-    ir::StreamEvent::Type type;
-    std::string text, id, name;
-    int index = 0;
-    ir::Usage usage;
-    ir::Finish finish = ir::Finish::Unset;
-    int status = 0;
-};
-
-struct RecSink : EventSink {
-    std::vector<Rec> evs;
-    void on(const ir::StreamEvent& e) override {
-        evs.push_back(Rec{e.type, std::string(e.text), std::string(e.id), std::string(e.name), e.index, e.usage, e.finish,
-                          e.status});
-    }
-    std::vector<Rec> of(ir::StreamEvent::Type t) const {
-        std::vector<Rec> out;
-        for (const Rec& r : evs)
-            if (r.type == t) out.push_back(r);
-        return out;
-    }
-    std::string joined(ir::StreamEvent::Type t, int index = -1) const {
-        std::string out;
-        for (const Rec& r : evs)
-            if (r.type == t && (index < 0 || r.index == index)) out += r.text;
-        return out;
-    }
-};
-
-void feed(StreamDecoder& d, RecSink& sink, const std::string& data) {
-    sse::Event ev;
-    ev.data = data;
-    d.on_event(ev, sink);
-}
-
 // The data: payloads of a client stream.
 std::vector<std::string> sse_payloads(const std::string& out) {
     std::vector<std::string> res;
@@ -98,12 +57,6 @@ std::vector<std::string> sse_payloads(const std::string& out) {
         pos = end + 2;
     }
     return res;
-}
-
-ir::StreamEvent ev(ir::StreamEvent::Type t) {
-    ir::StreamEvent e;
-    e.type = t;
-    return e;
 }
 
 ir::Part text_part(std::string t) {

@@ -10,11 +10,22 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "support.h"
 
 using namespace agd;
 using namespace agd::translate;
 
 namespace {
+
+using test::call;
+using test::ev;
+using test::feed;
+using test::msg;
+using test::parse;
+using test::Rec;
+using test::result;
+using test::str;
+using test::text;
 
 // The §5.1 example (snake_case spellings are tested separately).
 const char* kExample = R"({"systemInstruction":{"parts":[{"text":"Be brief."}]},
@@ -48,54 +59,9 @@ Session cross_session(const char* upstream_model = "gemini-2.5-flash") {
     return s;
 }
 
-rapidjson::Document parse(const std::string& text) {
-    rapidjson::Document d;
-    bool ok = parse_json(text, d);
-    INFO(text);
-    REQUIRE(ok);
-    return d;
-}
-
-std::string str(const rapidjson::Value& v, const char* key) {
-    const JsonValue* m = member(v, key);
-    return m && m->IsString() ? std::string(m->GetString(), m->GetStringLength()) : std::string("<none>");
-}
-
 std::string json(const rapidjson::Value* v) { return v ? to_json(*v) : std::string("<none>"); }
 
 rapidjson::Document schema(const char* in) { return parse(gemini_schema(in)); }
-
-ir::Part text(std::string t) {
-    ir::Part p;
-    p.kind = ir::PartKind::Text;
-    p.text = std::move(t);
-    return p;
-}
-
-ir::Part call(std::string id, std::string name, std::string args) {
-    ir::Part p;
-    p.kind = ir::PartKind::ToolCall;
-    p.call_id = std::move(id);
-    p.name = std::move(name);
-    p.args_json = std::move(args);
-    return p;
-}
-
-ir::Part result(std::string id, std::string output, bool is_error = false) {
-    ir::Part p;
-    p.kind = ir::PartKind::ToolResult;
-    p.call_id = std::move(id);
-    p.content.push_back(text(std::move(output)));
-    p.is_error = is_error;
-    return p;
-}
-
-ir::Message msg(ir::Role role, std::vector<ir::Part> parts) {
-    ir::Message m;
-    m.role = role;
-    m.parts = std::move(parts);
-    return m;
-}
 
 ir::Request weather_turn() {
     ir::Request r;
@@ -110,41 +76,16 @@ std::string encode_ok(const ir::Request& r, Session& s) {
     return *out;
 }
 
-// Owned copy of an IR stream event.
-struct Rec {
-    ir::StreamEvent::Type type;
-    std::string text, id, name;
-    int index = 0;
-    ir::Usage usage;
-    ir::Finish finish = ir::Finish::Unset;
-    int status = 0;
-};
-
+// Records IR stream events as `ev` (test::RecSink names them `evs`).
 struct Collect : EventSink {
     std::vector<Rec> ev;
-    void on(const ir::StreamEvent& e) override {
-        ev.push_back(Rec{e.type, std::string(e.text), std::string(e.id), std::string(e.name), e.index, e.usage, e.finish,
-                         e.status});
-    }
+    void on(const ir::StreamEvent& e) override { ev.push_back(test::record(e)); }
     std::vector<ir::StreamEvent::Type> types() const {
         std::vector<ir::StreamEvent::Type> t;
         for (const auto& e : ev) t.push_back(e.type);
         return t;
     }
 };
-
-void feed(StreamDecoder& d, EventSink& sink, const std::string& data) {
-    sse::Event e;
-    e.data = data;
-    d.on_event(e, sink);
-}
-
-ir::StreamEvent ev(ir::StreamEvent::Type t, std::string_view text = {}) {
-    ir::StreamEvent e;
-    e.type = t;
-    e.text = text;
-    return e;
-}
 
 // "data: X\r\n\r\n" blocks -> X texts; fails on any other framing.
 std::vector<std::string> sse_datas(const std::string& out) {

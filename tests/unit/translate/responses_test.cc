@@ -9,11 +9,16 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "support.h"
 
 using namespace agd;
 using namespace agd::translate;
 
 namespace {
+
+using test::parse;
+using test::send;
+using Collect = test::RecSink;
 
 using Ev = ir::StreamEvent;
 
@@ -37,31 +42,7 @@ Session responses_upstream(Protocol client) {
     return s;
 }
 
-rapidjson::Document parse(std::string_view text) {
-    rapidjson::Document d;
-    REQUIRE(parse_json(text, d));
-    return d;
-}
-
 std::string str(const rapidjson::Value& v, const char* key) { return std::string(get_string(member(v, key))); }
-
-// An IR event with its strings owned.
-struct Got {
-    Ev::Type type;
-    std::string text, id, name;
-    int index = 0;
-    ir::Usage usage;
-    ir::Finish finish = ir::Finish::Unset;
-    int status = 0;
-};
-
-struct Collect : EventSink {
-    std::vector<Got> evs;
-    void on(const Ev& e) override {
-        evs.push_back({e.type, std::string(e.text), std::string(e.id), std::string(e.name), e.index, e.usage, e.finish,
-                       e.status});
-    }
-};
 
 void feed(StreamDecoder& d, EventSink& sink, std::string_view name, std::string data) {
     sse::Event ev;
@@ -95,17 +76,6 @@ std::vector<SseOut> split_sse(const std::string& out) {
         res.push_back(std::move(e));
     }
     return res;
-}
-
-void send(StreamEncoder& enc, Ev::Type t, std::string_view text = {}, int index = 0, std::string_view id = {},
-          std::string_view name = {}) {
-    Ev e;
-    e.type = t;
-    e.text = text;
-    e.index = index;
-    e.id = id;
-    e.name = name;
-    enc.on(e);
 }
 
 void send_finish(StreamEncoder& enc, ir::Finish f) {
