@@ -253,7 +253,8 @@ void Exchange::start_client_response() {
         if (!relayable(k)) continue;
         ctx_.add_response_header(k, v);
     }
-    if (!sse_) {
+    // A Content-Length beside Transfer-Encoding does not frame the body (RFC 9112 6.3).
+    if (!sse_ && !find_header(headers_, "transfer-encoding")) {
         if (const std::string* cl = find_header(headers_, "content-length")) {
             char* end = nullptr;
             long long n = std::strtoll(cl->c_str(), &end, 10);

@@ -234,6 +234,7 @@ void RequestContext::flush_output() {
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     if (!c || !c->bev) return;
     bufferevent* bev = c->bev;
+    if (flush_ev_) evtimer_del(flush_ev_);  // this flush takes what a scheduled one would
     if (bufferevent_get_enabled(bev) & EV_WRITE) return;  // libevent is writing what was left
     evbuffer* out = bufferevent_get_output(bev);
     if (evbuffer_get_length(out) > 0) {

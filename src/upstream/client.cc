@@ -36,8 +36,6 @@ Transfer* Client::start(const Request& req, Listener* listener) {
     return curl_->start(req, listener);
 }
 
-size_t Client::active() const { return curl_->active() + active_native(); }
-
-size_t Client::active_native() const { return h1_ ? h1_->active() : 0; }
+size_t Client::active() const { return curl_->active() + (h1_ ? h1_->active() : 0); }
 
 }  // namespace agd::upstream

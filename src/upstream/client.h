@@ -90,9 +90,8 @@ public:
 
     // Starts a transfer; returns nullptr (and no callback) if it cannot start.
     Transfer* start(const Request& req, Listener* listener);
-    // Transfers running now, and how many of them the native engine carries.
+    // Transfers running now.
     size_t active() const;
-    size_t active_native() const;
 
 private:
     std::unique_ptr<H1Engine> h1_;  // null when the environment sets a proxy

@@ -459,10 +459,11 @@ void H1Engine::close_conn(H1Conn* c) {
     delete c;
 }
 
-bool H1Engine::set_reading(H1Conn* c, bool on) {
-    if (c->reading == on) return true;
+void H1Engine::set_reading(H1Conn* c, bool on) {
+    if (c->reading == on) return;
     c->reading = on;
-    return (on ? event_add(c->rev, nullptr) : event_del(c->rev)) == 0;
+    if (on) event_add(c->rev, nullptr);
+    else event_del(c->rev);
 }
 
 std::string H1Engine::where(const H1Transfer* t) const { return t->host_ + " port " + std::to_string(t->port_); }

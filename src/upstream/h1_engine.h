@@ -111,7 +111,7 @@ private:
     void park(H1Conn* c);
     void unpark(H1Conn* c);
     void close_conn(H1Conn* c);
-    bool set_reading(H1Conn* c, bool on);
+    void set_reading(H1Conn* c, bool on);
 
     event_base* base_;
     Resolver resolver_;

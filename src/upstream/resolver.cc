@@ -76,12 +76,6 @@ Resolver::~Resolver() {
     inbox_->wake = nullptr;
 }
 
-size_t Resolver::pending() const {
-    size_t n = 0;
-    for (const auto& [host, e] : cache_) n += e.pending ? 1 : 0;
-    return n;
-}
-
 const std::vector<Address>* Resolver::lookup(const std::string& host, uint16_t port) {
     auto [it, added] = cache_.try_emplace(host);
     Entry& e = it->second;

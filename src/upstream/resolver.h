@@ -41,8 +41,6 @@ public:
     // if none is running and the last one did not fail within kRetryFailed).
     // The pointer is valid until the next call.
     const std::vector<Address>* lookup(const std::string& host, uint16_t port);
-    // Lookups under way.
-    size_t pending() const;
 
 private:
     struct Entry {
