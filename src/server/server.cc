@@ -175,9 +175,20 @@ evhtp_res on_connection_fini(evhtp_connection_t* conn, void*) {
     return EVHTP_RES_OK;
 }
 
+// libevhtp 1.2.18 reads errno after a read that returned 0 (end of stream)
+// and, if it happens to say EAGAIN (left over from an earlier call, such as
+// the listener's last accept4), takes the end of stream for a spurious wake-up:
+// it registers the socket again and reads the same end of stream a second
+// time before closing (four wasted system calls per connection). A read of 0
+// bytes never sets errno, so clearing it here, just before that check, is exact.
+void on_connection_event(evhtp_connection_t*, short events, void*) {
+    if (events == (BEV_EVENT_EOF | BEV_EVENT_READING)) errno = 0;
+}
+
 evhtp_res on_accept(evhtp_connection_t* conn, void* arg) {
     if (Worker* w = Worker::current()) w->track(conn);
     evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, as_hook(&on_connection_fini), nullptr);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_event, as_hook(&on_connection_event), nullptr);
     if (conn->saddr && (conn->saddr->sa_family == AF_INET || conn->saddr->sa_family == AF_INET6)) {
         int one = 1;
         setsockopt(conn->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
