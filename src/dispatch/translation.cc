@@ -97,7 +97,7 @@ void replay(const ir::Response& r, translate::EventSink& sink) {
 // count_tokens bodies toward each wire: Anthropic takes only some of the
 // Messages fields; Gemini wants the request wrapped in generateContentRequest.
 std::string count_body(Protocol wire, const std::string& encoded, const std::string& upstream_model) {
-    rapidjson::Document doc;
+    translate::JsonDoc doc;
     if (!translate::parse_json(encoded, doc) || !doc.IsObject()) return encoded;
     rapidjson::StringBuffer buf;
     translate::JsonWriter w(buf);
@@ -157,7 +157,7 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
     std::string_view body(ctx.body_data ? ctx.body_data : "", ctx.body_len);
     std::string unwrapped;
     if (ctx.route.op == Operation::GeminiCountTokens) {
-        rapidjson::Document doc;
+        translate::JsonDoc doc;
         if (translate::parse_json(body, doc))
             if (const JsonValue* inner = translate::member(doc, "generateContentRequest", "generate_content_request");
                 translate::is_object(inner)) {
@@ -258,7 +258,7 @@ void Translation::fail(std::string_view message, int status) {
 
 Result<std::string> Translation::translate_body(std::string_view upstream_body) {
     if (counting()) {
-        rapidjson::Document doc;
+        translate::JsonDoc doc;
         if (!translate::parse_json(upstream_body, doc)) return Error{502, "the upstream's token count is not JSON"};
         std::optional<int64_t> n = translate::get_int(translate::member(doc, "input_tokens"));
         if (!n) n = translate::get_int(translate::member(doc, "totalTokens", "total_tokens"));
@@ -275,7 +275,7 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
 }
 
 std::string Translation::error_message(std::string_view body) {
-    rapidjson::Document doc;
+    translate::JsonDoc doc;
     if (!translate::parse_json(body, doc)) return {};
     const JsonValue* root = &doc;
     if (doc.IsArray() && !doc.Empty()) root = &doc[0];  // a Gemini array stream's error element

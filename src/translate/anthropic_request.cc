@@ -275,7 +275,7 @@ void decode_format(const JsonValue* oc, ir::Request& r) {
 
 Result<ir::Request> decode_anthropic_request(std::string_view body, Session&) {
     using R = Result<ir::Request>;
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string err;
     if (!parse_json(body, doc, &err)) return R::fail(400, err);
     if (!doc.IsObject()) return R::fail(400, "the request body must be a JSON object");

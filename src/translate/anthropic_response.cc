@@ -19,7 +19,7 @@ void kv(JsonWriter& w, std::string_view key, std::string_view value) {
 
 Result<ir::Response> decode_anthropic_response(std::string_view body, Session& s) {
     using R = Result<ir::Response>;
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string err;
     if (!parse_json(body, doc, &err)) return R::fail(502, "upstream answer: " + err);
     if (!doc.IsObject()) return R::fail(502, "upstream answer: not a JSON object");

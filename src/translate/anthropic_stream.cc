@@ -42,7 +42,7 @@ public:
 
     void on_event(const sse::Event& ev, EventSink& sink) override {
         if (ended_) return;
-        rapidjson::Document d;
+        JsonDoc d;
         if (!parse_json(ev.data, d) || !d.IsObject()) return;  // ping without data, garbage: ignored
         std::string_view type = get_string(member(d, "type"));
         if (type.empty()) type = ev.name;

@@ -212,7 +212,7 @@ bool decode_message(Decoder& d, const JsonValue& msg, size_t i) {
                 if (!decode_tool_call(d, tc, m)) return false;
         }
         if (const JsonValue* fc = member(msg, "function_call"); is_object(fc)) {  // legacy functions
-            rapidjson::Document tc;
+            JsonDoc tc;
             tc.SetObject();
             std::string id = d.s.new_id("call_");
             tc.AddMember("id", rapidjson::Value(id.c_str(), tc.GetAllocator()), tc.GetAllocator());
@@ -774,7 +774,7 @@ std::string effort_for(const ir::Reasoning& re) {
 }  // namespace
 
 Result<ir::Request> decode_chat_request(std::string_view body, Session& s) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string perr;
     if (!parse_json(body, doc, &perr)) return Fail::fail(400, perr);
     if (!doc.IsObject()) return Fail::fail(400, "request body must be a JSON object");

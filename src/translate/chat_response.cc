@@ -104,7 +104,7 @@ int error_status(const JsonValue& err) {
 }  // namespace
 
 Result<ir::Response> decode_chat_response(std::string_view body, Session& s) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string perr;
     if (!parse_json(body, doc, &perr)) return Fail::fail(502, "upstream answer: " + perr);
     if (!doc.IsObject()) return Fail::fail(502, "upstream answer is not a JSON object");

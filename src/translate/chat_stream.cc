@@ -40,7 +40,7 @@ public:
         while (!data.empty() && data.front() == ' ') data.remove_prefix(1);
         if (data.empty()) return;
         if (data == "[DONE]") return finish_stream(sink);
-        rapidjson::Document doc;
+        JsonDoc doc;
         if (!parse_json(data, doc) || !doc.IsObject()) return fail(sink, 502, "upstream sent an invalid stream chunk");
         if (const JsonValue* err = member(doc, "error"); err && !err->IsNull()) return upstream_error(sink, *err);
         start(sink, doc);

@@ -77,7 +77,7 @@ void lower_types(Value& v, Alloc& a, int depth) {
 }
 
 std::string schema_text(const Value& schema) {
-    rapidjson::Document d;
+    JsonDoc d;
     d.CopyFrom(schema, d.GetAllocator());
     lower_types(d, d.GetAllocator(), 0);
     return to_json(d);
@@ -415,7 +415,7 @@ std::string function_response_json(const ir::Part& p, const std::string& name) {
         text += c.text;
     }
     std::string response;
-    rapidjson::Document d;
+    JsonDoc d;
     if (!p.is_error && parse_json(text, d) && d.IsObject()) {
         rename_dollar_keys(d, d.GetAllocator());
         response = to_json(d);
@@ -677,7 +677,7 @@ void write_contents(JsonWriter& w, const std::vector<OutContent>& contents, cons
 // branches is folded into one object offering every branch's properties
 // (none of them required, as only one branch applies).
 std::string object_root(std::string schema) {
-    rapidjson::Document d;
+    JsonDoc d;
     if (!parse_json(schema, d) || !d.IsObject() || member(d, "type")) return schema;
     const Value* any = member(d, "anyOf");
     if (!is_array(any) || any->Empty()) return schema;
@@ -887,7 +887,7 @@ std::string generation_json(const ir::Request& r, const Session& s) {
 }  // namespace
 
 Result<ir::Request> decode_gemini_request(std::string_view body, Session& s) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string err;
     if (!parse_json(body, doc, &err)) return Result<ir::Request>::fail(400, err);
     if (!doc.IsObject()) return Result<ir::Request>::fail(400, "request body must be a JSON object");

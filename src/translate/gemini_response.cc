@@ -100,7 +100,7 @@ std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()
 }  // namespace
 
 Result<ir::Response> decode_gemini_response(std::string_view body, Session& s) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string err;
     if (!parse_json(body, doc, &err)) return Result<ir::Response>::fail(502, "upstream answer: " + err);
     if (!doc.IsObject()) return Result<ir::Response>::fail(502, "upstream answer is not a JSON object");

@@ -362,7 +362,7 @@ Value sanitize(const Value& in, Ctx& c, int depth, int ref_depth) {
 }  // namespace
 
 std::string gemini_schema(std::string_view schema_json) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     if (!parse_json(schema_json, doc) || !doc.IsObject()) return kDefaultSchema;
     rapidjson::Document out;
     Ctx c{&doc, out.GetAllocator()};

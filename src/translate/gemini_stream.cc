@@ -37,7 +37,7 @@ public:
         std::string_view data = ev.data;
         while (!data.empty() && (data.front() == ' ' || data.front() == '\r' || data.front() == '\n')) data.remove_prefix(1);
         if (data.empty() || data == "[DONE]") return;
-        rapidjson::Document doc;
+        JsonDoc doc;
         std::string err;
         if (!parse_json(data, doc, &err)) return fail(sink, 502, "invalid JSON in the upstream stream: " + err);
         if (doc.IsArray()) {  // a whole array-mode body handed over as one event

@@ -6,13 +6,45 @@
 
 namespace agd::translate {
 
-bool parse_json(std::string_view text, rapidjson::Document& doc, std::string* error) {
-    doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+namespace {
+
+// Texts up to this size are copied into a per-thread buffer, bigger ones
+// into their own (a worker does not keep a big request's memory).
+constexpr size_t kScratchMax = 64 * 1024;
+
+// Parses a NUL-terminated copy of the text: RapidJSON's fast string and
+// whitespace scans (RAPIDJSON_SSE2, meson.build) exist only for
+// NUL-terminated input, and read ahead within the aligned 16-byte block of
+// the NUL, which the 16 bytes reserved past the end keep inside the buffer.
+// An embedded NUL ends the text as it did in the length-bounded parse, and
+// the bytes of a UTF-8 byte-order mark are skipped as its UTF-8 input stream
+// skipped them (each of EF BB BF, in order, when present), error offsets
+// still counted from the first byte.
+template <class Doc>
+bool parse_into(std::string_view text, Doc& doc, std::string* error) {
+    size_t skipped = 0;
+    for (unsigned char bom : {0xEFu, 0xBBu, 0xBFu})
+        if (skipped < text.size() && static_cast<unsigned char>(text[skipped]) == bom) ++skipped;
+    text.remove_prefix(skipped);
+    thread_local std::string scratch;
+    std::string own;
+    std::string& buf = text.size() <= kScratchMax ? scratch : own;
+    buf.reserve(text.size() + 16);
+    buf.assign(text);
+    doc.template Parse<rapidjson::kParseIterativeFlag>(buf.c_str());
     if (!doc.HasParseError()) return true;
     if (error)
-        *error = "invalid JSON at byte " + std::to_string(doc.GetErrorOffset()) + ": " +
+        *error = "invalid JSON at byte " + std::to_string(doc.GetErrorOffset() + skipped) + ": " +
                  rapidjson::GetParseError_En(doc.GetParseError());
     return false;
+}
+
+}  // namespace
+
+bool parse_json(std::string_view text, JsonDoc& doc, std::string* error) { return parse_into(text, doc, error); }
+
+bool parse_json(std::string_view text, rapidjson::Document& doc, std::string* error) {
+    return parse_into(text, doc, error);
 }
 
 const JsonValue* member(const JsonValue& obj, std::string_view key) {

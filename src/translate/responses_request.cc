@@ -315,7 +315,7 @@ bool present(const JsonValue* v) { return v && !v->IsNull() && !(v->IsString() &
 }  // namespace
 
 Result<ir::Request> decode_responses_request(std::string_view body, Session&) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string perr;
     if (!parse_json(body, doc, &perr)) return ReqResult::fail(400, perr);
     if (!doc.IsObject()) return ReqResult::fail(400, "the request body must be a JSON object");

@@ -238,7 +238,7 @@ std::string joined_texts(const JsonValue* arr) {
 }  // namespace
 
 Result<ir::Response> decode_responses_response(std::string_view body, Session& s) {
-    rapidjson::Document doc;
+    JsonDoc doc;
     std::string perr;
     if (!parse_json(body, doc, &perr)) return RespResult::fail(502, "upstream answer: " + perr);
     if (!doc.IsObject()) return RespResult::fail(502, "upstream answer is not a JSON object");

@@ -30,7 +30,7 @@ public:
         std::string_view data = ev.data;
         while (!data.empty() && (data.back() == '\n' || data.back() == ' ')) data.remove_suffix(1);
         if (data.empty() || data == "[DONE]") return;
-        rapidjson::Document doc;
+        JsonDoc doc;
         if (!parse_json(data, doc) || !doc.IsObject()) return;  // not an event we can read: skip
         std::string_view type = get_string(member(doc, "type"));
         if (type.empty()) type = ev.name;
@@ -606,7 +606,7 @@ private:
         std::string ev = stream_error_event(Protocol::OpenAIResponses, error_kind_for_status(status), msg);
         size_t at = ev.find("data: ");
         size_t end = ev.rfind("\n\n");
-        rapidjson::Document doc;
+        JsonDoc doc;
         if (at != std::string::npos && end != std::string::npos && end > at &&
             parse_json(std::string_view(ev).substr(at + 6, end - at - 6), doc) && doc.IsObject()) {
             emit("error", [&](JsonWriter& w) {

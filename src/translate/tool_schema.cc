@@ -6,7 +6,7 @@ namespace agd::translate {
 
 std::string object_root_schema(std::string_view json) {
     static const char kEmpty[] = "{\"type\":\"object\",\"properties\":{}}";
-    rapidjson::Document d;
+    JsonDoc d;
     if (json.empty() || !parse_json(json, d) || !d.IsObject()) return kEmpty;
     auto& a = d.GetAllocator();
     const JsonValue* type = member(d, "type");

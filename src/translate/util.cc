@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "translate/json_util.h"
 #include "translate/session.h"
 
 namespace agd::translate {
@@ -17,9 +18,8 @@ namespace {
 // is written anew rather than passed on: RapidJSON skips some stray bytes
 // (a UTF-8 byte-order mark's) before a value, which must not reach a body.
 std::string object_text(std::string_view s) {
-    rapidjson::Document d;
-    d.Parse<rapidjson::kParseIterativeFlag>(s.data(), s.size());
-    if (d.HasParseError() || !d.IsObject()) return {};
+    JsonDoc d;
+    if (!parse_json(s, d) || !d.IsObject()) return {};
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     d.Accept(w);
