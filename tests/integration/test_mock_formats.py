@@ -778,6 +778,36 @@ class MockFormatTests(AgdTestCase):
         self.assertEqual((status, headers.get("connection")), (200, "close"))
         self.assertEqual(self.read_to_eof(f), b"")
 
+    def test_both_lengths_sends_content_length_beside_chunked(self):
+        sock, f = self.connect()
+        self.send(sock, CHAT, {"model": "m+both_lengths+chunks=3", "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}]})
+        status_line = f.readline()
+        self.assertTrue(status_line.startswith(b"HTTP/1.1 200"), status_line)
+        head = {}
+        while True:
+            line = f.readline()
+            if line == b"\r\n":
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            head[name.strip().lower()] = value.strip()
+        self.assertEqual((head.get("transfer-encoding"), head.get("content-length")), ("chunked", "1"))
+        body = b""
+        while True:  # the body itself is chunked, whole
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                self.assertEqual(f.readline(), b"\r\n")
+                break
+            body += f.read(size)
+            self.assertEqual(f.readline(), b"\r\n")
+        events, leftover = parse_sse(body)
+        self.assertEqual(events[-1].data, "[DONE]")
+        self.assertIn(b"#2;", body)
+        # Without the directive a stream has no Content-Length.
+        self.send(sock, CHAT, {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        _, headers, _ = self.read_response(f)
+        self.assertNotIn("content-length", headers)
+
     def count_connections(self, mock):
         zeroed = mock.reset_stats()
         self.assertEqual(zeroed["connections"], 0)

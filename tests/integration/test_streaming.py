@@ -105,6 +105,33 @@ class StreamingTests(AgdTestCase):
         self.assertEqual(a["status"], "200")
         self.assertNotIn("error", a)
 
+    def test_content_length_beside_chunked_is_ignored(self):
+        # An upstream sending both framings: chunked wins (RFC 9112 6.3). The
+        # stream arrives whole, and the daemon sends no Content-Length of its own.
+        for model in ("gpt-tecl+both_lengths+chunks=5", "gpt-tecl+both_lengths+chunks=3+pace=5ms"):
+            with self.subTest(model=model):
+                r = stream(self.d.port, "/v1/chat/completions", chat_body(model))
+                self.assertSSE(r)
+                self.assertIsNone(r.error, r)
+                self.assertEqual(r.events[-1].data, "[DONE]")
+                n = int(model.split("chunks=")[1].split("+")[0])
+                self.assertEqual(chat_text(r.events), expected_text(KC1, model, n))
+        # Translated (an Anthropic client, the OpenAI upstream) too.
+        model = "gpt-tecl+both_lengths+chunks=4"
+        r = stream(self.d.port, "/v1/messages", anthropic_body(model))
+        self.assertSSE(r)
+        self.assertEqual(r.events[-1].name, "message_stop")
+        self.assertEqual(anthropic_text(r.events), expected_text(KC1, model, 4))
+        # A relayed answer that is not SSE (Gemini's JSON array) is where a
+        # Content-Length would have been passed on: it must not be.
+        model = "gemini-tecl+both_lengths+chunks=5"
+        r = post(self.d.port, "/v1beta/models/%s:streamGenerateContent" % model, {"contents": []})
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.error, r)
+        self.assertIsNone(r.header("content-length"), r.headers)
+        arr = json.loads(r.body)
+        self.assertEqual(gemini_text(arr), expected_text(KG, model, 5))
+
     def test_http10_client_gets_an_unchunked_stream_ended_by_close(self):
         # HTTP/1.0 has no chunked encoding: the stream is the raw body and its
         # end is the connection's end.

@@ -204,6 +204,10 @@ void Exchange::begin() {
     }
     headers.emplace_back("Content-Type", stream_content_type(plan_.reply));
     headers.emplace_back("Cache-Control", "no-cache");
+    if (plan_.script.both_lengths && req_->proto == EVHTP_PROTO_11) {
+        // Beside Transfer-Encoding: chunked (RFC 9112 6.3: the chunked framing wins).
+        headers.emplace_back("Content-Length", "1");
+    }
     send_head(req_, 200, headers, std::nullopt);
     std::vector<std::string> events;
     enc_->open(events);

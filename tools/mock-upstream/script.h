@@ -31,6 +31,7 @@ struct Script {
     bool hangup = false;                 // close the connection instead of answering
     bool hangup_reused = false;          // the same, but not on a connection's first request
     bool conn_close = false;             // answer with Connection: close, then close
+    bool both_lengths = false;           // a chunked stream that also sends Content-Length: 1
 };
 
 inline constexpr int kMaxChunks = 100000;
