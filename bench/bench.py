@@ -400,14 +400,16 @@ class Bench:
             # otherwise mostly which target ran while it was slower.
             names = [n for n, _ in self.suts()] + ["direct"]
             slices = max(1, int(round(p["lat_window"])))
-            got = {name: ([], 0) for name in names}
+            lats = {name: [] for name in names}
+            bads = {name: 0 for name in names}
             for _ in range(slices):
                 for name in names:
                     lat, bad, tool = self.latency_c1(self.fast_port(name), p["lat_window"] / slices,
                                                      p["lat_warmup"] / slices)
-                    got[name] = (got[name][0] + lat, got[name][1] + bad)
+                    lats[name] += lat
+                    bads[name] += bad
             for name in names:
-                lat, bad = got[name]
+                lat, bad = lats[name], bads[name]
                 row[name] = {"n": len(lat), "non200": bad, "p50_us": pct(lat, 50), "p90_us": pct(lat, 90),
                              "p99_us": pct(lat, 99), "tool": tool, "slices": slices}
             for name, _ in self.suts():
@@ -558,18 +560,10 @@ class Bench:
         leave its tail work on the mock's core: the first stream of each
         block is a warm-up and is not counted). Returns {name: [StreamSet]}."""
         out = {name: [] for name in ports}
-        done = 0
-        while done < n:
+        for done in range(0, n, block):
             k = min(block, n - done)
             for name, port in ports.items():
-                for i in range(k + 1):
-                    ss = clients.StreamSet(port, model, chunks)
-                    ss.open(1)
-                    ss.run(lambda s: s.finished == 1, timeout)
-                    ss.close_all()
-                    if i:
-                        out[name].append(ss)
-            done += k
+                out[name] += self.sse_sequential(port, model, chunks, k + 1, timeout)[1:]
         return out
 
     def sse_paced(self, port, n, chunks, pace_ms):
