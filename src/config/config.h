@@ -58,6 +58,8 @@ struct ServerConfig {
     Millis upstream_timeout{300'000};  // max wait for upstream bytes (first byte or between chunks)
     Millis connect_timeout{10'000};
     Millis shutdown_timeout{30'000};
+    Millis client_header_timeout{60'000};  // whole request head, from its first byte (or the accept)
+    Millis client_body_timeout{60'000};    // between two reads of a request body
     std::string pid_file = "/run/antigravityd/antigravityd.pid";
     std::string control_socket = "/run/antigravityd/control.sock";
     LogLevel log_level = LogLevel::Info;

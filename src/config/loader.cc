@@ -428,12 +428,15 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         listen_value(label, v);
         return;
     }
-    static constexpr const char* kSingle[] = {"workers", "max_body_size", "upstream_timeout", "connect_timeout",
-                                              "shutdown_timeout", "pid_file", "control_socket", "log_level"};
+    static constexpr const char* kSingle[] = {"workers",          "max_body_size",         "upstream_timeout",
+                                              "connect_timeout",  "shutdown_timeout",      "client_header_timeout",
+                                              "client_body_timeout", "pid_file",           "control_socket",
+                                              "log_level"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
               "unknown key (expected listen, workers, max_body_size, upstream_timeout, connect_timeout, "
-              "shutdown_timeout, pid_file, control_socket or log_level)");
+              "shutdown_timeout, client_header_timeout, client_body_timeout, pid_file, control_socket or "
+              "log_level)");
         return;
     }
     if (!once(server_seen_, label, key)) return;
@@ -451,6 +454,10 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         if (auto d = duration_value(label, v, false)) s.connect_timeout = *d;
     } else if (key == "shutdown_timeout") {
         if (auto d = duration_value(label, v, true)) s.shutdown_timeout = *d;
+    } else if (key == "client_header_timeout") {
+        if (auto d = duration_value(label, v, false)) s.client_header_timeout = *d;
+    } else if (key == "client_body_timeout") {
+        if (auto d = duration_value(label, v, false)) s.client_body_timeout = *d;
     } else if (key == "pid_file") {
         if (auto p = path_value(label, v)) s.pid_file = *p;
     } else if (key == "control_socket") {

@@ -30,6 +30,9 @@ const Row& row(ErrorKind k) {
         /* BadGateway       */ {502, "server_error", "bad_gateway", 502, "api_error", 502, "UNAVAILABLE"},
         /* Unavailable      */ {503, "server_error", "service_unavailable", 529, "overloaded_error", 503, "UNAVAILABLE"},
         /* Timeout          */ {504, "server_error", "timeout", 504, "timeout_error", 504, "DEADLINE_EXCEEDED"},
+        /* RequestTimeout   */ {408, "invalid_request_error", "request_timeout", 408, "invalid_request_error", 408, "DEADLINE_EXCEEDED"},
+        /* UriTooLong       */ {414, "invalid_request_error", "uri_too_long", 414, "invalid_request_error", 414, "INVALID_ARGUMENT"},
+        /* HeaderTooLarge   */ {431, "invalid_request_error", "request_header_fields_too_large", 431, "invalid_request_error", 431, "INVALID_ARGUMENT"},
     };
     return rows[static_cast<int>(k)];
 }

@@ -24,6 +24,9 @@ enum class ErrorKind {
     BadGateway,        // 502
     Unavailable,       // 503 (529 for Anthropic clients)
     Timeout,           // 504
+    RequestTimeout,    // 408: the client's head or body did not arrive in time
+    UriTooLong,        // 414
+    HeaderTooLarge,    // 431
 };
 
 struct ErrorReply {

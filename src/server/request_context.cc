@@ -68,6 +68,7 @@ RequestContext::~RequestContext() {
     }
     if (drained_ev_) event_free(drained_ev_);
     if (flush_ev_) event_free(flush_ev_);
+    if (resume_ev_) event_free(resume_ev_);
     if (!logged_) {
         if (access.status == 0) access.status = 499;  // the client went away before any answer
         log_access();
@@ -319,11 +320,44 @@ void RequestContext::on_client_gone() {
 
 void RequestContext::finish_paused() {
     if (!paused_) return;
+    if (in_parser) {
+        resume_pending_ = true;
+        return;
+    }
+    resume_connection();
+}
+
+void RequestContext::resume_after_parse() {
+    if (!resume_pending_) return;
+    resume_pending_ = false;
+    // Sending the answer set the request's status to the HTTP status; the
+    // read callback the parser returns to must still see the request paused.
+    req->status = EVHTP_RES_PAUSE;
+    if (!resume_ev_) resume_ev_ = event_new(worker.base(), -1, 0, &RequestContext::resume_cb, this);
+    event_active(resume_ev_, 0, 0);
+}
+
+void RequestContext::resume_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->resume_connection(); }
+
+void RequestContext::resume_connection() {
+    if (!paused_) return;
     paused_ = false;
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     timeval idle{kClientIdleSeconds, 0}, stalled{kClientStalledSeconds, 0};
     bufferevent_set_timeouts(c->bev, &idle, &stalled);
-    evhtp_request_resume(req);
+    if (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) {
+        // libevhtp parses what the client pipelined once the answer is out.
+        evhtp_request_resume(req);
+        return;
+    }
+    // The connection ends with this answer: nothing after it is parsed.
+    // libevhtp's write callback closes it once the answer is out (the
+    // flush that sent it has scheduled that callback, or the bufferevent
+    // runs it when the rest is written).
+    c->flags &= static_cast<uint16_t>(~EVHTP_CONN_FLAG_PAUSED);
+    req->status = EVHTP_RES_OK;
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void RequestContext::log_access() {

@@ -81,6 +81,8 @@ public:
     void reply(int status, std::string body, const char* content_type = "application/json");
     void add_response_header(std::string_view name, std::string_view value);
     bool has_reply() const { return reply_state_ != ReplyState::None; }
+    // Bytes of an answer were queued (a pending reply does not count).
+    bool answer_started() const { return reply_state_ != ReplyState::None && reply_state_ != ReplyState::Pending; }
     // Sends a reply set while the body was still arriving (called by the server).
     void flush_pending_reply();
     // Sends a reply set while reading the head right away, closing the
@@ -112,6 +114,14 @@ public:
     // calls these.
     void pause();
     bool paused() const { return paused_; }
+    // Set by the server while libevhtp's parser calls it back with this
+    // request complete: an answer given meanwhile resumes the connection
+    // only once the parser has returned (resume_after_parse), so the
+    // requests pipelined behind it are parsed from the loop, in order.
+    bool in_parser = false;
+    void resume_after_parse();
+    // The answer is complete: the connection goes on (or closes).
+    void finish_paused();
     void on_client_gone();         // the client closed or errored: cancel upstream work
 
     std::unique_ptr<dispatch::Exchange> exchange;
@@ -134,7 +144,8 @@ private:
     void schedule_flush();
     void flush_output();
     static void flush_cb(int fd, short what, void* arg);
-    void finish_paused();
+    void resume_connection();
+    static void resume_cb(int fd, short what, void* arg);
     void close_connection();
     void watch_output();  // drain_cb on the client's output buffer, once
 
@@ -143,6 +154,7 @@ private:
     std::string pending_body_;
     const char* pending_type_ = "application/json";
     bool paused_ = false;
+    bool resume_pending_ = false;  // finish_paused() ran inside the parser
     bool logged_ = false;
     bool chunked_ = false;
     bool aborting_ = false;
@@ -150,6 +162,7 @@ private:
     evbuffer_cb_entry* drain_entry_ = nullptr;
     event* drained_ev_ = nullptr;
     event* flush_ev_ = nullptr;
+    event* resume_ev_ = nullptr;
 };
 
 int64_t mono_ns();

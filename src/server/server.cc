@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "common/log.h"
+#include "server/client_connection.h"
+#include "server/framing.h"
 #include "server/request_context.h"
 #include "server/runtime.h"
 #include "server/worker.h"
@@ -36,6 +38,10 @@ struct WorkerSlot {
     evhtp_t* htp = nullptr;
     event* stop_accepting = nullptr;  // activated by the main thread
     std::vector<evconnlistener*> listeners;
+    // accept() failing (out of descriptors): listening pauses, then retries.
+    event* accept_retry = nullptr;
+    uint64_t accept_failures = 0;     // since the last report
+    int64_t accept_reported_ns = 0;
 };
 
 struct Server::Impl {
@@ -76,6 +82,7 @@ RequestContext* ctx_of(void* arg) { return static_cast<RequestContext*>(arg); }
 
 evhtp_res on_read(evhtp_request_t* req, evbuffer* buf, void* arg) {
     RequestContext* ctx = ctx_of(arg);
+    if (ClientConnection* cc = ClientConnection::of(req->conn)) cc->body_read();
     size_t len = evbuffer_get_length(buf);
     ctx->body_received += len;
     if (!ctx->has_reply() && ctx->body_received > ctx->snap->config->server.max_body_size) {
@@ -92,6 +99,7 @@ evhtp_res on_fini(evhtp_request_t* req, void* arg) {
     evhtp_request_unset_hook(req, evhtp_hook_on_request_fini);  // libevhtp may run fini twice
     evhtp_request_unset_hook(req, evhtp_hook_on_error);
     evhtp_request_unset_hook(req, evhtp_hook_on_read);
+    if (ClientConnection* cc = ClientConnection::of(req->conn)) cc->request_done();
     delete ctx_of(arg);
     return EVHTP_RES_OK;
 }
@@ -103,11 +111,43 @@ void on_error(evhtp_request_t* req, evhtp_error_flags, void* arg) {
     if (ctx->paused()) evhtp_connection_resume(evhtp_request_get_connection(req));
 }
 
+// The request line is parsed: header lines follow.
+evhtp_res on_headers_start(evhtp_request_t*, void* arg) {
+    static_cast<ClientConnection*>(arg)->head_lines_started();
+    return EVHTP_RES_OK;
+}
+
+// One header field line is parsed: bounds the head's size.
+evhtp_res on_header(evhtp_request_t*, evhtp_header_t* h, void* arg) {
+    return static_cast<ClientConnection*>(arg)->header_field(h->klen, h->vlen) ? EVHTP_RES_OK : EVHTP_RES_ERROR;
+}
+
+// RFC 9112's framing rules over every header line (framing.h): true when
+// the head may be served.
+bool framing_ok(RequestContext& ctx, evhtp_request_t* req) {
+    FramingCheck check;
+    evhtp_header_t* h;
+    TAILQ_FOREACH(h, req->headers_in, next) {
+        check.add(std::string_view(h->key, h->klen), std::string_view(h->val ? h->val : "", h->val ? h->vlen : 0));
+    }
+    FramingVerdict v = check.verdict(evhtp_request_get_proto(req) == EVHTP_PROTO_10);
+    if (v.ok) return true;
+    ctx.fail(v.kind, v.message);
+    return false;
+}
+
 evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
-    auto* impl = static_cast<Impl*>(arg);
+    auto* cc = static_cast<ClientConnection*>(arg);
     Worker* worker = Worker::current();
     if (!worker) return EVHTP_RES_SERVERR;
-    auto* ctx = new RequestContext(req, *worker, impl->runtime.snapshot());
+    evhtp_proto proto = evhtp_request_get_proto(req);
+    if (proto != EVHTP_PROTO_10 && proto != EVHTP_PROTO_11) {
+        // HTTP/0.9 (a request line without a version, such as a line
+        // broken by a CR LF inside its path) or an unknown version.
+        cc->refuse(ErrorKind::BadRequest, "malformed request: HTTP/1.0 or HTTP/1.1 request line expected");
+        return EVHTP_RES_ERROR;
+    }
+    auto* ctx = new RequestContext(req, *worker, worker->runtime().snapshot());
     req->cbarg = ctx;
     evhtp_request_set_hook(req, evhtp_hook_on_read, as_hook(&on_read), ctx);
     evhtp_request_set_hook(req, evhtp_hook_on_request_fini, as_hook(&on_fini), ctx);
@@ -132,12 +172,24 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
         ctx->client = *ip;
     }
 
+    // A head whose body length is ambiguous is answered at once and the
+    // connection closed: its body cannot be told from a next request.
+    if (!framing_ok(*ctx, req)) {
+        if (ctx->client_text.empty()) ctx->client_text = ctx->peer_is_ip ? ctx->peer.str() : "unix";
+        cc->linger();
+        cc->head_done(false);
+        ctx->reply_before_body();
+        return EVHTP_RES_OK;
+    }
+
     uint64_t max_body = ctx->snap->config->server.max_body_size;
     std::string_view cl = ctx->header("content-length");
-    if (!cl.empty() && std::strtoull(std::string(cl).c_str(), nullptr, 10) > max_body) {
+    uint64_t length = cl.empty() ? 0 : std::strtoull(std::string(cl).c_str(), nullptr, 10);
+    if (length > max_body) {
         ctx->fail(ErrorKind::TooLarge, "request body of " + std::string(cl) + " bytes exceeds server.max_body_size (" +
                                            std::to_string(max_body) + " bytes)");
     }
+    cc->head_done(length > 0 || !ctx->header("transfer-encoding").empty());
     if (!ctx->has_reply()) ctx->snap->chain.run(Phase::Headers, *ctx);
     if (ctx->client_text.empty()) ctx->client_text = ctx->peer_is_ip ? ctx->peer.str() : "unix";
 
@@ -146,8 +198,10 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     std::string_view expect = ctx->header("expect");
     if (expect.size() == 12 && strncasecmp(expect.data(), "100-continue", 12) == 0 &&
         evhtp_request_get_proto(req) == EVHTP_PROTO_11) {
-        if (ctx->has_reply()) ctx->reply_before_body();
-        else {
+        if (ctx->has_reply()) {
+            cc->linger();
+            ctx->reply_before_body();
+        } else {
             bufferevent_write(conn->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
             bufferevent_enable(conn->bev, EV_WRITE);  // may be off (RequestContext::flush_output)
         }
@@ -155,9 +209,7 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     return EVHTP_RES_OK;
 }
 
-void on_request(evhtp_request_t* req, void* arg) {
-    RequestContext* ctx = ctx_of(arg);
-    ctx->body_complete = true;
+void serve(RequestContext* ctx, evhtp_request_t* req) {
     if (ctx->has_reply()) {
         ctx->flush_pending_reply();
         return;
@@ -170,8 +222,30 @@ void on_request(evhtp_request_t* req, void* arg) {
     if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
 }
 
-evhtp_res on_connection_fini(evhtp_connection_t* conn, void*) {
-    if (Worker* w = Worker::current()) w->untrack(conn);
+// libevhtp's parser calls this with a request complete, then returns to its
+// read callback, which cannot go on to bytes pipelined behind the request
+// unless the connection is paused (it only logs an "ODDITY" otherwise, and
+// the next request waits for the client's next write). So every request is
+// paused here, whatever serves it (a proxied one would be anyway), and its
+// answer resumes the connection from the loop once the parser has returned.
+// Reading stays on meanwhile (RequestContext::pause): no system call.
+void on_request(evhtp_request_t* req, void* arg) {
+    RequestContext* ctx = ctx_of(arg);
+    ctx->body_complete = true;
+    evhtp_connection_t* conn = evhtp_request_get_connection(req);
+    if (ClientConnection* cc = ClientConnection::of(conn)) cc->body_done();
+    ctx->pause();
+    ctx->in_parser = true;
+    if (ctx->answer_started()) ctx->finish_paused();  // answered on its head, and closing
+    else serve(ctx, req);
+    ctx->in_parser = false;
+    ctx->resume_after_parse();
+}
+
+evhtp_res on_connection_fini(evhtp_connection_t* conn, void* arg) {
+    // Later hooks of the freeing (the request's fini) must not find it.
+    evhtp_connection_unset_hook(conn, evhtp_hook_on_connection_fini);
+    static_cast<ClientConnection*>(arg)->finish();
     return EVHTP_RES_OK;
 }
 
@@ -185,15 +259,20 @@ void on_connection_event(evhtp_connection_t*, short events, void*) {
     if (events == (BEV_EVENT_EOF | BEV_EVENT_READING)) errno = 0;
 }
 
-evhtp_res on_accept(evhtp_connection_t* conn, void* arg) {
-    if (Worker* w = Worker::current()) w->track(conn);
-    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, as_hook(&on_connection_fini), nullptr);
+evhtp_res on_accept(evhtp_connection_t* conn, void*) {
+    Worker* w = Worker::current();
+    if (!w) return EVHTP_RES_SERVERR;
+    w->track(conn);
+    auto* cc = new ClientConnection(conn, *w);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, as_hook(&on_connection_fini), cc);
     evhtp_connection_set_hook(conn, evhtp_hook_on_event, as_hook(&on_connection_event), nullptr);
     if (conn->saddr && (conn->saddr->sa_family == AF_INET || conn->saddr->sa_family == AF_INET6)) {
         int one = 1;
         setsockopt(conn->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    evhtp_connection_set_hook(conn, evhtp_hook_on_headers, as_hook(&on_headers), arg);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, as_hook(&on_headers_start), cc);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_header, as_hook(&on_header), cc);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_headers, as_hook(&on_headers), cc);
     // A paused request keeps reading (RequestContext::pause): bound what waits unparsed.
     bufferevent_setwatermark(conn->bev, EV_READ, 0, RequestContext::kMaxUnparsedInput);
     return EVHTP_RES_OK;
@@ -211,6 +290,39 @@ void configure(evhtp_t* htp, Impl* impl) {
 void free_listeners(WorkerSlot* slot) {
     for (evconnlistener* l : slot->listeners) evconnlistener_free(l);
     slot->listeners.clear();
+    if (slot->accept_retry) evtimer_del(slot->accept_retry);
+}
+
+// accept() failing for another reason than a connection that went away
+// (EMFILE, ENFILE, ENOBUFS, ENOMEM): the listening socket stays readable,
+// so a listener left on would spin on it. This worker stops listening for
+// kAcceptPauseMs and tries again (connections wait in the kernel's queue
+// meanwhile); one line is logged at the first failure and then at most one a
+// minute, with the count.
+constexpr int kAcceptPauseMs = 100;
+constexpr int64_t kAcceptReportNs = 60'000'000'000;
+thread_local WorkerSlot* t_slot = nullptr;
+
+void accept_retry_cb(evutil_socket_t, short, void* arg) {
+    for (evconnlistener* l : static_cast<WorkerSlot*>(arg)->listeners) evconnlistener_enable(l);
+}
+
+void on_accept_error(evconnlistener*, void*) {
+    int err = EVUTIL_SOCKET_ERROR();
+    WorkerSlot* slot = t_slot;
+    if (!slot) return;
+    for (evconnlistener* l : slot->listeners) evconnlistener_disable(l);
+    timeval pause{0, kAcceptPauseMs * 1000};
+    evtimer_add(slot->accept_retry, &pause);
+    ++slot->accept_failures;
+    int64_t now = mono_ns();
+    if (slot->accept_reported_ns == 0 || now - slot->accept_reported_ns >= kAcceptReportNs) {
+        log::error("worker {}: cannot accept connections: {} ({} time(s) since the last report); "
+                   "listening pauses {} ms at a time until it can",
+                   slot->index, strerror(err), slot->accept_failures, kAcceptPauseMs);
+        slot->accept_reported_ns = now;
+        slot->accept_failures = 0;
+    }
 }
 
 void stop_accepting_cb(evutil_socket_t, short, void* arg) {
@@ -231,13 +343,18 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
                 error = std::string("worker cannot accept: ") + strerror(errno);
                 break;
             }
+            evconnlistener_set_error_cb(slot->htp->server, &on_accept_error);
             slot->listeners.push_back(slot->htp->server);
             slot->htp->server = nullptr;
         }
     } else {
         error = "cannot create a worker event loop";
     }
-    if (slot->base) slot->stop_accepting = event_new(slot->base, -1, 0, &stop_accepting_cb, slot);
+    if (slot->base) {
+        slot->stop_accepting = event_new(slot->base, -1, 0, &stop_accepting_cb, slot);
+        slot->accept_retry = evtimer_new(slot->base, &accept_retry_cb, slot);
+    }
+    t_slot = slot;
     auto* worker = slot->base ? new Worker(slot->index, slot->base, impl->runtime) : nullptr;
     Worker::set_current(worker);
     {
@@ -258,6 +375,8 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
         for (void* c : worker->connections()) evhtp_connection_free(static_cast<evhtp_connection_t*>(c));
     if (slot->htp) evhtp_free(slot->htp);
     if (slot->stop_accepting) event_free(slot->stop_accepting);
+    if (slot->accept_retry) event_free(slot->accept_retry);
+    t_slot = nullptr;
     delete worker;
     Worker::set_current(nullptr);
     if (slot->base) event_base_free(slot->base);

@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "server/linger.h"
 #include "upstream/client.h"
 
 struct event_base;
@@ -24,6 +25,7 @@ public:
     event_base* base() const { return base_; }
     Runtime& runtime() const { return runtime_; }
     upstream::Client& upstream() { return *upstream_; }
+    Linger& linger() { return linger_; }
     uint64_t next_request_id() { return (static_cast<uint64_t>(index_) << 48) | ++requests_; }
 
     // Client connections open on this worker, so that a stopping worker can
@@ -41,6 +43,7 @@ private:
     event_base* base_;
     Runtime& runtime_;
     std::unique_ptr<upstream::Client> upstream_;
+    Linger linger_;
     uint64_t requests_ = 0;
     std::unordered_set<void*> connections_;
 };

@@ -1,0 +1,287 @@
+#include "server/client_connection.h"
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <evhtp.h>
+#include <fcntl.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/cidr.h"
+#include "common/log.h"
+#include "config/config.h"
+#include "pipeline/classify.h"
+#include "server/linger.h"
+#include "server/request_context.h"
+#include "server/runtime.h"
+#include "server/snapshot.h"
+#include "server/worker.h"
+
+namespace agd {
+namespace {
+
+constexpr int64_t kNsPerMs = 1'000'000;
+
+const char* reason_phrase(int status) {
+    switch (status) {
+        case 400: return "Bad Request";
+        case 408: return "Request Timeout";
+        case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
+        case 431: return "Request Header Fields Too Large";
+        case 501: return "Not Implemented";
+        default: return "Error";
+    }
+}
+
+// What the parser's error means for the client (htparse's own names are
+// internal).
+const char* parse_error_text(htpparse_error e) {
+    switch (e) {
+        case htparse_error_inval_method: return "malformed request: invalid method";
+        case htparse_error_inval_reqline: return "malformed request: invalid request line";
+        case htparse_error_inval_schema: return "malformed request: invalid URI";
+        case htparse_error_inval_proto: return "malformed request: invalid protocol";
+        case htparse_error_inval_ver: return "malformed request: invalid HTTP version";
+        case htparse_error_inval_hdr: return "malformed request: invalid header line";
+        case htparse_error_inval_chunk_sz: return "malformed request: invalid chunk size";
+        case htparse_error_inval_chunk: return "malformed request: invalid chunk";
+        default: return "malformed request";
+    }
+}
+
+// "60 s", "300 ms": a configured timeout in the words of an error message.
+std::string duration_text(int64_t ns) {
+    int64_t ms = ns / kNsPerMs;
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(evhtp_connection* conn, Worker& worker) : conn_(conn), worker_(worker) {
+    const config::ServerConfig& s = worker.runtime().snapshot()->config->server;
+    header_timeout_ns_ = static_cast<int64_t>(s.client_header_timeout.count()) * kNsPerMs;
+    body_timeout_ns_ = static_cast<int64_t>(s.client_body_timeout.count()) * kNsPerMs;
+    timer_ = evtimer_new(worker.base(), &ClientConnection::timer_cb, this);
+    // Our read callback sees each read first (the start of a new head),
+    // then hands it to libevhtp's.
+    bufferevent_data_cb wcb = nullptr;
+    bufferevent_event_cb ecb = nullptr;
+    void* arg = nullptr;
+    bufferevent_getcb(conn->bev, &htp_read_cb_, &wcb, &ecb, &arg);
+    bufferevent_setcb(conn->bev, &ClientConnection::read_cb, wcb, ecb, arg);
+    // The first head is due from the accept on.
+    head_deadline_ns_ = mono_ns() + header_timeout_ns_;
+    arm(head_deadline_ns_);
+}
+
+ClientConnection::~ClientConnection() {
+    if (timer_) event_free(timer_);
+}
+
+ClientConnection* ClientConnection::of(evhtp_connection* conn) {
+    return (conn && conn->hooks) ? static_cast<ClientConnection*>(conn->hooks->on_connection_fini_arg) : nullptr;
+}
+
+RequestContext* ClientConnection::context_of(evhtp_request* req) {
+    // Only server.cc sets request hooks, and only once the context exists.
+    return (req && req->hooks && req->hooks->on_request_fini)
+               ? static_cast<RequestContext*>(req->hooks->on_request_fini_arg)
+               : nullptr;
+}
+
+void ClientConnection::read_cb(bufferevent* bev, void* arg) {
+    auto* conn = static_cast<evhtp_connection*>(arg);
+    ClientConnection* self = of(conn);
+    if (self && self->phase_ == Phase::Idle && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+        // The first bytes of a new request on a kept-alive connection.
+        self->phase_ = Phase::Head;
+        self->head_deadline_ns_ = mono_ns() + self->header_timeout_ns_;
+        self->arm(self->head_deadline_ns_);
+    }
+    // libevhtp's callback may free the connection (and this): nothing after it.
+    void (*htp)(bufferevent*, void*) = self ? self->htp_read_cb_ : nullptr;
+    if (htp) htp(bev, arg);
+}
+
+void ClientConnection::head_lines_started() { in_header_lines_ = true; }
+
+bool ClientConnection::header_field(size_t name_len, size_t value_len) {
+    header_bytes_ += name_len + value_len + 4;
+    if (++header_fields_ > kMaxHeaderFields) {
+        refuse(ErrorKind::HeaderTooLarge, "request head has more than " + std::to_string(kMaxHeaderFields) +
+                                              " header fields");
+        return false;
+    }
+    if (header_bytes_ > kMaxHeaderBytes) {
+        refuse(ErrorKind::HeaderTooLarge,
+               "request header fields exceed " + std::to_string(kMaxHeaderBytes / 1024) + " KiB");
+        return false;
+    }
+    return true;
+}
+
+void ClientConnection::refuse(ErrorKind kind, std::string message) {
+    refused_ = true;
+    refusal_kind_ = kind;
+    refusal_ = std::move(message);
+}
+
+void ClientConnection::head_done(bool body_follows) {
+    in_header_lines_ = false;
+    header_fields_ = 0;
+    header_bytes_ = 0;
+    phase_ = body_follows ? Phase::Body : Phase::Handling;
+    if (body_follows) {
+        last_read_ns_ = mono_ns();
+        arm(last_read_ns_ + body_timeout_ns_);
+    }
+}
+
+void ClientConnection::body_read() {
+    if (phase_ == Phase::Body) last_read_ns_ = mono_ns();
+}
+
+void ClientConnection::body_done() { phase_ = Phase::Handling; }
+
+void ClientConnection::request_done() {
+    phase_ = Phase::Idle;
+    in_header_lines_ = false;
+    header_fields_ = 0;
+    header_bytes_ = 0;
+}
+
+void ClientConnection::arm(int64_t deadline_ns) {
+    // One timer, armed rarely: a timer already due earlier fires, finds the
+    // deadline later, and arms itself again for what is left.
+    if (timer_at_ns_ != 0 && timer_at_ns_ <= deadline_ns) return;
+    int64_t left = deadline_ns - mono_ns();
+    if (left < 0) left = 0;
+    timeval tv{static_cast<time_t>(left / 1'000'000'000), static_cast<suseconds_t>((left % 1'000'000'000) / 1000)};
+    evtimer_add(timer_, &tv);
+    timer_at_ns_ = deadline_ns;
+}
+
+void ClientConnection::timer_cb(int, short, void* arg) {
+    auto* self = static_cast<ClientConnection*>(arg);
+    self->timer_at_ns_ = 0;
+    int64_t deadline = 0;
+    if (self->phase_ == Phase::Head) deadline = self->head_deadline_ns_;
+    else if (self->phase_ == Phase::Body) deadline = self->last_read_ns_ + self->body_timeout_ns_;
+    else return;  // nothing to watch now
+    if (mono_ns() < deadline) return self->arm(deadline);
+    self->expired();
+}
+
+void ClientConnection::expired() {
+    if (phase_ == Phase::Body) {
+        RequestContext* ctx = context_of(conn_->request);
+        if (ctx && !ctx->answer_started()) {
+            ctx->fail(ErrorKind::RequestTimeout,
+                      "request body not received in time (server.client_body_timeout is " +
+                          duration_text(body_timeout_ns_) + ")");
+            linger_ = true;
+            phase_ = Phase::Handling;
+            ctx->reply_before_body();  // answers, then the connection closes
+            return;
+        }
+    }
+    refuse_head(ErrorKind::RequestTimeout,
+                "request head not received in time (server.client_header_timeout is " + duration_text(header_timeout_ns_) + ")");
+}
+
+// Answers a refused head at once and frees the connection (which deletes this).
+void ClientConnection::refuse_head(ErrorKind kind, const std::string& message) {
+    refuse(kind, message);
+    evhtp_connection_free(conn_);
+}
+
+bool ClientConnection::reading_content_length() const {
+    evhtp_request* req = conn_->request;
+    if (!req || !req->headers_in) return false;
+    evhtp_header_t* last = TAILQ_LAST(req->headers_in, evhtp_kvs);
+    return last && !last->val && last->key && last->klen == 14 && strncasecmp(last->key, "content-length", 14) == 0;
+}
+
+// The connection is being freed with an unanswered head that the parser or
+// a hook refused: answers it (400, 408, 414 or 431) straight on the socket.
+bool ClientConnection::answer_malformed() {
+    htpparse_error err = htparser_get_error(conn_->parser);
+    if (!refused_ && err == htparse_error_none) return false;
+    RequestContext* ctx = context_of(conn_->request);
+    if (ctx && ctx->answer_started()) return false;
+    ErrorKind kind = refusal_kind_;
+    std::string message = refusal_;
+    if (!refused_) {
+        if (err == htparse_error_too_big) {
+            // One token over the parser's 8 KiB buffer (the request line
+            // or a header line), or a Content-Length that is not a number:
+            // then the field being read, whose value the parser has not
+            // added yet, is Content-Length.
+            if (!in_header_lines_) {
+                kind = ErrorKind::UriTooLong;
+                message = "request line longer than 8 KiB";
+            } else if (reading_content_length()) {
+                kind = ErrorKind::BadRequest;
+                message = "malformed Content-Length";
+            } else {
+                kind = ErrorKind::HeaderTooLarge;
+                message = "header field longer than 8 KiB";
+            }
+        } else {
+            kind = ErrorKind::BadRequest;
+            message = parse_error_text(err);
+        }
+    }
+    Surface surface = Surface::OpenAI;
+    if (ctx) {
+        surface = ctx->route.surface;
+    } else if (conn_->request && conn_->request->uri && conn_->request->uri->path &&
+               conn_->request->uri->path->full) {
+        surface = classify(HttpMethod::Post, conn_->request->uri->path->full, "", false).surface;
+    }
+    ErrorReply r = error_reply(surface, kind, message);
+    // The bufferevent has nothing queued here (a head is being read), so
+    // the answer goes on the socket directly, before the lingering close.
+    bufferevent* bev = conn_->bev;
+    if (bev && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        char head[192];
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                         "Connection: close\r\n\r\n",
+                         r.status, reason_phrase(r.status), r.body.size());
+        std::string out(head, static_cast<size_t>(n));
+        out += r.body;
+        ssize_t sent = send(conn_->sock, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)sent;  // best effort: a small answer on an idle socket
+    }
+    if (ctx) {
+        ctx->access.status = r.status;
+        ctx->access.error = message;
+    } else {
+        log_refusal(r.status, message);
+    }
+    return true;
+}
+
+void ClientConnection::log_refusal(int status, const std::string& message) {
+    if (!log::enabled(log::Level::Info)) return;
+    std::string client = "unix";
+    if (auto ip = ip_from_sockaddr(conn_->saddr)) client = ip->str();
+    log::info("access id={:016x} client={} method=- path=- status={} error=\"{}\"", worker_.next_request_id(), client,
+              status, message);
+}
+
+void ClientConnection::finish() {
+    worker_.untrack(conn_);
+    // A client that closed or failed gets nothing more.
+    if (!(conn_->flags & EVHTP_CONN_FLAG_ERROR) && conn_->bev) {
+        if (answer_malformed()) linger_ = true;
+        if (!linger_ && evbuffer_get_length(bufferevent_get_input(conn_->bev)) > 0) linger_ = true;
+        if (linger_) worker_.linger().start(fcntl(conn_->sock, F_DUPFD_CLOEXEC, 0));
+    }
+    delete this;
+}
+
+}  // namespace agd

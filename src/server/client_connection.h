@@ -1,0 +1,95 @@
+// ClientConnection: what the server keeps about one client connection beside
+// libevhtp's evhtp_connection: the deadline of the request head being read
+// (server.client_header_timeout) and between reads of its body
+// (server.client_body_timeout), the size of the head so far, why a head was
+// refused, and whether the close must linger (linger.h). Created when the
+// connection is accepted, deleted in libevhtp's connection fini hook; lives
+// on its worker like everything else about the connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "pipeline/errors.h"
+
+struct evhtp_connection;
+struct evhtp_request;
+struct bufferevent;
+struct event;
+
+namespace agd {
+
+class Worker;
+class RequestContext;
+
+class ClientConnection {
+public:
+    ClientConnection(evhtp_connection* conn, Worker& worker);
+    ~ClientConnection();
+    ClientConnection(const ClientConnection&) = delete;
+    ClientConnection& operator=(const ClientConnection&) = delete;
+
+    // The ClientConnection of a libevhtp connection (the fini hook's argument).
+    static ClientConnection* of(evhtp_connection* conn);
+    // The RequestContext of a libevhtp request (nullptr before its head is parsed).
+    static RequestContext* context_of(evhtp_request* req);
+
+    // Most header fields and bytes of header fields in one request head;
+    // past them the head is refused with 431. (One field line is also
+    // bounded by libevhtp's parser, at 8 KiB.)
+    static constexpr unsigned kMaxHeaderFields = 100;
+    static constexpr size_t kMaxHeaderBytes = 64 * 1024;
+
+    // --- where the connection is (called by server.cc's hooks)
+    void head_lines_started();  // the request line is parsed
+    // Counts a header field; false: the head is over a limit (refused).
+    bool header_field(size_t name_len, size_t value_len);
+    void head_done(bool body_follows);
+    // A hook refuses the head: the parser stops (the hook returns an error)
+    // and finish() answers it.
+    void refuse(ErrorKind kind, std::string message);
+    void body_read();
+    void body_done();
+    void request_done();  // the request was freed: the next one is a new head
+
+    // The connection must close with a lingering close (its client may
+    // still be sending).
+    void linger() { linger_ = true; }
+
+    // libevhtp is about to free the connection (its fini hook): answers a
+    // head the parser refused, starts the lingering close when needed.
+    // Deletes this.
+    void finish();
+
+private:
+    enum class Phase { Head, Body, Handling, Idle };
+    static void read_cb(bufferevent* bev, void* arg);
+    static void timer_cb(int fd, short what, void* arg);
+    void arm(int64_t deadline_ns);
+    void expired();
+    void refuse_head(ErrorKind kind, const std::string& message);
+    bool answer_malformed();
+    bool reading_content_length() const;
+    void log_refusal(int status, const std::string& message);
+
+    evhtp_connection* conn_;
+    Worker& worker_;
+    void (*htp_read_cb_)(bufferevent*, void*) = nullptr;  // libevhtp's own
+    event* timer_ = nullptr;
+    int64_t timer_at_ns_ = 0;    // when timer_ fires; 0: not pending
+    Phase phase_ = Phase::Head;
+    int64_t header_timeout_ns_;
+    int64_t body_timeout_ns_;
+    int64_t head_deadline_ns_ = 0;
+    int64_t last_read_ns_ = 0;
+    bool in_header_lines_ = false;
+    unsigned header_fields_ = 0;
+    size_t header_bytes_ = 0;
+    bool refused_ = false;       // a hook refused the head: refusal_ says why
+    ErrorKind refusal_kind_ = ErrorKind::BadRequest;
+    std::string refusal_;
+    bool linger_ = false;
+};
+
+}  // namespace agd

@@ -1,0 +1,40 @@
+// FramingCheck: the request-head rules of RFC 9112 that libevhtp's parser
+// does not enforce and that a proxy must, because two parsers reading the
+// same bytes differently is how request smuggling starts: the body length
+// must be unambiguous, and only a Transfer-Encoding the parser really
+// decodes is accepted. Fed every header line of a parsed head, in order.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "pipeline/errors.h"
+
+namespace agd {
+
+struct FramingVerdict {
+    bool ok = true;
+    ErrorKind kind = ErrorKind::BadRequest;
+    const char* message = "";  // static text
+};
+
+class FramingCheck {
+public:
+    void add(std::string_view name, std::string_view value);
+    // http10: the request line said HTTP/1.0 (no Transfer-Encoding there).
+    FramingVerdict verdict(bool http10) const;
+
+private:
+    bool bad_name_ = false;
+    bool bad_length_ = false;     // a Content-Length that is not one number
+    bool lengths_differ_ = false;
+    bool has_length_ = false;
+    uint64_t length_ = 0;
+    unsigned codings_ = 0;        // Transfer-Encoding lines
+    bool unsupported_coding_ = false;
+};
+
+// RFC 9110 token characters (a header name is one token).
+bool is_token(std::string_view s);
+
+}  // namespace agd
