@@ -60,6 +60,7 @@ struct ServerConfig {
     Millis shutdown_timeout{30'000};
     Millis client_header_timeout{60'000};  // whole request head, from its first byte (or the accept)
     Millis client_body_timeout{60'000};    // between two reads of a request body
+    unsigned max_connections_per_ip = 0;   // 0: no limit (trusted proxies and unix clients never count)
     std::string pid_file = "/run/antigravityd/antigravityd.pid";
     std::string control_socket = "/run/antigravityd/control.sock";
     LogLevel log_level = LogLevel::Info;

@@ -53,6 +53,7 @@ namespace {
 constexpr std::size_t kMaxFileSize = 16u << 20;
 constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 constexpr unsigned kMaxWorkers = 256;
+constexpr unsigned kMaxConnectionsPerIp = 1'000'000;
 constexpr unsigned kMaxAttempts = 10;
 constexpr char kLongValueMarker[] = "\x01";
 
@@ -430,13 +431,13 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
     }
     static constexpr const char* kSingle[] = {"workers",          "max_body_size",         "upstream_timeout",
                                               "connect_timeout",  "shutdown_timeout",      "client_header_timeout",
-                                              "client_body_timeout", "pid_file",           "control_socket",
-                                              "log_level"};
+                                              "client_body_timeout", "max_connections_per_ip", "pid_file",
+                                              "control_socket",   "log_level"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
               "unknown key (expected listen, workers, max_body_size, upstream_timeout, connect_timeout, "
-              "shutdown_timeout, client_header_timeout, client_body_timeout, pid_file, control_socket or "
-              "log_level)");
+              "shutdown_timeout, client_header_timeout, client_body_timeout, max_connections_per_ip, pid_file, "
+              "control_socket or log_level)");
         return;
     }
     if (!once(server_seen_, label, key)) return;
@@ -458,6 +459,12 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         if (auto d = duration_value(label, v, false)) s.client_header_timeout = *d;
     } else if (key == "client_body_timeout") {
         if (auto d = duration_value(label, v, false)) s.client_body_timeout = *d;
+    } else if (key == "max_connections_per_ip") {
+        if (auto n = parse_uint(v, kMaxConnectionsPerIp)) {
+            s.max_connections_per_ip = static_cast<unsigned>(*n);
+        } else {
+            error(line_, label, "expected a number from 0 (no limit) to 1000000, got " + quote(v));
+        }
     } else if (key == "pid_file") {
         if (auto p = path_value(label, v)) s.pid_file = *p;
     } else if (key == "control_socket") {

@@ -29,6 +29,7 @@ const char* reason_phrase(int status) {
         case 408: return "Request Timeout";
         case 413: return "Content Too Large";
         case 414: return "URI Too Long";
+        case 429: return "Too Many Requests";
         case 431: return "Request Header Fields Too Large";
         case 501: return "Not Implemented";
         default: return "Error";
@@ -78,6 +79,25 @@ ClientConnection::ClientConnection(evhtp_connection* conn, Worker& worker) : con
 
 ClientConnection::~ClientConnection() {
     if (timer_) event_free(timer_);
+    if (counted_) worker_.runtime().peers().release(peer_);
+}
+
+bool ClientConnection::admit() {
+    auto snap = worker_.runtime().snapshot();
+    unsigned max = snap->config->server.max_connections_per_ip;
+    if (max == 0) return true;
+    auto ip = ip_from_sockaddr(conn_->saddr);
+    if (!ip) return true;  // unix-socket clients
+    for (const Cidr& c : snap->config->access.trusted_proxies)
+        if (c.contains(*ip)) return true;  // a proxy carries many clients
+    if (!worker_.runtime().peers().acquire(*ip, max)) {
+        refuse(ErrorKind::RateLimited, "too many connections from " + ip->str() +
+                                           " (server.max_connections_per_ip is " + std::to_string(max) + ")");
+        return false;
+    }
+    counted_ = true;
+    peer_ = *ip;
+    return true;
 }
 
 ClientConnection* ClientConnection::of(evhtp_connection* conn) {

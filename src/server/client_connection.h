@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/cidr.h"
 #include "pipeline/errors.h"
 
 struct evhtp_connection;
@@ -29,6 +30,11 @@ public:
     ~ClientConnection();
     ClientConnection(const ClientConnection&) = delete;
     ClientConnection& operator=(const ClientConnection&) = delete;
+
+    // server.max_connections_per_ip: counts this connection against its
+    // address; false when the address has its quota open already (the
+    // caller refuses the connection, finish() answers 429).
+    bool admit();
 
     // The ClientConnection of a libevhtp connection (the fini hook's argument).
     static ClientConnection* of(evhtp_connection* conn);
@@ -90,6 +96,8 @@ private:
     ErrorKind refusal_kind_ = ErrorKind::BadRequest;
     std::string refusal_;
     bool linger_ = false;
+    bool counted_ = false;       // holds one of its address's connections in PeerLimit
+    IpAddr peer_;
 };
 
 }  // namespace agd

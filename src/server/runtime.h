@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "dispatch/health.h"
+#include "server/peer_limit.h"
 #include "server/snapshot.h"
 
 namespace agd {
@@ -23,6 +24,7 @@ public:
 
     dispatch::HealthRegistry& health() { return health_; }
     Counters& counters() { return counters_; }
+    PeerLimit& peers() { return peers_; }
 
     // Set on SIGTERM: responses close their connection instead of keeping it alive.
     std::atomic<bool> draining{false};
@@ -31,6 +33,7 @@ private:
     std::atomic<std::shared_ptr<const Snapshot>> snap_;
     dispatch::HealthRegistry health_;
     Counters counters_;
+    PeerLimit peers_;
 };
 
 }  // namespace agd

@@ -273,6 +273,9 @@ evhtp_res on_accept(evhtp_connection_t* conn, void*) {
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers_start, as_hook(&on_headers_start), cc);
     evhtp_connection_set_hook(conn, evhtp_hook_on_header, as_hook(&on_header), cc);
     evhtp_connection_set_hook(conn, evhtp_hook_on_headers, as_hook(&on_headers), cc);
+    // Over its address's quota: libevhtp frees it at once, and the fini hook
+    // answers 429.
+    if (!cc->admit()) return EVHTP_RES_ERROR;
     // A paused request keeps reading (RequestContext::pause): bound what waits unparsed.
     bufferevent_setwatermark(conn->bev, EV_READ, 0, RequestContext::kMaxUnparsedInput);
     return EVHTP_RES_OK;

@@ -371,6 +371,37 @@ class TimeoutTests(HostileTests):
             s.close()
 
 
+class PeerLimitTests(HostileTests):
+    """server.max_connections_per_ip: one address cannot hold every
+    connection the daemon can serve."""
+
+    server_extra = {"max_connections_per_ip": "3"}
+
+    def test_connections_over_the_quota_get_429(self):
+        held = []
+        try:
+            for _ in range(3):
+                s = connect(self.d.port)
+                s.sendall(HEALTH)
+                self.assertEqual([r.status for r in read_responses(s, 1, t(10))], [200])
+                held.append(s)
+            extra = connect(self.d.port)
+            extra.settimeout(t(10))
+            raw = recv_all_quiet(extra)
+            extra.close()
+            r = parse_http_response(raw)
+            self.assertEqual(r.status, 429, r)
+            self.assertIn("max_connections_per_ip", r.json()["error"]["message"])
+            # The held connections still serve.
+            held[0].sendall(HEALTH)
+            self.assertEqual([r.status for r in read_responses(held[0], 1, t(10))], [200])
+        finally:
+            for s in held:
+                s.close()
+        # Their quota comes back as they close.
+        wait_until(lambda: health_ok(self.d.port), t(10), "a new connection once the others closed")
+
+
 def recv_all_quiet(sock):
     out = []
     while True:

@@ -325,8 +325,8 @@ TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, upstream_timeout, "
-             "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, pid_file, control_socket or "
-                                                                 "log_level)"));
+             "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, max_connections_per_ip, "
+             "pid_file, control_socket or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
           at(3, "auth.token: unknown key (expected mode, key or admin_password)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
