@@ -65,6 +65,7 @@ ClientConnection::ClientConnection(evhtp_connection* conn, Worker& worker) : con
     header_timeout_ns_ = static_cast<int64_t>(s.client_header_timeout.count()) * kNsPerMs;
     body_timeout_ns_ = static_cast<int64_t>(s.client_body_timeout.count()) * kNsPerMs;
     timer_ = evtimer_new(worker.base(), &ClientConnection::timer_cb, this);
+    input_cb_ = evbuffer_add_cb(bufferevent_get_input(conn->bev), &ClientConnection::input_cb, this);
     // Our read callback sees each read first (the start of a new head),
     // then hands it to libevhtp's.
     bufferevent_data_cb wcb = nullptr;
@@ -79,6 +80,7 @@ ClientConnection::ClientConnection(evhtp_connection* conn, Worker& worker) : con
 
 ClientConnection::~ClientConnection() {
     if (timer_) event_free(timer_);
+    if (input_cb_ && conn_->bev) evbuffer_remove_cb_entry(bufferevent_get_input(conn_->bev), input_cb_);
     if (counted_) worker_.runtime().peers().release(peer_);
 }
 
@@ -111,9 +113,66 @@ RequestContext* ClientConnection::context_of(evhtp_request* req) {
                : nullptr;
 }
 
+void ClientConnection::input_cb(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+    if (info->n_deleted == 0) return;
+    auto* self = static_cast<ClientConnection*>(arg);
+    if (self->restart_pending_) {
+        // The parser's drain through the end of a request: what is left
+        // starts the next one.
+        self->restart_pending_ = false;
+        self->scanned_ = 0;
+        self->scanning_ = true;
+        self->at_message_start_ = true;
+        self->scanner_.reset();
+        return;
+    }
+    self->scanned_ = info->n_deleted >= self->scanned_ ? 0 : self->scanned_ - info->n_deleted;
+}
+
+bool ClientConnection::check_input() {
+    if (!scanning_) return true;
+    evbuffer* in = bufferevent_get_input(conn_->bev);
+    if (at_message_start_) {
+        for (;;) {
+            evbuffer_iovec v;
+            if (evbuffer_peek(in, -1, nullptr, &v, 1) < 1 || v.iov_len == 0) return true;
+            const auto* p = static_cast<const char*>(v.iov_base);
+            size_t n = 0;
+            while (n < v.iov_len && (p[n] == '\r' || p[n] == '\n')) ++n;
+            if (n > 0) evbuffer_drain(in, n);
+            if (n < v.iov_len) break;
+        }
+        at_message_start_ = false;
+        scanned_ = 0;
+    }
+    if (evbuffer_get_length(in) <= scanned_) return true;
+    evbuffer_ptr pos;
+    if (evbuffer_ptr_set(in, &pos, scanned_, EVBUFFER_PTR_SET) != 0) return true;
+    evbuffer_iovec v[8];
+    int n = evbuffer_peek(in, -1, &pos, v, 8);
+    for (int i = 0; i < n && i < 8; ++i) {
+        size_t used = 0;
+        switch (scanner_.feed(static_cast<const char*>(v[i].iov_base), v[i].iov_len, &used)) {
+            case HeadScanner::Result::More: scanned_ += v[i].iov_len; break;
+            case HeadScanner::Result::End:
+                scanned_ += used;
+                scanning_ = false;
+                return true;
+            case HeadScanner::Result::Bad:
+                refuse(ErrorKind::BadRequest, "malformed request: a line of the head ends in a bare CR or LF");
+                return false;
+        }
+    }
+    return true;
+}
+
 void ClientConnection::read_cb(bufferevent* bev, void* arg) {
     auto* conn = static_cast<evhtp_connection*>(arg);
     ClientConnection* self = of(conn);
+    if (self && !self->check_input()) {
+        evhtp_connection_free(conn);  // answered by finish()
+        return;
+    }
     if (self && self->phase_ == Phase::Idle && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
         // The first bytes of a new request on a kept-alive connection.
         self->phase_ = Phase::Head;
@@ -163,7 +222,10 @@ void ClientConnection::body_read() {
     if (phase_ == Phase::Body) last_read_ns_ = mono_ns();
 }
 
-void ClientConnection::body_done() { phase_ = Phase::Handling; }
+void ClientConnection::body_done() {
+    phase_ = Phase::Handling;
+    restart_pending_ = true;
+}
 
 void ClientConnection::request_done() {
     phase_ = Phase::Idle;

@@ -13,11 +13,15 @@
 
 #include "common/cidr.h"
 #include "pipeline/errors.h"
+#include "server/framing.h"
 
 struct evhtp_connection;
 struct evhtp_request;
 struct bufferevent;
 struct event;
+struct evbuffer;
+struct evbuffer_cb_entry;
+struct evbuffer_cb_info;
 
 namespace agd {
 
@@ -56,8 +60,17 @@ public:
     // and finish() answers it.
     void refuse(ErrorKind kind, std::string message);
     void body_read();
-    void body_done();
+    void body_done();  // also: the parser's next drain ends the message
     void request_done();  // the request was freed: the next one is a new head
+
+    // Before libevhtp's parser reads what the client sent (from our read
+    // callback, and from RequestContext before it resumes a connection
+    // with pipelined bytes): drops the empty lines a client may send before
+    // a request line (RFC 9112 §2.2; the parser returns after each such
+    // byte as if a request had ended, and its read callback then stalls),
+    // and scans the head for bare CR and LF (framing.h). False: the head is
+    // refused, the caller frees the connection.
+    bool check_input();
 
     // The connection must close with a lingering close (its client may
     // still be sending).
@@ -71,6 +84,7 @@ public:
 private:
     enum class Phase { Head, Body, Handling, Idle };
     static void read_cb(bufferevent* bev, void* arg);
+    static void input_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
     static void timer_cb(int fd, short what, void* arg);
     void arm(int64_t deadline_ns);
     void expired();
@@ -96,6 +110,14 @@ private:
     ErrorKind refusal_kind_ = ErrorKind::BadRequest;
     std::string refusal_;
     bool linger_ = false;
+    // The head scan: bytes at the front of the input already scanned (the
+    // parser drains from the front: input_cb keeps this in step).
+    HeadScanner scanner_;
+    evbuffer_cb_entry* input_cb_ = nullptr;
+    size_t scanned_ = 0;
+    bool scanning_ = true;        // a head is (or is about to be) read
+    bool at_message_start_ = true;
+    bool restart_pending_ = false;  // the message ended: its last drain restarts the scan
     bool counted_ = false;       // holds one of its address's connections in PeerLimit
     IpAddr peer_;
 };

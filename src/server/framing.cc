@@ -28,6 +28,25 @@ bool parse_length(std::string_view v, uint64_t& out) {
 
 }  // namespace
 
+HeadScanner::Result HeadScanner::feed(const char* data, size_t len, size_t* used) {
+    for (size_t i = 0; i < len; ++i) {
+        char c = data[i];
+        if (prev_ == '\r' && c != '\n') return Result::Bad;  // bare CR
+        if (c == '\n') {
+            if (prev_ != '\r') return Result::Bad;  // bare LF
+            if (++lines_ == 2) {
+                prev_ = c;
+                if (used) *used = i + 1;
+                return Result::End;
+            }
+        } else if (c != '\r') {
+            lines_ = 0;
+        }
+        prev_ = c;
+    }
+    return Result::More;
+}
+
 bool is_token(std::string_view s) {
     if (s.empty()) return false;
     for (char ch : s) {

@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "dispatch/exchange.h"
+#include "server/client_connection.h"
 #include "server/runtime.h"
 #include "server/snapshot.h"
 #include "server/worker.h"
@@ -346,7 +347,13 @@ void RequestContext::resume_connection() {
     timeval idle{kClientIdleSeconds, 0}, stalled{kClientStalledSeconds, 0};
     bufferevent_set_timeouts(c->bev, &idle, &stalled);
     if (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) {
-        // libevhtp parses what the client pipelined once the answer is out.
+        // libevhtp parses what the client pipelined once the answer is out;
+        // it is checked first (and this is freed if it is refused).
+        ClientConnection* cc = ClientConnection::of(c);
+        if (cc && !cc->check_input()) {
+            evhtp_connection_free(c);
+            return;
+        }
         evhtp_request_resume(req);
         return;
     }

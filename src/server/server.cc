@@ -229,11 +229,22 @@ void serve(RequestContext* ctx, evhtp_request_t* req) {
 // paused here, whatever serves it (a proxied one would be anyway), and its
 // answer resumes the connection from the loop once the parser has returned.
 // Reading stays on meanwhile (RequestContext::pause): no system call.
-void on_request(evhtp_request_t* req, void* arg) {
-    RequestContext* ctx = ctx_of(arg);
-    ctx->body_complete = true;
+void on_request(evhtp_request_t* req, void*) {
     evhtp_connection_t* conn = evhtp_request_get_connection(req);
-    if (ClientConnection* cc = ClientConnection::of(conn)) cc->body_done();
+    ClientConnection* cc = ClientConnection::of(conn);
+    // The callback's argument is the request's context only once on_headers
+    // ran; the parser completes an HTTP/0.9 request line ("GET /x", no
+    // version, no header section) without it. Such a request is refused:
+    // the PAUSED flag makes libevhtp's parser stop with an error and free
+    // the connection, and finish() answers 400.
+    RequestContext* ctx = ClientConnection::context_of(req);
+    if (!ctx) {
+        if (cc) cc->refuse(ErrorKind::BadRequest, "malformed request: HTTP/1.0 or HTTP/1.1 request line expected");
+        conn->flags |= EVHTP_CONN_FLAG_PAUSED;
+        return;
+    }
+    ctx->body_complete = true;
+    if (cc) cc->body_done();
     ctx->pause();
     ctx->in_parser = true;
     if (ctx->answer_started()) ctx->finish_paused();  // answered on its head, and closing

@@ -75,3 +75,39 @@ TEST_CASE("framing: header names must be tokens") {
     CHECK(is_token("Content-Length"));
     CHECK_FALSE(is_token("a b"));
 }
+
+namespace {
+HeadScanner::Result scan(std::initializer_list<std::string_view> pieces, size_t* used = nullptr) {
+    HeadScanner s;
+    HeadScanner::Result r = HeadScanner::Result::More;
+    for (std::string_view p : pieces) {
+        r = s.feed(p.data(), p.size(), used);
+        if (r != HeadScanner::Result::More) return r;
+    }
+    return r;
+}
+}  // namespace
+
+TEST_CASE("head scanner: finds the end of a head, in one piece or many") {
+    size_t used = 0;
+    std::string_view head = "GET / HTTP/1.1\r\nHost: x\r\n\r\nBODY\n\rbytes";
+    CHECK(scan({head}, &used) == HeadScanner::Result::End);
+    CHECK(used == head.find("BODY"));  // the body is never scanned
+    CHECK(scan({"GET / HTTP/1.1\r", "\nHost: x\r\n\r", "\n"}, &used) == HeadScanner::Result::End);
+    CHECK(used == 1);
+    CHECK(scan({"GET / HTTP/1.1\r\nHost: x\r\n"}) == HeadScanner::Result::More);
+    CHECK(scan({"GET / HTTP/1.1\r\n", "\r\n"}) == HeadScanner::Result::End);
+}
+
+TEST_CASE("head scanner: bare CR and bare LF are refused") {
+    CHECK(scan({"GET / HTTP/1.1\nHost: x\r\n\r\n"}) == HeadScanner::Result::Bad);
+    CHECK(scan({"GET / HTTP/1.1\r\nHost: x\r\n\n"}) == HeadScanner::Result::Bad);
+    CHECK(scan({"GET / HTTP/1.1\r\n\n"}) == HeadScanner::Result::Bad);  // what stalled libevhtp's parser
+    CHECK(scan({"GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n"}) == HeadScanner::Result::Bad);
+    CHECK(scan({"GET / HTTP/1.1\r", "X"}) == HeadScanner::Result::Bad);
+    // A scanner reset starts a new head after a line end.
+    HeadScanner s;
+    CHECK(s.feed("A\r", 2, nullptr) == HeadScanner::Result::More);
+    s.reset();
+    CHECK(s.feed("B", 1, nullptr) == HeadScanner::Result::More);
+}
