@@ -61,7 +61,8 @@ std::string duration_text(int64_t ns) {
 }  // namespace
 
 ClientConnection::ClientConnection(evhtp_connection* conn, Worker& worker) : conn_(conn), worker_(worker) {
-    const config::ServerConfig& s = worker.runtime().snapshot()->config->server;
+    auto snap = worker.runtime().snapshot();  // held while its config is read
+    const config::ServerConfig& s = snap->config->server;
     header_timeout_ns_ = static_cast<int64_t>(s.client_header_timeout.count()) * kNsPerMs;
     body_timeout_ns_ = static_cast<int64_t>(s.client_body_timeout.count()) * kNsPerMs;
     timer_ = evtimer_new(worker.base(), &ClientConnection::timer_cb, this);
