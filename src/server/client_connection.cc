@@ -4,6 +4,8 @@
 #include <event2/event.h>
 #include <evhtp.h>
 #include <fcntl.h>
+
+#include <algorithm>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -214,13 +216,24 @@ void ClientConnection::head_done(bool body_follows) {
     header_bytes_ = 0;
     phase_ = body_follows ? Phase::Body : Phase::Handling;
     if (body_follows) {
-        last_read_ns_ = mono_ns();
+        last_read_ns_ = body_start_ns_ = mono_ns();
+        body_bytes_ = 0;
         arm(last_read_ns_ + body_timeout_ns_);
     }
 }
 
-void ClientConnection::body_read() {
-    if (phase_ == Phase::Body) last_read_ns_ = mono_ns();
+void ClientConnection::body_read(size_t bytes) {
+    if (phase_ != Phase::Body) return;
+    last_read_ns_ = mono_ns();
+    body_bytes_ += bytes;
+}
+
+int64_t ClientConnection::body_deadline() const {
+    int64_t gap = last_read_ns_ + body_timeout_ns_;
+    uint64_t allowance_ns = body_bytes_ / kMinBodyRate * 1'000'000'000ull;
+    int64_t rate = body_start_ns_ + body_timeout_ns_ +
+                   static_cast<int64_t>(std::min<uint64_t>(allowance_ns, uint64_t{1} << 62));
+    return std::min(gap, rate);
 }
 
 void ClientConnection::body_done() {
@@ -251,7 +264,7 @@ void ClientConnection::timer_cb(int, short, void* arg) {
     self->timer_at_ns_ = 0;
     int64_t deadline = 0;
     if (self->phase_ == Phase::Head) deadline = self->head_deadline_ns_;
-    else if (self->phase_ == Phase::Body) deadline = self->last_read_ns_ + self->body_timeout_ns_;
+    else if (self->phase_ == Phase::Body) deadline = self->body_deadline();
     else return;  // nothing to watch now
     if (mono_ns() < deadline) return self->arm(deadline);
     self->expired();
@@ -263,7 +276,8 @@ void ClientConnection::expired() {
         if (ctx && !ctx->answer_started()) {
             ctx->fail(ErrorKind::RequestTimeout,
                       "request body not received in time (server.client_body_timeout is " +
-                          duration_text(body_timeout_ns_) + ")");
+                          duration_text(body_timeout_ns_) + ", and a body must then arrive at " +
+                          std::to_string(kMinBodyRate / 1024) + " KiB/s or more)");
             linger_ = true;
             phase_ = Phase::Handling;
             ctx->reply_before_body();  // answers, then the connection closes

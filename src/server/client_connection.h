@@ -50,6 +50,11 @@ public:
     // bounded by libevhtp's parser, at 8 KiB.)
     static constexpr unsigned kMaxHeaderFields = 100;
     static constexpr size_t kMaxHeaderBytes = 64 * 1024;
+    // A body must also arrive at this average rate once
+    // client_body_timeout has passed since its head (a client trickling a
+    // few bytes just inside the gap timeout is cut too): its deadline is
+    // the head's end + client_body_timeout + 1 s per kMinBodyRate bytes.
+    static constexpr uint64_t kMinBodyRate = 1024;  // bytes per second
 
     // --- where the connection is (called by server.cc's hooks)
     void head_lines_started();  // the request line is parsed
@@ -59,7 +64,7 @@ public:
     // A hook refuses the head: the parser stops (the hook returns an error)
     // and finish() answers it.
     void refuse(ErrorKind kind, std::string message);
-    void body_read();
+    void body_read(size_t bytes);
     void body_done();  // also: the parser's next drain ends the message
     void request_done();  // the request was freed: the next one is a new head
 
@@ -87,6 +92,7 @@ private:
     static void input_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
     static void timer_cb(int fd, short what, void* arg);
     void arm(int64_t deadline_ns);
+    int64_t body_deadline() const;
     void expired();
     void refuse_head(ErrorKind kind, const std::string& message);
     bool answer_malformed();
@@ -103,6 +109,8 @@ private:
     int64_t body_timeout_ns_;
     int64_t head_deadline_ns_ = 0;
     int64_t last_read_ns_ = 0;
+    int64_t body_start_ns_ = 0;
+    uint64_t body_bytes_ = 0;
     bool in_header_lines_ = false;
     unsigned header_fields_ = 0;
     size_t header_bytes_ = 0;

@@ -82,8 +82,8 @@ RequestContext* ctx_of(void* arg) { return static_cast<RequestContext*>(arg); }
 
 evhtp_res on_read(evhtp_request_t* req, evbuffer* buf, void* arg) {
     RequestContext* ctx = ctx_of(arg);
-    if (ClientConnection* cc = ClientConnection::of(req->conn)) cc->body_read();
     size_t len = evbuffer_get_length(buf);
+    if (ClientConnection* cc = ClientConnection::of(req->conn)) cc->body_read(len);
     ctx->body_received += len;
     if (!ctx->has_reply() && ctx->body_received > ctx->snap->config->server.max_body_size) {
         ctx->fail(ErrorKind::TooLarge, "request body exceeds server.max_body_size (" +

@@ -428,6 +428,35 @@ class TimeoutTests(HostileTests):
         self.assertTrue(lines, self.d.log())
         self.assertServing()
 
+    def test_trickled_body_gets_408(self):
+        """A byte at a time, each well inside the gap timeout: the minimum
+        average rate ends it."""
+        s = connect(self.d.port)
+        try:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 100000\r\n\r\n")
+            deadline = time.monotonic() + t(30)
+            raw = b""
+            s.settimeout(0.05)
+            while time.monotonic() < deadline:
+                try:
+                    s.sendall(b" ")
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+                try:
+                    data = s.recv(65536)
+                    raw += data
+                    break
+                except socket.timeout:
+                    pass
+            raw += recv_all_quiet(s)
+        finally:
+            s.close()
+        r = parse_http_response(raw)
+        self.assertEqual(r.status, 408, r)
+        self.assertIn("KiB/s", r.json()["error"]["message"])
+        self.assertServing()
+
     def test_idle_keepalive_connection_is_not_timed_out(self):
         """The head deadline runs from a request's first byte: a kept-alive
         connection idle longer than it still serves its next request."""
