@@ -25,6 +25,8 @@
 #include <string>
 #include <thread>
 
+#include "common/redact.h"
+
 namespace agd::log {
 
 namespace detail {
@@ -67,6 +69,7 @@ bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t in
 std::string format_line(Level level, std::string_view message, bool journal,
                         std::chrono::system_clock::time_point now) {
     std::string text = sanitize(message);
+    if (has_url_credentials(text)) text = redact_urls(text);
     std::string line;
     line.reserve(text.size() + 40);
     if (journal) {

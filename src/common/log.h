@@ -3,7 +3,9 @@
 // syslog priority prefix "<N>"; otherwise lines are plain with a timestamp.
 // Callers on worker threads never block on the write: lines go to a queue
 // that a logger thread drains (short mutex, never held across I/O).
-// Never pass a key or an Authorization header to these functions.
+// Never pass a key or an Authorization header to these functions. As a last
+// line of defence, the userinfo of any URL in a line is masked
+// (common/redact.h): "http://user:pw@host" is logged as "http://***@host".
 #pragma once
 
 #include <string>

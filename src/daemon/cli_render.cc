@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
+#include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/cli.h"
 
@@ -89,8 +90,11 @@ void render_provider(std::string& out, const Value& prov) {
     std::string kind = get_string(prov, "type").value_or("");
     if (auto api = get_string(prov, "api"); api && !api->empty()) kind += kind.empty() ? *api : fmt::format(", {} api", *api);
     if (!kind.empty()) head += fmt::format(" ({})", kind);
-    if (auto url = get_string(prov, "base_url")) head += " " + *url;
+    // The daemon already masks credentials in URLs; so does this, whoever answered.
+    if (auto url = get_string(prov, "base_url")) head += " " + redact_url(*url);
     fmt::format_to(std::back_inserter(out), "  {}\n", head);
+    if (auto proxy = get_string(prov, "proxy"); proxy && !proxy->empty())
+        fmt::format_to(std::back_inserter(out), "    proxy: {}\n", redact_url(*proxy));
     if (auto models = get_strings(prov, "models"); !models.empty())
         fmt::format_to(std::back_inserter(out), "    models: {}\n", join(models, ", "));
     const Value* creds = member(prov, "credentials");

@@ -14,6 +14,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/control.h"
 #include "daemon/detach.h"
@@ -224,7 +225,9 @@ std::string Daemon::status() {
         b += "{\"name\":" + json_string(p.cfg->name);
         b += ",\"type\":" + json_string(config::to_string(p.cfg->type));
         if (p.cfg->type == config::ProviderType::OpenAI) b += ",\"api\":" + json_string(config::to_string(p.cfg->api));
-        b += ",\"base_url\":" + json_string(p.cfg->base_url);
+        // A URL may carry credentials (http://user:password@host): never shown.
+        b += ",\"base_url\":" + json_string(redact_url(p.cfg->base_url));
+        if (!p.cfg->proxy.empty()) b += ",\"proxy\":" + json_string(redact_url(p.cfg->proxy));
         b += ",\"models\":[";
         for (size_t m = 0; m < p.cfg->models.size(); ++m) {
             if (m) b += ',';

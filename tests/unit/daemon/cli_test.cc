@@ -230,3 +230,12 @@ TEST_CASE("cli: check-config outcomes") {
     CHECK(g.out == "/etc/c.conf: configuration is valid\n");
     CHECK(contains(g.err, good.warnings[0].str()));
 }
+
+TEST_CASE("cli: status never shows credentials in a URL, whoever sent them") {
+    auto r = render_status(R"({"providers":[{"name":"p","type":"openai","base_url":"http://alice:SECRET@host/v1",
+                                            "proxy":"socks5://bob:SECRET2@proxy:1080","credentials":[]}]})");
+    REQUIRE(r);
+    INFO(*r);
+    CHECK(contains(*r, "  p (openai) http://***@host/v1\n    proxy: socks5://***@proxy:1080\n"));
+    CHECK_FALSE(contains(*r, "SECRET"));
+}

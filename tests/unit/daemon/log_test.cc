@@ -191,3 +191,12 @@ TEST_CASE("log: a full queue drops lines, counts them and reports the count") {
     CHECK(reported == dropped);
     CHECK(written.find("queued line number 0000") != std::string::npos);
 }
+
+TEST_CASE("log: credentials in a URL never reach a line") {
+    auto t = at(2026, 11, 22, 13, 45, 1, 123);
+    CHECK(detail::format_line(lg::Level::Warning, "upstream http://alice:SECRET@host/v1 failed", true, t) ==
+          "<4>upstream http://***@host/v1 failed\n");
+    CHECK(detail::format_line(lg::Level::Info, "access error=\"the image http://u:SECRET@h/a.png failed\"", false, t)
+              .find("SECRET") == std::string::npos);
+    CHECK(detail::format_line(lg::Level::Info, "mail admin@example.com", true, t) == "<6>mail admin@example.com\n");
+}
