@@ -122,8 +122,10 @@ int Daemon::run(std::optional<Detach>& detach) {
     control_ = std::move(ctl.value());
 
     // libevent's signal events: the handler only wakes this loop. Before
-    // they are added (and after they are freed) SIGUSR1/SIGUSR2 are ignored
-    // (ignore_stray_signals), so none of these can kill the daemon.
+    // they are added (and after they are freed) SIGHUP, SIGUSR1 and SIGUSR2
+    // are ignored (ignore_stray_signals), so none of those can kill the
+    // daemon; SIGTERM and SIGINT keep their default until then (stop means
+    // stop, even during start-up).
     for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) {
         event* e = evsignal_new(base_, sig, &Daemon::on_signal, this);
         if (e == nullptr || event_add(e, nullptr) != 0) {
@@ -312,15 +314,16 @@ void Daemon::on_signal(evutil_socket_t sig, short, void* arg) {
 }
 
 // Signals whose default action would kill the daemon and that it may get
-// without meaning it: SIGPIPE (a peer that went away), SIGUSR1/SIGUSR2
-// (logrotate scripts send SIGUSR1 by habit; handled once the loop runs,
-// ignored before and after), SIGALRM (a stray `kill -ALRM`; nothing here
+// without meaning it: SIGPIPE (a peer that went away), SIGHUP/SIGUSR1/
+// SIGUSR2 (a reload right after a start, logrotate's SIGUSR1; handled once
+// the loop runs, ignored before and after: start-up reads the file anyway,
+// and there is no log file to reopen yet), SIGALRM (a stray `kill -ALRM`; nothing here
 // uses alarm(2), and libcurl runs with CURLOPT_NOSIGNAL), SIGXFSZ (a log
 // file at RLIMIT_FSIZE: the write fails with EFBIG instead of a core dump).
 // SIGQUIT keeps its default (a core dump on purpose). SIGPROF and SIGVTALRM
 // are left to profilers, which install their handlers before main().
 void ignore_stray_signals() {
-    for (int sig : {SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ}) {
+    for (int sig : {SIGPIPE, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ}) {
         struct sigaction sa {};
         sa.sa_handler = SIG_IGN;
         sigemptyset(&sa.sa_mask);
