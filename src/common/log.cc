@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/log_detail.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +20,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <poll.h>
 #include <string>
 #include <thread>
+
+#include "common/redact.h"
 
 namespace agd::log {
 
@@ -67,6 +71,7 @@ bool journal_stream_matches(const char* env, std::uint64_t dev, std::uint64_t in
 std::string format_line(Level level, std::string_view message, bool journal,
                         std::chrono::system_clock::time_point now) {
     std::string text = sanitize(message);
+    if (has_url_credentials(text)) text = redact_urls(text);
     std::string line;
     line.reserve(text.size() + 40);
     if (journal) {
@@ -117,7 +122,22 @@ std::atomic<int> g_journal{-1};                   // -1 unknown, 0 plain, 1 jour
 std::atomic<std::size_t> g_queue_limit{kDefaultQueueLimit};
 std::atomic<std::uint64_t> g_dropped_total{0};
 
+// Where lines go: stderr, or the log file's descriptor. A reopen replaces
+// the file behind that descriptor (dup3), so the number never changes while
+// a file is set and the logger thread needs no lock to write.
+std::atomic<int> g_fd{STDERR_FILENO};
+std::mutex g_file_mu;  // set_file / reopen against each other
+std::string g_file_path;  // "" = stderr; guarded by g_file_mu
+
+int open_log_file(const std::string& path) {
+    int fd;
+    do fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
 bool journal_mode() {
+    if (g_fd.load(std::memory_order_relaxed) != STDERR_FILENO) return false;  // a file: plain lines
     int j = g_journal.load(std::memory_order_relaxed);
     if (j < 0) {
         struct stat st {};
@@ -136,8 +156,9 @@ bool journal_mode() {
 // and EAGAIN (if someone handed us a non-blocking stderr). Gives up on any
 // other error: there is nowhere left to report it.
 void write_all(const char* data, std::size_t len) {
+    const int fd = g_fd.load(std::memory_order_relaxed);
     while (len > 0) {
-        ssize_t n = ::write(STDERR_FILENO, data, len);
+        ssize_t n = ::write(fd, data, len);
         if (n > 0) {
             data += n;
             len -= static_cast<std::size_t>(n);
@@ -145,7 +166,7 @@ void write_all(const char* data, std::size_t len) {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            pollfd p{STDERR_FILENO, POLLOUT, 0};
+            pollfd p{fd, POLLOUT, 0};
             ::poll(&p, 1, 1000);
             continue;
         }
@@ -220,6 +241,47 @@ void reset_after_fork() {
     // pending lines belong to the parent, which writes them itself.
     g_state = new State();
     g_journal.store(-1);
+}
+
+int set_file(const std::string& path) {
+    std::lock_guard lk(g_file_mu);
+    int old = g_fd.load();
+    if (path.empty()) {
+        g_fd.store(STDERR_FILENO);
+        if (old != STDERR_FILENO) ::close(old);
+        g_file_path.clear();
+        g_journal.store(-1);
+        return 0;
+    }
+    int fd = open_log_file(path);
+    if (fd < 0) return errno;
+    if (old != STDERR_FILENO) {
+        // Keep the number: the new file takes the old one's place.
+        if (::dup3(fd, old, O_CLOEXEC) < 0) {
+            int err = errno;
+            ::close(fd);
+            return err;
+        }
+        ::close(fd);
+    } else {
+        g_fd.store(fd);
+    }
+    g_file_path = path;
+    return 0;
+}
+
+std::string reopen() {
+    std::lock_guard lk(g_file_mu);
+    if (g_file_path.empty()) return "nothing to reopen: the log goes to standard error";
+    int fd = open_log_file(g_file_path);
+    if (fd < 0)
+        return fmt::format("cannot reopen {}: {}; still writing to the old file", g_file_path, std::strerror(errno));
+    int rc = ::dup3(fd, g_fd.load(), O_CLOEXEC);
+    int err = errno;
+    ::close(fd);
+    if (rc < 0)
+        return fmt::format("cannot reopen {}: {}; still writing to the old file", g_file_path, std::strerror(err));
+    return "reopened " + g_file_path;
 }
 
 void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }

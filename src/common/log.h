@@ -1,9 +1,12 @@
-// Logging: one line per event to stderr. When stderr is the journal
-// (JOURNAL_STREAM names stderr's device:inode) each line starts with a
-// syslog priority prefix "<N>"; otherwise lines are plain with a timestamp.
+// Logging: one line per event to stderr (or to a file, set_file()). When
+// stderr is the journal (JOURNAL_STREAM names stderr's device:inode) each
+// line starts with a syslog priority prefix "<N>"; otherwise lines are plain
+// with a timestamp.
 // Callers on worker threads never block on the write: lines go to a queue
 // that a logger thread drains (short mutex, never held across I/O).
-// Never pass a key or an Authorization header to these functions.
+// Never pass a key or an Authorization header to these functions. As a last
+// line of defence, the userinfo of any URL in a line is masked
+// (common/redact.h): "http://user:pw@host" is logged as "http://***@host".
 #pragma once
 
 #include <string>
@@ -22,6 +25,21 @@ void start();
 void stop();
 // Call in a forked child before start(): the thread does not survive fork.
 void reset_after_fork();
+
+// Log files (SIGUSR1, as logrotate expects). Today the daemon logs to stderr
+// only; a log file, when one is configured, goes through these.
+//
+// set_file(path) sends every later line to `path` (opened O_APPEND, created
+// 0640) instead of stderr; set_file("") goes back to stderr. Call it while
+// no other thread logs (at start-up, before start()). Errors: the errno.
+int set_file(const std::string& path);
+// Reopens the log file by its path (after logrotate renamed it): the new
+// file takes the place of the old one atomically (dup3), so a line being
+// written meanwhile lands in one or the other, never lost. Safe at any time,
+// from any thread. Returns what it did, for a log line: "reopened PATH",
+// "nothing to reopen: the log goes to standard error", or why it failed
+// ("cannot reopen PATH: ...; still writing to the old file").
+std::string reopen();
 
 void set_level(Level level);
 Level level();

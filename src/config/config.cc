@@ -49,4 +49,12 @@ const char* to_string(LogLevel l) {
     return "unknown";
 }
 
+const char* to_string(RealIpHeader h) {
+    switch (h) {
+        case RealIpHeader::XForwardedFor: return "x-forwarded-for";
+        case RealIpHeader::XRealIp: return "x-real-ip";
+    }
+    return "unknown";
+}
+
 }  // namespace agd::config

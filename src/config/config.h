@@ -19,6 +19,7 @@ enum class AuthMode { Off, Strict, AllExceptHealth, Auto };
 enum class Strategy { RoundRobin, FillFirst };
 enum class ProviderType { OpenAI, Anthropic, Gemini };
 enum class OpenAIApi { Chat, Responses };
+enum class RealIpHeader { XForwardedFor, XRealIp };
 
 struct ListenAddr {
     enum class Kind { Tcp, Unix } kind = Kind::Tcp;
@@ -77,6 +78,8 @@ struct AccessConfig {
     std::vector<Cidr> allow;
     std::vector<Cidr> deny;
     std::vector<Cidr> trusted_proxies;
+    // The one header a trusted proxy's word is taken from; the other is ignored.
+    RealIpHeader real_ip_header = RealIpHeader::XForwardedFor;
 };
 
 struct RoutingConfig {
@@ -99,5 +102,6 @@ const char* to_string(OpenAIApi);
 const char* to_string(AuthMode);
 const char* to_string(Strategy);
 const char* to_string(LogLevel);
+const char* to_string(RealIpHeader);
 
 }  // namespace agd::config

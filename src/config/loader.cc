@@ -257,9 +257,10 @@ private:
 
     Config cfg_;
     std::vector<ProviderState> providers_;
-    std::map<std::string, int> server_seen_, auth_seen_, routing_seen_;
+    std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_;
     std::map<std::string, int> listen_seen_;  // normalised address -> line
     int mode_line_ = 0;
+    int real_ip_line_ = 0;
     bool listen_written_ = false;  // any server.listen line, valid or not
 
     std::vector<Diagnostic> errors_;
@@ -519,8 +520,16 @@ void Parser::access_key(const std::string& label, std::string_view key, std::str
         cidr_value(label, v, a.deny);
     } else if (key == "trusted_proxy") {
         cidr_value(label, v, a.trusted_proxies);
+    } else if (key == "real_ip_header") {
+        if (!once(access_seen_, label, key)) return;
+        real_ip_line_ = line_;
+        // Header names are case-insensitive: so is this value.
+        if (auto h = enum_value<RealIpHeader>(label, lower(v),
+                                              {{"x-forwarded-for", RealIpHeader::XForwardedFor},
+                                               {"x-real-ip", RealIpHeader::XRealIp}}))
+            a.real_ip_header = *h;
     } else {
-        error(line_, label, "unknown key (expected allow, deny or trusted_proxy)");
+        error(line_, label, "unknown key (expected allow, deny, trusted_proxy or real_ip_header)");
     }
 }
 
@@ -874,6 +883,11 @@ void Parser::finish() {
         warning(mode_line_, "auth.mode",
                 "off while listening on " + exposed->text + " (not loopback): anyone who can reach it can use the "
                 "provider keys");
+
+    // Access.
+    if (real_ip_line_ != 0 && cfg_.access.trusted_proxies.empty())
+        warning(real_ip_line_, "access.real_ip_header",
+                "has no effect without access.trusted_proxy (forwarding headers are believed only from those)");
 
     auto by_line = [](const Diagnostic& a, const Diagnostic& b) { return a.line < b.line; };
     std::stable_sort(errors_.begin(), errors_.end(), by_line);

@@ -74,16 +74,13 @@ ClientSettings client_settings(const CliOptions& opts) {
     return {server.control_socket, server.shutdown_timeout};
 }
 
-// For reload/stop replies that are only {"ok":false,"message":...}.
-std::optional<std::string> refusal(std::string_view json) {
+// {"ok":true,...}
+bool says_ok(std::string_view json) {
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());
-    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+    if (doc.HasParseError() || !doc.IsObject()) return false;
     auto ok = doc.FindMember("ok");
-    if (ok == doc.MemberEnd() || !ok->value.IsBool() || ok->value.GetBool()) return std::nullopt;
-    auto msg = doc.FindMember("message");
-    if (msg != doc.MemberEnd() && msg->value.IsString()) return std::string(msg->value.GetString());
-    return std::string("refused");
+    return ok != doc.MemberEnd() && ok->value.IsBool() && ok->value.GetBool();
 }
 
 int cmd_check_config(const CliOptions& opts) {
@@ -101,15 +98,7 @@ int cmd_status(const CliOptions& opts) {
     auto settings = client_settings(opts);
     auto answer = control_call(settings.control_socket, "status", kStatusTimeout, opts.config_path);
     if (!answer) return fail(answer.error());
-    if (opts.json) {
-        print(stdout, *answer + "\n");
-        return 0;
-    }
-    if (auto why = refusal(*answer)) return fail(Error{1, "status: " + *why});
-    auto text = render_status(*answer);
-    if (!text) return fail(text.error());
-    print(stdout, *text);
-    return 0;
+    return emit(status_outcome(*answer, opts.json));
 }
 
 int cmd_stop(const CliOptions& opts) {
@@ -125,7 +114,9 @@ int cmd_stop(const CliOptions& opts) {
         }
         return fail(answer.error());
     }
-    if (auto why = refusal(*answer)) return fail(Error{1, "stop: " + *why});
+    if (auto refused = refusal_of(*answer)) return fail(Error{refused->exit_code, "stop: " + refused->message});
+    if (!says_ok(*answer))  // neither yes nor no: not an answer this CLI understands
+        return fail(Error{EX_PROTOCOL, "stop: malformed answer from antigravityd: " + *answer});
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(settings.shutdown_timeout + kStopGrace);
     if (auto closed = client->wait_closed(wait); !closed) return fail(closed.error());
     print(stdout, "antigravityd stopped\n");
@@ -236,8 +227,9 @@ std::string usage_text() {
         "named in the configuration file.\n"
         "\n"
         "Exit status: 0 success; 1 failure (invalid configuration, failed reload);\n"
-        "64 usage error; 69 daemon not reachable; 77 permission denied;\n"
-        "75 timed out; 78 configuration error at start-up.\n",
+        "64 usage error; 69 daemon not reachable; 74 cannot write the output;\n"
+        "75 timed out or daemon busy; 76 malformed answer; 77 permission denied;\n"
+        "78 configuration error at start-up.\n",
         kDefaultConfigPath);
 }
 
@@ -251,16 +243,25 @@ int cli_main(int argc, char** argv) {
         print(stderr, fmt::format("antigravityd: {}\nTry 'antigravityd help'.\n", inv.error().message));
         return EX_USAGE;
     }
+    int code = EX_SOFTWARE;
     switch (inv->command) {
-        case Command::Run: return run(inv->options);
-        case Command::CheckConfig: return cmd_check_config(inv->options);
-        case Command::Reload: return cmd_reload(inv->options);
-        case Command::Status: return cmd_status(inv->options);
-        case Command::Stop: return cmd_stop(inv->options);
-        case Command::Version: print(stdout, version_text()); return 0;
-        case Command::Help: print(stdout, usage_text()); return 0;
+        case Command::Run: code = run(inv->options); break;
+        case Command::CheckConfig: code = cmd_check_config(inv->options); break;
+        case Command::Reload: code = cmd_reload(inv->options); break;
+        case Command::Status: code = cmd_status(inv->options); break;
+        case Command::Stop: code = cmd_stop(inv->options); break;
+        case Command::Version: print(stdout, version_text()); code = 0; break;
+        case Command::Help: print(stdout, usage_text()); code = 0; break;
     }
-    return EX_SOFTWARE;
+    // What a command printed must have reached its reader (`status > /dev/full`
+    // is a failure, not a success).
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        if (code == 0) {
+            print(stderr, "antigravityd: cannot write to standard output\n");
+            code = EX_IOERR;
+        }
+    }
+    return code;
 }
 
 }  // namespace agd::daemon

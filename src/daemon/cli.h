@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,8 +46,24 @@ struct Outcome {
 
 // check-config: every error and warning, then the verdict line.
 Outcome check_config_outcome(const config::LoadResult& result, const std::string& path);
+// The control socket's refusal, {"ok":false,"error":CODE,"message":..}, as
+// an exit status: "busy" EX_TEMPFAIL, "permission" EX_NOPERM,
+// "unknown_command"/"too_long" (this CLI and the daemon disagree)
+// EX_PROTOCOL; no code (a failure the command itself reports): 1.
+int refusal_exit_code(std::string_view error_code);
+// A daemon answer that says "no": {"ok":false,...}. nullopt for anything
+// else (a success, or text that is not a JSON object).
+struct Refusal {
+    int exit_code = 1;
+    std::string message;
+};
+std::optional<Refusal> refusal_of(std::string_view json);
 // reload: the daemon's answer, {"ok":..,"generation":N,"errors":[..],"message":".."}.
 Outcome reload_outcome(std::string_view json);
+// status: what `status` (text) or `status --json` prints and returns for
+// the daemon's answer. --json prints the answer as it came, but a refusal
+// or an answer that is not a JSON object still fails (non-zero exit).
+Outcome status_outcome(std::string_view json, bool as_json);
 // status: the daemon's status JSON, readable. EX_PROTOCOL if it is not a JSON object.
 Result<std::string> render_status(std::string_view json);
 

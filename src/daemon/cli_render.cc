@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
+#include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/cli.h"
 
@@ -89,8 +90,11 @@ void render_provider(std::string& out, const Value& prov) {
     std::string kind = get_string(prov, "type").value_or("");
     if (auto api = get_string(prov, "api"); api && !api->empty()) kind += kind.empty() ? *api : fmt::format(", {} api", *api);
     if (!kind.empty()) head += fmt::format(" ({})", kind);
-    if (auto url = get_string(prov, "base_url")) head += " " + *url;
+    // The daemon already masks credentials in URLs; so does this, whoever answered.
+    if (auto url = get_string(prov, "base_url")) head += " " + redact_url(*url);
     fmt::format_to(std::back_inserter(out), "  {}\n", head);
+    if (auto proxy = get_string(prov, "proxy"); proxy && !proxy->empty())
+        fmt::format_to(std::back_inserter(out), "    proxy: {}\n", redact_url(*proxy));
     if (auto models = get_strings(prov, "models"); !models.empty())
         fmt::format_to(std::back_inserter(out), "    models: {}\n", join(models, ", "));
     const Value* creds = member(prov, "credentials");
@@ -128,6 +132,44 @@ Outcome check_config_outcome(const config::LoadResult& result, const std::string
     return o;
 }
 
+int refusal_exit_code(std::string_view error_code) {
+    if (error_code == "busy") return EX_TEMPFAIL;
+    if (error_code == "permission") return EX_NOPERM;
+    if (error_code == "unknown_command" || error_code == "too_long") return EX_PROTOCOL;
+    return 1;
+}
+
+std::optional<Refusal> refusal_of(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+    auto ok = get_bool(doc, "ok");
+    if (!ok || *ok) return std::nullopt;
+    Refusal r;
+    r.exit_code = refusal_exit_code(get_string(doc, "error").value_or(""));
+    r.message = get_string(doc, "message").value_or("");
+    if (r.message.empty()) r.message = "refused";
+    return r;
+}
+
+Outcome status_outcome(std::string_view json, bool as_json) {
+    Outcome o;
+    if (auto refused = refusal_of(json)) {
+        if (as_json) o.out = std::string(json) + "\n";  // scripts still get the answer
+        o.err = fmt::format("antigravityd: status: {}\n", refused->message);
+        o.exit_code = refused->exit_code;
+        return o;
+    }
+    auto text = render_status(json);  // also checks that the answer is a JSON object
+    if (!text) {
+        o.err = fmt::format("antigravityd: {}\n", text.error().message);
+        o.exit_code = text.error().code;
+        return o;
+    }
+    o.out = as_json ? std::string(json) + "\n" : *text;
+    return o;
+}
+
 Outcome reload_outcome(std::string_view json) {
     Outcome o;
     rapidjson::Document doc;
@@ -136,6 +178,14 @@ Outcome reload_outcome(std::string_view json) {
         o.exit_code = EX_PROTOCOL;
         o.err = fmt::format("reload: malformed answer from antigravityd: {}\n", json);
         return o;
+    }
+    // Refused by the control socket itself (busy, not allowed): no reload was tried.
+    if (auto code = get_string(doc, "error"); code && !get_bool(doc, "ok").value_or(false)) {
+        o.exit_code = refusal_exit_code(*code);
+        if (o.exit_code != 1) {
+            o.err = fmt::format("antigravityd: reload: {}\n", get_string(doc, "message").value_or("refused"));
+            return o;
+        }
     }
     auto generation = get_int(doc, "generation");
     auto message = get_string(doc, "message");

@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include <fmt/core.h>
@@ -24,6 +25,22 @@ namespace agd::daemon {
 namespace {
 
 constexpr std::size_t kReadChunk = 1024;
+constexpr auto kRefusalLogInterval = std::chrono::seconds(60);
+
+constexpr std::string_view kBusy =
+    "{\"ok\":false,\"error\":\"busy\",\"message\":\"too many control connections busy with a command; try again\"}\n";
+constexpr std::string_view kNotAllowed =
+    "{\"ok\":false,\"error\":\"permission\",\"message\":\"only root and the daemon's user may use the control socket\"}\n";
+constexpr const char* kTooLong = R"({"ok":false,"error":"too_long","message":"command line too long"})";
+constexpr const char* kUnknown = R"({"ok":false,"error":"unknown_command","message":"unknown command"})";
+
+// The peer's user, from the kernel (SO_PEERCRED); nullopt if it cannot tell.
+std::optional<uid_t> peer_uid(int fd) {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred) return std::nullopt;
+    return cred.uid;
+}
 
 bool fill_sockaddr(const std::string& path, sockaddr_un& addr) {
     std::memset(&addr, 0, sizeof addr);
@@ -57,6 +74,7 @@ std::string trim(std::string_view s) {
 struct ControlServer::Connection : std::enable_shared_from_this<Connection> {
     ControlServer* server = nullptr;
     int fd = -1;
+    std::uint64_t seq = 0;     // accept order
     struct event* read_ev = nullptr;
     struct event* write_ev = nullptr;
     std::string in;
@@ -121,13 +139,13 @@ void ControlServer::Connection::handle_input() {
     if (nl == std::string::npos) {
         if (in.size() > kMaxCommandLine) {
             got_command = true;
-            send_reply(R"({"ok":false,"message":"command line too long"})");
+            send_reply(kTooLong);
         }
         return;
     }
     if (nl > kMaxCommandLine) {
         got_command = true;
-        send_reply(R"({"ok":false,"message":"command line too long"})");
+        send_reply(kTooLong);
         return;
     }
     std::string command = trim(std::string_view(in).substr(0, nl));
@@ -158,7 +176,11 @@ void ControlServer::Connection::flush() {
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            event_add(write_ev, nullptr);
+            // A client that does not read its answer is dropped after a while.
+            if (!event_pending(write_ev, EV_WRITE, nullptr)) {
+                timeval reply_timeout{kReplyTimeoutSeconds, 0};
+                event_add(write_ev, &reply_timeout);
+            }
             return;
         }
         close();  // the client went away
@@ -167,8 +189,12 @@ void ControlServer::Connection::flush() {
     if (!stop_waiter) close();
 }
 
-void ControlServer::Connection::on_write(int, short, void* arg) {
+void ControlServer::Connection::on_write(int, short what, void* arg) {
     auto self = static_cast<Connection*>(arg)->shared_from_this();
+    if (what & EV_TIMEOUT) {
+        self->close();
+        return;
+    }
     self->flush();
 }
 
@@ -289,15 +315,27 @@ void ControlServer::accept_all() {
             log::warning("control socket {}: cannot accept: {}", path_, std::strerror(errno));
             return;
         }
-        if (conns_.size() >= kMaxConnections) {
-            static constexpr std::string_view busy = "{\"ok\":false,\"message\":\"too many control connections\"}\n";
-            (void)!::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            ::close(fd);
+        auto uid = peer_uid(fd);
+        if (!uid || !peer_may_control(*uid, ::geteuid())) {
+            ++refused_unlogged_;
+            auto now = std::chrono::steady_clock::now();
+            if (now - last_refuse_log_ >= kRefusalLogInterval) {
+                log::warning("control socket {}: refused {} connection(s) from another user (uid {})", path_,
+                             refused_unlogged_, uid ? std::to_string(*uid) : std::string("unknown"));
+                refused_unlogged_ = 0;
+                last_refuse_log_ = now;
+            }
+            refuse(fd, kNotAllowed);
+            continue;
+        }
+        if (conns_.size() >= kMaxConnections && !evict_oldest_idle()) {
+            refuse(fd, kBusy);
             continue;
         }
         auto conn = std::make_shared<Connection>();
         conn->server = this;
         conn->fd = fd;
+        conn->seq = ++accepted_;
         conn->read_ev = event_new(base_, fd, EV_READ | EV_PERSIST, &Connection::on_read, conn.get());
         conn->write_ev = event_new(base_, fd, EV_WRITE, &Connection::on_write, conn.get());
         timeval command_timeout{kCommandTimeoutSeconds, 0};
@@ -305,8 +343,36 @@ void ControlServer::accept_all() {
             log::warning("control socket {}: cannot watch a connection", path_);
             continue;  // conn's destructor closes fd
         }
-        conns_.emplace(conn.get(), std::move(conn));
+        Connection* raw = conn.get();
+        conns_.emplace(raw, conn);
+        // The CLI sends its command with the connect: it is usually waiting
+        // already, so read it now rather than leave the slot idle for a turn.
+        Connection::on_read(fd, EV_READ, raw);
     }
+}
+
+bool ControlServer::evict_oldest_idle() {
+    Connection* oldest = nullptr;
+    for (const auto& [raw, conn] : conns_)
+        if (!conn->got_command && (oldest == nullptr || conn->seq < oldest->seq)) oldest = raw;
+    if (oldest == nullptr) return false;
+    auto keep = conns_[oldest];  // alive until the end of this function
+    remove(oldest);
+    ++evicted_;
+    ++evicted_unlogged_;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_evict_log_ >= kRefusalLogInterval) {
+        log::warning("control socket {}: {} connection(s) closed before sending a command, to make room "
+                     "(at most {} at once)", path_, evicted_unlogged_, kMaxConnections);
+        evicted_unlogged_ = 0;
+        last_evict_log_ = now;
+    }
+    return true;
+}
+
+void ControlServer::refuse(int fd, std::string_view json_line) {
+    (void)!::send(fd, json_line.data(), json_line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
 }
 
 void ControlServer::dispatch(const std::shared_ptr<Connection>& conn, std::string_view command) {
@@ -324,7 +390,7 @@ void ControlServer::dispatch(const std::shared_ptr<Connection>& conn, std::strin
         conn->stop_waiter = true;
         handler_.stop(reply);
     } else {
-        conn->send_reply(R"({"ok":false,"message":"unknown command"})");
+        conn->send_reply(kUnknown);
     }
 }
 

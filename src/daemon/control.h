@@ -6,12 +6,28 @@
 // answers one JSON object on one line ("{...}\n") and closes the connection.
 // For "stop" the server answers at once but keeps the connection open: the
 // client then waits for EOF, which comes when the daemon process exits.
+//
+// A refusal is {"ok":false,"error":CODE,"message":TEXT}, CODE one of
+// "busy" (every connection slot holds a command in progress: try again),
+// "permission" (the peer is neither root nor the daemon's user),
+// "unknown_command" and "too_long".
+//
+// No idle client can lock the administrator out: the command line must
+// arrive within kCommandTimeoutSeconds of connecting (the CLI sends it with
+// the connect), it is read as soon as the connection is accepted, and when
+// all kMaxConnections slots are taken the oldest connection that has not
+// sent a complete command yet is closed to make room. Only connections busy
+// with a command (a "stop" waiting for the exit, an answer the client does
+// not read, for at most kReplyTimeoutSeconds) can fill the table; a newcomer
+// is then refused with "busy". Peers are checked with SO_PEERCRED on top of
+// the socket's 0600 mode: root and the daemon's own user only.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,8 +44,9 @@ namespace agd::daemon {
 class ControlServer {
 public:
     static constexpr std::size_t kMaxCommandLine = 256;     // bytes before '\n'
-    static constexpr std::size_t kMaxConnections = 128;     // beyond: refused with a JSON error
-    static constexpr int kCommandTimeoutSeconds = 10;       // to send the command line
+    static constexpr std::size_t kMaxConnections = 128;     // beyond: the oldest idle one is closed
+    static constexpr int kCommandTimeoutSeconds = 2;        // to send the command line after connecting
+    static constexpr int kReplyTimeoutSeconds = 10;         // for the client to take its answer
 
     // Answers one command with a JSON object (one line; a trailing '\n' is
     // added). Call it once, on the main thread (the thread running the
@@ -64,6 +81,11 @@ public:
 
     const std::string& path() const { return path_; }
     std::size_t connection_count() const { return conns_.size(); }
+    // Idle connections closed so far to make room for new ones.
+    std::uint64_t evicted_count() const { return evicted_; }
+
+    // The SO_PEERCRED rule: root, or the user the daemon runs as.
+    static bool peer_may_control(uid_t peer, uid_t self) { return peer == 0 || peer == self; }
 
 private:
     struct Connection;
@@ -74,6 +96,8 @@ private:
     void accept_all();
     void dispatch(const std::shared_ptr<Connection>& conn, std::string_view command);
     void remove(Connection* conn);
+    bool evict_oldest_idle();
+    void refuse(int fd, std::string_view json_line);
 
     struct event_base* base_;
     std::string path_;
@@ -84,6 +108,12 @@ private:
     struct event* listen_ev_ = nullptr;
     struct event* retry_ev_ = nullptr;  // re-enables accepting after EMFILE
     std::unordered_map<Connection*, std::shared_ptr<Connection>> conns_;
+    std::uint64_t accepted_ = 0;  // accept order, to find the oldest
+    std::uint64_t evicted_ = 0;
+    std::uint64_t evicted_unlogged_ = 0;
+    std::chrono::steady_clock::time_point last_evict_log_{};
+    std::uint64_t refused_unlogged_ = 0;
+    std::chrono::steady_clock::time_point last_refuse_log_{};
 };
 
 // Client side (blocking; for the CLI). Error codes are sysexits values the

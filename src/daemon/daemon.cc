@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <signal.h>
+#include <string.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/control.h"
 #include "daemon/detach.h"
@@ -119,9 +121,17 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
     control_ = std::move(ctl.value());
 
-    for (int sig : {SIGHUP, SIGTERM, SIGINT}) {
+    // libevent's signal events: the handler only wakes this loop. Before
+    // they are added (and after they are freed) SIGHUP, SIGUSR1 and SIGUSR2
+    // are ignored (ignore_stray_signals), so none of those can kill the
+    // daemon; SIGTERM and SIGINT keep their default until then (stop means
+    // stop, even during start-up).
+    for (int sig : {SIGHUP, SIGTERM, SIGINT, SIGUSR1, SIGUSR2}) {
         event* e = evsignal_new(base_, sig, &Daemon::on_signal, this);
-        event_add(e, nullptr);
+        if (e == nullptr || event_add(e, nullptr) != 0) {
+            if (e) event_free(e);
+            return fail(EX_OSERR, std::string("cannot watch signal ") + strsignal(sig));
+        }
         events_.push_back(e);
     }
 
@@ -224,7 +234,9 @@ std::string Daemon::status() {
         b += "{\"name\":" + json_string(p.cfg->name);
         b += ",\"type\":" + json_string(config::to_string(p.cfg->type));
         if (p.cfg->type == config::ProviderType::OpenAI) b += ",\"api\":" + json_string(config::to_string(p.cfg->api));
-        b += ",\"base_url\":" + json_string(p.cfg->base_url);
+        // A URL may carry credentials (http://user:password@host): never shown.
+        b += ",\"base_url\":" + json_string(redact_url(p.cfg->base_url));
+        if (!p.cfg->proxy.empty()) b += ",\"proxy\":" + json_string(redact_url(p.cfg->proxy));
         b += ",\"models\":[";
         for (size_t m = 0; m < p.cfg->models.size(); ++m) {
             if (m) b += ',';
@@ -285,17 +297,44 @@ void Daemon::on_drain_tick(evutil_socket_t, short, void* arg) {
 
 void Daemon::on_signal(evutil_socket_t sig, short, void* arg) {
     auto* self = static_cast<Daemon*>(arg);
-    if (sig == SIGHUP) {
-        if (!self->stopping_) self->do_reload();
-        return;
+    switch (sig) {
+        case SIGHUP:
+            if (!self->stopping_) self->do_reload();
+            return;
+        case SIGUSR1:
+            // logrotate's habit: reopen the log files (the new file gets this line).
+            log::notice("SIGUSR1 received: {}", log::reopen());
+            return;
+        case SIGUSR2:
+            log::notice("SIGUSR2 received: ignored (reserved for a future binary upgrade)");
+            return;
+        default:
+            self->begin_shutdown(sig == SIGTERM ? "SIGTERM received" : "SIGINT received");
     }
-    self->begin_shutdown(sig == SIGTERM ? "SIGTERM received" : "SIGINT received");
+}
+
+// Signals whose default action would kill the daemon and that it may get
+// without meaning it: SIGPIPE (a peer that went away), SIGHUP/SIGUSR1/
+// SIGUSR2 (a reload right after a start, logrotate's SIGUSR1; handled once
+// the loop runs, ignored before and after: start-up reads the file anyway,
+// and there is no log file to reopen yet), SIGALRM (a stray `kill -ALRM`; nothing here
+// uses alarm(2), and libcurl runs with CURLOPT_NOSIGNAL), SIGXFSZ (a log
+// file at RLIMIT_FSIZE: the write fails with EFBIG instead of a core dump).
+// SIGQUIT keeps its default (a core dump on purpose). SIGPROF and SIGVTALRM
+// are left to profilers, which install their handlers before main().
+void ignore_stray_signals() {
+    for (int sig : {SIGPIPE, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM, SIGXFSZ}) {
+        struct sigaction sa {};
+        sa.sa_handler = SIG_IGN;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sig, &sa, nullptr);
+    }
 }
 
 }  // namespace
 
 int run(const CliOptions& cli) {
-    signal(SIGPIPE, SIG_IGN);
+    ignore_stray_signals();
     // Reloads re-read the file after --daemon changed directory to /.
     CliOptions opts = cli;
     char cwd[4096];

@@ -4,6 +4,8 @@
 
 #include <cctype>
 
+#include "common/redact.h"
+
 namespace agd::dispatch {
 
 std::string base64_encode(std::string_view bytes) {
@@ -52,7 +54,7 @@ void MediaFetch::next() {
     bytes_.clear();
     error_.clear();
     transfer_ = client_.start(req, this);
-    if (!transfer_) finish(Error{400, "could not start fetching the image " + m.url});
+    if (!transfer_) finish(Error{400, "could not start fetching the image " + redact_url(m.url)});
 }
 
 void MediaFetch::on_headers(long status, upstream::HeaderList&& headers) {
@@ -82,7 +84,7 @@ void MediaFetch::on_done(upstream::Outcome outcome, std::string_view message) {
     else if (outcome != upstream::Outcome::Ok) why = "failed: " + std::string(message.empty() ? "connection failed" : message);
     else if (status_ < 200 || status_ >= 300) why = "answered HTTP " + std::to_string(status_);
     else if (mime_.compare(0, 6, "image/") != 0) why = "is not an image (Content-Type '" + mime_ + "')";
-    if (!why.empty()) return finish(Error{400, "the image " + m.url + " " + why});
+    if (!why.empty()) return finish(Error{400, "the image " + redact_url(m.url) + " " + redact_urls(why)});
     m.mime = mime_;
     m.data = base64_encode(bytes_);
     m.url.clear();

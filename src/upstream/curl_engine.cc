@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "common/redact.h"
+
 namespace agd::upstream {
 
 struct CurlEngine::Socket {
@@ -266,7 +268,8 @@ void CurlEngine::finish(CurlTransfer* t, int code) {
     if (t->timed_out_) {
         message = "no data from upstream for " + std::to_string(t->idle_timeout_.count()) + " ms";
     } else if (code != CURLE_OK) {
-        message = t->errbuf_[0] ? t->errbuf_ : curl_easy_strerror(static_cast<CURLcode>(code));
+        // libcurl's text may quote a URL or a proxy, credentials included.
+        message = redact_urls(t->errbuf_[0] ? t->errbuf_ : curl_easy_strerror(static_cast<CURLcode>(code)));
     }
     destroy(t);  // the connection goes back to the pool before a retry starts
     l->on_done(outcome, message);

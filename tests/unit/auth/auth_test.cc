@@ -1,10 +1,15 @@
 #include <doctest/doctest.h>
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "auth/api_key.h"
 #include "auth/ip_filter.h"
 
 using namespace agd;
 using agd::auth::ApiKeyStage;
+using agd::auth::ClientAddress;
 using agd::auth::IpFilterStage;
 
 namespace {
@@ -44,19 +49,121 @@ TEST_CASE("ip filter: X-Forwarded-For is honoured only from trusted proxies, rig
     config::AccessConfig acc;
     acc.trusted_proxies = {cidr("127.0.0.1"), cidr("10.0.0.0/8")};
     IpFilterStage f(acc);
+    auto client = [&](const char* peer, std::initializer_list<std::string_view> lines) {
+        ClientAddress c = f.client_address(ip(peer), lines);
+        REQUIRE(c.known);
+        return c.addr;
+    };
     // Untrusted peer: headers ignored.
-    CHECK(f.client_address(ip("203.0.113.5"), "1.2.3.4", "5.6.7.8") == ip("203.0.113.5"));
+    CHECK(client("203.0.113.5", {"1.2.3.4"}) == ip("203.0.113.5"));
     // Trusted peer: the rightmost untrusted hop is the client.
-    CHECK(f.client_address(ip("127.0.0.1"), "1.2.3.4, 198.51.100.7, 10.1.1.1", "") == ip("198.51.100.7"));
+    CHECK(client("127.0.0.1", {"1.2.3.4, 198.51.100.7, 10.1.1.1"}) == ip("198.51.100.7"));
     // A client cannot forge the hops before an untrusted one.
-    CHECK(f.client_address(ip("127.0.0.1"), "6.6.6.6, 198.51.100.7", "") == ip("198.51.100.7"));
+    CHECK(client("127.0.0.1", {"6.6.6.6, 198.51.100.7"}) == ip("198.51.100.7"));
     // All hops trusted: the leftmost one.
-    CHECK(f.client_address(ip("127.0.0.1"), "10.9.9.9, 10.1.1.1", "") == ip("10.9.9.9"));
-    // Garbage stops the walk at the last address vouched for.
-    CHECK(f.client_address(ip("127.0.0.1"), "1.2.3.4, junk, 10.1.1.1", "") == ip("10.1.1.1"));
-    // X-Real-IP when there is no X-Forwarded-For.
-    CHECK(f.client_address(ip("127.0.0.1"), "", "192.0.2.9") == ip("192.0.2.9"));
-    CHECK(f.client_address(ip("::ffff:127.0.0.1"), "[2001:db8::9]", "") == ip("2001:db8::9"));
+    CHECK(client("127.0.0.1", {"10.9.9.9, 10.1.1.1"}) == ip("10.9.9.9"));
+    // No header from a trusted peer: the peer.
+    CHECK(client("127.0.0.1", {}) == ip("127.0.0.1"));
+    CHECK(client("::ffff:127.0.0.1", {"[2001:db8::9]"}) == ip("2001:db8::9"));
+}
+
+TEST_CASE("ip filter: every X-Forwarded-For line counts, joined in order") {
+    config::AccessConfig acc;
+    acc.trusted_proxies = {cidr("127.0.0.1"), cidr("10.0.0.0/8")};
+    acc.allow = {cidr("10.0.0.0/8")};
+    IpFilterStage f(acc);
+    // The issue's bypass: the first line alone would say 10.1.1.1 (allowed);
+    // the list is "10.1.1.1, 192.168.1.5" and its rightmost hop is the client.
+    ClientAddress c = f.client_address(ip("127.0.0.1"), {"10.1.1.1", "192.168.1.5"});
+    REQUIRE(c.known);
+    CHECK(c.addr == ip("192.168.1.5"));
+    CHECK_FALSE(f.allowed(c));
+    // Lines are one list: "a, b" + "c" walks c, b, a.
+    c = f.client_address(ip("127.0.0.1"), {"198.51.100.1, 10.0.0.2", "10.0.0.3"});
+    REQUIRE(c.known);
+    CHECK(c.addr == ip("198.51.100.1"));
+    c = f.client_address(ip("127.0.0.1"), {"10.0.0.2", "198.51.100.1, 10.0.0.3", "10.0.0.4"});
+    CHECK(c.addr == ip("198.51.100.1"));
+    // Empty elements and lines are skipped (RFC 9110 5.6.1).
+    c = f.client_address(ip("127.0.0.1"), {"198.51.100.1,, ", "", " ,10.0.0.3,"});
+    REQUIRE(c.known);
+    CHECK(c.addr == ip("198.51.100.1"));
+    // Ports and brackets, as some proxies write them.
+    CHECK(f.client_address(ip("127.0.0.1"), {"198.51.100.1:4711"}).addr == ip("198.51.100.1"));
+    CHECK(f.client_address(ip("127.0.0.1"), {"[2001:db8::1]:443"}).addr == ip("2001:db8::1"));
+    CHECK(f.client_address(ip("127.0.0.1"), {"2001:db8::1"}).addr == ip("2001:db8::1"));
+}
+
+TEST_CASE("ip filter: malformed forwarding headers never let a client choose its address") {
+    config::AccessConfig acc;
+    acc.trusted_proxies = {cidr("127.0.0.1"), cidr("10.0.0.0/8")};
+    acc.allow = {cidr("10.0.0.0/8")};
+    IpFilterStage f(acc);
+    auto unknown = [&](std::initializer_list<std::string_view> lines) {
+        return !f.client_address(ip("127.0.0.1"), lines).known;
+    };
+    // Garbage reached by the walk: nobody knows who is behind it.
+    CHECK(unknown({"junk"}));
+    CHECK(unknown({"1.2.3.4, junk, 10.1.1.1"}));
+    CHECK(unknown({"10.1.1.1", "unknown"}));
+    CHECK(unknown({"1.2.3.4:99999999"}));
+    CHECK(unknown({"1.2.3.4:http"}));
+    CHECK(unknown({"[1.2.3.4]"}));
+    CHECK(unknown({"[::1"}));
+    CHECK(unknown({"fe80::1%eth0"}));
+    CHECK(unknown({"1.2.3.4 5.6.7.8"}));
+    // Garbage left of the client is never reached.
+    CHECK(f.client_address(ip("127.0.0.1"), {"junk, 198.51.100.7"}).known);
+    // Too long a walk through trusted hops.
+    std::string many;
+    for (std::size_t i = 0; i < IpFilterStage::kMaxForwardedEntries; ++i) many += "10.0.0.1,";
+    many += "10.0.0.2";
+    CHECK(unknown({many}));
+    std::string enough;
+    for (std::size_t i = 0; i + 1 < IpFilterStage::kMaxForwardedEntries; ++i) enough += "10.0.0.1,";
+    enough += "10.0.0.2";
+    CHECK(f.client_address(ip("127.0.0.1"), {enough}).known);
+    std::vector<std::string_view> lines(IpFilterStage::kMaxForwardedLines + 1, "10.0.0.1");
+    CHECK_FALSE(f.client_address(ip("127.0.0.1"), lines.data(), lines.size()).known);
+    // An unknown client matches no allow rule and every deny rule.
+    CHECK_FALSE(f.allowed(ClientAddress{ip("10.0.0.1"), false}));
+    config::AccessConfig deny_only;
+    deny_only.deny = {cidr("192.0.2.0/24")};
+    CHECK_FALSE(IpFilterStage(deny_only).allowed(ClientAddress{ip("10.0.0.1"), false}));
+    config::AccessConfig open;
+    CHECK(IpFilterStage(open).allowed(ClientAddress{ip("10.0.0.1"), false}));
+}
+
+TEST_CASE("ip filter: real_ip_header = x-real-ip takes one address") {
+    config::AccessConfig acc;
+    acc.trusted_proxies = {cidr("127.0.0.1")};
+    acc.real_ip_header = config::RealIpHeader::XRealIp;
+    IpFilterStage f(acc);
+    CHECK(f.client_address(ip("127.0.0.1"), {" 192.0.2.9 "}).addr == ip("192.0.2.9"));
+    CHECK(f.client_address(ip("127.0.0.1"), {"[2001:db8::9]"}).addr == ip("2001:db8::9"));
+    CHECK(f.client_address(ip("127.0.0.1"), {}).addr == ip("127.0.0.1"));
+    CHECK(f.client_address(ip("203.0.113.5"), {"192.0.2.9"}).addr == ip("203.0.113.5"));
+    CHECK_FALSE(f.client_address(ip("127.0.0.1"), {"192.0.2.9", "192.0.2.10"}).known);
+    CHECK_FALSE(f.client_address(ip("127.0.0.1"), {"192.0.2.9, 192.0.2.10"}).known);
+    CHECK_FALSE(f.client_address(ip("127.0.0.1"), {"localhost"}).known);
+}
+
+TEST_CASE("ip filter: forwarded node syntax") {
+    using P = IpFilterStage;
+    CHECK(P::parse_node("1.2.3.4") == ip("1.2.3.4"));
+    CHECK(P::parse_node("1.2.3.4:0") == ip("1.2.3.4"));
+    CHECK(P::parse_node("::1") == ip("::1"));
+    CHECK(P::parse_node("[::1]") == ip("::1"));
+    CHECK(P::parse_node("[::1]:80") == ip("::1"));
+    CHECK(P::parse_node("::ffff:1.2.3.4") == ip("1.2.3.4"));
+    CHECK_FALSE(P::parse_node(""));
+    CHECK_FALSE(P::parse_node("1.2.3.4:"));
+    CHECK_FALSE(P::parse_node("1.2.3.4:123456"));
+    CHECK_FALSE(P::parse_node("[::1]x"));
+    CHECK_FALSE(P::parse_node("[::1]:"));
+    CHECK_FALSE(P::parse_node("::1:80:"));
+    CHECK_FALSE(P::parse_node("host.example:80"));
+    CHECK_FALSE(P::parse_node("\"1.2.3.4\""));
 }
 
 TEST_CASE("api key: modes and key sources") {

@@ -99,6 +99,7 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.access.allow.size() == 2);
     CHECK(c.access.deny.size() == 1);
     CHECK(c.access.trusted_proxies.size() == 1);
+    CHECK(c.access.real_ip_header == defaults.access.real_ip_header);
     CHECK(c.routing.strategy == defaults.routing.strategy);
     CHECK(c.routing.cooldown == defaults.routing.cooldown);
     CHECK(c.routing.max_attempts == defaults.routing.max_attempts);

@@ -86,6 +86,7 @@ TEST_CASE("config loader: empty file gives all defaults") {
     CHECK(c.access.allow.empty());
     CHECK(c.access.deny.empty());
     CHECK(c.access.trusted_proxies.empty());
+    CHECK(c.access.real_ip_header == RealIpHeader::XForwardedFor);
     CHECK(c.routing.strategy == Strategy::RoundRobin);
     CHECK(c.routing.cooldown == 60s);
     CHECK(c.routing.max_attempts == 3);
@@ -330,7 +331,7 @@ TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
           at(3, "auth.token: unknown key (expected mode, key or admin_password)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
-          at(2, "access.permit: unknown key (expected allow, deny or trusted_proxy)"));
+          at(2, "access.permit: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
     CHECK(only_error("[routing]\nretries = 2\n") ==
           at(2, "routing.retries: unknown key (expected strategy, cooldown or max_attempts)"));
     CHECK(only_error(kProvider + "region = eu\n") ==
@@ -517,6 +518,32 @@ TEST_CASE("config loader: access rules") {
     CHECK(a.allow[1].contains(*agd::parse_ip("2001:db8:1::9")));
     CHECK_FALSE(a.allow[1].contains(*agd::parse_ip("10.1.2.3")));
     CHECK(a.trusted_proxies[0].contains(*agd::parse_ip("127.0.0.1")));
+}
+
+TEST_CASE("config loader: access.real_ip_header") {
+    LoadResult r = load("[access]\ntrusted_proxy = 127.0.0.1\nreal_ip_header = X-Real-IP\n");
+    REQUIRE(r.ok());
+    CHECK(r.config->access.real_ip_header == RealIpHeader::XRealIp);
+    CHECK(r.warnings.empty());
+    r = load("[access]\nreal_ip_header = x-forwarded-for\ntrusted_proxy = 10.0.0.0/8\n");
+    REQUIRE(r.ok());
+    CHECK(r.config->access.real_ip_header == RealIpHeader::XForwardedFor);
+    CHECK(r.warnings.empty());
+
+    CHECK(only_error("[access]\nreal_ip_header = forwarded\n") ==
+          at(2, "access.real_ip_header: expected x-forwarded-for or x-real-ip, got \"forwarded\""));
+    CHECK(only_error("[access]\nreal_ip_header = x-real-ip\nreal_ip_header = x-real-ip\n") ==
+          at(3, "access.real_ip_header: already set on line 2 (only lists may repeat a key)"));
+    CHECK(only_error("[access]\nreal_ip = x-real-ip\n") ==
+          at(2, "access.real_ip: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
+
+    // Without a trusted proxy no forwarding header is believed: say so.
+    r = load("[access]\nreal_ip_header = x-real-ip\n");
+    REQUIRE(r.ok());
+    REQUIRE(r.warnings.size() == 1);
+    CHECK(r.warnings[0].str() ==
+          at(2, "access.real_ip_header: has no effect without access.trusted_proxy (forwarding headers are "
+                "believed only from those)"));
 }
 
 TEST_CASE("config loader: routing values") {

@@ -230,3 +230,56 @@ TEST_CASE("cli: check-config outcomes") {
     CHECK(g.out == "/etc/c.conf: configuration is valid\n");
     CHECK(contains(g.err, good.warnings[0].str()));
 }
+
+TEST_CASE("cli: status never shows credentials in a URL, whoever sent them") {
+    auto r = render_status(R"({"providers":[{"name":"p","type":"openai","base_url":"http://alice:SECRET@host/v1",
+                                            "proxy":"socks5://bob:SECRET2@proxy:1080","credentials":[]}]})");
+    REQUIRE(r);
+    INFO(*r);
+    CHECK(contains(*r, "  p (openai) http://***@host/v1\n    proxy: socks5://***@proxy:1080\n"));
+    CHECK_FALSE(contains(*r, "SECRET"));
+}
+
+TEST_CASE("cli: status exits non-zero on every refusal or bad answer, --json or not") {
+    for (bool as_json : {false, true}) {
+        INFO("json=" << as_json);
+        auto ok = status_outcome(kFullStatus, as_json);
+        CHECK(ok.exit_code == 0);
+        CHECK(ok.err.empty());
+        if (as_json) CHECK(ok.out == std::string(kFullStatus) + "\n");
+
+        auto busy = status_outcome(R"({"ok":false,"error":"busy","message":"too many control connections busy"})",
+                                   as_json);
+        CHECK(busy.exit_code == EX_TEMPFAIL);
+        CHECK(busy.err == "antigravityd: status: too many control connections busy\n");
+        CHECK(contains(busy.out, "\"ok\":false") == as_json);  // --json still shows the answer
+
+        auto denied = status_outcome(R"({"ok":false,"error":"permission","message":"no"})", as_json);
+        CHECK(denied.exit_code == EX_NOPERM);
+        auto unknown = status_outcome(R"({"ok":false,"error":"unknown_command","message":"unknown command"})", as_json);
+        CHECK(unknown.exit_code == EX_PROTOCOL);
+        auto plain = status_outcome(R"({"ok":false})", as_json);
+        CHECK(plain.exit_code == 1);
+        CHECK(plain.err == "antigravityd: status: refused\n");
+
+        auto garbage = status_outcome("not json", as_json);
+        CHECK(garbage.exit_code == EX_PROTOCOL);
+        CHECK(garbage.out.empty());
+        CHECK(contains(garbage.err, "malformed status"));
+        CHECK(status_outcome("[1]", as_json).exit_code == EX_PROTOCOL);
+    }
+}
+
+TEST_CASE("cli: a refused reload exits with the refusal's status") {
+    auto busy = reload_outcome(R"({"ok":false,"error":"busy","message":"too many control connections busy; try again"})");
+    CHECK(busy.exit_code == EX_TEMPFAIL);
+    CHECK(busy.err == "antigravityd: reload: too many control connections busy; try again\n");
+    CHECK(reload_outcome(R"({"ok":false,"error":"permission","message":"x"})").exit_code == EX_NOPERM);
+    CHECK(reload_outcome(R"({"ok":false,"error":"too_long","message":"x"})").exit_code == EX_PROTOCOL);
+    CHECK(refusal_exit_code("something new") == 1);
+    CHECK_FALSE(refusal_of(R"({"ok":true})"));
+    CHECK_FALSE(refusal_of("{}"));
+    CHECK_FALSE(refusal_of("nope"));
+    REQUIRE(refusal_of(R"({"ok":false,"error":"busy"})"));
+    CHECK(refusal_of(R"({"ok":false,"error":"busy"})")->message == "refused");
+}

@@ -129,7 +129,7 @@ TEST_CASE("control: status, unknown commands, and the socket's mode") {
 
     auto unknown = drive<StrResult>(b.base, [&] { return control_call(path, "frobnicate", 5s); });
     REQUIRE(unknown);
-    CHECK(*unknown == R"({"ok":false,"message":"unknown command"})");
+    CHECK(*unknown == R"({"ok":false,"error":"unknown_command","message":"unknown command"})");
 
     // CRLF and surrounding blanks are tolerated.
     auto crlf = drive<std::string>(b.base, [&] {
@@ -206,7 +206,7 @@ TEST_CASE("control: overlong command lines are refused") {
         ::close(fd);
         return answer;
     });
-    CHECK(out == "{\"ok\":false,\"message\":\"command line too long\"}\n");
+    CHECK(out == "{\"ok\":false,\"error\":\"too_long\",\"message\":\"command line too long\"}\n");
     CHECK(h.reloads == 0);
 }
 
@@ -414,4 +414,116 @@ TEST_CASE("control: client errors say what to do") {
     CHECK(code == EX_NOPERM);
     CHECK(message.find("Permission denied") != std::string::npos);
     CHECK(message.find("run as root or as the antigravityd user") != std::string::npos);
+}
+
+TEST_CASE("control: idle connections cannot lock the administrator out") {
+    TempDir dir;
+    Base b;
+    FakeHandler h;
+    std::string path = dir.path + "/control.sock";
+    auto server = ControlServer::listen(b.base, path, h);
+    REQUIRE(server);
+    // Every slot taken by a client that says nothing.
+    std::vector<int> idle;
+    for (std::size_t i = 0; i < ControlServer::kMaxConnections; ++i) {
+        idle.push_back(raw_connect(path));
+        event_base_loop(b.base, EVLOOP_NONBLOCK);  // accept as they come (the backlog is smaller)
+    }
+    spin_until(b.base, [&] { return (*server)->connection_count() == ControlServer::kMaxConnections; });
+    CHECK((*server)->evicted_count() == 0);
+    // The administrator still gets through, again and again.
+    for (int i = 0; i < 3; ++i) {
+        auto status = drive<StrResult>(b.base, [&] { return control_call(path, "status", 5s); });
+        REQUIRE_MESSAGE(status, status.error().message);
+        CHECK(*status == h.status_json);
+    }
+    // One idle connection made room; the answered ones left the slot free again.
+    CHECK((*server)->evicted_count() == 1);
+    CHECK((*server)->connection_count() == ControlServer::kMaxConnections - 1);
+    // The oldest idle connection was the one closed.
+    CHECK(read_to_eof(idle[0]).empty());
+    for (int fd : idle) ::close(fd);
+    spin_until(b.base, [&] { return (*server)->connection_count() == 0; });
+}
+
+TEST_CASE("control: when every slot is busy with a command, a newcomer is refused as busy") {
+    TempDir dir;
+    Base b;
+    struct Holding : FakeHandler {
+        std::vector<ControlServer::Reply> held;
+        void reload(ControlServer::Reply reply) override { held.push_back(std::move(reply)); }
+    } h;
+    std::string path = dir.path + "/control.sock";
+    auto server = ControlServer::listen(b.base, path, h);
+    REQUIRE(server);
+    std::vector<int> busy;
+    for (std::size_t i = 0; i < ControlServer::kMaxConnections; ++i) {
+        int fd = raw_connect(path);
+        (void)!::write(fd, "reload\n", 7);
+        busy.push_back(fd);
+        event_base_loop(b.base, EVLOOP_NONBLOCK);
+    }
+    spin_until(b.base, [&] { return h.held.size() == ControlServer::kMaxConnections; });
+    auto refused = drive<StrResult>(b.base, [&] { return control_call(path, "status", 5s); });
+    REQUIRE_MESSAGE(refused, refused.error().message);
+    CHECK(refused->rfind(R"({"ok":false,"error":"busy",)", 0) == 0);
+    CHECK((*server)->evicted_count() == 0);
+    for (auto& reply : h.held) reply(R"({"ok":true})");
+    for (int fd : busy) {
+        CHECK(read_to_eof(fd) == "{\"ok\":true}\n");
+        ::close(fd);
+    }
+    spin_until(b.base, [&] { return (*server)->connection_count() == 0; });
+}
+
+TEST_CASE("control: a client that sends no command is closed after the command timeout") {
+    TempDir dir;
+    Base b;
+    FakeHandler h;
+    std::string path = dir.path + "/control.sock";
+    auto server = ControlServer::listen(b.base, path, h);
+    REQUIRE(server);
+    int fd = raw_connect(path);
+    spin_until(b.base, [&] { return (*server)->connection_count() == 1; });
+    // spin_until's own deadline (10 s) is far above the 2 s timeout.
+    spin_until(b.base, [&] { return (*server)->connection_count() == 0; });
+    CHECK(read_to_eof(fd).empty());
+    ::close(fd);
+}
+
+TEST_CASE("control: only root and the daemon's user may use the socket") {
+    CHECK(ControlServer::peer_may_control(0, 1000));
+    CHECK(ControlServer::peer_may_control(1000, 1000));
+    CHECK_FALSE(ControlServer::peer_may_control(1001, 1000));
+    if (::geteuid() != 0) return;  // only root can be someone else below
+    TempDir dir;
+    Base b;
+    FakeHandler h;
+    std::string path = dir.path + "/control.sock";
+    auto server = ControlServer::listen(b.base, path, h);
+    REQUIRE(server);
+    // Loosen the file modes, as an administrator might: the kernel's word on
+    // the peer still decides.
+    REQUIRE(::chmod(dir.path.c_str(), 0755) == 0);
+    REQUIRE(::chmod(path.c_str(), 0666) == 0);
+    auto out = drive<std::string>(b.base, [&] {
+        int fds[2];
+        if (::pipe(fds) != 0) return std::string("pipe failed");
+        std::fflush(nullptr);
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            ::close(fds[0]);
+            if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(1);
+            auto r = control_call(path, "status", 5s);
+            std::string text = r ? *r : "error " + r.error().message;
+            (void)!::write(fds[1], text.data(), text.size());
+            ::_exit(0);
+        }
+        ::close(fds[1]);
+        std::string text = read_to_eof(fds[0]);
+        ::close(fds[0]);
+        ::waitpid(pid, nullptr, 0);
+        return text;
+    });
+    CHECK(out == R"({"ok":false,"error":"permission","message":"only root and the daemon's user may use the control socket"})");
 }

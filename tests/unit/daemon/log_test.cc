@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -190,4 +191,89 @@ TEST_CASE("log: a full queue drops lines, counts them and reports the count") {
         reported += std::strtoull(written.c_str() + at + marker.size(), nullptr, 10);
     CHECK(reported == dropped);
     CHECK(written.find("queued line number 0000") != std::string::npos);
+}
+
+TEST_CASE("log: credentials in a URL never reach a line") {
+    auto t = at(2026, 11, 22, 13, 45, 1, 123);
+    CHECK(detail::format_line(lg::Level::Warning, "upstream http://alice:SECRET@host/v1 failed", true, t) ==
+          "<4>upstream http://***@host/v1 failed\n");
+    CHECK(detail::format_line(lg::Level::Info, "access error=\"the image http://u:SECRET@h/a.png failed\"", false, t)
+              .find("SECRET") == std::string::npos);
+    CHECK(detail::format_line(lg::Level::Info, "mail admin@example.com", true, t) == "<6>mail admin@example.com\n");
+}
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::string out;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return out;
+}
+
+struct LogDir {
+    std::string path;
+    LogDir() {
+        char tmpl[] = "/tmp/agd-log-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    ~LogDir() {
+        lg::set_file("");
+        for (const char* f : {"/agd.log", "/agd.log.1", "/agd.log.2"}) ::unlink((path + f).c_str());
+        ::rmdir(path.c_str());
+    }
+};
+
+}  // namespace
+
+TEST_CASE("log: without a log file there is nothing to reopen") {
+    CHECK(lg::reopen() == "nothing to reopen: the log goes to standard error");
+}
+
+TEST_CASE("log: a log file is reopened by its path after a rotation (SIGUSR1)") {
+    LogDir dir;
+    std::string file = dir.path + "/agd.log";
+    REQUIRE(lg::set_file(file) == 0);
+    lg::write(lg::Level::Notice, "before rotation");
+    REQUIRE(::rename(file.c_str(), (file + ".1").c_str()) == 0);
+    lg::write(lg::Level::Notice, "after rename, before reopen");  // still the old file
+    CHECK(lg::reopen() == "reopened " + file);
+    lg::write(lg::Level::Notice, "after reopen");
+
+    // With the logger thread running too.
+    lg::start();
+    lg::write(lg::Level::Notice, "threaded one");
+    REQUIRE(::rename(file.c_str(), (file + ".2").c_str()) == 0);
+    CHECK(lg::reopen() == "reopened " + file);
+    lg::write(lg::Level::Notice, "threaded two");
+    lg::stop();
+
+    std::string first = slurp(file + ".1"), second = slurp(file + ".2"), live = slurp(file);
+    CHECK(first.find(" notice before rotation\n") != std::string::npos);
+    CHECK(first.find(" notice after rename, before reopen\n") != std::string::npos);
+    CHECK(first.find("after reopen") == std::string::npos);
+    CHECK(second.find(" notice after reopen\n") != std::string::npos);  // plain lines: no journal prefix in a file
+    CHECK(live.find(" notice threaded two\n") != std::string::npos);
+    CHECK(second.find("threaded two") == std::string::npos);
+}
+
+TEST_CASE("log: a reopen that fails keeps writing to the old file") {
+    LogDir dir;
+    std::string file = dir.path + "/agd.log";
+    REQUIRE(lg::set_file(file) == 0);
+    // Make the path unopenable whoever we are: a directory in its place.
+    REQUIRE(::rename(file.c_str(), (file + ".1").c_str()) == 0);
+    REQUIRE(::mkdir(file.c_str(), 0700) == 0);
+    std::string said = lg::reopen();
+    CHECK(said.starts_with("cannot reopen " + file + ": "));
+    CHECK(said.ends_with("; still writing to the old file"));
+    lg::write(lg::Level::Notice, "still here");
+    CHECK(slurp(file + ".1").find(" notice still here\n") != std::string::npos);
+    ::rmdir(file.c_str());
+    CHECK(lg::set_file("/nonexistent-dir-agd/x.log") != 0);
 }
