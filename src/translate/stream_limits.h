@@ -22,7 +22,7 @@ inline constexpr size_t kMaxHeld = size_t{16} << 20;
 // closing events (`*.done`, `response.output_item.done`, the `output` of
 // `response.completed`). Past it the deltas still carry everything; the
 // closing events carry the first kMaxKeptText bytes.
-inline constexpr size_t kMaxKeptText = size_t{4} << 20;
+inline constexpr size_t kMaxKeptText = size_t{2} << 20;
 
 // Tool calls, content blocks or output items one streamed answer may open.
 inline constexpr size_t kMaxItems = 4096;
