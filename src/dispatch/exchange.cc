@@ -510,8 +510,11 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
 
     // An answer past a limit (a translated answer too large to decode, an
     // event too large): another credential would send the same.
+    // A translated stream the upstream failed in-band before anything
+    // reached the client (a Gemini JSON-array client) is answered the same way.
     if (outcome == upstream::Outcome::Aborted && limit_hit_) {
-        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+        bool upstream_failed = translating_ && tr_->failed();
+        Router::report(*cred_, upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
         return fail_final();
     }
     // Nothing reached the client yet: a transport failure, retried on another credential.
