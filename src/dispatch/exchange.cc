@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include "dispatch/media_fetch.h"
 #include "dispatch/translation.h"
@@ -13,9 +14,12 @@
 #include "server/snapshot.h"
 #include "server/worker.h"
 #include "translate/sse.h"
+#include "translate/stream_limits.h"
 
 namespace agd::dispatch {
 namespace {
+
+std::string mib(size_t n) { return std::to_string(n >> 20) + " MiB"; }
 
 bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -113,8 +117,11 @@ void Exchange::attempt() {
         last_failure_.clear();
         error_body_.clear();
         headers_.clear();
-        carry_.clear();
-        sse_ = saw_terminal_ = backpressured_ = false;
+        relay_framer_.clear();
+        sse_ = saw_terminal_ = backpressured_ = limit_hit_ = false;
+        watch_array_ = false;
+        array_end_.clear();
+        array_tail_.clear();
 
         owned_body_.clear();
         whole_.clear();
@@ -235,6 +242,8 @@ void Exchange::on_headers(long status, upstream::HeaderList&& headers) {
         mode_ = Mode::Relay;
         const std::string* ct = find_header(headers_, "content-type");
         sse_ = ct && starts_with(*ct, "text/event-stream");
+        watch_array_ = !sse_ && !translating_ && ctx_.route.op == Operation::StreamGenerateContent &&
+                       !ctx_.route.gemini_sse;
     } else {
         mode_ = Mode::BufferError;
     }
@@ -254,7 +263,8 @@ void Exchange::start_client_response() {
         ctx_.add_response_header(k, v);
     }
     // A Content-Length beside Transfer-Encoding does not frame the body (RFC 9112 6.3).
-    if (!sse_ && !find_header(headers_, "transfer-encoding")) {
+    // A watched JSON-array stream is always chunked: cutting it must show.
+    if (!sse_ && !watch_array_ && !find_header(headers_, "transfer-encoding")) {
         if (const std::string* cl = find_header(headers_, "content-length")) {
             char* end = nullptr;
             long long n = std::strtoll(cl->c_str(), &end, 10);
@@ -276,16 +286,14 @@ size_t Exchange::on_body(const char* data, size_t len) {
         return kPause;
     }
     if (translating_) {
-        if (sse_) {
-            translate_sse(data, len);
-        } else if (whole_.size() + len > kMaxTranslatedBody) {
-            last_failure_ = "the upstream's answer exceeds " + std::to_string(kMaxTranslatedBody >> 20) + " MiB";
-            return kAbort;
-        } else {
-            whole_.append(data, len);
-        }
+        if (sse_) return translate_sse(data, len);
+        if (whole_.size() + len > kMaxTranslatedBody)
+            return abort_for_limit("the upstream's answer exceeds " + mib(kMaxTranslatedBody));
+        whole_.append(data, len);
     } else if (sse_) {
-        relay_sse(data, len);
+        return relay_sse(data, len);
+    } else if (watch_array_) {
+        relay_array(data, len);
     } else {
         start_client_response();
         ctx_.write_body(data, len);
@@ -293,26 +301,74 @@ size_t Exchange::on_body(const char* data, size_t len) {
     return len;
 }
 
-// Only complete events go out; the start of an unfinished one waits in carry_.
-void Exchange::relay_sse(const char* data, size_t len) {
-    bool carried = !carry_.empty();
-    if (carried) carry_.append(data, len);
-    std::string_view buf = carried ? std::string_view(carry_) : std::string_view(data, len);
-    size_t n = sse::complete_prefix(buf);
-    if (n) {
+// Stops the attempt's transfer (on_body's kAbort) because the answer went
+// past a limit; on_done ends the client's answer with `message`.
+size_t Exchange::abort_for_limit(std::string message) {
+    limit_hit_ = true;
+    last_failure_ = std::move(message);
+    return kAbort;
+}
+
+// Only complete events go out; the start of an unfinished one waits in the
+// framer (at most kMaxEvent bytes, or the stream fails).
+size_t Exchange::relay_sse(const char* data, size_t len) {
+    bool ok = relay_framer_.split(std::string_view(data, len), [&](std::string_view complete) {
         start_client_response();
-        scan_events(buf.substr(0, n));
-        ctx_.write_body(buf.data(), n);
+        scan_events(complete);
+        ctx_.write_body(complete.data(), complete.size());
+    });
+    if (!ok) return abort_for_limit("an event of the upstream's stream exceeds " + mib(stream_limits::kMaxEvent));
+    return len;
+}
+
+bool ArrayEndWatch::scan(std::string_view d) {
+    if (seen_) return true;
+    static constexpr std::string_view kNeedles[] = {"\"finishReason\"", "{\"error\""};
+    // The seam: the end of the previous read followed by the start of this one.
+    char seam[2 * kTail];
+    size_t head = std::min(d.size(), kTail);
+    std::memcpy(seam, tail_, tail_len_);
+    std::memcpy(seam + tail_len_, d.data(), head);
+    std::string_view joined(seam, tail_len_ + head);
+    for (std::string_view n : kNeedles)
+        if (joined.find(n) != std::string_view::npos || d.find(n) != std::string_view::npos) return seen_ = true;
+    std::string_view keep = d.size() >= kTail ? d.substr(d.size() - kTail) : joined.substr(joined.size() - std::min(joined.size(), kTail));
+    std::memmove(tail_, keep.data(), keep.size());
+    tail_len_ = keep.size();
+    return false;
+}
+
+// A Gemini JSON-array stream relayed as it comes, except its closing
+// bracket: held back until the body ends, and dropped (the connection cut)
+// when the answer never said it was finished.
+void Exchange::relay_array(const char* data, size_t len) {
+    std::string_view d(data, len);
+    array_end_.scan(d);
+    start_client_response();
+    size_t last = d.find_last_not_of(" \t\r\n");
+    if (last == std::string_view::npos) {  // whitespace: after a held ']' it is dropped
+        if (array_tail_.empty()) ctx_.write_body(data, len);
+        return;
     }
-    if (carried) carry_.erase(0, n);
-    else carry_.assign(data + n, len - n);
+    if (!array_tail_.empty()) {
+        ctx_.write_body(array_tail_.data(), array_tail_.size());
+        array_tail_.clear();
+    }
+    size_t cut = d[last] == ']' ? last : len;
+    if (cut) ctx_.write_body(data, cut);
+    if (cut < len) array_tail_.assign(d.substr(cut, 64));  // the ']' and a little whitespace after it
 }
 
 // Complete upstream events go through the decoder; what the client's
-// encoder produced goes out. An unfinished event waits in carry_.
-void Exchange::translate_sse(const char* data, size_t len) {
-    framer_.feed(std::string_view(data, len), [&](const sse::Event& ev) { tr_->on_event(ev); });
+// encoder produced goes out. An unfinished event waits in the framer (at
+// most kMaxEvent bytes). Once the client's stream failed (the upstream's
+// error, or a limit of the codecs) nothing more is read.
+size_t Exchange::translate_sse(const char* data, size_t len) {
+    bool ok = framer_.feed(std::string_view(data, len), [&](const sse::Event& ev) { tr_->on_event(ev); });
     flush_translated();
+    if (!ok) return abort_for_limit("an event of the upstream's stream exceeds " + mib(stream_limits::kMaxEvent));
+    if (tr_->failed()) return abort_for_limit(tr_->error().empty() ? "upstream stream failed" : tr_->error());
+    return len;
 }
 
 void Exchange::flush_translated() {
@@ -364,7 +420,7 @@ void Exchange::scan_events(std::string_view complete) {
 }
 
 void Exchange::end_stream_with_error(std::string_view message) {
-    carry_.clear();
+    relay_framer_.clear();
     start_client_response();
     std::string ev = stream_error_event(ctx_.route.protocol, ErrorKind::BadGateway, message);
     ctx_.access.error = std::string(message);
@@ -382,12 +438,26 @@ void Exchange::on_client_drained() {
 // A complete 2xx answer: whatever is held back goes out, and a stream that
 // never sent its terminal event ends with the protocol's error event.
 void Exchange::finish_relay(int64_t now) {
+    if (watch_array_ && !array_end_.seen()) {
+        // No finishReason: the answer stopped short. Never a clean end: the
+        // array is left unclosed and the connection cut.
+        Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+        if (!ctx_.response_started())
+            return ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "' sent an empty stream");
+        ctx_.access.error = "upstream stream ended without a finishReason";
+        return ctx_.abort_connection();
+    }
     start_client_response();
+    if (!array_tail_.empty()) {
+        ctx_.write_body(array_tail_.data(), array_tail_.size());
+        array_tail_.clear();
+    }
     if (sse_) {
-        if (!carry_.empty()) {
-            scan_events(carry_);
-            ctx_.write_body(carry_.data(), carry_.size());
-            carry_.clear();
+        if (!relay_framer_.empty()) {
+            std::string_view rest = relay_framer_.pending();
+            scan_events(rest);
+            ctx_.write_body(rest.data(), rest.size());
+            relay_framer_.clear();
         }
         if (!saw_terminal_) {
             Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
@@ -425,7 +495,8 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     if (mode_ == Mode::Relay && ctx_.response_started()) {
         Router::report(*cred_, outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
                        static_cast<int>(status_), 0, now);
-        std::string why = "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
+        std::string why = limit_hit_ ? "upstream '" + provider_->cfg->name + "': " + last_failure_
+                                     : "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
         if (translating_ && tr_->client_stream()) {
             tr_->fail(why, outcome == upstream::Outcome::Timeout ? 504 : 502);
             flush_translated();
@@ -437,9 +508,13 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return ctx_.abort_connection();
     }
 
-    // A translated answer too large to decode: another credential would send the same.
-    if (outcome == upstream::Outcome::Aborted && translating_ && !last_failure_.empty()) {
-        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+    // An answer past a limit (a translated answer too large to decode, an
+    // event too large): another credential would send the same.
+    // A translated stream the upstream failed in-band before anything
+    // reached the client (a Gemini JSON-array client) is answered the same way.
+    if (outcome == upstream::Outcome::Aborted && limit_hit_) {
+        bool upstream_failed = translating_ && tr_->failed();
+        Router::report(*cred_, upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
         return fail_final();
     }
     // Nothing reached the client yet: a transport failure, retried on another credential.

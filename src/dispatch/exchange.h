@@ -23,6 +23,23 @@ namespace agd::dispatch {
 class Translation;
 class MediaFetch;
 
+// Watches a relayed Gemini JSON-array stream (streamGenerateContent without
+// alt=sse) for the end of its answer: a "finishReason" or an error element,
+// found across read boundaries (the SSE form's test, on a byte stream).
+class ArrayEndWatch {
+public:
+    // Looks at the next bytes of the body; true once the end was seen.
+    bool scan(std::string_view data);
+    bool seen() const { return seen_; }
+    void clear() { *this = ArrayEndWatch(); }
+
+private:
+    static constexpr size_t kTail = 13;  // the longest needle, "finishReason" in quotes, less one
+    bool seen_ = false;
+    char tail_[kTail] = {};
+    size_t tail_len_ = 0;
+};
+
 class Exchange : public upstream::Listener {
 public:
     static constexpr size_t kHighWatermark = 256 * 1024;  // pause upstream above this much unsent output
@@ -52,14 +69,16 @@ private:
     void relay_error();
     void start_client_response();  // status and headers, once, at the first byte
     void finish_relay(int64_t now);
-    void relay_sse(const char* data, size_t len);
+    size_t relay_sse(const char* data, size_t len);
+    void relay_array(const char* data, size_t len);
+    size_t abort_for_limit(std::string message);
     void scan_events(std::string_view complete);
     void end_stream_with_error(std::string_view message);
     // Translated answers (tr_ set and translating_).
     bool prepare_translation();
     bool launch(const std::string& upstream_model);
     bool fetch_media(const std::string& upstream_model);
-    void translate_sse(const char* data, size_t len);
+    size_t translate_sse(const char* data, size_t len);
     void flush_translated();
     void finish_translated(int64_t now);
     void end_translated();
@@ -83,8 +102,13 @@ private:
 
     bool sse_ = false;
     bool saw_terminal_ = false;
-    std::string carry_;             // bytes of an SSE event not yet complete
+    sse::Framer relay_framer_;      // a relayed SSE stream: the event not yet complete (at most kMaxEvent)
     bool backpressured_ = false;
+    bool limit_hit_ = false;        // this attempt was stopped for a limit (last_failure_ says which)
+
+    bool watch_array_ = false;      // a relayed Gemini JSON-array stream
+    ArrayEndWatch array_end_;
+    std::string array_tail_;        // its closing ']' (and what follows), held back until the body ends
 
     std::unique_ptr<Translation> tr_;  // decoded once, at the first attempt that needs it
     bool translating_ = false;         // the current attempt goes through the codecs

@@ -5,23 +5,40 @@
 #include "translate/estimate.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
+#include "translate/stream_limits.h"
 
 namespace agd::dispatch {
 
 using translate::JsonValue;
 
 // Forwards decoded events to the client's encoder and notes an error event.
+// A stream may start at most kMaxItems tool calls (the codecs keep a little
+// state per call).
 class Translation::Sink : public translate::EventSink {
 public:
     explicit Sink(Translation& t) : t_(t) {}
     void on(const ir::StreamEvent& ev) override {
         if (t_.encoder_->finished()) return;
-        if (ev.type == ir::StreamEvent::Type::Error) t_.failed_ = true;
+        if (ev.type == ir::StreamEvent::Type::ToolStart && ++tool_calls_ > stream_limits::kMaxItems) {
+            ir::StreamEvent e;
+            e.type = ir::StreamEvent::Type::Error;
+            e.status = 502;
+            static const std::string msg =
+                "the upstream stream has more than " + std::to_string(stream_limits::kMaxItems) + " tool calls";
+            e.text = msg;
+            return on(e);
+        }
+        if (ev.type == ir::StreamEvent::Type::Error) {
+            t_.failed_ = true;
+            t_.error_.assign(ev.text);
+        }
         t_.encoder_->on(ev);
     }
+    void reset() { tool_calls_ = 0; }
 
 private:
     Translation& t_;
+    size_t tool_calls_ = 0;
 };
 
 namespace {
@@ -187,6 +204,8 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
     s.tool_names.clear();
     s.call_ids.clear();
     failed_ = false;
+    error_.clear();
+    sink_->reset();
     Result<std::string> body = translate::encode_request(provider.wire, request_, s);
     if (!body) return Error{body.error().code ? body.error().code : 400, body.error().message};
     body_ = counting() ? count_body(provider.wire, body.value(), upstream_model) : std::move(body).value();

@@ -57,7 +57,10 @@ public:
     void fail(std::string_view message, int status);  // the upstream failed after the client's answer began
     std::string& output() { return encoder_->out; }
     bool finished() const { return encoder_->finished(); }
-    bool failed() const { return failed_; }           // the stream ended with an error event
+    // The stream ended with an error event (the upstream's, or a limit of
+    // stream_limits.h the codecs hit); error() is its message.
+    bool failed() const { return failed_ || (encoder_ && encoder_->failed()); }
+    const std::string& error() const { return encoder_ && encoder_->failed() ? encoder_->failure() : error_; }
     // The client's stream cannot carry an error (a Gemini JSON array): a failure cuts the connection.
     bool cuts_on_error() const {
         return session_.stream && session_.client == Protocol::Gemini && !session_.gemini_sse;
@@ -80,6 +83,7 @@ private:
     std::unique_ptr<translate::StreamEncoder> encoder_;
     std::unique_ptr<Sink> sink_;
     bool failed_ = false;
+    std::string error_;  // of the error event
 };
 
 }  // namespace agd::dispatch

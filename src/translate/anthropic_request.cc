@@ -922,11 +922,13 @@ Result<std::string> encode_anthropic_request(const ir::Request& r, Session& s) {
     }
 
     // Sampling (§6.8, §7.16): with thinking on, no temperature or top_k, top_p only >= 0.95.
-    if (r.temperature && !thinking_on) {
+    // Current Claude models refuse temperature and top_p together: temperature wins.
+    bool send_temperature = r.temperature && !thinking_on;
+    if (send_temperature) {
         w.Key("temperature");
         w.Double(std::clamp(*r.temperature, 0.0, 1.0));
     }
-    if (r.top_p && (!thinking_on || *r.top_p >= 0.95)) {
+    if (r.top_p && !send_temperature && (!thinking_on || *r.top_p >= 0.95)) {
         w.Key("top_p");
         w.Double(std::clamp(*r.top_p, 0.0, 1.0));
     }

@@ -8,6 +8,7 @@
 #include "translate/codecs.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
+#include "translate/stream_limits.h"
 #include "translate/util.h"
 
 namespace agd::translate {
@@ -112,6 +113,15 @@ private:
         const JsonValue* cb = member(d, "content_block");
         if (!cb) return;
         std::string_view type = get_string(member(*cb, "type"));
+        if (blocks_.size() >= stream_limits::kMaxItems && !blocks_.count(index)) {
+            ended_ = true;
+            Ev e;
+            e.type = EvType::Error;
+            e.status = 502;
+            e.text = "the upstream stream opened too many content blocks";
+            sink.on(e);
+            return;
+        }
         Block& b = blocks_[index];
         Ev e;
         if (type == "text") {
@@ -123,7 +133,7 @@ private:
             b.kind = Block::Thinking;
             e.type = EvType::Thinking;
             e.text = get_string(member(*cb, "thinking"));
-            thinking_.append(e.text);
+            note_thinking(e.text);
             if (!e.text.empty()) sink.on(e);
         } else if (type == "redacted_thinking") {
             e.type = EvType::RedactedThinking;
@@ -167,7 +177,7 @@ private:
         } else if (type == "thinking_delta") {
             e.type = EvType::Thinking;
             e.text = get_string(member(*delta, "thinking"));
-            thinking_.append(e.text);
+            note_thinking(e.text);
         } else if (type == "signature_delta") {
             e.type = EvType::ThinkingSignature;
             e.text = get_string(member(*delta, "signature"));
@@ -247,9 +257,20 @@ private:
         sink.on(e);
     }
 
+    // The thinking text, kept for the signature cache while it fits one of its entries.
+    void note_thinking(std::string_view t) {
+        if (thinking_too_long_) return;
+        if (thinking_.size() + t.size() > SignatureCache::kMaxEntryBytes) {
+            thinking_too_long_ = true;
+            std::string().swap(thinking_);
+            return;
+        }
+        thinking_.append(t);
+    }
+
     // The thinking that signs this message's tool calls, cached per client call id.
     void cache_signatures() {
-        if (!s_.signatures || signature_.empty()) return;
+        if (!s_.signatures || signature_.empty() || thinking_too_long_) return;
         for (; cached_ < tool_ids_.size(); ++cached_)
             s_.signatures->put(tool_ids_[cached_],
                                CachedSignature{Protocol::Anthropic, s_.upstream_model, signature_, signed_thinking_});
@@ -263,6 +284,7 @@ private:
     std::map<int, Block> blocks_;
     int next_tool_ = 0;
     std::string thinking_, signed_thinking_, signature_;
+    bool thinking_too_long_ = false;  // over what the signature cache takes: not cached
     std::vector<std::string> tool_ids_;
     size_t cached_ = 0;
 };
@@ -287,8 +309,12 @@ public:
             case EvType::RedactedThinking:
                 ensure_started();
                 if (ev.text.empty()) break;
-                if (open_ == Open::Tool) queue_.push_back(Item{ev.type, std::string(ev.text), -1});
-                else content(ev.type, ev.text);
+                if (open_ == Open::Tool) {
+                    if (!hold(ev.text.size())) break;
+                    queue_.push_back(Item{ev.type, std::string(ev.text), -1});
+                } else {
+                    content(ev.type, ev.text);
+                }
                 break;
             case EvType::ToolStart: {
                 ensure_started();
@@ -303,8 +329,12 @@ public:
                 if (ev.text.empty()) break;
                 auto it = tools_.find(ev.index);
                 if (it == tools_.end()) break;
-                if (open_ == Open::Tool && open_tool_ == ev.index) args_delta(ev.text);
-                else it->second.buf.append(ev.text);
+                if (open_ == Open::Tool && open_tool_ == ev.index) {
+                    args_delta(ev.text);
+                } else {
+                    if (!hold(ev.text.size())) break;
+                    it->second.buf.append(ev.text);
+                }
                 break;
             }
             case EvType::ToolEnd: {
@@ -342,6 +372,19 @@ private:
         std::string text;
         int tool;
     };
+
+    // Content and arguments that wait for a tool block to close: at most
+    // kMaxHeld bytes, or the stream fails.
+    bool hold(size_t n) {
+        if (n > stream_limits::kMaxHeld - held_) {
+            fail_stream(502, "the upstream stream interleaves more than " +
+                                 std::to_string(stream_limits::kMaxHeld >> 20) +
+                                 " MiB of content with a tool call (an Anthropic stream holds it until the call ends)");
+            return false;
+        }
+        held_ += n;
+        return true;
+    }
 
     void event(std::string_view name, const rapidjson::StringBuffer& buf) {
         out += "event: ";
@@ -508,8 +551,9 @@ private:
         open_ = Open::Tool;
         open_tool_ = index;
         if (!t.buf.empty()) {
+            held_ -= t.buf.size();
             args_delta(t.buf);
-            t.buf.clear();
+            std::string().swap(t.buf);
         }
         if (t.ended) close_block();
     }
@@ -523,6 +567,7 @@ private:
             if (all && open_ == Open::Tool) close_block();
             Item it = std::move(queue_.front());
             queue_.pop_front();
+            held_ -= it.text.size();
             if (it.type == EvType::ToolStart) open_tool(it.tool);
             else content(it.type, it.text);
         }
@@ -582,6 +627,7 @@ private:
     std::string signature_;  // of the open thinking block
     std::map<int, Tool> tools_;
     std::deque<Item> queue_;
+    size_t held_ = 0;  // bytes in queue_ and the tools' buf
 };
 
 }  // namespace

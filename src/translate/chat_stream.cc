@@ -7,6 +7,7 @@
 #include "translate/codecs.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
+#include "translate/stream_limits.h"
 #include "translate/util.h"
 
 namespace agd::translate {
@@ -117,7 +118,8 @@ private:
             delta_text(sink, EvType::Text, member(*d, "refusal"));
             if (const JsonValue* tcs = member(*d, "tool_calls"); is_array(tcs))
                 for (const JsonValue& tc : tcs->GetArray())
-                    if (tc.IsObject()) on_fragment(sink, tc);
+                    if (tc.IsObject() && !closed_) on_fragment(sink, tc);
+            if (closed_) return;
         }
         // Content first, then the finish of the same chunk (§7.22).
         if (std::string_view fr = get_string(member(c, "finish_reason")); !fr.empty()) {
@@ -140,6 +142,7 @@ private:
         } else if (last_ < calls_.size() && !calls_[last_].ended && (id.empty() || calls_[last_].id == id)) {
             return calls_[last_];  // no index and no new id: continues the last call
         }
+        if (calls_.size() >= stream_limits::kMaxItems) return overflow_;
         calls_.push_back(PendingCall{});
         calls_.back().upstream_index = idx ? static_cast<int>(*idx) : -1;
         last_ = calls_.size() - 1;
@@ -149,6 +152,9 @@ private:
     void on_fragment(EventSink& sink, const JsonValue& frag) {
         std::string_view id = get_string(member(frag, "id"));
         PendingCall& c = call_for(frag, id);
+        if (&c == &overflow_)
+            return fail(sink, 502, "the upstream stream has more than " + std::to_string(stream_limits::kMaxItems) +
+                                       " tool calls");
         size_t me = last_;
         bool continuation = !c.name.empty() && c.ir_index < 0;
         if (c.id.empty() && !id.empty()) c.id.assign(id);
@@ -161,6 +167,11 @@ private:
         }
         std::string_view args = get_string(fn ? member(*fn, "arguments") : nullptr);
         if (c.ir_index < 0) {
+            // Arguments before the call's name: held until it starts.
+            if (args.size() > stream_limits::kMaxHeld - held_)
+                return fail(sink, 502, "the upstream's tool-call arguments exceed the " +
+                                           std::to_string(stream_limits::kMaxHeld >> 20) + " MiB a stream may hold");
+            held_ += args.size();
             c.buffered.append(args);
             // Start once id and name are known; an upstream that never sends an
             // id gets one minted when the call's second fragment comes.
@@ -189,6 +200,7 @@ private:
         if (!c.buffered.empty()) {
             std::string b = std::move(c.buffered);
             c.buffered.clear();
+            held_ -= b.size();
             tool_args(sink, c.ir_index, b);
         }
     }
@@ -257,7 +269,9 @@ private:
     Session& s_;
     bool started_ = false, closed_ = false, any_tool_ = false;
     std::string id_, model_;
-    std::vector<PendingCall> calls_;
+    std::vector<PendingCall> calls_;     // at most kMaxItems
+    PendingCall overflow_;               // what call_for returns past kMaxItems
+    size_t held_ = 0;                    // arguments buffered before their call started
     size_t last_ = static_cast<size_t>(-1);
     int next_index_ = 0;
     ir::Finish finish_ = ir::Finish::Unset;

@@ -40,9 +40,29 @@ class StreamEncoder : public EventSink {
 public:
     std::string out;
     bool finished() const { return finished_; }
+    // The encoder ended the stream with an error of its own (a limit of
+    // stream_limits.h); failure() says which.
+    bool failed() const { return failed_; }
+    const std::string& failure() const { return error_; }
 
 protected:
+    // Ends the stream with the client protocol's error event, as an Error
+    // event from the upstream would.
+    void fail_stream(int status, std::string_view message) {
+        if (finished_) return;
+        error_.assign(message);
+        failed_ = true;
+        ir::StreamEvent e;
+        e.type = ir::StreamEvent::Type::Error;
+        e.status = status;
+        e.text = error_;
+        on(e);
+        finished_ = true;
+    }
+
     bool finished_ = false;
+    bool failed_ = false;
+    std::string error_;
 };
 
 Result<ir::Request> decode_request(Protocol client, std::string_view body, Session& s);

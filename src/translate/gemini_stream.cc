@@ -10,6 +10,7 @@
 #include "translate/gemini_schema.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
+#include "translate/stream_limits.h"
 #include "translate/util.h"
 
 namespace agd::translate {
@@ -209,11 +210,22 @@ public:
                 t.signature.assign(ev.text);
                 break;
             }
-            case Ev::Type::ToolArgs: tools_[ev.index].args.append(ev.text); break;
+            case Ev::Type::ToolArgs: {
+                // A functionCall carries its arguments whole: held until the call ends.
+                auto it = tools_.find(ev.index);
+                if (it == tools_.end()) break;
+                if (ev.text.size() > stream_limits::kMaxHeld - held_)
+                    return fail_stream(502, "the upstream's tool-call arguments exceed the " +
+                                                std::to_string(stream_limits::kMaxHeld >> 20) + " MiB a stream may hold");
+                held_ += ev.text.size();
+                it->second.args.append(ev.text);
+                break;
+            }
             case Ev::Type::ToolEnd: {
                 auto it = tools_.find(ev.index);
                 if (it == tools_.end()) break;
                 emit_call(it->second);
+                held_ -= it->second.args.size();
                 tools_.erase(it);
                 break;
             }
@@ -331,6 +343,7 @@ private:
     ir::Finish finish_ = ir::Finish::Unset;
     bool any_call_ = false;
     bool first_ = true;
+    size_t held_ = 0;  // arguments of the calls not ended yet
 };
 
 }  // namespace

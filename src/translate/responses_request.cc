@@ -772,7 +772,9 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
         w.Double(*r.top_p);
     }
 
-    bool summary = !r.reasoning.summary.empty() || r.reasoning.include_thoughts.value_or(false);
+    // Without a summary the API sends no reasoning text: asked for whenever
+    // reasoning is, unless the client said not to show thoughts.
+    bool summary = !r.reasoning.summary.empty() || r.reasoning.include_thoughts.value_or(reasoning_on);
     if (!effort.empty() || summary) {
         write_key(w, "reasoning");
         w.StartObject();

@@ -8,6 +8,7 @@
 #include "translate/json_util.h"
 #include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
+#include "translate/stream_limits.h"
 #include "translate/util.h"
 
 namespace agd::translate {
@@ -51,18 +52,18 @@ public:
             if (get_string(item ? member(*item, "type") : nullptr) == "function_call") tool_start(*item, sink);
         } else if (type == "response.output_text.delta" || type == "response.refusal.delta") {
             std::string_view d = get_string(member(doc, "delta"));
-            streamed_[std::string(get_string(member(doc, "item_id")))] = true;
+            if (!mark_streamed(std::string(get_string(member(doc, "item_id"))), sink)) return;
             if (!d.empty()) emit_text(sink, Ev::Type::Text, d);
         } else if (type == "response.reasoning_summary_text.delta" || type == "response.reasoning_text.delta") {
             std::string_view d = get_string(member(doc, "delta"));
             std::string item_id(get_string(member(doc, "item_id")));
             int64_t part = get_int(member(doc, "summary_index")).value_or(0);
+            if (!mark_streamed(item_id, sink)) return;
             auto [it, fresh] = thinking_part_.try_emplace(item_id, part);
             if (!fresh && it->second != part) {  // a new summary part: separate it like the whole answer does
                 it->second = part;
                 emit_text(sink, Ev::Type::Thinking, "\n\n");
             }
-            streamed_[item_id] = true;
             if (!d.empty()) emit_text(sink, Ev::Type::Thinking, d);
         } else if (type == "response.function_call_arguments.delta") {
             auto it = tools_.find(std::string(get_string(member(doc, "item_id"))));
@@ -144,8 +145,13 @@ private:
     }
 
     void item_done(const JsonValue& item, EventSink& sink) {
-        std::string_view type = get_string(member(item, "type"));
         std::string item_id(get_string(member(item, "id")));
+        item_done(item, item_id, sink);
+        forget(item_id);
+    }
+
+    void item_done(const JsonValue& item, const std::string& item_id, EventSink& sink) {
+        std::string_view type = get_string(member(item, "type"));
         if (type == "function_call") {
             Tool& t = tool_start(item, sink);  // no-op when it was announced
             if (t.ended) return;
@@ -178,8 +184,10 @@ private:
             }
             if (!streamed(item_id) && !summary.empty()) emit_text(sink, Ev::Type::Thinking, summary);
             std::string_view enc = get_string(member(item, "encrypted_content"));
-            last_summary_ = summary;
-            last_encrypted_.assign(enc);
+            // Kept for the signature cache, which takes entries up to kMaxEntryBytes.
+            bool cacheable = summary.size() + enc.size() <= SignatureCache::kMaxEntryBytes;
+            last_summary_.assign(cacheable ? std::string_view(summary) : std::string_view());
+            last_encrypted_.assign(cacheable ? enc : std::string_view());
             if (!enc.empty()) emit_text(sink, Ev::Type::ThinkingSignature, enc);
         } else if (type == "message") {
             if (streamed(item_id)) return;
@@ -195,6 +203,24 @@ private:
 
     // Deltas were seen for this item (or for items the upstream did not name).
     bool streamed(const std::string& item_id) const { return streamed_.count(item_id) || streamed_.count(""); }
+
+    // Notes deltas for an item; an item's entry goes when the item is done,
+    // and at most kMaxItems may be open at once.
+    bool mark_streamed(std::string item_id, EventSink& sink) {
+        if (streamed_.size() >= stream_limits::kMaxItems && !streamed_.count(item_id)) {
+            fail(sink, 502, "the upstream stream opened more than " + std::to_string(stream_limits::kMaxItems) +
+                                " output items at once");
+            return false;
+        }
+        streamed_[std::move(item_id)] = true;
+        return true;
+    }
+
+    void forget(const std::string& item_id) {
+        if (item_id.empty()) return;
+        streamed_.erase(item_id);
+        thinking_part_.erase(item_id);
+    }
 
     void finish(EventSink& sink, const JsonValue* resp, ir::Finish f) {
         terminal_ = true;
@@ -303,22 +329,32 @@ private:
         w.Int(output_index_);
     }
 
-    std::string output_json() const {
-        std::string s = "[";
-        for (size_t i = 0; i < items_.size(); ++i) {
-            if (i) s += ',';
-            s += items_[i];
-        }
-        s += ']';
-        return s;
-    }
-
     void response_event(std::string_view type, const Outcome& o, bool final) {
-        std::string output = final ? output_json() : "[]";
+        if (final) {  // the kept items, made an array in place
+            output_.insert(output_.begin(), '[');
+            output_.push_back(']');
+        }
         emit(type, [&](JsonWriter& w) {
             write_key(w, "response");
-            write_response_object(w, id_, created_, o, s_.client_model, output, final ? &usage_ : nullptr);
+            write_response_object(w, id_, created_, o, s_.client_model, final ? std::string_view(output_) : "[]",
+                                  final ? &usage_ : nullptr);
         });
+        if (final) std::string().swap(output_);
+    }
+
+    // Appends to `dst` what of `d` the kept-text budget still allows, cut
+    // at a character boundary. Once something was cut, no more text is kept
+    // (the kept text stays a prefix of what was streamed).
+    void keep_text(std::string& dst, std::string_view d) {
+        if (text_full_) return;
+        size_t room = stream_limits::kMaxKeptText - kept_;
+        if (d.size() > room) {
+            text_full_ = true;
+            while (room > 0 && (static_cast<unsigned char>(d[room]) & 0xC0) == 0x80) --room;
+            d = d.substr(0, room);
+        }
+        dst.append(d);
+        kept_ += d.size();
     }
 
     void begin(std::string_view upstream_id) {
@@ -332,15 +368,23 @@ private:
         response_event("response.in_progress", o, false);
     }
 
-    // Adds a finished item to the output and announces it.
-    void item_done(std::string item_json) {
+    // Announces a finished item and keeps it for response.completed (the
+    // first kMaxItems items; the text in them is bounded by keep_text, tool
+    // arguments by kMaxHeld). `held` is the tool arguments it carries.
+    void item_done(const std::string& item_json, size_t held = 0) {
         emit("response.output_item.done", [&](JsonWriter& w) {
             write_key(w, "output_index");
             w.Int(output_index_);
             write_key(w, "item");
             write_raw(w, item_json);
         });
-        items_.push_back(std::move(item_json));
+        if (output_items_ < stream_limits::kMaxItems) {
+            if (output_items_++) output_.push_back(',');
+            output_.append(item_json);
+        } else {
+            held_ -= held;
+        }
+        ++item_count_;
         open_ = Open::None;
     }
 
@@ -355,7 +399,7 @@ private:
     void open_item(Open kind, std::string id) {
         open_ = kind;
         item_id_ = std::move(id);
-        output_index_ = static_cast<int>(items_.size());
+        output_index_ = static_cast<int>(item_count_);
         text_.clear();
     }
 
@@ -405,7 +449,7 @@ private:
         // A signed run is complete: more thinking is a new item (Anthropic: one per block).
         if (open_ != Open::Reasoning || !encrypted_.empty()) open_reasoning(true);
         else if (!summary_open_) open_summary();
-        text_.append(d);
+        keep_text(text_, d);
         emit("response.reasoning_summary_text.delta", [&](JsonWriter& w) {
             item_fields(w);
             write_key(w, "summary_index");
@@ -469,7 +513,7 @@ private:
             });
             emit("response.content_part.added", [&](JsonWriter& w) { content_part(w); });
         }
-        text_.append(d);
+        keep_text(text_, d);
         emit("response.output_text.delta", [&](JsonWriter& w) {
             item_fields(w);
             write_key(w, "content_index");
@@ -535,9 +579,15 @@ private:
         });
     }
 
+    // Arguments are held whole until the end of the stream (output_item.done
+    // and response.completed carry them): at most kMaxHeld bytes in all.
     void tool_args(int index, std::string_view d) {
         auto it = tools_.find(index);
         if (it == tools_.end() || d.empty() || it->second.state == ToolState::Closed) return;
+        if (d.size() > stream_limits::kMaxHeld - held_)
+            return fail_stream(502, "the upstream's tool-call arguments exceed the " +
+                                        std::to_string(stream_limits::kMaxHeld >> 20) + " MiB a stream may hold");
+        held_ += d.size();
         it->second.args.append(d);
         if (it->second.state == ToolState::Open) args_delta(d);
     }
@@ -562,7 +612,10 @@ private:
 
     void close_tool() {
         ToolItem& t = tools_[open_tool_];
-        if (t.args.empty()) t.args = "{}";
+        if (t.args.empty()) {
+            t.args = "{}";
+            held_ += 2;
+        }
         t.state = ToolState::Closed;
         emit("response.function_call_arguments.done", [&](JsonWriter& w) {
             item_fields(w);
@@ -571,9 +624,11 @@ private:
             write_key(w, "arguments");
             write_string(w, t.args);
         });
+        size_t held = t.args.size();
         item_done(item_text([&](JsonWriter& w) {
             write_function_call_item(w, t.item_id, t.call_id, t.name, t.args, "completed");
-        }));
+        }), held);
+        std::string().swap(t.args);  // in output_ now
     }
 
     void close_open() {
@@ -632,7 +687,12 @@ private:
     ir::Usage usage_;
     ir::Finish finish_ = ir::Finish::Unset;
 
-    std::vector<std::string> items_;  // finished items, JSON
+    std::string output_;              // finished items kept for response.completed, JSON, comma-separated
+    size_t output_items_ = 0;         // items in output_
+    size_t item_count_ = 0;           // items finished
+    size_t kept_ = 0;                 // text kept (text_ and output_), at most kMaxKeptText
+    bool text_full_ = false;          // text was cut: no more is kept
+    size_t held_ = 0;                 // tool arguments held (tools_ and output_), at most kMaxHeld
     Open open_ = Open::None;
     std::string item_id_;             // the open item
     int output_index_ = 0;

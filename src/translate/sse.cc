@@ -14,9 +14,14 @@ size_t skip_eol(std::string_view buf, size_t i) {
 }  // namespace
 
 size_t complete_prefix(std::string_view buf) {
+    Scan scan;
+    return complete_prefix(buf, scan);
+}
+
+size_t complete_prefix(std::string_view buf, Scan& scan) {
     size_t done = 0;
-    size_t line_start = 0;
-    size_t i = 0;
+    size_t line_start = scan.line_start;
+    size_t i = scan.pos;
     while (i < buf.size()) {
         char c = buf[i];
         if (c != '\n' && c != '\r') {
@@ -29,6 +34,8 @@ size_t complete_prefix(std::string_view buf) {
         line_start = next;
         i = next;
     }
+    scan.pos = i;
+    scan.line_start = line_start;
     return done;
 }
 

@@ -914,3 +914,36 @@ TEST_CASE("anthropic: stream encoder never claims tool_use without a tool block,
         CHECK(evs[6].name == "message_stop");
     }
 }
+
+TEST_CASE("anthropic: temperature and top_p together keep temperature only (Claude refuses both)") {
+    // Gemini CLI sends temperature, topP and topK.
+    Session s = anthropic_session(Protocol::Gemini);
+    s.client_model = "claude-x";
+    auto r = decode_gemini_request(
+        R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}],
+            "generationConfig":{"temperature":0.4,"topP":0.9,"topK":40}})",
+        s);
+    REQUIRE(r.ok());
+    auto d = encode(r.value(), s);
+    CHECK(d["temperature"].GetDouble() == doctest::Approx(0.4));
+    CHECK_FALSE(d.HasMember("top_p"));
+    CHECK(num(d["top_k"]) == 40);
+
+    ir::Request only_p;  // top_p alone is kept
+    only_p.messages.push_back(msg(U, {text("hi")}));
+    only_p.top_p = 0.9;
+    auto d2 = encode(only_p, s);
+    CHECK(d2["top_p"].GetDouble() == doctest::Approx(0.9));
+    CHECK_FALSE(d2.HasMember("temperature"));
+
+    // With thinking on temperature is not sent: a high top_p stays.
+    ir::Request think = only_p;
+    think.temperature = 0.5;
+    think.top_p = 0.96;
+    think.max_tokens = 4000;
+    think.reasoning.mode = ir::ReasoningMode::Budget;
+    think.reasoning.budget = 2000;
+    auto d3 = encode(think, s);
+    CHECK_FALSE(d3.HasMember("temperature"));
+    CHECK(d3["top_p"].GetDouble() == doctest::Approx(0.96));
+}

@@ -1070,3 +1070,36 @@ TEST_CASE("responses: a request survives Responses -> IR -> Responses") {
     CHECK(str(d, "tool_choice") == "required");
     CHECK(str(d["reasoning"], "effort") == "low");
 }
+
+TEST_CASE("responses: reasoning asked by any client gets a summary, so that its text comes back") {
+    Session s;
+    s.upstream = Protocol::OpenAIResponses;
+    s.upstream_model = "gpt-5";
+    auto encoded = [&](Protocol client, std::string_view body) {
+        Session c = s;
+        c.client = client;
+        auto r = decode_request(client, body, c);
+        REQUIRE_MESSAGE(r.ok(), r.error().message);
+        return parse(encode_responses_request(r.value(), c).value());
+    };
+    // Chat's reasoning_effort.
+    auto chat = encoded(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":"q"}],"reasoning_effort":"high"})");
+    CHECK(str(chat["reasoning"], "effort") == "high");
+    CHECK(str(chat["reasoning"], "summary") == "auto");
+    // Anthropic thinking (a budget).
+    auto ant = encoded(Protocol::Anthropic, R"({"model":"m","max_tokens":9000,"messages":[{"role":"user","content":"q"}],
+        "thinking":{"type":"enabled","budget_tokens":4000}})");
+    CHECK(str(ant["reasoning"], "summary") == "auto");
+    // Gemini thinkingConfig with a budget and no includeThoughts.
+    auto gem = encoded(Protocol::Gemini, R"({"contents":[{"role":"user","parts":[{"text":"q"}]}],
+        "generationConfig":{"thinkingConfig":{"thinkingBudget":4000}}})");
+    CHECK(str(gem["reasoning"], "summary") == "auto");
+    // Thoughts explicitly not wanted, reasoning off, or not asked: no summary.
+    auto hidden = encoded(Protocol::Gemini, R"({"contents":[{"role":"user","parts":[{"text":"q"}]}],
+        "generationConfig":{"thinkingConfig":{"thinkingBudget":4000,"includeThoughts":false}}})");
+    CHECK(member(hidden["reasoning"], "summary") == nullptr);
+    auto off = encoded(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":"q"}],"reasoning_effort":"none"})");
+    CHECK(member(off["reasoning"], "summary") == nullptr);
+    auto plain = encoded(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":"q"}]})");
+    CHECK_FALSE(plain.HasMember("reasoning"));
+}
