@@ -1,5 +1,8 @@
 #include "common/json.h"
 
+#include <cstdint>
+#include <cstring>
+
 namespace agd {
 namespace {
 
@@ -86,6 +89,40 @@ void append_json_string(std::string& out, std::string_view s) {
         ++i;
     }
     out.push_back('"');
+}
+
+size_t invalid_utf8_at(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        if (i + 8 <= s.size()) {
+            uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        size_t n = utf8_sequence(s, i);
+        if (n == 0) return i;
+        i += n;
+    }
+    return std::string_view::npos;
+}
+
+void JsonDepthCounter::feed(std::string_view piece) {
+    for (char c : piece) {
+        if (in_string_) {
+            if (escaped_) escaped_ = false;
+            else if (c == '\\') escaped_ = true;
+            else if (c == '"') in_string_ = false;
+        } else if (c == '"') {
+            in_string_ = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth_ > max_) max_ = depth_;
+        } else if ((c == '}' || c == ']') && depth_ > 0) {
+            --depth_;
+        }
+    }
 }
 
 std::string json_string(std::string_view s) {
