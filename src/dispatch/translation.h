@@ -58,6 +58,8 @@ public:
     std::string& output() { return encoder_->out; }
     bool finished() const { return encoder_->finished(); }
     bool failed() const { return failed_; }           // the stream ended with an error event
+    int error_status() const { return error_status_; }               // ... its status
+    const std::string& error_text() const { return error_text_; }   // ... and message
     // The client's stream cannot carry an error (a Gemini JSON array): a failure cuts the connection.
     bool cuts_on_error() const {
         return session_.stream && session_.client == Protocol::Gemini && !session_.gemini_sse;
@@ -80,6 +82,8 @@ private:
     std::unique_ptr<translate::StreamEncoder> encoder_;
     std::unique_ptr<Sink> sink_;
     bool failed_ = false;
+    int error_status_ = 502;
+    std::string error_text_;
 };
 
 }  // namespace agd::dispatch
