@@ -34,10 +34,16 @@ public:
                 err.status = 502;
                 err.text = "upstream tool-call arguments: JSON nested deeper than " +
                            std::to_string(t_.session_.max_json_depth) + " levels (server.max_json_depth)";
-                return on(err);
+                forward(err);
+                return;
             }
         }
-        if (ev.type == T::Error) {
+        forward(ev);
+    }
+
+private:
+    void forward(const ir::StreamEvent& ev) {
+        if (ev.type == ir::StreamEvent::Type::Error) {
             t_.failed_ = true;
             t_.error_status_ = ev.status ? ev.status : 502;
             t_.error_text_ = ev.text;
@@ -45,7 +51,6 @@ public:
         t_.encoder_->on(ev);
     }
 
-private:
     Translation& t_;
     std::map<int, JsonDepthCounter> args_;
 };
@@ -249,10 +254,15 @@ bool web_url(const std::string& url) {
     return url.find("generativelanguage.googleapis.com/") == std::string::npos;
 }
 
+// A part, or a part of a tool result (which hold no tool results: ir.h).
 void collect_media(std::vector<ir::Part>& parts, std::vector<ir::Media*>& out) {
-    for (ir::Part& p : parts) {
+    auto take = [&](ir::Part& p) {
         if (p.kind == ir::PartKind::Image && p.media.data.empty() && web_url(p.media.url)) out.push_back(&p.media);
-        if (p.kind == ir::PartKind::ToolResult) collect_media(p.content, out);
+    };
+    for (ir::Part& p : parts) {
+        take(p);
+        if (p.kind == ir::PartKind::ToolResult)
+            for (ir::Part& c : p.content) take(c);
     }
 }
 
