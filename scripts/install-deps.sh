@@ -35,6 +35,9 @@ packages=(
     # and sanitizer runtimes.
     clang
     libclang-rt-14-dev
+    # The recursion check (tests/lint/check_recursion.py): clang-tidy's
+    # misc-no-recursion.
+    clang-tidy
 )
 
 packages+=("$@")

@@ -1,5 +1,12 @@
 #include "common/json.h"
 
+#include <cstdint>
+#include <cstring>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace agd {
 namespace {
 
@@ -86,6 +93,55 @@ void append_json_string(std::string& out, std::string_view s) {
         ++i;
     }
     out.push_back('"');
+}
+
+namespace {
+
+// The first byte at or after i that is not ASCII (s.size() when none):
+// a block at a time, then byte by byte for the tail.
+size_t skip_ascii(std::string_view s, size_t i) {
+#ifdef __SSE2__
+    for (; i + 16 <= s.size(); i += 16) {
+        unsigned high = static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i))));
+        if (high) return i + static_cast<size_t>(__builtin_ctz(high));
+    }
+#endif
+    for (; i + 8 <= s.size(); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        if (w & 0x8080808080808080ull) break;
+    }
+    while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+    return i;
+}
+
+}  // namespace
+
+size_t invalid_utf8_at(std::string_view s) {
+    size_t i = 0;
+    while ((i = skip_ascii(s, i)) < s.size()) {
+        size_t n = utf8_sequence(s, i);
+        if (n == 0) return i;
+        i += n;
+    }
+    return std::string_view::npos;
+}
+
+void JsonDepthCounter::feed(std::string_view piece) {
+    for (char c : piece) {
+        if (in_string_) {
+            if (escaped_) escaped_ = false;
+            else if (c == '\\') escaped_ = true;
+            else if (c == '"') in_string_ = false;
+        } else if (c == '"') {
+            in_string_ = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth_ > max_) max_ = depth_;
+        } else if ((c == '}' || c == ']') && depth_ > 0) {
+            --depth_;
+        }
+    }
 }
 
 std::string json_string(std::string_view s) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/cidr.h"
+#include "common/json.h"
 
 namespace agd::config {
 
@@ -56,6 +57,7 @@ struct ServerConfig {
     std::vector<ListenAddr> listen;
     unsigned workers = 0;             // 0 = one per CPU (resolved by the daemon)
     uint64_t max_body_size = 100ull << 20;
+    unsigned max_json_depth = kDefaultMaxJsonDepth;  // nesting of any JSON a peer sends (16..4096)
     Millis upstream_timeout{300'000};  // max wait for upstream bytes (first byte or between chunks)
     Millis connect_timeout{10'000};
     Millis shutdown_timeout{30'000};

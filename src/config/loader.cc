@@ -430,15 +430,23 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         listen_value(label, v);
         return;
     }
-    static constexpr const char* kSingle[] = {"workers",          "max_body_size",         "upstream_timeout",
-                                              "connect_timeout",  "shutdown_timeout",      "client_header_timeout",
-                                              "client_body_timeout", "max_connections_per_ip", "pid_file",
-                                              "control_socket",   "log_level"};
+    static constexpr const char* kSingle[] = {"workers",
+                                              "max_body_size",
+                                              "max_json_depth",
+                                              "upstream_timeout",
+                                              "connect_timeout",
+                                              "shutdown_timeout",
+                                              "client_header_timeout",
+                                              "client_body_timeout",
+                                              "max_connections_per_ip",
+                                              "pid_file",
+                                              "control_socket",
+                                              "log_level"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
-              "unknown key (expected listen, workers, max_body_size, upstream_timeout, connect_timeout, "
-              "shutdown_timeout, client_header_timeout, client_body_timeout, max_connections_per_ip, pid_file, "
-              "control_socket or log_level)");
+              "unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
+              "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
+              "max_connections_per_ip, pid_file, control_socket or log_level)");
         return;
     }
     if (!once(server_seen_, label, key)) return;
@@ -450,6 +458,14 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         }
     } else if (key == "max_body_size") {
         if (auto n = size_value(label, v)) s.max_body_size = *n;
+    } else if (key == "max_json_depth") {
+        auto n = parse_uint(v, kMaxMaxJsonDepth);
+        if (n && *n >= kMinMaxJsonDepth)
+            s.max_json_depth = static_cast<unsigned>(*n);
+        else
+            error(line_, label,
+                  "expected a number of nesting levels from " + std::to_string(kMinMaxJsonDepth) + " to " +
+                      std::to_string(kMaxMaxJsonDepth) + ", got " + quote(v));
     } else if (key == "upstream_timeout") {
         if (auto d = duration_value(label, v, false)) s.upstream_timeout = *d;
     } else if (key == "connect_timeout") {

@@ -407,6 +407,10 @@ void Exchange::finish_translated(int64_t now) {
 
 // A Gemini JSON-array stream has no in-band error: a failed one is cut.
 void Exchange::end_translated() {
+    // Failed before its first byte (a Gemini JSON-array stream writes nothing
+    // for an error): the client can still get the error as a whole answer.
+    if (tr_->failed() && !ctx_.response_started())
+        return ctx_.fail(error_kind_for_status(tr_->error_status()), tr_->error_text());
     if (tr_->failed() && tr_->cuts_on_error()) return ctx_.abort_connection();
     ctx_.end_response();
 }

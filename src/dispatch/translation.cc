@@ -1,7 +1,10 @@
 #include "dispatch/translation.h"
 
+#include <map>
+
 #include "dispatch/router.h"
 #include "server/request_context.h"
+#include "server/snapshot.h"
 #include "translate/estimate.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
@@ -13,32 +16,64 @@ using translate::JsonValue;
 
 // Forwards decoded events to the client's encoder and notes an error event.
 // A stream may start at most kMaxItems tool calls (the codecs keep a little
-// state per call).
+// state per call). Tool-call arguments arrive as fragments of JSON text that
+// no decoder parses: their nesting is counted here, and arguments deeper
+// than server.max_json_depth end the stream with an error (as a whole answer
+// carrying them is a 502) before a client encoder parses them (Gemini's).
 class Translation::Sink : public translate::EventSink {
 public:
     explicit Sink(Translation& t) : t_(t) {}
     void on(const ir::StreamEvent& ev) override {
+        using T = ir::StreamEvent::Type;
         if (t_.encoder_->finished()) return;
-        if (ev.type == ir::StreamEvent::Type::ToolStart && ++tool_calls_ > stream_limits::kMaxItems) {
-            ir::StreamEvent e;
-            e.type = ir::StreamEvent::Type::Error;
-            e.status = 502;
-            static const std::string msg =
-                "the upstream stream has more than " + std::to_string(stream_limits::kMaxItems) + " tool calls";
-            e.text = msg;
-            return on(e);
+        if (ev.type == T::ToolStart) {
+            if (++tool_calls_ > stream_limits::kMaxItems) {
+                ir::StreamEvent err;
+                err.type = T::Error;
+                err.status = 502;
+                static const std::string msg =
+                    "the upstream stream has more than " + std::to_string(stream_limits::kMaxItems) + " tool calls";
+                err.text = msg;
+                forward(err);
+                return;
+            }
+            args_[ev.index] = {};
         }
+        if (ev.type == T::ToolArgs) {
+            JsonDepthCounter& c = args_[ev.index];
+            c.feed(ev.text);
+            if (c.max_depth() > t_.session_.max_json_depth) {
+                // The event's text is a view: the message must outlive forward().
+                const std::string msg = "upstream tool-call arguments: JSON nested deeper than " +
+                                        std::to_string(t_.session_.max_json_depth) + " levels (server.max_json_depth)";
+                ir::StreamEvent err;
+                err.type = T::Error;
+                err.status = 502;
+                err.text = msg;
+                forward(err);
+                return;
+            }
+        }
+        forward(ev);
+    }
+    void reset() {
+        tool_calls_ = 0;
+        args_.clear();
+    }
+
+private:
+    void forward(const ir::StreamEvent& ev) {
         if (ev.type == ir::StreamEvent::Type::Error) {
             t_.failed_ = true;
-            t_.error_.assign(ev.text);
+            t_.error_status_ = ev.status ? ev.status : 502;
+            t_.error_text_ = ev.text;
         }
         t_.encoder_->on(ev);
     }
-    void reset() { tool_calls_ = 0; }
 
-private:
     Translation& t_;
     size_t tool_calls_ = 0;
+    std::map<int, JsonDepthCounter> args_;
 };
 
 namespace {
@@ -114,6 +149,9 @@ void replay(const ir::Response& r, translate::EventSink& sink) {
 // count_tokens bodies toward each wire: Anthropic takes only some of the
 // Messages fields; Gemini wants the request wrapped in generateContentRequest.
 std::string count_body(Protocol wire, const std::string& encoded, const std::string& upstream_model) {
+    // Our own encoding: a few levels of envelope around what was parsed
+    // within the limit; a scope of its own so it is not taken for the client's.
+    translate::JsonDepthScope scope(translate::json_depth_limit() + 32);
     translate::JsonDoc doc;
     if (!translate::parse_json(encoded, doc) || !doc.IsObject()) return encoded;
     rapidjson::StringBuffer buf;
@@ -141,6 +179,12 @@ std::string count_body(Protocol wire, const std::string& encoded, const std::str
     return std::string(buf.GetString(), buf.GetSize());
 }
 
+// A JSON text inside a string of the request (tool-call arguments, a tool
+// result) was refused for its depth; the body itself was checked by the scan.
+std::string too_deep_in_request(const translate::JsonDepthScope& depth) {
+    return "a JSON text inside the request (tool-call arguments or a tool result): " + depth.what();
+}
+
 std::string count_answer(Protocol client, int64_t tokens) {
     if (client == Protocol::Gemini) return "{\"totalTokens\":" + std::to_string(tokens) + "}";
     return "{\"input_tokens\":" + std::to_string(tokens) + "}";
@@ -158,6 +202,8 @@ bool Translation::needed(const RequestContext& ctx, Protocol wire) {
 Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& ctx) {
     auto t = std::make_unique<Translation>();
     translate::Session& s = t->session_;
+    s.max_json_depth = ctx.snap->config->server.max_json_depth;
+    translate::JsonDepthScope depth(s.max_json_depth);
     s.client = ctx.route.protocol;
     s.legacy_completion = ctx.route.op == Operation::Completions;
     s.gemini_sse = ctx.route.gemini_sse;
@@ -184,6 +230,7 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
     }
     Result<ir::Request> req = translate::decode_request(s.client, body, s);
     if (!req) return Error{400, req.error().message};
+    if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
     t->request_ = std::move(req).value();
     if (counting) t->request_.stream = false;
     s.stream = s.stream && !counting;
@@ -204,10 +251,13 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
     s.tool_names.clear();
     s.call_ids.clear();
     failed_ = false;
-    error_.clear();
+    error_text_.clear();
+    error_status_ = 502;
     sink_->reset();
+    translate::JsonDepthScope depth(s.max_json_depth);
     Result<std::string> body = translate::encode_request(provider.wire, request_, s);
     if (!body) return Error{body.error().code ? body.error().code : 400, body.error().message};
+    if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
     body_ = counting() ? count_body(provider.wire, body.value(), upstream_model) : std::move(body).value();
     decoder_.reset();
     encoder_.reset();
@@ -228,10 +278,15 @@ bool web_url(const std::string& url) {
     return url.find("generativelanguage.googleapis.com/") == std::string::npos;
 }
 
+// A part, or a part of a tool result (which hold no tool results: ir.h).
 void collect_media(std::vector<ir::Part>& parts, std::vector<ir::Media*>& out) {
-    for (ir::Part& p : parts) {
+    auto take = [&](ir::Part& p) {
         if (p.kind == ir::PartKind::Image && p.media.data.empty() && web_url(p.media.url)) out.push_back(&p.media);
-        if (p.kind == ir::PartKind::ToolResult) collect_media(p.content, out);
+    };
+    for (ir::Part& p : parts) {
+        take(p);
+        if (p.kind == ir::PartKind::ToolResult)
+            for (ir::Part& c : p.content) take(c);
     }
 }
 
@@ -259,11 +314,17 @@ const char* Translation::content_type() const {
 }
 
 void Translation::on_event(const sse::Event& ev) {
-    if (decoder_ && !encoder_->finished()) decoder_->on_event(ev, *sink_);
+    if (!decoder_ || encoder_->finished()) return;
+    translate::JsonDepthScope depth(session_.max_json_depth);
+    decoder_->on_event(ev, *sink_);
+    if (depth.exceeded()) fail("upstream stream event: " + depth.what(), 502);
 }
 
 void Translation::on_close() {
-    if (decoder_ && !encoder_->finished()) decoder_->on_close(*sink_);
+    if (!decoder_ || encoder_->finished()) return;
+    translate::JsonDepthScope depth(session_.max_json_depth);
+    decoder_->on_close(*sink_);
+    if (depth.exceeded()) fail("upstream stream event: " + depth.what(), 502);
 }
 
 void Translation::fail(std::string_view message, int status) {
@@ -276,6 +337,7 @@ void Translation::fail(std::string_view message, int status) {
 }
 
 Result<std::string> Translation::translate_body(std::string_view upstream_body) {
+    translate::JsonDepthScope depth(session_.max_json_depth);
     if (counting()) {
         translate::JsonDoc doc;
         if (!translate::parse_json(upstream_body, doc)) return Error{502, "the upstream's token count is not JSON"};
@@ -286,6 +348,8 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
     }
     Result<ir::Response> r = translate::decode_response(session_.upstream, upstream_body, session_);
     if (!r) return Error{502, r.error().message};
+    if (depth.exceeded())
+        return Error{502, "upstream answer: tool-call arguments: " + depth.what()};
     if (session_.stream) {
         replay(r.value(), *sink_);
         return std::string();

@@ -57,10 +57,15 @@ public:
     void fail(std::string_view message, int status);  // the upstream failed after the client's answer began
     std::string& output() { return encoder_->out; }
     bool finished() const { return encoder_->finished(); }
-    // The stream ended with an error event (the upstream's, or a limit of
-    // stream_limits.h the codecs hit); error() is its message.
+    // The stream ended with an error event (the upstream's, a limit of
+    // stream_limits.h the codecs hit, or JSON nested past max_json_depth):
+    // its status and message.
     bool failed() const { return failed_ || (encoder_ && encoder_->failed()); }
-    const std::string& error() const { return encoder_ && encoder_->failed() ? encoder_->failure() : error_; }
+    int error_status() const { return encoder_ && encoder_->failed() ? 502 : error_status_; }
+    const std::string& error_text() const {
+        return encoder_ && encoder_->failed() ? encoder_->failure() : error_text_;
+    }
+    const std::string& error() const { return error_text(); }
     // The client's stream cannot carry an error (a Gemini JSON array): a failure cuts the connection.
     bool cuts_on_error() const {
         return session_.stream && session_.client == Protocol::Gemini && !session_.gemini_sse;
@@ -83,7 +88,8 @@ private:
     std::unique_ptr<translate::StreamEncoder> encoder_;
     std::unique_ptr<Sink> sink_;
     bool failed_ = false;
-    std::string error_;  // of the error event
+    int error_status_ = 502;
+    std::string error_text_;  // of the error event
 };
 
 }  // namespace agd::dispatch

@@ -1,11 +1,13 @@
 // Body scan: validates the JSON body (iteratively, so deep nesting cannot
-// overflow the stack) and picks out the few top-level fields the gateway
+// overflow the stack; nesting past `max_depth` and strings that are not
+// valid UTF-8 are refused) and picks out the few top-level fields the gateway
 // needs on a passthrough, without building a DOM.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
+#include "common/json.h"
 #include "common/result.h"
 
 namespace agd {
@@ -22,6 +24,7 @@ struct BodyInfo {
 
 // data must be followed by a NUL byte (data[len] == 0). Errors carry a
 // message fit for the client ("invalid JSON at byte 17: Missing a comma...").
-Result<BodyInfo> scan_body(const char* data, size_t len);
+// max_depth counts levels of arrays and objects (`{}` is 1): server.max_json_depth.
+Result<BodyInfo> scan_body(const char* data, size_t len, unsigned max_depth = kDefaultMaxJsonDepth);
 
 }  // namespace agd

@@ -122,9 +122,9 @@ struct Decoder {
         return {};
     }
 
-    // One content block; appended to `out`. Unknown block types are skipped.
-    void block(const JsonValue& b, std::vector<Part>& out) {
-        std::string_view type = get_string(member(b, "type"));
+    // A text, image or document block (what a tool_result may hold as well
+    // as a message); appended to `out`. False for any other type.
+    bool content_block(const JsonValue& b, std::string_view type, std::vector<Part>& out) {
         Part p;
         if (type == "text") {
             p.text.assign(get_string(member(b, "text")));
@@ -134,7 +134,18 @@ struct Decoder {
             if (decode_source(b, PartKind::Image, p)) out.push_back(std::move(p));
         } else if (type == "document") {
             if (decode_source(b, PartKind::File, p)) out.push_back(std::move(p));
-        } else if (type == "tool_use") {
+        } else {
+            return false;
+        }
+        return true;
+    }
+
+    // One content block; appended to `out`. Unknown block types are skipped.
+    void block(const JsonValue& b, std::vector<Part>& out) {
+        std::string_view type = get_string(member(b, "type"));
+        if (content_block(b, type, out)) return;
+        Part p;
+        if (type == "tool_use") {
             p.kind = PartKind::ToolCall;
             p.call_id.assign(get_string(member(b, "id")));
             p.name.assign(get_string(member(b, "name")));
@@ -155,7 +166,10 @@ struct Decoder {
                 t.text.assign(get_string(c));
                 if (!t.text.empty()) p.content.push_back(std::move(t));
             } else if (is_array(c)) {
-                for (const auto& cb : c->GetArray()) block(cb, p.content);
+                // Text, images and documents only (ir.h): a tool_result or
+                // tool_use inside one is skipped like an unknown block, so
+                // the IR never nests deeper than this one level.
+                for (const auto& cb : c->GetArray()) content_block(cb, get_string(member(cb, "type")), p.content);
             }
             out.push_back(std::move(p));
         } else if (type == "thinking") {

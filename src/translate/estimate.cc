@@ -9,7 +9,8 @@ constexpr int64_t kPerImage = 258;  // Gemini's fixed cost of an image up to 384
 
 int64_t text_tokens(size_t bytes) { return static_cast<int64_t>((bytes + 3) / 4); }
 
-int64_t part_tokens(const ir::Part& p) {
+// One part; a tool result counts its parts, which hold no tool results (ir.h).
+int64_t leaf_tokens(const ir::Part& p) {
     switch (p.kind) {
         case ir::PartKind::Text:
         case ir::PartKind::Thinking: return text_tokens(p.text.size());
@@ -17,14 +18,17 @@ int64_t part_tokens(const ir::Part& p) {
         case ir::PartKind::File:
         case ir::PartKind::Audio: return text_tokens(p.media.data.size() * 3 / 4 / 4);
         case ir::PartKind::ToolCall: return text_tokens(p.name.size() + p.args_json.size()) + kPerTool;
-        case ir::PartKind::ToolResult: {
-            int64_t n = kPerTool;
-            for (const ir::Part& c : p.content) n += part_tokens(c);
-            return n;
-        }
+        case ir::PartKind::ToolResult: return kPerTool;
         case ir::PartKind::RedactedThinking: return 0;
     }
     return 0;
+}
+
+int64_t part_tokens(const ir::Part& p) {
+    int64_t n = leaf_tokens(p);
+    if (p.kind == ir::PartKind::ToolResult)
+        for (const ir::Part& c : p.content) n += leaf_tokens(c);
+    return n;
 }
 
 }  // namespace

@@ -45,33 +45,39 @@ ir::PartKind kind_for_mime(std::string_view mime) {
 
 // OpenAPI's upper-case type names (STRING, OBJECT) lower-cased so that
 // JSON Schema targets accept the schema. Data positions are left alone.
-void lower_types(Value& v, Alloc& a, int depth) {
-    if (depth > 64) return;
-    if (v.IsArray()) {
-        for (auto& e : v.GetArray()) lower_types(e, a, depth + 1);
-        return;
-    }
-    if (!v.IsObject()) return;
-    for (auto& m : v.GetObject()) {
-        std::string_view k = sv(m.name);
-        if (k == "type") {
-            if (m.value.IsString()) {
-                std::string l = lower(sv(m.value));
-                m.value.SetString(l.data(), static_cast<rapidjson::SizeType>(l.size()), a);
-            } else if (m.value.IsArray()) {
-                for (auto& t : m.value.GetArray()) {
-                    if (!t.IsString()) continue;
-                    std::string l = lower(sv(t));
-                    t.SetString(l.data(), static_cast<rapidjson::SizeType>(l.size()), a);
-                }
-            }
-        } else if (k == "properties" || k == "$defs" || k == "definitions") {
-            if (m.value.IsObject())
-                for (auto& pm : m.value.GetObject()) lower_types(pm.value, a, depth + 1);
-        } else if (k == "default" || k == "example" || k == "examples" || k == "enum" || k == "const") {
+// Iterative (an explicit stack of schema positions), 64 levels at most.
+void lower_types(Value& root, Alloc& a) {
+    std::vector<std::pair<Value*, int>> todo{{&root, 0}};
+    while (!todo.empty()) {
+        auto [v, depth] = todo.back();
+        todo.pop_back();
+        if (depth > 64) continue;
+        if (v->IsArray()) {
+            for (auto& e : v->GetArray()) todo.emplace_back(&e, depth + 1);
             continue;
-        } else {
-            lower_types(m.value, a, depth + 1);
+        }
+        if (!v->IsObject()) continue;
+        for (auto& m : v->GetObject()) {
+            std::string_view k = sv(m.name);
+            if (k == "type") {
+                if (m.value.IsString()) {
+                    std::string l = lower(sv(m.value));
+                    m.value.SetString(l.data(), static_cast<rapidjson::SizeType>(l.size()), a);
+                } else if (m.value.IsArray()) {
+                    for (auto& t : m.value.GetArray()) {
+                        if (!t.IsString()) continue;
+                        std::string l = lower(sv(t));
+                        t.SetString(l.data(), static_cast<rapidjson::SizeType>(l.size()), a);
+                    }
+                }
+            } else if (k == "properties" || k == "$defs" || k == "definitions") {
+                if (m.value.IsObject())
+                    for (auto& pm : m.value.GetObject()) todo.emplace_back(&pm.value, depth + 1);
+            } else if (k == "default" || k == "example" || k == "examples" || k == "enum" || k == "const") {
+                continue;
+            } else {
+                todo.emplace_back(&m.value, depth + 1);
+            }
         }
     }
 }
@@ -79,7 +85,7 @@ void lower_types(Value& v, Alloc& a, int depth) {
 std::string schema_text(const Value& schema) {
     JsonDoc d;
     d.CopyFrom(schema, d.GetAllocator());
-    lower_types(d, d.GetAllocator(), 0);
+    lower_types(d, d.GetAllocator());
     return to_json(d);
 }
 

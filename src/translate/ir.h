@@ -57,7 +57,7 @@ struct Part {
     std::string call_id;     // ToolCall, ToolResult: the client-side id
     std::string name;        // ToolCall, ToolResult: function name (client-side)
     std::string args_json;   // ToolCall: always a JSON object text ("{}" when empty or invalid)
-    std::vector<Part> content;  // ToolResult: Text / Image / File parts
+    std::vector<Part> content;  // ToolResult: Text / Image / File parts (never a ToolResult: walks go one level)
     bool is_error = false;      // ToolResult
     std::string signature;   // Thinking: signature; RedactedThinking: data; any part: Gemini thoughtSignature
     Origin origin;           // of `signature`

@@ -3,6 +3,7 @@
 #include <rapidjson/error/en.h>
 
 #include <cmath>
+#include <type_traits>
 
 namespace agd::translate {
 
@@ -11,6 +12,71 @@ namespace {
 // Texts up to this size are copied into a per-thread buffer, bigger ones
 // into their own (a worker does not keep a big request's memory).
 constexpr size_t kScratchMax = 64 * 1024;
+
+}  // namespace
+
+void note_too_deep(const std::string& message);
+
+namespace {
+
+thread_local unsigned t_depth_limit = kDefaultMaxJsonDepth;
+thread_local JsonDepthScope* t_scope = nullptr;
+
+// Feeds a document the parser's events, refusing nesting past `max_depth`
+// and repairing strings that are not valid UTF-8. Everything inlines: the
+// checks are a compare per container and a word-at-a-time scan per string.
+template <class Doc>
+class Limited {
+public:
+    Limited(Doc& doc, unsigned max_depth) : doc_(doc), max_(max_depth) {}
+    bool too_deep() const { return too_deep_; }
+
+    bool Null() { return doc_.Null(); }
+    bool Bool(bool b) { return doc_.Bool(b); }
+    bool Int(int i) { return doc_.Int(i); }
+    bool Uint(unsigned u) { return doc_.Uint(u); }
+    bool Int64(int64_t i) { return doc_.Int64(i); }
+    bool Uint64(uint64_t u) { return doc_.Uint64(u); }
+    bool Double(double d) { return doc_.Double(d); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) {
+        if (is_valid_utf8({s, n})) return doc_.String(s, n, copy);
+        std::string fixed = valid_utf8({s, n});
+        return doc_.String(fixed.data(), static_cast<rapidjson::SizeType>(fixed.size()), true);
+    }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+        if (is_valid_utf8({s, n})) return doc_.Key(s, n, copy);
+        std::string fixed = valid_utf8({s, n});
+        return doc_.Key(fixed.data(), static_cast<rapidjson::SizeType>(fixed.size()), true);
+    }
+    bool StartObject() { return enter() && doc_.StartObject(); }
+    bool EndObject(rapidjson::SizeType n) {
+        --depth_;
+        return doc_.EndObject(n);
+    }
+    bool StartArray() { return enter() && doc_.StartArray(); }
+    bool EndArray(rapidjson::SizeType n) {
+        --depth_;
+        return doc_.EndArray(n);
+    }
+
+private:
+    bool enter() {
+        if (++depth_ <= max_) return true;
+        too_deep_ = true;
+        return false;
+    }
+
+    Doc& doc_;
+    unsigned max_;
+    unsigned depth_ = 0;
+    bool too_deep_ = false;
+};
+
+// The allocator of the reader's stack: a JsonDoc's own buffer, as its
+// parse stack; a plain Document's reader takes its own from the heap.
+JsonAllocator* stack_allocator(JsonDoc& doc) { return &doc.stack_allocator(); }
+rapidjson::CrtAllocator* stack_allocator(rapidjson::Document&) { return nullptr; }
 
 // Parses a NUL-terminated copy of the text: RapidJSON's fast string and
 // whitespace scans (RAPIDJSON_SSE2, meson.build) exist only for
@@ -21,7 +87,7 @@ constexpr size_t kScratchMax = 64 * 1024;
 // skipped them (each of EF BB BF, in order, when present), error offsets
 // still counted from the first byte.
 template <class Doc>
-bool parse_into(std::string_view text, Doc& doc, std::string* error) {
+JsonStatus parse_into(std::string_view text, Doc& doc, std::string* error) {
     size_t skipped = 0;
     for (unsigned char bom : {0xEFu, 0xBBu, 0xBFu})
         if (skipped < text.size() && static_cast<unsigned char>(text[skipped]) == bom) ++skipped;
@@ -31,20 +97,59 @@ bool parse_into(std::string_view text, Doc& doc, std::string* error) {
     std::string& buf = text.size() <= kScratchMax ? scratch : own;
     buf.reserve(text.size() + 16);
     buf.assign(text);
-    doc.template Parse<rapidjson::kParseIterativeFlag>(buf.c_str());
-    if (!doc.HasParseError()) return true;
+    auto* stack = stack_allocator(doc);
+    rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, std::remove_pointer_t<decltype(stack)>> reader(stack);
+    rapidjson::StringStream is(buf.c_str());
+    Limited<Doc> handler(doc, t_depth_limit);
+    rapidjson::ParseResult pr;
+    auto generate = [&](auto&) {
+        pr = reader.template Parse<rapidjson::kParseIterativeFlag>(is, handler);
+        return !pr.IsError();
+    };
+    doc.Populate(generate);
+    if (!pr.IsError()) return JsonStatus::Ok;
+    doc.SetNull();
+    if (handler.too_deep()) {
+        std::string message = "JSON nested deeper than " + std::to_string(t_depth_limit) +
+                              " levels (server.max_json_depth) at byte " + std::to_string(pr.Offset() + skipped);
+        note_too_deep(message);
+        if (error) *error = std::move(message);
+        return JsonStatus::TooDeep;
+    }
     if (error)
-        *error = "invalid JSON at byte " + std::to_string(doc.GetErrorOffset() + skipped) + ": " +
-                 rapidjson::GetParseError_En(doc.GetParseError());
-    return false;
+        *error = "invalid JSON at byte " + std::to_string(pr.Offset() + skipped) + ": " +
+                 rapidjson::GetParseError_En(pr.Code());
+    return JsonStatus::Invalid;
 }
 
 }  // namespace
 
-bool parse_json(std::string_view text, JsonDoc& doc, std::string* error) { return parse_into(text, doc, error); }
+unsigned json_depth_limit() { return t_depth_limit; }
+
+JsonDepthScope::JsonDepthScope(unsigned limit) : saved_limit_(t_depth_limit), saved_scope_(t_scope) {
+    t_depth_limit = limit;
+    t_scope = this;
+}
+
+JsonDepthScope::~JsonDepthScope() {
+    t_depth_limit = saved_limit_;
+    t_scope = saved_scope_;
+}
+
+void note_too_deep(const std::string& message) {
+    if (t_scope && t_scope->what_.empty()) t_scope->what_ = message;
+}
+
+JsonStatus parse_json_status(std::string_view text, JsonDoc& doc, std::string* error) {
+    return parse_into(text, doc, error);
+}
+
+bool parse_json(std::string_view text, JsonDoc& doc, std::string* error) {
+    return parse_into(text, doc, error) == JsonStatus::Ok;
+}
 
 bool parse_json(std::string_view text, rapidjson::Document& doc, std::string* error) {
-    return parse_into(text, doc, error);
+    return parse_into(text, doc, error) == JsonStatus::Ok;
 }
 
 const JsonValue* member(const JsonValue& obj, std::string_view key) {

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/json.h"
+
 namespace agd::translate {
 
 using JsonValue = rapidjson::Value;
@@ -44,10 +46,51 @@ public:
     JsonDoc() : GenericDocument(&values, kStackBytes / 4, &stack) {}
     JsonDoc(const JsonDoc&) = delete;
     JsonDoc& operator=(const JsonDoc&) = delete;
+    // The in-object allocator of the parse stacks, for a reader feeding this document.
+    JsonAllocator& stack_allocator() { return stack; }
 };
 
-// Parses iteratively. On failure returns false and sets `error` to a
-// message fit for a client ("invalid JSON at byte 17: ...").
+// The nesting limit of every parse on the calling thread: the innermost
+// live JsonDepthScope's, else kDefaultMaxJsonDepth (512). The daemon opens a
+// scope with `server.max_json_depth` of the request's configuration around
+// each call into the codecs (dispatch/translation.cc), and asks it after
+// the call whether any parse inside was refused for its depth: many parses
+// (tool-call arguments, tool results carried in strings) fall back quietly
+// on invalid JSON, but JSON nested too deep is the peer's error (400 for a
+// client, 502 for an upstream), whichever parse met it.
+unsigned json_depth_limit();
+class JsonDepthScope {
+public:
+    explicit JsonDepthScope(unsigned limit);
+    ~JsonDepthScope();
+    JsonDepthScope(const JsonDepthScope&) = delete;
+    JsonDepthScope& operator=(const JsonDepthScope&) = delete;
+
+    // A parse on this thread while this is the innermost scope was refused
+    // for its depth; what() is the first such parse's message.
+    bool exceeded() const { return !what_.empty(); }
+    const std::string& what() const { return what_; }
+    void clear() { what_.clear(); }
+
+private:
+    friend void note_too_deep(const std::string& message);
+    unsigned saved_limit_;
+    JsonDepthScope* saved_scope_;
+    std::string what_;
+};
+
+enum class JsonStatus { Ok, Invalid, TooDeep };
+
+// Parses iteratively (RapidJSON's parser never recurses), refusing text
+// nested deeper than json_depth_limit(): every DOM the codecs walk is that
+// shallow, so RapidJSON's recursive Accept and deep copies stay bounded.
+// Strings that are not valid UTF-8 (raw bytes, or a lone low surrogate
+// escape such as "\udc00") are kept with U+FFFD for each bad byte, so
+// whatever is written from the DOM is valid UTF-8. On failure returns
+// Invalid or TooDeep and sets `error` to a message fit for a client
+// ("invalid JSON at byte 17: ...", "JSON nested deeper than 512 levels (server.max_json_depth) at byte 17").
+JsonStatus parse_json_status(std::string_view text, JsonDoc& doc, std::string* error = nullptr);
+// The same, true when Ok.
 bool parse_json(std::string_view text, JsonDoc& doc, std::string* error = nullptr);
 // The same into a heap-allocated document (one that must be stored or moved).
 bool parse_json(std::string_view text, rapidjson::Document& doc, std::string* error = nullptr);

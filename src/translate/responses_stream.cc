@@ -553,8 +553,10 @@ private:
         if (open_ != Open::Tool) open_tool(ev.index);
     }
 
+    // Opened only when no call is open (tool_start checks; the others call
+    // it after close_tool): what it may close is reasoning or a message.
     void open_tool(int index) {
-        close_open();
+        close_text();
         ToolItem& t = tools_[index];
         open_item(Open::Tool, s_.new_id("fc_"));
         open_tool_ = index;
@@ -636,12 +638,20 @@ private:
             case Open::Reasoning: close_reasoning(); break;
             case Open::Message: close_message(); break;
             case Open::Tool:
-                close_tool();
-                open_next_pending();
-                if (open_ == Open::Tool) close_open();  // text interrupts the calls: flush them all
+                // Text interrupts the calls: flush them all (a loop: the
+                // number of pending calls is the upstream's to choose).
+                while (open_ == Open::Tool) {
+                    close_tool();
+                    open_next_pending();
+                }
                 break;
             case Open::None: break;
         }
+    }
+
+    void close_text() {
+        if (open_ == Open::Reasoning) close_reasoning();
+        else if (open_ == Open::Message) close_message();
     }
 
     void done() {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json.h"
 #include "pipeline/protocol.h"
 
 namespace agd::translate {
@@ -28,6 +29,7 @@ struct Session {
     int64_t default_max_tokens = 8192;         // Anthropic's required max_tokens when the client gave none
     int64_t prompt_estimate = 0;               // rough prompt token count (request bytes / 4), for answers that
                                                // must state input tokens before the upstream reported them
+    unsigned max_json_depth = kDefaultMaxJsonDepth;  // server.max_json_depth of the request's configuration
 
     // Tool names: {client name, upstream name}; identity entries are not stored.
     std::vector<std::pair<std::string, std::string>> tool_names;

@@ -3,14 +3,18 @@
 // (bits 0-1), legacy /v1/completions for a Chat client (bit 2), a streamed
 // request (bit 3) and a signature cache (bit 4); the rest is the body. A body
 // that decodes is encoded for all four upstream protocols; every encoded
-// body must be valid JSON.
+// body must be valid JSON. As in the daemon, the body scan goes first
+// (server.max_json_depth at its default, UTF-8, NUL bytes) and the codecs
+// run inside a JsonDepthScope with the same limit.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "fuzz_common.h"
+#include "pipeline/body.h"
 #include "translate/codec.h"
+#include "translate/json_util.h"
 #include "translate/signature_cache.h"
 
 using namespace agd;
@@ -21,6 +25,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t flags = data[0];
     std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
     Protocol client = fuzz::protocol_from(flags);
+    std::string copy(body);  // the scan wants a NUL after the body
+    if (!scan_body(copy.c_str(), copy.size(), kDefaultMaxJsonDepth)) return 0;
+    JsonDepthScope depth(kDefaultMaxJsonDepth);
 
     SignatureCache cache;
     for (Protocol upstream : fuzz::kProtocols) {

@@ -11,6 +11,7 @@
 
 #include "fuzz_common.h"
 #include "translate/codec.h"
+#include "translate/json_util.h"
 #include "translate/signature_cache.h"
 
 using namespace agd;
@@ -21,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t flags = data[0];
     std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
     Protocol upstream = fuzz::protocol_from(flags);
+    JsonDepthScope depth(kDefaultMaxJsonDepth);  // server.max_json_depth's default, as the daemon sets it
 
     SignatureCache cache;
     for (Protocol client : fuzz::kProtocols) {

@@ -20,6 +20,7 @@
 
 #include "fuzz_common.h"
 #include "translate/codec.h"
+#include "translate/json_util.h"
 #include "translate/signature_cache.h"
 
 using namespace agd;
@@ -96,6 +97,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t flags = data[0];
     std::string_view sse(reinterpret_cast<const char*>(data + 2), size - 2);
     size_t cut = sse.empty() ? 0 : data[1] % (sse.size() + 1);
+    JsonDepthScope depth(kDefaultMaxJsonDepth);  // server.max_json_depth's default, as the daemon sets it
 
     Run whole = run(flags, {sse});
     check_output(flags, whole);

@@ -108,6 +108,14 @@ void shape_answer(Plan& plan, Api api, const rapidjson::Value& doc) {
         plan.pieces = split_utf8("tool result: " + *turn.tool_result, s.chunks);
     }
     for (ToolCall& call : turn.calls) {
+        if (s.deep_args > 0) {  // {"d":{"d":...1...}}: deep_args levels
+            std::string args;
+            args.reserve(static_cast<std::size_t>(s.deep_args) * 6 + 1);
+            for (int i = 0; i < s.deep_args; ++i) args += "{\"d\":";
+            args += '1';
+            args.append(static_cast<std::size_t>(s.deep_args), '}');
+            call.args = std::move(args);
+        }
         // Gemini sends each call whole; the others stream the arguments
         // in at least two fragments.
         std::vector<std::string> parts =

@@ -81,6 +81,8 @@ void apply(Script& s, std::string_view key, std::string_view value) {
         if (auto v = parse_bool(value)) s.conn_close = *v;
     } else if (key == "both_lengths") {
         if (auto v = parse_bool(value)) s.both_lengths = *v;
+    } else if (key == "deep_args") {
+        if (auto v = parse_int(value, 1, kMaxDeepArgs)) s.deep_args = static_cast<int>(*v);
     }
 }
 

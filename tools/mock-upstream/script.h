@@ -32,10 +32,12 @@ struct Script {
     bool hangup_reused = false;          // the same, but not on a connection's first request
     bool conn_close = false;             // answer with Connection: close, then close
     bool both_lengths = false;           // a chunked stream that also sends Content-Length: 1
+    int deep_args = 0;                   // tool-call arguments nested this deep (0 = from the schema)
 };
 
 inline constexpr int kMaxChunks = 100000;
 inline constexpr int kMaxCalls = 64;
+inline constexpr int kMaxDeepArgs = 1000000;
 inline constexpr int kMaxCached = 1000000000;
 inline constexpr std::size_t kMaxPad = 64u << 20;
 inline constexpr int64_t kMaxDurationNs = int64_t{24} * 3600 * 1000000000;

@@ -325,9 +325,9 @@ TEST_CASE("config loader: structural errors") {
           at(1, "servre: unknown section (expected server, auth, access, routing or provider.NAME)"));
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
-             "server.wrokers: unknown key (expected listen, workers, max_body_size, upstream_timeout, "
-             "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, max_connections_per_ip, "
-             "pid_file, control_socket or log_level)"));
+             "server.wrokers: unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
+             "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
+             "max_connections_per_ip, pid_file, control_socket or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
           at(3, "auth.token: unknown key (expected mode, key or admin_password)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
@@ -358,12 +358,27 @@ TEST_CASE("config loader: non-repeatable keys set twice") {
     CHECK(only_error(kProvider + "type = gemini\n") ==
           at(5, "provider.openai.type: already set on line 2 (only lists may repeat a key)"));
     // A list key repeated is fine; each non-repeatable key is checked.
-    for (const char* key : {"max_body_size = 1M", "upstream_timeout = 1s", "connect_timeout = 1s",
+    for (const char* key : {"max_body_size = 1M", "max_json_depth = 64", "upstream_timeout = 1s", "connect_timeout = 1s",
                             "shutdown_timeout = 1s", "pid_file = /a", "control_socket = /a", "log_level = info"}) {
         LoadResult r = load(std::string("[server]\n") + key + "\n" + key + "\n");
         CHECK(r.errors.size() == 1);
         CHECK_FALSE(r.ok());
     }
+}
+
+TEST_CASE("config loader: server.max_json_depth") {
+    LoadResult d = load("[server]\nworkers = 1\n");
+    REQUIRE(d.ok());
+    CHECK(d.config->server.max_json_depth == 512);
+    for (unsigned n : {16u, 100u, 4096u}) {
+        LoadResult r = load("[server]\nmax_json_depth = " + std::to_string(n) + "\n");
+        REQUIRE(r.ok());
+        CHECK(r.config->server.max_json_depth == n);
+    }
+    for (const char* bad : {"15", "0", "4097", "-1", "lots", "512k", "99999999999999999999999"})
+        CHECK(only_error(std::string("[server]\n\nmax_json_depth = ") + bad + "\n") ==
+              at(3, std::string("server.max_json_depth: expected a number of nesting levels from 16 to 4096, got \"") +
+                        bad + "\""));
 }
 
 TEST_CASE("config loader: server value errors") {

@@ -48,12 +48,75 @@ TEST_CASE("body scan: errors") {
     CHECK_FALSE(m->has_model);
 }
 
-TEST_CASE("body scan: deep nesting does not overflow the stack") {
+TEST_CASE("body scan: deep nesting does not overflow the stack, and past max_depth is refused") {
     std::string deep = "{\"model\":\"m\",\"x\":";
     for (int i = 0; i < 200000; ++i) deep += '[';
     for (int i = 0; i < 200000; ++i) deep += ']';
     deep += '}';
     auto r = scan(deep);
-    REQUIRE(r.ok());
-    CHECK(r->model == "m");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == 400);
+    CHECK(r.error().message ==
+          "the request body nests JSON arrays and objects deeper than 512 levels (server.max_json_depth), at byte 528");
+    // The scan itself is iterative: with a limit above the nesting it passes.
+    auto all = scan_body(deep.c_str(), deep.size(), 200001);
+    REQUIRE(all.ok());
+    CHECK(all->model == "m");
+}
+
+TEST_CASE("body scan: the depth limit counts arrays and objects, the root included") {
+    auto nested = [](int n) {  // {"model":"m","x":{"a":{"a":...[1]...}}}: depth n + 2
+        std::string s = "{\"model\":\"m\",\"x\":";
+        for (int i = 0; i < n; ++i) s += "{\"a\":";
+        s += "[1]";
+        for (int i = 0; i < n; ++i) s += '}';
+        return s + "}";
+    };
+    for (unsigned limit : {16u, 512u, 4096u}) {
+        CAPTURE(limit);
+        std::string ok = nested(static_cast<int>(limit) - 2), bad = nested(static_cast<int>(limit) - 1);
+        CHECK(scan_body(ok.c_str(), ok.size(), limit).ok());
+        auto r = scan_body(bad.c_str(), bad.size(), limit);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().message.find("deeper than " + std::to_string(limit) + " levels") != std::string::npos);
+    }
+    CHECK(scan_body("{}", 2, 1).ok());
+    CHECK_FALSE(scan_body("{\"a\":[]}", 8, 1).ok());
+}
+
+TEST_CASE("body scan: strings must be valid UTF-8 once decoded") {
+    for (const char* ok : {"{\"model\":\"caf\xc3\xa9\"}", "{\"model\":\"\\u00e9 \\ud83d\\ude00 \xf0\x9f\x98\x80\"}",
+                           "{\"k\xc3\xa9\":1,\"model\":\"a\\u0000b\"}"}) {
+        CAPTURE(ok);
+        CHECK(scan(ok).ok());
+    }
+    for (const char* bad : {"{\"model\":\"caf\xe9\"}", "{\"model\":\"\xc0\xaf\"}", "{\"model\":\"\xed\xa0\x80\"}",
+                            "{\"model\":\"\xf4\x90\x80\x80\"}", "{\"model\":\"\\udc00\"}",
+                            "{\"k\xff\":1}", "{\"model\":\"x\",\"m\":[\"ok\",\"\xe2\x82\"]}"}) {
+        CAPTURE(bad);
+        auto r = scan(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.error().code == 400);
+        CHECK(r.error().message.find("not valid UTF-8") != std::string::npos);
+    }
+    auto r = scan("{\"model\":\"x\",\"t\":\"\\udc00\"}");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message ==
+          "the request body is not valid UTF-8: the string at byte 17 holds an invalid byte sequence or a lone "
+          "surrogate escape");
+    // A lone high surrogate escape is RapidJSON's own syntax error.
+    auto hi = scan("{\"model\":\"\\ud800x\"}");
+    REQUIRE_FALSE(hi.ok());
+    CHECK(hi.error().message.find("surrogate") != std::string::npos);
+}
+
+TEST_CASE("body scan: a raw NUL byte is named") {
+    std::string b("{\"model\":\"a\0b\"}", 15);
+    auto r = scan_body(b.c_str(), b.size());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "invalid JSON in request body: a NUL byte at byte 11 (a string holds one only as the escape \\u0000)");
+    std::string after("{\"model\":\"a\"}\0", 14);
+    auto t = scan_body(after.c_str(), after.size());
+    REQUIRE_FALSE(t.ok());
+    CHECK(t.error().message.find("NUL byte at byte 13") != std::string::npos);
 }

@@ -107,3 +107,83 @@ TEST_CASE("write_string escapes what JSON requires, at any length and alignment"
         CHECK(get_string(&back) == s);
     }
 }
+
+namespace {
+
+// {"a":{"a":...[1]...}}: `levels` arrays and objects.
+std::string nested(int levels) {
+    std::string s;
+    for (int i = 1; i < levels; ++i) s += "{\"a\":";
+    s += "[1]";
+    for (int i = 1; i < levels; ++i) s += '}';
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("parse_json refuses nesting past json_depth_limit(), 512 unless a scope says otherwise") {
+    CHECK(json_depth_limit() == 512);
+    JsonDoc ok;
+    REQUIRE(parse_json(nested(512), ok));
+    CHECK(to_json(ok) == nested(512));  // RapidJSON's recursive writer, 512 deep
+    JsonDoc deep;
+    std::string err;
+    CHECK(parse_json_status(nested(513), deep, &err) == JsonStatus::TooDeep);
+    CHECK(err == "JSON nested deeper than 512 levels (server.max_json_depth) at byte 2560");
+    CHECK(deep.IsNull());
+    // The repro, objects and arrays: refused, no stack overflow.
+    std::string objects, arrays(100000, '[');
+    for (int i = 0; i < 100000; ++i) objects += "{\"a\":";
+    objects += '1' + std::string(100000, '}');
+    arrays += std::string(100000, ']');
+    for (const std::string* text : {&objects, &arrays}) {
+        JsonDoc d;
+        CHECK(parse_json_status(*text, d) == JsonStatus::TooDeep);
+        rapidjson::Document plain;
+        CHECK_FALSE(parse_json(*text, plain));
+    }
+    // Plain syntax errors stay Invalid.
+    JsonDoc bad;
+    CHECK(parse_json_status("{\"a\":", bad, &err) == JsonStatus::Invalid);
+    CHECK(err.find("invalid JSON at byte 5") == 0);
+}
+
+TEST_CASE("JsonDepthScope: sets the limit for its lifetime, nests, and records a refusal") {
+    {
+        JsonDepthScope outer(16);
+        CHECK(json_depth_limit() == 16);
+        JsonDoc d;
+        CHECK(parse_json(nested(16), d));
+        CHECK_FALSE(outer.exceeded());
+        CHECK_FALSE(parse_json(nested(17), d));
+        REQUIRE(outer.exceeded());
+        CHECK(outer.what() == "JSON nested deeper than 16 levels (server.max_json_depth) at byte 80");
+        outer.clear();
+        {
+            JsonDepthScope inner(64);
+            CHECK(json_depth_limit() == 64);
+            CHECK(parse_json(nested(17), d));
+            CHECK_FALSE(parse_json(nested(65), d));
+            CHECK(inner.exceeded());
+        }
+        CHECK_FALSE(outer.exceeded());  // the inner scope's refusal is its own
+        CHECK(json_depth_limit() == 16);
+        CHECK_FALSE(parse_json("{\"a\":", d));
+        CHECK_FALSE(outer.exceeded());  // a syntax error is not a depth refusal
+    }
+    CHECK(json_depth_limit() == 512);
+}
+
+TEST_CASE("parse_json keeps strings valid UTF-8: bad bytes and lone surrogate escapes become U+FFFD") {
+    JsonDoc d;
+    REQUIRE(parse_json("{\"a\":\"caf\xe9!\",\"b\\udc00\":\"\\udc00x\",\"c\":\"\\u00e9\\ud83d\\ude00\"}", d));
+    CHECK(get_string(member(d, "a")) == "caf\xef\xbf\xbd!");
+    CHECK(get_string(member(d, "b\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd")) == "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx");
+    CHECK(get_string(member(d, "c")) == "\xc3\xa9\xf0\x9f\x98\x80");
+    CHECK(agd::is_valid_utf8(to_json(d)));
+    // \u0000 is a character like any other: kept, and written back escaped.
+    JsonDoc z;
+    REQUIRE(parse_json("{\"z\":\"a\\u0000b\"}", z));
+    CHECK(get_string(member(z, "z")) == std::string_view("a\0b", 3));
+    CHECK(to_json(z) == "{\"z\":\"a\\u0000b\"}");
+}
