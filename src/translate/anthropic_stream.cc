@@ -58,15 +58,20 @@ public:
 
     void on_close(EventSink& sink) override {
         if (ended_) return;
+        fail(sink, "upstream stream ended early");
+    }
+
+private:
+    // Ends the stream with an error event (text: a static message).
+    void fail(EventSink& sink, std::string_view text) {
         ended_ = true;
         Ev e;
         e.type = EvType::Error;
         e.status = 502;
-        e.text = "upstream stream ended early";
+        e.text = text;
         sink.on(e);
     }
 
-private:
     struct Block {
         enum Kind { Text, Thinking, Tool, Other } kind = Other;
         int tool = -1;
@@ -114,12 +119,7 @@ private:
         if (!cb) return;
         std::string_view type = get_string(member(*cb, "type"));
         if (blocks_.size() >= stream_limits::kMaxItems && !blocks_.count(index)) {
-            ended_ = true;
-            Ev e;
-            e.type = EvType::Error;
-            e.status = 502;
-            e.text = "the upstream stream opened too many content blocks";
-            sink.on(e);
+            fail(sink, "the upstream stream opened too many content blocks");
             return;
         }
         Block& b = blocks_[index];

@@ -6,6 +6,7 @@ daemon still serves. Deep JSON is in test_json_limits.py, forwarded
 addresses, the control socket and signals in test_ops_hardening.py, bounded
 stream memory in test_stream_bounds.py."""
 
+import itertools
 import json
 import resource
 import socket
@@ -377,23 +378,7 @@ class TimeoutTests(HostileTests):
             # One byte at a time, each well inside any idle timeout: only a
             # deadline on the whole head ends this.
             head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
-            deadline = time.monotonic() + t(30)
-            raw = b""
-            s.settimeout(0.05)
-            for i in range(len(head)):
-                try:
-                    s.sendall(head[i:i + 1])
-                except (BrokenPipeError, ConnectionResetError):
-                    break
-                try:
-                    data = s.recv(65536)
-                    if data:
-                        raw += data
-                    break
-                except socket.timeout:
-                    pass
-                self.assertLess(time.monotonic(), deadline, "no 408 while trickling the head")
-            raw += recv_all_quiet(s)
+            raw = trickle_until_answer(s, (head[i:i + 1] for i in range(len(head))), t(30))
         finally:
             s.close()
         r = parse_http_response(raw)
@@ -435,21 +420,7 @@ class TimeoutTests(HostileTests):
         try:
             s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: 100000\r\n\r\n")
-            deadline = time.monotonic() + t(30)
-            raw = b""
-            s.settimeout(0.05)
-            while time.monotonic() < deadline:
-                try:
-                    s.sendall(b" ")
-                except (BrokenPipeError, ConnectionResetError):
-                    break
-                try:
-                    data = s.recv(65536)
-                    raw += data
-                    break
-                except socket.timeout:
-                    pass
-            raw += recv_all_quiet(s)
+            raw = trickle_until_answer(s, itertools.repeat(b" "), t(30))
         finally:
             s.close()
         r = parse_http_response(raw)
@@ -504,16 +475,33 @@ class PeerLimitTests(HostileTests):
 
 
 def recv_all_quiet(sock):
-    out = []
-    while True:
+    """Everything until the server closes; b"" when it never does."""
+    try:
+        return recv_all(sock)
+    except socket.timeout:
+        return b""
+
+
+def trickle_until_answer(sock, pieces, timeout):
+    """Sends pieces one at a time, 50 ms apart, until the server answers or
+    closes; returns what it sent back (until it closed)."""
+    deadline = time.monotonic() + timeout
+    raw = b""
+    sock.settimeout(0.05)
+    for piece in pieces:
+        if time.monotonic() >= deadline:
+            break
         try:
-            data = sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
+            sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
             break
-        if not data:
+        try:
+            raw += sock.recv(65536)
             break
-        out.append(data)
-    return b"".join(out)
+        except socket.timeout:
+            pass
+    sock.settimeout(t(10))
+    return raw + recv_all_quiet(sock)
 
 
 class DescriptorExhaustionTests(AgdTestCase):
