@@ -327,10 +327,13 @@ class Daemon:
     # -- control -------------------------------------------------------------
 
     def cli(self, *args, timeout=None):
-        """Runs `antigravityd ARGS -c CONFIG`; returns CompletedProcess (text)."""
-        return subprocess.run([AGD_BIN] + list(args) + ["-c", self.config_path],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=t(60) if timeout is None else timeout, cwd=self.tmpdir)
+        """Runs `antigravityd ARGS -c CONFIG`; returns CompletedProcess (text).
+        A sanitizer report in its stderr fails the test."""
+        r = subprocess.run([AGD_BIN] + list(args) + ["-c", self.config_path],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=t(60) if timeout is None else timeout, cwd=self.tmpdir)
+        check_no_sanitizer_report(r.stderr, "antigravityd " + " ".join(args))
+        return r
 
     def status_json(self):
         r = self.cli("status", "--json")
@@ -412,6 +415,15 @@ def sanitizer_reports(text):
     """Sanitizer reports in a log (a sanitizer build writes them to stderr)."""
     m = SANITIZER_RE.search(text)
     return text[max(0, m.start() - 200):m.start() + 4000] if m else None
+
+
+def check_no_sanitizer_report(text, what):
+    """Raises HarnessError when `text` (the stderr of `what`) holds a
+    sanitizer report: for processes other than the Daemon and Mock objects,
+    whose logs the test case checks when it stops them."""
+    report = sanitizer_reports(text)
+    if report:
+        raise HarnessError("sanitizer report in the stderr of %s:\n%s" % (what, report))
 
 
 def parse_access(line):
