@@ -2,8 +2,8 @@
 """The daemon's cross-thread paths at once, for ThreadSanitizer (scripts/test.sh
 runs every integration suite in a TSan build; this one exists to put the
 threads in each other's way): traffic on both workers (passthrough, streamed,
-translated, native client on a host name that the resolver's lookup thread
-answers, libcurl, 429s that put credentials in cooldown) while the main
+translated, native client and libcurl on a host name, which their lookup
+threads answer, 429s that put credentials in cooldown) while the main
 thread reloads every 50 ms between two configurations (the snapshot is
 swapped and credentials leave the health registry while workers hold them)
 and `status --json` reads the counters; then SIGTERM with streams in flight
@@ -44,7 +44,7 @@ class ThreadTests(AgdTestCase):
         # dropped by the reload while a worker may be reporting on it).
         keys = [K1, K2] if generation % 2 else [K1, K3]
         by_name = openai_provider("http://localhost:%d" % self.mock.port, keys, "gpt-*")
-        curl = openai_provider(self.mock, [K1], "cu-*")
+        curl = openai_provider("http://localhost:%d" % self.mock.port, [K1], "cu-*")  # libcurl's resolver thread
         curl["http_client"] = "libcurl"
         providers = [("oa", by_name), ("cu", curl), ("an", anthropic_provider(self.mock, [KA], "claude-*"))]
         return build_config(self.tmp, routing={"cooldown": "%dms" % (100 + generation % 3 * 50)},
