@@ -3,7 +3,8 @@
 runs every integration suite in a TSan build; this one exists to put the
 threads in each other's way): traffic on both workers (passthrough, streamed,
 translated, native client and libcurl on a host name, which their lookup
-threads answer, 429s that put credentials in cooldown) while the main
+threads answer, 429s that put credentials in cooldown, Gemini 3 tool calls
+whose signatures go through the process-wide cache) while the main
 thread reloads every 50 ms between two configurations (the snapshot is
 swapped and credentials leave the health registry while workers hold them)
 and `status --json` reads the counters; then SIGTERM with streams in flight
@@ -18,11 +19,13 @@ import threading
 import time
 
 import harness
-from harness import (AgdTestCase, SSEReader, anthropic_provider, build_config, openai_provider, post, t,
-                     wait_until)
+from harness import (AgdTestCase, SSEReader, anthropic_provider, build_config, gemini_provider, openai_provider,
+                     post, t, wait_until)
 
 K1, K2, K3 = "th-key-one-1111", "th-key-two-2222", "th-key-three-3333"
 KA = "th-ant-key-4444"
+KG = "th-gem-key-5555"
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}]
 SECONDS = 4 if harness.SCALE_SMALL else 6
 
 
@@ -46,9 +49,25 @@ class ThreadTests(AgdTestCase):
         by_name = openai_provider("http://localhost:%d" % self.mock.port, keys, "gpt-*")
         curl = openai_provider("http://localhost:%d" % self.mock.port, [K1], "cu-*")  # libcurl's resolver thread
         curl["http_client"] = "libcurl"
-        providers = [("oa", by_name), ("cu", curl), ("an", anthropic_provider(self.mock, [KA], "claude-*"))]
+        providers = [("oa", by_name), ("cu", curl), ("an", anthropic_provider(self.mock, [KA], "claude-*")),
+                     ("g", gemini_provider(self.mock, [KG], "gemini-*"))]
         return build_config(self.tmp, routing={"cooldown": "%dms" % (100 + generation % 3 * 50)},
                             providers=providers)
+
+    def signed_tool_round_trip(self, port):
+        """A Gemini 3 tool call through a Chat client, then the conversation
+        replayed without the call's signature: the daemon's process-wide
+        signature cache (shared by the workers) must supply it, or the mock
+        answers 400."""
+        body = {"model": "gemini-3-flash", "messages": [{"role": "user", "content": "weather?"}], "tools": TOOLS}
+        r = post(port, "/v1/chat/completions", body)
+        if r.status != 200:
+            return r
+        msg = r.json()["choices"][0]["message"]
+        call = msg["tool_calls"][0]
+        call.pop("extra_content", None)
+        history = body["messages"] + [msg, {"role": "tool", "tool_call_id": call["id"], "content": "{}"}]
+        return post(port, "/v1/chat/completions", dict(body, messages=history))
 
     def test_traffic_reloads_and_status_at_once(self):
         d = self.start_daemon(self.cfg(1))
@@ -67,7 +86,7 @@ class ThreadTests(AgdTestCase):
             n = 0
             while not stop.is_set():
                 n += 1
-                kind = (i + n) % 5
+                kind = (i + n) % 6
                 try:
                     if kind == 0:
                         r = post(d.port, "/v1/chat/completions", chat_body("gpt-plain"))
@@ -83,8 +102,10 @@ class ThreadTests(AgdTestCase):
                     elif kind == 3:
                         r = harness.stream(d.port, "/v1/chat/completions",
                                            chat_body("claude-t+chunks=4", stream=True))
-                    else:
+                    elif kind == 4:
                         r = post(d.port, "/v1/chat/completions", chat_body("cu-plain"))
+                    else:
+                        r = self.signed_tool_round_trip(d.port)
                 except Exception as e:  # noqa: BLE001 - any failure is reported below
                     note("requests", "client %d request %d: %r" % (i, n, e))
                     continue
