@@ -86,6 +86,19 @@ def free_port_nobody_listens_on():
     return port
 
 
+def sanitizer_runtime(pid):
+    """"thread" or "address" when the process runs with ThreadSanitizer's or
+    AddressSanitizer's runtime (seen in its memory map), else None: memory
+    figures of a sanitized process include the sanitizer's own."""
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read()
+    if "libtsan" in maps:
+        return "thread"
+    if "libasan" in maps:
+        return "address"
+    return None
+
+
 def rss_bytes(pid):
     """Resident set size of a process."""
     with open("/proc/%d/status" % pid) as f:
