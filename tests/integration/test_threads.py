@@ -6,8 +6,9 @@ translated, native client and libcurl on a host name, which their lookup
 threads answer, 429s that put credentials in cooldown, Gemini 3 tool calls
 whose signatures go through the process-wide cache) while the main
 thread reloads every 50 ms between two configurations (the snapshot is
-swapped and credentials leave the health registry while workers hold them)
-and `status --json` reads the counters; then SIGTERM with streams in flight
+swapped and credentials leave the health registry while workers hold them),
+takes SIGUSR1 (log reopen) and answers `status --json`; every connection
+counts against max_connections_per_ip; then SIGTERM with streams in flight
 (the main thread stops the workers' listeners and loops).
 
 Every request must succeed, and the daemon must stop cleanly with no
@@ -51,8 +52,10 @@ class ThreadTests(AgdTestCase):
         curl["http_client"] = "libcurl"
         providers = [("oa", by_name), ("cu", curl), ("an", anthropic_provider(self.mock, [KA], "claude-*")),
                      ("g", gemini_provider(self.mock, [KG], "gemini-*"))]
-        return build_config(self.tmp, routing={"cooldown": "%dms" % (100 + generation % 3 * 50)},
-                            providers=providers)
+        # max_connections_per_ip: every connection takes and gives back its
+        # address's count in the map the workers share (PeerLimit).
+        return build_config(self.tmp, server={"max_connections_per_ip": "1000"},
+                            routing={"cooldown": "%dms" % (100 + generation % 3 * 50)}, providers=providers)
 
     def signed_tool_round_trip(self, port):
         """A Gemini 3 tool call through a Chat client, then the conversation
@@ -117,6 +120,8 @@ class ThreadTests(AgdTestCase):
                 gen += 1
                 self.write_config(self.cfg(gen), "agd.conf")
                 d.send_signal(signal.SIGHUP)
+                if gen % 4 == 0:
+                    d.send_signal(signal.SIGUSR1)  # log reopen (logrotate's habit), from the main loop
                 note("reloads")
                 stop.wait(0.05)
 
