@@ -114,6 +114,7 @@ struct State {
     bool running = false;         // a thread owns the output
     bool stopping = false;
     std::thread thread;
+    State* abandoned = nullptr;   // the one reset_after_fork() replaced: kept reachable
 };
 
 State* g_state = new State();                     // never freed (see reset_after_fork)
@@ -238,8 +239,12 @@ void stop() {
 void reset_after_fork() {
     // The child has no logger thread, and the old mutex may be locked forever
     // (by a parent thread that was not copied). Abandon the old state: its
-    // pending lines belong to the parent, which writes them itself.
-    g_state = new State();
+    // pending lines belong to the parent, which writes them itself. It is
+    // never freed, but stays reachable from the new one, so LeakSanitizer
+    // does not report it (the child of --daemon runs this twice).
+    State* fresh = new State();
+    fresh->abandoned = g_state;
+    g_state = fresh;
     g_journal.store(-1);
 }
 

@@ -86,6 +86,19 @@ def free_port_nobody_listens_on():
     return port
 
 
+def sanitizer_runtime(pid):
+    """"thread" or "address" when the process runs with ThreadSanitizer's or
+    AddressSanitizer's runtime (seen in its memory map), else None: memory
+    figures of a sanitized process include the sanitizer's own."""
+    with open("/proc/%d/maps" % pid) as f:
+        maps = f.read()
+    if "libtsan" in maps:
+        return "thread"
+    if "libasan" in maps:
+        return "address"
+    return None
+
+
 def rss_bytes(pid):
     """Resident set size of a process."""
     with open("/proc/%d/status" % pid) as f:
@@ -327,10 +340,13 @@ class Daemon:
     # -- control -------------------------------------------------------------
 
     def cli(self, *args, timeout=None):
-        """Runs `antigravityd ARGS -c CONFIG`; returns CompletedProcess (text)."""
-        return subprocess.run([AGD_BIN] + list(args) + ["-c", self.config_path],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=t(60) if timeout is None else timeout, cwd=self.tmpdir)
+        """Runs `antigravityd ARGS -c CONFIG`; returns CompletedProcess (text).
+        A sanitizer report in its stderr fails the test."""
+        r = subprocess.run([AGD_BIN] + list(args) + ["-c", self.config_path],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=t(60) if timeout is None else timeout, cwd=self.tmpdir)
+        check_no_sanitizer_report(r.stderr, "antigravityd " + " ".join(args))
+        return r
 
     def status_json(self):
         r = self.cli("status", "--json")
@@ -412,6 +428,15 @@ def sanitizer_reports(text):
     """Sanitizer reports in a log (a sanitizer build writes them to stderr)."""
     m = SANITIZER_RE.search(text)
     return text[max(0, m.start() - 200):m.start() + 4000] if m else None
+
+
+def check_no_sanitizer_report(text, what):
+    """Raises HarnessError when `text` (the stderr of `what`) holds a
+    sanitizer report: for processes other than the Daemon and Mock objects,
+    whose logs the test case checks when it stops them."""
+    report = sanitizer_reports(text)
+    if report:
+        raise HarnessError("sanitizer report in the stderr of %s:\n%s" % (what, report))
 
 
 def parse_access(line):

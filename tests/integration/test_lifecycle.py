@@ -56,8 +56,10 @@ class LifecycleTests(AgdTestCase):
         return build_config(self.tmp, server=server, routing=routing, providers=providers) + extra
 
     def run_cli(self, *args, timeout=None):
-        return subprocess.run([AGD_BIN] + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=t(60) if timeout is None else timeout, cwd=self.tmp)
+        r = subprocess.run([AGD_BIN] + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=t(60) if timeout is None else timeout, cwd=self.tmp)
+        harness.check_no_sanitizer_report(r.stderr, "antigravityd " + " ".join(args))
+        return r
 
     # -- check-config and start-up failures ---------------------------------------------
 
@@ -387,6 +389,11 @@ class LifecycleTests(AgdTestCase):
         self.assertIn("antigravityd stopped", stop.stdout)
         self.assertFalse(os.path.exists(pid_path))
         self.assertFalse(running(pid), "the detached daemon is still running after stop")
+        # The detached daemon logged to the launcher's stderr all along.
+        for p in (st, stop):
+            harness.check_no_sanitizer_report(p.stderr, " ".join(p.args[1:]))
+        with open(os.path.join(self.tmp, "launcher.stderr"), errors="replace") as f:
+            harness.check_no_sanitizer_report(f.read(), "the detached daemon")
 
     def test_daemon_mode_reports_startup_failure(self):
         blocker = socket.socket()
