@@ -20,8 +20,8 @@
 #                      (the fuzz targets are then skipped too)
 #
 # From scratch on a 2-core machine the run takes about 20 minutes without
-# the ThreadSanitizer phase, which adds about 10 (its build about 5, its
-# tests 3 to 5). Later runs rebuild only what changed.
+# the ThreadSanitizer phase, which adds about 10 (its build about 6, its
+# tests about 4). Later runs rebuild only what changed.
 #
 # Environment:
 #   AGD_JOBS         parallel compile jobs (scripts/build.sh)
