@@ -104,6 +104,10 @@ Result<std::string> ControlClient::request(std::string_view command, std::chrono
     std::string line(command);
     line += '\n';
     std::string_view rest = line;
+    // A server that refuses the connection (busy, permission) answers and
+    // closes at once, maybe before our command is sent: the send then fails
+    // (EPIPE, ECONNRESET), but its answer is still there to read.
+    int send_err = 0;
     while (!rest.empty()) {
         ssize_t n = ::send(fd_, rest.data(), rest.size(), MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
@@ -111,10 +115,16 @@ Result<std::string> ControlClient::request(std::string_view command, std::chrono
             int err = n < 0 ? errno : EIO;
             if (err == EAGAIN || err == EWOULDBLOCK)
                 return R::fail(EX_TEMPFAIL, fmt::format("timed out sending to {}", path_));
-            return R::fail(EX_IOERR, fmt::format("cannot send to {}: {}", path_, std::strerror(err)));
+            if (err != EPIPE && err != ECONNRESET)
+                return R::fail(EX_IOERR, fmt::format("cannot send to {}: {}", path_, std::strerror(err)));
+            send_err = err;
+            break;
         }
         rest.remove_prefix(static_cast<std::size_t>(n));
     }
+    auto send_failed = [&] {
+        return R::fail(EX_IOERR, fmt::format("cannot send to {}: {}", path_, std::strerror(send_err)));
+    };
 
     std::string answer = std::move(buffered_);
     buffered_.clear();
@@ -135,6 +145,7 @@ Result<std::string> ControlClient::request(std::string_view command, std::chrono
         }
         ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
         if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 && send_err) return send_failed();
         if (n < 0) return R::fail(EX_IOERR, fmt::format("cannot read from {}: {}", path_, std::strerror(errno)));
         if (n == 0)
             return R::fail(EX_PROTOCOL, fmt::format("antigravityd closed {} without answering", path_));
