@@ -67,6 +67,7 @@ ClientConnection::ClientConnection(evhtp_connection* conn, Worker& worker) : con
     const config::ServerConfig& s = snap->config->server;
     header_timeout_ns_ = static_cast<int64_t>(s.client_header_timeout.count()) * kNsPerMs;
     body_timeout_ns_ = static_cast<int64_t>(s.client_body_timeout.count()) * kNsPerMs;
+    count_peer(*snap);
     timer_ = evtimer_new(worker.base(), &ClientConnection::timer_cb, this);
     input_cb_ = evbuffer_add_cb(bufferevent_get_input(conn->bev), &ClientConnection::input_cb, this);
     // Our read callback sees each read first (the start of a new head),
@@ -87,22 +88,22 @@ ClientConnection::~ClientConnection() {
     if (counted_) worker_.runtime().peers().release(peer_);
 }
 
-bool ClientConnection::admit() {
-    auto snap = worker_.runtime().snapshot();
-    unsigned max = snap->config->server.max_connections_per_ip;
-    if (max == 0) return true;
+bool ClientConnection::admit() { return !refused_; }
+
+void ClientConnection::count_peer(const Snapshot& snap) {
+    unsigned max = snap.config->server.max_connections_per_ip;
+    if (max == 0) return;
     auto ip = ip_from_sockaddr(conn_->saddr);
-    if (!ip) return true;  // unix-socket clients
-    for (const Cidr& c : snap->config->access.trusted_proxies)
-        if (c.contains(*ip)) return true;  // a proxy carries many clients
+    if (!ip) return;  // unix-socket clients
+    for (const Cidr& c : snap.config->access.trusted_proxies)
+        if (c.contains(*ip)) return;  // a proxy carries many clients
     if (!worker_.runtime().peers().acquire(*ip, max)) {
         refuse(ErrorKind::RateLimited, "too many connections from " + ip->str() +
                                            " (server.max_connections_per_ip is " + std::to_string(max) + ")");
-        return false;
+        return;
     }
     counted_ = true;
     peer_ = *ip;
-    return true;
 }
 
 ClientConnection* ClientConnection::of(evhtp_connection* conn) {

@@ -27,6 +27,7 @@ namespace agd {
 
 class Worker;
 class RequestContext;
+struct Snapshot;
 
 class ClientConnection {
 public:
@@ -35,9 +36,9 @@ public:
     ClientConnection(const ClientConnection&) = delete;
     ClientConnection& operator=(const ClientConnection&) = delete;
 
-    // server.max_connections_per_ip: counts this connection against its
-    // address; false when the address has its quota open already (the
-    // caller refuses the connection, finish() answers 429).
+    // server.max_connections_per_ip (counted when constructed): false when
+    // the address had its quota open already (the caller refuses the
+    // connection, finish() answers 429).
     bool admit();
 
     // The ClientConnection of a libevhtp connection (the fini hook's argument).
@@ -92,6 +93,7 @@ private:
     static void input_cb(evbuffer* buf, const evbuffer_cb_info* info, void* arg);
     static void timer_cb(int fd, short what, void* arg);
     void arm(int64_t deadline_ns);
+    void count_peer(const Snapshot& snap);
     int64_t body_deadline() const;
     void expired();
     void refuse_head(ErrorKind kind, const std::string& message);
