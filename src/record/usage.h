@@ -1,0 +1,38 @@
+// Usage: the tokens one answer cost, normalized across the four wire
+// protocols. -1 means the answer did not say.
+//
+// input counts every input token, cache reads and writes included (OpenAI
+// and Gemini report it so; Anthropic's input_tokens leaves the cache out and
+// is added up). output counts every output token, reasoning included
+// (Gemini's candidatesTokenCount leaves thoughts out and is added up).
+// cache_read, cache_write and reasoning are the parts of those the upstream
+// named.
+#pragma once
+
+#include <cstdint>
+
+namespace agd::record {
+
+struct Usage {
+    int64_t input = -1;
+    int64_t output = -1;
+    int64_t cache_read = -1;
+    int64_t cache_write = -1;
+    int64_t reasoning = -1;
+
+    bool known() const { return input >= 0 || output >= 0; }
+    // input + output, the figure token limits count (unknown parts as 0).
+    int64_t total() const { return (input > 0 ? input : 0) + (output > 0 ? output : 0); }
+};
+
+// How the usage of an answer was found.
+enum class UsageState : uint8_t {
+    None,      // no usage to expect: a local answer, an error, a request never sent upstream
+    Reported,  // the upstream's answer said
+    Missing,   // a complete answer that carried no usage (e.g. a Chat stream without include_usage)
+    Cut,       // the answer (a stream) ended before its usage arrived
+};
+
+const char* usage_state_name(UsageState s);  // "none", "reported", "missing", "cut"
+
+}  // namespace agd::record
