@@ -57,4 +57,13 @@ const char* to_string(RealIpHeader h) {
     return "unknown";
 }
 
+const char* to_string(LogBodies b) {
+    switch (b) {
+        case LogBodies::Off: return "off";
+        case LogBodies::Errors: return "errors";
+        case LogBodies::All: return "all";
+    }
+    return "off";
+}
+
 }  // namespace agd::config

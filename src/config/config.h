@@ -90,6 +90,40 @@ struct RoutingConfig {
     unsigned max_attempts = 3;
 };
 
+// [client.NAME]: a person, team or application, its keys and limits.
+// [auth] key entries belong to the client named "default". 0 = no limit.
+struct ClientConfig {
+    std::string name;
+    std::vector<std::string> keys;
+    std::vector<std::string> models;  // globs of models it may use; empty = any
+    uint64_t rpm = 0;                 // requests per minute
+    uint64_t tpm = 0;                 // tokens (input + output) per minute
+    uint64_t daily_tokens = 0;        // per calendar day, server local time
+    uint64_t monthly_tokens = 0;      // per calendar month
+    unsigned max_concurrent = 0;      // requests in flight
+    int expires = 0;                  // YYYYMMDD: keys refused after that day (local time); 0 = never
+    int line = 0;                     // of the section header (0: made from [auth] key)
+};
+
+enum class LogBodies { Off, Errors, All };
+
+// [log]: the access log and the request store.
+struct LogConfig {
+    std::string database = "/var/lib/antigravityd/antigravityd.db";  // "" = no store
+    Millis retention{30LL * 86'400'000};         // request rows
+    Millis rollup_retention{400LL * 86'400'000};  // hourly rollups
+    uint64_t max_size = 1ull << 30;              // database + WAL
+    LogBodies bodies = LogBodies::Off;
+    Millis body_retention{86'400'000};
+    uint64_t body_max = 256u << 10;              // per body kept
+    std::string access_log = "stderr";           // "stderr", "off" or a file path
+};
+
+// [metrics]: the Prometheus listener (none by default).
+struct MetricsConfig {
+    std::vector<ListenAddr> listen;
+};
+
 struct Config {
     std::string path;      // file it was loaded from
     ServerConfig server;
@@ -97,6 +131,9 @@ struct Config {
     AccessConfig access;
     RoutingConfig routing;
     std::vector<ProviderConfig> providers;
+    std::vector<ClientConfig> clients;  // "default" (from [auth] key) first when there is one
+    LogConfig log;
+    MetricsConfig metrics;
 };
 
 const char* to_string(ProviderType);
@@ -105,5 +142,6 @@ const char* to_string(AuthMode);
 const char* to_string(Strategy);
 const char* to_string(LogLevel);
 const char* to_string(RealIpHeader);
+const char* to_string(LogBodies);
 
 }  // namespace agd::config

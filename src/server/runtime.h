@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "dispatch/health.h"
+#include "record/hook.h"
 #include "server/peer_limit.h"
 #include "server/snapshot.h"
 
@@ -25,6 +26,8 @@ public:
     dispatch::HealthRegistry& health() { return health_; }
     Counters& counters() { return counters_; }
     PeerLimit& peers() { return peers_; }
+    // Consumers of finished requests; registered before the workers start.
+    record::Hook& hook() { return hook_; }
 
     // Set on SIGTERM: responses close their connection instead of keeping it alive.
     std::atomic<bool> draining{false};
@@ -34,6 +37,7 @@ private:
     dispatch::HealthRegistry health_;
     Counters counters_;
     PeerLimit peers_;
+    record::Hook hook_;
 };
 
 }  // namespace agd

@@ -7,7 +7,7 @@ thread_local Worker* t_current = nullptr;
 }
 
 Worker::Worker(unsigned index, event_base* base, Runtime& runtime)
-    : index_(index), base_(base), runtime_(runtime), upstream_(std::make_unique<upstream::Client>(base)), linger_(base) {}
+    : index_(index), base_(base), runtime_(runtime), upstream_(std::make_unique<upstream::Client>(base)), linger_(base), mailbox_(base) {}
 
 Worker::~Worker() = default;
 

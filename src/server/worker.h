@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/mailbox.h"
 #include "server/linger.h"
 #include "upstream/client.h"
 
@@ -26,6 +27,8 @@ public:
     Runtime& runtime() const { return runtime_; }
     upstream::Client& upstream() { return *upstream_; }
     Linger& linger() { return linger_; }
+    // Messages from other threads, run on this worker's loop.
+    Mailbox& mailbox() { return mailbox_; }
     uint64_t next_request_id() { return (static_cast<uint64_t>(index_) << 48) | ++requests_; }
 
     // Client connections open on this worker, so that a stopping worker can
@@ -44,6 +47,7 @@ private:
     Runtime& runtime_;
     std::unique_ptr<upstream::Client> upstream_;
     Linger linger_;
+    Mailbox mailbox_;
     uint64_t requests_ = 0;
     std::unordered_set<void*> connections_;
 };
