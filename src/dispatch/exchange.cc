@@ -61,6 +61,24 @@ bool is_terminal(Protocol p, const sse::Event& ev) {
 
 }  // namespace
 
+// The attempt's outcome: to the pool (cooldowns, health) and to the request's record.
+void Exchange::report(Outcome o, int status, int64_t cooldown_ms, int64_t now) {
+    Router::report(*cred_, o, status, cooldown_ms, now);
+    record::Attempt a;
+    a.provider = ctx_.access.provider_index;
+    a.credential = cred_->fingerprint;
+    a.status = status;
+    switch (o) {
+        case Outcome::Ok: a.outcome = record::AttemptOutcome::Ok; break;
+        case Outcome::RateLimited: a.outcome = record::AttemptOutcome::RateLimited; break;
+        case Outcome::AuthFailed: a.outcome = record::AttemptOutcome::AuthFailed; break;
+        case Outcome::UpstreamError: a.outcome = record::AttemptOutcome::UpstreamError; break;
+        case Outcome::Timeout: a.outcome = record::AttemptOutcome::Timeout; break;
+        case Outcome::ClientError: a.outcome = record::AttemptOutcome::ClientError; break;
+    }
+    if (ctx_.access.attempt_log.size() < kMaxLoggedAttempts) ctx_.access.attempt_log.push_back(std::move(a));
+}
+
 Exchange::Exchange(RequestContext& ctx, std::vector<Match> preferred, std::vector<Match> others)
     : ctx_(ctx), preferred_(std::move(preferred)), others_(std::move(others)) {}
 
@@ -109,6 +127,7 @@ void Exchange::attempt() {
         cred_ = pick.cred;
         ctx_.access.attempts += 1;
         ctx_.access.provider = provider_->cfg->name;
+        ctx_.access.provider_index = static_cast<int>(provider_->cfg - cfg.providers.data());
         ctx_.access.credential = cred_->fingerprint;
         ctx_.access.model_sent = pick.upstream_model;
         ctx_.access.upstream_status = 0;
@@ -156,7 +175,7 @@ bool Exchange::launch(const std::string& upstream_model) {
     transfer_ = ctx_.worker.upstream().start(req, this);
     if (transfer_) return true;
     last_failure_ = "could not start the upstream transfer";
-    Router::report(*cred_, Outcome::UpstreamError, 0, 0, steady_ms());
+    report(Outcome::UpstreamError, 0, 0, steady_ms());
     return false;
 }
 
@@ -384,11 +403,11 @@ void Exchange::finish_translated(int64_t now) {
         Result<std::string> body = tr_->translate_body(whole_);
         whole_.clear();
         if (!body) {
-            Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
             ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "': " + body.error().message);
             return;
         }
-        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+        report(Outcome::Ok, static_cast<int>(status_), 0, now);
         if (!tr_->client_stream()) {
             ctx_.reply(200, std::move(body).value(), tr_->content_type());
             return;
@@ -399,7 +418,7 @@ void Exchange::finish_translated(int64_t now) {
     }
     framer_.finish([&](const sse::Event& ev) { tr_->on_event(ev); });
     tr_->on_close();
-    Router::report(*cred_, tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+    report(tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
     if (tr_->failed()) ctx_.access.error = "upstream stream failed";
     flush_translated();
     end_translated();
@@ -445,7 +464,7 @@ void Exchange::finish_relay(int64_t now) {
     if (watch_array_ && !array_end_.seen()) {
         // No finishReason: the answer stopped short. Never a clean end: the
         // array is left unclosed and the connection cut.
-        Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+        report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
         if (!ctx_.response_started())
             return ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "' sent an empty stream");
         ctx_.access.error = "upstream stream ended without a finishReason";
@@ -464,11 +483,11 @@ void Exchange::finish_relay(int64_t now) {
             relay_framer_.clear();
         }
         if (!saw_terminal_) {
-            Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
             return end_stream_with_error("upstream stream ended without its terminal event");
         }
     }
-    Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+    report(Outcome::Ok, static_cast<int>(status_), 0, now);
     ctx_.end_response();
 }
 
@@ -488,7 +507,7 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
                 if (secs >= 0) cooldown = secs * 1000;
             }
         }
-        Router::report(*cred_, o, static_cast<int>(status_), cooldown, now);
+        report(o, static_cast<int>(status_), cooldown, now);
         if (retriable(status_)) return attempt();
         return relay_error();
     }
@@ -497,7 +516,7 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return translating_ ? finish_translated(now) : finish_relay(now);
 
     if (mode_ == Mode::Relay && ctx_.response_started()) {
-        Router::report(*cred_, outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
+        report(outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
                        static_cast<int>(status_), 0, now);
         std::string why = limit_hit_ ? "upstream '" + provider_->cfg->name + "': " + last_failure_
                                      : "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
@@ -518,13 +537,13 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     // reached the client (a Gemini JSON-array client) is answered the same way.
     if (outcome == upstream::Outcome::Aborted && limit_hit_) {
         bool upstream_failed = translating_ && tr_->failed();
-        Router::report(*cred_, upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+        report(upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
         return fail_final();
     }
     // Nothing reached the client yet: a transport failure, retried on another credential.
     last_failure_ = message.empty() ? "connection failed" : std::string(message);
     last_failure_timeout_ = outcome == upstream::Outcome::Timeout;
-    Router::report(*cred_, last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, 0, now);
+    report(last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, 0, now);
     attempt();
 }
 

@@ -46,6 +46,7 @@ public:
     static constexpr size_t kLowWatermark = 64 * 1024;    // resume below this
     static constexpr size_t kMaxErrorBody = 1 << 20;
     static constexpr size_t kMaxTranslatedBody = 64u << 20;  // a whole answer decoded for translation
+    static constexpr size_t kMaxLoggedAttempts = 16;
 
     // `preferred`: providers speaking the client's protocol (a passthrough);
     // `others` serve, with translation, once none of those can.
@@ -65,6 +66,7 @@ private:
     enum class Mode { Idle, Relay, BufferError };
 
     void attempt();
+    void report(Outcome o, int status, int64_t cooldown_ms, int64_t now);
     void fail_final();
     void relay_error();
     void start_client_response();  // status and headers, once, at the first byte
