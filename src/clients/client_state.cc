@@ -90,8 +90,8 @@ Refusal ClientState::admit(const config::ClientConfig& cfg, const std::string& n
     }
     if (cfg.tpm) {
         int64_t debt = tpm_tat_us_.load(std::memory_order_relaxed) - now_us;
-        if (debt >= kMinuteUs)
-            return refuse("tpm", ceil_s(debt - kMinuteUs + 1),
+        if (debt > kMinuteUs)
+            return refuse("tpm", ceil_s(debt - kMinuteUs),
                           "token rate limit reached (" + plural(cfg.tpm, "tokens per minute") + ")");
     }
     int64_t flying = in_flight_.fetch_add(1, std::memory_order_relaxed) + 1;
