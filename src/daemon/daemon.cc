@@ -22,6 +22,7 @@
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
 #include "server/runtime.h"
+#include "clients/status.h"
 #include "clients/usage_charge.h"
 #include "record/access_log.h"
 #include "server/server.h"
@@ -283,7 +284,8 @@ std::string Daemon::status() {
         }
         b += "]}";
     }
-    b += "]}";
+    b += "],\"clients\":" + clients::status_json(cfg, snap->clients, now);
+    b += "}";
     return b;
 }
 
