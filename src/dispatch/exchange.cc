@@ -493,20 +493,18 @@ void Exchange::on_upstream_event(const sse::Event& ev) {
     if (!saw_terminal_ && !translating_ && is_terminal(ctx_.route.protocol, ev)) saw_terminal_ = true;
 }
 
-// The answer's usage, into the request's record: what the upstream said, or
-// why there is none. Count endpoints use no tokens.
+// The answer's usage, into the request's record: what the upstream said,
+// and whether the answer was whole. Count endpoints use no tokens.
 void Exchange::settle_usage(bool complete) {
     Operation op = ctx_.route.op;
     if (op == Operation::AnthropicCountTokens || op == Operation::GeminiCountTokens || (tr_ && tr_->counting())) return;
-    if (usage_.seen()) {
-        ctx_.access.usage = usage_.usage();
-        ctx_.access.usage_state = record::UsageState::Reported;
-    } else {
-        ctx_.access.usage = {};
-        ctx_.access.usage_state = complete ? record::UsageState::Missing : record::UsageState::Cut;
-    }
-    // A whole answer's first token is its first byte.
-    if (!sse_ && !ctx_.access.first_token_ns) ctx_.access.first_token_ns = ctx_.access.first_byte_ns;
+    // A stream cut short keeps the figures it had sent (Anthropic's input
+    // comes first): they were spent.
+    ctx_.access.usage = usage_.seen() ? usage_.usage() : record::Usage{};
+    if (!complete)
+        ctx_.access.usage_state = record::UsageState::Cut;
+    else
+        ctx_.access.usage_state = usage_.seen() ? record::UsageState::Reported : record::UsageState::Missing;
 }
 
 void Exchange::end_stream_with_error(std::string_view message) {

@@ -420,7 +420,10 @@ void RequestContext::complete() {
     rec.usage = access.usage;
     rec.usage_state = access.usage_state;
     if (access.first_byte_ns) rec.ttfb_us = (access.first_byte_ns - start_ns) / 1000;
-    if (access.first_token_ns) rec.ttft_us = (access.first_token_ns - start_ns) / 1000;
+    if (access.first_token_ns)
+        rec.ttft_us = (access.first_token_ns - start_ns) / 1000;
+    else if (!rec.stream && access.usage_state != record::UsageState::None)
+        rec.ttft_us = rec.ttfb_us;  // a whole answer: its tokens came with its first byte
     rec.bytes_in = body_received;
     rec.bytes_out = access.bytes_out;
     if (keeps_bodies(cfg.log, rec.status, rec.error)) {
