@@ -188,7 +188,6 @@ void UsageScanner::reset() {
     acc_.fill(-1);
     cur_.fill(-1);
     doc_.fill(-1);
-    doc_has_ = false;
     start_parse(false);
 }
 
@@ -248,18 +247,19 @@ Usage UsageScanner::usage() const {
     return u;
 }
 
-// A usage object closed: Anthropic's figures are cumulative per field
-// (message_start, then message_delta repeating some); the other wires send
-// whole snapshots, the last of which stands.
-void UsageScanner::merge(const Raw& r) {
+// A usage object's figures join what was read before: Anthropic's are
+// cumulative per field (message_start, then message_delta repeating some);
+// the other wires send whole snapshots, the last of which stands. An object
+// without a figure ("usage":{}) changes nothing.
+void UsageScanner::merge(Raw& into, const Raw& r) const {
     bool any = false;
     for (int64_t v : r) any = any || v >= 0;
     if (!any) return;
     if (wire_ == Protocol::Anthropic) {
         for (size_t i = 0; i < r.size(); ++i)
-            if (r[i] >= 0) acc_[i] = r[i];
+            if (r[i] >= 0) into[i] = r[i];
     } else {
-        acc_ = r;
+        into = r;
     }
 }
 
@@ -278,10 +278,9 @@ void UsageScanner::feed_event(std::string_view name, std::string_view data) {
     }
     if (!may_hold_usage(data)) return;
     start_parse(true);
-    doc_has_ = false;
+    doc_.fill(-1);
     scan(data.data(), data.data() + data.size());
-    if (doc_has_ && (!by_type || event_counts(wire_, std::string_view(type_, type_len_)))) merge(doc_);
-    doc_has_ = false;
+    if (!by_type || event_counts(wire_, std::string_view(type_, type_len_))) merge(acc_, doc_);
 }
 
 void UsageScanner::push(int8_t n, bool array) {
@@ -296,12 +295,7 @@ void UsageScanner::close() {
     const Frame f = frames_[--depth_];
     const Node& nd = schema_of(wire_).nodes[f.node];
     if (nd.usage) {
-        if (event_) {
-            doc_ = cur_;  // the event's last usage object stands
-            doc_has_ = true;
-        } else {
-            merge(cur_);
-        }
+        merge(event_ ? doc_ : acc_, cur_);  // an event's counts once its type is known
     }
     st_ = depth_ == 0 ? St::Done : St::After;
 }
@@ -488,16 +482,15 @@ void UsageScanner::scan(const char* p, const char* const end) {
                 if (*p == '\\') {
                     // Not a name looked for: skip the rest of the string.
                     if (st_ == St::Key) tgt_ = {};
+                    if (st_ == St::Capture) type_len_ = 0;
                     then_ = st_ == St::Key ? St::Colon : St::After;
                     st_ = St::Str;
                     continue;
                 }
                 ++p;  // the closing quote
-                if (st_ == St::Capture) {
-                    if (!buf_over_) {
-                        std::memcpy(type_, text, len);
-                        type_len_ = static_cast<uint8_t>(len);
-                    }
+                if (st_ == St::Capture) {  // the last "type" stands; a long one is none of ours
+                    type_len_ = buf_over_ ? 0 : static_cast<uint8_t>(len);
+                    if (!buf_over_) std::memcpy(type_, text, len);
                     st_ = St::After;
                     continue;
                 }

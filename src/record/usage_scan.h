@@ -82,13 +82,12 @@ private:
     void start_parse(bool event);
     void push(int8_t node, bool array);
     void close();
-    void merge(const Raw& r);
+    void merge(Raw& into, const Raw& r) const;
 
     Protocol wire_;
     Raw acc_;       // what the answer said so far
     Raw cur_;       // the usage object being read
-    Raw doc_;       // event: the last usage object of the event
-    bool doc_has_ = false;
+    Raw doc_;       // the usage objects of the event being read
     bool event_ = false;
 
     St st_ = St::Value;
