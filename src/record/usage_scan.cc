@@ -155,7 +155,7 @@ bool event_counts(Protocol wire, std::string_view type) {
     return false;
 }
 
-// Can this event's data hold a usage object? Only with the bytes "usage
+// Can this event's data hold a usage object? Only with the bytes `"usage`
 // (Gemini's "usageMetadata" too); every Chat chunk of a stream with
 // include_usage carries "usage":null, which cannot.
 bool may_hold_usage(std::string_view d) {
