@@ -4,8 +4,9 @@
 // A small resumable JSON scanner follows only the few key paths that can
 // hold usage (at most four levels deep); every other value is skipped by
 // counting brackets and jumping over strings 16 bytes at a time. It never
-// recurses, allocates nothing, and is 264 bytes whatever the nesting. Bytes may be split anywhere (inside a key, a number or an
-// escape). After a syntax error it stops scanning and keeps what it found.
+// recurses, allocates nothing, and is 264 bytes whatever the nesting. Bytes
+// may be split anywhere (inside a key, a number or an escape). After a
+// syntax error it stops scanning and keeps what it found.
 // A key written with escapes (`"\u0075sage"`) is never one of the keys it
 // looks for (no encoder writes them so).
 #pragma once
