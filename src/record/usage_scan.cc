@@ -155,20 +155,40 @@ bool event_counts(Protocol wire, std::string_view type) {
     return false;
 }
 
+// The next `"usage` in [p, end), or end: 16 bytes at a time, looking at
+// the places where a quote meets a 'u'.
+const char* find_usage_key(const char* p, const char* const end) {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i u = _mm_set1_epi8('u');
+    while (end - p >= 17) {
+        const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 1));
+        auto m = static_cast<uint32_t>(_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, quote), _mm_cmpeq_epi8(b, u))));
+        while (m != 0) {
+            const char* c = p + __builtin_ctz(m);
+            m &= m - 1;
+            if (end - c >= 6 && std::memcmp(c + 2, "sage", 4) == 0) return c;
+        }
+        p += 16;
+    }
+#endif
+    for (; end - p >= 6; ++p)
+        if (*p == '"' && std::memcmp(p + 1, "usage", 5) == 0) return p;
+    return end;
+}
+
 // Can this event's data hold a usage object? Only with the bytes `"usage`
 // (Gemini's "usageMetadata" too); every Chat chunk of a stream with
 // include_usage carries "usage":null, which cannot.
 bool may_hold_usage(std::string_view d) {
-    const char* const begin = d.data();
-    const char* const end = begin + d.size();
-    const char* p = begin;
-    while (end - p >= 5) {
-        const void* hit = ::memmem(p, static_cast<size_t>(end - p), "usage", 5);
-        if (!hit) return false;
-        const char* u = static_cast<const char*>(hit);
-        p = u + 5;
-        if (u == begin || u[-1] != '"') continue;  // not a key's start
-        if (p == end || *p != '"') return true;    // "usageMetadata", "usage_metadata"
+    const char* const end = d.data() + d.size();
+    const char* p = d.data();
+    for (;;) {
+        p = find_usage_key(p, end);
+        if (p == end) return false;
+        p += 6;
+        if (p == end || *p != '"') return true;  // "usageMetadata", "usage_metadata"
         const char* q = p + 1;
         while (q < end && is_ws(*q)) ++q;
         if (q == end || *q != ':') continue;  // a string value "usage"
@@ -177,7 +197,6 @@ bool may_hold_usage(std::string_view d) {
         if (end - q >= 4 && std::memcmp(q, "null", 4) == 0) continue;
         return true;
     }
-    return false;
 }
 
 }  // namespace

@@ -418,6 +418,15 @@ TEST_CASE("usage scan: usage null, empty, or absent") {
         check_body(p, "  \"usage\"  ", kUnseen);
     }
     check_events(kChat, {{"", R"({"usage" : null})"}, {"", R"({"usage":"x"})"}, {"", "usage"}}, kUnseen);
+    // The quick look for `"usage` at every offset (16 bytes at a time, then byte by byte).
+    for (size_t pad = 0; pad < 40; ++pad) {
+        INFO("pad " << pad);
+        const std::string sp(pad, ' ');
+        check_events(kChat, {{"", sp + R"({"a":"usage","usage" :  null})"}}, kUnseen);
+        check_events(kChat, {{"", sp + R"({"a":"usage","usage":null,"usage" : {"prompt_tokens":1}})"}}, seen(U(1, -1)));
+        check_events(kChat, {{"", sp + R"({"usage":{"completion_tokens":2}})"}}, seen(U(-1, 2)));
+        check_events(kGem, {{"", sp + R"({"usageMetadata":{"promptTokenCount":3}})"}}, seen(U(3, -1, 0)));
+    }
 }
 
 TEST_CASE("usage scan: escapes and unicode in strings before the usage") {
