@@ -41,7 +41,8 @@ public:
     // pieces as they arrive. Bytes after the top-level value are ignored.
     void feed_body(std::string_view bytes);
     // One complete SSE event (name may be empty; data is its joined data
-    // lines). Events that cannot carry usage cost a compare or a memmem.
+    // lines). Events that cannot carry usage cost a compare of the name or
+    // a quick look for `"usage` (docs/usage-tap.md).
     void feed_event(std::string_view name, std::string_view data);
 
     bool seen() const;    // some usage figure was found
