@@ -365,8 +365,10 @@ Result<std::vector<UsageRow>> Reader::usage(const UsageQuery& q) const {
     }
     if (rc != SQLITE_DONE) return query_error<std::vector<UsageRow>>(db_);
     if (!by_time)
-        std::stable_sort(out.begin(), out.end(),
-                         [](const UsageRow& a, const UsageRow& b) { return a.requests > b.requests; });
+        std::stable_sort(out.begin(), out.end(), [](const UsageRow& a, const UsageRow& b) {
+            if (a.requests != b.requests) return a.requests > b.requests;
+            return !a.key.empty() && b.key.empty();  // then by name (SQL's order), "" last
+        });
     return out;
 }
 

@@ -115,7 +115,7 @@ public:
     // run of the daemon, so older runs may have used it too).
     Result<std::vector<LogEntry>> entries(uint64_t request_id) const;
     // From the hourly rollups (kept longer than rows). Hour and Day
-    // oldest first; the others by requests, most first.
+    // oldest first; the others by requests, most first, then by name ("" last).
     Result<std::vector<UsageRow>> usage(const UsageQuery& q) const;
     // Per client, from the rollups' hour buckets: each sum starts at the
     // bucket that holds its start (a time zone with an offset that is not
