@@ -127,6 +127,11 @@ Status Database::open(const std::string& path) {
         close();
         return st;
     }
+    struct stat sb {};
+    if (::stat(path.c_str(), &sb) == 0) {
+        dev_ = static_cast<uint64_t>(sb.st_dev);
+        ino_ = static_cast<uint64_t>(sb.st_ino);
+    }
     auto stmts = std::make_unique<Statements>();
     if (stmts->insert_request.prepare(db_, kInsertRequest) != SQLITE_OK ||
         stmts->insert_body.prepare(db_, kInsertBody) != SQLITE_OK ||
@@ -354,6 +359,13 @@ Status Database::compact() {
     int rc = sql::exec(db_, "PRAGMA wal_checkpoint(TRUNCATE)");
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) return fail("checkpoint");
     return {};
+}
+
+bool Database::replaced() const {
+    if (db_ == nullptr) return false;
+    struct stat sb {};
+    if (::stat(path_.c_str(), &sb) != 0) return errno == ENOENT || errno == ENOTDIR;
+    return static_cast<uint64_t>(sb.st_dev) != dev_ || static_cast<uint64_t>(sb.st_ino) != ino_;
 }
 
 uint64_t Database::live_bytes() const {

@@ -64,6 +64,10 @@ public:
     // snapshot makes it partial; not an error).
     Status compact();
 
+    // True when the file at path() is no longer the one opened (removed or
+    // replaced by hand): rows would go to a file nobody can see.
+    bool replaced() const;
+
     // page_count * page_size + the WAL file's size.
     uint64_t size_bytes() const;
     // Live pages (page_count - freelist_count) * page_size.
@@ -79,6 +83,7 @@ private:
     sqlite3* db_ = nullptr;
     std::unique_ptr<Statements> st_;
     std::string path_, wal_path_;
+    uint64_t dev_ = 0, ino_ = 0;  // of the file opened
 };
 
 }  // namespace agd::store

@@ -154,10 +154,12 @@ void Writer::on_complete(const record::RequestRecord& rec) {
         return;
     }
     pushed_.fetch_add(1, std::memory_order_relaxed);
-    // Pairs with the fence in wait(): either the writer sees this row when it
-    // looks before sleeping, or this sees the wake mode it set.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    int mode = wake_mode_.load(std::memory_order_relaxed);
+    // A read-modify-write (not a load), paired with the writer's exchange in
+    // wait(): either it comes after the writer's in wake_mode_'s order and
+    // sees the mode the writer set, or before it, and the writer's exchange
+    // synchronizes with it and the writer finds this row when it looks.
+    // (No fence: ThreadSanitizer does not model fences.)
+    int mode = wake_mode_.fetch_add(0, std::memory_order_acq_rel);
     if (mode == kWakeAny || (mode == kWakeAtThreshold && queue_.size() >= queue_.capacity() / 4)) {
         if (wake_mode_.exchange(kNoWake) != kNoWake) signal();
     }
@@ -352,6 +354,7 @@ void Writer::try_open(Clock::time_point now) {
 }
 
 void Writer::maintain(Clock::time_point now) {
+    if (reopen_if_replaced(now)) return;
     Retention r;
     {
         std::lock_guard lock(cfg_mu_);
@@ -384,7 +387,19 @@ void Writer::maintain(Clock::time_point now) {
     next_size_check_ = now + kSizeCheckInterval;
 }
 
+bool Writer::reopen_if_replaced(Clock::time_point now) {
+    if (!db_->replaced()) return false;
+    // Removed or replaced by hand: close (the last checkpoint empties the
+    // WAL, so the new file does not inherit it) and open the new one.
+    log::notice("request store {}: the file was removed or replaced; opening it again", path_);
+    db_->close();
+    db_ok_.store(false, std::memory_order_relaxed);
+    next_open_ = now;
+    return true;
+}
+
 void Writer::check_size(Clock::time_point now) {
+    if (reopen_if_replaced(now)) return;
     uint64_t max;
     {
         std::lock_guard lock(cfg_mu_);
@@ -431,8 +446,7 @@ void Writer::recovered() {
 
 void Writer::wait(WakeMode mode, std::chrono::milliseconds timeout) {
     if (mode != kNoWake) {
-        wake_mode_.store(mode);
-        std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with on_complete()
+        wake_mode_.exchange(mode, std::memory_order_acq_rel);  // pairs with on_complete()
         size_t queued = queue_.size();
         bool pending = mode == kWakeAny ? queued > 0 : queued >= queue_.capacity() / 4;
         if (pending || stop_requested_.load() || maintenance_due_.load()) {

@@ -14,7 +14,8 @@
 // start, it deletes what is past the retentions in bounded chunks, gives the
 // free pages back to the file system and checkpoints the WAL; every ten
 // seconds it checks database + WAL against [log] max_size and trims the
-// oldest rows when over.
+// oldest rows when over, and opens the file again if someone removed or
+// replaced it.
 //
 // A database that cannot be opened or written (permissions, a full disk,
 // corruption, a file that is not an SQLite database, a newer schema) is
@@ -119,6 +120,7 @@ private:
     void try_open(Clock::time_point now);
     void maintain(Clock::time_point now);
     void check_size(Clock::time_point now);
+    bool reopen_if_replaced(Clock::time_point now);
     void failed(int code, const std::string& message, Clock::time_point now);
     void recovered();
     void wait(WakeMode mode, std::chrono::milliseconds timeout);

@@ -2,6 +2,8 @@
 
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -233,6 +235,23 @@ TEST_CASE("store writer: a repaired database is picked up again without a restar
     CHECK(count(path, "SELECT request_id FROM requests") == 2);
 }
 
+TEST_CASE("store writer: a database removed by hand is created again") {
+    TempDir dir;
+    std::string path = dir.file("agd.db");
+    Writer w(store_test::log_config(path));
+    w.on_complete(store_test::record(1, store_test::now_ms()));
+    w.flush();
+    std::filesystem::remove(path);  // -wal and -shm stay behind
+    w.maintain_now();               // notices, closes (emptying the WAL)
+    CHECK_FALSE(w.stats().db_ok);
+    w.on_complete(store_test::record(2, store_test::now_ms()));
+    w.flush();
+    CHECK(w.stats().db_ok);
+    CHECK(w.stats().written == 2);
+    CHECK(count(path, "SELECT count(*) FROM requests") == 1);
+    CHECK(count(path, "SELECT request_id FROM requests") == 2);
+}
+
 TEST_CASE("store writer: a database it may not write, or a directory it may not create in") {
     TempDir dir;
     std::string path = dir.file("agd.db");
@@ -287,4 +306,25 @@ TEST_CASE("store writer: the thread writes, wakes for records after idling, and 
     CHECK(w.stats().written == 1500);
     CHECK(w.stats().lost == 0);
     CHECK(count(path, "SELECT count(*) FROM requests") == 1500);
+}
+
+TEST_CASE("store writer: many producers, a writer that sleeps whenever it can: nothing waits forever") {
+    TempDir dir;
+    std::string path = dir.file("agd.db");
+    WriterOptions opts;
+    opts.idle_after = 0ms;
+    opts.busy_interval = 1h;  // only a producer's wake-up (or the threshold) can get a record written
+    Writer w(store_test::log_config(path), opts);
+    REQUIRE(w.start());
+    constexpr uint64_t kThreads = 4, kEach = 2000;
+    std::vector<std::thread> producers;
+    for (uint64_t t = 0; t < kThreads; ++t)
+        producers.emplace_back([&w, t] {
+            for (uint64_t i = 0; i < kEach; ++i) w.on_complete(store_test::record(t << 32 | i, store_test::now_ms()));
+        });
+    for (auto& p : producers) p.join();
+    CHECK(store_test::eventually([&] { return w.stats().written + w.stats().dropped == kThreads * kEach; }));
+    CHECK(w.stats().lost == 0);
+    w.stop();
+    CHECK(count(path, "SELECT count(*) FROM requests") == static_cast<int64_t>(w.stats().written));
 }
