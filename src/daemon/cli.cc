@@ -1,5 +1,6 @@
 // `antigravityd <command> [options]`: argument parsing and the client
-// commands (check-config, reload, status, stop). `run` is daemon.cc's.
+// commands (check-config, reload, status, stop, log, usage). `run` is
+// daemon.cc's.
 #include "daemon/cli.h"
 
 #include <sysexits.h>
@@ -7,14 +8,18 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <optional>
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
 #include "config/loader.h"
+#include "daemon/cli_store.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "store/reader.h"
+#include "store/since.h"
 
 namespace agd::daemon {
 
@@ -32,6 +37,7 @@ struct CommandInfo {
     std::string_view name;
     Command command;
     bool config, daemon, pid_file, json;  // accepted options
+    bool log = false, usage = false;      // the request store's options
 };
 
 constexpr CommandInfo kCommands[] = {
@@ -40,9 +46,13 @@ constexpr CommandInfo kCommands[] = {
     {"reload", Command::Reload, true, false, false, false},
     {"status", Command::Status, true, false, false, true},
     {"stop", Command::Stop, true, false, false, false},
+    {"log", Command::Log, true, false, false, true, true, false},
+    {"usage", Command::Usage, true, false, false, true, false, true},
     {"version", Command::Version, false, false, false, false},
     {"help", Command::Help, false, false, false, false},
 };
+
+constexpr std::size_t kMaxLogLimit = 1'000'000;
 
 Result<Invocation> usage_error(std::string message) { return Result<Invocation>::fail(EX_USAGE, std::move(message)); }
 
@@ -123,6 +133,33 @@ int cmd_stop(const CliOptions& opts) {
     return 0;
 }
 
+// log and usage read the request store named by [log] database, from the
+// config file read best-effort like the control socket's path.
+Result<store::Reader> open_store(const CliOptions& opts, std::string_view command) {
+    auto loaded = config::load_file(opts.config_path);
+    const auto& log = loaded.ok() ? loaded.config->log : loaded.partial.log;
+    if (log.database.empty())
+        return Result<store::Reader>::fail(
+            EX_CONFIG, fmt::format("{}: the request store is off ([log] database is empty in {})", command,
+                                   opts.config_path));
+    auto reader = store::Reader::open(log.database);
+    if (!reader) return Result<store::Reader>::fail(reader.error().code, fmt::format("{}: {}", command, reader.error().message));
+    if (!reader->note().empty()) print(stderr, fmt::format("antigravityd: note: {}\n", reader->note()));
+    return reader;
+}
+
+int cmd_log(const CliOptions& opts) {
+    auto reader = open_store(opts, "log");
+    if (!reader) return fail(reader.error());
+    return emit(log_outcome(*reader, opts, static_cast<int64_t>(std::time(nullptr))));
+}
+
+int cmd_usage(const CliOptions& opts) {
+    auto reader = open_store(opts, "usage");
+    if (!reader) return fail(reader.error());
+    return emit(usage_outcome(*reader, opts, static_cast<int64_t>(std::time(nullptr))));
+}
+
 }  // namespace
 
 Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
@@ -192,12 +229,63 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             if (!info->json) return not_for(name);
             if (has_inline) return usage_error("option '--json' takes no value");
             inv.options.json = true;
+        } else if (name == "--since") {
+            if (!info->log && !info->usage) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            if (!store::parse_since(*v, 0))
+                return usage_error(fmt::format("--since: cannot read '{}' (30m, 24h, 7d, today, month, 2026-12-01)", *v));
+            inv.options.since = std::move(*v);
+        } else if (name == "--client" || name == "--model" || name == "--provider") {
+            if (!info->log) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            (name == "--client" ? inv.options.client : name == "--model" ? inv.options.model : inv.options.provider) =
+                std::move(*v);
+        } else if (name == "--status") {
+            if (!info->log) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            if (!store::parse_status_filter(*v))
+                return usage_error(fmt::format("--status: cannot read '{}' (429, 4xx, 5xx, error)", *v));
+            inv.options.status = std::move(*v);
+        } else if (name == "--limit") {
+            if (!info->log) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            std::size_t n = 0;
+            bool ok = !v->empty() && v->size() <= 7;
+            for (char c : *v) {
+                ok = ok && c >= '0' && c <= '9';
+                if (ok) n = n * 10 + static_cast<std::size_t>(c - '0');
+            }
+            if (!ok || n == 0 || n > kMaxLogLimit)
+                return usage_error(fmt::format("--limit: '{}' is not a number from 1 to {}", *v, kMaxLogLimit));
+            inv.options.limit = n;
+        } else if (name == "--id") {
+            if (!info->log) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            auto id = parse_request_id(*v);
+            if (!id) return usage_error(fmt::format("--id: '{}' is not a request id (hex, as in the access log)", *v));
+            inv.options.id = *id;
+        } else if (name == "--by") {
+            if (!info->usage) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            if (!store::parse_group_by(*v))
+                return usage_error(
+                    fmt::format("--by: cannot read '{}' (client, model, provider, credential, hour, day)", *v));
+            inv.options.by = std::move(*v);
         } else if (!a.empty() && a[0] == '-') {
             return usage_error(fmt::format("unknown option '{}'", name));
         } else {
             return usage_error(fmt::format("unexpected argument '{}'", a));
         }
     }
+    if (inv.options.id && (!inv.options.since.empty() || inv.options.client || inv.options.model ||
+                           inv.options.provider || !inv.options.status.empty()))
+        return usage_error("option '--id' shows one request: it takes no filters");
     return inv;
 }
 
@@ -214,6 +302,13 @@ std::string usage_text() {
         "  status [-c FILE] [--json]\n"
         "                        show the running daemon's state\n"
         "  stop [-c FILE]        stop the running daemon and wait until it has exited\n"
+        "  log [-c FILE] [--since WHEN] [--client NAME] [--model GLOB] [--provider NAME]\n"
+        "      [--status 429|4xx|5xx|error] [--limit N] [--json]\n"
+        "                        list the requests in the request store, newest first\n"
+        "  log [-c FILE] --id ID [--json]\n"
+        "                        show one request in full, bodies included when kept\n"
+        "  usage [-c FILE] [--since WHEN] [--by client|model|provider|credential|hour|day]\n"
+        "      [--json]          requests, errors and tokens from the request store\n"
         "  version               print the version (also --version)\n"
         "  help                  print this text (also --help)\n"
         "\n"
@@ -221,15 +316,29 @@ std::string usage_text() {
         "  -c, --config FILE     configuration file (default: {})\n"
         "      --daemon          run: detach from the terminal, return once started\n"
         "      --pid-file PATH   run: PID file to lock (overrides server.pid_file)\n"
-        "      --json            status: print the daemon's JSON as received\n"
+        "      --json            status: print the daemon's JSON as received;\n"
+        "                        log, usage: print JSON\n"
+        "      --since WHEN      log, usage: since 30m, 24h, 7d, today, month, 2026-12-01 or\n"
+        "                        2026-12-01T13:45 (local time unless Z or +HH:MM);\n"
+        "                        usage defaults to 24h\n"
+        "      --client NAME     log: the client's requests (\"\" for none)\n"
+        "      --model GLOB      log: the model asked or sent matches GLOB\n"
+        "      --provider NAME   log: the provider that served them\n"
+        "      --status S        log: 429, 4xx, 5xx or error (>= 400 or failed)\n"
+        "      --limit N         log: at most N requests (default 50)\n"
+        "      --id ID           log: one request, by the id of the access log\n"
+        "      --by KEY          usage: one line per client (default), model, provider,\n"
+        "                        credential, hour or day\n"
         "\n"
         "reload, status and stop reach the daemon through server.control_socket\n"
-        "named in the configuration file.\n"
+        "named in the configuration file; log and usage read the file [log] database\n"
+        "names (read-only, whether the daemon runs or not).\n"
         "\n"
         "Exit status: 0 success; 1 failure (invalid configuration, failed reload);\n"
-        "64 usage error; 69 daemon not reachable; 74 cannot write the output;\n"
-        "75 timed out or daemon busy; 76 malformed answer; 77 permission denied;\n"
-        "78 configuration error at start-up.\n",
+        "64 usage error; 65 not a request store (or a damaged one); 66 no request\n"
+        "store; 69 daemon not reachable; 74 cannot write the output; 75 timed out or\n"
+        "daemon busy; 76 malformed answer; 77 permission denied; 78 configuration\n"
+        "error at start-up, or the request store is off.\n",
         kDefaultConfigPath);
 }
 
@@ -250,6 +359,8 @@ int cli_main(int argc, char** argv) {
         case Command::Reload: code = cmd_reload(inv->options); break;
         case Command::Status: code = cmd_status(inv->options); break;
         case Command::Stop: code = cmd_stop(inv->options); break;
+        case Command::Log: code = cmd_log(inv->options); break;
+        case Command::Usage: code = cmd_usage(inv->options); break;
         case Command::Version: print(stdout, version_text()); code = 0; break;
         case Command::Help: print(stdout, usage_text()); code = 0; break;
     }

@@ -18,7 +18,7 @@ struct LoadResult;
 
 namespace agd::daemon {
 
-enum class Command { Run, CheckConfig, Reload, Status, Stop, Version, Help };
+enum class Command { Run, CheckConfig, Reload, Status, Stop, Log, Usage, Version, Help };
 
 struct Invocation {
     Command command = Command::Help;
@@ -27,8 +27,9 @@ struct Invocation {
 
 // `args` are argv[1..]. Accepts -c FILE, -cFILE, --config FILE, --config=FILE
 // (every command but version/help), --daemon and --pid-file PATH|=PATH (run),
-// --json (status); -h/--help anywhere means Help. Errors: EX_USAGE with a
-// one-line message.
+// --json (status, log, usage), --since (log, usage), --client, --model,
+// --provider, --status, --limit, --id (log), --by (usage); -h/--help
+// anywhere means Help. Errors: EX_USAGE with a one-line message.
 Result<Invocation> parse_args(const std::vector<std::string_view>& args);
 
 std::string usage_text();

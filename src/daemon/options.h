@@ -1,6 +1,9 @@
 // Command-line options shared by the subcommands (parsed in main.cc).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace agd::daemon {
@@ -11,7 +14,17 @@ struct CliOptions {
     std::string config_path = kDefaultConfigPath;
     std::string pid_file;       // --pid-file: overrides server.pid_file
     bool daemonize = false;     // run --daemon
-    bool json = false;          // status --json
+    bool json = false;          // status, log, usage --json
+
+    // log and usage (checked by parse_args, read by daemon/cli_store.h).
+    std::string since;                    // --since: "" = log: no bound, usage: 24h
+    std::optional<std::string> client;    // log --client
+    std::optional<std::string> model;     // log --model GLOB
+    std::optional<std::string> provider;  // log --provider
+    std::string status;                   // log --status
+    std::size_t limit = 50;               // log --limit
+    std::optional<std::uint64_t> id;      // log --id
+    std::string by = "client";            // usage --by
 };
 
 }  // namespace agd::daemon
