@@ -11,6 +11,11 @@ std::shared_ptr<ClientState> Registry::get(const std::string& name) {
     return slot;
 }
 
+bool Registry::contains(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return map_.count(name) != 0;
+}
+
 void Registry::retain_only(const std::vector<std::string>& names) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto it = map_.begin(); it != map_.end();) {

@@ -18,6 +18,7 @@ namespace agd::clients {
 class Registry {
 public:
     std::shared_ptr<ClientState> get(const std::string& name);
+    bool contains(const std::string& name);
     // Forget clients that are no longer configured.
     void retain_only(const std::vector<std::string>& names);
 

@@ -290,6 +290,19 @@ Result<std::string> render_status(std::string_view json) {
                 if (p.IsObject()) render_provider(out, p);
         }
     }
+    if (const Value* st = member(doc, "store"); st != nullptr && st->IsObject()) {
+        std::vector<std::string> parts;
+        const Value* ok = member(*st, "ok");
+        parts.push_back(ok && ok->IsTrue() ? "ok" : "NOT WRITING");
+        if (auto n = get_int(*st, "written")) parts.push_back(fmt::format("{} written", *n));
+        if (auto n = get_int(*st, "queue"); n && *n > 0) parts.push_back(fmt::format("{} queued", *n));
+        if (auto n = get_int(*st, "dropped"); n && *n > 0) parts.push_back(fmt::format("{} dropped (queue full)", *n));
+        if (auto n = get_int(*st, "lost"); n && *n > 0) parts.push_back(fmt::format("{} lost", *n));
+        if (auto n = get_int(*st, "errors"); n && *n > 0) parts.push_back(plural(*n, "error"));
+        if (auto n = get_int(*st, "bytes"); n && *n > 0) parts.push_back(fmt::format("{} KiB", (*n + 1023) / 1024));
+        append_field(out, "request store",
+                     fmt::format("{} ({})", get_string(*st, "database").value_or("?"), join(parts, ", ")));
+    }
     if (const Value* cls = member(doc, "clients"); cls != nullptr && cls->IsArray() && !cls->Empty()) {
         out += "clients:\n";
         for (const auto& c : cls->GetArray())

@@ -23,8 +23,7 @@
 #include "daemon/pidfile.h"
 #include "server/runtime.h"
 #include "clients/status.h"
-#include "clients/usage_charge.h"
-#include "record/access_log.h"
+#include "daemon/accounting.h"
 #include "server/server.h"
 
 namespace agd::daemon {
@@ -85,28 +84,14 @@ private:
     std::unique_ptr<Server> server_;
     std::unique_ptr<ControlServer> control_;
     // Consumers of finished requests (Runtime::hook), registered before the workers start.
-    record::AccessLog access_log_;
-    clients::UsageCharge usage_charge_;
+    Accounting accounting_{runtime_};
     std::vector<event*> events_;
     event* drain_timer_ = nullptr;
-    void apply_access_log(const config::LogConfig& l);
-
     uint64_t generation_ = 0;
     int64_t started_at_ = 0;
     int64_t drain_deadline_ms_ = 0;
     bool stopping_ = false;
 };
-
-// [log] access_log: a file of its own, or the daemon's log ("stderr"; "off"
-// is the consumer's business).
-void Daemon::apply_access_log(const config::LogConfig& l) {
-    bool file = l.access_log != "stderr" && l.access_log != "off";
-    if (int err = log::set_access_file(file ? l.access_log : std::string()); err != 0) {
-        log::warning("log.access_log: cannot open {}: {}; access lines go to the daemon's log", l.access_log,
-                     strerror(err));
-        log::set_access_file("");
-    }
-}
 
 int Daemon::run(std::optional<Detach>& detach) {
     auto fail = [&](int code, const std::string& message) {
@@ -130,9 +115,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     generation_ = 1;
     runtime_.publish(build_snapshot(initial_, generation_, runtime_.health(), runtime_.clients()));
 
-    apply_access_log(cfg.log);
-    runtime_.hook().add(&usage_charge_);
-    runtime_.hook().add(&access_log_);
+    accounting_.start(cfg);
 
     unsigned workers = cfg.server.workers;
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
@@ -171,6 +154,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     control_.reset();
     server_->stop_workers();
     server_.reset();
+    accounting_.stop();
     log::notice("antigravityd stopped");
     return EX_OK;
 }
@@ -211,14 +195,17 @@ std::string Daemon::do_reload() {
     if (old_s.control_socket != new_s.control_socket || old_s.pid_file != new_s.pid_file)
         log::warning("server.control_socket / server.pid_file changed: take effect at the next restart");
 
+    std::vector<std::string> new_clients;
+    for (const auto& c : lr.config->clients)
+        if (!runtime_.clients().contains(c.name)) new_clients.push_back(c.name);
     uint64_t gen = ++generation_;
     runtime_.publish(build_snapshot(lr.config, gen, runtime_.health(), runtime_.clients()));
+    accounting_.reload(*live->config, *lr.config, new_clients);
     std::vector<std::string> ids;
     for (const auto& p : runtime_.snapshot()->router->providers())
         for (const auto& c : p.creds) ids.push_back(dispatch::HealthRegistry::id(p.cfg->name, c.fingerprint));
     runtime_.health().retain_only(ids);
     log::set_level(to_log_level(new_s.log_level));
-    if (live->config->log.access_log != lr.config->log.access_log) apply_access_log(lr.config->log);
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());
     notify_ready("serving configuration generation " + std::to_string(gen));
@@ -285,6 +272,7 @@ std::string Daemon::status() {
         b += "]}";
     }
     b += "],\"clients\":" + clients::status_json(cfg, snap->clients, now);
+    b += ",\"store\":" + accounting_.status_json();
     b += "}";
     return b;
 }

@@ -173,6 +173,20 @@ TEST_CASE("cli: status shows each client with today's usage and its limits") {
                       "tpm 200000, 3 refused by limits, expires 2027-03-31\n    models: claude-*, gpt-5*\n"));
 }
 
+TEST_CASE("cli: status shows the request store and its trouble") {
+    auto r = render_status(R"({"pid":1,"store":{"database":"/var/lib/antigravityd/antigravityd.db","ok":true,
+        "written":120,"dropped":0,"lost":0,"errors":0,"queue":0,"bytes":40960}})");
+    REQUIRE(r);
+    CHECK(contains(*r, "request store: /var/lib/antigravityd/antigravityd.db (ok, 120 written, 40 KiB)\n"));
+    r = render_status(R"({"pid":1,"store":{"database":"/x.db","ok":false,"written":0,"dropped":3,"lost":7,
+        "errors":2,"queue":5,"bytes":0}})");
+    REQUIRE(r);
+    CHECK(contains(*r, "request store: /x.db (NOT WRITING, 0 written, 5 queued, 3 dropped (queue full), 7 lost, 2 errors)\n"));
+    r = render_status(R"({"pid":1,"store":null})");
+    REQUIRE(r);
+    CHECK_FALSE(contains(*r, "request store"));
+}
+
 TEST_CASE("cli: status rendering tolerates missing and odd fields") {
     auto empty = render_status("{}");
     REQUIRE(empty);
