@@ -364,6 +364,12 @@ void RequestContext::resume_connection() {
 
 namespace {
 
+void redact_secret(std::string& text, const std::string& secret) {
+    if (secret.size() < 8 || text.size() < secret.size()) return;
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 10))
+        text.replace(at, secret.size(), "[redacted]");
+}
+
 // [log] bodies: which requests keep their bodies.
 bool keeps_bodies(const config::LogConfig& l, int status, const std::string& error) {
     switch (l.bodies) {
@@ -434,6 +440,12 @@ void RequestContext::complete() {
         }
         rec.response_body = std::move(access.body);
         rec.response_truncated = access.body_truncated;
+        // An upstream may quote a key back (an error naming the key it
+        // refused): no key is ever kept.
+        for (const auto& p : cfg.providers)
+            for (const auto& k : p.keys) redact_secret(rec.response_body, k), redact_secret(rec.request_body, k);
+        for (const auto& c : cfg.clients)
+            for (const auto& k : c.keys) redact_secret(rec.response_body, k), redact_secret(rec.request_body, k);
     }
     rec.config = &cfg;
     rec.client_state = state;
