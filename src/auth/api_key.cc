@@ -1,35 +1,53 @@
 #include "auth/api_key.h"
 
 #include <strings.h>
+#include <time.h>
 
+#include "clients/client_state.h"
 #include "common/fingerprint.h"
 #include "server/request_context.h"
 
 namespace agd::auth {
 
-bool ApiKeyStage::key_accepted(std::string_view key) const {
-    bool ok = false;
-    for (const auto& k : auth_.keys) ok |= secret_equal(k, key);  // no early exit: constant time over the list
-    return ok;
+int ApiKeyStage::client_of(std::string_view key) const {
+    int found = -1;
+    // No early exit: constant time over every key.
+    for (size_t c = 0; c < cfg_.clients.size(); ++c)
+        for (const auto& k : cfg_.clients[c].keys)
+            if (secret_equal(k, key) && found < 0) found = static_cast<int>(c);
+    return found;
 }
 
-ApiKeyStage::Verdict ApiKeyStage::check(Operation op, const std::string_view* presented, size_t count) const {
-    switch (auth_.effective) {
+ApiKeyStage::Decision ApiKeyStage::check(Operation op, const std::string_view* presented, size_t count) const {
+    Decision d;
+    for (size_t i = 0; i < count && d.client < 0; ++i) d.client = client_of(presented[i]);
+    switch (cfg_.auth.effective) {
         case config::AuthMode::Off:
-        case config::AuthMode::Auto: return Verdict::Pass;  // Auto is resolved by the loader; never seen here
+        case config::AuthMode::Auto: return d;  // Auto is resolved by the loader; never seen here
         case config::AuthMode::AllExceptHealth:
-            if (op == Operation::Health) return Verdict::Pass;
+            if (op == Operation::Health) return d;
             break;
         case config::AuthMode::Strict: break;
     }
-    if (count == 0) return Verdict::Missing;
-    for (size_t i = 0; i < count; ++i)
-        if (key_accepted(presented[i])) return Verdict::Pass;
-    return Verdict::Invalid;
+    if (count == 0)
+        d.verdict = Verdict::Missing;
+    else if (d.client < 0)
+        d.verdict = Verdict::Invalid;
+    return d;
 }
 
+namespace {
+
+std::string day_text(int yyyymmdd) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
+    return buf;
+}
+
+}  // namespace
+
 StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
-    if (auth_.effective == config::AuthMode::Off) return StageResult::Continue;
+    if (cfg_.clients.empty()) return StageResult::Continue;  // auth off and no key to name a client
     std::string_view candidates[4];
     size_t n = 0;
     std::string_view authz = ctx.header("authorization");
@@ -38,16 +56,29 @@ StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
     if (auto v = ctx.header("x-goog-api-key"); !v.empty()) candidates[n++] = v;
     std::string query_key;
     if (query_param(ctx.query, "key", &query_key) && !query_key.empty()) candidates[n++] = query_key;
-    switch (check(ctx.route.op, candidates, n)) {
-        case Verdict::Pass: return StageResult::Continue;
+    Decision d = check(ctx.route.op, candidates, n);
+    switch (d.verdict) {
+        case Verdict::Pass: break;
         case Verdict::Missing:
             ctx.fail(ErrorKind::Unauthorized,
                      "missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' or '?key='");
             return StageResult::Reply;
-        case Verdict::Invalid: break;
+        case Verdict::Invalid: ctx.fail(ErrorKind::Unauthorized, "invalid API key"); return StageResult::Reply;
     }
-    ctx.fail(ErrorKind::Unauthorized, "invalid API key");
-    return StageResult::Reply;
+    if (d.client < 0) return StageResult::Continue;
+    const config::ClientConfig& client = cfg_.clients[static_cast<size_t>(d.client)];
+    ctx.client_index = d.client;
+    if (client.expires && clients::calendar_now(static_cast<int64_t>(time(nullptr))).day > client.expires) {
+        bool enforced = cfg_.auth.effective == config::AuthMode::Strict ||
+                        (cfg_.auth.effective == config::AuthMode::AllExceptHealth && ctx.route.op != Operation::Health);
+        if (enforced) {
+            ctx.fail(ErrorKind::Unauthorized,
+                     "API key expired: client '" + client.name + "' was valid until " + day_text(client.expires));
+            return StageResult::Reply;
+        }
+        ctx.client_index = -1;  // auth off: an expired key names no client
+    }
+    return StageResult::Continue;
 }
 
 }  // namespace agd::auth

@@ -110,6 +110,7 @@ struct State {
     std::mutex mu;
     std::condition_variable cv;
     std::string pending;          // formatted lines waiting for the thread
+    std::string pending_access;   // access lines for the access log file
     std::uint64_t dropped = 0;    // lines dropped since the last report
     bool running = false;         // a thread owns the output
     bool stopping = false;
@@ -129,6 +130,9 @@ std::atomic<std::uint64_t> g_dropped_total{0};
 std::atomic<int> g_fd{STDERR_FILENO};
 std::mutex g_file_mu;  // set_file / reopen against each other
 std::string g_file_path;  // "" = stderr; guarded by g_file_mu
+// The access log file ([log] access_log = PATH): -1 = access lines go to the main log.
+std::atomic<int> g_access_fd{-1};
+std::string g_access_path;  // guarded by g_file_mu
 
 int open_log_file(const std::string& path) {
     int fd;
@@ -156,8 +160,8 @@ bool journal_mode() {
 // Writes all of [data, data+len) to stderr, retrying on EINTR, partial writes
 // and EAGAIN (if someone handed us a non-blocking stderr). Gives up on any
 // other error: there is nowhere left to report it.
-void write_all(const char* data, std::size_t len) {
-    const int fd = g_fd.load(std::memory_order_relaxed);
+void write_all(const char* data, std::size_t len, int fd = -1) {
+    if (fd < 0) fd = g_fd.load(std::memory_order_relaxed);
     while (len > 0) {
         ssize_t n = ::write(fd, data, len);
         if (n > 0) {
@@ -182,25 +186,34 @@ std::string dropped_line(std::uint64_t n) {
 }
 
 void thread_main(State* st) {
-    std::string batch;
+    std::string batch, access;
     for (;;) {
         std::uint64_t dropped = 0;
         {
             std::unique_lock lk(st->mu);
-            st->cv.wait(lk, [st] { return !st->pending.empty() || st->dropped > 0 || st->stopping; });
-            if (st->pending.empty() && st->dropped == 0) {
+            st->cv.wait(lk, [st] {
+                return !st->pending.empty() || !st->pending_access.empty() || st->dropped > 0 || st->stopping;
+            });
+            if (st->pending.empty() && st->pending_access.empty() && st->dropped == 0) {
                 // stopping with nothing left: hand the output back to callers.
                 st->running = false;
                 return;
             }
             batch.clear();
             batch.swap(st->pending);
+            access.clear();
+            access.swap(st->pending_access);
             dropped = st->dropped;
             st->dropped = 0;
         }
         if (dropped > 0) batch += dropped_line(dropped);
-        write_all(batch.data(), batch.size());
+        if (!batch.empty()) write_all(batch.data(), batch.size());
+        if (!access.empty()) {
+            int fd = g_access_fd.load(std::memory_order_relaxed);
+            if (fd >= 0) write_all(access.data(), access.size(), fd);
+        }
         if (batch.capacity() > (1u << 20)) std::string().swap(batch);  // do not hoard a burst
+        if (access.capacity() > (1u << 20)) std::string().swap(access);
     }
 }
 
@@ -275,18 +288,83 @@ int set_file(const std::string& path) {
     return 0;
 }
 
-std::string reopen() {
-    std::lock_guard lk(g_file_mu);
-    if (g_file_path.empty()) return "nothing to reopen: the log goes to standard error";
-    int fd = open_log_file(g_file_path);
-    if (fd < 0)
-        return fmt::format("cannot reopen {}: {}; still writing to the old file", g_file_path, std::strerror(errno));
-    int rc = ::dup3(fd, g_fd.load(), O_CLOEXEC);
+namespace {
+
+// Opens `path` again into descriptor `target` (so writers never see a change).
+std::string reopen_into(const std::string& path, int target) {
+    int fd = open_log_file(path);
+    if (fd < 0) return fmt::format("cannot reopen {}: {}; still writing to the old file", path, std::strerror(errno));
+    int rc = ::dup3(fd, target, O_CLOEXEC);
     int err = errno;
     ::close(fd);
-    if (rc < 0)
-        return fmt::format("cannot reopen {}: {}; still writing to the old file", g_file_path, std::strerror(err));
-    return "reopened " + g_file_path;
+    if (rc < 0) return fmt::format("cannot reopen {}: {}; still writing to the old file", path, std::strerror(err));
+    return "reopened " + path;
+}
+
+}  // namespace
+
+std::string reopen() {
+    std::lock_guard lk(g_file_mu);
+    std::string out;
+    if (!g_file_path.empty()) out = reopen_into(g_file_path, g_fd.load());
+    if (!g_access_path.empty()) {
+        if (!out.empty()) out += "; ";
+        out += reopen_into(g_access_path, g_access_fd.load());
+    }
+    if (out.empty()) return "nothing to reopen: the log goes to standard error";
+    return out;
+}
+
+int set_access_file(const std::string& path) {
+    std::lock_guard lk(g_file_mu);
+    int old = g_access_fd.load();
+    if (path.empty()) {
+        g_access_fd.store(-1);
+        if (old >= 0) ::close(old);
+        g_access_path.clear();
+        return 0;
+    }
+    int fd = open_log_file(path);
+    if (fd < 0) return errno;
+    if (old >= 0) {
+        if (::dup3(fd, old, O_CLOEXEC) < 0) {
+            int err = errno;
+            ::close(fd);
+            return err;
+        }
+        ::close(fd);
+    } else {
+        g_access_fd.store(fd);
+    }
+    g_access_path = path;
+    return 0;
+}
+
+void access(std::string_view line) {
+    if (g_access_fd.load(std::memory_order_relaxed) < 0) {
+        if (enabled(Level::Info)) write(Level::Info, line);
+        return;
+    }
+    std::string text = detail::format_line(Level::Info, line, false, std::chrono::system_clock::now());
+    // The access file has no levels: "TIME info access ..." -> "TIME access ...".
+    if (size_t sp = text.find(' '); sp != std::string::npos && text.compare(sp + 1, 5, "info ") == 0) text.erase(sp + 1, 5);
+    State* st = g_state;
+    {
+        std::unique_lock lk(st->mu);
+        if (st->running) {
+            if (st->pending_access.size() + text.size() > g_queue_limit.load(std::memory_order_relaxed)) {
+                ++st->dropped;
+                g_dropped_total.fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+            bool was_empty = st->pending_access.empty() && st->pending.empty();
+            st->pending_access += text;
+            lk.unlock();
+            if (was_empty) st->cv.notify_one();
+            return;
+        }
+    }
+    write_all(text.data(), text.size(), g_access_fd.load());
 }
 
 void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }

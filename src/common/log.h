@@ -41,6 +41,14 @@ int set_file(const std::string& path);
 // ("cannot reopen PATH: ...; still writing to the old file").
 std::string reopen();
 
+// The access log ([log] access_log). By default access lines are Info lines
+// of the main log; set_access_file(path) sends them to a file of their own
+// (opened O_APPEND, created 0640, reopened by reopen() too), each line
+// "TIME access ...". set_access_file("") goes back. Errors: the errno.
+int set_access_file(const std::string& path);
+// One access line (never blocks; dropped and counted when the queue is full).
+void access(std::string_view line);
+
 void set_level(Level level);
 Level level();
 inline bool enabled(Level l) { return static_cast<int>(l) <= static_cast<int>(level()); }

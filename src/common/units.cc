@@ -94,6 +94,8 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
             mult = 60'000;
         } else if (unit == "h") {
             mult = 3'600'000;
+        } else if (unit == "d") {
+            mult = 86'400'000;
         } else {
             return std::nullopt;
         }
@@ -104,6 +106,26 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
         total += part;
     }
     return std::chrono::milliseconds(static_cast<Rep>(total));
+}
+
+std::optional<uint64_t> parse_count(std::string_view text) {
+    std::size_t pos = 0;
+    uint64_t n = 0;
+    if (!read_number(text, pos, n)) return std::nullopt;
+    std::string_view unit = text.substr(pos);
+    uint64_t mult = 1;
+    if (unit.size() > 1) return std::nullopt;
+    if (unit.size() == 1) {
+        switch (lower(unit[0])) {
+            case 'k': mult = 1'000; break;
+            case 'm': mult = 1'000'000; break;
+            case 'g': mult = 1'000'000'000; break;
+            default: return std::nullopt;
+        }
+    }
+    uint64_t out = 0;
+    if (mul_overflows(n, mult, out)) return std::nullopt;
+    return out;
 }
 
 }  // namespace agd

@@ -146,7 +146,7 @@ std::optional<unsigned long long> parse_uint(std::string_view s, unsigned long l
     return v;
 }
 
-enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Skip };
+enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Log, Metrics, Skip };
 
 struct ProviderState {
     ProviderConfig cfg;
@@ -156,6 +156,14 @@ struct ProviderState {
     bool base_url_set = false;
     bool duplicate = false;      // a second [provider.NAME]: reported, then ignored
     std::map<std::string, int> seen;  // key -> first line (non-repeatable keys)
+};
+
+struct ClientState {
+    ClientConfig cfg;
+    std::string label;           // "client.NAME"
+    bool duplicate = false;
+    std::vector<int> key_lines;  // line of each of cfg.keys
+    std::map<std::string, int> seen;
 };
 
 struct ListenError {
@@ -218,12 +226,18 @@ private:
     void access_key(const std::string& label, std::string_view key, std::string_view value);
     void routing_key(const std::string& label, std::string_view key, std::string_view value);
     void provider_key(ProviderState& p, const std::string& label, std::string_view key, std::string_view value);
+    void client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view value);
+    void log_key(const std::string& label, std::string_view key, std::string_view value);
+    void metrics_key(const std::string& label, std::string_view key, std::string_view value);
+    void finish_clients();
 
     // ---- value parsers (report their own errors) ------------------------
     std::optional<uint64_t> size_value(const std::string& label, std::string_view v);
     std::optional<Millis> duration_value(const std::string& label, std::string_view v, bool allow_zero);
     std::optional<std::string> path_value(const std::string& label, std::string_view v);
-    void listen_value(const std::string& label, std::string_view v);
+    void listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into);
+    std::optional<uint64_t> count_value(const std::string& label, std::string_view v);
+    std::optional<int> date_value(const std::string& label, std::string_view v);
     void cidr_value(const std::string& label, std::string_view v, std::vector<Cidr>& into);
     void models_value(ProviderState& p, const std::string& label, std::string_view v);
     void secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into);
@@ -254,10 +268,13 @@ private:
     SectionKind kind_ = SectionKind::None;
     std::string section_;          // as written, for labels
     std::size_t provider_ = 0;     // index into providers_ when kind_ == Provider
+    std::size_t client_ = 0;       // index into clients_ when kind_ == Client
 
     Config cfg_;
     std::vector<ProviderState> providers_;
-    std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_;
+    std::vector<ClientState> clients_;
+    std::vector<int> auth_key_lines_;
+    std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_, log_seen_;
     std::map<std::string, int> listen_seen_;  // normalised address -> line
     int mode_line_ = 0;
     int real_ip_line_ = 0;
@@ -382,8 +399,38 @@ void Parser::open_section(std::string_view name) {
     } else if (name == "provider") {
         error(line_, section_, "missing provider name: write [provider.NAME]");
         kind_ = SectionKind::Skip;
+    } else if (name.substr(0, 7) == "client.") {
+        std::string_view cname = name.substr(7);
+        if (!valid_provider_name(cname)) {
+            error(line_, section_, "bad client name (use letters, digits, '_', '.' and '-')");
+            kind_ = SectionKind::Skip;
+            return;
+        }
+        ClientState st;
+        st.cfg.name = std::string(cname);
+        st.cfg.line = line_;
+        st.label = section_;
+        for (const auto& other : clients_) {
+            if (!other.duplicate && other.cfg.name == st.cfg.name) {
+                error(line_, section_,
+                      "duplicate client name (first defined on line " + std::to_string(other.cfg.line) + ")");
+                st.duplicate = true;
+                break;
+            }
+        }
+        clients_.push_back(std::move(st));
+        client_ = clients_.size() - 1;
+        kind_ = SectionKind::Client;
+    } else if (name == "client") {
+        error(line_, section_, "missing client name: write [client.NAME]");
+        kind_ = SectionKind::Skip;
+    } else if (name == "log") {
+        kind_ = SectionKind::Log;
+    } else if (name == "metrics") {
+        kind_ = SectionKind::Metrics;
     } else {
-        error(line_, section_, "unknown section (expected server, auth, access, routing or provider.NAME)");
+        error(line_, section_,
+              "unknown section (expected server, auth, access, routing, log, metrics, provider.NAME or client.NAME)");
         kind_ = SectionKind::Skip;
     }
 }
@@ -403,7 +450,10 @@ void Parser::on_key(std::string_view name, std::string_view value) {
         return;
     }
     std::string label = section_ + "." + std::string(name);
-    if (value.empty()) {
+    // An empty [log] database or [metrics] listen turns the feature off.
+    bool empty_means_off = (kind_ == SectionKind::Log && name == "database") ||
+                           (kind_ == SectionKind::Metrics && name == "listen");
+    if (value.empty() && !empty_means_off) {
         error(line_, label, "empty value");
         return;
     }
@@ -418,6 +468,9 @@ void Parser::on_key(std::string_view name, std::string_view value) {
         case SectionKind::Access: access_key(label, name, value); break;
         case SectionKind::Routing: routing_key(label, name, value); break;
         case SectionKind::Provider: provider_key(providers_[provider_], label, name, value); break;
+        case SectionKind::Client: client_key(clients_[client_], label, name, value); break;
+        case SectionKind::Log: log_key(label, name, value); break;
+        case SectionKind::Metrics: metrics_key(label, name, value); break;
         case SectionKind::None:
         case SectionKind::Skip: break;
     }
@@ -427,7 +480,7 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
     ServerConfig& s = cfg_.server;
     if (key == "listen") {
         listen_written_ = true;
-        listen_value(label, v);
+        listen_value(label, v, cfg_.server.listen);
         return;
     }
     static constexpr const char* kSingle[] = {"workers",
@@ -505,7 +558,9 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
 void Parser::auth_key(const std::string& label, std::string_view key, std::string_view v) {
     AuthConfig& a = cfg_.auth;
     if (key == "key") {
+        size_t before = a.keys.size();
         secret_value(label, v, a.keys);
+        if (a.keys.size() > before) auth_key_lines_.push_back(line_);
     } else if (key == "mode") {
         if (!once(auth_seen_, label, key)) return;
         mode_line_ = line_;
@@ -670,7 +725,7 @@ std::optional<uint64_t> Parser::size_value(const std::string& label, std::string
 std::optional<Millis> Parser::duration_value(const std::string& label, std::string_view v, bool allow_zero) {
     auto d = parse_duration(v);
     if (!d) {
-        error(line_, label, "expected a duration like 30s (units ms, s, m, h), got " + quote(v));
+        error(line_, label, "expected a duration like 30s (units ms, s, m, h, d), got " + quote(v));
         return std::nullopt;
     }
     if (!allow_zero && d->count() == 0) {
@@ -692,7 +747,7 @@ std::optional<std::string> Parser::path_value(const std::string& label, std::str
     return std::string(v);
 }
 
-void Parser::listen_value(const std::string& label, std::string_view v) {
+void Parser::listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into) {
     static constexpr const char* kExpected =
         "expected ADDRESS:PORT (like 127.0.0.1:8045 or [::1]:8045) or unix:/PATH, got ";
     ListenAddr a;
@@ -773,7 +828,7 @@ void Parser::listen_value(const std::string& label, std::string_view v) {
             return;
         }
     }
-    cfg_.server.listen.push_back(std::move(a));
+    into.push_back(std::move(a));
 }
 
 void Parser::cidr_value(const std::string& label, std::string_view v, std::vector<Cidr>& into) {
@@ -845,6 +900,190 @@ void Parser::models_value(ProviderState& p, const std::string& label, std::strin
 // ---------------------------------------------------------------------------
 // Whole-file checks
 
+// ---------------------------------------------------------------------------
+// Clients, the request log, metrics
+
+std::optional<uint64_t> Parser::count_value(const std::string& label, std::string_view v) {
+    auto n = parse_count(v);
+    if (!n || *n > (1ull << 53)) {
+        error(line_, label, "expected a number like 60, 200k or 5M (k = 1000), got " + quote(v));
+        return std::nullopt;
+    }
+    return n;
+}
+
+// "YYYY-MM-DD" -> YYYYMMDD.
+std::optional<int> Parser::date_value(const std::string& label, std::string_view v) {
+    auto bad = [&]() -> std::optional<int> {
+        error(line_, label, "expected a date like 2027-03-31, got " + quote(v));
+        return std::nullopt;
+    };
+    if (v.size() != 10 || v[4] != '-' || v[7] != '-') return bad();
+    auto y = parse_uint(v.substr(0, 4), 9999), m = parse_uint(v.substr(5, 2), 12), d = parse_uint(v.substr(8, 2), 31);
+    if (!y || !m || !d || *y < 1970 || *m < 1 || *d < 1) return bad();
+    static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
+    int max_day = kDays[*m - 1] + (*m == 2 && leap ? 1 : 0);
+    if (static_cast<int>(*d) > max_day) return bad();
+    return static_cast<int>(*y * 10000 + *m * 100 + *d);
+}
+
+void Parser::client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view v) {
+    ClientConfig& cc = c.cfg;
+    if (key == "key") {
+        size_t before = cc.keys.size();
+        secret_value(label, v, cc.keys);
+        if (cc.keys.size() > before) c.key_lines.push_back(line_);
+        return;
+    }
+    if (key == "models") {
+        std::size_t start = 0;
+        while (start <= v.size()) {
+            std::size_t comma = v.find(',', start);
+            if (comma == std::string_view::npos) comma = v.size();
+            std::string_view entry = trim(v.substr(start, comma - start));
+            start = comma + 1;
+            if (entry.empty()) {
+                error(line_, label, "empty entry in the models list");
+                continue;
+            }
+            if (has_space_or_ctl(entry)) {
+                error(line_, label, "a model glob must not contain whitespace or control characters");
+                continue;
+            }
+            cc.models.emplace_back(entry);
+        }
+        return;
+    }
+    static constexpr const char* kSingle[] = {"rpm", "tpm", "daily_tokens", "monthly_tokens", "max_concurrent", "expires"};
+    if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
+        error(line_, label,
+              "unknown key (expected key, models, rpm, tpm, daily_tokens, monthly_tokens, max_concurrent or expires)");
+        return;
+    }
+    if (!once(c.seen, label, key)) return;
+    if (key == "expires") {
+        if (auto d = date_value(label, v)) cc.expires = *d;
+        return;
+    }
+    auto n = count_value(label, v);
+    if (!n) return;
+    if (*n == 0) {
+        error(line_, label, "must be greater than 0 (leave the key out for no limit)");
+        return;
+    }
+    if (key == "rpm") {
+        cc.rpm = *n;
+    } else if (key == "tpm") {
+        cc.tpm = *n;
+    } else if (key == "daily_tokens") {
+        cc.daily_tokens = *n;
+    } else if (key == "monthly_tokens") {
+        cc.monthly_tokens = *n;
+    } else if (key == "max_concurrent") {
+        if (*n > 1'000'000) {
+            error(line_, label, "expected at most 1000000, got " + quote(v));
+            return;
+        }
+        cc.max_concurrent = static_cast<unsigned>(*n);
+    }
+}
+
+void Parser::log_key(const std::string& label, std::string_view key, std::string_view v) {
+    LogConfig& l = cfg_.log;
+    static constexpr const char* kKeys[] = {"database", "retention", "rollup_retention", "max_size", "bodies",
+                                            "body_retention", "body_max", "access_log"};
+    if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        error(line_, label,
+              "unknown key (expected database, retention, rollup_retention, max_size, bodies, body_retention, "
+              "body_max or access_log)");
+        return;
+    }
+    if (!once(log_seen_, label, key)) return;
+    if (key == "database") {
+        if (v.empty()) {
+            l.database.clear();
+        } else if (auto p = path_value(label, v)) {
+            l.database = *p;
+        }
+    } else if (key == "retention") {
+        if (auto d = duration_value(label, v, false)) l.retention = *d;
+    } else if (key == "rollup_retention") {
+        if (auto d = duration_value(label, v, false)) l.rollup_retention = *d;
+    } else if (key == "body_retention") {
+        if (auto d = duration_value(label, v, false)) l.body_retention = *d;
+    } else if (key == "max_size") {
+        if (auto n = size_value(label, v)) {
+            if (*n < (1u << 20))
+                error(line_, label, "must be at least 1M");
+            else
+                l.max_size = *n;
+        }
+    } else if (key == "body_max") {
+        if (auto n = size_value(label, v)) {
+            if (*n > (64u << 20))
+                error(line_, label, "must be at most 64M");
+            else
+                l.body_max = *n;
+        }
+    } else if (key == "bodies") {
+        if (auto b = enum_value<LogBodies>(label, v,
+                                           {{"off", LogBodies::Off}, {"errors", LogBodies::Errors}, {"all", LogBodies::All}}))
+            l.bodies = *b;
+    } else if (key == "access_log") {
+        if (v == "stderr" || v == "off") {
+            l.access_log = std::string(v);
+        } else if (auto p = path_value(label, v)) {
+            l.access_log = *p;
+        }
+    }
+}
+
+void Parser::metrics_key(const std::string& label, std::string_view key, std::string_view v) {
+    if (key != "listen") {
+        error(line_, label, "unknown key (expected listen)");
+        return;
+    }
+    if (v.empty()) return;  // no metrics listener from this line
+    listen_value(label, v, cfg_.metrics.listen);
+}
+
+// The client named "default" holds the [auth] keys (merged into an explicit
+// [client.default]); a key belongs to one client only.
+void Parser::finish_clients() {
+    std::vector<ClientState> all;
+    ClientState* explicit_default = nullptr;
+    for (auto& c : clients_)
+        if (!c.duplicate && c.cfg.name == "default") explicit_default = &c;
+    if (!cfg_.auth.keys.empty() || explicit_default) {
+        ClientState d;
+        if (explicit_default) d = *explicit_default;
+        d.cfg.name = "default";
+        d.label = explicit_default ? explicit_default->label : "auth";
+        for (size_t i = 0; i < cfg_.auth.keys.size(); ++i) {
+            d.cfg.keys.push_back(cfg_.auth.keys[i]);
+            d.key_lines.push_back(i < auth_key_lines_.size() ? auth_key_lines_[i] : 0);
+        }
+        all.push_back(std::move(d));
+    }
+    for (auto& c : clients_)
+        if (!c.duplicate && c.cfg.name != "default") all.push_back(std::move(c));
+
+    std::map<std::string, std::pair<std::string, int>> owner;  // key -> (client, line)
+    for (auto& c : all) {
+        for (size_t i = 0; i < c.cfg.keys.size(); ++i) {
+            int line = i < c.key_lines.size() ? c.key_lines[i] : c.cfg.line;
+            auto [it, inserted] = owner.emplace(c.cfg.keys[i], std::make_pair(c.cfg.name, line));
+            if (!inserted && it->second.first != c.cfg.name)
+                error(line, c.label + ".key",
+                      "this key already belongs to client '" + it->second.first + "' (line " +
+                          std::to_string(it->second.second) + "); a key may belong to one client only");
+        }
+        if (c.cfg.keys.empty()) error(c.cfg.line, c.label, "no key configured (a client is known by its keys)");
+        cfg_.clients.push_back(std::move(c.cfg));
+    }
+}
+
 void Parser::finish() {
     // Providers.
     for (auto& p : providers_) {
@@ -866,6 +1105,8 @@ void Parser::finish() {
         cfg_.providers.push_back(c);
     }
 
+    finish_clients();
+
     // Listeners.
     if (!listen_written_) {
         ListenAddr a;
@@ -875,6 +1116,15 @@ void Parser::finish() {
         a.text = kDefaultListen;
         a.loopback = true;
         cfg_.server.listen.push_back(std::move(a));
+    }
+
+    for (const auto& m : cfg_.metrics.listen) {
+        for (const auto& l : cfg_.server.listen) {
+            bool same = m.kind == l.kind && (m.kind == ListenAddr::Kind::Unix ? m.path == l.path
+                                                                               : m.host == l.host && m.port == l.port && m.port != 0);
+            if (same)
+                error(m.line, "metrics.listen", "must not be a client listener (" + l.text + "): metrics get a port of their own");
+        }
     }
 
     // Authentication.
@@ -890,11 +1140,14 @@ void Parser::finish() {
         case AuthMode::Auto: auth.effective = exposed ? AuthMode::AllExceptHealth : AuthMode::Off; break;
         default: auth.effective = auth.mode; break;
     }
-    if ((auth.mode == AuthMode::Strict || auth.mode == AuthMode::AllExceptHealth) && auth.keys.empty())
-        error(mode_line_, "auth.mode", std::string(to_string(auth.mode)) + " needs at least one auth.key");
-    if (auth.mode == AuthMode::Auto && exposed && auth.keys.empty())
+    bool any_key = std::any_of(cfg_.clients.begin(), cfg_.clients.end(), [](const ClientConfig& c) { return !c.keys.empty(); });
+    if ((auth.mode == AuthMode::Strict || auth.mode == AuthMode::AllExceptHealth) && !any_key)
+        error(mode_line_, "auth.mode",
+              std::string(to_string(auth.mode)) + " needs at least one key (auth.key or a [client.NAME] key)");
+    if (auth.mode == AuthMode::Auto && exposed && !any_key)
         error(exposed->line, "server.listen",
-              "listening on " + exposed->text + " (not loopback) requires auth.key, or set auth.mode = off explicitly");
+              "listening on " + exposed->text +
+                  " (not loopback) requires auth.key (or a [client.NAME] key), or set auth.mode = off explicitly");
     if (auth.mode == AuthMode::Off && exposed)
         warning(mode_line_, "auth.mode",
                 "off while listening on " + exposed->text + " (not loopback): anyone who can reach it can use the "

@@ -105,6 +105,38 @@ void render_provider(std::string& out, const Value& prov) {
     }
 }
 
+// "team-a: 2 keys, today 1200 / 5000000 tokens, month 3400 tokens, 1 / 8 in flight, rpm 60, tpm 200000"
+void render_client(std::string& out, const Value& c) {
+    std::vector<std::string> parts;
+    const Value* limits = member(c, "limits");
+    auto lim = [&](const char* name) -> std::optional<std::int64_t> {
+        return limits && limits->IsObject() ? get_int(*limits, name) : std::nullopt;
+    };
+    if (auto n = get_int(c, "keys")) parts.push_back(plural(*n, "key"));
+    if (auto t = get_int(c, "tokens_today")) {
+        auto d = lim("daily_tokens");
+        parts.push_back(d ? fmt::format("today {} / {} tokens", *t, *d) : fmt::format("today {} tokens", *t));
+    }
+    if (auto t = get_int(c, "tokens_month")) {
+        auto m = lim("monthly_tokens");
+        parts.push_back(m ? fmt::format("month {} / {} tokens", *t, *m) : fmt::format("month {} tokens", *t));
+    }
+    if (auto f = get_int(c, "in_flight")) {
+        auto m = lim("max_concurrent");
+        parts.push_back(m ? fmt::format("{} / {} in flight", *f, *m) : fmt::format("{} in flight", *f));
+    }
+    if (auto r = lim("rpm")) parts.push_back(fmt::format("rpm {}", *r));
+    if (auto t = lim("tpm")) parts.push_back(fmt::format("tpm {}", *t));
+    if (auto l = get_int(c, "limited"); l && *l > 0) parts.push_back(fmt::format("{} refused by limits", *l));
+    if (auto e = get_string(c, "expires")) {
+        const Value* expired = member(c, "expired");
+        parts.push_back(fmt::format("{} {}", expired && expired->IsTrue() ? "expired" : "expires", *e));
+    }
+    fmt::format_to(std::back_inserter(out), "  {}: {}\n", get_string(c, "name").value_or("?"), join(parts, ", "));
+    if (auto models = get_strings(c, "models"); !models.empty())
+        fmt::format_to(std::back_inserter(out), "    models: {}\n", join(models, ", "));
+}
+
 }  // namespace
 
 std::string format_duration(std::int64_t seconds) {
@@ -257,6 +289,11 @@ Result<std::string> render_status(std::string_view json) {
             for (const auto& p : provs->GetArray())
                 if (p.IsObject()) render_provider(out, p);
         }
+    }
+    if (const Value* cls = member(doc, "clients"); cls != nullptr && cls->IsArray() && !cls->Empty()) {
+        out += "clients:\n";
+        for (const auto& c : cls->GetArray())
+            if (c.IsObject()) render_client(out, c);
     }
     return out;
 }

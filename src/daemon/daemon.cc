@@ -14,6 +14,8 @@
 #include <optional>
 #include <thread>
 
+#include "clients/status.h"
+#include "clients/usage_charge.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mailbox.h"
@@ -27,6 +29,7 @@
 #include "metrics/consumer.h"
 #include "metrics/gauges.h"
 #include "metrics/server.h"
+#include "record/access_log.h"
 #include "server/runtime.h"
 #include "server/server.h"
 #include "server/worker.h"
@@ -102,6 +105,9 @@ private:
     Runtime runtime_;
     std::unique_ptr<Server> server_;
     std::unique_ptr<ControlServer> control_;
+    // Consumers of finished requests (Runtime::hook), registered before the workers start.
+    record::AccessLog access_log_;
+    clients::UsageCharge usage_charge_;
     // Messages posted to the main loop from other threads.
     std::unique_ptr<Mailbox> mailbox_;
     // [metrics]: per-worker counters (a completion-hook consumer), the
@@ -114,11 +120,24 @@ private:
     std::function<uint64_t()> log_dropped_;
     std::vector<event*> events_;
     event* drain_timer_ = nullptr;
+    void apply_access_log(const config::LogConfig& l);
+
     uint64_t generation_ = 0;
     int64_t started_at_ = 0;
     int64_t drain_deadline_ms_ = 0;
     bool stopping_ = false;
 };
+
+// [log] access_log: a file of its own, or the daemon's log ("stderr"; "off"
+// is the consumer's business).
+void Daemon::apply_access_log(const config::LogConfig& l) {
+    bool file = l.access_log != "stderr" && l.access_log != "off";
+    if (int err = log::set_access_file(file ? l.access_log : std::string()); err != 0) {
+        log::warning("log.access_log: cannot open {}: {}; access lines go to the daemon's log", l.access_log,
+                     strerror(err));
+        log::set_access_file("");
+    }
+}
 
 int Daemon::run(std::optional<Detach>& detach) {
     auto fail = [&](int code, const std::string& message) {
@@ -142,7 +161,11 @@ int Daemon::run(std::optional<Detach>& detach) {
     mailbox_ = std::make_unique<Mailbox>(base_);
     if (!mailbox_->ok()) return fail(EX_OSERR, "cannot create the main loop's mailbox");
     generation_ = 1;
-    runtime_.publish(build_snapshot(initial_, generation_, runtime_.health()));
+    runtime_.publish(build_snapshot(initial_, generation_, runtime_.health(), runtime_.clients()));
+
+    apply_access_log(cfg.log);
+    runtime_.hook().add(&usage_charge_);
+    runtime_.hook().add(&access_log_);
 
     unsigned workers = cfg.server.workers;
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
@@ -253,12 +276,13 @@ std::string Daemon::do_reload() {
         log::warning("server.control_socket / server.pid_file changed: take effect at the next restart");
 
     uint64_t gen = ++generation_;
-    runtime_.publish(build_snapshot(lr.config, gen, runtime_.health()));
+    runtime_.publish(build_snapshot(lr.config, gen, runtime_.health(), runtime_.clients()));
     std::vector<std::string> ids;
     for (const auto& p : runtime_.snapshot()->router->providers())
         for (const auto& c : p.creds) ids.push_back(dispatch::HealthRegistry::id(p.cfg->name, c.fingerprint));
     runtime_.health().retain_only(ids);
     log::set_level(to_log_level(new_s.log_level));
+    if (live->config->log.access_log != lr.config->log.access_log) apply_access_log(lr.config->log);
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());
     notify_ready("serving configuration generation " + std::to_string(gen));
@@ -324,7 +348,8 @@ std::string Daemon::status() {
         }
         b += "]}";
     }
-    b += "]}";
+    b += "],\"clients\":" + clients::status_json(cfg, snap->clients, now);
+    b += "}";
     return b;
 }
 

@@ -47,6 +47,30 @@ Outcome outcome_of(long status) {
     return Outcome::ClientError;
 }
 
+// An event that carries the first of the answer's content (text, a tool
+// call, reasoning), for the time to first token.
+bool carries_token(Protocol p, const sse::Event& ev) {
+    std::string_view d = ev.data;
+    switch (p) {
+        case Protocol::OpenAIChat:
+            return d.find("\"tool_calls\"") != std::string_view::npos ||
+                   (d.find("content\":\"") != std::string_view::npos && d.find("content\":\"\"") == std::string_view::npos);
+        case Protocol::OpenAIResponses:
+            return ev.name.size() > 6 && ev.name.substr(ev.name.size() - 6) == ".delta";
+        case Protocol::Anthropic: return ev.name == "content_block_delta";
+        case Protocol::Gemini:
+            return d.find("\"functionCall\"") != std::string_view::npos ||
+                   (d.find("\"text\":\"") != std::string_view::npos && d.find("\"text\":\"\"") == std::string_view::npos);
+    }
+    return false;
+}
+
+// The usage chunk a Chat stream sends when asked (`"choices":[]` and the usage).
+bool is_usage_chunk(const sse::Event& ev) {
+    std::string_view d = ev.data;
+    return d.find("\"choices\":[]") != std::string_view::npos && d.find("\"usage\":{") != std::string_view::npos;
+}
+
 bool is_terminal(Protocol p, const sse::Event& ev) {
     switch (p) {
         case Protocol::OpenAIChat: return ev.data == "[DONE]" || starts_with(ev.data, "{\"error\"");
@@ -61,6 +85,24 @@ bool is_terminal(Protocol p, const sse::Event& ev) {
 
 }  // namespace
 
+// The attempt's outcome: to the pool (cooldowns, health) and to the request's record.
+void Exchange::report(Outcome o, int status, int64_t cooldown_ms, int64_t now) {
+    Router::report(*cred_, o, status, cooldown_ms, now);
+    record::Attempt a;
+    a.provider = ctx_.access.provider_index;
+    a.credential = cred_->fingerprint;
+    a.status = status;
+    switch (o) {
+        case Outcome::Ok: a.outcome = record::AttemptOutcome::Ok; break;
+        case Outcome::RateLimited: a.outcome = record::AttemptOutcome::RateLimited; break;
+        case Outcome::AuthFailed: a.outcome = record::AttemptOutcome::AuthFailed; break;
+        case Outcome::UpstreamError: a.outcome = record::AttemptOutcome::UpstreamError; break;
+        case Outcome::Timeout: a.outcome = record::AttemptOutcome::Timeout; break;
+        case Outcome::ClientError: a.outcome = record::AttemptOutcome::ClientError; break;
+    }
+    if (ctx_.access.attempt_log.size() < kMaxLoggedAttempts) ctx_.access.attempt_log.push_back(std::move(a));
+}
+
 Exchange::Exchange(RequestContext& ctx, std::vector<Match> preferred, std::vector<Match> others)
     : ctx_(ctx), preferred_(std::move(preferred)), others_(std::move(others)) {}
 
@@ -70,6 +112,7 @@ void Exchange::start() { attempt(); }
 
 void Exchange::cancel() {
     if (fetch_) fetch_->cancel();
+    if (transfer_ && mode_ == Mode::Relay) settle_usage(false);
     if (transfer_) {
         transfer_->cancel();
         transfer_ = nullptr;
@@ -109,6 +152,7 @@ void Exchange::attempt() {
         cred_ = pick.cred;
         ctx_.access.attempts += 1;
         ctx_.access.provider = provider_->cfg->name;
+        ctx_.access.provider_index = static_cast<int>(provider_->cfg - cfg.providers.data());
         ctx_.access.credential = cred_->fingerprint;
         ctx_.access.model_sent = pick.upstream_model;
         ctx_.access.upstream_status = 0;
@@ -118,7 +162,8 @@ void Exchange::attempt() {
         error_body_.clear();
         headers_.clear();
         relay_framer_.clear();
-        sse_ = saw_terminal_ = backpressured_ = limit_hit_ = false;
+        sse_ = saw_terminal_ = backpressured_ = limit_hit_ = usage_asked_ = false;
+        usage_ = record::UsageScanner(provider_->wire);
         watch_array_ = false;
         array_end_.clear();
         array_tail_.clear();
@@ -151,12 +196,12 @@ bool Exchange::launch(const std::string& upstream_model) {
             return true;
         }
     } else {
-        build_passthrough(ctx_, *provider_, *cred_, upstream_model, req, owned_body_);
+        usage_asked_ = build_passthrough(ctx_, *provider_, *cred_, upstream_model, req, owned_body_);
     }
     transfer_ = ctx_.worker.upstream().start(req, this);
     if (transfer_) return true;
     last_failure_ = "could not start the upstream transfer";
-    Router::report(*cred_, Outcome::UpstreamError, 0, 0, steady_ms());
+    report(Outcome::UpstreamError, 0, 0, steady_ms());
     return false;
 }
 
@@ -289,12 +334,15 @@ size_t Exchange::on_body(const char* data, size_t len) {
         if (sse_) return translate_sse(data, len);
         if (whole_.size() + len > kMaxTranslatedBody)
             return abort_for_limit("the upstream's answer exceeds " + mib(kMaxTranslatedBody));
+        usage_.feed_body(std::string_view(data, len));
         whole_.append(data, len);
     } else if (sse_) {
         return relay_sse(data, len);
     } else if (watch_array_) {
+        usage_.feed_body(std::string_view(data, len));
         relay_array(data, len);
     } else {
+        usage_.feed_body(std::string_view(data, len));
         start_client_response();
         ctx_.write_body(data, len);
     }
@@ -314,8 +362,7 @@ size_t Exchange::abort_for_limit(std::string message) {
 size_t Exchange::relay_sse(const char* data, size_t len) {
     bool ok = relay_framer_.split(std::string_view(data, len), [&](std::string_view complete) {
         start_client_response();
-        scan_events(complete);
-        ctx_.write_body(complete.data(), complete.size());
+        relay_events(complete);
     });
     if (!ok) return abort_for_limit("an event of the upstream's stream exceeds " + mib(stream_limits::kMaxEvent));
     return len;
@@ -364,7 +411,10 @@ void Exchange::relay_array(const char* data, size_t len) {
 // most kMaxEvent bytes). Once the client's stream failed (the upstream's
 // error, or a limit of the codecs) nothing more is read.
 size_t Exchange::translate_sse(const char* data, size_t len) {
-    bool ok = framer_.feed(std::string_view(data, len), [&](const sse::Event& ev) { tr_->on_event(ev); });
+    bool ok = framer_.feed(std::string_view(data, len), [&](const sse::Event& ev) {
+        on_upstream_event(ev);
+        tr_->on_event(ev);
+    });
     flush_translated();
     if (!ok) return abort_for_limit("an event of the upstream's stream exceeds " + mib(stream_limits::kMaxEvent));
     if (tr_->failed()) return abort_for_limit(tr_->error().empty() ? "upstream stream failed" : tr_->error());
@@ -381,14 +431,15 @@ void Exchange::flush_translated() {
 
 void Exchange::finish_translated(int64_t now) {
     if (!sse_) {
+        settle_usage(true);
         Result<std::string> body = tr_->translate_body(whole_);
         whole_.clear();
         if (!body) {
-            Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
             ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "': " + body.error().message);
             return;
         }
-        Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+        report(Outcome::Ok, static_cast<int>(status_), 0, now);
         if (!tr_->client_stream()) {
             ctx_.reply(200, std::move(body).value(), tr_->content_type());
             return;
@@ -397,9 +448,13 @@ void Exchange::finish_translated(int64_t now) {
         ctx_.end_response();
         return;
     }
-    framer_.finish([&](const sse::Event& ev) { tr_->on_event(ev); });
+    framer_.finish([&](const sse::Event& ev) {
+        on_upstream_event(ev);
+        tr_->on_event(ev);
+    });
     tr_->on_close();
-    Router::report(*cred_, tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+    settle_usage(!tr_->failed());
+    report(tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
     if (tr_->failed()) ctx_.access.error = "upstream stream failed";
     flush_translated();
     end_translated();
@@ -415,12 +470,41 @@ void Exchange::end_translated() {
     ctx_.end_response();
 }
 
-void Exchange::scan_events(std::string_view complete) {
-    if (saw_terminal_) return;
-    Protocol p = ctx_.route.protocol;
-    sse::for_each_event(complete, [&](const sse::Event& ev) {
-        if (is_terminal(p, ev)) saw_terminal_ = true;
-    });
+// Complete events of a relayed stream go out as they came, except the
+// usage chunk asked for on the client's behalf.
+void Exchange::relay_events(std::string_view complete) {
+    std::string_view rest = complete, block;
+    const char* from = complete.data();  // the next byte not yet written
+    while (sse::next_block(rest, block)) {
+        sse::Event ev = sse::parse_event(block);
+        if (ev.name.empty() && ev.data.empty()) continue;
+        on_upstream_event(ev);
+        if (usage_asked_ && is_usage_chunk(ev)) {
+            ctx_.write_body(from, static_cast<size_t>(block.data() - from));
+            from = rest.data();
+        }
+    }
+    ctx_.write_body(from, static_cast<size_t>(complete.data() + complete.size() - from));
+}
+
+void Exchange::on_upstream_event(const sse::Event& ev) {
+    usage_.feed_event(ev.name, ev.data);
+    if (!ctx_.access.first_token_ns && carries_token(provider_->wire, ev)) ctx_.access.first_token_ns = mono_ns();
+    if (!saw_terminal_ && !translating_ && is_terminal(ctx_.route.protocol, ev)) saw_terminal_ = true;
+}
+
+// The answer's usage, into the request's record: what the upstream said,
+// and whether the answer was whole. Count endpoints use no tokens.
+void Exchange::settle_usage(bool complete) {
+    Operation op = ctx_.route.op;
+    if (op == Operation::AnthropicCountTokens || op == Operation::GeminiCountTokens || (tr_ && tr_->counting())) return;
+    // A stream cut short keeps the figures it had sent (Anthropic's input
+    // comes first): they were spent.
+    ctx_.access.usage = usage_.seen() ? usage_.usage() : record::Usage{};
+    if (!complete)
+        ctx_.access.usage_state = record::UsageState::Cut;
+    else
+        ctx_.access.usage_state = usage_.seen() ? record::UsageState::Reported : record::UsageState::Missing;
 }
 
 void Exchange::end_stream_with_error(std::string_view message) {
@@ -443,9 +527,10 @@ void Exchange::on_client_drained() {
 // never sent its terminal event ends with the protocol's error event.
 void Exchange::finish_relay(int64_t now) {
     if (watch_array_ && !array_end_.seen()) {
+        settle_usage(false);
         // No finishReason: the answer stopped short. Never a clean end: the
         // array is left unclosed and the connection cut.
-        Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+        report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
         if (!ctx_.response_started())
             return ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "' sent an empty stream");
         ctx_.access.error = "upstream stream ended without a finishReason";
@@ -458,17 +543,24 @@ void Exchange::finish_relay(int64_t now) {
     }
     if (sse_) {
         if (!relay_framer_.empty()) {
-            std::string_view rest = relay_framer_.pending();
-            scan_events(rest);
-            ctx_.write_body(rest.data(), rest.size());
+            std::string pending(relay_framer_.pending());
+            pending += "\n\n";  // the body ended: a last event without its blank line still counts
             relay_framer_.clear();
+            std::string_view rest = pending, block;
+            while (sse::next_block(rest, block)) {
+                sse::Event ev = sse::parse_event(block);
+                if (!ev.name.empty() || !ev.data.empty()) on_upstream_event(ev);
+            }
+            ctx_.write_body(pending.data(), pending.size() - 2);
         }
+        settle_usage(saw_terminal_);
         if (!saw_terminal_) {
-            Router::report(*cred_, Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
             return end_stream_with_error("upstream stream ended without its terminal event");
         }
     }
-    Router::report(*cred_, Outcome::Ok, static_cast<int>(status_), 0, now);
+    if (!sse_) settle_usage(true);
+    report(Outcome::Ok, static_cast<int>(status_), 0, now);
     ctx_.end_response();
 }
 
@@ -488,7 +580,7 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
                 if (secs >= 0) cooldown = secs * 1000;
             }
         }
-        Router::report(*cred_, o, static_cast<int>(status_), cooldown, now);
+        report(o, static_cast<int>(status_), cooldown, now);
         if (retriable(status_)) return attempt();
         return relay_error();
     }
@@ -497,7 +589,8 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return translating_ ? finish_translated(now) : finish_relay(now);
 
     if (mode_ == Mode::Relay && ctx_.response_started()) {
-        Router::report(*cred_, outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
+        settle_usage(false);
+        report(outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
                        static_cast<int>(status_), 0, now);
         std::string why = limit_hit_ ? "upstream '" + provider_->cfg->name + "': " + last_failure_
                                      : "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
@@ -518,13 +611,13 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     // reached the client (a Gemini JSON-array client) is answered the same way.
     if (outcome == upstream::Outcome::Aborted && limit_hit_) {
         bool upstream_failed = translating_ && tr_->failed();
-        Router::report(*cred_, upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+        report(upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
         return fail_final();
     }
     // Nothing reached the client yet: a transport failure, retried on another credential.
     last_failure_ = message.empty() ? "connection failed" : std::string(message);
     last_failure_timeout_ = outcome == upstream::Outcome::Timeout;
-    Router::report(*cred_, last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, 0, now);
+    report(last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, 0, now);
     attempt();
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dispatch/router.h"
+#include "record/usage_scan.h"
 #include "translate/sse.h"
 #include "upstream/client.h"
 
@@ -46,6 +47,7 @@ public:
     static constexpr size_t kLowWatermark = 64 * 1024;    // resume below this
     static constexpr size_t kMaxErrorBody = 1 << 20;
     static constexpr size_t kMaxTranslatedBody = 64u << 20;  // a whole answer decoded for translation
+    static constexpr size_t kMaxLoggedAttempts = 16;
 
     // `preferred`: providers speaking the client's protocol (a passthrough);
     // `others` serve, with translation, once none of those can.
@@ -65,14 +67,17 @@ private:
     enum class Mode { Idle, Relay, BufferError };
 
     void attempt();
+    void report(Outcome o, int status, int64_t cooldown_ms, int64_t now);
     void fail_final();
     void relay_error();
     void start_client_response();  // status and headers, once, at the first byte
     void finish_relay(int64_t now);
     size_t relay_sse(const char* data, size_t len);
+    void relay_events(std::string_view complete);
+    void on_upstream_event(const sse::Event& ev);  // usage tap, first token, terminal event
+    void settle_usage(bool complete);
     void relay_array(const char* data, size_t len);
     size_t abort_for_limit(std::string message);
-    void scan_events(std::string_view complete);
     void end_stream_with_error(std::string_view message);
     // Translated answers (tr_ set and translating_).
     bool prepare_translation();
@@ -102,6 +107,8 @@ private:
 
     bool sse_ = false;
     bool saw_terminal_ = false;
+    bool usage_asked_ = false;      // this attempt asked a Chat stream's usage for the client: its chunk is dropped
+    record::UsageScanner usage_{Protocol::OpenAIChat};  // of the current attempt's answer, by its wire
     sse::Framer relay_framer_;      // a relayed SSE stream: the event not yet complete (at most kMaxEvent)
     bool backpressured_ = false;
     bool limit_hit_ = false;        // this attempt was stopped for a limit (last_failure_ says which)

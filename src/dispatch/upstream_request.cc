@@ -78,7 +78,7 @@ void set_transport(const RequestContext& ctx, const config::ProviderConfig& pc, 
 
 }  // namespace
 
-void build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+bool build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
                        const std::string& upstream_model, upstream::Request& req, std::string& owned_body) {
     const config::ProviderConfig& pc = *provider.cfg;
     const std::string& base = pc.base_url;
@@ -96,15 +96,39 @@ void build_passthrough(const RequestContext& ctx, const Provider& provider, cons
 
     req.body = ctx.body_data;
     req.body_len = ctx.body_len;
-    if (ctx.route.protocol != Protocol::Gemini && ctx.body.has_model && upstream_model != ctx.body.model) {
-        owned_body.reserve(ctx.body_len + upstream_model.size());
-        owned_body.assign(ctx.body_data, ctx.body.model_begin);
-        append_json_string(owned_body, upstream_model);
-        owned_body.append(ctx.body_data + ctx.body.model_end, ctx.body_len - ctx.body.model_end);
+    // A Chat stream reports its usage only when asked: asked for it here when
+    // the client said nothing about stream_options (the Exchange drops the
+    // extra chunk before the client sees it).
+    static constexpr std::string_view kAskUsage = "\"stream_options\":{\"include_usage\":true},";
+    const char* open = nullptr;
+    if (ctx.route.op == Operation::ChatCompletions && ctx.body.stream && !ctx.body.has_stream_options) {
+        const char* p = ctx.body_data;
+        const char* end = ctx.body_data + ctx.body_len;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) ++p;
+        if (p < end && *p == '{') open = p + 1;
+    }
+    bool rename = ctx.route.protocol != Protocol::Gemini && ctx.body.has_model && upstream_model != ctx.body.model;
+    if (rename || open) {
+        const char* data = ctx.body_data;
+        owned_body.clear();
+        owned_body.reserve(ctx.body_len + upstream_model.size() + kAskUsage.size());
+        size_t pos = 0;
+        if (open) {
+            pos = static_cast<size_t>(open - data);
+            owned_body.append(data, pos);
+            owned_body.append(kAskUsage);
+        }
+        if (rename) {  // the model is inside the object: after `open`
+            owned_body.append(data + pos, ctx.body.model_begin - pos);
+            append_json_string(owned_body, upstream_model);
+            pos = ctx.body.model_end;
+        }
+        owned_body.append(data + pos, ctx.body_len - pos);
         req.body = owned_body.data();
         req.body_len = owned_body.size();
     }
     set_transport(ctx, pc, req);
+    return open != nullptr;
 }
 
 void build_translated(const RequestContext& ctx, const Provider& provider, const Credential& cred,

@@ -18,9 +18,12 @@ namespace agd::dispatch {
 struct Provider;
 struct Credential;
 
-// Fills req (URL, headers) and, when the model is renamed, `owned_body`
-// (which req.body then points into). The caller keeps owned_body alive.
-void build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
+// Fills req (URL, headers) and, when the body is changed (the model
+// renamed, usage asked of a Chat stream), `owned_body` (which req.body then
+// points into). The caller keeps owned_body alive. True when a Chat
+// stream's usage chunk was asked for on the client's behalf: the client
+// must not see it.
+bool build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
                        const std::string& upstream_model, upstream::Request& req, std::string& owned_body);
 
 enum class UpstreamCall { Generate, Stream, CountTokens };

@@ -47,6 +47,7 @@ public:
         if (depth_ == 1) {
             std::string_view k(str, len);
             key_ = k == "model" ? Field::Model : k == "stream" ? Field::Stream : Field::Other;
+            if (k == "stream_options") info_.has_stream_options = true;
         }
         return true;
     }

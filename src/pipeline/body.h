@@ -20,6 +20,7 @@ struct BodyInfo {
     size_t model_end = 0;
     bool has_stream = false;
     bool stream = false;        // top-level "stream": true
+    bool has_stream_options = false;  // a top-level "stream_options" member
 };
 
 // data must be followed by a NUL byte (data[len] == 0). Errors carry a

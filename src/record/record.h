@@ -18,6 +18,9 @@
 namespace agd::config {
 struct Config;
 }
+namespace agd::clients {
+class ClientState;
+}
 
 namespace agd::record {
 
@@ -83,6 +86,7 @@ struct RequestRecord {
     bool response_truncated = false;
 
     const config::Config* config = nullptr;  // the snapshot's config, valid during the call
+    clients::ClientState* client_state = nullptr;  // the client's counters when its limits admitted it; valid during the call
 };
 
 }  // namespace agd::record

@@ -28,9 +28,9 @@ struct Usage {
 // How the usage of an answer was found.
 enum class UsageState : uint8_t {
     None,      // no usage to expect: a local answer, an error, a request never sent upstream
-    Reported,  // the upstream's answer said
-    Missing,   // a complete answer that carried no usage (e.g. a Chat stream without include_usage)
-    Cut,       // the answer (a stream) ended before its usage arrived
+    Reported,  // the upstream's complete answer said
+    Missing,   // a complete answer that carried no usage
+    Cut,       // the answer ended early (a failed stream, the client left): the figures are what it had sent
 };
 
 const char* usage_state_name(UsageState s);  // "none", "reported", "missing", "cut"

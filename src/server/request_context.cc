@@ -3,6 +3,7 @@
 #include <evhtp.h>
 #include <time.h>
 
+#include "clients/client_state.h"
 #include "common/log.h"
 #include "dispatch/exchange.h"
 #include "server/client_connection.h"
@@ -23,30 +24,6 @@ namespace {
 evbuffer* output_of(evhtp_request* req) {
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     return (c && c->bev) ? bufferevent_get_output(c->bev) : nullptr;
-}
-
-// Access-line values: bare when safe, quoted otherwise.
-void kv(std::string& out, const char* key, std::string_view value) {
-    out += ' ';
-    out += key;
-    out += '=';
-    if (value.empty()) {
-        out += '-';
-        return;
-    }
-    bool plain = true;
-    for (char c : value)
-        if (c == ' ' || c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x21 || c == 0x7f) plain = false;
-    if (plain) {
-        out += value;
-        return;
-    }
-    out += '"';
-    for (char c : value) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-    }
-    out += '"';
 }
 
 // evhtp_request_set_keepalive(req, 0) is a no-op in libevhtp 1.2.18: clear the flag.
@@ -72,7 +49,7 @@ RequestContext::~RequestContext() {
     if (resume_ev_) event_free(resume_ev_);
     if (!logged_) {
         if (access.status == 0) access.status = 499;  // the client went away before any answer
-        log_access();
+        complete();
     }
     worker.runtime().counters().in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -119,8 +96,24 @@ void RequestContext::flush_pending_reply() {
     send_now(pending_status_, std::move(pending_body_), pending_type_);
 }
 
+namespace {
+
+bool keep_answer(const config::LogConfig& l, int status) {
+    return l.bodies == config::LogBodies::All || (l.bodies == config::LogBodies::Errors && status >= 400);
+}
+
+void capture(AccessRecord& a, size_t max, const char* data, size_t len) {
+    size_t room = max > a.body.size() ? max - a.body.size() : 0;
+    a.body.append(data, std::min(room, len));
+    if (len > room) a.body_truncated = true;
+}
+
+}  // namespace
+
 void RequestContext::send_now(int status, std::string body, const char* content_type) {
     reply_state_ = ReplyState::Sent;
+    if (keep_answer(snap->config->log, status))
+        capture(access, static_cast<size_t>(snap->config->log.body_max), body.data(), body.size());
     add_response_header("Content-Type", content_type);
     evbuffer_add(req->buffer_out, body.data(), body.size());
     if (worker.runtime().draining.load(std::memory_order_relaxed) || status == 413) close_after(req);
@@ -129,7 +122,7 @@ void RequestContext::send_now(int status, std::string body, const char* content_
     access.first_byte_ns = mono_ns();
     hold_output();
     evhtp_send_reply(req, static_cast<evhtp_res>(status));
-    log_access();  // before the client can see the answer (and send its next request)
+    complete();  // before the client can see the answer (and send its next request)
     flush_output();
     finish_paused();
 }
@@ -139,6 +132,7 @@ void RequestContext::start_response(int status, int64_t content_length) {
     hold_output();
     schedule_flush();
     access.status = status;
+    access.keep_body = keep_answer(snap->config->log, status);
     if (worker.runtime().draining.load(std::memory_order_relaxed)) close_after(req);
     if (content_length >= 0) {
         add_response_header("Content-Length", std::to_string(content_length));
@@ -162,6 +156,7 @@ void RequestContext::write_body(const char* data, size_t len) {
     if (!out) return;
     if (access.first_byte_ns == 0) access.first_byte_ns = mono_ns();
     access.bytes_out += len;
+    if (access.keep_body) capture(access, static_cast<size_t>(snap->config->log.body_max), data, len);
     hold_output();
     schedule_flush();
     if (chunked_) {
@@ -183,14 +178,14 @@ void RequestContext::end_response() {
         if (evbuffer* out = output_of(req)) evbuffer_add(out, "0\r\n\r\n", 5);
     }
     evhtp_send_reply_end(req);
-    log_access();  // before the client can see the answer (and send its next request)
+    complete();  // before the client can see the answer (and send its next request)
     flush_output();
     finish_paused();
 }
 
 void RequestContext::abort_connection() {
     reply_state_ = ReplyState::Done;
-    log_access();
+    complete();
     // Close only once what was already queued reached the client, so it sees
     // a truncated answer rather than none at all.
     aborting_ = true;
@@ -316,7 +311,7 @@ void RequestContext::on_client_gone() {
     if (access.error.empty()) access.error = reply_state_ == ReplyState::Streaming ? "client closed mid-response" : "client closed";
     if (exchange) exchange->cancel();
     if (reply_state_ != ReplyState::Streaming && reply_state_ != ReplyState::Done && access.status == 0) access.status = 499;
-    log_access();
+    complete();
 }
 
 void RequestContext::finish_paused() {
@@ -367,35 +362,82 @@ void RequestContext::resume_connection() {
         bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
-void RequestContext::log_access() {
+namespace {
+
+// [log] bodies: which requests keep their bodies.
+bool keeps_bodies(const config::LogConfig& l, int status, const std::string& error) {
+    switch (l.bodies) {
+        case config::LogBodies::Off: return false;
+        case config::LogBodies::All: return true;
+        case config::LogBodies::Errors: return status >= 400 || !error.empty();
+    }
+    return false;
+}
+
+}  // namespace
+
+void RequestContext::complete() {
     if (logged_) return;
     logged_ = true;
-    worker.runtime().counters().requests_served.fetch_add(1, std::memory_order_relaxed);
-    if (!log::enabled(log::Level::Info)) return;
+    Runtime& rt = worker.runtime();
+    rt.counters().requests_served.fetch_add(1, std::memory_order_relaxed);
+    clients::ClientState* state = admitted;
+    if (admitted) {
+        admitted->release();
+        admitted = nullptr;
+    }
+    const record::Hook& hook = rt.hook();
+    if (hook.empty()) return;
     int64_t now = mono_ns();
-    std::string line;
-    line.reserve(320);
-    char buf[64];
-    snprintf(buf, sizeof buf, "access id=%016llx", static_cast<unsigned long long>(id));
-    line += buf;
-    kv(line, "client", client_text);
-    kv(line, "method", method_text);
-    kv(line, "path", path);
-    line += " status=" + std::to_string(access.status);
-    kv(line, "proto", is_upstream_operation(route.op) ? protocol_name(route.protocol) : "");
-    kv(line, "model", body.has_model ? std::string_view(body.model) : std::string_view(route.model));
-    kv(line, "model_sent", access.model_sent);
-    kv(line, "provider", access.provider);
-    kv(line, "cred", access.credential);
-    line += " attempts=" + std::to_string(access.attempts);
-    line += " upstream_status=" + std::to_string(access.upstream_status);
-    line += " bytes_in=" + std::to_string(body_received);
-    line += " bytes_out=" + std::to_string(access.bytes_out);
-    double ttfb = access.first_byte_ns ? static_cast<double>(access.first_byte_ns - start_ns) / 1e6 : -1;
-    snprintf(buf, sizeof buf, " ttfb_ms=%.1f total_ms=%.1f", ttfb, static_cast<double>(now - start_ns) / 1e6);
-    line += buf;
-    if (!access.error.empty()) kv(line, "error", access.error);
-    log::write(log::Level::Info, line);
+    timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    const config::Config& cfg = *snap->config;
+    record::RequestRecord rec;
+    rec.id = id;
+    rec.total_us = (now - start_ns) / 1000;
+    rec.unix_ms = static_cast<int64_t>(wall.tv_sec) * 1000 + wall.tv_nsec / 1'000'000 - rec.total_us / 1000;
+    rec.generation = snap->generation;
+    rec.worker = worker.index();
+    rec.client = client_index;
+    if (client_index >= 0) rec.client_name = cfg.clients[static_cast<size_t>(client_index)].name;
+    rec.addr = client_text;
+    rec.method = method_text;
+    rec.path = path;
+    rec.op = route.op;
+    rec.protocol = route.protocol;
+    rec.upstream = is_upstream_operation(route.op);
+    rec.stream = route.op == Operation::StreamGenerateContent || body.stream;
+    rec.model = body.has_model ? body.model : route.model;
+    rec.model_sent = std::move(access.model_sent);
+    rec.provider = access.provider_index;
+    rec.provider_name = std::move(access.provider);
+    rec.credential = std::move(access.credential);
+    rec.attempts = std::move(access.attempt_log);
+    rec.status = access.status;
+    rec.upstream_status = access.upstream_status;
+    rec.error = std::move(access.error);
+    rec.limit = std::move(access.limit);
+    rec.usage = access.usage;
+    rec.usage_state = access.usage_state;
+    if (access.first_byte_ns) rec.ttfb_us = (access.first_byte_ns - start_ns) / 1000;
+    if (access.first_token_ns)
+        rec.ttft_us = (access.first_token_ns - start_ns) / 1000;
+    else if (!rec.stream && access.usage_state != record::UsageState::None)
+        rec.ttft_us = rec.ttfb_us;  // a whole answer: its tokens came with its first byte
+    rec.bytes_in = body_received;
+    rec.bytes_out = access.bytes_out;
+    if (keeps_bodies(cfg.log, rec.status, rec.error)) {
+        size_t max = static_cast<size_t>(cfg.log.body_max);
+        if (body_data) {
+            rec.request_body.assign(body_data, std::min(body_len, max));
+            rec.request_truncated = body_len > max;
+        }
+        rec.response_body = std::move(access.body);
+        rec.response_truncated = access.body_truncated;
+    }
+    rec.config = &cfg;
+    rec.client_state = state;
+    hook.complete(rec);
 }
 
 }  // namespace agd

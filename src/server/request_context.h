@@ -15,6 +15,7 @@
 #include "pipeline/body.h"
 #include "pipeline/classify.h"
 #include "pipeline/errors.h"
+#include "record/record.h"
 
 struct evhtp_request;
 struct evbuffer;
@@ -29,18 +30,32 @@ class Worker;
 namespace dispatch {
 class Exchange;
 }
+namespace clients {
+class ClientState;
+}
 
-// Fields of the access line, filled as the request goes.
+// What the request's record (record/record.h) is made of, filled as the
+// request goes; complete() turns it into the RequestRecord.
 struct AccessRecord {
     int status = 0;
     std::string model_sent;
     std::string provider;
+    int provider_index = -1; // in snap->config->providers
     std::string credential;  // fingerprint only
     int attempts = 0;
+    std::vector<record::Attempt> attempt_log;
     int upstream_status = 0;
     uint64_t bytes_out = 0;
     int64_t first_byte_ns = 0;
+    int64_t first_token_ns = 0;
     std::string error;       // short reason when the request failed
+    std::string limit;       // the client limit that refused it
+    record::Usage usage;
+    record::UsageState usage_state = record::UsageState::None;
+    // The answer's body as sent, when [log] bodies keeps it (at most body_max).
+    bool keep_body = false;
+    bool body_truncated = false;
+    std::string body;
 };
 
 class RequestContext {
@@ -65,6 +80,8 @@ public:
     IpAddr peer;                  // TCP peer
     IpAddr client;                // after trusted X-Forwarded-For / X-Real-IP
     std::string client_text;      // for the access line
+    int client_index = -1;        // the named client (index in snap->config->clients) its key belongs to; -1 none
+    clients::ClientState* admitted = nullptr;  // its in-flight slot, released when the request ends
 
     // --- request body
     uint64_t body_received = 0;
@@ -128,7 +145,9 @@ public:
     AccessRecord access;
     bool client_gone = false;
 
-    void log_access();
+    // The request is over (answered, failed, or the client left): its record
+    // goes to every consumer of the completion hook, once.
+    void complete();
 
 private:
     enum class ReplyState { None, Pending, Sent, Streaming, Done };

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "clients/registry.h"
 #include "dispatch/health.h"
 #include "record/hook.h"
 #include "server/peer_limit.h"
@@ -26,6 +27,7 @@ public:
     dispatch::HealthRegistry& health() { return health_; }
     Counters& counters() { return counters_; }
     PeerLimit& peers() { return peers_; }
+    clients::Registry& clients() { return clients_; }
     // Consumers of finished requests; registered before the workers start.
     record::Hook& hook() { return hook_; }
 
@@ -37,6 +39,7 @@ private:
     dispatch::HealthRegistry health_;
     Counters counters_;
     PeerLimit peers_;
+    clients::Registry clients_;
     record::Hook hook_;
 };
 

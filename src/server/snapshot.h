@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "clients/registry.h"
 #include "config/config.h"
 #include "dispatch/router.h"
 #include "pipeline/stage.h"
@@ -19,9 +20,10 @@ struct Snapshot {
     int64_t loaded_at_unix = 0;
     Chain chain;
     std::unique_ptr<dispatch::Router> router;
+    std::vector<std::shared_ptr<clients::ClientState>> clients;  // of config->clients, in order
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                                               dispatch::HealthRegistry& health);
+                                               dispatch::HealthRegistry& health, clients::Registry& clients);
 
 }  // namespace agd

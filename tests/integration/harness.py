@@ -476,9 +476,10 @@ def _items(d):
 
 
 def build_config(tmpdir, server=None, auth=None, access=None, routing=None, providers=None,
-                 listen="127.0.0.1:0"):
-    """INI text. server/auth/access/routing: dict key -> value or list (repeatable).
-    providers: list of (name, dict)."""
+                 listen="127.0.0.1:0", clients=None, log=None, metrics=None):
+    """INI text. server/auth/access/routing/log/metrics: dict key -> value or
+    list (repeatable). providers, clients: list of (name, dict). The request
+    store is in the test's temp dir unless log says otherwise."""
     srv = {"listen": listen, "workers": "2", "log_level": "info",
            "pid_file": os.path.join(tmpdir, "agd.pid"),
            "control_socket": os.path.join(tmpdir, "ctl.sock")}
@@ -490,6 +491,13 @@ def build_config(tmpdir, server=None, auth=None, access=None, routing=None, prov
         sections.append(("access", _items(access)))
     if routing:
         sections.append(("routing", _items(routing)))
+    lg = {"database": os.path.join(tmpdir, "agd.db")}
+    lg.update(log or {})
+    sections.append(("log", _items(lg)))
+    if metrics:
+        sections.append(("metrics", _items(metrics)))
+    for name, c in clients or []:
+        sections.append(("client." + name, _items(c)))
     # AGD_HTTP_CLIENT=libcurl runs a suite with every provider on libcurl
     # (http_client = libcurl) instead of the native HTTP/1.1 client.
     forced = os.environ.get("AGD_HTTP_CLIENT")

@@ -187,7 +187,7 @@ class IpFilterTests(AccessTestCase):
                 if want == 403:
                     self.assertOpenAIError(r, 403)
         lines = d.wait_access_lines(len(cases))
-        clients = [parse_access(l)["client"] for l in lines]
+        clients = [parse_access(l)["addr"] for l in lines]
         self.assertEqual(clients, [c[3] for c in cases])
 
     def test_untrusted_real_ip_ignored(self):

@@ -444,7 +444,7 @@ class EndpointTests(AgdTestCase):
         self.assertRegex(a["ttfb_ms"], r"^\d+(\.\d+)?$")
         self.assertRegex(a["total_ms"], r"^\d+(\.\d+)?$")
         self.assertTrue(a["id"])
-        self.assertEqual(a["client"], "127.0.0.1")
+        self.assertEqual(a["addr"], "127.0.0.1")
 
     def test_access_log_for_local_and_error_answers(self):
         get(self.d.port, "/health")

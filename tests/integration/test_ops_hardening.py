@@ -58,7 +58,7 @@ class OpsTestCase(AgdTestCase):
                                  name=name)
 
     def clients_logged(self, d, n):
-        return [parse_access(l)["client"] for l in d.wait_access_lines(n)]
+        return [parse_access(l)["addr"] for l in d.wait_access_lines(n)]
 
 
 class ForwardedForTests(OpsTestCase):

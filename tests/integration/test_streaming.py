@@ -97,13 +97,20 @@ class StreamingTests(AgdTestCase):
         self.assertEqual(chat_text(r.events), expected_text(KC1, model, 7))
         finish = [ch["finish_reason"] for e in r.events[:-1] for ch in e.json()["choices"]]
         self.assertEqual(finish[-1], "stop")
+        # The usage is asked for on the client's behalf (the body is the
+        # client's with stream_options first), and its chunk never reaches
+        # the client: no event without choices.
         rec = self.mock.requests()
         self.assertEqual(len(rec), 1)
-        self.assertEqual(rec[0]["body"].encode(), body)
+        self.assertEqual(rec[0]["body"].encode(), b'{"stream_options":{"include_usage":true},' + body[1:])
+        self.assertTrue(all(e.json()["choices"] for e in r.events[:-1]))
         a = parse_access(self.d.wait_access_lines(1)[-1])
         self.assertEqual(int(a["bytes_out"]), len(r.body))
         self.assertEqual(a["status"], "200")
         self.assertNotIn("error", a)
+        self.assertEqual(a["usage"], "reported")
+        self.assertEqual(a["out"], "7")
+        self.assertEqual(a["in"], str(max(1, len(rec[0]["body"].encode()) // 4)))
 
     def test_content_length_beside_chunked_is_ignored(self):
         # An upstream sending both framings: chunked wins (RFC 9112 6.3). The
@@ -171,6 +178,9 @@ class StreamingTests(AgdTestCase):
         usage = r.events[-2].json()
         self.assertEqual(usage["choices"], [])
         self.assertEqual(usage["usage"]["completion_tokens"], 2)
+        # Asked by the client: its body goes upstream as it was.
+        rec = self.mock.requests()
+        self.assertNotIn(b'"stream_options":{"include_usage":true},', rec[-1]["body"].encode())
 
     def test_responses_stream(self):
         model = "resp-s+chunks=6"

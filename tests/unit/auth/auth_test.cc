@@ -167,29 +167,40 @@ TEST_CASE("ip filter: forwarded node syntax") {
 }
 
 TEST_CASE("api key: modes and key sources") {
-    config::AuthConfig a;
-    a.keys = {"sk-one", "sk-two"};
+    config::Config cfg;
+    config::AuthConfig& a = cfg.auth;
+    cfg.clients.push_back({});
+    cfg.clients[0].name = "default";
+    cfg.clients[0].keys = {"sk-one"};
+    cfg.clients.push_back({});
+    cfg.clients[1].name = "team";
+    cfg.clients[1].keys = {"sk-two"};
     std::string_view good[] = {"sk-two"};
     std::string_view bad[] = {"sk-three"};
     std::string_view mixed[] = {"nope", "sk-one"};
 
     a.effective = config::AuthMode::Off;
-    ApiKeyStage off(a);
-    CHECK(off.check(Operation::ChatCompletions, nullptr, 0) == ApiKeyStage::Verdict::Pass);
+    ApiKeyStage off(cfg);
+    CHECK(off.check(Operation::ChatCompletions, nullptr, 0).verdict == ApiKeyStage::Verdict::Pass);
 
     a.effective = config::AuthMode::Strict;
-    ApiKeyStage strict(a);
-    CHECK(strict.check(Operation::Health, nullptr, 0) == ApiKeyStage::Verdict::Missing);
-    CHECK(strict.check(Operation::ChatCompletions, good, 1) == ApiKeyStage::Verdict::Pass);
-    CHECK(strict.check(Operation::ChatCompletions, bad, 1) == ApiKeyStage::Verdict::Invalid);
-    CHECK(strict.check(Operation::Messages, mixed, 2) == ApiKeyStage::Verdict::Pass);
+    ApiKeyStage strict(cfg);
+    CHECK(strict.check(Operation::Health, nullptr, 0).verdict == ApiKeyStage::Verdict::Missing);
+    CHECK(strict.check(Operation::ChatCompletions, good, 1).verdict == ApiKeyStage::Verdict::Pass);
+    CHECK(strict.check(Operation::ChatCompletions, bad, 1).verdict == ApiKeyStage::Verdict::Invalid);
+    CHECK(strict.check(Operation::Messages, mixed, 2).verdict == ApiKeyStage::Verdict::Pass);
 
     a.effective = config::AuthMode::AllExceptHealth;
-    ApiKeyStage most(a);
-    CHECK(most.check(Operation::Health, nullptr, 0) == ApiKeyStage::Verdict::Pass);
-    CHECK(most.check(Operation::ListModels, nullptr, 0) == ApiKeyStage::Verdict::Missing);
-    CHECK(most.check(Operation::GenerateContent, bad, 1) == ApiKeyStage::Verdict::Invalid);
+    ApiKeyStage most(cfg);
+    CHECK(most.check(Operation::Health, nullptr, 0).verdict == ApiKeyStage::Verdict::Pass);
+    CHECK(most.check(Operation::ListModels, nullptr, 0).verdict == ApiKeyStage::Verdict::Missing);
+    CHECK(most.check(Operation::GenerateContent, bad, 1).verdict == ApiKeyStage::Verdict::Invalid);
 
+    CHECK(strict.check(Operation::ChatCompletions, good, 1).client == 1);
+    CHECK(strict.check(Operation::Messages, mixed, 2).client == 0);
+    CHECK(off.check(Operation::ChatCompletions, good, 1).client == 1);  // auth off still names the client
+    CHECK(off.check(Operation::ChatCompletions, bad, 1).client == -1);
+    CHECK(strict.client_of("sk-two") == 1);
     CHECK(strict.key_accepted("sk-one"));
     CHECK_FALSE(strict.key_accepted("sk-on"));
     CHECK_FALSE(strict.key_accepted("sk-one "));

@@ -4,6 +4,7 @@
 
 #include "common/units.h"
 
+using agd::parse_count;
 using agd::parse_duration;
 using agd::parse_size;
 using namespace std::chrono_literals;
@@ -51,6 +52,8 @@ TEST_CASE("units: durations") {
     CHECK(parse_duration("30s") == 30s);
     CHECK(parse_duration("5m") == 5min);
     CHECK(parse_duration("1h") == 1h);
+    CHECK(parse_duration("30d") == 30 * 24h);
+    CHECK(parse_duration("1d12h") == 36h);
     CHECK(parse_duration("0s") == 0ms);
     CHECK(parse_duration("0") == 0ms);
     CHECK(parse_duration("45") == 45s);  // bare number = seconds
@@ -69,6 +72,21 @@ TEST_CASE("units: bad durations") {
     CHECK_FALSE(parse_duration("5sec"));
     CHECK_FALSE(parse_duration("1m30"));  // bare number only on its own
     CHECK_FALSE(parse_duration("forever"));
+}
+
+TEST_CASE("units: counts with decimal multiples") {
+    CHECK(parse_count("0") == 0u);
+    CHECK(parse_count("60") == 60u);
+    CHECK(parse_count("200k") == 200'000u);
+    CHECK(parse_count("5M") == 5'000'000u);
+    CHECK(parse_count("2g") == 2'000'000'000u);
+    CHECK_FALSE(parse_count(""));
+    CHECK_FALSE(parse_count("k"));
+    CHECK_FALSE(parse_count("5kb"));
+    CHECK_FALSE(parse_count("1.5M"));
+    CHECK_FALSE(parse_count("-1"));
+    CHECK_FALSE(parse_count("20000000000000000000"));
+    CHECK_FALSE(parse_count("18446744073709551615k"));  // overflows
 }
 
 TEST_CASE("units: duration overflow") {

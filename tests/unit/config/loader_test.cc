@@ -322,7 +322,7 @@ TEST_CASE("config loader: sections may be reopened") {
 
 TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[servre]\nworkers = 2\n") ==
-          at(1, "servre: unknown section (expected server, auth, access, routing or provider.NAME)"));
+          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, provider.NAME or client.NAME)"));
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
@@ -394,13 +394,13 @@ TEST_CASE("config loader: server value errors") {
     CHECK(only_error("[server]\nworkers = -1\n") ==
           at(2, "server.workers: expected a number from 0 (one per CPU) to 256, got \"-1\""));
     CHECK(only_error("[server]\nupstream_timeout = soon\n") ==
-          at(2, "server.upstream_timeout: expected a duration like 30s (units ms, s, m, h), got \"soon\""));
+          at(2, "server.upstream_timeout: expected a duration like 30s (units ms, s, m, h, d), got \"soon\""));
     CHECK(only_error("[server]\nupstream_timeout = 0s\n") == at(2, "server.upstream_timeout: must be greater than 0"));
     CHECK(only_error("[server]\nconnect_timeout = -5s\n") ==
-          at(2, "server.connect_timeout: expected a duration like 30s (units ms, s, m, h), got \"-5s\""));
+          at(2, "server.connect_timeout: expected a duration like 30s (units ms, s, m, h, d), got \"-5s\""));
     CHECK(only_error("[server]\nconnect_timeout = 0\n") == at(2, "server.connect_timeout: must be greater than 0"));
     CHECK(only_error("[server]\nshutdown_timeout = 1y\n") ==
-          at(2, "server.shutdown_timeout: expected a duration like 30s (units ms, s, m, h), got \"1y\""));
+          at(2, "server.shutdown_timeout: expected a duration like 30s (units ms, s, m, h, d), got \"1y\""));
     CHECK(only_error("[server]\npid_file = run/agd.pid\n") ==
           at(2, "server.pid_file: expected an absolute path, got \"run/agd.pid\""));
     CHECK(only_error("[server]\ncontrol_socket = ctl.sock\n") ==
@@ -489,19 +489,19 @@ TEST_CASE("config loader: auth effective mode") {
 }
 
 TEST_CASE("config loader: auth errors and warnings") {
-    CHECK(only_error("[auth]\n\nmode = strict\n") == at(3, "auth.mode: strict needs at least one auth.key"));
+    CHECK(only_error("[auth]\n\nmode = strict\n") == at(3, "auth.mode: strict needs at least one key (auth.key or a [client.NAME] key)"));
     CHECK(only_error("[auth]\nmode = all_except_health\n") ==
-          at(2, "auth.mode: all_except_health needs at least one auth.key"));
+          at(2, "auth.mode: all_except_health needs at least one key (auth.key or a [client.NAME] key)"));
     CHECK(only_error("[auth]\nmode = sometimes\n") ==
           at(2, "auth.mode: expected off, strict, all_except_health or auto, got \"sometimes\""));
     CHECK(only_error("[server]\nlisten = 127.0.0.1:8045\nlisten = 10.0.0.5:8045\n") ==
           at(3,
-             "server.listen: listening on 10.0.0.5:8045 (not loopback) requires auth.key, or set auth.mode = off "
-             "explicitly"));
+             "server.listen: listening on 10.0.0.5:8045 (not loopback) requires auth.key (or a [client.NAME] key), or set "
+             "auth.mode = off explicitly"));
     CHECK(only_error("[server]\nlisten = [::]:8045\n[auth]\nmode = auto\n") ==
           at(2,
-             "server.listen: listening on [::]:8045 (not loopback) requires auth.key, or set auth.mode = off "
-             "explicitly"));
+             "server.listen: listening on [::]:8045 (not loopback) requires auth.key (or a [client.NAME] key), or set "
+             "auth.mode = off explicitly"));
     CHECK(only_error("[auth]\nmode = off\nkey = has space\n") ==
           at(3, "auth.key: must not contain whitespace or control characters"));
 
@@ -568,8 +568,8 @@ TEST_CASE("config loader: routing values") {
           at(2, "routing.max_attempts: expected a number from 1 to 10, got \"0\""));
     CHECK(only_error("[routing]\nmax_attempts = 11\n") ==
           at(2, "routing.max_attempts: expected a number from 1 to 10, got \"11\""));
-    CHECK(only_error("[routing]\ncooldown = 1d\n") ==
-          at(2, "routing.cooldown: expected a duration like 30s (units ms, s, m, h), got \"1d\""));
+    CHECK(only_error("[routing]\ncooldown = 1w\n") ==
+          at(2, "routing.cooldown: expected a duration like 30s (units ms, s, m, h, d), got \"1w\""));
     LoadResult r = load("[routing]\nstrategy = round-robin\ncooldown = 0s\nmax_attempts = 1\n");
     REQUIRE(r.ok());
     CHECK(r.config->routing.cooldown == 0ms);

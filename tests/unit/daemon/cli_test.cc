@@ -157,6 +157,22 @@ TEST_CASE("cli: status rendering") {
     CHECK(s.find("openai (") < s.find("claude ("));
 }
 
+TEST_CASE("cli: status shows each client with today's usage and its limits") {
+    auto r = render_status(R"({"pid":1,"clients":[
+        {"name":"default","keys":1,"models":[],"limits":{},"in_flight":0,"requests":4,"limited":0,
+         "tokens_today":120,"tokens_month":900},
+        {"name":"team-a","keys":2,"models":["claude-*","gpt-5*"],
+         "limits":{"rpm":60,"tpm":200000,"daily_tokens":5000000,"max_concurrent":8},
+         "expires":"2027-03-31","expired":false,"in_flight":1,"requests":9,"limited":3,
+         "tokens_today":1200,"tokens_month":3400}]})");
+    REQUIRE_MESSAGE(r, r.error().message);
+    const std::string& s = *r;
+    INFO(s);
+    CHECK(contains(s, "clients:\n  default: 1 key, today 120 tokens, month 900 tokens, 0 in flight\n"));
+    CHECK(contains(s, "  team-a: 2 keys, today 1200 / 5000000 tokens, month 3400 tokens, 1 / 8 in flight, rpm 60, "
+                      "tpm 200000, 3 refused by limits, expires 2027-03-31\n    models: claude-*, gpt-5*\n"));
+}
+
 TEST_CASE("cli: status rendering tolerates missing and odd fields") {
     auto empty = render_status("{}");
     REQUIRE(empty);
