@@ -185,3 +185,46 @@ TEST_CASE("shard: cost per record" * doctest::skip()) {
     MESSAGE("Shard::add: " << ns << " ns per record (exact model, nothing else)");
     CHECK(merged(s).requests.size() == 2);
 }
+
+// What a scrape costs the main thread and a worker, for a large shard
+// (unit-tests -tc='*scrape cost*' --no-skip).
+TEST_CASE("shard: scrape cost" * doctest::skip()) {
+    config::Config cfg;
+    std::vector<std::string> models;
+    for (int p = 0; p < 4; ++p) {
+        std::vector<std::string> names;
+        for (int m = 0; m < 10; ++m) names.push_back("model-" + std::to_string(p) + "-" + std::to_string(m));
+        cfg.providers.push_back(test::provider("p" + std::to_string(p), names));
+    }
+    for (int c = 0; c < 20; ++c) {
+        config::ClientConfig cc;
+        cc.name = "client-" + std::to_string(c);
+        cfg.clients.push_back(cc);
+    }
+    Shard s;
+    for (int p = 0; p < 4; ++p)
+        for (int m = 0; m < 10; ++m)
+            for (int c = 0; c < 20; ++c)
+                for (int status : {200, 429, 500}) {
+                    auto r = test::upstream_record(cfg, "model-" + std::to_string(p) + "-" + std::to_string(m), p, c,
+                                                   status);
+                    r.ttft_us = 1000;
+                    r.usage.input = 5;
+                    r.attempts.push_back({p, "1a2b3c4d", status, record::AttemptOutcome::Ok});
+                    s.add(r);
+                }
+    auto t0 = std::chrono::steady_clock::now();
+    ShardData copy = s.data();
+    auto t1 = std::chrono::steady_clock::now();
+    Merged m;
+    m.add(copy);
+    m.add(copy);  // a second worker
+    auto t2 = std::chrono::steady_clock::now();
+    std::string text = render(m, Gauges{});
+    auto t3 = std::chrono::steady_clock::now();
+    auto us = [](auto a, auto b) { return std::chrono::duration<double, std::micro>(b - a).count(); };
+    MESSAGE(m.requests.size() << " request series, " << m.duration.size() << " histogram series, " << text.size()
+                              << " bytes: copy " << us(t0, t1) << " us (worker), merge of two shards " << us(t1, t2)
+                              << " us, render " << us(t2, t3) << " us (main thread)");
+    CHECK(m.requests.size() == 2400);
+}
