@@ -103,6 +103,10 @@ strategy = round-robin
 cooldown = 60s
 max_attempts = 3
 
+[log]
+# Request log and usage store: antigravityd log -c $conf
+database = $dev/antigravityd.db
+
 [provider.openai]
 type = openai
 api = chat

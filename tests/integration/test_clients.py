@@ -189,5 +189,58 @@ class RateLimitTests(ClientsCase):
         self.assertEqual(post(d.port, CHAT, chat_body(), bearer(CK_A)).status, 200)
 
 
+class TokenLimitTests(ClientsCase):
+    """Tokens are known after the answer: the request that spends a window
+    passes, the ones after it are refused."""
+
+    BODY = {"model": "gpt-a+chunks=3", "messages": [{"role": "user", "content": "count my tokens please"}]}
+
+    def tokens(self):
+        # The mock: input = body bytes / 4, output = pieces (passthrough: the body goes as sent).
+        return max(1, len(json.dumps(self.BODY)) // 4) + 3
+
+    def spend(self, d, key):
+        r = post(d.port, CHAT, self.BODY, bearer(key))
+        self.assertEqual(r.status, 200, r)
+        a = parse_access(d.wait_access_lines(1)[0])
+        self.assertEqual(int(a["in"]) + int(a["out"]), self.tokens())
+
+    def test_tpm_refuses_once_the_minute_is_spent_then_recovers(self):
+        u = self.tokens()
+        d = self.daemon([("tok", {"key": CK_A, "tpm": str(u - 1)})])
+        self.spend(d, CK_A)
+        # u tokens at (u-1) per minute: the window is over by 60/(u-1) s.
+        wait_s = 60.0 / (u - 1)
+        for proto, r in self.each_protocol(d, CK_A):
+            with self.subTest(proto=proto):
+                self.assert_refused(proto, r, 429, ["token rate limit", "%d tokens per minute" % (u - 1)])
+                self.assertLessEqual(int(r.header("retry-after")), int(wait_s) + 1)
+        wait_until(lambda: post(d.port, CHAT, self.BODY, bearer(CK_A)).status == 200, t(wait_s + 10),
+                   "the tpm window to reopen")
+
+    def test_daily_and_monthly_tokens_refuse_until_the_period_turns(self):
+        u = self.tokens()
+        d = self.daemon([("day", {"key": CK_A, "daily_tokens": str(u)}),
+                         ("month", {"key": CK_B, "monthly_tokens": str(u)})])
+        self.spend(d, CK_A)
+        now = time.time()
+        lt = time.localtime(now)
+        midnight = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday + 1, 0, 0, 0, 0, 0, -1))
+        for proto, r in self.each_protocol(d, CK_A):
+            with self.subTest(proto=proto):
+                self.assert_refused(proto, r, 429, ["daily token limit", "%d tokens per day" % u])
+                self.assertAlmostEqual(int(r.header("retry-after")), midnight - now, delta=5)
+        r = post(d.port, CHAT, self.BODY, bearer(CK_B))
+        self.assertEqual(r.status, 200, r)
+        month_end = time.mktime((lt.tm_year + (lt.tm_mon == 12), lt.tm_mon % 12 + 1, 1, 0, 0, 0, 0, 0, -1))
+        for proto, r in self.each_protocol(d, CK_B):
+            with self.subTest(proto=proto):
+                self.assert_refused(proto, r, 429, ["monthly token limit"])
+                self.assertAlmostEqual(int(r.header("retry-after")), month_end - now, delta=5)
+        st = {c["name"]: c for c in d.status_json()["clients"]}
+        self.assertEqual(st["day"]["tokens_today"], u)
+        self.assertEqual(st["month"]["tokens_month"], u)
+
+
 if __name__ == "__main__":
     harness.main()

@@ -114,7 +114,30 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.providers[2].base_url == "https://generativelanguage.googleapis.com");
     CHECK_FALSE(c.providers[2].proxy.empty());
 
+    // The log and metrics sections show the defaults; one client with every limit.
+    CHECK(c.log.database == defaults.log.database);
+    CHECK(c.log.retention == defaults.log.retention);
+    CHECK(c.log.rollup_retention == defaults.log.rollup_retention);
+    CHECK(c.log.max_size == defaults.log.max_size);
+    CHECK(c.log.bodies == defaults.log.bodies);
+    CHECK(c.log.body_retention == defaults.log.body_retention);
+    CHECK(c.log.body_max == defaults.log.body_max);
+    CHECK(c.log.access_log == defaults.log.access_log);
+    REQUIRE(c.metrics.listen.size() == 1);
+    CHECK(c.metrics.listen[0].text == "127.0.0.1:9464");
+    REQUIRE(c.clients.size() == 2);  // "default" from [auth] key, and team-a
+    CHECK(c.clients[0].name == "default");
+    const ClientConfig& team = c.clients[1];
+    CHECK(team.name == "team-a");
+    CHECK(team.rpm > 0);
+    CHECK(team.tpm > 0);
+    CHECK(team.daily_tokens > 0);
+    CHECK(team.monthly_tokens > 0);
+    CHECK(team.max_concurrent > 0);
+    CHECK(team.expires > 0);
+    CHECK(team.models.size() == 2);
+
     // Every placeholder key is flagged, and nothing else is.
-    CHECK(full.warnings.size() == 6);  // 1 client key, 1 admin password, 4 provider keys
+    CHECK(full.warnings.size() == 7);  // 2 client keys, 1 admin password, 4 provider keys
     for (const auto& w : full.warnings) CHECK(w.message.find("placeholder") != std::string::npos);
 }
