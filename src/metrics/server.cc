@@ -297,9 +297,10 @@ void MetricsServer::Connection::flush() {
 
 void MetricsServer::Connection::on_write(int, short, void* arg) { static_cast<Connection*>(arg)->flush(); }
 
+// The deadline of the phase it is in (head, idle, answer, scrape) passed.
 void MetricsServer::Connection::on_timer(int, short, void* arg) {
-    auto* c = static_cast<Connection*>(arg);
-    c->close();
+    auto self = static_cast<Connection*>(arg)->shared_from_this();  // freed when this returns
+    self->close();
 }
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(event_base* base,
