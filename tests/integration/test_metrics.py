@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 
@@ -252,7 +253,7 @@ class MetricsTests(AgdTestCase):
         self.assertEqual(r.status, 404, r)
         self.assertNotIn(b"antigravityd_", r.body)
 
-    def test_concurrent_scrapes_under_traffic_never_go_down(self):
+    def test_concurrent_scrapes_under_traffic_and_reloads_never_go_down(self):
         stop = threading.Event()
         errors = []
 
@@ -278,14 +279,24 @@ class MetricsTests(AgdTestCase):
                     out.append("requests_total went down: %d -> %d" % (last, n))
                 last = n
 
-        senders = [threading.Thread(target=traffic) for _ in range(4)]
+        def reloader():
+            # A new config generation every 50 ms: each worker builds its
+            # label rules again while requests of the previous one finish.
+            while not stop.wait(0.05):
+                self.d.send_signal(signal.SIGHUP)
+
+        senders = [threading.Thread(target=traffic) for _ in range(4)] + [threading.Thread(target=reloader)]
         problems = []
         scrapers = [threading.Thread(target=scraper, args=(problems,)) for _ in range(6)]
         for th in senders + scrapers:
             th.start()
         for th in scrapers:
             th.join(t(120))
-        stop.set()
+        try:
+            wait_until(lambda: value(self.scrape(), "antigravityd_config_generation") >= 3, t(30),
+                       "two reloads")
+        finally:
+            stop.set()
         for th in senders:
             th.join(t(60))
         self.assertEqual(problems, [])
