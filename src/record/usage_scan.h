@@ -4,9 +4,9 @@
 // A small resumable JSON scanner follows only the few key paths that can
 // hold usage (at most four levels deep); every other value is skipped by
 // counting brackets and jumping over strings 16 bytes at a time. It never
-// recurses, allocates nothing, and holds a fixed few dozen bytes whatever
-// the nesting. Bytes may be split anywhere (inside a key, a number or an
-// escape). After a syntax error it stops scanning and keeps what it found.
+// recurses, allocates nothing, and is 264 bytes whatever the nesting. Bytes
+// may be split anywhere (inside a key, a number or an escape). After a
+// syntax error it stops scanning and keeps what it found.
 // A key written with escapes (`"\u0075sage"`) is never one of the keys it
 // looks for (no encoder writes them so).
 #pragma once
@@ -41,7 +41,8 @@ public:
     // pieces as they arrive. Bytes after the top-level value are ignored.
     void feed_body(std::string_view bytes);
     // One complete SSE event (name may be empty; data is its joined data
-    // lines). Events that cannot carry usage cost a compare or a memmem.
+    // lines). Events that cannot carry usage cost a compare of the name or
+    // a quick look for `"usage` (docs/usage-tap.md).
     void feed_event(std::string_view name, std::string_view data);
 
     bool seen() const;    // some usage figure was found
@@ -82,13 +83,12 @@ private:
     void start_parse(bool event);
     void push(int8_t node, bool array);
     void close();
-    void merge(const Raw& r);
+    void merge(Raw& into, const Raw& r) const;
 
     Protocol wire_;
     Raw acc_;       // what the answer said so far
     Raw cur_;       // the usage object being read
-    Raw doc_;       // event: the last usage object of the event
-    bool doc_has_ = false;
+    Raw doc_;       // the usage objects of the event being read
     bool event_ = false;
 
     St st_ = St::Value;

@@ -292,6 +292,14 @@ TEST_CASE("usage scan: OpenAI Responses stream, the terminal events") {
     check_events(kResp,
                  {{"", R"({"response":{"type":"response.completed","usage":{"input_tokens":7,"output_tokens":8}},"type":"response.created"})"}},
                  kUnseen);
+    // The last "type" stands, even when it is too long to be one of ours or has an escape.
+    const std::string usage = R"("response":{"usage":{"input_tokens":7,"output_tokens":8}})";
+    check_events(kResp, {{"", R"({"type":"response.completed",)" + usage + R"(,"type":"response.completed.and.then.some.more"})"}},
+                 kUnseen);
+    check_events(kResp, {{"", R"({"type":"response.completed",)" + usage + R"(,"type":"response.complete\u0064"})"}}, kUnseen);
+    check_events(kResp, {{"", R"({"type":"response.completed",)" + usage + R"(,"type":7})"}}, seen(U(7, 8)));
+    // An empty usage object later in the event changes nothing.
+    check_events(kResp, {{"", R"({"type":"response.completed",)" + usage + R"(,"response":{"usage":{}}})"}}, seen(U(7, 8)));
     // A failed response with no usage.
     check_events(kResp,
                  {{"response.failed", R"({"type":"response.failed","response":{"id":"r","status":"failed","error":{"code":"server_error","message":"x"},"usage":null}})"}},
@@ -410,6 +418,15 @@ TEST_CASE("usage scan: usage null, empty, or absent") {
         check_body(p, "  \"usage\"  ", kUnseen);
     }
     check_events(kChat, {{"", R"({"usage" : null})"}, {"", R"({"usage":"x"})"}, {"", "usage"}}, kUnseen);
+    // The quick look for `"usage` at every offset (16 bytes at a time, then byte by byte).
+    for (size_t pad = 0; pad < 40; ++pad) {
+        INFO("pad " << pad);
+        const std::string sp(pad, ' ');
+        check_events(kChat, {{"", sp + R"({"a":"usage","usage" :  null})"}}, kUnseen);
+        check_events(kChat, {{"", sp + R"({"a":"usage","usage":null,"usage" : {"prompt_tokens":1}})"}}, seen(U(1, -1)));
+        check_events(kChat, {{"", sp + R"({"usage":{"completion_tokens":2}})"}}, seen(U(-1, 2)));
+        check_events(kGem, {{"", sp + R"({"usageMetadata":{"promptTokenCount":3}})"}}, seen(U(3, -1, 0)));
+    }
 }
 
 TEST_CASE("usage scan: escapes and unicode in strings before the usage") {
