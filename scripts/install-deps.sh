@@ -40,6 +40,10 @@ packages=(
     # The recursion check (tests/lint/check_recursion.py): clang-tidy's
     # misc-no-recursion.
     clang-tidy
+    # promtool, which checks the metrics listener's output (tests/unit/metrics,
+    # tests/integration/test_metrics.py). Its Prometheus server is not wanted:
+    # see below.
+    prometheus
 )
 
 packages+=("$@")
@@ -114,3 +118,10 @@ if ! install; then
     install
 fi
 log "installed: ${missing[*]}"
+
+# The prometheus package brings a Prometheus server and enables it; on a
+# machine that runs systemd it is started too. Only promtool is wanted.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1 &&
+    [[ -d /run/systemd/system ]]; then
+    "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

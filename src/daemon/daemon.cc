@@ -9,22 +9,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
 
+#include "clients/status.h"
+#include "clients/usage_charge.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/mailbox.h"
 #include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/control.h"
 #include "daemon/detach.h"
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
-#include "server/runtime.h"
 #include "clients/status.h"
 #include "daemon/accounting.h"
+#include "metrics/collector.h"
+#include "metrics/consumer.h"
+#include "metrics/gauges.h"
+#include "metrics/server.h"
+#include "server/runtime.h"
 #include "server/server.h"
+#include "server/worker.h"
 
 namespace agd::daemon {
 namespace {
@@ -49,14 +58,27 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
     return out;
 }
 
+std::string listen_text(const std::vector<config::ListenAddr>& addrs) {
+    std::vector<std::string> v;
+    for (const auto& l : addrs) v.push_back(l.text);
+    return join(v, ",");
+}
+
 // The daemon's main thread: owns the event loop that handles signals, the
 // control socket, reloads and the shutdown drain.
 class Daemon final : public ControlServer::Handler {
 public:
     Daemon(const CliOptions& opts, std::shared_ptr<const config::Config> cfg) : opts_(opts), initial_(std::move(cfg)) {}
     ~Daemon() override {
+        // The metrics listener and collector use the workers' mailboxes; the
+        // workers post to the main mailbox and count into the consumer until
+        // they stop.
+        metrics_server_.reset();
+        collector_.reset();
         control_.reset();
         server_.reset();
+        metrics_.reset();
+        mailbox_.reset();
         for (event* e : events_) event_free(e);
         if (base_) event_base_free(base_);
     }
@@ -73,6 +95,7 @@ public:
 
 private:
     std::string do_reload();
+    Status start_metrics(const config::Config& cfg);
     void begin_shutdown(const char* why);
     static void on_signal(evutil_socket_t sig, short, void* arg);
     static void on_drain_tick(evutil_socket_t, short, void* arg);
@@ -85,6 +108,13 @@ private:
     std::unique_ptr<ControlServer> control_;
     // Consumers of finished requests (Runtime::hook), registered before the workers start.
     Accounting accounting_{runtime_};
+    // Messages posted to the main loop from other threads.
+    std::unique_ptr<Mailbox> mailbox_;
+    // [metrics]: per-worker counters (a completion-hook consumer), the
+    // scrape's collection, the listener. Only when metrics.listen is set.
+    std::unique_ptr<metrics::Consumer> metrics_;
+    std::unique_ptr<metrics::Collector> collector_;
+    std::unique_ptr<metrics::MetricsServer> metrics_server_;
     std::vector<event*> events_;
     event* drain_timer_ = nullptr;
     uint64_t generation_ = 0;
@@ -112,6 +142,8 @@ int Daemon::run(std::optional<Detach>& detach) {
 
     base_ = event_base_new();
     if (!base_) return fail(EX_OSERR, "cannot create the main event loop");
+    mailbox_ = std::make_unique<Mailbox>(base_);
+    if (!mailbox_->ok()) return fail(EX_OSERR, "cannot create the main loop's mailbox");
     generation_ = 1;
     runtime_.publish(build_snapshot(initial_, generation_, runtime_.health(), runtime_.clients()));
 
@@ -119,9 +151,21 @@ int Daemon::run(std::optional<Detach>& detach) {
 
     unsigned workers = cfg.server.workers;
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    if (!cfg.metrics.listen.empty()) {
+        for (const auto& m : cfg.metrics.listen)
+            for (const auto& l : cfg.server.listen)
+                if (metrics::same_listen_address(m, l))
+                    return fail(EX_CONFIG, "metrics.listen " + m.text + " is also a server.listen address");
+        // Counts from the first request on: registered before the workers start.
+        metrics_ = std::make_unique<metrics::Consumer>(workers);
+        runtime_.hook().add(metrics_.get());
+    }
     server_ = std::make_unique<Server>(runtime_);
     if (Status s = server_->bind(cfg.server.listen); !s) return fail(EX_UNAVAILABLE, s.error().message);
     if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
+    if (metrics_) {
+        if (Status s = start_metrics(cfg); !s) return fail(EX_UNAVAILABLE, s.error().message);
+    }
 
     auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this);
     if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
@@ -144,6 +188,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     std::string where = join(server_->bound(), ", ");
     log::notice("antigravityd {} ready: generation 1 from {}, listening on {}, {} worker(s), auth {}", AGD_VERSION,
                 cfg.path, where, workers, config::to_string(cfg.auth.effective));
+    if (metrics_server_) log::notice("metrics on {}", join(metrics_server_->bound(), ", "));
     notify_ready("serving configuration generation 1 on " + where);
     if (detach) detach->ready();
 
@@ -151,12 +196,33 @@ int Daemon::run(std::optional<Detach>& detach) {
 
     log::notice("antigravityd stopping: {} request(s) still in flight",
                 runtime_.counters().in_flight.load(std::memory_order_relaxed));
+    metrics_server_.reset();
+    collector_.reset();
     control_.reset();
     server_->stop_workers();
     server_.reset();
     accounting_.stop();
     log::notice("antigravityd stopped");
     return EX_OK;
+}
+
+Status Daemon::start_metrics(const config::Config& cfg) {
+    std::vector<Mailbox*> workers;
+    for (unsigned i = 0; i < server_->workers(); ++i) {
+        Worker* w = server_->worker(i);
+        workers.push_back(w ? &w->mailbox() : nullptr);
+    }
+    collector_ = std::make_unique<metrics::Collector>(base_, *mailbox_, *metrics_, std::move(workers),
+                                                      [this](metrics::Gauges& g) {
+                                                          metrics::read_runtime_gauges(runtime_, g);
+                                                          g.log_dropped = accounting_.dropped();
+                                                      });
+    auto ms = metrics::MetricsServer::listen(base_, cfg.metrics.listen, [this](metrics::MetricsServer::Respond r) {
+        collector_->collect(std::move(r));
+    });
+    if (!ms) return Status(ms.error());
+    metrics_server_ = std::move(ms.value());
+    return {};
 }
 
 std::string Daemon::do_reload() {
@@ -184,13 +250,10 @@ std::string Daemon::do_reload() {
     }
     const config::ServerConfig& old_s = live->config->server;
     const config::ServerConfig& new_s = lr.config->server;
-    auto listen_text = [](const config::ServerConfig& s) {
-        std::vector<std::string> v;
-        for (const auto& l : s.listen) v.push_back(l.text);
-        return join(v, ",");
-    };
-    if (listen_text(old_s) != listen_text(new_s))
+    if (listen_text(old_s.listen) != listen_text(new_s.listen))
         log::warning("server.listen changed: the new addresses take effect at the next restart");
+    if (listen_text(live->config->metrics.listen) != listen_text(lr.config->metrics.listen))
+        log::warning("metrics.listen changed: takes effect at the next restart");
     if (old_s.workers != new_s.workers) log::warning("server.workers changed: takes effect at the next restart");
     if (old_s.control_socket != new_s.control_socket || old_s.pid_file != new_s.pid_file)
         log::warning("server.control_socket / server.pid_file changed: take effect at the next restart");

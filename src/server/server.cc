@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "server/client_connection.h"
 #include "server/framing.h"
+#include "server/listen_socket.h"
 #include "server/request_context.h"
 #include "server/runtime.h"
 #include "server/worker.h"
@@ -37,6 +38,7 @@ struct WorkerSlot {
     event_base* base = nullptr;
     evhtp_t* htp = nullptr;
     event* stop_accepting = nullptr;  // activated by the main thread
+    Worker* worker = nullptr;         // set before the thread reports it started; freed after its loop
     std::vector<evconnlistener*> listeners;
     // accept() failing (out of descriptors): listening pauses, then retries.
     event* accept_retry = nullptr;
@@ -373,6 +375,7 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
     Worker::set_current(worker);
     {
         std::lock_guard<std::mutex> lock(impl->mu);
+        slot->worker = worker;
         ++impl->started;
         if (!error.empty() && impl->start_error.empty()) impl->start_error = error;
     }
@@ -394,10 +397,6 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
     delete worker;
     Worker::set_current(nullptr);
     if (slot->base) event_base_free(slot->base);
-}
-
-std::string sockerr(const char* what, const std::string& addr) {
-    return std::string(what) + " " + addr + ": " + strerror(errno);
 }
 
 }  // namespace
@@ -425,79 +424,17 @@ Status Server::start_workers(unsigned workers) {
 
 Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
     for (const auto& a : addrs) {
-        int fd = -1;
-        std::string name;
-        if (a.kind == config::ListenAddr::Kind::Unix) {
-            sockaddr_un sun{};
-            sun.sun_family = AF_UNIX;
-            if (a.path.size() >= sizeof sun.sun_path) return Status::fail(78, "unix socket path too long: " + a.path);
-            std::memcpy(sun.sun_path, a.path.c_str(), a.path.size());
-            fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (fd < 0) return Status::fail(71, sockerr("cannot create socket for", a.text));
-            struct stat st;
-            if (lstat(a.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
-                int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                bool live = connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0;
-                close(probe);
-                if (live) {
-                    close(fd);
-                    return Status::fail(69, "cannot listen on " + a.text + ": another process is serving that socket");
-                }
-                unlink(a.path.c_str());
-            }
-            if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
-                Status s = Status::fail(71, sockerr("cannot bind", a.text));
-                close(fd);
-                return s;
-            }
-            chmod(a.path.c_str(), 0660);
-            impl_->unix_paths.push_back(a.path);
-            name = "unix:" + a.path;
-        } else {
-            auto ip = parse_ip(a.host);
-            if (!ip) return Status::fail(78, "cannot listen on " + a.text + ": not an IP address");
-            sockaddr_storage ss{};
-            socklen_t len;
-            if (ip->is_v4()) {
-                auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-                sin->sin_family = AF_INET;
-                sin->sin_port = htons(a.port);
-                std::memcpy(&sin->sin_addr, ip->bytes.data() + 12, 4);
-                len = sizeof *sin;
-            } else {
-                auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-                sin6->sin6_family = AF_INET6;
-                sin6->sin6_port = htons(a.port);
-                std::memcpy(&sin6->sin6_addr, ip->bytes.data(), 16);
-                len = sizeof *sin6;
-            }
-            fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            if (fd < 0) return Status::fail(71, sockerr("cannot create socket for", a.text));
-            int one = 1;
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-            if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-                Status s = Status::fail(71, sockerr("cannot bind", a.text));
-                close(fd);
-                return s;
-            }
-            sockaddr_storage got{};
-            socklen_t gl = sizeof got;
-            getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gl);
-            uint16_t port = ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&got)->sin_port
-                                                           : reinterpret_cast<sockaddr_in6*>(&got)->sin6_port);
-            std::string host = ip->str();
-            name = ip->is_v4() ? host + ":" + std::to_string(port) : "[" + host + "]:" + std::to_string(port);
-        }
-        if (listen(fd, 1024) != 0) {
-            Status s = Status::fail(71, sockerr("cannot listen on", a.text));
-            close(fd);
-            return s;
-        }
-        impl_->listen_fds.push_back(fd);
-        bound_.push_back(name);
+        auto sock = open_listen_socket(a);
+        if (!sock) return Status(sock.error());
+        impl_->listen_fds.push_back(sock->fd);
+        if (!sock->unix_path.empty()) impl_->unix_paths.push_back(sock->unix_path);
+        bound_.push_back(sock->name);
     }
     return {};
+}
+
+Worker* Server::worker(unsigned i) const {
+    return i < impl_->slots.size() ? impl_->slots[i]->worker : nullptr;
 }
 
 void Server::stop_accepting() {

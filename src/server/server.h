@@ -39,6 +39,10 @@ public:
     // "127.0.0.1:8045", "[::1]:8045", "unix:/run/x.sock" as bound (actual ports).
     const std::vector<std::string>& bound() const { return bound_; }
     unsigned workers() const { return nworkers_; }
+    // Worker i (0 <= i < workers()), from start_workers() until
+    // stop_workers(); nullptr otherwise. For the main thread to reach a
+    // worker's mailbox: everything else on it belongs to its own thread.
+    Worker* worker(unsigned i) const;
 
     struct Impl;
 
