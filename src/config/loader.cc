@@ -1006,16 +1006,18 @@ void Parser::log_key(const std::string& label, std::string_view key, std::string
         } else if (auto p = path_value(label, v)) {
             l.database = *p;
         }
-    } else if (key == "retention") {
-        if (auto d = duration_value(label, v, false)) l.retention = *d;
-    } else if (key == "rollup_retention") {
-        if (auto d = duration_value(label, v, false)) l.rollup_retention = *d;
-    } else if (key == "body_retention") {
-        if (auto d = duration_value(label, v, false)) l.body_retention = *d;
-    } else if (key == "max_size") {
-        if (auto n = size_value(label, v)) {
+    } else if (key == "retention") {  // 0: kept until max_size needs the room
+        if (auto d = duration_value(label, v, true)) l.retention = *d;
+    } else if (key == "rollup_retention") {  // 0: for ever
+        if (auto d = duration_value(label, v, true)) l.rollup_retention = *d;
+    } else if (key == "body_retention") {  // 0: as long as their row
+        if (auto d = duration_value(label, v, true)) l.body_retention = *d;
+    } else if (key == "max_size") {  // 0: no bound
+        if (v == "0") {
+            l.max_size = 0;
+        } else if (auto n = size_value(label, v)) {
             if (*n < (1u << 20))
-                error(line_, label, "must be at least 1M");
+                error(line_, label, "must be at least 1M (or 0: no bound)");
             else
                 l.max_size = *n;
         }

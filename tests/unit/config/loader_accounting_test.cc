@@ -149,7 +149,14 @@ TEST_CASE("config log: defaults, every key, empty database") {
 
     CHECK(errors_of(load("[log]\nbodies = some\n")) ==
           std::vector<std::string>{at(2, "log.bodies: expected off, errors or all, got \"some\"")});
-    CHECK(errors_of(load("[log]\nmax_size = 10K\n")) == std::vector<std::string>{at(2, "log.max_size: must be at least 1M")});
+    CHECK(errors_of(load("[log]\nmax_size = 10K\n")) ==
+          std::vector<std::string>{at(2, "log.max_size: must be at least 1M (or 0: no bound)")});
+    r = load("[log]\nmax_size = 0\nretention = 0\nrollup_retention = 0s\nbody_retention = 0\n");
+    REQUIRE(errors_of(r) == std::vector<std::string>{});
+    CHECK(r.config->log.max_size == 0);
+    CHECK(r.config->log.retention.count() == 0);
+    CHECK(r.config->log.rollup_retention.count() == 0);
+    CHECK(r.config->log.body_retention.count() == 0);
     CHECK(errors_of(load("[log]\naccess_log = relative.log\n")) ==
           std::vector<std::string>{at(2, "log.access_log: expected an absolute path, got \"relative.log\"")});
     CHECK(errors_of(load("[log]\nretention =\n")) == std::vector<std::string>{at(2, "log.retention: empty value")});
