@@ -7,6 +7,8 @@
 
 namespace agd::clients {
 
+bool UsageCharge::wants(const config::Config& cfg) const { return !cfg.clients.empty(); }
+
 void UsageCharge::on_complete(const record::RequestRecord& rec) {
     if (!rec.client_state || rec.client < 0 || !rec.config || !rec.usage.known()) return;
     timespec mono;

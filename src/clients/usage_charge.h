@@ -8,6 +8,7 @@ namespace agd::clients {
 
 class UsageCharge final : public record::Consumer {
 public:
+    bool wants(const config::Config& cfg) const override;
     void on_complete(const record::RequestRecord& rec) override;
 };
 

@@ -90,11 +90,12 @@ std::string access_line(const RequestRecord& rec) {
     return line;
 }
 
-void AccessLog::on_complete(const RequestRecord& rec) {
-    const std::string& where = rec.config ? rec.config->log.access_log : std::string();
-    if (where == "off") return;
-    if (where == "stderr" && !log::enabled(log::Level::Info)) return;
-    log::access(access_line(rec));
+bool AccessLog::wants(const config::Config& cfg) const {
+    const std::string& where = cfg.log.access_log;
+    if (where == "off") return false;
+    return where != "stderr" || log::enabled(log::Level::Info);
 }
+
+void AccessLog::on_complete(const RequestRecord& rec) { log::access(access_line(rec)); }
 
 }  // namespace agd::record

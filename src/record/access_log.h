@@ -23,6 +23,7 @@ std::string access_line(const RequestRecord& rec);
 
 class AccessLog final : public Consumer {
 public:
+    bool wants(const config::Config& cfg) const override;
     void on_complete(const RequestRecord& rec) override;
 };
 

@@ -393,11 +393,11 @@ void RequestContext::complete() {
         admitted = nullptr;
     }
     const record::Hook& hook = rt.hook();
-    if (hook.empty()) return;
+    const config::Config& cfg = *snap->config;
+    if (!hook.wanted(cfg)) return;
     int64_t now = mono_ns();
     timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    const config::Config& cfg = *snap->config;
     record::RequestRecord rec;
     rec.id = id;
     rec.total_us = (now - start_ns) / 1000;
