@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -55,7 +56,7 @@ MODES = {
                   ramp=50, w5_seconds=1),
 }
 
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6")
 
 
 def _read(path):
@@ -205,12 +206,13 @@ class Bench:
 
     # -- load generators
 
-    def load(self, port, seconds, conns=None, body_file=None):
-        """Saturation load on port for seconds; dict with requests, rps, errors."""
+    def load(self, port, seconds, conns=None, body_file=None, auth=None):
+        """Saturation load on port for seconds; dict with requests, rps, errors.
+        auth: an Authorization header value for every request."""
         conns = conns or self.p["conns"]
         body_file = body_file or self.body_file
         if self.tools.wrk:
-            env = dict(os.environ, AGD_BENCH_BODY=body_file)
+            env = dict(os.environ, AGD_BENCH_BODY=body_file, AGD_BENCH_AUTH=auth or "")
             cmd = self.pl.prefix("load") + [self.tools.wrk, "-t1", "-c%d" % conns,
                                             "-d%ds" % max(1, round(seconds)), "--timeout", "5s",
                                             "-s", os.path.join(HERE, "post.lua"),
@@ -228,15 +230,18 @@ class Bench:
                     "errors": errs["connect"] + errs["read"] + errs["write"] + errs["timeout"],
                     "non2xx": errs["status"], "lat_p50_us": w["lat_p50_us"],
                     "lat_p99_us": w["lat_p99_us"], "tool": "wrk -t1 -c%d" % conns}
+        if auth:
+            raise rig.RigError("the Python load generator sends no Authorization header: install wrk")
         with open(body_file, "rb") as f:
             body = f.read()
         return clients.closed_loop(port, CHAT, body, conns, seconds)
 
-    def measured_load(self, name, port, seconds, body_file=None):
+    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None):
         """load() with the SUT's CPU time over the window."""
-        pids = self.sut(name).pids if name != "direct" else []
+        if pids is None:
+            pids = self.sut(name).pids if name != "direct" else []
         c0 = rig.cpu_seconds(pids) if pids else None
-        r = self.load(port, seconds, body_file=body_file)
+        r = self.load(port, seconds, body_file=body_file, auth=auth)
         if pids:
             c1 = rig.cpu_seconds(pids)
             r["cpu_s"] = c1 - c0
@@ -781,6 +786,71 @@ class Bench:
 
     # ----------------------------------------------------------------------
 
+    # ----------------------------------------------------------------------
+    # Workload 6: what accounting costs (workload 1's passthrough with the
+    # request store, metrics and a named client with limits, against the
+    # same daemon without them)
+
+    def w6(self):
+        p = self.p
+        log("workload 6: starting a second antigravityd with the store and metrics on")
+        acct = rig.Antigravityd(self.args.agd, self.work, self.pl, self.fast.port, self.stream.port,
+                                log_level=self.args.agd_log_level, name="agd-acct", accounting=True)
+        auth = "Bearer " + rig.BENCH_CLIENT_KEY
+        if not self.tools.wrk:
+            self.note("workload 6: the Python load generator sends no client key: the requests are not "
+                      "counted for a named client")
+            auth = None
+        targets = [("off", self.agd), ("on", acct)]
+        res = {"rounds": [], "tool": None}
+        try:
+            for name, t in targets:
+                self.load(t.port, p["warmup"] or 1, auth=auth)
+            for r in range(p["rounds"]):
+                log("workload 6: accounting off / on, round %d/%d" % (r + 1, p["rounds"]))
+                row = {"round": r + 1}
+                for name, t in targets:
+                    row[name] = self.measured_load(name, t.port, p["window"], auth=auth, pids=t.pids)
+                res["rounds"].append(row)
+            rows = self.scrape(acct.metrics_port)
+            res["metrics_requests_total"] = rows
+            res["store"] = self.store_rows(acct)
+        finally:
+            acct.stop()
+        s = {}
+        for name, _ in targets:
+            rr = [row[name] for row in res["rounds"]]
+            s[name] = {"rps": median([x["rps"] for x in rr]),
+                       "cpu_us_per_req": median([x.get("cpu_us_per_req") for x in rr]),
+                       "errors": sum(x["errors"] + x["non2xx"] for x in rr)}
+        s["cpu_ratio_rounds"] = [ratio(row["on"].get("cpu_us_per_req"), row["off"].get("cpu_us_per_req"))
+                                 for row in res["rounds"]]
+        s["cpu_ratio"] = median(s["cpu_ratio_rounds"])
+        res["summary"] = s
+        self.res["w6"] = res
+
+    @staticmethod
+    def scrape(port):
+        """antigravityd_requests_total summed over its series (None when the scrape fails)."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("antigravityd_requests_total{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def store_rows(self, acct):
+        r = subprocess.run([self.args.agd, "status", "--json", "-c", acct.conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, timeout=30)
+        try:
+            return json.loads(r.stdout).get("store")
+        except ValueError:
+            return None
+
     def meta(self):
         def git(*a):
             try:
@@ -829,6 +899,8 @@ class Bench:
                 self.w5_load()
             if "w4" in wanted:
                 self.w4()
+            if "w6" in wanted:
+                self.w6()
             self.check_alive()
         finally:
             self.stop()

@@ -6,6 +6,10 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
+-- AGD_BENCH_AUTH: an Authorization header value (the accounting workload's
+-- client key), the same for every system measured.
+local auth = os.getenv("AGD_BENCH_AUTH")
+if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 
 function done(summary, latency, requests)
    local e = summary.errors

@@ -204,6 +204,16 @@ def markdown(res):
             n = ul["after_load"].get("nginx", {}).get("rss_kib")
             row("5 memory", "RSS after %.0f s of workload 1 (MiB)" % ul["seconds_per_sut"], mib(a), mib(n),
                 f2(ratio(a, n)), "", "")
+    # Workload 6: accounting on against off (both antigravityd; the nginx column
+    # holds the "off" figure, the ratio is on / off).
+    w6 = (res.get("w6") or {}).get("summary")
+    if w6:
+        on, off = w6.get("on", {}), w6.get("off", {})
+        row("6 accounting", "CPU µs per request, store + metrics + client on (nginx column: off)",
+            f1(on.get("cpu_us_per_req")), f1(off.get("cpu_us_per_req")), f2(w6.get("cpu_ratio")), "≤ 1.05",
+            verdict(_le(w6.get("cpu_ratio"), 1.05)))
+        row("6 accounting", "requests/s at saturation, on (nginx column: off)", f0(on.get("rps")),
+            f0(off.get("rps")), f2(ratio(on.get("rps"), off.get("rps"))), "", "")
     L.append("")
     if not have_nginx:
         L.append("nginx was not available: the nginx column is empty.")

@@ -93,6 +93,10 @@ def raise_nofile(want=200000):
     return soft
 
 
+# The key of the accounting workload's client (Antigravityd(accounting=True)).
+BENCH_CLIENT_KEY = "gw-bench-client-key-0123456789"
+
+
 def free_port():
     """A port the kernel just handed out (bind to 0), for programs that need
     the number up front (nginx)."""
@@ -393,14 +397,25 @@ class Antigravityd:
     """antigravityd run -c FILE with one worker, pinned to the SUT CPU."""
 
     def __init__(self, binary, workdir, placement, fast_port, stream_port, log_level="notice",
-                 name="agd"):
+                 name="agd", accounting=False):
+        """accounting: the request store (in the work directory) and a metrics
+        listener on, and the requests counted for a named client; off: no
+        store, no metrics, no client (what workload 1 measures)."""
         d = os.path.join(workdir, name)
         os.makedirs(d, exist_ok=True)
         self.conf = os.path.join(d, "antigravityd.conf")
         fast = "http://127.0.0.1:%d" % fast_port
         stream = "http://127.0.0.1:%d" % stream_port
+        self.metrics_port = None
+        if accounting:
+            self.metrics_port = free_port()
+            acct = ["[log]", "database = %s" % os.path.join(d, "agd.db"),
+                    "[metrics]", "listen = 127.0.0.1:%d" % self.metrics_port,
+                    "[client.bench]", "key = %s" % BENCH_CLIENT_KEY, "tpm = 1G", "rpm = 1G"]
+        else:
+            acct = ["[log]", "database ="]
         with open(self.conf, "w") as f:
-            f.write("\n".join([
+            f.write("\n".join(acct + [
                 "[server]",
                 "listen = 127.0.0.1:0",
                 "workers = 1",

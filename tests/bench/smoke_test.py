@@ -107,6 +107,17 @@ class BenchSmoke(unittest.TestCase):
             self.number(w5["idle_after_start"][name]["rss_kib"], name + " idle RSS")
             self.number(w5["under_load"]["after_load"][name]["rss_kib"], name + " RSS under load")
 
+    def test_workload6_numbers(self):
+        w6 = self.res["w6"]
+        for name in ("off", "on"):
+            self.number(w6["summary"][name]["rps"], name + " requests/s")
+            self.number(w6["summary"][name]["cpu_us_per_req"], name + " CPU per request")
+            self.assertEqual(w6["summary"][name]["errors"], 0)
+        self.number(w6["summary"]["cpu_ratio"], "accounting CPU ratio")
+        # The accounting side counted and stored what it served.
+        self.number(w6["metrics_requests_total"], "requests_total in the scrape")
+        self.assertTrue(w6["store"]["ok"], w6["store"])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
