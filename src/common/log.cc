@@ -261,6 +261,30 @@ void reset_after_fork() {
     g_journal.store(-1);
 }
 
+namespace {
+
+// Points `slot` at `path`: opened, it takes the place of the descriptor the
+// slot holds (dup3, so the number never changes while a file is set) or
+// becomes it when the slot holds `unset`. Caller holds g_file_mu.
+int place_file(const std::string& path, std::atomic<int>& slot, int unset) {
+    int fd = open_log_file(path);
+    if (fd < 0) return errno;
+    int old = slot.load();
+    if (old != unset) {
+        if (::dup3(fd, old, O_CLOEXEC) < 0) {
+            int err = errno;
+            ::close(fd);
+            return err;
+        }
+        ::close(fd);
+    } else {
+        slot.store(fd);
+    }
+    return 0;
+}
+
+}  // namespace
+
 int set_file(const std::string& path) {
     std::lock_guard lk(g_file_mu);
     int old = g_fd.load();
@@ -271,19 +295,7 @@ int set_file(const std::string& path) {
         g_journal.store(-1);
         return 0;
     }
-    int fd = open_log_file(path);
-    if (fd < 0) return errno;
-    if (old != STDERR_FILENO) {
-        // Keep the number: the new file takes the old one's place.
-        if (::dup3(fd, old, O_CLOEXEC) < 0) {
-            int err = errno;
-            ::close(fd);
-            return err;
-        }
-        ::close(fd);
-    } else {
-        g_fd.store(fd);
-    }
+    if (int err = place_file(path, g_fd, STDERR_FILENO); err != 0) return err;
     g_file_path = path;
     return 0;
 }
@@ -317,25 +329,13 @@ std::string reopen() {
 
 int set_access_file(const std::string& path) {
     std::lock_guard lk(g_file_mu);
-    int old = g_access_fd.load();
     if (path.empty()) {
-        g_access_fd.store(-1);
+        int old = g_access_fd.exchange(-1);
         if (old >= 0) ::close(old);
         g_access_path.clear();
         return 0;
     }
-    int fd = open_log_file(path);
-    if (fd < 0) return errno;
-    if (old >= 0) {
-        if (::dup3(fd, old, O_CLOEXEC) < 0) {
-            int err = errno;
-            ::close(fd);
-            return err;
-        }
-        ::close(fd);
-    } else {
-        g_access_fd.store(fd);
-    }
+    if (int err = place_file(path, g_access_fd, -1); err != 0) return err;
     g_access_path = path;
     return 0;
 }

@@ -199,6 +199,8 @@ private:
     char* next_line(char* buf, int num);
     char* hand(char* buf, int num, std::string_view line);
     void open_section(std::string_view name);
+    template <class State>
+    bool open_named(std::string_view name, const char* what, std::vector<State>& into, std::size_t& index);
     void on_key(std::string_view name, std::string_view value);
     void finish();
 
@@ -364,6 +366,34 @@ char* Parser::next_line(char* buf, int num) {
     return hand(buf, num, shortened);
 }
 
+// [provider.NAME] / [client.NAME]: a new entry of `into` (a repeated name
+// is reported, and its keys are then read but ignored). False when the
+// name is not valid (the section is skipped).
+template <class State>
+bool Parser::open_named(std::string_view name, const char* what, std::vector<State>& into, std::size_t& index) {
+    if (!valid_provider_name(name)) {
+        error(line_, section_, std::string("bad ") + what + " name (use letters, digits, '_', '.' and '-')");
+        kind_ = SectionKind::Skip;
+        return false;
+    }
+    State st;
+    st.cfg.name = std::string(name);
+    st.cfg.line = line_;
+    st.label = section_;
+    for (const auto& other : into) {
+        if (!other.duplicate && other.cfg.name == st.cfg.name) {
+            error(line_, section_,
+                  std::string("duplicate ") + what + " name (first defined on line " + std::to_string(other.cfg.line) +
+                      ")");
+            st.duplicate = true;
+            break;
+        }
+    }
+    into.push_back(std::move(st));
+    index = into.size() - 1;
+    return true;
+}
+
 void Parser::open_section(std::string_view name) {
     section_ = std::string(name);
     if (name == "server") {
@@ -375,52 +405,12 @@ void Parser::open_section(std::string_view name) {
     } else if (name == "routing") {
         kind_ = SectionKind::Routing;
     } else if (name.substr(0, 9) == "provider.") {
-        std::string_view pname = name.substr(9);
-        if (!valid_provider_name(pname)) {
-            error(line_, section_, "bad provider name (use letters, digits, '_', '.' and '-')");
-            kind_ = SectionKind::Skip;
-            return;
-        }
-        ProviderState st;
-        st.cfg.name = std::string(pname);
-        st.cfg.line = line_;
-        st.label = section_;
-        for (const auto& other : providers_) {
-            if (!other.duplicate && other.cfg.name == st.cfg.name) {
-                error(line_, section_,
-                      "duplicate provider name (first defined on line " + std::to_string(other.cfg.line) + ")");
-                st.duplicate = true;
-                break;
-            }
-        }
-        providers_.push_back(std::move(st));
-        provider_ = providers_.size() - 1;
-        kind_ = SectionKind::Provider;
+        if (open_named(name.substr(9), "provider", providers_, provider_)) kind_ = SectionKind::Provider;
     } else if (name == "provider") {
         error(line_, section_, "missing provider name: write [provider.NAME]");
         kind_ = SectionKind::Skip;
     } else if (name.substr(0, 7) == "client.") {
-        std::string_view cname = name.substr(7);
-        if (!valid_provider_name(cname)) {
-            error(line_, section_, "bad client name (use letters, digits, '_', '.' and '-')");
-            kind_ = SectionKind::Skip;
-            return;
-        }
-        ClientState st;
-        st.cfg.name = std::string(cname);
-        st.cfg.line = line_;
-        st.label = section_;
-        for (const auto& other : clients_) {
-            if (!other.duplicate && other.cfg.name == st.cfg.name) {
-                error(line_, section_,
-                      "duplicate client name (first defined on line " + std::to_string(other.cfg.line) + ")");
-                st.duplicate = true;
-                break;
-            }
-        }
-        clients_.push_back(std::move(st));
-        client_ = clients_.size() - 1;
-        kind_ = SectionKind::Client;
+        if (open_named(name.substr(7), "client", clients_, client_)) kind_ = SectionKind::Client;
     } else if (name == "client") {
         error(line_, section_, "missing client name: write [client.NAME]");
         kind_ = SectionKind::Skip;
