@@ -133,6 +133,9 @@ std::string g_file_path;  // "" = stderr; guarded by g_file_mu
 // The access log file ([log] access_log = PATH): -1 = access lines go to the main log.
 std::atomic<int> g_access_fd{-1};
 std::string g_access_path;  // guarded by g_file_mu
+// The access descriptor once turned off: pointed at /dev/null, never closed
+// (the logger thread may be writing to it), taken again when turned on.
+int g_access_spare = -1;  // guarded by g_file_mu
 
 int open_log_file(const std::string& path) {
     int fd;
@@ -320,13 +323,29 @@ int set_access_file(const std::string& path) {
     int old = g_access_fd.load();
     if (path.empty()) {
         g_access_fd.store(-1);
-        if (old >= 0) ::close(old);
+        if (old >= 0) {
+            int nul = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (nul >= 0) {
+                ::dup3(nul, old, O_CLOEXEC);
+                ::close(nul);
+            }
+            g_access_spare = old;
+        }
         g_access_path.clear();
         return 0;
     }
     int fd = open_log_file(path);
     if (fd < 0) return errno;
-    if (old >= 0) {
+    if (old < 0 && g_access_spare >= 0) {
+        if (::dup3(fd, g_access_spare, O_CLOEXEC) < 0) {
+            int err = errno;
+            ::close(fd);
+            return err;
+        }
+        ::close(fd);
+        g_access_fd.store(g_access_spare);
+        g_access_spare = -1;
+    } else if (old >= 0) {
         if (::dup3(fd, old, O_CLOEXEC) < 0) {
             int err = errno;
             ::close(fd);
