@@ -133,6 +133,9 @@ std::string g_file_path;  // "" = stderr; guarded by g_file_mu
 // The access log file ([log] access_log = PATH): -1 = access lines go to the main log.
 std::atomic<int> g_access_fd{-1};
 std::string g_access_path;  // guarded by g_file_mu
+// The access descriptor once turned off: pointed at /dev/null, never closed
+// (the logger thread may be writing to it), taken again when turned on.
+int g_access_spare = -1;  // guarded by g_file_mu
 
 int open_log_file(const std::string& path) {
     int fd;
@@ -331,11 +334,27 @@ int set_access_file(const std::string& path) {
     std::lock_guard lk(g_file_mu);
     if (path.empty()) {
         int old = g_access_fd.exchange(-1);
-        if (old >= 0) ::close(old);
+        if (old >= 0) {
+            // Never closed: the logger thread may still be writing to this
+            // number. It points at /dev/null until a file is set again.
+            int nul = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+            if (nul >= 0) {
+                ::dup3(nul, old, O_CLOEXEC);
+                ::close(nul);
+            }
+            g_access_spare = old;
+        }
         g_access_path.clear();
         return 0;
     }
-    if (int err = place_file(path, g_access_fd, -1); err != 0) return err;
+    if (g_access_fd.load() < 0 && g_access_spare >= 0) {
+        std::atomic<int> spare{g_access_spare};
+        if (int err = place_file(path, spare, -1); err != 0) return err;
+        g_access_fd.store(g_access_spare);
+        g_access_spare = -1;
+    } else if (int err = place_file(path, g_access_fd, -1); err != 0) {
+        return err;
+    }
     g_access_path = path;
     return 0;
 }

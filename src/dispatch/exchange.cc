@@ -65,10 +65,30 @@ bool carries_token(Protocol p, const sse::Event& ev) {
     return false;
 }
 
+// Whether `d` has the key `key` (quoted) followed by `value`'s characters,
+// JSON whitespace allowed around the colon and between them (`"choices": []`
+// from servers that write JSON with spaces).
+bool has_member(std::string_view d, std::string_view key, std::string_view value) {
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    for (size_t at = d.find(key); at != std::string_view::npos; at = d.find(key, at + 1)) {
+        size_t i = at + key.size();
+        while (i < d.size() && ws(d[i])) ++i;
+        if (i >= d.size() || d[i] != ':') continue;
+        size_t k = 0;
+        for (++i; i < d.size() && k < value.size(); ++i) {
+            if (ws(d[i])) continue;
+            if (d[i] != value[k]) break;
+            ++k;
+        }
+        if (k == value.size()) return true;
+    }
+    return false;
+}
+
 // The usage chunk a Chat stream sends when asked (`"choices":[]` and the usage).
 bool is_usage_chunk(const sse::Event& ev) {
     std::string_view d = ev.data;
-    return d.find("\"choices\":[]") != std::string_view::npos && d.find("\"usage\":{") != std::string_view::npos;
+    return has_member(d, "\"choices\"", "[]") && has_member(d, "\"usage\"", "{");
 }
 
 bool is_terminal(Protocol p, const sse::Event& ev) {

@@ -5,7 +5,9 @@ line) carries the upstream's exact token numbers; a stream cut before its
 usage says so; a Chat stream's usage is asked for the client and its chunk
 never shown."""
 
+import http.server
 import json
+import threading
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, gemini_provider, openai_provider,
@@ -117,6 +119,53 @@ class UsageTests(AgdTestCase):
         post(self.d.port, "/v1/chat/completions", {"model": "nobody-serves-this", "messages": []})
         for a in map(parse_access, self.d.wait_access_lines(2)):
             self.assertNotIn("usage", a)
+
+
+class SpacedUpstreamTests(AgdTestCase):
+    """An OpenAI-compatible upstream that writes JSON with spaces."""
+
+    def test_asked_usage_chunk_is_dropped_whatever_the_upstream_spacing(self):
+        # Python servers write JSON with ", " and ": " (json.dumps): the usage
+        # chunk asked for the client is `"choices": []`; the client, which did
+        # not ask for it, must not see it (clients read choices[0]).
+        chunks = [{"id": "c1", "object": "chat.completion.chunk", "model": "spaced",
+                   "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hi"}, "finish_reason": None}],
+                   "usage": None},
+                  {"id": "c1", "object": "chat.completion.chunk", "model": "spaced",
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": None},
+                  {"id": "c1", "object": "chat.completion.chunk", "model": "spaced", "choices": [],
+                   "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}}]
+        sse = "".join("data: %s\n\n" % json.dumps(c) for c in chunks) + "data: [DONE]\n\n"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                data = sse.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        d = self.start_daemon(build_config(self.tmp, providers=[("py", openai_provider(base, [PK], "spaced"))]))
+        r = stream(d.port, "/v1/chat/completions",
+                   {"model": "spaced", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.events[-1].data, "[DONE]")
+        self.assertTrue(all(e.json()["choices"] for e in r.events[:-1]), r.body)
+        a = parse_access(d.wait_access_lines(1)[-1])
+        self.assertEqual((a["usage"], a["in"], a["out"]), ("reported", "11", "2"), a)
+        self.assertEqual(int(a["bytes_out"]), len(r.body))
 
 
 if __name__ == "__main__":

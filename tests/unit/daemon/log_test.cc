@@ -11,6 +11,7 @@
 #include <ctime>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -276,4 +277,43 @@ TEST_CASE("log: a reopen that fails keeps writing to the old file") {
     CHECK(slurp(file + ".1").find(" notice still here\n") != std::string::npos);
     ::rmdir(file.c_str());
     CHECK(lg::set_file("/nonexistent-dir-agd/x.log") != 0);
+}
+
+namespace {
+
+// The descriptor numbers open on `path` (from /proc/self/fd).
+std::vector<int> fds_on(const std::string& path) {
+    std::vector<int> out;
+    for (int fd = 0; fd < 1024; ++fd) {
+        char link[64], target[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t n = ::readlink(link, target, sizeof target - 1);
+        if (n > 0 && std::string(target, static_cast<size_t>(n)) == path) out.push_back(fd);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("log: turning the access file off never frees a descriptor the logger thread may hold") {
+    // The logger thread loads the access descriptor, then writes outside the
+    // lock: closing it on reload would let the next open() reuse the number,
+    // and access lines would land in that file (or socket).
+    LogDir dir;
+    std::string file = dir.path + "/agd.log";
+    REQUIRE(lg::set_access_file(file) == 0);
+    std::vector<int> held = fds_on(file);
+    REQUIRE(held.size() == 1);
+    REQUIRE(lg::set_access_file("") == 0);
+    CHECK(::fcntl(held[0], F_GETFD) >= 0);  // still open (on /dev/null), so never handed out again
+    int fresh = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(fresh != held[0]);
+    ::close(fresh);
+    // Back on: a file again, through the same number.
+    REQUIRE(lg::set_access_file(file) == 0);
+    CHECK(fds_on(file) == held);
+    lg::access("access id=1");
+    REQUIRE(lg::set_access_file("") == 0);
+    CHECK(slurp(file).find("access id=1") != std::string::npos);
+    CHECK(fds_on(file).empty());
 }
