@@ -48,10 +48,12 @@ void Accounting::seed(const config::Config& cfg, const std::vector<std::string>&
     }
 }
 
-void Accounting::start(const config::Config& cfg) {
+void Accounting::start(const config::Config& cfg, unsigned workers) {
     apply_access_log(cfg);
     if (!cfg.log.database.empty()) {
-        writer_ = std::make_unique<store::Writer>(cfg.log);
+        store::WriterOptions opts;
+        opts.workers = workers;
+        writer_ = std::make_unique<store::Writer>(cfg.log, opts);
         if (writer_->start()) {
             database_ = cfg.log.database;
             runtime_.hook().add(writer_.get());

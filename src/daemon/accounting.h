@@ -32,7 +32,7 @@ public:
     // Main thread, before the workers start: opens the store (its thread
     // does the disk work), registers every consumer, seeds the clients'
     // day and month counts from the store.
-    void start(const config::Config& cfg);
+    void start(const config::Config& cfg, unsigned workers);
     // Main thread, after a new snapshot is published. `new_clients`: names
     // the registry did not have before (seeded from the store).
     void reload(const config::Config& old_cfg, const config::Config& cfg, const std::vector<std::string>& new_clients);

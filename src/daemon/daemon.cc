@@ -147,10 +147,10 @@ int Daemon::run(std::optional<Detach>& detach) {
     generation_ = 1;
     runtime_.publish(build_snapshot(initial_, generation_, runtime_.health(), runtime_.clients()));
 
-    accounting_.start(cfg);
 
     unsigned workers = cfg.server.workers;
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+    accounting_.start(cfg, workers);
     if (!cfg.metrics.listen.empty()) {
         for (const auto& m : cfg.metrics.listen)
             for (const auto& l : cfg.server.listen)

@@ -5,11 +5,13 @@
 // Filled by the request path as it goes (server, dispatch) and completed
 // when the answer ends, the request fails, or the client leaves. A consumer
 // is called on the worker that ran the request, must not block, and must
-// copy what it keeps: the record and `config` are valid during the call only.
+// copy what it keeps: the record (its string_views point into the request
+// and the config) and `config` are valid during the call only.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/protocol.h"
@@ -49,17 +51,17 @@ struct RequestRecord {
 
     // Who.
     int client = -1;            // index in config->clients, -1 when no client was identified
-    std::string client_name;    // config->clients[client].name, "" when none
-    std::string addr;           // the client's address (after trusted proxies)
+    std::string_view client_name;  // config->clients[client].name, "" when none
+    std::string_view addr;         // the client's address (after trusted proxies)
 
     // What.
-    std::string method;
-    std::string path;
+    std::string_view method;
+    std::string_view path;
     Operation op = Operation::NotFound;
     Protocol protocol = Protocol::OpenAIChat;  // the client's protocol (meaningful when upstream)
     bool upstream = false;      // an operation relayed upstream (is_upstream_operation)
     bool stream = false;        // the client asked for a stream
-    std::string model;          // asked by the client
+    std::string_view model;     // asked by the client
     std::string model_sent;     // sent upstream (last attempt)
     int provider = -1;          // index in config->providers of the last attempt, -1 none
     std::string provider_name;

@@ -105,6 +105,7 @@ Status Database::open(const std::string& path) {
     }
 
     sqlite3* db = nullptr;
+    sql::init_once();
     int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
                              nullptr);
     db_ = db;
@@ -201,7 +202,7 @@ Status Database::write(const std::vector<std::unique_ptr<Row>>& rows) {
         ins.bind(29, static_cast<int64_t>(std::min<uint64_t>(r.bytes_in, INT64_MAX)));
         ins.bind(30, static_cast<int64_t>(std::min<uint64_t>(r.bytes_out, INT64_MAX)));
         int rc = ins.step();
-        ins.reset();
+        ins.rewind();  // every parameter is bound again for the next row
         if (rc != SQLITE_DONE) return abort("insert");
 
         if (r.has_bodies) {
@@ -212,7 +213,7 @@ Status Database::write(const std::vector<std::unique_ptr<Row>>& rows) {
             body.bind(5, int64_t{r.request_truncated ? 1 : 0});
             body.bind(6, int64_t{r.response_truncated ? 1 : 0});
             rc = body.step();
-            body.reset();
+            body.rewind();
             if (rc != SQLITE_DONE) return abort("insert body");
         }
 

@@ -106,6 +106,7 @@ int exit_code_of(int code) {
 // Opens and checks the schema. The SQLite (or schema) error code on failure.
 Result<std::pair<sqlite3*, int>> try_open(const std::string& uri) {
     sqlite3* db = nullptr;
+    sql::init_once();
     int rc = sqlite3_open_v2(uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = sql::message(db);

@@ -48,6 +48,12 @@ bool keeps_bodies(const record::RequestRecord& rec, config::LogBodies mode) {
 
 std::string attempt_detail(const record::RequestRecord& rec) {
     std::string out;
+    attempt_detail(out, rec);
+    return out;
+}
+
+void attempt_detail(std::string& out, const record::RequestRecord& rec) {
+    out.clear();
     for (const auto& a : rec.attempts) {
         if (out.size() >= kMaxAttemptDetailBytes) break;
         std::string_view provider = "?";
@@ -61,7 +67,15 @@ std::string attempt_detail(const record::RequestRecord& rec) {
                        cut_utf8(a.credential, kMaxNameBytes), a.status, record::attempt_outcome_name(a.outcome));
     }
     if (out.size() > kMaxAttemptDetailBytes) out.resize(cut_utf8(out, kMaxAttemptDetailBytes).size());
-    return out;
+}
+
+void Row::recycle() {
+    constexpr size_t kKeep = 4096;  // a body's memory worth keeping
+    has_bodies = request_truncated = response_truncated = false;
+    request_body.clear();
+    response_body.clear();
+    if (request_body.capacity() > kKeep) std::string().swap(request_body);
+    if (response_body.capacity() > kKeep) std::string().swap(response_body);
 }
 
 void fill_row(Row& row, const record::RequestRecord& rec) {
@@ -78,7 +92,7 @@ void fill_row(Row& row, const record::RequestRecord& rec) {
     assign_cut(row.provider, rec.provider_name, kMaxNameBytes);
     assign_cut(row.credential, rec.credential, kMaxNameBytes);
     row.attempts = static_cast<int>(rec.attempts.size());
-    row.attempt_detail = attempt_detail(rec);
+    attempt_detail(row.attempt_detail, rec);
     row.status = rec.status;
     row.upstream_status = rec.upstream_status;
     assign_cut(row.error, rec.error, kMaxErrorBytes);

@@ -39,8 +39,13 @@ struct Row {
     std::string request_body, response_body;
     bool request_truncated = false, response_truncated = false;
 
+    unsigned worker = 0;  // the worker that made it (and gets it back for reuse)
+
     // Bytes of the bodies (what the writer's body budget counts).
     size_t body_bytes() const { return request_body.size() + response_body.size(); }
+    // Ready for reuse: fill_row() assigns every field; bodies are dropped
+    // (their memory too, when large).
+    void recycle();
 };
 
 // Whether [log] bodies keeps this request's bodies: `errors` keeps those of a
@@ -59,5 +64,6 @@ void add_bodies(Row& row, const record::RequestRecord& rec, uint64_t body_max);
 std::string_view cut_utf8(std::string_view s, size_t max);
 // "provider/credential:status:outcome" per attempt, comma-separated.
 std::string attempt_detail(const record::RequestRecord& rec);
+void attempt_detail(std::string& out, const record::RequestRecord& rec);  // into out (cleared), reusing its memory
 
 }  // namespace agd::store

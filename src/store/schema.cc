@@ -54,7 +54,6 @@ CREATE TABLE requests (
   bytes_out INTEGER NOT NULL
 );
 CREATE INDEX requests_ts ON requests (ts_ms);
-CREATE INDEX requests_client_ts ON requests (client, ts_ms);
 CREATE INDEX requests_request_id ON requests (request_id);
 
 CREATE TABLE bodies (

@@ -66,6 +66,8 @@ public:
         sqlite3_reset(st_);
         sqlite3_clear_bindings(st_);
     }
+    // For a statement whose every parameter is bound again before each step.
+    void rewind() { sqlite3_reset(st_); }
 
     // Columns count from 0.
     bool is_null(int i) const { return sqlite3_column_type(st_, i) == SQLITE_NULL; }
@@ -83,6 +85,16 @@ private:
 };
 
 // Runs SQL text with no result rows. The SQLite result code.
+// Once per process, before the first connection: no memory statistics
+// (they take a global mutex around every allocation SQLite makes).
+inline void init_once() {
+    static const bool done = [] {
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        return true;
+    }();
+    (void)done;
+}
+
 inline int exec(sqlite3* db, const char* text) { return sqlite3_exec(db, text, nullptr, nullptr, nullptr); }
 
 // The first column of the first row of a one-row query (a PRAGMA), or

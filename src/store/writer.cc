@@ -85,6 +85,8 @@ Writer::Writer(const config::LogConfig& cfg, WriterOptions opts)
       db_(std::make_unique<Database>()) {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     batch_.reserve(kBatchRows);
+    for (unsigned i = 0; i < opts_.workers; ++i)
+        spares_.push_back(std::make_unique<BoundedQueue<std::unique_ptr<Row>>>(opts_.spare_rows));
 }
 
 Writer::~Writer() {
@@ -128,7 +130,14 @@ void Writer::on_complete(const record::RequestRecord& rec) {
     std::unique_ptr<Row> row;
     size_t reserved = 0;
     try {
-        row = std::make_unique<Row>();
+        if (rec.worker < spares_.size()) {
+            if (auto spare = spares_[rec.worker]->pop()) {
+                row = std::move(*spare);
+                reused_.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+        if (!row) row = std::make_unique<Row>();
+        row->worker = rec.worker;
         fill_row(*row, rec);
         auto mode = static_cast<config::LogBodies>(bodies_mode_.load(std::memory_order_relaxed));
         if ((!rec.request_body.empty() || !rec.response_body.empty()) && keeps_bodies(rec, mode)) {
@@ -191,6 +200,7 @@ WriterStats Writer::stats() const {
     s.queue_depth = queue_.size();
     s.db_bytes = db_bytes_.load(std::memory_order_relaxed);
     s.db_ok = db_ok_.load(std::memory_order_relaxed);
+    s.rows_reused = reused_.load(std::memory_order_relaxed);
     return s;
 }
 
@@ -305,12 +315,21 @@ void Writer::release(const Row& row) {
     if (size_t b = row.body_bytes(); b != 0) queued_body_bytes_.fetch_sub(b, std::memory_order_relaxed);
 }
 
+void Writer::recycle_batch() {
+    for (auto& r : batch_) {
+        if (r->worker >= spares_.size()) continue;
+        r->recycle();
+        spares_[r->worker]->push(r);  // full: r stays here and is freed with the batch
+    }
+    batch_.clear();
+}
+
 void Writer::discard_batch() {
     if (batch_.empty()) return;
     lost_.fetch_add(batch_.size(), std::memory_order_relaxed);
     for (const auto& r : batch_) release(*r);
     processed_.fetch_add(batch_.size());
-    batch_.clear();
+    recycle_batch();
     busy_retries_ = 0;
 }
 
@@ -324,7 +343,7 @@ void Writer::write_batch(Clock::time_point now) {
         written_.fetch_add(batch_.size(), std::memory_order_relaxed);
         for (const auto& r : batch_) release(*r);
         processed_.fetch_add(batch_.size());
-        batch_.clear();
+        recycle_batch();
         busy_retries_ = 0;
         db_ok_.store(true, std::memory_order_relaxed);
         recovered();

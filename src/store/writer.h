@@ -53,13 +53,19 @@ struct WriterStats {
     uint64_t queue_depth = 0;     // records waiting
     uint64_t db_bytes = 0;        // database + WAL at the last check
     bool db_ok = false;           // open, and its last operation worked
+    uint64_t rows_reused = 0;     // records that took a row a worker got back (no allocation)
 };
 
 struct WriterOptions {
     size_t queue_capacity = 16384;
     std::chrono::milliseconds retry_interval{30'000};  // between attempts to open a failed database
-    std::chrono::milliseconds busy_interval{200};      // the timer while records keep coming
+    std::chrono::milliseconds busy_interval{100};      // the timer while records keep coming
     std::chrono::milliseconds idle_after{1000};        // without records this long, sleep until woken
+    // Worker threads that hand in records (RequestRecord::worker below this).
+    // Each gets its written rows back for reuse, so that a record costs no
+    // allocation (and no free on another thread's heap). 0: no reuse.
+    unsigned workers = 0;
+    size_t spare_rows = 4096;  // rows kept for reuse, per worker (a busy worker makes about 3,000 in 100 ms)
 };
 
 class Writer final : public record::Consumer {
@@ -127,10 +133,13 @@ private:
     void signal();
     void notify_flushers();
     void release(const Row& row);
+    void recycle_batch();  // the written (or discarded) rows go back to their workers
 
     const std::string path_;
     const WriterOptions opts_;
     BoundedQueue<std::unique_ptr<Row>> queue_;
+    // Rows for reuse, one queue per worker: the writer puts, only that worker takes.
+    std::vector<std::unique_ptr<BoundedQueue<std::unique_ptr<Row>>>> spares_;
 
     // Read by producers.
     std::atomic<uint8_t> bodies_mode_;
@@ -141,7 +150,7 @@ private:
 
     // Counters.
     std::atomic<uint64_t> pushed_{0}, processed_{0};
-    std::atomic<uint64_t> written_{0}, dropped_{0}, lost_{0}, errors_{0}, bodies_dropped_{0};
+    std::atomic<uint64_t> written_{0}, dropped_{0}, lost_{0}, errors_{0}, bodies_dropped_{0}, reused_{0};
     std::atomic<uint64_t> db_bytes_{0};
     std::atomic<bool> db_ok_{false};
 

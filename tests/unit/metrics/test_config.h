@@ -44,7 +44,7 @@ inline std::shared_ptr<config::Config> sample_config() {
     return cfg;
 }
 
-inline record::RequestRecord upstream_record(const config::Config& cfg, const std::string& model, int provider,
+inline record::RequestRecord upstream_record(const config::Config& cfg, std::string_view model, int provider,
                                              int client = 0, int status = 200) {
     record::RequestRecord r;
     r.config = &cfg;

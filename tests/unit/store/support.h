@@ -51,8 +51,8 @@ inline int64_t now_ms() {
 }
 
 // A chat request routed to provider 0 (openai, credential 1a2b3c4d) that went well.
-inline agd::record::RequestRecord record(uint64_t id, int64_t ts_ms, const std::string& client = "alice",
-                                         const std::string& model = "gpt-4o") {
+inline agd::record::RequestRecord record(uint64_t id, int64_t ts_ms, std::string_view client = "alice",
+                                         std::string_view model = "gpt-4o") {
     agd::record::RequestRecord r;
     r.id = id;
     r.unix_ms = ts_ms;

@@ -46,6 +46,43 @@ TEST_CASE("store writer: records queued without a thread are written by flush()"
     CHECK(count(path, "SELECT count(*) FROM requests") == 10);
 }
 
+TEST_CASE("store writer: written rows go back to their worker and are reused, bodies dropped") {
+    TempDir dir;
+    std::string path = dir.file("agd.db");
+    WriterOptions opts;
+    opts.workers = 2;
+    opts.spare_rows = 4;
+    auto cfg = store_test::log_config(path);
+    cfg.bodies = agd::config::LogBodies::All;
+    Writer w(cfg, opts);
+    int64_t now = store_test::now_ms();
+    auto with_body = [&](uint64_t id, unsigned worker) {
+        auto r = store_test::record(id, now);
+        r.worker = worker;
+        r.request_body = std::string(10000, 'q');
+        return r;
+    };
+    for (uint64_t i = 1; i <= 6; ++i) w.on_complete(with_body(i, 0));
+    CHECK(w.flush());
+    CHECK(w.stats().rows_reused == 0);
+    // Worker 0 gets 4 rows back (its spare queue holds 4); worker 1 none.
+    for (uint64_t i = 7; i <= 12; ++i) {
+        auto r = store_test::record(i, now);
+        r.worker = 0;
+        w.on_complete(r);
+    }
+    CHECK(w.stats().rows_reused == 4);
+    auto r = store_test::record(13, now);
+    r.worker = 1;
+    w.on_complete(r);
+    CHECK(w.stats().rows_reused == 4);
+    CHECK(w.flush());
+    CHECK(w.stats().written == 13);
+    // A reused row carries nothing of the request it held before.
+    CHECK(count(path, "SELECT count(*) FROM bodies") == 6);
+    CHECK(count(path, "SELECT count(*) FROM requests WHERE request_id BETWEEN 7 AND 13") == 7);
+}
+
 TEST_CASE("store writer: a full queue drops and counts, never blocks") {
     TempDir dir;
     WriterOptions opts;
