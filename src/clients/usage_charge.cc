@@ -9,13 +9,25 @@ namespace agd::clients {
 
 bool UsageCharge::wants(const config::Config& cfg) const { return !cfg.clients.empty(); }
 
+int64_t UsageCharge::tokens_of(const record::RequestRecord& rec) {
+    if (rec.usage.known()) return rec.usage.total();
+    // An answer from upstream that never said what it used (a stream cut
+    // before its usage, an upstream that reports none): its bytes, four to a
+    // token, so that such answers are not free.
+    if (rec.usage_state == record::UsageState::Cut || rec.usage_state == record::UsageState::Missing)
+        return static_cast<int64_t>((rec.bytes_in + rec.bytes_out) / 4);
+    return 0;
+}
+
 void UsageCharge::on_complete(const record::RequestRecord& rec) {
-    if (!rec.client_state || rec.client < 0 || !rec.config || !rec.usage.known()) return;
+    if (!rec.client_state || rec.client < 0 || !rec.config) return;
+    int64_t tokens = tokens_of(rec);
+    if (tokens <= 0) return;
     timespec mono;
     clock_gettime(CLOCK_MONOTONIC, &mono);
     int64_t now_us = static_cast<int64_t>(mono.tv_sec) * 1'000'000 + mono.tv_nsec / 1000;
-    rec.client_state->charge(rec.config->clients[static_cast<size_t>(rec.client)], rec.usage.total(), now_us,
-                             static_cast<int64_t>(rec.unix_ms / 1000 + rec.total_us / 1'000'000));
+    // The day and month of the request's start, as the store's rollups count it.
+    rec.client_state->charge(rec.config->clients[static_cast<size_t>(rec.client)], tokens, now_us, rec.unix_ms / 1000);
 }
 
 }  // namespace agd::clients

@@ -364,10 +364,19 @@ void RequestContext::resume_connection() {
 
 namespace {
 
-void redact_secret(std::string& text, const std::string& secret) {
-    if (secret.size() < 8 || text.size() < secret.size()) return;
+// Replaces `secret` in `text`; with `cut` (the text was cut short) also a
+// start of it at the very end.
+void redact_secret(std::string& text, const std::string& secret, bool cut) {
+    if (secret.size() < 8) return;
     for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 10))
         text.replace(at, secret.size(), "[redacted]");
+    if (!cut) return;
+    for (size_t n = std::min(text.size(), secret.size() - 1); n >= 4; --n) {
+        if (text.compare(text.size() - n, n, secret, 0, n) == 0) {
+            text.replace(text.size() - n, n, "[redacted]");
+            return;
+        }
+    }
 }
 
 // [log] bodies: which requests keep their bodies.
@@ -442,10 +451,14 @@ void RequestContext::complete() {
         rec.response_truncated = access.body_truncated;
         // An upstream may quote a key back (an error naming the key it
         // refused): no key is ever kept.
+        auto redact = [&](const std::string& k) {
+            redact_secret(rec.response_body, k, rec.response_truncated);
+            redact_secret(rec.request_body, k, rec.request_truncated);
+        };
         for (const auto& p : cfg.providers)
-            for (const auto& k : p.keys) redact_secret(rec.response_body, k), redact_secret(rec.request_body, k);
+            for (const auto& k : p.keys) redact(k);
         for (const auto& c : cfg.clients)
-            for (const auto& k : c.keys) redact_secret(rec.response_body, k), redact_secret(rec.request_body, k);
+            for (const auto& k : c.keys) redact(k);
     }
     rec.config = &cfg;
     rec.client_state = state;

@@ -150,6 +150,10 @@ void Writer::on_complete(const record::RequestRecord& rec) {
                 bodies_dropped_.fetch_add(1, std::memory_order_relaxed);
             } else {
                 add_bodies(*row, rec, max);
+                // Cut on a character, a body may be a few bytes shorter than
+                // reserved: the budget holds what release() will give back.
+                queued_body_bytes_.fetch_sub(reserved - row->body_bytes(), std::memory_order_relaxed);
+                reserved = row->body_bytes();
             }
         }
     } catch (const std::bad_alloc&) {

@@ -218,6 +218,17 @@ class TokenLimitTests(ClientsCase):
         wait_until(lambda: post(d.port, CHAT, self.BODY, bearer(CK_A)).status == 200, t(wait_s + 10),
                    "the tpm window to reopen")
 
+    def test_an_answer_without_usage_is_charged_its_bytes(self):
+        d = self.daemon([("quiet", {"key": CK_A, "daily_tokens": "1G"})])
+        body = {"model": "gpt-a+chunks=4", "stream": True, "stream_options": {"include_usage": False},
+                "messages": [{"role": "user", "content": "no usage for you"}]}
+        r = harness.stream(d.port, CHAT, body, bearer(CK_A))
+        self.assertEqual(r.status, 200)
+        a = parse_access(d.wait_access_lines(1)[0])
+        self.assertEqual(a["usage"], "missing")
+        st = d.status_json()["clients"][0]
+        self.assertEqual(st["tokens_today"], (int(a["bytes_in"]) + int(a["bytes_out"])) // 4)
+
     def test_daily_and_monthly_tokens_refuse_until_the_period_turns(self):
         u = self.tokens()
         d = self.daemon([("day", {"key": CK_A, "daily_tokens": str(u)}),
