@@ -5,6 +5,8 @@ a restart, and a store that cannot be written leaving the daemon serving."""
 
 import json
 import os
+import re
+import signal
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, gemini_provider, openai_provider,
@@ -148,6 +150,35 @@ class LogAndUsageTests(StoreCase):
         r = d.cli("log", "--json")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(len(json.loads(r.stdout)), 1)
+
+
+class AccessLogTests(StoreCase):
+
+    def test_access_log_file_reopened_on_sigusr1_and_off(self):
+        path = os.path.join(self.tmp, "access.log")
+        d = self.start_daemon(self.config(clients=[("team-a", {"key": CK_A})], log={"access_log": path}))
+        self.assertEqual(post(d.port, CHAT, chat("gpt-a"), bearer(CK_A)).status, 200)
+        wait_until(lambda: os.path.exists(path) and "client=team-a" in open(path).read(), t(30), "the access file")
+        first = open(path).read()
+        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT[0-9:.]+Z access id=")
+        self.assertNotIn(" info ", first)
+        self.assertEqual(d.access_lines(), [])  # not in the daemon's log
+        # logrotate: rename, then SIGUSR1; the next line goes to a new file.
+        os.rename(path, path + ".1")
+        d.send_signal(signal.SIGUSR1)
+        d.wait_log(r"SIGUSR1 received: reopened " + re.escape(path))
+        self.assertEqual(post(d.port, CHAT, chat("gpt-a"), bearer(CK_A)).status, 200)
+        wait_until(lambda: os.path.exists(path) and "access id=" in open(path).read(), t(30), "the reopened file")
+        self.assertEqual(open(path + ".1").read(), first)
+        # Reload to off: no more lines anywhere.
+        with open(d.config_path, "w") as f:
+            f.write(self.config(clients=[("team-a", {"key": CK_A})], log={"access_log": "off"}))
+        self.assertEqual(d.cli("reload").returncode, 0)
+        before = open(path).read()
+        self.assertEqual(post(d.port, CHAT, chat("gpt-a"), bearer(CK_A)).status, 200)
+        self.wait_rows(d, 3)  # the request is complete: the store has it
+        self.assertEqual(open(path).read(), before)
+        self.assertEqual(d.access_lines(), [])
 
 
 class PersistenceTests(StoreCase):
