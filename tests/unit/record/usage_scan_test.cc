@@ -710,7 +710,9 @@ TEST_CASE("usage scan: the translation goldens read as the codecs read them") {
 
 // ---------------------------------------------------------------- cost
 
-TEST_CASE("usage scan: a 1.4 KB Chat answer costs about a microsecond at most") {
+// A measurement, not a test (timing never goes in assertions): run it with
+// unit-tests -tc='*cost*' --no-skip.
+TEST_CASE("usage scan: cost of a 1.4 KB Chat answer" * doctest::skip()) {
     std::string content;
     while (content.size() < 1000)
         content += "The weather in Paris is \\\"sunny\\\" today, 21\\u00b0C with a light breeze. ";
@@ -736,6 +738,4 @@ TEST_CASE("usage scan: a 1.4 KB Chat answer costs about a microsecond at most") 
     auto ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / kRounds;
     CHECK(sum == int64_t(kRounds) * 1057);
     MESSAGE("usage scan of a " << body.size() << "-byte Chat answer: " << ns << " ns");
-    // Generous (sanitized and debug builds are slower): the figure is printed.
-    CHECK(ns < 20000);
 }
