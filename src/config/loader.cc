@@ -242,6 +242,8 @@ private:
     std::optional<int> date_value(const std::string& label, std::string_view v);
     void cidr_value(const std::string& label, std::string_view v, std::vector<Cidr>& into);
     void models_value(ProviderState& p, const std::string& label, std::string_view v);
+    template <class F>
+    void each_model(const std::string& label, std::string_view v, F&& f);
     void secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into);
 
     template <class E>
@@ -845,7 +847,9 @@ void Parser::secret_value(const std::string& label, std::string_view v, std::vec
     into.emplace_back(v);
 }
 
-void Parser::models_value(ProviderState& p, const std::string& label, std::string_view v) {
+// Each entry of a comma list of models (empty ones are reported).
+template <class F>
+void Parser::each_model(const std::string& label, std::string_view v, F&& f) {
     std::size_t start = 0;
     while (start <= v.size()) {
         std::size_t comma = v.find(',', start);
@@ -856,6 +860,12 @@ void Parser::models_value(ProviderState& p, const std::string& label, std::strin
             error(line_, label, "empty entry in the models list");
             continue;
         }
+        f(entry);
+    }
+}
+
+void Parser::models_value(ProviderState& p, const std::string& label, std::string_view v) {
+    each_model(label, v, [&](std::string_view entry) {
         ModelPattern m;
         std::size_t eq = entry.find('=');
         if (eq != std::string_view::npos) {
@@ -863,28 +873,28 @@ void Parser::models_value(ProviderState& p, const std::string& label, std::strin
             std::string_view upstream = trim(entry.substr(eq + 1));
             if (alias.empty() || upstream.empty() || upstream.find('=') != std::string_view::npos) {
                 error(line_, label, "expected alias=upstream-name, got " + quote(entry));
-                continue;
+                return;
             }
             if (has_glob_chars(alias) || has_glob_chars(upstream)) {
                 error(line_, label, "a rename (alias=upstream-name) cannot use glob characters, got " + quote(entry));
-                continue;
+                return;
             }
             if (has_space_or_ctl(alias) || has_space_or_ctl(upstream)) {
                 error(line_, label, "model names cannot contain spaces, got " + quote(entry));
-                continue;
+                return;
             }
             m.pattern = std::string(alias);
             m.upstream_name = std::string(upstream);
         } else {
             if (has_space_or_ctl(entry)) {
                 error(line_, label, "model names cannot contain spaces, got " + quote(entry));
-                continue;
+                return;
             }
             m.pattern = std::string(entry);
             m.is_glob = has_glob_chars(entry);
         }
         p.cfg.models.push_back(std::move(m));
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -927,22 +937,12 @@ void Parser::client_key(ClientState& c, const std::string& label, std::string_vi
         return;
     }
     if (key == "models") {
-        std::size_t start = 0;
-        while (start <= v.size()) {
-            std::size_t comma = v.find(',', start);
-            if (comma == std::string_view::npos) comma = v.size();
-            std::string_view entry = trim(v.substr(start, comma - start));
-            start = comma + 1;
-            if (entry.empty()) {
-                error(line_, label, "empty entry in the models list");
-                continue;
-            }
-            if (has_space_or_ctl(entry)) {
+        each_model(label, v, [&](std::string_view entry) {
+            if (has_space_or_ctl(entry))
                 error(line_, label, "a model glob must not contain whitespace or control characters");
-                continue;
-            }
-            cc.models.emplace_back(entry);
-        }
+            else
+                cc.models.emplace_back(entry);
+        });
         return;
     }
     static constexpr const char* kSingle[] = {"rpm", "tpm", "daily_tokens", "monthly_tokens", "max_concurrent", "expires"};
