@@ -36,16 +36,6 @@ ApiKeyStage::Decision ApiKeyStage::check(Operation op, const std::string_view* p
     return d;
 }
 
-namespace {
-
-std::string day_text(int yyyymmdd) {
-    char buf[16];
-    snprintf(buf, sizeof buf, "%04d-%02d-%02d", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
-    return buf;
-}
-
-}  // namespace
-
 StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
     if (cfg_.clients.empty()) return StageResult::Continue;  // auth off and no key to name a client
     std::string_view candidates[4];
@@ -73,7 +63,7 @@ StageResult ApiKeyStage::on_request(RequestContext& ctx) const {
                         (cfg_.auth.effective == config::AuthMode::AllExceptHealth && ctx.route.op != Operation::Health);
         if (enforced) {
             ctx.fail(ErrorKind::Unauthorized,
-                     "API key expired: client '" + client.name + "' was valid until " + day_text(client.expires));
+                     "API key expired: client '" + client.name + "' was valid until " + clients::day_text(client.expires));
             return StageResult::Reply;
         }
         ctx.client_index = -1;  // auth off: an expired key names no client

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "config/config.h"
 
@@ -42,6 +43,18 @@ Calendar calendar_at(int64_t unix_s) {
     c.month_start = local_midnight(y, m, 1);
     c.month_end = local_midnight(m == 12 ? y + 1 : y, m == 12 ? 1 : m + 1, 1);
     return c;
+}
+
+std::string day_text(int yyyymmdd) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", yyyymmdd / 10000, yyyymmdd / 100 % 100, yyyymmdd % 100);
+    return buf;
+}
+
+int64_t monotonic_us() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
 }
 
 const Calendar& calendar_now(int64_t unix_s) {

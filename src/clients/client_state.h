@@ -39,6 +39,10 @@ struct Calendar {
     int64_t month_start = 0;
 };
 Calendar calendar_at(int64_t unix_s);        // computes (localtime_r)
+// "2027-03-31" for 20270331.
+std::string day_text(int yyyymmdd);
+// CLOCK_MONOTONIC in microseconds (the rpm and tpm windows' clock).
+int64_t monotonic_us();
 const Calendar& calendar_now(int64_t unix_s);  // this thread's cached one, recomputed when the day is over
 
 struct Refusal {

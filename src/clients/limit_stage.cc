@@ -10,12 +10,6 @@
 namespace agd::clients {
 namespace {
 
-int64_t monotonic_us() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
-
 bool model_allowed(const config::ClientConfig& c, std::string_view model) {
     if (c.models.empty()) return true;
     for (const auto& g : c.models)

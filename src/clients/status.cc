@@ -40,9 +40,7 @@ std::string status_json(const config::Config& cfg, const std::vector<std::shared
         limit("max_concurrent", c.max_concurrent);
         b += "}";
         if (c.expires) {
-            char buf[16];
-            snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.expires / 10000, c.expires / 100 % 100, c.expires % 100);
-            b += ",\"expires\":" + json_string(buf);
+            b += ",\"expires\":" + json_string(day_text(c.expires));
             b += ",\"expired\":";
             b += cal.day > c.expires ? "true" : "false";
         }

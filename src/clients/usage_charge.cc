@@ -23,9 +23,7 @@ void UsageCharge::on_complete(const record::RequestRecord& rec) {
     if (!rec.client_state || rec.client < 0 || !rec.config) return;
     int64_t tokens = tokens_of(rec);
     if (tokens <= 0) return;
-    timespec mono;
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    int64_t now_us = static_cast<int64_t>(mono.tv_sec) * 1'000'000 + mono.tv_nsec / 1000;
+    int64_t now_us = monotonic_us();
     // The day and month of the request's start, as the store's rollups count it.
     rec.client_state->charge(rec.config->clients[static_cast<size_t>(rec.client)], tokens, now_us, rec.unix_ms / 1000);
 }

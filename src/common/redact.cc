@@ -1,5 +1,7 @@
 #include "common/redact.h"
 
+#include <algorithm>
+
 namespace agd {
 namespace {
 
@@ -88,6 +90,20 @@ std::string redact_urls(std::string_view text) {
 bool has_url_credentials(std::string_view text) {
     if (text.find("://") == std::string_view::npos) return false;
     return redact_into(text, true, nullptr);
+}
+
+void redact_secret(std::string& text, std::string_view secret, bool cut) {
+    constexpr std::string_view kMark = "[redacted]";
+    if (secret.size() < 8) return;
+    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + kMark.size()))
+        text.replace(at, secret.size(), kMark);
+    if (!cut) return;
+    for (size_t n = std::min(text.size(), secret.size() - 1); n >= 4; --n) {
+        if (text.compare(text.size() - n, n, secret.substr(0, n)) == 0) {
+            text.replace(text.size() - n, n, kMark);
+            return;
+        }
+    }
 }
 
 }  // namespace agd

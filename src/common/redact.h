@@ -25,4 +25,10 @@ std::string redact_urls(std::string_view text);
 // Whether redact_urls would change `text`.
 bool has_url_credentials(std::string_view text);
 
+// A kept body (the request store): every occurrence of `secret` becomes
+// "[redacted]"; with `cut` (the text was cut short) a start of it (4 bytes
+// or more) at the very end too. Secrets under 8 bytes are left alone (they
+// would match ordinary text).
+void redact_secret(std::string& text, std::string_view secret, bool cut);
+
 }  // namespace agd

@@ -1,5 +1,7 @@
 #include "record/record.h"
 
+#include "config/config.h"
+
 namespace agd::record {
 
 const char* attempt_outcome_name(AttemptOutcome o) {
@@ -12,6 +14,15 @@ const char* attempt_outcome_name(AttemptOutcome o) {
         case AttemptOutcome::Timeout: return "timeout";
     }
     return "error";
+}
+
+bool keeps_bodies(config::LogBodies mode, int status, bool failed) {
+    switch (mode) {
+        case config::LogBodies::Off: return false;
+        case config::LogBodies::Errors: return status >= 400 || failed;
+        case config::LogBodies::All: return true;
+    }
+    return false;
 }
 
 }  // namespace agd::record

@@ -19,6 +19,7 @@
 
 namespace agd::config {
 struct Config;
+enum class LogBodies;
 }
 namespace agd::clients {
 class ClientState;
@@ -35,6 +36,10 @@ enum class AttemptOutcome : uint8_t {
     Timeout,        // connect or idle timeout
 };
 const char* attempt_outcome_name(AttemptOutcome o);  // "ok", "client_error", "rate_limited", "auth_failed", "error", "timeout"
+
+// [log] bodies: whether a request's bodies are kept (`errors`: an answer of
+// status 400 or more, or a request that failed).
+bool keeps_bodies(config::LogBodies mode, int status, bool failed);
 
 struct Attempt {
     int provider = -1;        // index in config->providers

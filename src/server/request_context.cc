@@ -5,6 +5,7 @@
 
 #include "clients/client_state.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "dispatch/exchange.h"
 #include "server/client_connection.h"
 #include "server/runtime.h"
@@ -98,8 +99,10 @@ void RequestContext::flush_pending_reply() {
 
 namespace {
 
+// The answer's bytes are kept as they go when its status already says the
+// bodies will be (an error found later, mid-stream, is kept only by `all`).
 bool keep_answer(const config::LogConfig& l, int status) {
-    return l.bodies == config::LogBodies::All || (l.bodies == config::LogBodies::Errors && status >= 400);
+    return record::keeps_bodies(l.bodies, status, false);
 }
 
 void capture(AccessRecord& a, size_t max, const char* data, size_t len) {
@@ -362,34 +365,6 @@ void RequestContext::resume_connection() {
         bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
-namespace {
-
-// Replaces `secret` in `text`; with `cut` (the text was cut short) also a
-// start of it at the very end.
-void redact_secret(std::string& text, const std::string& secret, bool cut) {
-    if (secret.size() < 8) return;
-    for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at + 10))
-        text.replace(at, secret.size(), "[redacted]");
-    if (!cut) return;
-    for (size_t n = std::min(text.size(), secret.size() - 1); n >= 4; --n) {
-        if (text.compare(text.size() - n, n, secret, 0, n) == 0) {
-            text.replace(text.size() - n, n, "[redacted]");
-            return;
-        }
-    }
-}
-
-// [log] bodies: which requests keep their bodies.
-bool keeps_bodies(const config::LogConfig& l, int status, const std::string& error) {
-    switch (l.bodies) {
-        case config::LogBodies::Off: return false;
-        case config::LogBodies::All: return true;
-        case config::LogBodies::Errors: return status >= 400 || !error.empty();
-    }
-    return false;
-}
-
-}  // namespace
 
 void RequestContext::complete() {
     if (logged_) return;
@@ -441,7 +416,7 @@ void RequestContext::complete() {
         rec.ttft_us = rec.ttfb_us;  // a whole answer: its tokens came with its first byte
     rec.bytes_in = body_received;
     rec.bytes_out = access.bytes_out;
-    if (keeps_bodies(cfg.log, rec.status, rec.error)) {
+    if (record::keeps_bodies(cfg.log.bodies, rec.status, !rec.error.empty())) {
         size_t max = static_cast<size_t>(cfg.log.body_max);
         if (body_data) {
             rec.request_body.assign(body_data, std::min(body_len, max));

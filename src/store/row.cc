@@ -38,12 +38,7 @@ std::string_view cut_utf8(std::string_view s, size_t max) {
 }
 
 bool keeps_bodies(const record::RequestRecord& rec, config::LogBodies mode) {
-    switch (mode) {
-        case config::LogBodies::Off: return false;
-        case config::LogBodies::Errors: return rec.status >= 400 || !rec.error.empty();
-        case config::LogBodies::All: return true;
-    }
-    return false;
+    return record::keeps_bodies(mode, rec.status, !rec.error.empty());
 }
 
 std::string attempt_detail(const record::RequestRecord& rec) {

@@ -17,6 +17,7 @@ Environment:
 
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import re
@@ -831,6 +832,21 @@ class AgdTestCase(unittest.TestCase):
         self.addCleanup(self._dump_logs_on_failure)
         self._daemons = []
         self._mocks = []
+
+    def serve_http(self, handler):
+        """A throw-away upstream or web server on a free loopback port, for
+        shapes the mock does not make: `handler` is a BaseHTTPRequestHandler
+        subclass (its request logging is silenced). Stopped at cleanup;
+        returns its base URL."""
+        class Quiet(handler):
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return "http://127.0.0.1:%d" % srv.server_address[1]
 
     def start_mock(self, threads=None):
         m = Mock(self.tmp, threads)

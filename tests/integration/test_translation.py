@@ -8,7 +8,6 @@ count_tokens; tool-call round trips."""
 import base64
 import http.server
 import json
-import threading
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, gemini_provider, openai_provider, post)
@@ -473,14 +472,7 @@ class TranslationTests(AgdTestCase):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args):
-                pass
-
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return "http://127.0.0.1:%d" % srv.server_address[1]
+        return self.serve_http(Handler)
 
     def test_image_url_is_downloaded_and_inlined_for_gemini(self):
         png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4

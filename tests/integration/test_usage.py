@@ -7,7 +7,6 @@ never shown."""
 
 import http.server
 import json
-import threading
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, gemini_provider, openai_provider,
@@ -149,14 +148,7 @@ class SpacedUpstreamTests(AgdTestCase):
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args):
-                pass
-
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        base = self.serve_http(Handler)
         d = self.start_daemon(build_config(self.tmp, providers=[("py", openai_provider(base, [PK], "spaced"))]))
         r = stream(d.port, "/v1/chat/completions",
                    {"model": "spaced", "stream": True, "messages": [{"role": "user", "content": "hi"}]})

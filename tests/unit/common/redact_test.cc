@@ -57,3 +57,18 @@ TEST_CASE("redact: has_url_credentials") {
     CHECK_FALSE(has_url_credentials("plain text"));
     CHECK_FALSE(has_url_credentials("admin@example.com"));
 }
+
+TEST_CASE("redact: a key in a kept body, whole or cut at the end") {
+    const std::string key = "sk-proj-ABCDEFGH12345678";
+    std::string body = R"({"error":"bad key sk-proj-ABCDEFGH12345678, and again sk-proj-ABCDEFGH12345678"})";
+    agd::redact_secret(body, key, false);
+    CHECK(body == R"({"error":"bad key [redacted], and again [redacted]"})");
+    std::string cut = "the key was sk-proj-ABCD";
+    agd::redact_secret(cut, key, false);
+    CHECK(cut == "the key was sk-proj-ABCD");  // not cut short: an ordinary end
+    agd::redact_secret(cut, key, true);
+    CHECK(cut == "the key was [redacted]");
+    std::string short_secret = "a short one";
+    agd::redact_secret(short_secret, "short", true);
+    CHECK(short_secret == "a short one");
+}
