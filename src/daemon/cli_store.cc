@@ -529,6 +529,9 @@ Outcome log_outcome(const store::Reader& reader, const CliOptions& opts, int64_t
         } else {
             o.out = render_entry(found->front(), found->size() - 1);
         }
+        if (reader.damaged() != 0)
+            o.err = fmt::format("antigravityd: warning: {} damaged row(s) in the request store were skipped\n",
+                                reader.damaged());
         return o;
     }
     auto q = log_query(opts, now_s);
@@ -536,6 +539,9 @@ Outcome log_outcome(const store::Reader& reader, const CliOptions& opts, int64_t
     auto rows = reader.log(*q);
     if (!rows) return fail(rows.error());
     o.out = opts.json ? render_log_json(*rows) : render_log(*rows);
+    if (reader.damaged() != 0)
+        o.err = fmt::format("antigravityd: warning: {} damaged row(s) in the request store were skipped\n",
+                            reader.damaged());
     return o;
 }
 

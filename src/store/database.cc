@@ -8,14 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <map>
 #include <string_view>
-#include <tuple>
 
 #include <fmt/core.h>
 
 #include "daemon/parent_dir.h"
-#include "store/row.h"
+#include "store/batch.h"
 #include "store/schema.h"
 #include "store/sqlite_util.h"
 
@@ -31,20 +29,9 @@ constexpr int kBusyTimeoutMs = 200;
 constexpr int kVacuumPages = 4096;
 constexpr int kVacuumSteps = 64;
 
-constexpr int64_t kHourMs = 3'600'000;
-
-int64_t hour_of(int64_t ts_ms) {
-    int64_t h = ts_ms / kHourMs;
-    if (ts_ms % kHourMs < 0) --h;  // floor for times before 1970
-    return h * 3600;
-}
-
-constexpr const char* kInsertRequest =
-    "INSERT INTO requests (request_id, ts_ms, client, addr, method, path, op, protocol, model, model_sent, "
-    "provider, credential, attempts, attempt_detail, status, upstream_status, error, limit_hit, stream, input, "
-    "output, cache_read, cache_write, reasoning, usage_state, ttfb_ms, ttft_ms, total_ms, bytes_in, bytes_out) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-    "?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)";
+constexpr const char* kInsertSegment =
+    "INSERT INTO segments (first_row, rows, ts_min, ts_max, id_min, id_max, data) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 constexpr const char* kInsertBody =
     "INSERT INTO bodies (id, ts_ms, request, response, request_truncated, response_truncated) "
@@ -59,21 +46,10 @@ constexpr const char* kUpsertRollup =
     "cache_write = cache_write + excluded.cache_write, reasoning = reasoning + excluded.reasoning, "
     "total_ms = total_ms + excluded.total_ms";
 
-struct RollupSums {
-    int64_t requests = 0, errors = 0, input = 0, output = 0, cache_read = 0, cache_write = 0, reasoning = 0;
-    double total_ms = 0;
-};
-
-using RollupKey = std::tuple<int64_t, std::string_view, std::string_view, std::string_view, std::string_view>;
-
-int64_t known(int64_t v) { return v > 0 ? v : 0; }
-
-double ms_of(int64_t us) { return static_cast<double>(us) / 1000.0; }
-
 }  // namespace
 
 struct Database::Statements {
-    sql::Stmt insert_request, insert_body, upsert_rollup;
+    sql::Stmt insert_segment, insert_body, upsert_rollup;
 };
 
 Database::Database() = default;
@@ -134,7 +110,7 @@ Status Database::open(const std::string& path) {
         ino_ = static_cast<uint64_t>(sb.st_ino);
     }
     auto stmts = std::make_unique<Statements>();
-    if (stmts->insert_request.prepare(db_, kInsertRequest) != SQLITE_OK ||
+    if (stmts->insert_segment.prepare(db_, kInsertSegment) != SQLITE_OK ||
         stmts->insert_body.prepare(db_, kInsertBody) != SQLITE_OK ||
         stmts->upsert_rollup.prepare(db_, kUpsertRollup) != SQLITE_OK) {
         Status st = fail("cannot prepare statements");
@@ -142,6 +118,9 @@ Status Database::open(const std::string& path) {
         return st;
     }
     st_ = std::move(stmts);
+    // Numbers go on from the highest a segment or a body has.
+    next_row_ = std::max(sql::query_int(db_, "SELECT coalesce(max(first_row + rows), 1) FROM segments", 1),
+                         sql::query_int(db_, "SELECT coalesce(max(id) + 1, 1) FROM bodies", 1));
     return {};
 }
 
@@ -153,9 +132,9 @@ void Database::close() {
     db_ = nullptr;
 }
 
-Status Database::write(const std::vector<std::unique_ptr<Row>>& rows) {
+Status Database::write(const Batch& batch) {
     if (db_ == nullptr || !st_) return Status::fail(SQLITE_MISUSE, "not open");
-    if (rows.empty()) return {};
+    if (batch.empty()) return {};
     if (sql::exec(db_, "BEGIN IMMEDIATE") != SQLITE_OK) return fail("begin");
     auto abort = [&](const char* what) {
         Status st = fail(what);
@@ -163,85 +142,40 @@ Status Database::write(const std::vector<std::unique_ptr<Row>>& rows) {
         return st;
     };
 
-    std::map<RollupKey, RollupSums> rollups;
-    auto& ins = st_->insert_request;
+    const int64_t first = next_row_;
+    auto& seg = st_->insert_segment;
+    seg.bind(1, first);
+    seg.bind(2, static_cast<int64_t>(batch.rows()));
+    seg.bind(3, batch.ts_min());
+    seg.bind(4, batch.ts_max());
+    seg.bind(5, static_cast<int64_t>(batch.id_min()));
+    seg.bind(6, static_cast<int64_t>(batch.id_max()));
+    seg.bind_blob_static(7, batch.segment());
+    int rc = seg.step();
+    seg.rewind();
+    if (rc != SQLITE_DONE) return abort("insert");
+
     auto& body = st_->insert_body;
-    for (const auto& rp : rows) {
-        const Row& r = *rp;
-        ins.bind(1, r.request_id);
-        ins.bind(2, r.ts_ms);
-        ins.bind_static(3, r.client);
-        ins.bind_static(4, r.addr);
-        ins.bind_static(5, r.method);
-        ins.bind_static(6, r.path);
-        ins.bind_static(7, r.op);
-        if (r.protocol != nullptr)
-            ins.bind_static(8, r.protocol);
-        else
-            ins.bind_null(8);
-        ins.bind_static(9, r.model);
-        ins.bind_static(10, r.model_sent);
-        ins.bind_static(11, r.provider);
-        ins.bind_static(12, r.credential);
-        ins.bind(13, int64_t{r.attempts});
-        ins.bind_static(14, r.attempt_detail);
-        ins.bind(15, int64_t{r.status});
-        ins.bind(16, int64_t{r.upstream_status});
-        ins.bind_static(17, r.error);
-        ins.bind_static(18, r.limit);
-        ins.bind(19, int64_t{r.stream ? 1 : 0});
-        ins.bind_known(20, r.input);
-        ins.bind_known(21, r.output);
-        ins.bind_known(22, r.cache_read);
-        ins.bind_known(23, r.cache_write);
-        ins.bind_known(24, r.reasoning);
-        ins.bind_static(25, r.usage_state);
-        if (r.ttfb_us >= 0) ins.bind(26, ms_of(r.ttfb_us)); else ins.bind_null(26);
-        if (r.ttft_us >= 0) ins.bind(27, ms_of(r.ttft_us)); else ins.bind_null(27);
-        ins.bind(28, ms_of(std::max<int64_t>(r.total_us, 0)));
-        ins.bind(29, static_cast<int64_t>(std::min<uint64_t>(r.bytes_in, INT64_MAX)));
-        ins.bind(30, static_cast<int64_t>(std::min<uint64_t>(r.bytes_out, INT64_MAX)));
-        int rc = ins.step();
-        ins.rewind();  // every parameter is bound again for the next row
-        if (rc != SQLITE_DONE) return abort("insert");
-
-        if (r.has_bodies) {
-            body.bind(1, static_cast<int64_t>(sqlite3_last_insert_rowid(db_)));
-            body.bind(2, r.ts_ms);
-            body.bind_static(3, r.request_body);
-            body.bind_static(4, r.response_body);
-            body.bind(5, int64_t{r.request_truncated ? 1 : 0});
-            body.bind(6, int64_t{r.response_truncated ? 1 : 0});
-            rc = body.step();
-            body.rewind();
-            if (rc != SQLITE_DONE) return abort("insert body");
-        }
-
-        if (r.upstream) {
-            // Unrouted names (no provider took them) are not kept apart, or
-            // clients asking for made-up models would multiply the rows.
-            std::string_view model = r.routed ? std::string_view(r.model) : std::string_view();
-            std::string_view provider = r.routed ? std::string_view(r.provider) : std::string_view();
-            std::string_view credential = r.routed ? std::string_view(r.credential) : std::string_view();
-            RollupSums& s = rollups[RollupKey{hour_of(r.ts_ms), r.client, model, provider, credential}];
-            s.requests += 1;
-            s.errors += r.status >= 400 ? 1 : 0;
-            s.input += known(r.input);
-            s.output += known(r.output);
-            s.cache_read += known(r.cache_read);
-            s.cache_write += known(r.cache_write);
-            s.reasoning += known(r.reasoning);
-            s.total_ms += ms_of(std::max<int64_t>(r.total_us, 0));
-        }
+    for (const auto& b : batch.bodies()) {
+        body.bind(1, first + static_cast<int64_t>(b.index));
+        body.bind(2, b.ts_ms);
+        body.bind_static(3, b.bodies->request);
+        body.bind_static(4, b.bodies->response);
+        body.bind(5, int64_t{b.bodies->request_truncated ? 1 : 0});
+        body.bind(6, int64_t{b.bodies->response_truncated ? 1 : 0});
+        rc = body.step();
+        body.rewind();
+        if (rc != SQLITE_DONE) return abort("insert body");
     }
 
     auto& up = st_->upsert_rollup;
-    for (const auto& [key, s] : rollups) {
-        up.bind(1, std::get<0>(key));
-        up.bind_static(2, std::get<1>(key));
-        up.bind_static(3, std::get<2>(key));
-        up.bind_static(4, std::get<3>(key));
-        up.bind_static(5, std::get<4>(key));
+    for (const auto& [key, r] : batch.rollups()) {
+        const RollupSums& s = r.sums;
+        up.bind(1, r.hour);
+        up.bind_static(2, r.client);
+        up.bind_static(3, r.model);
+        up.bind_static(4, r.provider);
+        up.bind_static(5, r.credential);
         up.bind(6, s.requests);
         up.bind(7, s.errors);
         up.bind(8, s.input);
@@ -249,20 +183,21 @@ Status Database::write(const std::vector<std::unique_ptr<Row>>& rows) {
         up.bind(10, s.cache_read);
         up.bind(11, s.cache_write);
         up.bind(12, s.reasoning);
-        up.bind(13, s.total_ms);
-        int rc = up.step();
+        up.bind(13, static_cast<double>(s.total_us) / 1000.0);
+        rc = up.step();
         up.reset();
         if (rc != SQLITE_DONE) return abort("rollup");
     }
     if (sql::exec(db_, "COMMIT") != SQLITE_OK) return abort("commit");
+    next_row_ = first + static_cast<int64_t>(batch.rows());
     return {};
 }
 
-Result<int> Database::run_chunk(const char* text, int64_t bound) {
+Result<int> Database::run_chunk(const char* text, int64_t bound, int64_t chunk) {
     sql::Stmt st;
     if (st.prepare(db_, text) != SQLITE_OK) return fail("prepare").error();
     st.bind(1, bound);
-    if (sqlite3_bind_parameter_count(st.get()) >= 2) st.bind(2, int64_t{kChunkRows});
+    if (sqlite3_bind_parameter_count(st.get()) >= 2) st.bind(2, chunk);
     if (st.step() != SQLITE_DONE) return fail("delete").error();
     return sqlite3_changes(db_);
 }
@@ -270,16 +205,17 @@ Result<int> Database::run_chunk(const char* text, int64_t bound) {
 Result<bool> Database::expire(int64_t now_ms, const Retention& r) {
     if (db_ == nullptr) return Result<bool>::fail(SQLITE_MISUSE, "not open");
     int chunks = 0;
-    // Requests, then bodies (a body goes with its row at the latest: they
-    // share ts_ms), then rollups a day at a time.
+    // Segments whose newest request is past the retention, then bodies (a
+    // body goes with its row at the latest: they share ts_ms), then rollups
+    // a day at a time.
     if (r.rows_ms > 0) {
         while (chunks < kChunksPerCall) {
-            auto n = run_chunk("DELETE FROM requests WHERE id IN "
-                               "(SELECT id FROM requests WHERE ts_ms < ?1 LIMIT ?2)",
-                               now_ms - r.rows_ms);
+            auto n = run_chunk("DELETE FROM segments WHERE first_row IN "
+                               "(SELECT first_row FROM segments WHERE ts_max < ?1 LIMIT ?2)",
+                               now_ms - r.rows_ms, kChunkSegments);
             if (!n) return n.error();
             ++chunks;
-            if (*n < kChunkRows) break;
+            if (*n < kChunkSegments) break;
         }
         if (chunks >= kChunksPerCall) return true;
     }
@@ -289,7 +225,7 @@ Result<bool> Database::expire(int64_t now_ms, const Retention& r) {
     if (body_cut > 0) {
         while (chunks < kChunksPerCall) {
             auto n = run_chunk("DELETE FROM bodies WHERE id IN (SELECT id FROM bodies WHERE ts_ms < ?1 LIMIT ?2)",
-                               body_cut);
+                               body_cut, kChunkRows);
             if (!n) return n.error();
             ++chunks;
             if (*n < kChunkRows) break;
@@ -300,7 +236,7 @@ Result<bool> Database::expire(int64_t now_ms, const Retention& r) {
         int64_t cut = hour_of(now_ms - r.rollups_ms);
         while (chunks < kChunksPerCall) {
             auto n = run_chunk("DELETE FROM rollups WHERE hour < min(?1, (SELECT min(hour) FROM rollups) + 86400)",
-                               cut);
+                               cut, 0);
             if (!n) return n.error();
             ++chunks;
             if (*n == 0) break;
@@ -317,28 +253,48 @@ Result<bool> Database::trim(uint64_t max_size) {
     for (int chunks = 0; chunks < kChunksPerCall; ++chunks) {
         uint64_t live = live_bytes();
         if (live <= target) return false;
-        int64_t first = sql::query_int(db_, "SELECT min(id) FROM requests", 0);
-        int64_t newest = sql::query_int(db_, "SELECT max(id) FROM requests", 0);
-        if (newest <= 0) return false;  // no rows left: what remains is rollups
-        // As many of the oldest rows as the excess is a share of the live
-        // pages (row numbers are nearly dense), at least 64, at most a chunk.
+        int64_t segments = sql::query_int(db_, "SELECT count(*) FROM segments", 0);
+        if (segments <= 1) {
+            // The newest segment stays (the last moments' requests); its
+            // bodies, the bulk of a store that keeps them, go oldest first.
+            if (sql::exec(db_, "DELETE FROM bodies WHERE id IN (SELECT id FROM bodies ORDER BY id LIMIT 64)") !=
+                SQLITE_OK)
+                return fail("trim").error();
+            if (sqlite3_changes(db_) == 0) return false;  // what remains is one segment and the rollups
+            continue;
+        }
+        // As many of the oldest segments as the excess is a share of the
+        // live pages, at least one, never the newest, at most a chunk; the
+        // bodies of their requests (numbers below the first one kept) go
+        // with them.
         double share = static_cast<double>(live - target) / static_cast<double>(live);
-        auto n = static_cast<int64_t>(static_cast<double>(newest - first + 1) * share) + 1;
-        int64_t last = first + std::clamp<int64_t>(n, 64, kChunkRows) - 1;
+        auto n = std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(segments) * share) + 1, 1,
+                                     std::min<int64_t>(kChunkSegments, segments - 1));
+        sql::Stmt bound;
+        int64_t keep_from = next_row_;
+        if (bound.prepare(db_, "SELECT first_row FROM segments ORDER BY first_row LIMIT 1 OFFSET ?1") != SQLITE_OK)
+            return fail("trim").error();
+        bound.bind(1, n);
+        int rc = bound.step();
+        if (rc == SQLITE_ROW)
+            keep_from = bound.i64(0);
+        else if (rc != SQLITE_DONE)
+            return fail("trim").error();
+        bound.finalize();
         if (sql::exec(db_, "BEGIN IMMEDIATE") != SQLITE_OK) return fail("begin").error();
-        sql::Stmt bodies, requests;
-        bool ok = bodies.prepare(db_, "DELETE FROM bodies WHERE id <= ?1") == SQLITE_OK;
+        sql::Stmt bodies, segs;
+        bool ok = bodies.prepare(db_, "DELETE FROM bodies WHERE id < ?1") == SQLITE_OK;
         if (ok) {
-            bodies.bind(1, last);
+            bodies.bind(1, keep_from);
             ok = bodies.step() == SQLITE_DONE;
         }
-        ok = ok && requests.prepare(db_, "DELETE FROM requests WHERE id <= ?1") == SQLITE_OK;
+        ok = ok && segs.prepare(db_, "DELETE FROM segments WHERE first_row < ?1") == SQLITE_OK;
         if (ok) {
-            requests.bind(1, last);
-            ok = requests.step() == SQLITE_DONE;
+            segs.bind(1, keep_from);
+            ok = segs.step() == SQLITE_DONE;
         }
         bodies.finalize();
-        requests.finalize();
+        segs.finalize();
         if (!ok || sql::exec(db_, "COMMIT") != SQLITE_OK) {
             Status st = fail("trim");
             if (sqlite3_get_autocommit(db_) == 0) sql::exec(db_, "ROLLBACK");

@@ -15,7 +15,7 @@ struct sqlite3;
 
 namespace agd::store {
 
-struct Row;
+class Batch;
 
 // Ages are in milliseconds; 0 means no limit.
 struct Retention {
@@ -30,6 +30,7 @@ public:
     // Rows deleted per statement, so that a large backlog never holds the
     // write lock long; statements per call before it yields (returns "more").
     static constexpr int kChunkRows = 5000;
+    static constexpr int kChunkSegments = 64;  // a segment holds up to Batch::kMaxRows requests
     static constexpr int kChunksPerCall = 40;
 
     Database();
@@ -48,15 +49,18 @@ public:
     bool is_open() const { return db_ != nullptr; }
     const std::string& path() const { return path_; }
 
-    // One transaction: the rows, their bodies, their rollups. Rolled back
-    // whole on failure.
-    Status write(const std::vector<std::unique_ptr<Row>>& rows);
+    // One transaction: the batch's segment (its requests numbered on from
+    // the last), their bodies, their rollups. Rolled back whole on failure.
+    Status write(const Batch& batch);
+    // The number the next request written gets.
+    int64_t next_row() const { return next_row_; }
 
-    // Deletes what is older than the retention, kChunkRows at a time and at
+    // Deletes what is older than the retention (segments whose newest
+    // request is), kChunkSegments segments or kChunkRows bodies at a time and at
     // most kChunksPerCall statements. True when there is more to delete.
     Result<bool> expire(int64_t now_ms, const Retention& r);
-    // When database + WAL pass max_size, deletes the oldest requests and
-    // their bodies until the live pages are under 90% of it (bounded like
+    // When database + WAL pass max_size, deletes the oldest segments and
+    // their requests' bodies until the live pages are under 90% of it (bounded like
     // expire()). True when there is more to delete.
     Result<bool> trim(uint64_t max_size);
     // Gives free pages back to the file system (PRAGMA incremental_vacuum,
@@ -78,12 +82,13 @@ public:
 private:
     struct Statements;
     Status fail(const char* what);
-    Result<int> run_chunk(const char* sql, int64_t bound);
+    Result<int> run_chunk(const char* sql, int64_t bound, int64_t chunk);
 
     sqlite3* db_ = nullptr;
     std::unique_ptr<Statements> st_;
     std::string path_, wal_path_;
     uint64_t dev_ = 0, ino_ = 0;  // of the file opened
+    int64_t next_row_ = 1;
 };
 
 }  // namespace agd::store

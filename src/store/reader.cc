@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include "common/glob.h"
+#include "store/packed.h"
 #include "store/schema.h"
 #include "store/since.h"
 #include "store/sqlite_util.h"
@@ -20,67 +21,57 @@ namespace agd::store {
 
 namespace {
 
-constexpr const char* kRowColumns =
-    "r.id, r.request_id, r.ts_ms, r.client, r.addr, r.method, r.path, r.op, r.protocol, r.model, r.model_sent, "
-    "r.provider, r.credential, r.attempts, r.attempt_detail, r.status, r.upstream_status, r.error, r.limit_hit, "
-    "r.stream, r.input, r.output, r.cache_read, r.cache_write, r.reasoning, r.usage_state, r.ttfb_ms, r.ttft_ms, "
-    "r.total_ms, r.bytes_in, r.bytes_out";
-constexpr int kRowColumnCount = 31;
+double ms_or_unknown(int64_t us) { return us >= 0 ? static_cast<double>(us) / 1000.0 : -1; }
 
-LogRow read_row(const sql::Stmt& st) {
+LogRow log_row(const PackedRow& p, int64_t number) {
     LogRow r;
-    r.row = st.i64(0);
-    r.request_id = static_cast<uint64_t>(st.i64(1));
-    r.ts_ms = st.i64(2);
-    r.client = st.text(3);
-    r.addr = st.text(4);
-    r.method = st.text(5);
-    r.path = st.text(6);
-    r.op = st.text(7);
-    r.protocol = st.text(8);
-    r.model = st.text(9);
-    r.model_sent = st.text(10);
-    r.provider = st.text(11);
-    r.credential = st.text(12);
-    r.attempts = static_cast<int>(st.i64(13));
-    r.attempt_detail = st.text(14);
-    r.status = static_cast<int>(st.i64(15));
-    r.upstream_status = static_cast<int>(st.i64(16));
-    r.error = st.text(17);
-    r.limit = st.text(18);
-    r.stream = st.i64(19) != 0;
-    r.input = st.i64_or(20, -1);
-    r.output = st.i64_or(21, -1);
-    r.cache_read = st.i64_or(22, -1);
-    r.cache_write = st.i64_or(23, -1);
-    r.reasoning = st.i64_or(24, -1);
-    r.usage_state = st.text(25);
-    r.ttfb_ms = st.is_null(26) ? -1 : st.real(26);
-    r.ttft_ms = st.is_null(27) ? -1 : st.real(27);
-    r.total_ms = st.real(28);
-    r.bytes_in = st.i64(29);
-    r.bytes_out = st.i64(30);
+    r.row = number;
+    r.request_id = p.request_id;
+    r.ts_ms = p.ts_ms;
+    r.client = p.client;
+    r.addr = p.addr;
+    r.method = p.method;
+    r.path = p.path;
+    r.op = p.op;
+    r.protocol = p.protocol;
+    r.model = p.model;
+    r.model_sent = p.model_sent;
+    r.provider = p.provider;
+    r.credential = p.credential;
+    r.attempts = static_cast<int>(std::min<uint64_t>(p.attempts, INT32_MAX));
+    r.attempt_detail = p.attempt_detail;
+    r.status = static_cast<int>(std::min<uint64_t>(p.status, 999));
+    r.upstream_status = static_cast<int>(std::min<uint64_t>(p.upstream_status, 999));
+    r.error = p.error;
+    r.limit = p.limit;
+    r.stream = p.stream();
+    r.input = p.input;
+    r.output = p.output;
+    r.cache_read = p.cache_read;
+    r.cache_write = p.cache_write;
+    r.reasoning = p.reasoning;
+    r.usage_state = p.usage_state;
+    r.ttfb_ms = ms_or_unknown(p.ttfb_us);
+    r.ttft_ms = ms_or_unknown(p.ttft_us);
+    r.total_ms = static_cast<double>(std::max<int64_t>(p.total_us, 0)) / 1000.0;
+    r.bytes_in = static_cast<int64_t>(std::min<uint64_t>(p.bytes_in, INT64_MAX));
+    r.bytes_out = static_cast<int64_t>(std::min<uint64_t>(p.bytes_out, INT64_MAX));
     return r;
 }
 
-// agd_glob(pattern, text): the config's globs (common/glob.h), not SQLite's GLOB.
-void glob_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
-    if (argc != 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
-        sqlite3_result_int(ctx, 0);
-        return;
+bool matches(const PackedRow& r, const LogQuery& q) {
+    if (q.since_ms > 0 && r.ts_ms < q.since_ms) return false;
+    if (q.client && r.client != *q.client) return false;
+    if (q.model && !glob_match(*q.model, r.model) && !glob_match(*q.model, r.model_sent)) return false;
+    if (q.provider && r.provider != *q.provider) return false;
+    auto status = static_cast<int64_t>(std::min<uint64_t>(r.status, 999));
+    switch (q.status.kind) {
+        case StatusFilter::Kind::Any: break;
+        case StatusFilter::Kind::Exact: return status == q.status.value;
+        case StatusFilter::Kind::Class: return status / 100 == q.status.value;
+        case StatusFilter::Kind::Error: return status >= 400 || !r.error.empty();
     }
-    const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
-    int pn = sqlite3_value_bytes(argv[0]);
-    const auto* t = reinterpret_cast<const char*>(sqlite3_value_text(argv[1]));
-    int tn = sqlite3_value_bytes(argv[1]);
-    if (p == nullptr || t == nullptr) {
-        sqlite3_result_int(ctx, 0);
-        return;
-    }
-    sqlite3_result_int(ctx, glob_match(std::string_view(p, static_cast<size_t>(pn)),
-                                       std::string_view(t, static_cast<size_t>(tn)))
-                                ? 1
-                                : 0);
+    return true;
 }
 
 template <class T>
@@ -90,6 +81,16 @@ Result<T> query_error(sqlite3* db) {
              : code == SQLITE_PERM || code == SQLITE_AUTH  ? EX_NOPERM
                                                            : EX_SOFTWARE;
     return Result<T>::fail(ex, fmt::format("cannot read the request store: {}", sql::message(db)));
+}
+
+// Requests of a schema before version 2 are read once the daemon (the
+// only writer) has upgraded the file; rollups read the same in both.
+template <class T>
+Result<T> older_schema(int version) {
+    return Result<T>::fail(EX_DATAERR, fmt::format("the request store was written by an older antigravityd (schema "
+                                                   "version {}): the daemon upgrades it when it starts; the requests "
+                                                   "can be read after that (usage can now)",
+                                                   version));
 }
 
 int exit_code_of(int code) {
@@ -228,13 +229,11 @@ Result<Reader> Reader::open(const std::string& path) {
                 "{} read without its WAL (this user cannot use {}-shm): the newest requests may be missing", path,
                 path);
     }
-    sqlite3_create_function_v2(reader.db_, "agd_glob", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
-                               glob_function, nullptr, nullptr, nullptr);
     return reader;
 }
 
 Reader::Reader(Reader&& o) noexcept
-    : db_(o.db_), version_(o.version_), immutable_(o.immutable_), note_(std::move(o.note_)) {
+    : damaged_(o.damaged_), db_(o.db_), version_(o.version_), immutable_(o.immutable_), note_(std::move(o.note_)) {
     o.db_ = nullptr;
 }
 
@@ -246,6 +245,7 @@ Reader& Reader::operator=(Reader&& o) noexcept {
         version_ = o.version_;
         immutable_ = o.immutable_;
         note_ = std::move(o.note_);
+        damaged_ = o.damaged_;
     }
     return *this;
 }
@@ -255,56 +255,95 @@ Reader::~Reader() { sqlite3_close_v2(db_); }
 Result<std::vector<LogRow>> Reader::log(const LogQuery& q) const {
     std::vector<LogRow> out;
     if (version_ == 0 || q.limit == 0) return out;
-    std::string text = fmt::format("SELECT {} FROM requests r WHERE 1", kRowColumns);
-    if (q.since_ms > 0) text += " AND r.ts_ms >= :since";
-    if (q.client) text += " AND r.client = :client";
-    if (q.model) text += " AND (agd_glob(:model, r.model) OR agd_glob(:model, r.model_sent))";
-    if (q.provider) text += " AND r.provider = :provider";
-    switch (q.status.kind) {
-        case StatusFilter::Kind::Any: break;
-        case StatusFilter::Kind::Exact: text += " AND r.status = :status"; break;
-        case StatusFilter::Kind::Class: text += " AND r.status >= :status * 100 AND r.status < :status * 100 + 100"; break;
-        case StatusFilter::Kind::Error: text += " AND (r.status >= 400 OR r.error != '')"; break;
-    }
-    text += " ORDER BY r.ts_ms DESC, r.id DESC LIMIT :limit";
+    if (version_ < 2) return older_schema<std::vector<LogRow>>(version_);
+    // Newest start first. Segments come by their newest start, so once
+    // `limit` rows are in hand, a segment whose newest start is older than
+    // the oldest of them (and every segment after it) has nothing to add.
     sql::Stmt st;
-    if (st.prepare(db_, text) != SQLITE_OK) return query_error<std::vector<LogRow>>(db_);
-    auto bind = [&](const char* name, auto value) {
-        int i = sqlite3_bind_parameter_index(st.get(), name);
-        if (i > 0) st.bind(i, value);
+    if (st.prepare(db_, "SELECT first_row, ts_max, data FROM segments WHERE ts_max >= ?1 "
+                        "ORDER BY ts_max DESC, first_row DESC") != SQLITE_OK)
+        return query_error<std::vector<LogRow>>(db_);
+    st.bind(1, q.since_ms);
+    auto newer = [](const LogRow& a, const LogRow& b) {
+        return a.ts_ms != b.ts_ms ? a.ts_ms > b.ts_ms : a.row > b.row;
     };
-    bind(":since", q.since_ms);
-    if (q.client) bind(":client", std::string_view(*q.client));
-    if (q.model) bind(":model", std::string_view(*q.model));
-    if (q.provider) bind(":provider", std::string_view(*q.provider));
-    bind(":status", int64_t{q.status.value});
-    bind(":limit", static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX)));
+    // A heap whose front is the oldest row kept.
     int rc;
-    while ((rc = st.step()) == SQLITE_ROW) out.push_back(read_row(st));
+    while ((rc = st.step()) == SQLITE_ROW) {
+        if (out.size() >= q.limit && st.i64(1) < out.front().ts_ms) {
+            rc = SQLITE_DONE;  // the rest cannot add anything
+            break;
+        }
+        int64_t number = st.i64(0);
+        SegmentCursor cursor(st.blob(2));
+        std::string_view packed;
+        PackedRow r;
+        for (; cursor.next(packed); ++number) {
+            if (!unpack_row(packed, r)) {
+                ++damaged_;
+                continue;
+            }
+            if (!matches(r, q)) continue;
+            if (out.size() >= q.limit) {
+                const LogRow& oldest = out.front();
+                if (r.ts_ms < oldest.ts_ms || (r.ts_ms == oldest.ts_ms && number < oldest.row)) continue;
+                std::pop_heap(out.begin(), out.end(), newer);
+                out.pop_back();
+            }
+            out.push_back(log_row(r, number));
+            std::push_heap(out.begin(), out.end(), newer);
+        }
+        if (!cursor.ok()) ++damaged_;
+    }
     if (rc != SQLITE_DONE) return query_error<std::vector<LogRow>>(db_);
+    std::sort(out.begin(), out.end(), newer);
     return out;
 }
 
 Result<std::vector<LogEntry>> Reader::entries(uint64_t request_id) const {
     std::vector<LogEntry> out;
     if (version_ == 0) return out;
-    std::string text = fmt::format(
-        "SELECT {}, b.id IS NOT NULL, b.request, b.response, b.request_truncated, b.response_truncated "
-        "FROM requests r LEFT JOIN bodies b ON b.id = r.id WHERE r.request_id = ?1 ORDER BY r.id DESC",
-        kRowColumns);
-    sql::Stmt st;
-    if (st.prepare(db_, text) != SQLITE_OK) return query_error<std::vector<LogEntry>>(db_);
-    st.bind(1, static_cast<int64_t>(request_id));
+    if (version_ < 2) return older_schema<std::vector<LogEntry>>(version_);
+    sql::Stmt st, body;
+    if (st.prepare(db_, "SELECT first_row, data FROM segments WHERE id_max >= ?1 AND id_min <= ?1 "
+                        "ORDER BY first_row DESC") != SQLITE_OK ||
+        body.prepare(db_, "SELECT request, response, request_truncated, response_truncated FROM bodies "
+                          "WHERE id = ?1") != SQLITE_OK)
+        return query_error<std::vector<LogEntry>>(db_);
+    auto id = static_cast<int64_t>(std::min<uint64_t>(request_id, INT64_MAX));
+    st.bind(1, id);
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
-        LogEntry e;
-        e.row = read_row(st);
-        e.has_bodies = st.i64(kRowColumnCount) != 0;
-        e.request_body = st.text(kRowColumnCount + 1);
-        e.response_body = st.text(kRowColumnCount + 2);
-        e.request_truncated = st.i64(kRowColumnCount + 3) != 0;
-        e.response_truncated = st.i64(kRowColumnCount + 4) != 0;
-        out.push_back(std::move(e));
+        int64_t number = st.i64(0);
+        SegmentCursor cursor(st.blob(1));
+        std::string_view packed;
+        PackedRow r;
+        std::vector<LogEntry> found;  // oldest first within the segment
+        for (; cursor.next(packed); ++number) {
+            if (!unpack_row(packed, r)) {
+                ++damaged_;
+                continue;
+            }
+            if (r.request_id != request_id) continue;
+            LogEntry e;
+            e.row = log_row(r, number);
+            if (r.has_bodies()) {
+                body.bind(1, number);
+                int brc = body.step();
+                if (brc == SQLITE_ROW) {
+                    e.has_bodies = true;
+                    e.request_body = body.text(0);
+                    e.response_body = body.text(1);
+                    e.request_truncated = body.i64(2) != 0;
+                    e.response_truncated = body.i64(3) != 0;
+                }
+                body.reset();
+                if (brc != SQLITE_ROW && brc != SQLITE_DONE) return query_error<std::vector<LogEntry>>(db_);
+            }
+            found.push_back(std::move(e));
+        }
+        if (!cursor.ok()) ++damaged_;
+        for (auto it = found.rbegin(); it != found.rend(); ++it) out.push_back(std::move(*it));
     }
     if (rc != SQLITE_DONE) return query_error<std::vector<LogEntry>>(db_);
     return out;

@@ -122,8 +122,13 @@ public:
     // whole hours counts the part of that hour before midnight too).
     Result<std::map<std::string, ClientTokens>> client_tokens(int64_t day_start_s, int64_t month_start_s) const;
 
+    // Rows the queries so far found damaged (a packed row or segment this
+    // code cannot read) and left out.
+    uint64_t damaged() const { return damaged_; }
+
 private:
     Reader() = default;
+    mutable uint64_t damaged_ = 0;
     sqlite3* db_ = nullptr;
     int version_ = 0;  // 0: no tables yet (queries answer nothing)
     bool immutable_ = false;

@@ -1,8 +1,12 @@
 // The request store's schema: three tables in one SQLite file.
 //
-//   requests  one row per finished request (metadata only), newest last;
+//   segments  finished requests (metadata only), many per SQLite row: the
+//             packed rows (store/packed.h) of one writer transaction, with
+//             their time and id ranges; request number first_row + i is the
+//             segment's i-th row. One insert per batch instead of one per
+//             request is what keeps the store's cost per request small.
 //   bodies    the request and answer bodies kept by [log] bodies, one row per
-//             request that has them, apart so that `requests` stays small;
+//             request that has them (id = the request's number);
 //   rollups   per hour x client x model x provider x credential: requests,
 //             errors, each token type, time; kept longer than rows.
 //
@@ -21,7 +25,7 @@ struct sqlite3;
 
 namespace agd::store {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 inline constexpr int32_t kApplicationId = 0x41474431;  // "AGD1"
 
 // Error codes besides SQLite's result codes (Status::error().code).

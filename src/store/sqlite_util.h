@@ -53,6 +53,10 @@ public:
         sqlite3_bind_text64(st_, i, v.data() != nullptr ? v.data() : "", v.size(), SQLITE_STATIC, SQLITE_UTF8);
     }
     void bind_null(int i) { sqlite3_bind_null(st_, i); }
+    // A blob bound without a copy: `v` must outlive the step.
+    void bind_blob_static(int i, std::string_view v) {
+        sqlite3_bind_blob64(st_, i, v.data() != nullptr ? v.data() : "", v.size(), SQLITE_STATIC);
+    }
     // -1 (unknown) as NULL.
     void bind_known(int i, int64_t v) {
         if (v < 0)
@@ -78,6 +82,12 @@ public:
         const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, i));
         if (p == nullptr) return {};
         return std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, i)));
+    }
+    // A blob (or text) column's bytes, valid until the next step or reset.
+    std::string_view blob(int i) const {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(st_, i));
+        if (p == nullptr) return {};
+        return std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(st_, i)));
     }
 
 private:

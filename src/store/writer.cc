@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <new>
 
 #include <sqlite3.h>
@@ -15,7 +16,7 @@
 #include "common/log.h"
 #include "record/record.h"
 #include "store/database.h"
-#include "store/row.h"
+#include "store/packed.h"
 #include "store/schema.h"
 
 namespace agd::store {
@@ -78,19 +79,21 @@ Retention retention_of(const config::LogConfig& c) {
 Writer::Writer(const config::LogConfig& cfg, WriterOptions opts)
     : path_(cfg.database),
       opts_(opts),
-      queue_(opts.queue_capacity),
       bodies_mode_(static_cast<uint8_t>(cfg.bodies)),
       body_max_(cfg.body_max),
       cfg_(cfg),
       db_(std::make_unique<Database>()) {
     efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    batch_.reserve(kBatchRows);
-    for (unsigned i = 0; i < opts_.workers; ++i)
-        spares_.push_back(std::make_unique<BoundedQueue<std::unique_ptr<Row>>>(opts_.spare_rows));
+    if (!path_.empty())
+        for (unsigned i = 0; i < opts_.workers; ++i) lanes_.push_back(std::make_unique<Lane>(opts_.lane_bytes));
 }
 
 Writer::~Writer() {
     stop();
+    // Records never written (synchronous use without a last flush): their
+    // bodies are the writer's to free.
+    while (fill_batch() > 0) discard_batch();
+    discard_batch();
     db_->close();
     if (efd_ >= 0) ::close(efd_);
 }
@@ -127,45 +130,50 @@ void Writer::stop(std::chrono::milliseconds budget) {
 
 void Writer::on_complete(const record::RequestRecord& rec) {
     if (path_.empty()) return;
-    std::unique_ptr<Row> row;
+    if (rec.worker >= lanes_.size()) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    Lane& lane = *lanes_[rec.worker];
+    std::unique_ptr<Bodies> bodies;
     size_t reserved = 0;
     try {
-        if (rec.worker < spares_.size()) {
-            if (auto spare = spares_[rec.worker]->pop()) {
-                row = std::move(*spare);
-                reused_.fetch_add(1, std::memory_order_relaxed);
-            }
-        }
-        if (!row) row = std::make_unique<Row>();
-        row->worker = rec.worker;
-        fill_row(*row, rec);
         auto mode = static_cast<config::LogBodies>(bodies_mode_.load(std::memory_order_relaxed));
-        if ((!rec.request_body.empty() || !rec.response_body.empty()) && keeps_bodies(rec, mode)) {
+        if ((!rec.request_body.empty() || !rec.response_body.empty()) &&
+            record::keeps_bodies(mode, rec.status, !rec.error.empty())) {
             uint64_t max = body_max_.load(std::memory_order_relaxed);
-            reserved = static_cast<size_t>(std::min<uint64_t>(rec.request_body.size(), max) +
-                                           std::min<uint64_t>(rec.response_body.size(), max));
+            std::string_view request = cut_utf8(rec.request_body, static_cast<size_t>(max));
+            std::string_view response = cut_utf8(rec.response_body, static_cast<size_t>(max));
+            reserved = request.size() + response.size();
             if (queued_body_bytes_.fetch_add(reserved, std::memory_order_relaxed) + reserved > kMaxQueuedBodyBytes) {
                 queued_body_bytes_.fetch_sub(reserved, std::memory_order_relaxed);
                 reserved = 0;
                 bodies_dropped_.fetch_add(1, std::memory_order_relaxed);
             } else {
-                add_bodies(*row, rec, max);
-                // Cut on a character, a body may be a few bytes shorter than
-                // reserved: the budget holds what release() will give back.
-                queued_body_bytes_.fetch_sub(reserved - row->body_bytes(), std::memory_order_relaxed);
-                reserved = row->body_bytes();
+                bodies = std::make_unique<Bodies>();
+                bodies->request.assign(request.data(), request.size());
+                bodies->response.assign(response.data(), response.size());
+                bodies->request_truncated = rec.request_truncated || request.size() < rec.request_body.size();
+                bodies->response_truncated = rec.response_truncated || response.size() < rec.response_body.size();
             }
         }
+        pack_row(lane.scratch, rec, bodies != nullptr);
     } catch (const std::bad_alloc&) {
         if (reserved != 0) queued_body_bytes_.fetch_sub(reserved, std::memory_order_relaxed);
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    if (!queue_.push(row)) {
+    Bodies* raw = bodies.get();
+    char* p = lane.ring.reserve(sizeof raw + lane.scratch.size());
+    if (p == nullptr) {
         if (reserved != 0) queued_body_bytes_.fetch_sub(reserved, std::memory_order_relaxed);
         dropped_.fetch_add(1, std::memory_order_relaxed);
         return;
     }
+    std::memcpy(p, &raw, sizeof raw);
+    std::memcpy(p + sizeof raw, lane.scratch.data(), lane.scratch.size());
+    lane.ring.commit(sizeof raw + lane.scratch.size());
+    (void)bodies.release();  // the writer thread owns them now
     pushed_.fetch_add(1, std::memory_order_relaxed);
     // A read-modify-write (not a load), paired with the writer's exchange in
     // wait(): either it comes after the writer's in wake_mode_'s order and
@@ -173,7 +181,7 @@ void Writer::on_complete(const record::RequestRecord& rec) {
     // synchronizes with it and the writer finds this row when it looks.
     // (No fence: ThreadSanitizer does not model fences.)
     int mode = wake_mode_.fetch_add(0, std::memory_order_acq_rel);
-    if (mode == kWakeAny || (mode == kWakeAtThreshold && queue_.size() >= queue_.capacity() / 4)) {
+    if (mode == kWakeAny || (mode == kWakeAtThreshold && lane.ring.used() >= lane.ring.capacity() / 4)) {
         if (wake_mode_.exchange(kNoWake) != kNoWake) signal();
     }
 }
@@ -201,10 +209,10 @@ WriterStats Writer::stats() const {
     s.lost = lost_.load(std::memory_order_relaxed);
     s.errors = errors_.load(std::memory_order_relaxed);
     s.bodies_dropped = bodies_dropped_.load(std::memory_order_relaxed);
-    s.queue_depth = queue_.size();
+    uint64_t pushed = pushed_.load(std::memory_order_relaxed), processed = processed_.load(std::memory_order_relaxed);
+    s.queue_depth = pushed > processed ? pushed - processed : 0;
     s.db_bytes = db_bytes_.load(std::memory_order_relaxed);
     s.db_ok = db_ok_.load(std::memory_order_relaxed);
-    s.rows_reused = reused_.load(std::memory_order_relaxed);
     return s;
 }
 
@@ -222,7 +230,7 @@ bool Writer::flush(std::chrono::milliseconds timeout) {
     auto now = Clock::now();
     if (!db_->is_open() && (!open_attempted_ || now >= next_open_)) try_open(now);
     for (;;) {
-        fill_batch(kBatchRows);
+        fill_batch();
         if (batch_.empty()) break;
         write_batch(now);
         if (!batch_.empty()) discard_batch();  // kept for a retry: no one retries here
@@ -267,17 +275,17 @@ bool Writer::step() {
     bool stopping = stop_requested_.load();
     if (!db_->is_open() && (!open_attempted_ || now >= next_open_)) try_open(now);
 
-    size_t popped = fill_batch(kBatchRows);
+    size_t popped = fill_batch();
     if (!batch_.empty()) write_batch(now);
     notify_flushers();
 
     if (stopping) {
         auto deadline = Clock::time_point(std::chrono::nanoseconds(stop_deadline_ns_.load()));
-        bool empty = batch_.empty() && queue_.size() == 0;
+        bool empty = batch_.empty() && !lanes_pending();
         if (empty) return false;
         if (Clock::now() >= deadline) {
             discard_batch();
-            while (fill_batch(kBatchRows) > 0) discard_batch();
+            while (fill_batch() > 0) discard_batch();
             notify_flushers();
             return false;
         }
@@ -292,7 +300,7 @@ bool Writer::step() {
         else if (now >= next_size_check_)
             check_size(now);
     }
-    if (queue_.size() >= kBatchRows) return true;  // a backlog: keep writing
+    if (batch_.empty() && popped >= Batch::kMaxRows && lanes_pending()) return true;  // a backlog: keep writing
 
     if (now - last_busy_ < opts_.idle_after || !batch_.empty()) {
         wait(kWakeAtThreshold, opts_.busy_interval);
@@ -304,37 +312,57 @@ bool Writer::step() {
     return true;
 }
 
-size_t Writer::fill_batch(size_t max) {
+bool Writer::lanes_pending() const {
+    for (const auto& l : lanes_)
+        if (l->ring.used() != 0) return true;
+    return false;
+}
+
+bool Writer::lanes_past_threshold() const {
+    for (const auto& l : lanes_)
+        if (l->ring.used() >= l->ring.capacity() / 4) return true;
+    return false;
+}
+
+size_t Writer::fill_batch() {
     size_t n = 0;
-    while (batch_.size() < max) {
-        auto item = queue_.pop();
-        if (!item) break;
-        batch_.push_back(std::move(*item));
-        ++n;
+    // Lanes in turn from where the last batch stopped, so that a busy
+    // worker cannot keep another's records waiting.
+    for (size_t k = 0; k < lanes_.size() && !batch_.full(); ++k) {
+        Lane& lane = *lanes_[(next_lane_ + k) % lanes_.size()];
+        std::string_view rec;
+        while (!batch_.full() && lane.ring.peek(rec)) {
+            Bodies* raw = nullptr;
+            if (rec.size() >= sizeof raw) std::memcpy(&raw, rec.data(), sizeof raw);
+            std::unique_ptr<Bodies> bodies(raw);
+            size_t body_bytes = bodies ? bodies->bytes() : 0;
+            // A row this code packed always unpacks; were one not to, it
+            // is counted as lost rather than stored damaged.
+            bool added = rec.size() >= sizeof raw && batch_.add(rec.substr(sizeof raw), std::move(bodies));
+            lane.ring.pop();
+            ++n;
+            if (!added) {
+                if (body_bytes != 0) queued_body_bytes_.fetch_sub(body_bytes, std::memory_order_relaxed);
+                lost_.fetch_add(1, std::memory_order_relaxed);
+                processed_.fetch_add(1);
+            }
+        }
+        if (batch_.full()) next_lane_ = (next_lane_ + k + 1) % lanes_.size();
     }
     return n;
 }
 
-void Writer::release(const Row& row) {
-    if (size_t b = row.body_bytes(); b != 0) queued_body_bytes_.fetch_sub(b, std::memory_order_relaxed);
-}
-
-void Writer::recycle_batch() {
-    for (auto& r : batch_) {
-        if (r->worker >= spares_.size()) continue;
-        r->recycle();
-        spares_[r->worker]->push(r);  // full: r stays here and is freed with the batch
-    }
+void Writer::finish_batch() {
+    if (uint64_t b = batch_.body_bytes(); b != 0) queued_body_bytes_.fetch_sub(b, std::memory_order_relaxed);
+    processed_.fetch_add(batch_.rows());
     batch_.clear();
+    busy_retries_ = 0;
 }
 
 void Writer::discard_batch() {
     if (batch_.empty()) return;
-    lost_.fetch_add(batch_.size(), std::memory_order_relaxed);
-    for (const auto& r : batch_) release(*r);
-    processed_.fetch_add(batch_.size());
-    recycle_batch();
-    busy_retries_ = 0;
+    lost_.fetch_add(batch_.rows(), std::memory_order_relaxed);
+    finish_batch();
 }
 
 void Writer::write_batch(Clock::time_point now) {
@@ -344,11 +372,8 @@ void Writer::write_batch(Clock::time_point now) {
     }
     auto st = db_->write(batch_);
     if (st) {
-        written_.fetch_add(batch_.size(), std::memory_order_relaxed);
-        for (const auto& r : batch_) release(*r);
-        processed_.fetch_add(batch_.size());
-        recycle_batch();
-        busy_retries_ = 0;
+        written_.fetch_add(batch_.rows(), std::memory_order_relaxed);
+        finish_batch();
         db_ok_.store(true, std::memory_order_relaxed);
         recovered();
         return;
@@ -470,8 +495,7 @@ void Writer::recovered() {
 void Writer::wait(WakeMode mode, std::chrono::milliseconds timeout) {
     if (mode != kNoWake) {
         wake_mode_.exchange(mode, std::memory_order_acq_rel);  // pairs with on_complete()
-        size_t queued = queue_.size();
-        bool pending = mode == kWakeAny ? queued > 0 : queued >= queue_.capacity() / 4;
+        bool pending = mode == kWakeAny ? lanes_pending() : lanes_past_threshold();
         if (pending || stop_requested_.load() || maintenance_due_.load()) {
             wake_mode_.store(kNoWake);
             return;

@@ -1,16 +1,21 @@
 // Writer: the one thread that writes the request store ([log] database).
 //
 // Workers hand it every finished request through the completion hook
-// (on_complete): the record is copied into an owned Row (strings cut to the
-// store's bounds, bodies kept per [log] bodies) and pushed on a bounded
-// lock-free queue. A worker never waits and, under load, makes no system
-// call: when the queue is full the record is dropped and counted.
+// (on_complete): the record is packed (store/packed.h: a few hundred bytes,
+// strings cut to the store's bounds) straight into that worker's lane, a
+// fixed ring of bytes (common/byte_ring.h) only it writes and only the
+// writer thread reads. Bodies kept per [log] bodies travel apart, under
+// their own memory budget. A worker never waits, never allocates for a
+// record and, under load, makes no system call: when its lane is full the
+// record is dropped and counted.
 //
-// The writer thread batches rows in one transaction each, wakes on a timer
-// (every 200 ms) while records keep coming, or early when the queue passes a
-// quarter of its capacity; after a second without records it sleeps until a
-// producer wakes it (an eventfd written only when the thread asked for it:
-// one system call per idle period, not per record). Every minute, and at
+// The writer thread writes a batch of packed rows (up to
+// Batch::kMaxRows) as one segment, one SQLite row, in one transaction with
+// the rows' bodies and rollups. It wakes on a timer (every 100 ms) while
+// records keep coming, or early when a lane passes a quarter of its
+// capacity; after a second without records it sleeps until a producer wakes
+// it (an eventfd written only when the thread asked for it: one system call
+// per idle period, not per record). Every minute, and at
 // start, it deletes what is past the retentions in bounded chunks, gives the
 // free pages back to the file system and checkpoints the WAL; every ten
 // seconds it checks database + WAL against [log] max_size and trims the
@@ -34,13 +39,13 @@
 #include <thread>
 #include <vector>
 
-#include "common/bounded_queue.h"
+#include "common/byte_ring.h"
 #include "config/config.h"
 #include "record/hook.h"
+#include "store/batch.h"
 
 namespace agd::store {
 
-struct Row;
 class Database;
 
 // Counters, readable from any thread (status, metrics).
@@ -50,27 +55,26 @@ struct WriterStats {
     uint64_t lost = 0;            // records taken from the queue but not stored: the database failed
     uint64_t errors = 0;          // database failures (open, write, maintenance)
     uint64_t bodies_dropped = 0;  // bodies left out of a row: the memory for queued bodies was full
-    uint64_t queue_depth = 0;     // records waiting
+    uint64_t queue_depth = 0;     // records handed in and not yet written or lost
     uint64_t db_bytes = 0;        // database + WAL at the last check
     bool db_ok = false;           // open, and its last operation worked
-    uint64_t rows_reused = 0;     // records that took a row a worker got back (no allocation)
 };
 
 struct WriterOptions {
-    size_t queue_capacity = 16384;
+    // Bytes of each worker's lane (a record takes about 150-400 bytes: the
+    // default holds some 5,000 of them, half a second of a busy worker).
+    size_t lane_bytes = 2u << 20;
     std::chrono::milliseconds retry_interval{30'000};  // between attempts to open a failed database
     std::chrono::milliseconds busy_interval{100};      // the timer while records keep coming
     std::chrono::milliseconds idle_after{1000};        // without records this long, sleep until woken
-    // Worker threads that hand in records (RequestRecord::worker below this).
-    // Each gets its written rows back for reuse, so that a record costs no
-    // allocation (and no free on another thread's heap). 0: no reuse.
-    unsigned workers = 0;
-    size_t spare_rows = 4096;  // rows kept for reuse, per worker (a busy worker makes about 3,000 in 100 ms)
+    // Worker threads that hand in records, one lane each: a record's
+    // RequestRecord::worker must be below this, and records of one worker
+    // index come from one thread at a time. Others are dropped (counted).
+    unsigned workers = 1;
 };
 
 class Writer final : public record::Consumer {
 public:
-    static constexpr size_t kBatchRows = 2048;                  // rows per transaction, at most
     static constexpr uint64_t kMaxQueuedBodyBytes = 64u << 20;  // bodies waiting in the queue
     static constexpr std::chrono::seconds kMaintenanceInterval{60};
     static constexpr std::chrono::seconds kSizeCheckInterval{10};
@@ -93,7 +97,7 @@ public:
     // synchronous hooks opened.
     void stop(std::chrono::milliseconds budget = std::chrono::seconds(5));
 
-    // Worker threads (record::Consumer). Never blocks.
+    // Worker threads (record::Consumer). Never blocks; see WriterOptions::workers.
     void on_complete(const record::RequestRecord& rec) override;
 
     // Main thread, on reload. Retentions, max_size, bodies and body_max
@@ -120,7 +124,9 @@ private:
 
     void thread_main();
     bool step();  // one turn of the thread; false when it is time to exit
-    size_t fill_batch(size_t max);
+    size_t fill_batch();
+    bool lanes_pending() const;         // some lane holds a record
+    bool lanes_past_threshold() const;  // some lane is a quarter full
     void write_batch(Clock::time_point now);
     void discard_batch();
     void try_open(Clock::time_point now);
@@ -132,14 +138,17 @@ private:
     void wait(WakeMode mode, std::chrono::milliseconds timeout);
     void signal();
     void notify_flushers();
-    void release(const Row& row);
-    void recycle_batch();  // the written (or discarded) rows go back to their workers
+    void finish_batch();  // written or discarded: counted, bodies' budget given back, cleared
 
     const std::string path_;
     const WriterOptions opts_;
-    BoundedQueue<std::unique_ptr<Row>> queue_;
-    // Rows for reuse, one queue per worker: the writer puts, only that worker takes.
-    std::vector<std::unique_ptr<BoundedQueue<std::unique_ptr<Row>>>> spares_;
+    struct Lane {
+        explicit Lane(size_t bytes) : ring(bytes) {}
+        ByteRing ring;        // [Bodies* or null][packed row], per record
+        std::string scratch;  // the worker's: the row being packed
+    };
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    size_t next_lane_ = 0;  // the writer's: where the next batch starts reading
 
     // Read by producers.
     std::atomic<uint8_t> bodies_mode_;
@@ -150,7 +159,7 @@ private:
 
     // Counters.
     std::atomic<uint64_t> pushed_{0}, processed_{0};
-    std::atomic<uint64_t> written_{0}, dropped_{0}, lost_{0}, errors_{0}, bodies_dropped_{0}, reused_{0};
+    std::atomic<uint64_t> written_{0}, dropped_{0}, lost_{0}, errors_{0}, bodies_dropped_{0};
     std::atomic<uint64_t> db_bytes_{0};
     std::atomic<bool> db_ok_{false};
 
@@ -170,7 +179,7 @@ private:
 
     // The thread's own (or the synchronous hooks' caller's).
     std::unique_ptr<Database> db_;
-    std::vector<std::unique_ptr<Row>> batch_;
+    Batch batch_;
     int busy_retries_ = 0;
     bool open_attempted_ = false;
     Clock::time_point next_open_{}, next_maintenance_{}, next_size_check_{}, last_busy_{};

@@ -8,7 +8,9 @@
 #include <fmt/core.h>
 
 #include "store/database.h"
-#include "store/row.h"
+#include "store/batch.h"
+#include "store/packed.h"
+#include "store/reader.h"
 #include "store/schema.h"
 #include "store/sqlite_util.h"
 #include "support.h"
@@ -26,14 +28,37 @@ std::string qs(sqlite3* db, const std::string& text) {
     return st.is_null(0) ? "<null>" : st.text(0);
 }
 
-std::vector<std::unique_ptr<Row>> rows_of(const std::vector<agd::record::RequestRecord>& recs) {
-    std::vector<std::unique_ptr<Row>> out;
-    for (const auto& r : recs) {
-        auto row = std::make_unique<Row>();
-        fill_row(*row, r);
-        out.push_back(std::move(row));
+// A batch of `recs`; bodies[i], when given, are the i-th record's.
+Batch batch_of(const std::vector<agd::record::RequestRecord>& recs, std::vector<std::unique_ptr<Bodies>> bodies = {}) {
+    Batch b;
+    std::string packed;
+    for (size_t i = 0; i < recs.size(); ++i) {
+        std::unique_ptr<Bodies> body = i < bodies.size() ? std::move(bodies[i]) : nullptr;
+        pack_row(packed, recs[i], body != nullptr);
+        REQUIRE(b.add(packed, std::move(body)));
     }
-    return out;
+    return b;
+}
+
+// The stored request with this id (the only one).
+LogEntry entry(const std::string& path, uint64_t id) {
+    auto reader = Reader::open(path);
+    REQUIRE_MESSAGE(reader, (reader ? "" : reader.error().message));
+    auto found = reader->entries(id);
+    REQUIRE(found);
+    REQUIRE(found->size() == 1);
+    CHECK(reader->damaged() == 0);
+    return found->front();
+}
+
+size_t stored_rows(const std::string& path) {
+    auto reader = Reader::open(path);
+    REQUIRE(reader);
+    LogQuery all;
+    all.limit = 1'000'000;
+    auto rows = reader->log(all);
+    REQUIRE(rows);
+    return rows->size();
 }
 
 }  // namespace
@@ -50,10 +75,10 @@ TEST_CASE("store schema: a new database is created with its pragmas and tables")
     CHECK(q(h, "PRAGMA auto_vacuum") == 2);  // INCREMENTAL
     CHECK(qs(h, "PRAGMA journal_mode") == "wal");
     CHECK(q(h, "PRAGMA synchronous") == 1);  // NORMAL
-    CHECK(q(h, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('requests', 'bodies', 'rollups')") == 3);
-    // Every index costs each insert: only time (the CLI's filters walk it) and the request id.
+    CHECK(q(h, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('segments', 'bodies', 'rollups')") == 3);
+    CHECK(q(h, "SELECT count(*) FROM sqlite_schema WHERE name = 'requests'") == 0);
     CHECK(qs(h, "SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema WHERE type = 'index' AND "
-                "tbl_name = 'requests' AND sql IS NOT NULL ORDER BY name)") == "requests_request_id,requests_ts");
+                "tbl_name = 'segments' AND sql IS NOT NULL ORDER BY name)") == "segments_id,segments_ts");
     struct stat sb {};
     REQUIRE(::stat(path.c_str(), &sb) == 0);
     CHECK((sb.st_mode & 0777) == 0640);
@@ -140,30 +165,49 @@ TEST_CASE("store schema: rows, bodies and hourly rollups for a known set of reco
     recs.back().path = "/healthz?key=SECRET";
     recs.back().provider = -1;
 
-    auto rows = rows_of(recs);
-    rows[0]->has_bodies = true;
-    rows[0]->request_body = "{\"q\":1}";
-    rows[0]->response_body = "{\"a\":2}";
-    rows[0]->response_truncated = true;
-    auto st = db.write(rows);
+    std::vector<std::unique_ptr<Bodies>> bodies;
+    bodies.push_back(std::make_unique<Bodies>());
+    bodies[0]->request = "{\"q\":1}";
+    bodies[0]->response = "{\"a\":2}";
+    bodies[0]->response_truncated = true;
+    auto st = db.write(batch_of(recs, std::move(bodies)));
     REQUIRE_MESSAGE(st, (st ? "" : st.error().message));
     sqlite3* h = db.handle();
 
-    CHECK(q(h, "SELECT count(*) FROM requests") == 6);
-    CHECK(q(h, "SELECT count(*) FROM requests WHERE cache_read IS NULL") == 3);  // #2, #3, #5
-    CHECK(q(h, "SELECT input FROM requests WHERE request_id = 1") == 100);
-    CHECK(qs(h, "SELECT total_ms FROM requests WHERE request_id = 1") == "900.0");
-    CHECK(qs(h, "SELECT ttft_ms FROM requests WHERE request_id = 1") == "150.0");
-    CHECK(qs(h, "SELECT attempt_detail FROM requests WHERE request_id = 3") ==
-          "openai/1a2b3c4d:429:rate_limited,claude/99990000:500:error");
-    CHECK(q(h, "SELECT attempts FROM requests WHERE request_id = 3") == 2);
-    CHECK(qs(h, "SELECT protocol FROM requests WHERE request_id = 6") == "<null>");
-    CHECK(qs(h, "SELECT path FROM requests WHERE request_id = 6") == "/healthz");  // no query string: keys never
-    CHECK(qs(h, "SELECT usage_state FROM requests WHERE request_id = 1") == "reported");
+    // One segment holds the six, numbered 1 to 6.
+    CHECK(q(h, "SELECT count(*) FROM segments") == 1);
+    CHECK(q(h, "SELECT rows FROM segments") == 6);
+    CHECK(q(h, "SELECT first_row FROM segments") == 1);
+    CHECK(q(h, "SELECT ts_min FROM segments") == hour + 1000);
+    CHECK(q(h, "SELECT ts_max FROM segments") == hour + 3'600'000 + 5);
+    CHECK(qs(h, "SELECT id_min || '-' || id_max FROM segments") == "1-6");
+    CHECK(db.next_row() == 7);
+    std::string path = dir.file("agd.db");
+    CHECK(stored_rows(path) == 6);
+    LogEntry e1 = entry(path, 1);
+    CHECK(e1.row.row == 1);
+    CHECK(e1.row.input == 100);
+    CHECK(e1.row.total_ms == 900.0);
+    CHECK(e1.row.ttft_ms == 150.0);
+    CHECK(e1.row.usage_state == "reported");
+    CHECK(e1.has_bodies);
+    CHECK(e1.request_body == "{\"q\":1}");
+    CHECK(e1.response_body == "{\"a\":2}");
+    CHECK(e1.response_truncated);
+    CHECK_FALSE(e1.request_truncated);
+    CHECK(entry(path, 2).row.cache_read == -1);  // unknown stays unknown
+    LogEntry e3 = entry(path, 3);
+    CHECK(e3.row.row == 3);
+    CHECK(e3.row.attempt_detail == "openai/1a2b3c4d:429:rate_limited,claude/99990000:500:error");
+    CHECK(e3.row.attempts == 2);
+    CHECK(e3.row.status == 429);
+    CHECK(e3.row.error == "rate limited");
+    CHECK_FALSE(e3.has_bodies);
+    LogEntry e6 = entry(path, 6);
+    CHECK(e6.row.protocol.empty());
+    CHECK(e6.row.path == "/healthz");  // no query string: keys never
     CHECK(q(h, "SELECT count(*) FROM bodies") == 1);
-    CHECK(qs(h, "SELECT b.response FROM bodies b JOIN requests r ON r.id = b.id WHERE r.request_id = 1") == "{\"a\":2}");
-    CHECK(q(h, "SELECT response_truncated FROM bodies") == 1);
-    CHECK(q(h, "SELECT request_truncated FROM bodies") == 0);
+    CHECK(q(h, "SELECT id FROM bodies") == 1);
 
     // Rollups: (hour, alice, gpt-4o, openai, 1a2b3c4d) holds #1 and #2;
     // #3 has its own credential; #4 the next hour; #5 is unrouted: no model.
@@ -184,9 +228,11 @@ TEST_CASE("store schema: rows, bodies and hourly rollups for a known set of reco
 
     // A second batch adds to the same rollup rows (upsert).
     std::vector<agd::record::RequestRecord> more{store_test::record(7, hour + 9000)};
-    REQUIRE(db.write(rows_of(more)));
+    REQUIRE(db.write(batch_of(more)));
     CHECK(q(h, "SELECT requests " + k0) == 3);
     CHECK(q(h, "SELECT input " + k0) == 300);
+    CHECK(q(h, "SELECT first_row FROM segments ORDER BY first_row DESC LIMIT 1") == 7);
+    CHECK(entry(path, 7).row.row == 7);
 }
 
 TEST_CASE("store schema: stored strings are cut on a character boundary") {
@@ -197,10 +243,15 @@ TEST_CASE("store schema: stored strings are cut on a character boundary") {
     long_model[257] = '\xa9';
     auto rec = store_test::record(1, 0, "alice", long_model);
     rec.error = std::string(5000, 'e');
-    Row row;
-    fill_row(row, rec);
+    std::string long_path = "/v1/" + std::string(2000, 'p');
+    rec.path = long_path;
+    std::string packed;
+    pack_row(packed, rec, false);
+    PackedRow row;
+    REQUIRE(unpack_row(packed, row));
     CHECK(row.model.size() == 256);
     CHECK(row.error.size() == kMaxErrorBytes);
+    CHECK(row.path.size() == kMaxPathBytes);
     CHECK(cut_utf8("ab\xc3\xa9", 3) == "ab");
     CHECK(cut_utf8("ab\xc3\xa9", 4) == "ab\xc3\xa9");
     CHECK(cut_utf8("\xe2\x82\xac\xe2\x82\xac", 5) == "\xe2\x82\xac");
@@ -215,14 +266,102 @@ TEST_CASE("store schema: a full database fails the batch with SQLITE_FULL and ro
     sql::exec(db.handle(), fmt::format("PRAGMA max_page_count = {}", pages + 2).c_str());
     std::vector<agd::record::RequestRecord> recs;
     for (int i = 0; i < 200; ++i) recs.push_back(store_test::record(static_cast<uint64_t>(i), 1000 + i));
-    auto rows = rows_of(recs);
-    for (auto& r : rows) {
-        r->has_bodies = true;
-        r->request_body = std::string(2000, 'b');
+    std::vector<std::unique_ptr<Bodies>> bodies;
+    for (size_t i = 0; i < recs.size(); ++i) {
+        bodies.push_back(std::make_unique<Bodies>());
+        bodies.back()->request = std::string(2000, 'b');
     }
-    auto st = db.write(rows);
+    auto st = db.write(batch_of(recs, std::move(bodies)));
     REQUIRE_FALSE(st);
     CHECK((st.error().code & 0xff) == SQLITE_FULL);
-    CHECK(q(db.handle(), "SELECT count(*) FROM requests") == 0);
+    CHECK(q(db.handle(), "SELECT count(*) FROM segments") == 0);
+    CHECK(db.next_row() == 1);  // the numbers were not used
     CHECK(sqlite3_get_autocommit(db.handle()) == 1);  // no transaction left open
+}
+
+TEST_CASE("store schema: a version 1 database is upgraded, its requests kept with their numbers") {
+    TempDir dir;
+    std::string path = dir.file("v1.db");
+    {
+        // Version 1 as released: one SQL row per request.
+        sqlite3* h = nullptr;
+        REQUIRE(sqlite3_open(path.c_str(), &h) == SQLITE_OK);
+        REQUIRE(sql::exec(h, R"sql(
+PRAGMA auto_vacuum = INCREMENTAL;
+PRAGMA journal_mode = WAL;
+CREATE TABLE requests (id INTEGER PRIMARY KEY, request_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
+  client TEXT NOT NULL, addr TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, op TEXT NOT NULL,
+  protocol TEXT, model TEXT NOT NULL, model_sent TEXT NOT NULL, provider TEXT NOT NULL, credential TEXT NOT NULL,
+  attempts INTEGER NOT NULL, attempt_detail TEXT NOT NULL, status INTEGER NOT NULL,
+  upstream_status INTEGER NOT NULL, error TEXT NOT NULL, limit_hit TEXT NOT NULL, stream INTEGER NOT NULL,
+  input INTEGER, output INTEGER, cache_read INTEGER, cache_write INTEGER, reasoning INTEGER,
+  usage_state TEXT NOT NULL, ttfb_ms REAL, ttft_ms REAL, total_ms REAL NOT NULL, bytes_in INTEGER NOT NULL,
+  bytes_out INTEGER NOT NULL);
+CREATE INDEX requests_ts ON requests (ts_ms);
+CREATE INDEX requests_request_id ON requests (request_id);
+CREATE TABLE bodies (id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, request TEXT, response TEXT,
+  request_truncated INTEGER NOT NULL, response_truncated INTEGER NOT NULL);
+CREATE INDEX bodies_ts ON bodies (ts_ms);
+CREATE TABLE rollups (hour INTEGER NOT NULL, client TEXT NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,
+  credential TEXT NOT NULL, requests INTEGER NOT NULL, errors INTEGER NOT NULL, input INTEGER NOT NULL,
+  output INTEGER NOT NULL, cache_read INTEGER NOT NULL, cache_write INTEGER NOT NULL, reasoning INTEGER NOT NULL,
+  total_ms REAL NOT NULL, PRIMARY KEY (hour, client, model, provider, credential)) WITHOUT ROWID;
+INSERT INTO requests VALUES (5, 41, 1000, 'alice', '10.0.0.1', 'POST', '/v1/chat/completions', 'chat',
+  'openai', 'gpt-4o', 'gpt-4o', 'openai', '1a2b3c4d', 1, 'openai/1a2b3c4d:200:ok', 200, 200, '', '', 1,
+  100, 20, NULL, 0, 5, 'reported', 12.5, 30.25, 900.0, 300, 4000);
+INSERT INTO requests VALUES (6, 42, 2000, 'bob', '10.0.0.2', 'GET', '/healthz', 'health',
+  NULL, '', '', '', '', 0, '', 200, 0, '', '', 0, NULL, NULL, NULL, NULL, NULL, 'none', NULL, NULL, 0.5, 0, 2);
+INSERT INTO requests VALUES (9, 43, 3000, 'alice', '10.0.0.1', 'POST', '/v1/messages', 'messages',
+  'anthropic', 'claude-x', 'claude-x', 'claude', '5e6f7a8b', 2, 'a/b:500:error,c/d:502:error', 502, 502,
+  'upstream failed', '', 0, NULL, NULL, NULL, NULL, NULL, 'missing', NULL, NULL, 40.0, 10, 20);
+INSERT INTO bodies VALUES (9, 3000, '{"q":1}', '{"error":1}', 0, 1);
+INSERT INTO rollups VALUES (0, 'alice', 'gpt-4o', 'openai', '1a2b3c4d', 1, 0, 100, 20, 0, 0, 5, 900.0);
+PRAGMA user_version = 1;
+PRAGMA application_id = 1095189553;
+)sql") == SQLITE_OK);
+        sqlite3_close(h);
+    }
+    {
+        auto reader = Reader::open(path);  // before the daemon upgrades it: usage yes, requests no
+        REQUIRE(reader);
+        CHECK_FALSE(reader->log(LogQuery{}));
+        auto usage = reader->usage(UsageQuery{});
+        REQUIRE(usage);
+        CHECK(usage->size() == 1);
+    }
+    Database db;
+    auto st = db.open(path);
+    REQUIRE_MESSAGE(st, (st ? "" : st.error().message));
+    CHECK(q(db.handle(), "PRAGMA user_version") == kSchemaVersion);
+    CHECK(q(db.handle(), "SELECT count(*) FROM sqlite_schema WHERE name = 'requests'") == 0);
+    CHECK(q(db.handle(), "SELECT count(*) FROM segments") == 2);  // 5-6, then 9 (numbers kept)
+    CHECK(db.next_row() == 10);
+    LogEntry a = entry(path, 41);
+    CHECK(a.row.row == 5);
+    CHECK(a.row.client == "alice");
+    CHECK(a.row.protocol == "openai");
+    CHECK(a.row.stream);
+    CHECK(a.row.input == 100);
+    CHECK(a.row.cache_read == -1);
+    CHECK(a.row.cache_write == 0);
+    CHECK(a.row.ttfb_ms == 12.5);
+    CHECK(a.row.ttft_ms == 30.25);
+    CHECK(a.row.total_ms == 900.0);
+    CHECK(a.row.bytes_out == 4000);
+    CHECK_FALSE(a.has_bodies);
+    LogEntry b = entry(path, 42);
+    CHECK(b.row.row == 6);
+    CHECK(b.row.protocol.empty());
+    CHECK(b.row.ttfb_ms == -1);
+    LogEntry c = entry(path, 43);
+    CHECK(c.row.row == 9);
+    CHECK(c.row.status == 502);
+    CHECK(c.row.error == "upstream failed");
+    CHECK(c.row.attempt_detail == "a/b:500:error,c/d:502:error");
+    CHECK(c.has_bodies);
+    CHECK(c.response_body == "{\"error\":1}");
+    CHECK(c.response_truncated);
+    // New requests go on after the old numbers.
+    REQUIRE(db.write(batch_of({store_test::record(44, 4000)})));
+    CHECK(entry(path, 44).row.row == 10);
 }
