@@ -178,9 +178,15 @@ void pack_row(std::string& out, const record::RequestRecord& rec, bool bodies) {
     r.provider = rec.provider_name;
     r.credential = rec.credential;
     r.attempts = rec.attempts.size();
+    // One plain attempt, the row's own provider, credential and status,
+    // that went well: the detail would repeat the row (the reader rebuilds
+    // it, plain_attempt_detail). Spelled out otherwise.
     thread_local std::string detail;
     detail.clear();
-    if (!rec.attempts.empty()) attempt_detail(detail, rec);
+    bool plain = rec.attempts.size() == 1 && rec.attempts[0].outcome == record::AttemptOutcome::Ok &&
+                 rec.attempts[0].provider == rec.provider && rec.attempts[0].credential == rec.credential &&
+                 rec.attempts[0].status == rec.upstream_status && !rec.provider_name.empty();
+    if (!rec.attempts.empty() && !plain) attempt_detail(detail, rec);
     r.attempt_detail = detail;
     r.status = rec.status > 0 ? static_cast<uint64_t>(rec.status) : 0;
     r.upstream_status = rec.upstream_status > 0 ? static_cast<uint64_t>(rec.upstream_status) : 0;
@@ -215,6 +221,11 @@ bool unpack_row(std::string_view bytes, PackedRow& r) {
            in.number(r.cache_write) && in.number(r.reasoning) && in.text(r.usage_state) && in.number(r.ttfb_us) &&
            in.number(r.ttft_us) && in.number(r.total_us) && in.number(r.bytes_in) && in.number(r.bytes_out));
     return !in.damaged;
+}
+
+std::string plain_attempt_detail(const PackedRow& r) {
+    if (r.attempts != 1 || !r.attempt_detail.empty() || r.provider.empty()) return std::string(r.attempt_detail);
+    return fmt::format("{}/{}:{}:ok", r.provider, r.credential, r.upstream_status);
 }
 
 void append_to_segment(std::string& segment, std::string_view packed) {

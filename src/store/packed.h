@@ -42,7 +42,7 @@ struct PackedRow {
     int64_t ts_ms = 0;
     std::string_view client, addr, method, path, op, protocol, model, model_sent, provider, credential;
     uint64_t attempts = 0;
-    std::string_view attempt_detail;
+    std::string_view attempt_detail;  // "" for one plain attempt: see plain_attempt_detail()
     uint64_t status = 0, upstream_status = 0;
     std::string_view error, limit;
     int64_t input = -1, output = -1, cache_read = -1, cache_write = -1, reasoning = -1;
@@ -66,6 +66,10 @@ void pack_row(std::string& out, const record::RequestRecord& rec, bool bodies);
 // Unpacks one row. False when the bytes are not a packed row this code can
 // read (a newer format, or damaged): `row` is then unspecified.
 bool unpack_row(std::string_view bytes, PackedRow& row);
+
+// The row's attempt detail: as packed, or, for the one plain attempt that
+// is not spelled out, "provider/credential:status:ok".
+std::string plain_attempt_detail(const PackedRow& r);
 
 // Segments: packed rows one after the other, each preceded by its length
 // (a varint). Appends one row.

@@ -39,7 +39,7 @@ LogRow log_row(const PackedRow& p, int64_t number) {
     r.provider = p.provider;
     r.credential = p.credential;
     r.attempts = static_cast<int>(std::min<uint64_t>(p.attempts, INT32_MAX));
-    r.attempt_detail = p.attempt_detail;
+    r.attempt_detail = plain_attempt_detail(p);
     r.status = static_cast<int>(std::min<uint64_t>(p.status, 999));
     r.upstream_status = static_cast<int>(std::min<uint64_t>(p.upstream_status, 999));
     r.error = p.error;

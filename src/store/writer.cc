@@ -174,7 +174,7 @@ void Writer::on_complete(const record::RequestRecord& rec) {
     std::memcpy(p + sizeof raw, lane.scratch.data(), lane.scratch.size());
     lane.ring.commit(sizeof raw + lane.scratch.size());
     (void)bodies.release();  // the writer thread owns them now
-    pushed_.fetch_add(1, std::memory_order_relaxed);
+    lane.pushed.store(lane.pushed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // A read-modify-write (not a load), paired with the writer's exchange in
     // wait(): either it comes after the writer's in wake_mode_'s order and
     // sees the mode the writer set, or before it, and the writer's exchange
@@ -202,6 +202,12 @@ std::string Writer::reconfigure(const config::LogConfig& cfg) {
     return {};
 }
 
+uint64_t Writer::pushed() const {
+    uint64_t n = 0;
+    for (const auto& l : lanes_) n += l->pushed.load(std::memory_order_relaxed);
+    return n;
+}
+
 WriterStats Writer::stats() const {
     WriterStats s;
     s.written = written_.load(std::memory_order_relaxed);
@@ -209,7 +215,7 @@ WriterStats Writer::stats() const {
     s.lost = lost_.load(std::memory_order_relaxed);
     s.errors = errors_.load(std::memory_order_relaxed);
     s.bodies_dropped = bodies_dropped_.load(std::memory_order_relaxed);
-    uint64_t pushed = pushed_.load(std::memory_order_relaxed), processed = processed_.load(std::memory_order_relaxed);
+    uint64_t pushed = this->pushed(), processed = processed_.load(std::memory_order_relaxed);
     s.queue_depth = pushed > processed ? pushed - processed : 0;
     s.db_bytes = db_bytes_.load(std::memory_order_relaxed);
     s.db_ok = db_ok_.load(std::memory_order_relaxed);
@@ -219,7 +225,7 @@ WriterStats Writer::stats() const {
 bool Writer::flush(std::chrono::milliseconds timeout) {
     if (path_.empty()) return true;
     if (running_.load()) {
-        uint64_t target = pushed_.load();
+        uint64_t target = pushed();
         std::unique_lock lock(flush_mu_);
         flush_waiters_.fetch_add(1);
         signal();

@@ -146,7 +146,11 @@ private:
         explicit Lane(size_t bytes) : ring(bytes) {}
         ByteRing ring;        // [Bodies* or null][packed row], per record
         std::string scratch;  // the worker's: the row being packed
+        // Records handed in, written by the worker alone: a plain store,
+        // not a locked add on a line every worker shares.
+        alignas(64) std::atomic<uint64_t> pushed{0};
     };
+    uint64_t pushed() const;
     std::vector<std::unique_ptr<Lane>> lanes_;
     size_t next_lane_ = 0;  // the writer's: where the next batch starts reading
 
@@ -158,7 +162,7 @@ private:
     int efd_ = -1;
 
     // Counters.
-    std::atomic<uint64_t> pushed_{0}, processed_{0};
+    std::atomic<uint64_t> processed_{0};
     std::atomic<uint64_t> written_{0}, dropped_{0}, lost_{0}, errors_{0}, bodies_dropped_{0};
     std::atomic<uint64_t> db_bytes_{0};
     std::atomic<bool> db_ok_{false};

@@ -190,6 +190,9 @@ TEST_CASE("store schema: rows, bodies and hourly rollups for a known set of reco
     CHECK(e1.row.total_ms == 900.0);
     CHECK(e1.row.ttft_ms == 150.0);
     CHECK(e1.row.usage_state == "reported");
+    // One plain attempt is not spelled out in the row; the reader gives it back.
+    CHECK(e1.row.attempt_detail == "openai/1a2b3c4d:200:ok");
+    CHECK(e1.row.attempts == 1);
     CHECK(e1.has_bodies);
     CHECK(e1.request_body == "{\"q\":1}");
     CHECK(e1.response_body == "{\"a\":2}");
