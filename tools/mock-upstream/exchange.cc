@@ -4,6 +4,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -173,10 +175,18 @@ void Exchange::begin() {
         if (plan_.script.retry_after) {
             headers.emplace_back("Retry-After", *plan_.script.retry_after);
         }
+        bool key_wide = plan_.error_status == 429 && plan_.script.quota_key;
+        if (key_wide && plan_.reply.api == Api::messages) {
+            // A subscription key's unified window, spent.
+            headers.emplace_back("anthropic-ratelimit-unified-status", "rejected");
+            headers.emplace_back("anthropic-ratelimit-unified-5h-status", "rejected");
+            headers.emplace_back("anthropic-ratelimit-unified-5h-reset",
+                                 std::to_string(static_cast<long long>(time(nullptr)) + 3600));
+        }
         std::string message =
             fmt::format("mock error {} for cred={}", plan_.error_status, plan_.credential);
         finish_plain(plan_.error_status, std::move(headers), "application/json",
-                     error_body(plan_.reply.api, plan_.error_status, message, plan_.reply.seq));
+                     error_body(plan_.reply.api, plan_.error_status, message, plan_.reply.seq, key_wide));
         return;
     }
     if (plan_.fixed_body) {

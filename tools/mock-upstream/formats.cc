@@ -156,12 +156,13 @@ const char* stream_content_type(const Reply& r) {
     return "text/event-stream";
 }
 
-std::string error_body(Api api, int status, std::string_view message, uint64_t seq) {
+std::string error_body(Api api, int status, std::string_view message, uint64_t seq, bool key_wide) {
     JsonOut j;
     switch (api) {
         case Api::chat:
         case Api::responses: {
             OpenAiKind kind = openai_kind(status);
+            if (status == 429 && key_wide) kind = {"insufficient_quota", "insufficient_quota"};
             j.obj().key("error").obj().ks("message", message).ks("type", kind.type).kn("param");
             if (kind.code != nullptr) {
                 j.ks("code", kind.code);
@@ -183,9 +184,18 @@ std::string error_body(Api api, int status, std::string_view message, uint64_t s
                 .key("error").obj()
                 .ki("code", status)
                 .ks("message", message)
-                .ks("status", gemini_status(status))
-                .end()
-                .end();
+                .ks("status", gemini_status(status));
+            if (status == 429) {
+                // google.rpc.QuotaFailure: per project and model, or (key_wide) per project.
+                j.key("details").arr().obj()
+                    .ks("@type", "type.googleapis.com/google.rpc.QuotaFailure")
+                    .key("violations").arr().obj()
+                    .ks("quotaMetric", "generativelanguage.googleapis.com/generate_content_requests")
+                    .ks("quotaId", key_wide ? "GenerateRequestsPerDayPerProject" : "GenerateRequestsPerMinutePerProjectPerModel");
+                if (!key_wide) j.key("quotaDimensions").obj().ks("location", "global").ks("model", "mock-model").end();
+                j.end().end().end().end();
+            }
+            j.end().end();
             break;
     }
     return j.take();

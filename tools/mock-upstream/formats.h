@@ -63,7 +63,9 @@ std::vector<std::string> split_utf8(std::string_view text, int parts);
 std::string complete_body(const Reply& r, std::string_view text);
 
 // Error body of the API's own format for an HTTP status.
-std::string error_body(Api api, int status, std::string_view message, uint64_t seq);
+// key_wide: a 429 says the whole key is spent (OpenAI insufficient_quota,
+// a Gemini quota counted per project) rather than one model's rate.
+std::string error_body(Api api, int status, std::string_view message, uint64_t seq, bool key_wide = false);
 
 // count_tokens / countTokens body.
 std::string count_body(Api api, int tokens);

@@ -79,6 +79,9 @@ void apply(Script& s, std::string_view key, std::string_view value) {
         if (auto v = parse_bool(value)) s.hangup_reused = *v;
     } else if (key == "conn_close") {
         if (auto v = parse_bool(value)) s.conn_close = *v;
+    } else if (key == "quota") {
+        if (value == "key") s.quota_key = true;
+        if (value == "model") s.quota_key = false;
     } else if (key == "both_lengths") {
         if (auto v = parse_bool(value)) s.both_lengths = *v;
     } else if (key == "deep_args") {

@@ -33,6 +33,7 @@ struct Script {
     bool conn_close = false;             // answer with Connection: close, then close
     bool both_lengths = false;           // a chunked stream that also sends Content-Length: 1
     int deep_args = 0;                   // tool-call arguments nested this deep (0 = from the schema)
+    bool quota_key = false;              // quota=key: a 429 is key-wide (billing, a subscription window, a project quota)
 };
 
 inline constexpr int kMaxChunks = 100000;
