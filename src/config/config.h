@@ -86,8 +86,12 @@ struct AccessConfig {
 
 struct RoutingConfig {
     Strategy strategy = Strategy::RoundRobin;
-    Millis cooldown{60'000};
+    Millis cooldown{60'000};          // a cooling failure the upstream gave no time for
     unsigned max_attempts = 3;
+    Millis max_cooldown{3'600'000};   // no upstream hint cools a credential longer
+    Millis probe_interval{300'000};   // a credential cooled by a longer hint is tested this often
+    unsigned breaker_failures = 5;    // transport failures in a row that open a credential's breaker
+    Millis breaker_cooldown{30'000};  // how long the breaker stays open before one request tests it
 };
 
 // [client.NAME]: a person, team or application, its keys and limits.

@@ -598,8 +598,11 @@ void Parser::access_key(const std::string& label, std::string_view key, std::str
 
 void Parser::routing_key(const std::string& label, std::string_view key, std::string_view v) {
     RoutingConfig& r = cfg_.routing;
-    if (key != "strategy" && key != "cooldown" && key != "max_attempts") {
-        error(line_, label, "unknown key (expected strategy, cooldown or max_attempts)");
+    if (key != "strategy" && key != "cooldown" && key != "max_attempts" && key != "max_cooldown" &&
+        key != "probe_interval" && key != "breaker_failures" && key != "breaker_cooldown") {
+        error(line_, label,
+              "unknown key (expected strategy, cooldown, max_attempts, max_cooldown, probe_interval, "
+              "breaker_failures or breaker_cooldown)");
         return;
     }
     if (!once(routing_seen_, label, key)) return;
@@ -609,6 +612,18 @@ void Parser::routing_key(const std::string& label, std::string_view key, std::st
             r.strategy = *s;
     } else if (key == "cooldown") {
         if (auto d = duration_value(label, v, true)) r.cooldown = *d;
+    } else if (key == "max_cooldown") {
+        if (auto d = duration_value(label, v, false)) r.max_cooldown = *d;
+    } else if (key == "probe_interval") {
+        if (auto d = duration_value(label, v, false)) r.probe_interval = *d;
+    } else if (key == "breaker_cooldown") {
+        if (auto d = duration_value(label, v, false)) r.breaker_cooldown = *d;
+    } else if (key == "breaker_failures") {
+        auto n = parse_uint(v, 1000);
+        if (n && *n >= 1)
+            r.breaker_failures = static_cast<unsigned>(*n);
+        else
+            error(line_, label, "expected a number from 1 to 1000, got " + quote(v));
     } else {
         auto n = parse_uint(v, kMaxAttempts);
         if (n && *n >= 1)

@@ -26,6 +26,7 @@
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
 #include "clients/status.h"
+#include "credentials/status.h"
 #include "daemon/accounting.h"
 #include "metrics/collector.h"
 #include "metrics/consumer.h"
@@ -145,7 +146,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     mailbox_ = std::make_unique<Mailbox>(base_);
     if (!mailbox_->ok()) return fail(EX_OSERR, "cannot create the main loop's mailbox");
     generation_ = 1;
-    runtime_.publish(build_snapshot(initial_, generation_, runtime_.health(), runtime_.clients()));
+    runtime_.publish(build_snapshot(initial_, generation_, runtime_.ledger(), runtime_.clients()));
 
 
     unsigned workers = cfg.server.workers;
@@ -262,12 +263,13 @@ std::string Daemon::do_reload() {
     for (const auto& c : lr.config->clients)
         if (!runtime_.clients().contains(c.name)) new_clients.push_back(c.name);
     uint64_t gen = ++generation_;
-    runtime_.publish(build_snapshot(lr.config, gen, runtime_.health(), runtime_.clients()));
+    runtime_.publish(build_snapshot(lr.config, gen, runtime_.ledger(), runtime_.clients()));
     accounting_.reload(*live->config, *lr.config, new_clients);
     std::vector<std::string> ids;
     for (const auto& p : runtime_.snapshot()->router->providers())
-        for (const auto& c : p.creds) ids.push_back(dispatch::HealthRegistry::id(p.cfg->name, c.fingerprint));
-    runtime_.health().retain_only(ids);
+        for (const auto& c : p.creds) ids.push_back(credentials::Ledger::id(p.cfg->name, c.fingerprint));
+    runtime_.ledger().retain_only(ids);
+    runtime_.ledger().reloaded();
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());
@@ -279,7 +281,7 @@ std::string Daemon::status() {
     auto snap = runtime_.snapshot();
     const config::Config& cfg = *snap->config;
     int64_t now = static_cast<int64_t>(time(nullptr));
-    int64_t now_ms = dispatch::steady_ms();
+    int64_t now_ms = credentials::steady_ms();
     std::string b = "{\"version\":\"" AGD_VERSION "\",\"pid\":" + std::to_string(getpid());
     b += ",\"started_at\":" + json_string(iso8601(started_at_));
     b += ",\"uptime_s\":" + std::to_string(now - started_at_);
@@ -320,17 +322,11 @@ std::string Daemon::status() {
         b += "],\"credentials\":[";
         for (size_t c = 0; c < p.creds.size(); ++c) {
             const auto& cr = p.creds[c];
-            const auto& h = *cr.health;
-            int64_t until = h.cooldown_until_ms.load();
-            bool cooling = until > now_ms;
+            const auto& h = *cr.state;
             if (c) b += ',';
             b += "{\"fingerprint\":" + json_string(cr.fingerprint);
-            b += ",\"state\":\"";
-            b += cooling ? "cooldown" : "ok";
-            b += "\",\"cooldown_remaining_s\":" + std::to_string(cooling ? (until - now_ms + 999) / 1000 : 0);
-            b += ",\"requests\":" + std::to_string(h.requests.load());
-            b += ",\"failures\":" + std::to_string(h.failures.load());
-            b += ",\"last_status\":" + std::to_string(h.last_status.load()) + "}";
+            b += credentials::state_json(h, now_ms);
+            b += "}";
         }
         b += "]}";
     }
@@ -350,7 +346,7 @@ void Daemon::begin_shutdown(const char* why) {
                 cfg.server.shutdown_timeout.count());
     notify_stopping("stopping: draining " + std::to_string(in_flight) + " request(s)");
     if (server_) server_->stop_accepting();
-    drain_deadline_ms_ = dispatch::steady_ms() + cfg.server.shutdown_timeout.count();
+    drain_deadline_ms_ = credentials::steady_ms() + cfg.server.shutdown_timeout.count();
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Daemon::on_drain_tick, this);
     events_.push_back(drain_timer_);
     timeval tick{0, 20'000};
@@ -365,7 +361,7 @@ void Daemon::on_drain_tick(evutil_socket_t, short, void* arg) {
         event_base_loopexit(self->base_, nullptr);
         return;
     }
-    if (dispatch::steady_ms() >= self->drain_deadline_ms_) {
+    if (credentials::steady_ms() >= self->drain_deadline_ms_) {
         log::warning("shutdown_timeout reached with {} request(s) still in flight; closing them", left);
         event_base_loopexit(self->base_, nullptr);
     }

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/redact.h"
+#include "credentials/verdict.h"
 #include "dispatch/media_fetch.h"
 #include "dispatch/translation.h"
 #include "dispatch/upstream_request.h"
@@ -105,9 +107,41 @@ bool is_terminal(Protocol p, const sse::Event& ev) {
 
 }  // namespace
 
+int64_t wall_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
 // The attempt's outcome: to the pool (cooldowns, health) and to the request's record.
-void Exchange::report(Outcome o, int status, int64_t cooldown_ms, int64_t now) {
-    Router::report(*cred_, o, status, cooldown_ms, now);
+void Exchange::report(Outcome o, int status, int64_t now) {
+    // What the answer says about the credential, and how far it goes.
+    credentials::Hints hints;
+    credentials::Verdict verdict;
+    int64_t wall = wall_ms();
+    if (mode_ == Mode::BufferError && status >= 400) {
+        credentials::read_headers(headers_, wall, hints);
+        credentials::read_error_body(error_body_, hints);
+        verdict = credentials::classify(status, hints, wall);
+    } else if (o == Outcome::Ok || o == Outcome::ClientError) {
+        // A success's remaining-quota figures are kept too.
+        if (status != 0) credentials::read_headers(headers_, wall, hints);
+        verdict = credentials::classify(status, hints, wall);
+    } else if (limit_hit_) {
+        // Stopped for one of this daemon's bounds (an answer too large, too
+        // deep): the upstream is well, the request's answer was not.
+        verdict.scope = credentials::Scope::Request;
+    } else {
+        verdict = credentials::transport_failure(!last_failure_.empty() ? last_failure_
+                                                 : status != 0 ? "the answer failed after HTTP " + std::to_string(status)
+                                                               : std::string("connection failed"));
+    }
+    // An upstream may quote the key it refused: evidence is shown to people.
+    if (!verdict.why.empty()) {
+        redact_secret(verdict.why, cred_->key, verdict.why.size() >= credentials::kMaxHintText);
+        verdict.why = redact_urls(verdict.why);
+    }
+    ctx_.snap->router->report(*cred_, ctx_.access.model_sent, verdict, hints, status, now);
     record::Attempt a;
     a.provider = ctx_.access.provider_index;
     a.credential = cred_->fingerprint;
@@ -144,7 +178,7 @@ void Exchange::attempt() {
     const Router& router = *ctx_.snap->router;
     while (true) {
         if (ctx_.access.attempts >= static_cast<int>(cfg.routing.max_attempts)) return fail_final();
-        int64_t now = steady_ms();
+        int64_t now = credentials::steady_ms();
         Router::Pick pick;
         if (!preferred_.empty()) pick = router.pick(preferred_, tried_, now);
         if (pick.status != Router::PickStatus::Ok && !others_.empty()) {
@@ -160,8 +194,8 @@ void Exchange::attempt() {
             if (have_error_ || !last_failure_.empty()) return fail_final();
             long long secs = (pick.retry_after_ms + 999) / 1000;
             ctx_.fail(ErrorKind::RateLimited,
-                      "all credentials serving model '" + ctx_.body.model + ctx_.route.model +
-                          "' are cooling down after rate limits; retry in " + std::to_string(secs) + " s",
+                      "every credential serving model '" + ctx_.body.model + ctx_.route.model +
+                          "' is resting (rate limits or failing upstreams); retry in " + std::to_string(secs) + " s",
                       static_cast<int>(secs));
             return;
         }
@@ -221,7 +255,7 @@ bool Exchange::launch(const std::string& upstream_model) {
     transfer_ = ctx_.worker.upstream().start(req, this);
     if (transfer_) return true;
     last_failure_ = "could not start the upstream transfer";
-    report(Outcome::UpstreamError, 0, 0, steady_ms());
+    report(Outcome::UpstreamError, 0, credentials::steady_ms());
     return false;
 }
 
@@ -455,11 +489,11 @@ void Exchange::finish_translated(int64_t now) {
         Result<std::string> body = tr_->translate_body(whole_);
         whole_.clear();
         if (!body) {
-            report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            report(Outcome::UpstreamError, static_cast<int>(status_), now);
             ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "': " + body.error().message);
             return;
         }
-        report(Outcome::Ok, static_cast<int>(status_), 0, now);
+        report(Outcome::Ok, static_cast<int>(status_), now);
         if (!tr_->client_stream()) {
             ctx_.reply(200, std::move(body).value(), tr_->content_type());
             return;
@@ -474,7 +508,7 @@ void Exchange::finish_translated(int64_t now) {
     });
     tr_->on_close();
     settle_usage(!tr_->failed());
-    report(tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+    report(tr_->failed() ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), now);
     if (tr_->failed()) ctx_.access.error = "upstream stream failed";
     flush_translated();
     end_translated();
@@ -550,7 +584,7 @@ void Exchange::finish_relay(int64_t now) {
         settle_usage(false);
         // No finishReason: the answer stopped short. Never a clean end: the
         // array is left unclosed and the connection cut.
-        report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+        report(Outcome::UpstreamError, static_cast<int>(status_), now);
         if (!ctx_.response_started())
             return ctx_.fail(ErrorKind::BadGateway, "upstream '" + provider_->cfg->name + "' sent an empty stream");
         ctx_.access.error = "upstream stream ended without a finishReason";
@@ -575,32 +609,23 @@ void Exchange::finish_relay(int64_t now) {
         }
         settle_usage(saw_terminal_);
         if (!saw_terminal_) {
-            report(Outcome::UpstreamError, static_cast<int>(status_), 0, now);
+            report(Outcome::UpstreamError, static_cast<int>(status_), now);
             return end_stream_with_error("upstream stream ended without its terminal event");
         }
     }
     if (!sse_) settle_usage(true);
-    report(Outcome::Ok, static_cast<int>(status_), 0, now);
+    report(Outcome::Ok, static_cast<int>(status_), now);
     ctx_.end_response();
 }
 
 void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     transfer_ = nullptr;
     if (ctx_.client_gone) return;
-    const config::Config& cfg = *ctx_.snap->config;
-    int64_t now = steady_ms();
+    int64_t now = credentials::steady_ms();
 
     if (mode_ == Mode::BufferError) {
         have_error_ = true;
-        Outcome o = outcome_of(status_);
-        int64_t cooldown = cfg.routing.cooldown.count();
-        if (o == Outcome::RateLimited) {
-            if (const std::string* ra = find_header(headers_, "retry-after")) {
-                long long secs = parse_retry_after(*ra, static_cast<long long>(time(nullptr)));
-                if (secs >= 0) cooldown = secs * 1000;
-            }
-        }
-        report(o, static_cast<int>(status_), cooldown, now);
+        report(outcome_of(status_), static_cast<int>(status_), now);
         if (retriable(status_)) return attempt();
         return relay_error();
     }
@@ -611,7 +636,7 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     if (mode_ == Mode::Relay && ctx_.response_started()) {
         settle_usage(false);
         report(outcome == upstream::Outcome::Timeout ? Outcome::Timeout : Outcome::UpstreamError,
-                       static_cast<int>(status_), 0, now);
+                       static_cast<int>(status_), now);
         std::string why = limit_hit_ ? "upstream '" + provider_->cfg->name + "': " + last_failure_
                                      : "upstream '" + provider_->cfg->name + "' failed mid-stream: " + std::string(message);
         if (translating_ && tr_->client_stream()) {
@@ -631,13 +656,13 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     // reached the client (a Gemini JSON-array client) is answered the same way.
     if (outcome == upstream::Outcome::Aborted && limit_hit_) {
         bool upstream_failed = translating_ && tr_->failed();
-        report(upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), 0, now);
+        report(upstream_failed ? Outcome::UpstreamError : Outcome::Ok, static_cast<int>(status_), now);
         return fail_final();
     }
     // Nothing reached the client yet: a transport failure, retried on another credential.
     last_failure_ = message.empty() ? "connection failed" : std::string(message);
     last_failure_timeout_ = outcome == upstream::Outcome::Timeout;
-    report(last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, 0, now);
+    report(last_failure_timeout_ ? Outcome::Timeout : Outcome::UpstreamError, 0, now);
     attempt();
 }
 

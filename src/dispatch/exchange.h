@@ -67,7 +67,7 @@ private:
     enum class Mode { Idle, Relay, BufferError };
 
     void attempt();
-    void report(Outcome o, int status, int64_t cooldown_ms, int64_t now);
+    void report(Outcome o, int status, int64_t now);
     void fail_final();
     void relay_error();
     void start_client_response();  // status and headers, once, at the first byte

@@ -16,7 +16,12 @@ Protocol provider_wire(const config::ProviderConfig& p) {
     return Protocol::OpenAIChat;
 }
 
-Router::Router(const config::Config& cfg, HealthRegistry& registry) : strategy_(cfg.routing.strategy) {
+Router::Router(const config::Config& cfg, credentials::Ledger& ledger) : strategy_(cfg.routing.strategy) {
+    policy_.default_cooldown_ms = cfg.routing.cooldown.count();
+    policy_.max_cooldown_ms = cfg.routing.max_cooldown.count();
+    policy_.probe_interval_ms = cfg.routing.probe_interval.count();
+    policy_.breaker_failures = static_cast<int>(cfg.routing.breaker_failures);
+    policy_.breaker_cooldown_ms = cfg.routing.breaker_cooldown.count();
     providers_.reserve(cfg.providers.size());
     for (const auto& pc : cfg.providers) {
         Provider p;
@@ -26,7 +31,7 @@ Router::Router(const config::Config& cfg, HealthRegistry& registry) : strategy_(
             Credential c;
             c.key = key;
             c.fingerprint = fingerprint(key);
-            c.health = registry.get(pc.name, c.fingerprint);
+            c.state = ledger.get(pc.name, c.fingerprint);
             p.creds.push_back(std::move(c));
         }
         providers_.push_back(std::move(p));
@@ -76,43 +81,47 @@ Router::Pick Router::pick(const std::vector<Match>& among, const std::vector<con
         start = static_cast<size_t>(rr_[among.front().provider].fetch_add(1, std::memory_order_relaxed) % cands.size());
     int64_t soonest = INT64_MAX;
     bool any_untried = false;
-    for (size_t i = 0; i < cands.size(); ++i) {
-        const Cand& c = cands[(start + i) % cands.size()];
-        if (std::find(tried.begin(), tried.end(), c.c) != tried.end()) continue;
-        any_untried = true;
-        int64_t until = c.c->health->cooldown_until_ms.load(std::memory_order_relaxed);
-        if (until > now_ms) {
-            soonest = std::min(soonest, until);
-            continue;
-        }
+    const Cand* soft = nullptr;
+    auto take = [&](const Cand& c, bool probe) {
         out.status = PickStatus::Ok;
         out.provider = c.p;
         out.cred = c.c;
         out.upstream_model = *c.model;
+        out.probe = probe;
+    };
+    for (size_t i = 0; i < cands.size(); ++i) {
+        const Cand& c = cands[(start + i) % cands.size()];
+        if (std::find(tried.begin(), tried.end(), c.c) != tried.end()) continue;
+        auto check = c.c->state->check(*c.model, now_ms, policy_);
+        switch (check.gate) {
+            case credentials::CredentialState::Gate::Ready: take(c, false); return out;
+            case credentials::CredentialState::Gate::Probe: take(c, true); return out;
+            case credentials::CredentialState::Gate::Soft:
+                if (!soft) soft = &c;
+                break;
+            case credentials::CredentialState::Gate::Out:
+                // Disabled (no time given) is out for good: not "cooling".
+                if (check.until_ms > 0) {
+                    any_untried = true;
+                    soonest = std::min(soonest, check.until_ms);
+                }
+                break;
+        }
+    }
+    if (soft) {
+        take(*soft, false);
         return out;
     }
     if (any_untried) {
         out.status = PickStatus::AllCooling;
-        out.retry_after_ms = soonest - now_ms;
+        out.retry_after_ms = std::max<int64_t>(soonest - now_ms, 0);
     }
     return out;
 }
 
-void Router::report(const Credential& cred, Outcome outcome, int status, int64_t cooldown_ms, int64_t now_ms) {
-    CredentialHealth& h = *cred.health;
-    h.requests.fetch_add(1, std::memory_order_relaxed);
-    if (status) h.last_status.store(status, std::memory_order_relaxed);
-    switch (outcome) {
-        case Outcome::Ok:
-        case Outcome::ClientError: break;
-        case Outcome::RateLimited:
-        case Outcome::AuthFailed:
-            h.failures.fetch_add(1, std::memory_order_relaxed);
-            h.cooldown_until_ms.store(now_ms + cooldown_ms, std::memory_order_relaxed);
-            break;
-        case Outcome::UpstreamError:
-        case Outcome::Timeout: h.failures.fetch_add(1, std::memory_order_relaxed); break;
-    }
+void Router::report(const Credential& cred, std::string_view model, const credentials::Verdict& v,
+                    const credentials::Hints& hints, int status, int64_t now_ms) const {
+    cred.state->record(model, v, hints, status, now_ms, policy_);
 }
 
 }  // namespace agd::dispatch

@@ -1,6 +1,8 @@
 // Router: model -> providers whose `models` globs match, and the credential
 // pool over them (round-robin or fill-first, skipping credentials already
-// tried by this request or cooling down). Built once per config snapshot;
+// tried by this request and those the ledger has out: disabled, cooling for
+// every model or the one asked, breaker open; credentials whose window an
+// upstream reported spent are taken only when nothing else is ready). Built once per config snapshot;
 // const and shared by all workers (the round-robin counters are atomics).
 #pragma once
 
@@ -12,7 +14,7 @@
 #include <vector>
 
 #include "config/config.h"
-#include "dispatch/health.h"
+#include "credentials/ledger.h"
 #include "pipeline/protocol.h"
 
 namespace agd::dispatch {
@@ -20,7 +22,7 @@ namespace agd::dispatch {
 struct Credential {
     std::string key;          // never logged
     std::string fingerprint;  // first 8 hex of SHA-256
-    std::shared_ptr<CredentialHealth> health;
+    std::shared_ptr<credentials::CredentialState> state;  // the ledger's, kept across reloads
 };
 
 struct Provider {
@@ -39,7 +41,7 @@ enum class Outcome { Ok, RateLimited, AuthFailed, UpstreamError, Timeout, Client
 
 class Router {
 public:
-    Router(const config::Config& cfg, HealthRegistry& registry);
+    Router(const config::Config& cfg, credentials::Ledger& ledger);
 
     std::vector<Match> match(std::string_view model) const;
     const std::vector<Provider>& providers() const { return providers_; }
@@ -53,15 +55,19 @@ public:
         const Credential* cred = nullptr;
         std::string upstream_model;
         int64_t retry_after_ms = 0;  // AllCooling: until the first credential is usable again
+        bool probe = false;          // Ok: the pick tests a cooling credential or a half-open breaker
     };
     // `among` must be non-empty; `tried` are credentials this request used already.
     Pick pick(const std::vector<Match>& among, const std::vector<const Credential*>& tried, int64_t now_ms) const;
 
-    // cooldown_ms: for RateLimited (Retry-After or the configured default) and AuthFailed.
-    static void report(const Credential& cred, Outcome outcome, int status, int64_t cooldown_ms, int64_t now_ms);
+    // After an attempt with `cred` for `model` (the name sent upstream).
+    void report(const Credential& cred, std::string_view model, const credentials::Verdict& v,
+                const credentials::Hints& hints, int status, int64_t now_ms) const;
+    const credentials::Policy& policy() const { return policy_; }
 
 private:
     config::Strategy strategy_;
+    credentials::Policy policy_;
     std::vector<Provider> providers_;
     std::unique_ptr<std::atomic<uint64_t>[]> rr_;  // one counter per first-matching provider
 };

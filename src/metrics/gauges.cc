@@ -2,7 +2,8 @@
 
 #include "common/cidr.h"
 #include "config/config.h"
-#include "dispatch/health.h"
+#include "credentials/ledger.h"
+#include "dispatch/router.h"
 #include "server/runtime.h"
 
 namespace agd::metrics {
@@ -13,10 +14,10 @@ void read_runtime_gauges(Runtime& runtime, Gauges& g) {
     if (!snap) return;
     g.config_generation = snap->generation;
     if (!snap->router) return;
-    int64_t now = dispatch::steady_ms();
+    int64_t now = credentials::steady_ms();
     for (const auto& p : snap->router->providers()) {
         for (const auto& c : p.creds) {
-            bool up = !c.health || c.health->cooldown_until_ms.load(std::memory_order_relaxed) <= now;
+            bool up = !c.state || !c.state->out(now);
             g.credentials.push_back({p.cfg->name, c.fingerprint, up});
         }
     }

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "clients/registry.h"
-#include "dispatch/health.h"
+#include "credentials/ledger.h"
 #include "record/hook.h"
 #include "server/peer_limit.h"
 #include "server/snapshot.h"
@@ -24,7 +24,7 @@ public:
     std::shared_ptr<const Snapshot> snapshot() const { return snap_.load(std::memory_order_acquire); }
     void publish(std::shared_ptr<const Snapshot> s) { snap_.store(std::move(s), std::memory_order_release); }
 
-    dispatch::HealthRegistry& health() { return health_; }
+    credentials::Ledger& ledger() { return ledger_; }
     Counters& counters() { return counters_; }
     PeerLimit& peers() { return peers_; }
     clients::Registry& clients() { return clients_; }
@@ -36,7 +36,7 @@ public:
 
 private:
     std::atomic<std::shared_ptr<const Snapshot>> snap_;
-    dispatch::HealthRegistry health_;
+    credentials::Ledger ledger_;
     Counters counters_;
     PeerLimit peers_;
     clients::Registry clients_;

@@ -12,7 +12,7 @@
 namespace agd {
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                                               dispatch::HealthRegistry& health, clients::Registry& clients) {
+                                               credentials::Ledger& ledger, clients::Registry& clients) {
     auto s = std::make_shared<Snapshot>();
     s->config = std::move(config);
     s->generation = generation;
@@ -25,7 +25,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     s->chain.add(std::make_unique<LocalEndpointsStage>());
     s->chain.add(std::make_unique<clients::LimitStage>());
     s->chain.add(std::make_unique<dispatch::DispatchStage>());
-    s->router = std::make_unique<dispatch::Router>(c, health);
+    s->router = std::make_unique<dispatch::Router>(c, ledger);
     std::vector<std::string> names;
     for (const auto& cl : c.clients) {
         s->clients.push_back(clients.get(cl.name));

@@ -24,6 +24,6 @@ struct Snapshot {
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                                               dispatch::HealthRegistry& health, clients::Registry& clients);
+                                               credentials::Ledger& ledger, clients::Registry& clients);
 
 }  // namespace agd

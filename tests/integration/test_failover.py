@@ -5,6 +5,7 @@ refused/timeout before the first byte, max_attempts, never the same
 credential twice, cooldowns (Retry-After honoured) and the 429 every client
 gets when all credentials are cooling."""
 
+import json
 import os
 
 import harness
@@ -77,9 +78,9 @@ class FailoverTests(AgdTestCase):
             r = chat(d.port, "gpt-ff")
             self.assertEqual(r.status, 200, r)
             self.assertEqual(answer_cred(r), K1)
-        # K1 is rate limited once: the request fails over to K2, and K2 is
+        # K1's whole quota is spent: the request fails over to K2, and K2 is
         # then the first healthy credential.
-        r = chat(d.port, "gpt-ff+fail_cred=%s" % K1)
+        r = chat(d.port, "gpt-ff+fail_cred=%s+quota=key" % K1)
         self.assertEqual(r.status, 200, r)
         self.assertEqual(answer_cred(r), K2)
         for _ in range(3):
@@ -90,7 +91,7 @@ class FailoverTests(AgdTestCase):
 
     def test_429_fails_over_and_cools_the_credential(self):
         d = self.daemon(strategy="fill-first", routing={"cooldown": "10m"})
-        r = chat(d.port, "gpt-x+fail_cred=%s|%s" % (K1, K2))
+        r = chat(d.port, "gpt-x+fail_cred=%s|%s+quota=key" % (K1, K2))
         self.assertEqual(r.status, 200, r)
         self.assertEqual(answer_cred(r), K3)
         self.assertEqual(self.upstream_creds(), [K1, K2, K3])
@@ -268,10 +269,11 @@ class FailoverTests(AgdTestCase):
                 check(r)
                 self.assertEqual(sorted(c["credential"] for c in self.mock.requests()), sorted(keys))
                 self.assertIsNotNone(r.header("retry-after"), r.headers)
-                # Now both rest for ~100 s (Retry-After wins over cooldown = 1s):
-                # the gateway answers 429 itself without asking anyone.
+                # Now both rest for this model ~100 s (Retry-After wins over
+                # cooldown = 1s): the gateway answers 429 itself without
+                # asking anyone.
                 self.mock.clear()
-                r = post(d.port, path.format(m=model), body(model))
+                r = post(d.port, path.format(m=scripted), body(scripted))
                 check(r)
                 ra = r.header("retry-after")
                 self.assertIsNotNone(ra, "429 without Retry-After: %r" % r.headers)
@@ -282,30 +284,105 @@ class FailoverTests(AgdTestCase):
 
     def test_retry_after_wins_over_routing_cooldown(self):
         d = self.daemon(keys=(K1, K2), strategy="fill-first", routing={"cooldown": "1s"})
-        r = chat(d.port, "gpt-x+fail_cred=%s+retry_after=600" % K1)
+        model = "gpt-x+fail_cred=%s+retry_after=600" % K1
+        r = chat(d.port, model)
         self.assertEqual(answer_cred(r), K2)
         st = d.credential_state(K1)
-        self.assertEqual(st["state"], "cooldown", st)
-        self.assertGreater(st["cooldown_remaining_s"], 300, st)
-        self.assertLessEqual(st["cooldown_remaining_s"], 600, st)
+        self.assertEqual(st["state"], "models_cooling", st)
+        self.assertEqual([m["model"] for m in st["models_cooling"]], [model], st)
+        self.assertGreater(st["models_cooling"][0]["remaining_s"], 300, st)
+        self.assertLessEqual(st["models_cooling"][0]["remaining_s"], 600, st)
+        self.assertEqual(st["why"]["scope"], "model", st)
+        self.assertEqual(st["why"]["status"], 429, st)
+        self.assertEqual(st["why"]["hint_ms"], 600000, st)
+        self.assertIn("rate_limit", st["why"]["why"], st)
 
     def test_routing_cooldown_without_retry_after(self):
         d = self.daemon(keys=(K1, K2), strategy="fill-first", routing={"cooldown": "250s"})
-        r = chat(d.port, "gpt-x+fail_cred=%s" % K1)
+        r = chat(d.port, "gpt-x+fail_cred=%s+quota=key" % K1)
         self.assertEqual(answer_cred(r), K2)
         st = d.credential_state(K1)
         self.assertEqual(st["state"], "cooldown", st)
         self.assertGreater(st["cooldown_remaining_s"], 100, st)
         self.assertLessEqual(st["cooldown_remaining_s"], 250, st)
+        self.assertEqual(st["why"]["scope"], "credential", st)
+        self.assertNotIn(K1, json.dumps(st), "the key quoted by the upstream is shown")
 
     def test_credential_is_used_again_after_its_cooldown(self):
         d = self.daemon(keys=(K1, K2), strategy="fill-first", routing={"cooldown": "1s"})
-        self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s" % K1)), K2)
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+quota=key" % K1)), K2)
         wait_until(lambda: d.credential_state(K1)["state"] == "ok", t(30), "K1 to leave cooldown",
                    interval=0.2)
         self.mock.clear()
         self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
         self.assertEqual(self.upstream_creds(), [K1])
+
+    # -- scope: what a failure cools ------------------------------------------------------
+
+    def test_a_models_quota_leaves_the_key_serving_other_models(self):
+        d = self.daemon(keys=(K1, K2), strategy="fill-first", routing={"cooldown": "10m"})
+        limited = "gpt-x+fail_cred=%s" % K1
+        self.assertEqual(answer_cred(chat(d.port, limited)), K2)
+        self.mock.clear()
+        # The same model skips K1; any other model is still K1's.
+        self.assertEqual(answer_cred(chat(d.port, limited)), K2)
+        self.assertEqual(answer_cred(chat(d.port, "gpt-y")), K1)
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
+        self.assertEqual(self.upstream_creds(), [K2, K1, K1])
+
+    def test_each_wire_says_whether_a_429_is_the_models_or_the_keys(self):
+        self.start_daemon(build_config(self.tmp, routing={"cooldown": "10m"}, providers=[
+            ("oa", openai_provider(self.mock, [K1], "gpt-*")),
+            ("an", anthropic_provider(self.mock, [A1], "claude-*")),
+            ("ge", gemini_provider(self.mock, [G1], "gemini-*")),
+        ]))
+        d = self._daemons[-1]
+        cases = [("/v1/chat/completions", lambda m: {"model": m, "messages": []}, "gpt-x", K1),
+                 ("/v1/messages", lambda m: {"model": m, "max_tokens": 4, "messages": []}, "claude-x", A1),
+                 ("/v1beta/models/{m}:generateContent", lambda m: {"contents": []}, "gemini-x", G1)]
+        for path, body, model, key in cases:
+            for quota, state in (("model", "models_cooling"), ("key", "cooldown")):
+                with self.subTest(path=path, quota=quota):
+                    scripted = "%s+status=429+quota=%s" % (model, quota)
+                    r = post(d.port, path.format(m=scripted), body(scripted))
+                    self.assertEqual(r.status, 429, r)
+                    st = d.credential_state(key)
+                    self.assertEqual(st["state"], state, st)
+                    self.assertEqual(st["why"]["scope"], "model" if quota == "model" else "credential", st)
+                    self.assertIn("429", st["why"]["why"], st)
+
+    def test_a_revoked_key_is_out_until_a_reload(self):
+        d = self.daemon(keys=(K1, K2), strategy="fill-first")
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+status=401" % K1)), K2)
+        st = d.credential_state(K1)
+        self.assertEqual(st["state"], "disabled", st)
+        self.assertEqual(st["why"]["status"], 401, st)
+        self.mock.clear()
+        for _ in range(3):
+            self.assertEqual(answer_cred(chat(d.port, "gpt-other")), K2)
+        # A reload tries it again (the administrator may have fixed the key).
+        self.assertEqual(d.cli("reload").returncode, 0)
+        self.assertEqual(d.credential_state(K1)["state"], "ok")
+        self.assertEqual(answer_cred(chat(d.port, "gpt-other")), K1)
+
+    def test_the_breaker_opens_after_consecutive_failures_and_one_request_tests_it(self):
+        d = self.daemon(keys=(K1, K2), strategy="fill-first",
+                        routing={"breaker_failures": "3", "breaker_cooldown": "1s"})
+        for _ in range(3):
+            self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+status=503" % K1)), K2)
+        st = d.credential_state(K1)
+        self.assertEqual(st["state"], "breaker_open", st)
+        self.assertEqual(st["why"]["scope"], "transport", st)
+        self.mock.clear()
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K2)
+        self.assertEqual(self.upstream_creds(), [K2])
+        # After breaker_cooldown one request tests K1; it goes well: closed.
+        wait_until(lambda: d.credential_state(K1)["state"] != "breaker_open", t(30), "the breaker to half-open",
+                   interval=0.2)
+        self.mock.clear()
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
+        self.assertEqual(self.upstream_creds(), [K1, K1])
 
     def test_single_credential_429_is_passed_on(self):
         d = self.daemon(keys=(K1,))

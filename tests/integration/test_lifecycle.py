@@ -186,7 +186,7 @@ class LifecycleTests(AgdTestCase):
     def test_cooldown_survives_reload(self):
         routing = {"strategy": "fill-first", "cooldown": "1s"}
         d = self.start_daemon(self.cfg(routing=routing))
-        r = post(d.port, "/v1/chat/completions", chat_body("gpt-x+fail_cred=%s+retry_after=600" % K1))
+        r = post(d.port, "/v1/chat/completions", chat_body("gpt-x+fail_cred=%s+retry_after=600+quota=key" % K1))
         self.assertEqual(harness.cred_of(r.json()["choices"][0]["message"]["content"]), K2)
         self.assertEqual(d.credential_state(K1)["state"], "cooldown")
         self.write_config(self.cfg(with_anthropic=True, routing=routing))

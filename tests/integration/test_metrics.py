@@ -219,7 +219,9 @@ class MetricsTests(AgdTestCase):
 
     def test_failover_attempts_and_credential_up(self):
         h = bearer(CK)
-        r = post(self.d.port, CHAT, chat("gpt-a+fail_cred=%s+retry_after=120" % PK1), h)
+        # A key-wide 429: the credential is down for every model (a model's
+        # own quota would leave it up for the others).
+        r = post(self.d.port, CHAT, chat("gpt-a+fail_cred=%s+retry_after=120+quota=key" % PK1), h)
         self.assertEqual(r.status, 200, r)
         m = self.wait_requests(1)
         att = "antigravityd_upstream_attempts_total"

@@ -71,7 +71,8 @@ class StreamingTests(AgdTestCase):
         self.d = self.start_daemon(self.config())
 
     def config(self, server=None):
-        return build_config(self.tmp, server=server, routing={"strategy": "fill-first"}, providers=[
+        return build_config(self.tmp, server=server, routing={"strategy": "fill-first", "breaker_failures": "1000"},
+                            providers=[
             ("oa", openai_provider(self.mock, [KC1, KC2], "gpt-*")),
             ("rs", openai_provider(self.mock, [KR], "resp-*", api="responses")),
             ("an", anthropic_provider(self.mock, [KA], "claude-*")),

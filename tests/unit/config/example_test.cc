@@ -103,6 +103,10 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.routing.strategy == defaults.routing.strategy);
     CHECK(c.routing.cooldown == defaults.routing.cooldown);
     CHECK(c.routing.max_attempts == defaults.routing.max_attempts);
+    CHECK(c.routing.max_cooldown == defaults.routing.max_cooldown);
+    CHECK(c.routing.probe_interval == defaults.routing.probe_interval);
+    CHECK(c.routing.breaker_failures == defaults.routing.breaker_failures);
+    CHECK(c.routing.breaker_cooldown == defaults.routing.breaker_cooldown);
 
     // One provider of each type, with the default base_url written out.
     REQUIRE(c.providers.size() == 3);

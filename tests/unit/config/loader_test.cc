@@ -128,6 +128,10 @@ TEST_CASE("config loader: every key of every section") {
         "strategy = fill-first\n"
         "cooldown = 90s\n"
         "max_attempts = 10\n"
+        "max_cooldown = 2h\n"
+        "probe_interval = 10m\n"
+        "breaker_failures = 3\n"
+        "breaker_cooldown = 1m\n"
         "\n"
         "[provider.oa]\n"
         "type = openai\n"
@@ -194,11 +198,15 @@ TEST_CASE("config loader: every key of every section") {
     CHECK(c.routing.strategy == Strategy::FillFirst);
     CHECK(c.routing.cooldown == 90s);
     CHECK(c.routing.max_attempts == 10);
+    CHECK(c.routing.max_cooldown == 2h);
+    CHECK(c.routing.probe_interval == 10min);
+    CHECK(c.routing.breaker_failures == 3);
+    CHECK(c.routing.breaker_cooldown == 1min);
 
     REQUIRE(c.providers.size() == 3);
     const ProviderConfig& oa = c.providers[0];
     CHECK(oa.name == "oa");
-    CHECK(oa.line == 35);
+    CHECK(oa.line == 39);
     CHECK(oa.type == ProviderType::OpenAI);
     CHECK(oa.api == OpenAIApi::Responses);
     CHECK(oa.base_url == "https://example.test/v1");  // trailing '/' stripped
@@ -333,7 +341,11 @@ TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
           at(2, "access.permit: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
     CHECK(only_error("[routing]\nretries = 2\n") ==
-          at(2, "routing.retries: unknown key (expected strategy, cooldown or max_attempts)"));
+          at(2, "routing.retries: unknown key (expected strategy, cooldown, max_attempts, max_cooldown, "
+                "probe_interval, breaker_failures or breaker_cooldown)"));
+    CHECK(only_error("[routing]\nbreaker_failures = 0\n") ==
+          at(2, "routing.breaker_failures: expected a number from 1 to 1000, got \"0\""));
+    CHECK(only_error("[routing]\nmax_cooldown = 0s\n").find("routing.max_cooldown") != std::string::npos);
     CHECK(only_error(kProvider + "region = eu\n") ==
           at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy or http_client)"));
     CHECK(only_error("workers = 2\n") == at(1, "workers: key outside of any section"));

@@ -1,0 +1,258 @@
+// Credential states and the registry that keeps them (credentials/ledger.h).
+#include "credentials/ledger.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <functional>
+#include <unordered_set>
+
+namespace agd::credentials {
+
+namespace {
+
+int64_t wall_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+uint64_t hash_of(std::string_view model) {
+    uint64_t h = std::hash<std::string_view>{}(model);
+    return h == 0 ? 1 : h;  // 0 marks a free slot
+}
+
+// Stores only when the value changes: a success on a busy credential
+// must not write the state's lines from every worker.
+template <class T>
+void store_if(std::atomic<T>& a, T v) {
+    if (a.load(std::memory_order_relaxed) != v) a.store(v, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+int64_t steady_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+int64_t CredentialState::model_until(uint64_t hash) const {
+    for (const auto& s : slots_) {
+        if (s.hash.load(std::memory_order_acquire) != hash) continue;
+        int64_t until = s.until_ms.load(std::memory_order_acquire);
+        if (s.hash.load(std::memory_order_acquire) == hash) return until;  // not reused meanwhile
+    }
+    return 0;
+}
+
+void CredentialState::cool_model(std::string_view model, uint64_t hash, int64_t until_ms) {
+    std::lock_guard lock(mu_);
+    size_t pick = kModelSlots;
+    for (size_t i = 0; i < kModelSlots && pick == kModelSlots; ++i)
+        if (slots_[i].hash.load(std::memory_order_relaxed) == hash) pick = i;
+    if (pick == kModelSlots) {
+        // A free slot, else the one that ends first.
+        int64_t soonest = INT64_MAX;
+        for (size_t i = 0; i < kModelSlots; ++i) {
+            int64_t u = slots_[i].hash.load(std::memory_order_relaxed) == 0 ? INT64_MIN
+                                                                             : slots_[i].until_ms.load(std::memory_order_relaxed);
+            if (u < soonest) {
+                soonest = u;
+                pick = i;
+            }
+        }
+        slots_[pick].hash.store(0, std::memory_order_release);
+    }
+    slots_[pick].until_ms.store(until_ms, std::memory_order_release);
+    slots_[pick].hash.store(hash, std::memory_order_release);
+    slot_names_[pick].assign(model.substr(0, kMaxHintText));
+}
+
+void CredentialState::clear_model(uint64_t hash) {
+    for (auto& s : slots_)
+        if (s.hash.load(std::memory_order_relaxed) == hash && s.until_ms.load(std::memory_order_relaxed) != 0)
+            s.until_ms.store(0, std::memory_order_release);
+}
+
+int64_t CredentialState::capped(int64_t wait_ms, const Policy& p) const {
+    if (wait_ms < 0) return p.default_cooldown_ms;
+    return std::min(wait_ms, p.max_cooldown_ms);
+}
+
+CredentialState::Check CredentialState::check(std::string_view model, int64_t now, const Policy& p) {
+    Check c;
+    if (disabled_.load(std::memory_order_relaxed)) {
+        c.gate = Gate::Out;
+        c.reason = "disabled";
+        return c;
+    }
+    int64_t all = until_ms_.load(std::memory_order_relaxed);
+    int64_t one = model_until(hash_of(model));
+    int64_t until = std::max(all, one);
+    if (until > now) {
+        int64_t np = next_probe_ms_.load(std::memory_order_relaxed);
+        if (np != 0 && np <= now &&
+            next_probe_ms_.compare_exchange_strong(np, now + p.probe_interval_ms, std::memory_order_relaxed)) {
+            c.gate = Gate::Probe;
+            c.reason = "probing a long cooldown";
+            return c;
+        }
+        c.gate = Gate::Out;
+        c.until_ms = until;
+        c.reason = all > now ? "cooling" : "cooling for the model";
+        return c;
+    }
+    int64_t b = breaker_until_.load(std::memory_order_relaxed);
+    if (b != 0) {
+        if (b > now) {
+            c.gate = Gate::Out;
+            c.until_ms = b;
+            c.reason = "breaker open";
+            return c;
+        }
+        // Half-open: one request tests it. The claim lapses after a
+        // breaker cooldown, should its request never report.
+        int64_t claim = half_open_until_.load(std::memory_order_relaxed);
+        if (claim <= now &&
+            half_open_until_.compare_exchange_strong(claim, now + p.breaker_cooldown_ms, std::memory_order_relaxed)) {
+            c.gate = Gate::Probe;
+            c.reason = "breaker half-open";
+            return c;
+        }
+        c.gate = Gate::Out;
+        c.until_ms = claim;
+        c.reason = "breaker half-open, being tested";
+        return c;
+    }
+    if (exhausted_until_.load(std::memory_order_relaxed) > now) {
+        c.gate = Gate::Soft;
+        c.reason = "window spent";
+    }
+    return c;
+}
+
+void CredentialState::record(std::string_view model, const Verdict& v, const Hints& hints, int status, int64_t now,
+                             const Policy& p) {
+    requests.fetch_add(1, std::memory_order_relaxed);
+    if (status != 0) store_if(last_status, status);
+
+    // The remaining figures of any answer: a window at zero is avoided
+    // until its reset.
+    if (hints.requests.remaining >= 0 || hints.tokens.remaining >= 0 || hints.input_tokens.remaining >= 0 ||
+        hints.output_tokens.remaining >= 0) {
+        int64_t wall = wall_ms();
+        int64_t spent = 0;
+        for (const Window* w : {&hints.requests, &hints.tokens, &hints.input_tokens, &hints.output_tokens})
+            if (w->remaining == 0 && w->reset_unix_ms > wall)
+                spent = std::max(spent, now + std::min(w->reset_unix_ms - wall, p.max_cooldown_ms));
+        store_if(exhausted_until_, spent);
+    }
+
+    uint64_t h = hash_of(model);
+    switch (v.scope) {
+        case Scope::None:
+        case Scope::Request:
+            // It answered: nothing it was cooling for holds any more.
+            store_if<int64_t>(until_ms_, 0);
+            store_if<int64_t>(next_probe_ms_, 0);
+            if (v.scope == Scope::None) clear_model(h);
+            store_if(consecutive_, 0);
+            store_if<int64_t>(breaker_until_, 0);
+            store_if<int64_t>(half_open_until_, 0);
+            return;
+        case Scope::Model:
+        case Scope::Credential:
+        case Scope::Transport: break;
+    }
+
+    failures.fetch_add(1, std::memory_order_relaxed);
+    Evidence e;
+    e.scope = v.scope;
+    e.status = status;
+    e.why = v.why;
+    e.model = v.scope == Scope::Model ? (v.model.empty() ? std::string(model) : v.model) : std::string();
+    e.at_unix_ms = wall_ms();
+    e.wait_ms = v.wait_ms;
+
+    if (v.scope == Scope::Model || (v.scope == Scope::Credential && !v.disable)) {
+        int64_t until = now + capped(v.wait_ms, p);
+        if (v.scope == Scope::Model)
+            cool_model(model, h, until);
+        else
+            until_ms_.store(until, std::memory_order_relaxed);
+        // A hint past the cap: tested every probe_interval, so an early
+        // reset is noticed.
+        if (v.wait_ms > p.max_cooldown_ms || v.wait_ms > p.probe_interval_ms)
+            next_probe_ms_.store(now + p.probe_interval_ms, std::memory_order_relaxed);
+    } else if (v.scope == Scope::Credential) {
+        disabled_.store(true, std::memory_order_relaxed);
+    } else {  // Transport
+        int n = consecutive_.fetch_add(1, std::memory_order_relaxed) + 1;
+        bool testing = breaker_until_.load(std::memory_order_relaxed) != 0;  // a half-open test failed
+        if (n >= p.breaker_failures || testing) {
+            breaker_until_.store(now + p.breaker_cooldown_ms, std::memory_order_relaxed);
+            half_open_until_.store(0, std::memory_order_relaxed);
+        }
+    }
+    std::lock_guard lock(mu_);
+    evidence_ = std::move(e);
+}
+
+void CredentialState::enable() {
+    disabled_.store(false);
+    until_ms_.store(0);
+    next_probe_ms_.store(0);
+    exhausted_until_.store(0);
+    consecutive_.store(0);
+    breaker_until_.store(0);
+    half_open_until_.store(0);
+    for (auto& s : slots_) s.until_ms.store(0);
+}
+
+void CredentialState::disable() { disabled_.store(true); }
+
+bool CredentialState::out(int64_t now) const {
+    return disabled() || until_ms_.load(std::memory_order_relaxed) > now || breaker_open(now);
+}
+
+std::vector<CredentialState::ModelCooling> CredentialState::models_cooling(int64_t now) const {
+    std::vector<ModelCooling> out;
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < kModelSlots; ++i) {
+        int64_t until = slots_[i].until_ms.load(std::memory_order_relaxed);
+        if (slots_[i].hash.load(std::memory_order_relaxed) != 0 && until > now)
+            out.push_back({slot_names_[i], until});
+    }
+    return out;
+}
+
+Evidence CredentialState::evidence() const {
+    std::lock_guard lock(mu_);
+    return evidence_;
+}
+
+std::shared_ptr<CredentialState> Ledger::get(const std::string& provider, const std::string& fingerprint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = map_[id(provider, fingerprint)];
+    if (!slot) slot = std::make_shared<CredentialState>();
+    return slot;
+}
+
+void Ledger::reloaded() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, state] : map_) state->reenable();
+}
+
+void Ledger::retain_only(const std::vector<std::string>& ids) {
+    std::unordered_set<std::string> keep(ids.begin(), ids.end());
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = map_.begin(); it != map_.end();) {
+        if (keep.count(it->first))
+            ++it;
+        else
+            it = map_.erase(it);
+    }
+}
+
+}  // namespace agd::credentials
