@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "store/packed.h"
 
 namespace agd::store {
 
@@ -38,7 +37,14 @@ bool Batch::add(std::string_view packed, std::unique_ptr<Bodies> bodies) {
         id_min_ = std::min(id_min_, r.request_id);
         id_max_ = std::max(id_max_, r.request_id);
     }
-    append_to_segment(segment_, packed);
+    if (rows_ == 0) {
+        append_to_segment(segment_, packed);
+    } else {
+        delta_.clear();
+        pack_delta(delta_, r, prev_.row);
+        append_to_segment(segment_, delta_);
+    }
+    prev_.assign(r);
     if (bodies && r.has_bodies()) {
         body_bytes_ += bodies->bytes();
         bodies_.push_back(Body{rows_, r.ts_ms, std::move(bodies)});

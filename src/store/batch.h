@@ -1,6 +1,7 @@
 // Batch: what the writer thread writes in one transaction. Packed rows are
-// appended to one segment (a single SQLite row, store/schema.h), their
-// bodies listed apart, and the hourly rollups summed as they come.
+// appended to one segment (a single SQLite row, store/schema.h), the first
+// as it came, the others as delta rows against the one before; their
+// bodies are listed apart, and the hourly rollups summed as they come.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "store/packed.h"
 
 namespace agd::store {
 
@@ -70,7 +73,9 @@ private:
     std::vector<Body> bodies_;
     uint64_t body_bytes_ = 0;
     std::map<std::string, Rollup, std::less<>> rollups_;
-    std::string key_;  // scratch
+    std::string key_;    // scratch
+    std::string delta_;  // scratch: the row as stored
+    OwnedRow prev_;      // the row before, for the next delta
 };
 
 }  // namespace agd::store

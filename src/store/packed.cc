@@ -27,11 +27,6 @@ int64_t unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cas
 
 void put_signed(std::string& out, int64_t v) { put_varint(out, zigzag(v)); }
 
-void put_string(std::string& out, std::string_view s, size_t max) {
-    s = cut_utf8(s, max);
-    put_varint(out, s.size());
-    out.append(s.data(), s.size());
-}
 
 // The path without its query string: a Gemini client may send its key as
 // ?key=..., and keys are never stored.
@@ -124,39 +119,129 @@ void attempt_detail(std::string& out, const record::RequestRecord& rec) {
     if (out.size() > kMaxAttemptDetailBytes) out.resize(cut_utf8(out, kMaxAttemptDetailBytes).size());
 }
 
+namespace {
+
+// The fields of a packed row after its two bytes, in order: visit() hands
+// each to `v` (ids and times apart: a delta row stores them as differences)
+// and stops at the first that `v` refuses (a row that ends early).
+// String field i is kStrings[i]; its bound kStringMax[i].
+constexpr std::string_view PackedRow::*kStrings[] = {
+    &PackedRow::client,   &PackedRow::addr,     &PackedRow::method,     &PackedRow::path,
+    &PackedRow::op,       &PackedRow::protocol, &PackedRow::model,      &PackedRow::model_sent,
+    &PackedRow::provider, &PackedRow::credential, &PackedRow::attempt_detail, &PackedRow::error,
+    &PackedRow::limit,    &PackedRow::usage_state};
+constexpr size_t kStringMax[] = {kMaxNameBytes,  kMaxNameBytes, kMaxNameBytes,  kMaxPathBytes, kMaxNameBytes,
+                                 kMaxNameBytes,  kMaxModelBytes, kMaxModelBytes, kMaxNameBytes, kMaxNameBytes,
+                                 kMaxAttemptDetailBytes, kMaxErrorBytes, kMaxNameBytes, kMaxNameBytes};
+constexpr unsigned kStringCount = std::size(kStrings);
+static_assert(kStringCount == OwnedRow::kStringFields);
+
+template <class Row, class V>
+bool visit(Row& r, V& v) {
+    return v.id(r.request_id) && v.ts(r.ts_ms) && v.str(0, r.client) && v.str(1, r.addr) && v.str(2, r.method) &&
+           v.str(3, r.path) && v.str(4, r.op) && v.str(5, r.protocol) && v.str(6, r.model) &&
+           v.str(7, r.model_sent) && v.str(8, r.provider) && v.str(9, r.credential) && v.num(r.attempts) &&
+           v.str(10, r.attempt_detail) && v.num(r.status) && v.num(r.upstream_status) && v.str(11, r.error) &&
+           v.str(12, r.limit) && v.num(r.input) && v.num(r.output) && v.num(r.cache_read) &&
+           v.num(r.cache_write) && v.num(r.reasoning) && v.str(13, r.usage_state) && v.num(r.ttfb_us) &&
+           v.num(r.ttft_us) && v.num(r.total_us) && v.num(r.bytes_in) && v.num(r.bytes_out);
+}
+
+// A string field as stored: cut to its bound (the path also before its query).
+std::string_view stored(unsigned i, std::string_view s) {
+    if (i == 3) s = without_query(s);
+    return cut_utf8(s, kStringMax[i]);
+}
+
+// Writes a row; with `prev`, as a delta row: the strings equal to prev's
+// (bit i of `same`) left out, id and time as differences.
+struct Writer {
+    std::string& out;
+    const PackedRow* prev = nullptr;
+    uint32_t same = 0;
+    bool id(uint64_t v) {
+        if (prev)
+            put_signed(out, static_cast<int64_t>(v - prev->request_id));
+        else
+            put_varint(out, v);
+        return true;
+    }
+    bool ts(int64_t v) {
+        put_signed(out, prev ? static_cast<int64_t>(static_cast<uint64_t>(v) - static_cast<uint64_t>(prev->ts_ms)) : v);
+        return true;
+    }
+    bool str(unsigned i, std::string_view v) {
+        if ((same >> i) & 1) return true;
+        std::string_view s = stored(i, v);
+        put_varint(out, s.size());
+        out.append(s.data(), s.size());
+        return true;
+    }
+    bool num(uint64_t v) {
+        put_varint(out, v);
+        return true;
+    }
+    bool num(int64_t v) {
+        put_signed(out, v);
+        return true;
+    }
+};
+
+// Reads a row; with `prev`, a delta row against it.
+struct Reader {
+    Input& in;
+    const PackedRow* prev = nullptr;
+    uint32_t same = 0;
+    bool id(uint64_t& v) {
+        if (!prev) return in.number(v);
+        int64_t d;
+        if (!in.number(d)) return false;
+        v = prev->request_id + static_cast<uint64_t>(d);
+        return true;
+    }
+    bool ts(int64_t& v) {
+        if (!in.number(v)) return false;
+        if (prev) v = static_cast<int64_t>(static_cast<uint64_t>(prev->ts_ms) + static_cast<uint64_t>(v));
+        return true;
+    }
+    bool str(unsigned i, std::string_view& v) {
+        if ((same >> i) & 1) {
+            v = prev->*kStrings[i];
+            return true;
+        }
+        return in.text(v);
+    }
+    bool num(uint64_t& v) { return in.number(v); }
+    bool num(int64_t& v) { return in.number(v); }
+};
+
+}  // namespace
+
+void OwnedRow::assign(const PackedRow& r) {
+    row = r;
+    for (unsigned i = 0; i < kStringCount; ++i) {
+        text[i].assign(r.*kStrings[i]);
+        row.*kStrings[i] = text[i];
+    }
+}
+
 void pack(std::string& out, const PackedRow& r) {
     out.clear();
     out.push_back(static_cast<char>(kPackedFormat));
     out.push_back(static_cast<char>(r.flags));
-    put_varint(out, r.request_id);
-    put_signed(out, r.ts_ms);
-    put_string(out, r.client, kMaxNameBytes);
-    put_string(out, r.addr, kMaxNameBytes);
-    put_string(out, r.method, kMaxNameBytes);
-    put_string(out, without_query(r.path), kMaxPathBytes);
-    put_string(out, r.op, kMaxNameBytes);
-    put_string(out, r.protocol, kMaxNameBytes);
-    put_string(out, r.model, kMaxModelBytes);
-    put_string(out, r.model_sent, kMaxModelBytes);
-    put_string(out, r.provider, kMaxNameBytes);
-    put_string(out, r.credential, kMaxNameBytes);
-    put_varint(out, r.attempts);
-    put_string(out, r.attempt_detail, kMaxAttemptDetailBytes);
-    put_varint(out, r.status);
-    put_varint(out, r.upstream_status);
-    put_string(out, r.error, kMaxErrorBytes);
-    put_string(out, r.limit, kMaxNameBytes);
-    put_signed(out, r.input);
-    put_signed(out, r.output);
-    put_signed(out, r.cache_read);
-    put_signed(out, r.cache_write);
-    put_signed(out, r.reasoning);
-    put_string(out, r.usage_state, kMaxNameBytes);
-    put_signed(out, r.ttfb_us);
-    put_signed(out, r.ttft_us);
-    put_signed(out, r.total_us);
-    put_varint(out, r.bytes_in);
-    put_varint(out, r.bytes_out);
+    Writer w{out};
+    visit(r, w);
+}
+
+void pack_delta(std::string& out, const PackedRow& r, const PackedRow& prev) {
+    uint32_t same = 0;
+    for (unsigned i = 0; i < kStringCount; ++i)
+        if (stored(i, r.*kStrings[i]) == prev.*kStrings[i]) same |= 1u << i;
+    out.push_back(static_cast<char>(kPackedDelta));
+    out.push_back(static_cast<char>(r.flags));
+    put_varint(out, same);
+    Writer w{out, &prev, same};
+    visit(r, w);
 }
 
 void pack_row(std::string& out, const record::RequestRecord& rec, bool bodies) {
@@ -206,21 +291,27 @@ void pack_row(std::string& out, const record::RequestRecord& rec, bool bodies) {
     pack(out, r);
 }
 
-bool unpack_row(std::string_view bytes, PackedRow& r) {
-    r = PackedRow{};
-    if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != kPackedFormat) return false;
-    r.flags = static_cast<uint8_t>(bytes[1]);
+bool unpack_row(std::string_view bytes, PackedRow& r, const PackedRow* prev) {
+    PackedRow row;
+    if (bytes.size() < 2) return false;
+    auto format = static_cast<uint8_t>(bytes[0]);
+    row.flags = static_cast<uint8_t>(bytes[1]);
     Input in{bytes.substr(2)};
-    // Each field in order; && stops at the first missing one (a row that
-    // ends early), and damage is told apart by `damaged`.
-    (void)(in.number(r.request_id) && in.number(r.ts_ms) && in.text(r.client) && in.text(r.addr) &&
-           in.text(r.method) && in.text(r.path) && in.text(r.op) && in.text(r.protocol) && in.text(r.model) &&
-           in.text(r.model_sent) && in.text(r.provider) && in.text(r.credential) && in.number(r.attempts) &&
-           in.text(r.attempt_detail) && in.number(r.status) && in.number(r.upstream_status) && in.text(r.error) &&
-           in.text(r.limit) && in.number(r.input) && in.number(r.output) && in.number(r.cache_read) &&
-           in.number(r.cache_write) && in.number(r.reasoning) && in.text(r.usage_state) && in.number(r.ttfb_us) &&
-           in.number(r.ttft_us) && in.number(r.total_us) && in.number(r.bytes_in) && in.number(r.bytes_out));
-    return !in.damaged;
+    Reader rd{in};
+    if (format == kPackedDelta) {
+        uint64_t same = 0;
+        if (prev == nullptr || !in.number(same) || same >= (1u << kStringCount)) return false;
+        rd.prev = prev;
+        rd.same = static_cast<uint32_t>(same);
+    } else if (format != kPackedFormat) {
+        return false;
+    }
+    // Each field in order; the walk stops at the first missing one (a row
+    // that ends early), and damage is told apart by `damaged`.
+    (void)visit(row, rd);
+    if (in.damaged) return false;
+    r = row;
+    return true;
 }
 
 std::string plain_attempt_detail(const PackedRow& r) {

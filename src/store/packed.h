@@ -27,6 +27,11 @@ struct RequestRecord;
 namespace agd::store {
 
 inline constexpr uint8_t kPackedFormat = 1;
+// A segment's rows after its first: the strings equal to the previous row's
+// left out (a bit mask of them follows the flags), the id and the time as
+// differences. A batch's rows mostly share their client, address, path,
+// model, provider and credential: a delta row is about a third of a full one.
+inline constexpr uint8_t kPackedDelta = 2;
 
 // Flags byte.
 inline constexpr uint8_t kPackedStream = 1;      // a streamed answer
@@ -56,6 +61,15 @@ struct PackedRow {
     bool has_bodies() const { return (flags & kPackedBodies) != 0; }
 };
 
+// A PackedRow whose strings it owns (the writer's previous row, kept after
+// the bytes it came from are gone).
+struct OwnedRow {
+    static constexpr unsigned kStringFields = 14;
+    PackedRow row;
+    std::string text[kStringFields];
+    void assign(const PackedRow& r);
+};
+
 // Packs `r` into `out` (cleared first; its memory is reused), each string
 // cut to the store's bounds and the path to before its query string.
 void pack(std::string& out, const PackedRow& r);
@@ -64,19 +78,24 @@ void pack(std::string& out, const PackedRow& r);
 void pack_row(std::string& out, const record::RequestRecord& rec, bool bodies);
 
 // Unpacks one row. False when the bytes are not a packed row this code can
-// read (a newer format, or damaged): `row` is then unspecified.
-bool unpack_row(std::string_view bytes, PackedRow& row);
+// read (a newer format, or damaged), `row` then untouched. A delta row needs
+// `prev`, the row before it in its segment (its views must stay valid as
+// long as `row`'s); a full row ignores it.
+bool unpack_row(std::string_view bytes, PackedRow& row, const PackedRow* prev = nullptr);
+// `r` as a delta row against `prev` (appended to `out`).
+void pack_delta(std::string& out, const PackedRow& r, const PackedRow& prev);
 
 // The row's attempt detail: as packed, or, for the one plain attempt that
 // is not spelled out, "provider/credential:status:ok".
 std::string plain_attempt_detail(const PackedRow& r);
 
 // Segments: packed rows one after the other, each preceded by its length
-// (a varint). Appends one row.
+// (a varint); the first a full row, the others full or delta rows against
+// the row before. Appends one row.
 void append_to_segment(std::string& segment, std::string_view packed);
 
-// Walks a segment's rows in order. A damaged segment ends the walk early
-// (ok() says so).
+// Walks a segment's rows in order (their bytes; unpack each with the row
+// before it). A damaged segment ends the walk early (ok() says so).
 class SegmentCursor {
 public:
     explicit SegmentCursor(std::string_view segment) : rest_(segment) {}

@@ -277,12 +277,16 @@ Result<std::vector<LogRow>> Reader::log(const LogQuery& q) const {
         int64_t number = st.i64(0);
         SegmentCursor cursor(st.blob(2));
         std::string_view packed;
-        PackedRow r;
+        PackedRow r, prev;
+        bool have_prev = false;
         for (; cursor.next(packed); ++number) {
-            if (!unpack_row(packed, r)) {
+            if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
                 ++damaged_;
+                have_prev = false;  // the delta rows after it cannot be read either
                 continue;
             }
+            prev = r;
+            have_prev = true;
             if (!matches(r, q)) continue;
             if (out.size() >= q.limit) {
                 const LogRow& oldest = out.front();
@@ -317,13 +321,17 @@ Result<std::vector<LogEntry>> Reader::entries(uint64_t request_id) const {
         int64_t number = st.i64(0);
         SegmentCursor cursor(st.blob(1));
         std::string_view packed;
-        PackedRow r;
+        PackedRow r, prev;
+        bool have_prev = false;
         std::vector<LogEntry> found;  // oldest first within the segment
         for (; cursor.next(packed); ++number) {
-            if (!unpack_row(packed, r)) {
+            if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
                 ++damaged_;
+                have_prev = false;
                 continue;
             }
+            prev = r;
+            have_prev = true;
             if (r.request_id != request_id) continue;
             LogEntry e;
             e.row = log_row(r, number);
