@@ -13,6 +13,7 @@
 // touch the shared line only when it must.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -42,7 +43,11 @@ public:
     size_t max_record() const { return cap_ / 2 - kFrame; }
     // Bytes in use (frames and padding included); approximate from a third thread.
     size_t used() const {
-        return static_cast<size_t>(head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire));
+        // Tail first: read the other way, a consumer passing the head read
+        // meanwhile would make it negative (from a third thread).
+        uint64_t tail = tail_.load(std::memory_order_acquire);
+        uint64_t head = head_.load(std::memory_order_acquire);
+        return head > tail ? static_cast<size_t>(std::min<uint64_t>(head - tail, cap_)) : 0;
     }
 
     // Producer: room for `n` bytes, or nullptr when the ring is full (or n is
@@ -99,6 +104,7 @@ public:
     // Consumer: releases the record peek() returned.
     void pop() {
         uint64_t tail = tail_.load(std::memory_order_relaxed);
+        if (tail == head_cache_) return;  // nothing peeked: nothing to release
         size_t pos = static_cast<size_t>(tail & (cap_ - 1));
         uint32_t len = load_len(pos);
         tail_.store(tail + kFrame + round_up(len), std::memory_order_release);
