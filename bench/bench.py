@@ -787,27 +787,32 @@ class Bench:
     # ----------------------------------------------------------------------
 
     # ----------------------------------------------------------------------
-    # Workload 6: what accounting costs (workload 1's passthrough with the
-    # request store, metrics and a named client with limits, against the
-    # same daemon without them)
+    # Workload 6: what accounting costs. Workload 1's passthrough from three
+    # antigravityd in turn: "off" (workload 1's own), "on" with the request
+    # store and a metrics listener (the figure with a goal), and "client",
+    # "on" plus a named client with rpm and tpm limits whose key every
+    # request carries (what limits add, reported apart).
 
     def w6(self):
         p = self.p
-        log("workload 6: starting a second antigravityd with the store and metrics on")
+        log("workload 6: starting two more antigravityd: store and metrics on, and also a named client")
         acct = rig.Antigravityd(self.args.agd, self.work, self.pl, self.fast.port, self.stream.port,
                                 log_level=self.args.agd_log_level, name="agd-acct", accounting=True)
+        cli = rig.Antigravityd(self.args.agd, self.work, self.pl, self.fast.port, self.stream.port,
+                               log_level=self.args.agd_log_level, name="agd-client", accounting=True,
+                               client=True)
         auth = "Bearer " + rig.BENCH_CLIENT_KEY
         if not self.tools.wrk:
             self.note("workload 6: the Python load generator sends no client key: the requests are not "
                       "counted for a named client")
             auth = None
-        targets = [("off", self.agd), ("on", acct)]
+        targets = [("off", self.agd), ("on", acct), ("client", cli)]
         res = {"rounds": [], "tool": None}
         try:
             for name, t in targets:
                 self.load(t.port, p["warmup"] or 1, auth=auth)
             for r in range(p["rounds"]):
-                log("workload 6: accounting off / on, round %d/%d" % (r + 1, p["rounds"]))
+                log("workload 6: accounting off / on / with a client, round %d/%d" % (r + 1, p["rounds"]))
                 row = {"round": r + 1}
                 for name, t in targets:
                     row[name] = self.measured_load(name, t.port, p["window"], auth=auth, pids=t.pids)
@@ -817,6 +822,7 @@ class Bench:
             res["store"] = self.store_rows(acct)
         finally:
             acct.stop()
+            cli.stop()
         s = {}
         for name, _ in targets:
             rr = [row[name] for row in res["rounds"]]
@@ -826,6 +832,9 @@ class Bench:
         s["cpu_ratio_rounds"] = [ratio(row["on"].get("cpu_us_per_req"), row["off"].get("cpu_us_per_req"))
                                  for row in res["rounds"]]
         s["cpu_ratio"] = median(s["cpu_ratio_rounds"])
+        s["client_cpu_ratio_rounds"] = [ratio(row["client"].get("cpu_us_per_req"), row["off"].get("cpu_us_per_req"))
+                                        for row in res["rounds"]]
+        s["client_cpu_ratio"] = median(s["client_cpu_ratio_rounds"])
         res["summary"] = s
         self.res["w6"] = res
 

@@ -397,10 +397,11 @@ class Antigravityd:
     """antigravityd run -c FILE with one worker, pinned to the SUT CPU."""
 
     def __init__(self, binary, workdir, placement, fast_port, stream_port, log_level="notice",
-                 name="agd", accounting=False):
+                 name="agd", accounting=False, client=False):
         """accounting: the request store (in the work directory) and a metrics
-        listener on, and the requests counted for a named client; off: no
-        store, no metrics, no client (what workload 1 measures)."""
+        listener on; client: the requests counted for a named client with rpm
+        and tpm limits (its key sent as a bearer token); neither: no store, no
+        metrics, no client (what workload 1 measures)."""
         d = os.path.join(workdir, name)
         os.makedirs(d, exist_ok=True)
         self.conf = os.path.join(d, "antigravityd.conf")
@@ -410,10 +411,11 @@ class Antigravityd:
         if accounting:
             self.metrics_port = free_port()
             acct = ["[log]", "database = %s" % os.path.join(d, "agd.db"),
-                    "[metrics]", "listen = 127.0.0.1:%d" % self.metrics_port,
-                    "[client.bench]", "key = %s" % BENCH_CLIENT_KEY, "tpm = 1G", "rpm = 1G"]
+                    "[metrics]", "listen = 127.0.0.1:%d" % self.metrics_port]
         else:
             acct = ["[log]", "database ="]
+        if client:
+            acct += ["[client.bench]", "key = %s" % BENCH_CLIENT_KEY, "tpm = 1G", "rpm = 1G"]
         with open(self.conf, "w") as f:
             f.write("\n".join(acct + [
                 "[server]",

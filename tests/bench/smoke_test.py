@@ -109,11 +109,12 @@ class BenchSmoke(unittest.TestCase):
 
     def test_workload6_numbers(self):
         w6 = self.res["w6"]
-        for name in ("off", "on"):
+        for name in ("off", "on", "client"):
             self.number(w6["summary"][name]["rps"], name + " requests/s")
             self.number(w6["summary"][name]["cpu_us_per_req"], name + " CPU per request")
             self.assertEqual(w6["summary"][name]["errors"], 0)
         self.number(w6["summary"]["cpu_ratio"], "accounting CPU ratio")
+        self.number(w6["summary"]["client_cpu_ratio"], "accounting + client CPU ratio")
         # The accounting side counted and stored what it served.
         self.number(w6["metrics_requests_total"], "requests_total in the scrape")
         self.assertTrue(w6["store"]["ok"], w6["store"])
