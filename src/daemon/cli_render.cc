@@ -83,6 +83,20 @@ void render_credential(std::string& out, const Value& cred) {
     if (auto s = get_int(cred, "last_status"); s && *s > 0) parts.push_back(fmt::format("last status {}", *s));
     fmt::format_to(std::back_inserter(out), "    credential {}: {}\n", get_string(cred, "fingerprint").value_or("?"),
                    join(parts, ", "));
+    // The models it rests for, and why it rests (the ledger's evidence).
+    if (const Value* models = member(cred, "models_cooling"); models && models->IsArray()) {
+        for (const auto& m : models->GetArray()) {
+            if (!m.IsObject()) continue;
+            fmt::format_to(std::back_inserter(out), "      cooling for model {} ({} left)\n",
+                           get_string(m, "model").value_or("?"), format_duration(get_int(m, "remaining_s").value_or(0)));
+        }
+    }
+    if (const Value* why = member(cred, "why"); why && why->IsObject()) {
+        std::string line = get_string(*why, "scope").value_or("?");
+        if (auto w = get_string(*why, "why"); w && !w->empty()) line += ": " + *w;
+        if (auto h = get_int(*why, "hint_ms"); h && *h >= 0) line += fmt::format(" (upstream said wait {})", format_duration((*h + 999) / 1000));
+        fmt::format_to(std::back_inserter(out), "      last failure: {}\n", line);
+    }
 }
 
 void render_provider(std::string& out, const Value& prov) {

@@ -26,7 +26,7 @@ const char* kFullStatus = R"({"version":"0.1.0","pid":123,"started_at":"2026-11-
  "in_flight":3,"providers":[{"name":"openai","type":"openai","api":"chat","base_url":"https://api.openai.com/v1",
  "models":["gpt-4o*","fast=gpt-4o-mini"],"credentials":[
   {"fingerprint":"1a2b3c4d","state":"ok","cooldown_remaining_s":0,"requests":10,"failures":1,"last_status":200},
-  {"fingerprint":"5e6f7a8b","state":"cooldown","cooldown_remaining_s":42,"requests":1,"failures":1,"last_status":429}]},
+  {"fingerprint":"5e6f7a8b","state":"cooldown","cooldown_remaining_s":42,"requests":1,"failures":1,"last_status":429,"models_cooling":[{"model":"gpt-4o","remaining_s":90}],"why":{"scope":"credential","status":429,"why":"429 insufficient_quota: You exceeded your current quota","at":1796388318366,"hint_ms":42000}}]},
  {"name":"claude","type":"anthropic","base_url":"https://api.anthropic.com","models":["claude-*"],"credentials":[]}]})";
 
 }  // namespace
@@ -151,7 +151,10 @@ TEST_CASE("cli: status rendering") {
     CHECK(contains(s, "providers:\n  openai (openai, chat api) https://api.openai.com/v1\n"));
     CHECK(contains(s, "    models: gpt-4o*, fast=gpt-4o-mini\n"));
     CHECK(contains(s, "    credential 1a2b3c4d: ok, 10 requests, 1 failure, last status 200\n"));
-    CHECK(contains(s, "    credential 5e6f7a8b: cooldown (42s left), 1 request, 1 failure, last status 429\n"));
+    CHECK(contains(s, "    credential 5e6f7a8b: cooldown (42s left), 1 request, 1 failure, last status 429\n"
+                      "      cooling for model gpt-4o (1m 30s left)\n"
+                      "      last failure: credential: 429 insufficient_quota: You exceeded your current quota "
+                      "(upstream said wait 42s)\n"));
     CHECK(contains(s, "  claude (anthropic) https://api.anthropic.com\n    models: claude-*\n    no credentials\n"));
     // Providers come in the daemon's order.
     CHECK(s.find("openai (") < s.find("claude ("));
