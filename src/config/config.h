@@ -66,6 +66,7 @@ struct ServerConfig {
     unsigned max_connections_per_ip = 0;   // 0: no limit (trusted proxies and unix clients never count)
     std::string pid_file = "/run/antigravityd/antigravityd.pid";
     std::string control_socket = "/run/antigravityd/control.sock";
+    std::string state_dir = "/var/lib/antigravityd";  // the credential ledger's file; "" = none
     LogLevel log_level = LogLevel::Info;
 };
 

@@ -486,12 +486,13 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
                                               "max_connections_per_ip",
                                               "pid_file",
                                               "control_socket",
+                                              "state_dir",
                                               "log_level"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
               "unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
               "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
-              "max_connections_per_ip, pid_file, control_socket or log_level)");
+              "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)");
         return;
     }
     if (!once(server_seen_, label, key)) return;
@@ -527,6 +528,11 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         } else {
             error(line_, label, "expected a number from 0 (no limit) to 1000000, got " + quote(v));
         }
+    } else if (key == "state_dir") {
+        if (v.empty())
+            s.state_dir.clear();
+        else if (auto p = path_value(label, v))
+            s.state_dir = *p;
     } else if (key == "pid_file") {
         if (auto p = path_value(label, v)) s.pid_file = *p;
     } else if (key == "control_socket") {

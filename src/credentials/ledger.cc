@@ -25,8 +25,10 @@ uint64_t hash_of(std::string_view model) {
 // Stores only when the value changes: a success on a busy credential
 // must not write the state's lines from every worker.
 template <class T>
-void store_if(std::atomic<T>& a, T v) {
-    if (a.load(std::memory_order_relaxed) != v) a.store(v, std::memory_order_relaxed);
+bool store_if(std::atomic<T>& a, T v) {
+    if (a.load(std::memory_order_relaxed) == v) return false;
+    a.store(v, std::memory_order_relaxed);
+    return true;
 }
 
 }  // namespace
@@ -69,10 +71,14 @@ void CredentialState::cool_model(std::string_view model, uint64_t hash, int64_t 
     slot_names_[pick].assign(model.substr(0, kMaxHintText));
 }
 
-void CredentialState::clear_model(uint64_t hash) {
+bool CredentialState::clear_model(uint64_t hash) {
+    bool any = false;
     for (auto& s : slots_)
-        if (s.hash.load(std::memory_order_relaxed) == hash && s.until_ms.load(std::memory_order_relaxed) != 0)
+        if (s.hash.load(std::memory_order_relaxed) == hash && s.until_ms.load(std::memory_order_relaxed) != 0) {
             s.until_ms.store(0, std::memory_order_release);
+            any = true;
+        }
+    return any;
 }
 
 int64_t CredentialState::capped(int64_t wait_ms, const Policy& p) const {
@@ -146,7 +152,7 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
         for (const Window* w : {&hints.requests, &hints.tokens, &hints.input_tokens, &hints.output_tokens})
             if (w->remaining == 0 && w->reset_unix_ms > wall)
                 spent = std::max(spent, now + std::min(w->reset_unix_ms - wall, p.max_cooldown_ms));
-        store_if(exhausted_until_, spent);
+        if (store_if(exhausted_until_, spent)) changed();
     }
 
     uint64_t h = hash_of(model);
@@ -154,13 +160,16 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
         case Scope::None:
         case Scope::Request:
             // It answered: nothing it was cooling for holds any more.
-            store_if<int64_t>(until_ms_, 0);
-            store_if<int64_t>(next_probe_ms_, 0);
-            if (v.scope == Scope::None) clear_model(h);
+        {
+            bool was = store_if<int64_t>(until_ms_, 0);
+            was |= store_if<int64_t>(next_probe_ms_, 0);
+            if (v.scope == Scope::None) was |= clear_model(h);
             store_if(consecutive_, 0);
-            store_if<int64_t>(breaker_until_, 0);
+            was |= store_if<int64_t>(breaker_until_, 0);
             store_if<int64_t>(half_open_until_, 0);
+            if (was) changed();
             return;
+        }
         case Scope::Model:
         case Scope::Credential:
         case Scope::Transport: break;
@@ -183,7 +192,7 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
             until_ms_.store(until, std::memory_order_relaxed);
         // A hint past the cap: tested every probe_interval, so an early
         // reset is noticed.
-        if (v.wait_ms > p.max_cooldown_ms || v.wait_ms > p.probe_interval_ms)
+        if (v.wait_ms > p.max_cooldown_ms)
             next_probe_ms_.store(now + p.probe_interval_ms, std::memory_order_relaxed);
     } else if (v.scope == Scope::Credential) {
         disabled_.store(true, std::memory_order_relaxed);
@@ -195,11 +204,15 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
             half_open_until_.store(0, std::memory_order_relaxed);
         }
     }
-    std::lock_guard lock(mu_);
-    evidence_ = std::move(e);
+    {
+        std::lock_guard lock(mu_);
+        evidence_ = std::move(e);
+    }
+    changed();
 }
 
 void CredentialState::enable() {
+    changed();
     disabled_.store(false);
     until_ms_.store(0);
     next_probe_ms_.store(0);
@@ -210,7 +223,36 @@ void CredentialState::enable() {
     for (auto& s : slots_) s.until_ms.store(0);
 }
 
-void CredentialState::disable() { disabled_.store(true); }
+void CredentialState::disable() {
+    disabled_.store(true);
+    changed();
+}
+
+SavedState CredentialState::save(int64_t now, int64_t wall) const {
+    auto to_wall = [&](int64_t t) { return t > now ? wall + (t - now) : 0; };
+    SavedState s;
+    s.disabled = disabled();
+    s.until = to_wall(until_ms_.load(std::memory_order_relaxed));
+    s.probe = s.until != 0 ? to_wall(next_probe_ms_.load(std::memory_order_relaxed)) : 0;
+    s.soft = to_wall(exhausted_until_.load(std::memory_order_relaxed));
+    s.breaker = to_wall(breaker_until_.load(std::memory_order_relaxed));
+    for (const auto& m : models_cooling(now)) s.models.emplace_back(m.model, to_wall(m.until_ms));
+    s.evidence = evidence();
+    return s;
+}
+
+void CredentialState::restore(const SavedState& s, int64_t now, int64_t wall) {
+    auto to_steady = [&](int64_t t) { return t > wall ? now + (t - wall) : 0; };
+    disabled_.store(s.disabled);
+    until_ms_.store(to_steady(s.until));
+    next_probe_ms_.store(to_steady(s.probe) != 0 ? std::max(to_steady(s.probe), now) : 0);
+    exhausted_until_.store(to_steady(s.soft));
+    breaker_until_.store(to_steady(s.breaker));
+    for (const auto& [model, until] : s.models)
+        if (int64_t u = to_steady(until); u > now) cool_model(model, hash_of(model), u);
+    std::lock_guard lock(mu_);
+    evidence_ = s.evidence;
+}
 
 bool CredentialState::out(int64_t now) const {
     return disabled() || until_ms_.load(std::memory_order_relaxed) > now || breaker_open(now);
@@ -235,8 +277,16 @@ Evidence CredentialState::evidence() const {
 std::shared_ptr<CredentialState> Ledger::get(const std::string& provider, const std::string& fingerprint) {
     std::lock_guard<std::mutex> lock(mu_);
     auto& slot = map_[id(provider, fingerprint)];
-    if (!slot) slot = std::make_shared<CredentialState>();
+    if (!slot) {
+        slot = std::make_shared<CredentialState>();
+        slot->changes = &changes_;
+    }
     return slot;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<CredentialState>>> Ledger::entries() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {map_.begin(), map_.end()};
 }
 
 void Ledger::reloaded() {

@@ -54,6 +54,15 @@ struct Evidence {
     int64_t wait_ms = -1;  // the upstream's hint, uncapped; -1 none
 };
 
+// A credential's state as saved in the state directory (ledger_file.h):
+// the deadlines in wall-clock ms (0: none), the evidence.
+struct SavedState {
+    bool disabled = false;
+    int64_t until = 0, probe = 0, soft = 0, breaker = 0;
+    std::vector<std::pair<std::string, int64_t>> models;  // model, until
+    Evidence evidence;
+};
+
 class CredentialState {
 public:
     static constexpr size_t kModelSlots = 8;  // models cooled apart at once; more: the soonest to end is replaced
@@ -77,7 +86,9 @@ public:
     // Admin.
     void enable();   // clears disabled, every cooldown, the breaker
     void disable();  // out until enable() or a reload
-    void reenable() { disabled_.store(false); }  // a reload: only the 401/403 verdict goes
+    void reenable() {  // a reload: only the 401/403 verdict goes
+        if (disabled_.exchange(false)) changed();
+    }
 
     // Reading (status, CLI, metrics).
     bool disabled() const { return disabled_.load(std::memory_order_relaxed); }
@@ -94,6 +105,13 @@ public:
     std::vector<ModelCooling> models_cooling(int64_t now_ms) const;
     Evidence evidence() const;
 
+    // For the state file: what is worth keeping (deadlines still ahead,
+    // disabled, evidence), deadlines turned to the wall clock and back.
+    SavedState save(int64_t now_ms, int64_t now_wall_ms) const;
+    void restore(const SavedState& s, int64_t now_ms, int64_t now_wall_ms);
+
+    std::atomic<uint64_t>* changes = nullptr;  // the ledger's change count, bumped when this state changes
+
     std::atomic<uint64_t> requests{0};
     std::atomic<uint64_t> failures{0};
     std::atomic<int> last_status{0};
@@ -105,7 +123,10 @@ private:
     };
     int64_t model_until(uint64_t hash) const;
     void cool_model(std::string_view model, uint64_t hash, int64_t until_ms);
-    void clear_model(uint64_t hash);
+    bool clear_model(uint64_t hash);
+    void changed() {
+        if (changes) changes->fetch_add(1, std::memory_order_relaxed);
+    }
     int64_t capped(int64_t wait_ms, const Policy& p) const;
 
     std::atomic<bool> disabled_{false};
@@ -133,10 +154,17 @@ public:
     static std::string id(const std::string& provider, const std::string& fingerprint) {
         return provider + "/" + fingerprint;
     }
+    // Every state with its id (for the state file).
+    std::vector<std::pair<std::string, std::shared_ptr<CredentialState>>> entries();
+    // Bumped whenever a state changes (a failure recorded, a cooldown
+    // cleared, an admin's enable or disable): the state file is written
+    // when it moved.
+    uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
 
 private:
     std::mutex mu_;  // leaf; main thread (snapshot build, reload)
     std::unordered_map<std::string, std::shared_ptr<CredentialState>> map_;
+    std::atomic<uint64_t> changes_{0};
 };
 
 }  // namespace agd::credentials

@@ -28,6 +28,7 @@
 #include "clients/status.h"
 #include "credentials/status.h"
 #include "daemon/accounting.h"
+#include "daemon/ledger_keeper.h"
 #include "metrics/collector.h"
 #include "metrics/consumer.h"
 #include "metrics/gauges.h"
@@ -96,6 +97,7 @@ public:
 
 private:
     std::string do_reload();
+    void forget_unconfigured_credentials();
     Status start_metrics(const config::Config& cfg);
     void begin_shutdown(const char* why);
     static void on_signal(evutil_socket_t sig, short, void* arg);
@@ -109,6 +111,7 @@ private:
     std::unique_ptr<ControlServer> control_;
     // Consumers of finished requests (Runtime::hook), registered before the workers start.
     Accounting accounting_{runtime_};
+    LedgerKeeper ledger_keeper_{runtime_};
     // Messages posted to the main loop from other threads.
     std::unique_ptr<Mailbox> mailbox_;
     // [metrics]: per-worker counters (a completion-hook consumer), the
@@ -146,7 +149,10 @@ int Daemon::run(std::optional<Detach>& detach) {
     mailbox_ = std::make_unique<Mailbox>(base_);
     if (!mailbox_->ok()) return fail(EX_OSERR, "cannot create the main loop's mailbox");
     generation_ = 1;
+    ledger_keeper_.load(cfg);  // before the first snapshot takes its credentials' states
     runtime_.publish(build_snapshot(initial_, generation_, runtime_.ledger(), runtime_.clients()));
+    forget_unconfigured_credentials();  // the state file may name keys no longer configured
+    ledger_keeper_.start(base_);
 
 
     unsigned workers = cfg.server.workers;
@@ -203,8 +209,16 @@ int Daemon::run(std::optional<Detach>& detach) {
     server_->stop_workers();
     server_.reset();
     accounting_.stop();
+    ledger_keeper_.stop();
     log::notice("antigravityd stopped");
     return EX_OK;
+}
+
+void Daemon::forget_unconfigured_credentials() {
+    std::vector<std::string> ids;
+    for (const auto& p : runtime_.snapshot()->router->providers())
+        for (const auto& c : p.creds) ids.push_back(credentials::Ledger::id(p.cfg->name, c.fingerprint));
+    runtime_.ledger().retain_only(ids);
 }
 
 Status Daemon::start_metrics(const config::Config& cfg) {
@@ -265,11 +279,9 @@ std::string Daemon::do_reload() {
     uint64_t gen = ++generation_;
     runtime_.publish(build_snapshot(lr.config, gen, runtime_.ledger(), runtime_.clients()));
     accounting_.reload(*live->config, *lr.config, new_clients);
-    std::vector<std::string> ids;
-    for (const auto& p : runtime_.snapshot()->router->providers())
-        for (const auto& c : p.creds) ids.push_back(credentials::Ledger::id(p.cfg->name, c.fingerprint));
-    runtime_.ledger().retain_only(ids);
+    forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
+    ledger_keeper_.reconfigure(*lr.config);
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());

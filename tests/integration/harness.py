@@ -480,10 +480,12 @@ def build_config(tmpdir, server=None, auth=None, access=None, routing=None, prov
                  listen="127.0.0.1:0", clients=None, log=None, metrics=None):
     """INI text. server/auth/access/routing/log/metrics: dict key -> value or
     list (repeatable). providers, clients: list of (name, dict). The request
-    store is in the test's temp dir unless log says otherwise."""
+    store and the state directory (the credential ledger) are in the test's
+    temp dir unless log or server say otherwise."""
     srv = {"listen": listen, "workers": "2", "log_level": "info",
            "pid_file": os.path.join(tmpdir, "agd.pid"),
-           "control_socket": os.path.join(tmpdir, "ctl.sock")}
+           "control_socket": os.path.join(tmpdir, "ctl.sock"),
+           "state_dir": os.path.join(tmpdir, "state")}
     srv.update(server or {})
     au = {"mode": "off"}
     au.update(auth or {})

@@ -7,6 +7,7 @@ gets when all credentials are cooling."""
 
 import json
 import os
+import signal
 
 import harness
 from harness import (AgdTestCase, SilentUpstream, anthropic_provider, build_config, cred_of,
@@ -40,7 +41,8 @@ class FailoverTests(AgdTestCase):
         # Own PID file and control socket per name, so that one daemon left
         # behind by a failed subtest cannot block the next one.
         srv = {"pid_file": os.path.join(self.tmp, name + ".pid"),
-               "control_socket": os.path.join(self.tmp, name + ".sock")}
+               "control_socket": os.path.join(self.tmp, name + ".sock"),
+               "state_dir": os.path.join(self.tmp, name + ".state")}
         srv.update(server or {})
         providers = list(extra_providers) + [("oa", openai_provider(self.mock, keys, "gpt-*"))]
         return self.start_daemon(build_config(self.tmp, routing=r, server=srv, providers=providers),
@@ -383,6 +385,41 @@ class FailoverTests(AgdTestCase):
         self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
         self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
         self.assertEqual(self.upstream_creds(), [K1, K1])
+
+    def test_the_ledger_survives_a_restart(self):
+        state = os.path.join(self.tmp, "kept.state")
+        cfg = build_config(self.tmp, routing={"strategy": "fill-first", "cooldown": "1s"},
+                           server={"state_dir": state},
+                           providers=[("oa", openai_provider(self.mock, [K1, K2, K3], "gpt-*"))])
+        d = self.start_daemon(cfg, name="first")
+        # K1: a key-wide 429 (rests for every model); K2: one model's (that model only).
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+retry_after=600+quota=key" % K1)), K2)
+        limited = "gpt-y+fail_cred=%s+retry_after=900" % K2
+        self.assertEqual(answer_cred(chat(d.port, limited)), K3)
+        d.send_signal(signal.SIGTERM)
+        self.assertEqual(d.wait_exit(), 0)
+        path = os.path.join(state, "ledger.json")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o640)
+        with open(path) as f:
+            saved = json.load(f)["credentials"]
+        self.assertEqual(sorted(saved), sorted("oa/" + harness.fingerprint(k) for k in (K1, K2)))
+        for entry in saved.values():  # the upstream quoted the key in its message: never kept
+            self.assertIn("[redacted]", entry["why"]["why"])
+            for k in (K1, K2, K3):
+                self.assertNotIn(k, entry["why"]["why"])
+        # A new daemon on the same state directory goes on where it stopped.
+        d2 = self.start_daemon(cfg, name="second")
+        st = d2.credential_state(K1)
+        self.assertEqual(st["state"], "cooldown", st)
+        self.assertGreater(st["cooldown_remaining_s"], 300, st)
+        self.assertEqual(st["why"]["scope"], "credential", st)
+        st2 = d2.credential_state(K2)
+        self.assertEqual([m["model"] for m in st2["models_cooling"]], [limited], st2)
+        self.assertGreater(st2["models_cooling"][0]["remaining_s"], 600, st2)
+        self.mock.clear()
+        self.assertEqual(answer_cred(chat(d2.port, limited)), K3)
+        self.assertEqual(answer_cred(chat(d2.port, "gpt-other")), K2)
+        self.assertEqual(self.upstream_creds(), [K3, K2])
 
     def test_single_credential_429_is_passed_on(self):
         d = self.daemon(keys=(K1,))

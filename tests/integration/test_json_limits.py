@@ -264,7 +264,8 @@ class JsonLimitTests(AgdTestCase):
         mock = self.mock
         d = self.start_daemon(self.config(server={
             "max_json_depth": "32", "pid_file": os.path.join(self.tmp, "agd32.pid"),
-            "control_socket": os.path.join(self.tmp, "agd32.sock")}), name="agd32")
+            "control_socket": os.path.join(self.tmp, "agd32.sock"),
+            "state_dir": os.path.join(self.tmp, "agd32.state")}), name="agd32")
         # Body depth: root 1, tools 2, tool 3, function 4, parameters 5,
         # properties 6, p 7..: a value of depth n under "p" makes 6 + n.
         for client, up in (("chat", "chat"), ("chat", "anth"), ("chat", "gem"), ("anthropic", "resp"),

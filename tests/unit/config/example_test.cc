@@ -91,6 +91,7 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.server.connect_timeout == defaults.server.connect_timeout);
     CHECK(c.server.shutdown_timeout == defaults.server.shutdown_timeout);
     CHECK(c.server.pid_file == defaults.server.pid_file);
+    CHECK(c.server.state_dir == defaults.server.state_dir);
     CHECK(c.server.control_socket == defaults.server.control_socket);
     CHECK(c.server.log_level == defaults.server.log_level);
     CHECK(c.auth.mode == AuthMode::Auto);

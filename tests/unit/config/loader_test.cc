@@ -335,7 +335,7 @@ TEST_CASE("config loader: structural errors") {
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
              "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
-             "max_connections_per_ip, pid_file, control_socket or log_level)"));
+             "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
           at(3, "auth.token: unknown key (expected mode, key or admin_password)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
@@ -343,6 +343,7 @@ TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[routing]\nretries = 2\n") ==
           at(2, "routing.retries: unknown key (expected strategy, cooldown, max_attempts, max_cooldown, "
                 "probe_interval, breaker_failures or breaker_cooldown)"));
+    CHECK(only_error("[server]\nstate_dir = relative/dir\n").find("server.state_dir") != std::string::npos);
     CHECK(only_error("[routing]\nbreaker_failures = 0\n") ==
           at(2, "routing.breaker_failures: expected a number from 1 to 1000, got \"0\""));
     CHECK(only_error("[routing]\nmax_cooldown = 0s\n").find("routing.max_cooldown") != std::string::npos);

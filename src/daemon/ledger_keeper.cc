@@ -1,0 +1,160 @@
+// The ledger's state file (daemon/ledger_keeper.h).
+#include "daemon/ledger_keeper.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "credentials/ledger.h"
+#include "credentials/ledger_file.h"
+#include "daemon/parent_dir.h"
+#include "server/runtime.h"
+
+namespace agd {
+
+namespace {
+
+int64_t wall_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::string file_in(const std::string& dir) { return dir.empty() ? std::string() : dir + "/" + credentials::kLedgerFileName; }
+
+// The whole file, at most `max` bytes; false (errno set) when it cannot be read.
+bool read_file(const std::string& path, std::string& out, size_t max) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            errno = err;
+            return false;
+        }
+        if (n == 0) break;
+        if (out.size() + static_cast<size_t>(n) > max) {
+            ::close(fd);
+            errno = EFBIG;
+            return false;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return true;
+}
+
+// Written whole or not at all: a temporary file in the same directory,
+// flushed, renamed over the old one.
+Status write_file(const std::string& path, const std::string& body) {
+    if (auto made = daemon::make_parent_dir(path, 0750); !made) return made;
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (fd < 0) return Status::fail(errno, "cannot create " + tmp + ": " + std::strerror(errno));
+    size_t off = 0;
+    while (off < body.size()) {
+        ssize_t n = ::write(fd, body.data() + off, body.size() - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            return Status::fail(err, "cannot write " + tmp + ": " + std::strerror(err));
+        }
+        off += static_cast<size_t>(n);
+    }
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return Status::fail(err, "cannot write " + tmp + ": " + std::strerror(err));
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        return Status::fail(err, "cannot rename " + tmp + ": " + std::strerror(err));
+    }
+    return {};
+}
+
+}  // namespace
+
+LedgerKeeper::~LedgerKeeper() {
+    if (timer_) event_free(timer_);
+}
+
+void LedgerKeeper::load(const config::Config& cfg) {
+    path_ = file_in(cfg.server.state_dir);
+    if (path_.empty()) return;
+    std::string body;
+    if (!read_file(path_, body, credentials::kMaxLedgerFile)) {
+        if (errno != ENOENT)
+            log::warning("credential ledger {}: cannot read it ({}); starting without the cooldowns it held", path_,
+                         std::strerror(errno));
+        return;
+    }
+    auto& ledger = runtime_.ledger();
+    auto restored = credentials::load_ledger_json(ledger, body, credentials::steady_ms(), wall_ms());
+    if (!restored) {
+        log::warning("credential ledger {}: {}; starting without the cooldowns it held", path_, restored.error().message);
+        return;
+    }
+    saved_changes_ = ledger.changes();
+    if (*restored > 0) log::info("credential ledger {}: {} credential(s) resting or out, as before", path_, *restored);
+}
+
+void LedgerKeeper::start(event_base* base) {
+    if (timer_) return;
+    timer_ = event_new(base, -1, EV_PERSIST, &LedgerKeeper::on_tick, this);
+    timeval every{2, 0};
+    if (timer_ == nullptr || event_add(timer_, &every) != 0)
+        log::warning("credential ledger: cannot start its timer; it is written at exit only");
+}
+
+void LedgerKeeper::reconfigure(const config::Config& cfg) {
+    std::string next = file_in(cfg.server.state_dir);
+    if (next == path_) return;
+    path_ = next;
+    warned_ = false;
+    saved_changes_ = runtime_.ledger().changes() - 1;  // written at the next tick where it now goes
+}
+
+void LedgerKeeper::stop() {
+    if (timer_) {
+        event_free(timer_);
+        timer_ = nullptr;
+    }
+    save();
+}
+
+void LedgerKeeper::on_tick(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<LedgerKeeper*>(arg);
+    if (self->runtime_.ledger().changes() != self->saved_changes_) self->save();
+}
+
+void LedgerKeeper::save() {
+    if (path_.empty()) return;
+    auto& ledger = runtime_.ledger();
+    uint64_t changes = ledger.changes();
+    std::string body = credentials::ledger_json(ledger, credentials::steady_ms(), wall_ms());
+    if (Status st = write_file(path_, body); !st) {
+        if (!warned_) {
+            log::warning("credential ledger {}: {}; cooldowns are kept in memory only", path_, st.error().message);
+            warned_ = true;
+        }
+        return;
+    }
+    if (warned_) log::notice("credential ledger {}: written again", path_);
+    warned_ = false;
+    saved_changes_ = changes;
+}
+
+}  // namespace agd
