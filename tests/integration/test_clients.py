@@ -165,8 +165,10 @@ class RateLimitTests(ClientsCase):
         wait_until(lambda: post(d.port, CHAT, chat_body(), bearer(CK_A)).status == 200, t(10), "rpm window to reopen")
         st = {c["name"]: c for c in d.status_json()["clients"]}
         self.assertGreaterEqual(st["busy"]["limited"], 3)
+        # Access lines are written by the logger thread: wait for them.
+        wait_until(lambda: len([l for l in d.access_lines() if parse_access(l).get("limit") == "rpm"]) >= 3, t(30),
+                   "three rpm-limited access lines")
         limited = [parse_access(l) for l in d.access_lines() if parse_access(l).get("limit") == "rpm"]
-        self.assertGreaterEqual(len(limited), 3)
         self.assertTrue(all(a["status"] == "429" and a["client"] == "busy" for a in limited))
 
     def test_max_concurrent_counts_requests_in_flight(self):

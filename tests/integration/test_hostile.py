@@ -409,8 +409,9 @@ class TimeoutTests(HostileTests):
         self.assertEqual(r.status, 408, r)
         self.assertIn("client_body_timeout", r.json()["error"]["message"])
         self.assertEqual(self.mock.stats()["requests"], 0)
-        lines = [l for l in self.d.access_lines() if parse_access(l).get("status") == "408"]
-        self.assertTrue(lines, self.d.log())
+        # The access line is written by the logger thread: wait for it.
+        wait_until(lambda: [l for l in self.d.access_lines() if parse_access(l).get("status") == "408"], t(30),
+                   "the 408's access line")
         self.assertServing()
 
     def test_trickled_body_gets_408(self):
