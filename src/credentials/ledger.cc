@@ -72,6 +72,13 @@ void CredentialState::cool_model(std::string_view model, uint64_t hash, int64_t 
 }
 
 bool CredentialState::clear_model(uint64_t hash) {
+    bool seen = false;
+    for (auto& s : slots_)
+        seen |= s.hash.load(std::memory_order_relaxed) == hash && s.until_ms.load(std::memory_order_relaxed) != 0;
+    if (!seen) return false;  // the common case: no lock
+    // Under the lock that cool_model() takes, so that a slot it is handing
+    // to another model is not cleared meanwhile.
+    std::lock_guard lock(mu_);
     bool any = false;
     for (auto& s : slots_)
         if (s.hash.load(std::memory_order_relaxed) == hash && s.until_ms.load(std::memory_order_relaxed) != 0) {
@@ -161,9 +168,15 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
         case Scope::Request:
             // It answered: nothing it was cooling for holds any more.
         {
-            bool was = store_if<int64_t>(until_ms_, 0);
-            was |= store_if<int64_t>(next_probe_ms_, 0);
-            if (v.scope == Scope::None) was |= clear_model(h);
+            // It answered: the breaker closes. A success also ends what it
+            // rested for; the request's own error (a 400) says nothing of
+            // the rate limits, which stay.
+            bool was = false;
+            if (v.scope == Scope::None) {
+                was |= store_if<int64_t>(until_ms_, 0);
+                was |= store_if<int64_t>(next_probe_ms_, 0);
+                was |= clear_model(h);
+            }
             store_if(consecutive_, 0);
             was |= store_if<int64_t>(breaker_until_, 0);
             store_if<int64_t>(half_open_until_, 0);
@@ -243,7 +256,8 @@ SavedState CredentialState::save(int64_t now, int64_t wall) const {
 
 void CredentialState::restore(const SavedState& s, int64_t now, int64_t wall) {
     auto to_steady = [&](int64_t t) { return t > wall ? now + (t - wall) : 0; };
-    disabled_.store(s.disabled);
+    // Not `disabled`: a start reads the configuration again, and a reload
+    // gives a refused key its chance again too; its evidence stays.
     until_ms_.store(to_steady(s.until));
     next_probe_ms_.store(to_steady(s.probe) != 0 ? std::max(to_steady(s.probe), now) : 0);
     exhausted_until_.store(to_steady(s.soft));

@@ -84,7 +84,8 @@ std::string ledger_json(Ledger& ledger, int64_t now, int64_t wall) {
     return out;
 }
 
-Result<size_t> load_ledger_json(Ledger& ledger, std::string_view body, int64_t now, int64_t wall) {
+Result<size_t> load_ledger_json(Ledger& ledger, std::string_view body, int64_t now, int64_t wall,
+                                const std::unordered_set<std::string>* configured) {
     if (body.size() > kMaxLedgerFile) return Result<size_t>::fail(1, "the file is larger than 16 MiB");
     rapidjson::Document doc;
     std::string copy(body);
@@ -104,6 +105,7 @@ Result<size_t> load_ledger_json(Ledger& ledger, std::string_view body, int64_t n
         std::string id(m.name.GetString(), m.name.GetStringLength());
         auto slash = id.rfind('/');
         if (slash == std::string::npos || slash == 0 || slash + 1 == id.size()) continue;
+        if (configured && configured->count(id) == 0) continue;
         const auto& o = m.value;
         SavedState s;
         auto dis = o.FindMember("disabled");

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "common/result.h"
 
@@ -24,9 +25,10 @@ inline constexpr size_t kMaxLedgerFile = 16u << 20;
 inline constexpr const char* kLedgerFileName = "ledger.json";
 
 std::string ledger_json(Ledger& ledger, int64_t now_ms, int64_t now_wall_ms);
-// Restores the credentials named in `text` (others, and those no longer
-// configured, are dropped by the next Ledger::retain_only). The number
-// restored, or why the text could not be read.
-Result<size_t> load_ledger_json(Ledger& ledger, std::string_view text, int64_t now_ms, int64_t now_wall_ms);
+// Restores the credentials named in `text` that `configured` holds (ids
+// as Ledger::id; nullptr: all), so that a damaged file cannot create states
+// by the million. The number restored, or why the text could not be read.
+Result<size_t> load_ledger_json(Ledger& ledger, std::string_view text, int64_t now_ms, int64_t now_wall_ms,
+                                const std::unordered_set<std::string>* configured = nullptr);
 
 }  // namespace agd::credentials

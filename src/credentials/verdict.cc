@@ -10,6 +10,8 @@ namespace agd::credentials {
 
 namespace {
 
+constexpr int64_t kUntilPaid = 30LL * 86'400'000;  // past any max_cooldown: capped, then probed
+
 bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
 std::string why_of(int status, const Hints& h) {
@@ -64,6 +66,22 @@ int64_t wait_in_message(std::string_view message) {
     return parse_duration_ms(token);
 }
 
+// An answer that says the key itself is refused, whatever its status (Gemini
+// reports an invalid key as a 400 with reason API_KEY_INVALID).
+bool key_refused(const Hints& h) {
+    static constexpr std::string_view kReasons[] = {"API_KEY_INVALID", "API_KEY_SERVICE_BLOCKED", "SERVICE_DISABLED",
+                                                    "CONSUMER_SUSPENDED", "invalid_api_key"};
+    for (auto r : kReasons)
+        if (h.error_code == r) return true;
+    return h.error_type == "authentication_error";
+}
+
+// Out of credit: OpenAI and Anthropic billing errors.
+bool billing(const Hints& h) {
+    return h.error_type == "billing_error" || h.error_code == "billing_hard_limit_reached" ||
+           contains(h.message, "credit balance is too low");
+}
+
 }  // namespace
 
 const char* scope_name(Scope s) {
@@ -81,9 +99,23 @@ Verdict classify(int status, const Hints& h, int64_t now) {
     Verdict v;
     if (status >= 200 && status < 400) return v;
     v.why = why_of(status, h);
-    if (status == 401 || status == 403) {
+    if (status == 401 || key_refused(h)) {
+        // The key itself: out until a reload or an admin enables it.
         v.scope = Scope::Credential;
         v.disable = true;
+        return v;
+    }
+    if (status == 402 || billing(h)) {
+        // Out of credit: it comes back when someone pays, so the longest
+        // rest, tested every probe_interval.
+        v.scope = Scope::Credential;
+        v.wait_ms = kUntilPaid;
+        return v;
+    }
+    if (status == 403) {
+        // This key may not use this (a model it was not granted, another
+        // project's file): another key may; the key serves the rest.
+        v.scope = Scope::Model;
         return v;
     }
     if (status == 429) {

@@ -5,12 +5,17 @@
 //               content refusal): cools nothing (a model no key knows
 //               must stay a 404, not become "every key cooling");
 //   Model       a quota of one model (most 429s: OpenAI, Anthropic and
-//               Gemini count per model): cools the credential for that
+//               Gemini count per model), or a 403 (this key may not use
+//               this model or resource): cools the credential for that
 //               model only;
-//   Credential  the key as a whole: 401/403 take it out until a reload or
-//               an admin enables it; a key-wide 429 (OpenAI
-//               insufficient_quota, Anthropic's unified window rejected, a
-//               Gemini quota that names no model) cools it for every model;
+//   Credential  the key as a whole: a 401, or an answer whose reason is
+//               the key (Gemini API_KEY_INVALID, even as a 400; an
+//               authentication_error) takes it out until a reload or an
+//               admin enables it; out of credit (402, billing_error,
+//               "credit balance is too low") rests it as long as allowed,
+//               probed; a key-wide 429 (OpenAI insufficient_quota,
+//               Anthropic's unified window rejected, a Gemini quota that
+//               names no model) cools it for every model;
 //   Transport   network errors, timeouts, 408, 5xx, 529: counted by the
 //               credential's circuit breaker, nothing cooled by itself.
 //

@@ -11,6 +11,7 @@
 #include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/cli.h"
+#include "daemon/cli_store.h"
 
 namespace agd::daemon {
 
@@ -88,12 +89,13 @@ void render_credential(std::string& out, const Value& cred) {
         for (const auto& m : models->GetArray()) {
             if (!m.IsObject()) continue;
             fmt::format_to(std::back_inserter(out), "      cooling for model {} ({} left)\n",
-                           get_string(m, "model").value_or("?"), format_duration(get_int(m, "remaining_s").value_or(0)));
+                           clean(get_string(m, "model").value_or("?")),
+                           format_duration(get_int(m, "remaining_s").value_or(0)));
         }
     }
     if (const Value* why = member(cred, "why"); why && why->IsObject()) {
         std::string line = get_string(*why, "scope").value_or("?");
-        if (auto w = get_string(*why, "why"); w && !w->empty()) line += ": " + *w;
+        if (auto w = get_string(*why, "why"); w && !w->empty()) line += ": " + clean(*w);
         if (auto h = get_int(*why, "hint_ms"); h && *h >= 0) line += fmt::format(" (upstream said wait {})", format_duration((*h + 999) / 1000));
         fmt::format_to(std::back_inserter(out), "      last failure: {}\n", line);
     }

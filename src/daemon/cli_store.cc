@@ -15,15 +15,11 @@
 
 namespace agd::daemon {
 
-namespace {
-
-constexpr int64_t kDefaultUsageSince = 24 * 3600;
-
 // Text from the store came from clients and upstreams: invalid UTF-8 becomes
 // U+FFFD and control characters (C0, DEL, C1: terminal escapes) are shown
 // as \xNN, so that nothing a client sent can drive the reader's terminal.
 // `multiline` keeps newlines and tabs (bodies).
-std::string clean(std::string_view s, bool multiline = false) {
+std::string clean(std::string_view s, bool multiline) {
     std::string v = valid_utf8(s);
     std::string out;
     out.reserve(v.size());
@@ -42,6 +38,10 @@ std::string clean(std::string_view s, bool multiline = false) {
     }
     return out;
 }
+
+namespace {
+
+constexpr int64_t kDefaultUsageSince = 24 * 3600;
 
 // Characters (code points), what a terminal column roughly is.
 size_t width(std::string_view s) {

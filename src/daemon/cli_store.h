@@ -22,6 +22,11 @@ std::optional<uint64_t> parse_request_id(std::string_view text);
 // "0000000000000004".
 std::string format_request_id(uint64_t id);
 
+// Text that came from clients and upstreams, made safe for a terminal:
+// invalid UTF-8 becomes U+FFFD, control characters (C0, DEL, C1) \xNN;
+// `multiline` keeps newlines and tabs.
+std::string clean(std::string_view s, bool multiline = false);
+
 // The queries the options ask for. --since is resolved against now_s;
 // usage without --since covers the last 24 hours. Options are checked by
 // parse_args; an invalid value still gives EX_USAGE here.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fingerprint.h"
 #include "common/log.h"
 #include "credentials/ledger.h"
 #include "credentials/ledger_file.h"
@@ -102,7 +103,10 @@ void LedgerKeeper::load(const config::Config& cfg) {
         return;
     }
     auto& ledger = runtime_.ledger();
-    auto restored = credentials::load_ledger_json(ledger, body, credentials::steady_ms(), wall_ms());
+    std::unordered_set<std::string> configured;
+    for (const auto& p : cfg.providers)
+        for (const auto& k : p.keys) configured.insert(credentials::Ledger::id(p.name, fingerprint(k)));
+    auto restored = credentials::load_ledger_json(ledger, body, credentials::steady_ms(), wall_ms(), &configured);
     if (!restored) {
         log::warning("credential ledger {}: {}; starting without the cooldowns it held", path_, restored.error().message);
         return;

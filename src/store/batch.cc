@@ -12,6 +12,9 @@ constexpr int64_t kHourMs = 3'600'000;
 
 int64_t known(int64_t v) { return v > 0 ? v : 0; }
 
+// Sums of figures from upstreams: saturating, never a signed overflow.
+void add_saturating(int64_t& sum, int64_t v) { sum = v > INT64_MAX - sum ? INT64_MAX : sum + v; }
+
 void add_key_part(std::string& key, std::string_view part) {
     key.append(part.data(), part.size());
     key.push_back('\0');
@@ -76,12 +79,12 @@ bool Batch::add(std::string_view packed, std::unique_ptr<Bodies> bodies) {
     RollupSums& s = it->second.sums;
     s.requests += 1;
     s.errors += r.status >= 400 ? 1 : 0;
-    s.input += known(r.input);
-    s.output += known(r.output);
-    s.cache_read += known(r.cache_read);
-    s.cache_write += known(r.cache_write);
-    s.reasoning += known(r.reasoning);
-    s.total_us += std::max<int64_t>(r.total_us, 0);
+    add_saturating(s.input, known(r.input));
+    add_saturating(s.output, known(r.output));
+    add_saturating(s.cache_read, known(r.cache_read));
+    add_saturating(s.cache_write, known(r.cache_write));
+    add_saturating(s.reasoning, known(r.reasoning));
+    add_saturating(s.total_us, std::max<int64_t>(r.total_us, 0));
     return true;
 }
 

@@ -142,7 +142,12 @@ Status Database::write(const Batch& batch) {
         return st;
     };
 
-    const int64_t first = next_row_;
+    // Numbers go on from the highest in the file, read inside the write
+    // lock: another writer (a second daemon on the same file) may have added
+    // rows since.
+    const int64_t first =
+        std::max({next_row_, sql::query_int(db_, "SELECT coalesce(max(first_row + rows), 1) FROM segments", 1),
+                  sql::query_int(db_, "SELECT coalesce(max(id) + 1, 1) FROM bodies", 1)});
     auto& seg = st_->insert_segment;
     seg.bind(1, first);
     seg.bind(2, static_cast<int64_t>(batch.rows()));
@@ -276,10 +281,9 @@ Result<bool> Database::trim(uint64_t max_size) {
             return fail("trim").error();
         bound.bind(1, n);
         int rc = bound.step();
-        if (rc == SQLITE_ROW)
-            keep_from = bound.i64(0);
-        else if (rc != SQLITE_DONE)
-            return fail("trim").error();
+        if (rc == SQLITE_DONE) return false;  // fewer segments than counted: another writer trimmed meanwhile
+        if (rc != SQLITE_ROW) return fail("trim").error();
+        keep_from = bound.i64(0);
         bound.finalize();
         if (sql::exec(db_, "BEGIN IMMEDIATE") != SQLITE_OK) return fail("begin").error();
         sql::Stmt bodies, segs;

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <unordered_set>
 
 #include "credentials/ledger.h"
 #include "credentials/ledger_file.h"
@@ -60,7 +61,10 @@ TEST_CASE("ledger file: what rests is written and read back, shifted to the new 
     REQUIRE(cooling.size() == 1);
     CHECK(cooling[0].model == "gpt-5");
     CHECK(cooling[0].until_ms == now2 + 79'000);
-    CHECK(b.get("an", "99990000")->disabled());
+    // A start reads the configuration again: a refused key gets its chance,
+    // as after a reload; why it was out is still shown.
+    CHECK_FALSE(b.get("an", "99990000")->disabled());
+    CHECK(b.get("an", "99990000")->evidence().status == 401);
     CHECK(b.get("ge", "00001111")->breaker_open(now2));
     CHECK(b.get("oa", "5e6f7a8b")->check("gpt-4o", now2, p).gate == CredentialState::Gate::Ready);
     CHECK(b.get("oa", "5e6f7a8b")->check("gpt-5", now2, p).gate == CredentialState::Gate::Out);
@@ -69,7 +73,13 @@ TEST_CASE("ledger file: what rests is written and read back, shifted to the new 
     REQUIRE(load_ledger_json(c, text, now2, kWall + 86'400'000));
     CHECK(c.get("oa", "1a2b3c4d")->cooling_until() == 0);
     CHECK(c.get("oa", "5e6f7a8b")->models_cooling(now2).empty());
-    CHECK(c.get("an", "99990000")->disabled());
+    // Only configured credentials are restored.
+    Ledger d;
+    std::unordered_set<std::string> configured{"oa/1a2b3c4d"};
+    auto only = load_ledger_json(d, text, now2, wall2, &configured);
+    REQUIRE(only);
+    CHECK(*only == 1);
+    CHECK(d.entries().size() == 1);
 }
 
 TEST_CASE("ledger file: every change is counted, so the file is written when it moved") {

@@ -232,7 +232,7 @@ TEST_CASE("verdict: the request's own fault cools nothing") {
     }
 }
 
-TEST_CASE("verdict: 401 and 403 take the credential out") {
+TEST_CASE("verdict: a 401, or an answer whose reason is the key, takes the credential out") {
     struct Case {
         int status;
         const char* body;
@@ -242,9 +242,15 @@ TEST_CASE("verdict: 401 and 403 take the credential out") {
         {401, kOpenAiBadKey401, "401 invalid_request_error (invalid_api_key): Incorrect API key provided"},
         {401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})",
          "401 authentication_error: invalid x-api-key"},
-        {403, kAnthropic403, "403 permission_error: Your API key does not have permission"},
-        {403, kGemini403, "403 PERMISSION_DENIED: Method doesn't allow unregistered callers"},
         {401, "", "401"},
+        // Gemini says an invalid key with a 400 and its reason.
+        {400, R"({"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":)"
+              R"("INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo",)"
+              R"("reason":"API_KEY_INVALID","domain":"googleapis.com"}]}})",
+         "400 INVALID_ARGUMENT (API_KEY_INVALID): API key not valid"},
+        {403, R"({"error":{"code":403,"message":"Requests to this API are blocked.","status":"PERMISSION_DENIED",)"
+              R"("details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_SERVICE_BLOCKED"}]}})",
+         "403 PERMISSION_DENIED (API_KEY_SERVICE_BLOCKED)"},
     };
     for (const auto& c : cases) {
         CAPTURE(c.status);
@@ -254,6 +260,27 @@ TEST_CASE("verdict: 401 and 403 take the credential out") {
         CHECK(v.disable);
         CHECK(v.wait_ms == -1);
         CHECK(v.why.rfind(c.why_start, 0) == 0);
+    }
+}
+
+TEST_CASE("verdict: a 403 without the key's reason rests the key for that model only") {
+    for (const char* body : {kAnthropic403, kGemini403}) {
+        Verdict v = classify(403, answer({}, body), kNow);
+        CHECK(v.scope == Scope::Model);
+        CHECK_FALSE(v.disable);
+    }
+}
+
+TEST_CASE("verdict: out of credit rests the whole key as long as allowed") {
+    const char* anthropic_credit =
+        R"({"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to )"
+        R"(access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."}})";
+    for (auto [status, body] : {std::pair<int, const char*>{400, anthropic_credit},
+                                {402, R"({"error":{"message":"Payment required","type":"billing_error"}})"}}) {
+        Verdict v = classify(status, answer({}, body), kNow);
+        CHECK(v.scope == Scope::Credential);
+        CHECK_FALSE(v.disable);
+        CHECK(v.wait_ms > 86'400'000);  // past any max_cooldown: capped, then probed
     }
 }
 

@@ -173,6 +173,15 @@ TEST_CASE("router: a request's own error cools nothing") {
     bad.scope = Scope::Request;
     r.report(r.providers()[0].creds[0], "gpt-5", bad, Hints{}, 400, 1000);
     CHECK(r.pick(gpt5, {}, 1001).cred->key == "key-a1");
+    // Nor does it end a rest: a 400 from a request in flight says nothing
+    // of the rate limit a key-wide 429 reported meanwhile.
+    Verdict key_wide;
+    key_wide.scope = Scope::Credential;
+    key_wide.wait_ms = 60000;
+    r.report(r.providers()[0].creds[0], "gpt-5", key_wide, Hints{}, 429, 2000);
+    r.report(r.providers()[0].creds[0], "gpt-5", bad, Hints{}, 400, 2001);
+    CHECK(r.pick(gpt5, {}, 2002).cred->key == "key-a2");
+    CHECK(r.providers()[0].creds[0].state->cooling_until() == 62000);
 }
 
 TEST_CASE("router: the breaker opens after consecutive transport failures, then lets one request test it") {
