@@ -94,6 +94,11 @@ public:
     bool disabled() const { return disabled_.load(std::memory_order_relaxed); }
     int64_t cooling_until() const { return until_ms_.load(std::memory_order_relaxed); }
     bool breaker_open(int64_t now_ms) const { return breaker_until_.load(std::memory_order_relaxed) > now_ms; }
+    // Its breaker's cooldown passed: the next request tests it.
+    bool breaker_half_open(int64_t now_ms) const {
+        int64_t b = breaker_until_.load(std::memory_order_relaxed);
+        return b != 0 && b <= now_ms;
+    }
     int64_t soft_until() const { return exhausted_until_.load(std::memory_order_relaxed); }
     // Whether no request for any model could use it now (disabled, cooling
     // for all models, breaker open).

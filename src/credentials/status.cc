@@ -25,6 +25,8 @@ std::string state_json(const CredentialState& s, int64_t now) {
         left = seconds_left(until, now);
     } else if (s.breaker_open(now)) {
         state = "breaker_open";
+    } else if (s.breaker_half_open(now)) {
+        state = "breaker_half_open";
     } else if (!models.empty()) {
         state = "models_cooling";
     } else if (s.soft_until() > now) {

@@ -367,24 +367,23 @@ class FailoverTests(AgdTestCase):
         self.assertEqual(d.credential_state(K1)["state"], "ok")
         self.assertEqual(answer_cred(chat(d.port, "gpt-other")), K1)
 
-    def test_the_breaker_opens_after_consecutive_failures_and_one_request_tests_it(self):
+    def test_the_breaker_opens_after_consecutive_failures(self):
+        # (Its half-open test request and closing are unit tests, on a
+        # clock of their own: here it would be a wait on the wall clock.)
         d = self.daemon(keys=(K1, K2), strategy="fill-first",
-                        routing={"breaker_failures": "3", "breaker_cooldown": "1s"})
-        for _ in range(3):
+                        routing={"breaker_failures": "3", "breaker_cooldown": "1h"})
+        for _ in range(2):
             self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+status=503" % K1)), K2)
+        self.assertEqual(d.credential_state(K1)["state"], "ok")  # 2 < breaker_failures
+        self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+status=503" % K1)), K2)
         st = d.credential_state(K1)
         self.assertEqual(st["state"], "breaker_open", st)
         self.assertEqual(st["why"]["scope"], "transport", st)
+        self.assertEqual(st["why"]["status"], 503, st)
         self.mock.clear()
         self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K2)
-        self.assertEqual(self.upstream_creds(), [K2])
-        # After breaker_cooldown one request tests K1; it goes well: closed.
-        wait_until(lambda: d.credential_state(K1)["state"] != "breaker_open", t(30), "the breaker to half-open",
-                   interval=0.2)
-        self.mock.clear()
-        self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
-        self.assertEqual(answer_cred(chat(d.port, "gpt-x")), K1)
-        self.assertEqual(self.upstream_creds(), [K1, K1])
+        self.assertEqual(answer_cred(chat(d.port, "gpt-other")), K2)
+        self.assertEqual(self.upstream_creds(), [K2, K2])
 
     def test_the_ledger_survives_a_restart(self):
         state = os.path.join(self.tmp, "kept.state")

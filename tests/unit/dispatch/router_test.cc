@@ -197,6 +197,8 @@ TEST_CASE("router: the breaker opens after consecutive transport failures, then 
     CHECK(r.pick(gpt5, {}, 1000).cred->key == "key-a2");  // open
     CHECK(a1.state->breaker_open(1000));
     // After breaker_cooldown (30 s): one request tests it, the next does not.
+    CHECK_FALSE(a1.state->breaker_half_open(30'999));
+    CHECK(a1.state->breaker_half_open(31'001));
     auto test = r.pick(gpt5, {}, 31'001);
     CHECK(test.cred == &a1);
     CHECK(test.probe);
