@@ -93,6 +93,8 @@ pid_file = $run_dir/antigravityd.pid
 control_socket = $control_socket
 log_level = info
 shutdown_timeout = 10s
+# The credential ledger's file (cooldowns kept across restarts).
+state_dir = $dev/state
 
 [auth]
 # No client key needed (dev only).
