@@ -81,6 +81,7 @@ public:
         server_.reset();
         metrics_.reset();
         mailbox_.reset();
+        ledger_keeper_.drop_timer();  // its event lives on base_, freed below (before the members)
         for (event* e : events_) event_free(e);
         if (base_) event_base_free(base_);
     }

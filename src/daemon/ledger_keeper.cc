@@ -88,8 +88,13 @@ Status write_file(const std::string& path, const std::string& body) {
 
 }  // namespace
 
-LedgerKeeper::~LedgerKeeper() {
-    if (timer_) event_free(timer_);
+LedgerKeeper::~LedgerKeeper() { drop_timer(); }
+
+void LedgerKeeper::drop_timer() {
+    if (timer_) {
+        event_free(timer_);
+        timer_ = nullptr;
+    }
 }
 
 void LedgerKeeper::load(const config::Config& cfg) {
@@ -132,10 +137,7 @@ void LedgerKeeper::reconfigure(const config::Config& cfg) {
 }
 
 void LedgerKeeper::stop() {
-    if (timer_) {
-        event_free(timer_);
-        timer_ = nullptr;
-    }
+    drop_timer();
     save();
 }
 

@@ -19,7 +19,7 @@ class Runtime;
 class LedgerKeeper {
 public:
     explicit LedgerKeeper(Runtime& runtime) : runtime_(runtime) {}
-    ~LedgerKeeper();
+    ~LedgerKeeper();  // the timer must be gone already (stop() or drop_timer())
     LedgerKeeper(const LedgerKeeper&) = delete;
     LedgerKeeper& operator=(const LedgerKeeper&) = delete;
 
@@ -32,6 +32,9 @@ public:
     void reconfigure(const config::Config& cfg);
     // Writes it one last time (at exit).
     void stop();
+    // Frees the timer without writing (a start that failed), before the
+    // event base it was made on is freed.
+    void drop_timer();
 
     const std::string& path() const { return path_; }
 
