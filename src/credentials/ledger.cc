@@ -11,12 +11,6 @@ namespace agd::credentials {
 
 namespace {
 
-int64_t wall_ms() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 uint64_t hash_of(std::string_view model) {
     uint64_t h = std::hash<std::string_view>{}(model);
     return h == 0 ? 1 : h;  // 0 marks a free slot
@@ -32,6 +26,12 @@ bool store_if(std::atomic<T>& a, T v) {
 }
 
 }  // namespace
+
+int64_t wall_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
 
 int64_t steady_ms() {
     timespec ts;

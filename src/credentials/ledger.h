@@ -35,6 +35,7 @@
 namespace agd::credentials {
 
 int64_t steady_ms();  // CLOCK_MONOTONIC in ms
+int64_t wall_ms();    // CLOCK_REALTIME in ms (evidence times, upstream reset times, the state file)
 
 // The [routing] figures the ledger applies (config::RoutingConfig).
 struct Policy {

@@ -20,12 +20,6 @@ namespace agd {
 
 namespace {
 
-int64_t wall_ms() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 std::string file_in(const std::string& dir) { return dir.empty() ? std::string() : dir + "/" + credentials::kLedgerFileName; }
 
 // The whole file, at most `max` bytes; false (errno set) when it cannot be read.
@@ -111,7 +105,8 @@ void LedgerKeeper::load(const config::Config& cfg) {
     std::unordered_set<std::string> configured;
     for (const auto& p : cfg.providers)
         for (const auto& k : p.keys) configured.insert(credentials::Ledger::id(p.name, fingerprint(k)));
-    auto restored = credentials::load_ledger_json(ledger, body, credentials::steady_ms(), wall_ms(), &configured);
+    auto restored =
+        credentials::load_ledger_json(ledger, body, credentials::steady_ms(), credentials::wall_ms(), &configured);
     if (!restored) {
         log::warning("credential ledger {}: {}; starting without the cooldowns it held", path_, restored.error().message);
         return;
@@ -150,7 +145,7 @@ void LedgerKeeper::save() {
     if (path_.empty()) return;
     auto& ledger = runtime_.ledger();
     uint64_t changes = ledger.changes();
-    std::string body = credentials::ledger_json(ledger, credentials::steady_ms(), wall_ms());
+    std::string body = credentials::ledger_json(ledger, credentials::steady_ms(), credentials::wall_ms());
     if (Status st = write_file(path_, body); !st) {
         if (!warned_) {
             log::warning("credential ledger {}: {}; cooldowns are kept in memory only", path_, st.error().message);

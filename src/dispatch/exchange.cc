@@ -107,18 +107,12 @@ bool is_terminal(Protocol p, const sse::Event& ev) {
 
 }  // namespace
 
-int64_t wall_ms() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 // The attempt's outcome: to the pool (cooldowns, health) and to the request's record.
 void Exchange::report(Outcome o, int status, int64_t now) {
     // What the answer says about the credential, and how far it goes.
     credentials::Hints hints;
     credentials::Verdict verdict;
-    int64_t wall = wall_ms();
+    int64_t wall = credentials::wall_ms();
     if (mode_ == Mode::BufferError && status >= 400) {
         credentials::read_headers(headers_, wall, hints);
         credentials::read_error_body(error_body_, hints);
