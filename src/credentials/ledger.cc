@@ -95,9 +95,14 @@ int64_t CredentialState::capped(int64_t wait_ms, const Policy& p) const {
 
 CredentialState::Check CredentialState::check(std::string_view model, int64_t now, const Policy& p) {
     Check c;
+    if (admin_disabled_.load(std::memory_order_relaxed)) {
+        c.gate = Gate::Out;
+        c.reason = "disabled by an administrator";
+        return c;
+    }
     if (disabled_.load(std::memory_order_relaxed)) {
         c.gate = Gate::Out;
-        c.reason = "disabled";
+        c.reason = "refused by the upstream (until a reload or `credentials enable`)";
         return c;
     }
     int64_t all = until_ms_.load(std::memory_order_relaxed);
@@ -149,12 +154,14 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
                              const Policy& p) {
     requests.fetch_add(1, std::memory_order_relaxed);
     if (status != 0) store_if(last_status, status);
+    int64_t wall = wall_ms();
+    last_used_ms_.store(wall, std::memory_order_relaxed);
+    note_quota(hints);
 
     // The remaining figures of any answer: a window at zero is avoided
     // until its reset.
     if (hints.requests.remaining >= 0 || hints.tokens.remaining >= 0 || hints.input_tokens.remaining >= 0 ||
         hints.output_tokens.remaining >= 0) {
-        int64_t wall = wall_ms();
         int64_t spent = 0;
         for (const Window* w : {&hints.requests, &hints.tokens, &hints.input_tokens, &hints.output_tokens})
             if (w->remaining == 0 && w->reset_unix_ms > wall)
@@ -194,7 +201,7 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
     e.status = status;
     e.why = v.why;
     e.model = v.scope == Scope::Model ? (v.model.empty() ? std::string(model) : v.model) : std::string();
-    e.at_unix_ms = wall_ms();
+    e.at_unix_ms = wall;
     e.wait_ms = v.wait_ms;
 
     if (v.scope == Scope::Model || (v.scope == Scope::Credential && !v.disable)) {
@@ -224,7 +231,43 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
     changed();
 }
 
-void CredentialState::enable() {
+void CredentialState::note_quota(const Hints& hints) {
+    auto keep = [](SeenWindow& seen, const Window& w) {
+        if (w.remaining < 0 && w.reset_unix_ms < 0) return;
+        store_if(seen.remaining, w.remaining);
+        store_if(seen.reset_unix_ms, w.reset_unix_ms);
+    };
+    keep(seen_requests_, hints.requests);
+    // Tokens: the combined window, else the input window (Anthropic reports
+    // input and output apart; input is the one prompts exhaust).
+    keep(seen_tokens_, hints.tokens.remaining >= 0 || hints.tokens.reset_unix_ms >= 0 ? hints.tokens : hints.input_tokens);
+    auto keep_unified = [](SeenUnified& seen, const Hints::Unified& u) {
+        if (u.utilization >= 0) store_if<int32_t>(seen.permille, static_cast<int32_t>(std::min(u.utilization, 100.0) * 1000 + 0.5));
+        if (u.reset_unix_ms >= 0) store_if(seen.reset_unix_ms, u.reset_unix_ms);
+    };
+    keep_unified(seen_5h_, hints.unified_5h);
+    keep_unified(seen_7d_, hints.unified_7d);
+}
+
+CredentialState::Quota CredentialState::quota() const {
+    Quota q;
+    auto read = [](const SeenWindow& s, Window& w) {
+        w.remaining = s.remaining.load(std::memory_order_relaxed);
+        w.reset_unix_ms = s.reset_unix_ms.load(std::memory_order_relaxed);
+    };
+    read(seen_requests_, q.requests);
+    read(seen_tokens_, q.tokens);
+    auto read_unified = [](const SeenUnified& s, Hints::Unified& u) {
+        int32_t pm = s.permille.load(std::memory_order_relaxed);
+        u.utilization = pm < 0 ? -1 : pm / 1000.0;
+        u.reset_unix_ms = s.reset_unix_ms.load(std::memory_order_relaxed);
+    };
+    read_unified(seen_5h_, q.unified_5h);
+    read_unified(seen_7d_, q.unified_7d);
+    return q;
+}
+
+void CredentialState::reset() {
     changed();
     disabled_.store(false);
     until_ms_.store(0);
@@ -233,18 +276,26 @@ void CredentialState::enable() {
     consecutive_.store(0);
     breaker_until_.store(0);
     half_open_until_.store(0);
+    std::lock_guard lock(mu_);
     for (auto& s : slots_) s.until_ms.store(0);
+    evidence_ = Evidence{};
+}
+
+void CredentialState::enable() {
+    admin_disabled_.store(false);
+    reset();
 }
 
 void CredentialState::disable() {
-    disabled_.store(true);
+    admin_disabled_.store(true);
     changed();
 }
 
 SavedState CredentialState::save(int64_t now, int64_t wall) const {
     auto to_wall = [&](int64_t t) { return t > now ? wall + (t - now) : 0; };
     SavedState s;
-    s.disabled = disabled();
+    s.disabled = refused();
+    s.admin_disabled = admin_disabled();
     s.until = to_wall(until_ms_.load(std::memory_order_relaxed));
     s.probe = s.until != 0 ? to_wall(next_probe_ms_.load(std::memory_order_relaxed)) : 0;
     s.soft = to_wall(exhausted_until_.load(std::memory_order_relaxed));
@@ -257,7 +308,9 @@ SavedState CredentialState::save(int64_t now, int64_t wall) const {
 void CredentialState::restore(const SavedState& s, int64_t now, int64_t wall) {
     auto to_steady = [&](int64_t t) { return t > wall ? now + (t - wall) : 0; };
     // Not `disabled`: a start reads the configuration again, and a reload
-    // gives a refused key its chance again too; its evidence stays.
+    // gives a refused key its chance again too; its evidence stays. An
+    // administrator's disable holds until they enable it.
+    admin_disabled_.store(s.admin_disabled);
     until_ms_.store(to_steady(s.until));
     next_probe_ms_.store(to_steady(s.probe) != 0 ? std::max(to_steady(s.probe), now) : 0);
     exhausted_until_.store(to_steady(s.soft));

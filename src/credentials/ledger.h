@@ -58,7 +58,8 @@ struct Evidence {
 // A credential's state as saved in the state directory (ledger_file.h):
 // the deadlines in wall-clock ms (0: none), the evidence.
 struct SavedState {
-    bool disabled = false;
+    bool disabled = false;        // refused by the upstream (401/403): not restored
+    bool admin_disabled = false;  // an administrator's `credentials disable`: restored
     int64_t until = 0, probe = 0, soft = 0, breaker = 0;
     std::vector<std::pair<std::string, int64_t>> models;  // model, until
     Evidence evidence;
@@ -84,15 +85,20 @@ public:
     void record(std::string_view model, const Verdict& v, const Hints& hints, int status, int64_t now_ms,
                 const Policy& p);
 
-    // Admin.
-    void enable();   // clears disabled, every cooldown, the breaker
-    void disable();  // out until enable() or a reload
+    // Admin (`antigravityd credentials ...`).
+    void enable();   // clears an admin's disable and everything reset() clears
+    void disable();  // out until enable(), across reloads and restarts
+    // Forgets what upstreams said: every cooldown, the breaker, a spent
+    // window, a 401/403 refusal, the evidence. An admin's disable stays.
+    void reset();
     void reenable() {  // a reload: only the 401/403 verdict goes
         if (disabled_.exchange(false)) changed();
     }
 
     // Reading (status, CLI, metrics).
-    bool disabled() const { return disabled_.load(std::memory_order_relaxed); }
+    bool disabled() const { return refused() || admin_disabled(); }
+    bool refused() const { return disabled_.load(std::memory_order_relaxed); }  // 401/403
+    bool admin_disabled() const { return admin_disabled_.load(std::memory_order_relaxed); }
     int64_t cooling_until() const { return until_ms_.load(std::memory_order_relaxed); }
     bool breaker_open(int64_t now_ms) const { return breaker_until_.load(std::memory_order_relaxed) > now_ms; }
     // Its breaker's cooldown passed: the next request tests it.
@@ -110,6 +116,15 @@ public:
     };
     std::vector<ModelCooling> models_cooling(int64_t now_ms) const;
     Evidence evidence() const;
+
+    // The last limit figures an upstream reported for it (-1: never), and
+    // when it was last used (wall ms, 0: not since start).
+    struct Quota {
+        Window requests, tokens;
+        Hints::Unified unified_5h, unified_7d;
+    };
+    Quota quota() const;
+    int64_t last_used_unix_ms() const { return last_used_ms_.load(std::memory_order_relaxed); }
 
     // For the state file: what is worth keeping (deadlines still ahead,
     // disabled, evidence), deadlines turned to the wall clock and back.
@@ -134,8 +149,10 @@ private:
         if (changes) changes->fetch_add(1, std::memory_order_relaxed);
     }
     int64_t capped(int64_t wait_ms, const Policy& p) const;
+    void note_quota(const Hints& hints);
 
-    std::atomic<bool> disabled_{false};
+    std::atomic<bool> disabled_{false};         // refused by the upstream
+    std::atomic<bool> admin_disabled_{false};
     std::atomic<int64_t> until_ms_{0};          // cooling for every model
     std::atomic<int64_t> next_probe_ms_{0};     // a long cooldown may be tested from then (0: no probing)
     std::atomic<int64_t> exhausted_until_{0};   // a window reported spent (soft)
@@ -143,6 +160,16 @@ private:
     std::atomic<int64_t> breaker_until_{0};     // open until; 0 closed
     std::atomic<int64_t> half_open_until_{0};   // the breaker's one test request is out until then
     std::array<ModelSlot, kModelSlots> slots_;
+    struct SeenWindow {
+        std::atomic<int64_t> remaining{-1}, reset_unix_ms{-1};
+    };
+    SeenWindow seen_requests_, seen_tokens_;
+    struct SeenUnified {
+        std::atomic<int32_t> permille{-1};  // utilization
+        std::atomic<int64_t> reset_unix_ms{-1};
+    };
+    SeenUnified seen_5h_, seen_7d_;
+    std::atomic<int64_t> last_used_ms_{0};
 
     mutable std::mutex mu_;  // leaf: evidence_, slot_names_, the choice of a slot
     Evidence evidence_;

@@ -45,13 +45,15 @@ std::string ledger_json(Ledger& ledger, int64_t now, int64_t wall) {
     bool first = true;
     for (const auto& [id, state] : ledger.entries()) {
         SavedState s = state->save(now, wall);
-        bool worth = s.disabled || s.until || s.soft || s.breaker || !s.models.empty();
+        bool worth = s.disabled || s.admin_disabled || s.until || s.soft || s.breaker || !s.models.empty();
         if (!worth) continue;
         if (!first) out += ',';
         first = false;
         append_json_string(out, id);
         out += ":{\"disabled\":";
         out += s.disabled ? "true" : "false";
+        out += ",\"admin_disabled\":";
+        out += s.admin_disabled ? "true" : "false";
         append_number(out, "until", s.until);
         append_number(out, "probe", s.probe);
         append_number(out, "soft", s.soft);
@@ -110,6 +112,8 @@ Result<size_t> load_ledger_json(Ledger& ledger, std::string_view body, int64_t n
         SavedState s;
         auto dis = o.FindMember("disabled");
         s.disabled = dis != o.MemberEnd() && dis->value.IsBool() && dis->value.GetBool();
+        auto admin = o.FindMember("admin_disabled");
+        s.admin_disabled = admin != o.MemberEnd() && admin->value.IsBool() && admin->value.GetBool();
         s.until = deadline(o, "until", wall);
         s.probe = deadline(o, "probe", wall);
         s.soft = deadline(o, "soft", wall);

@@ -3,7 +3,7 @@
 // restart does not forget a cooldown any more than a reload does.
 //
 // JSON, version 1: {"version":1,"saved_at":MS,"credentials":{"PROVIDER/FP":
-// {"disabled":B,"until":MS,"probe":MS,"soft":MS,"breaker":MS,
+// {"disabled":B,"admin_disabled":B,"until":MS,"probe":MS,"soft":MS,"breaker":MS,
 // "models":[{"model":S,"until":MS}],"why":{...}}}}, times in wall-clock ms.
 // Only credentials with something to keep are written. Reading treats the
 // file as damaged input: bounded size and depth, wrong types skipped,

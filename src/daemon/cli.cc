@@ -48,6 +48,7 @@ constexpr CommandInfo kCommands[] = {
     {"stop", Command::Stop, true, false, false, false},
     {"log", Command::Log, true, false, false, true, true, false},
     {"usage", Command::Usage, true, false, false, true, false, true},
+    {"credentials", Command::Credentials, true, false, false, true},
     {"version", Command::Version, false, false, false, false},
     {"help", Command::Help, false, false, false, false},
 };
@@ -109,6 +110,15 @@ int cmd_status(const CliOptions& opts) {
     auto answer = control_call(settings.control_socket, "status", kStatusTimeout, opts.config_path);
     if (!answer) return fail(answer.error());
     return emit(status_outcome(*answer, opts.json));
+}
+
+int cmd_credentials(const CliOptions& opts) {
+    auto settings = client_settings(opts);
+    std::string command = opts.action.empty() ? std::string("credentials")
+                                              : "credentials " + opts.action + " " + opts.target;
+    auto answer = control_call(settings.control_socket, command, kStatusTimeout, opts.config_path);
+    if (!answer) return fail(answer.error());
+    return emit(opts.action.empty() ? credentials_outcome(*answer, opts.json) : credentials_action_outcome(*answer));
 }
 
 int cmd_stop(const CliOptions& opts) {
@@ -279,9 +289,23 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             inv.options.by = std::move(*v);
         } else if (!a.empty() && a[0] == '-') {
             return usage_error(fmt::format("unknown option '{}'", name));
+        } else if (inv.command == Command::Credentials && inv.options.action.empty()) {
+            if (a != "reset" && a != "disable" && a != "enable")
+                return usage_error(fmt::format("credentials: unknown action '{}' (reset, disable, enable)", a));
+            inv.options.action = std::string(a);
+        } else if (inv.command == Command::Credentials && inv.options.target.empty()) {
+            if (a.find_first_of(" \t\r\n") != std::string_view::npos || a.size() > 300)
+                return usage_error(fmt::format("credentials {}: '{}' is not PROVIDER or PROVIDER/FINGERPRINT",
+                                               inv.options.action, a));
+            inv.options.target = std::string(a);
         } else {
             return usage_error(fmt::format("unexpected argument '{}'", a));
         }
+    }
+    if (inv.command == Command::Credentials && !inv.options.action.empty()) {
+        if (inv.options.target.empty())
+            return usage_error(fmt::format("credentials {}: name PROVIDER or PROVIDER/FINGERPRINT", inv.options.action));
+        if (inv.options.json) return usage_error("option '--json' lists the credentials: it takes no action");
     }
     if (inv.options.id && (!inv.options.since.empty() || inv.options.client || inv.options.model ||
                            inv.options.provider || !inv.options.status.empty()))
@@ -309,6 +333,12 @@ std::string usage_text() {
         "                        show one request in full, bodies included when kept\n"
         "  usage [-c FILE] [--since WHEN] [--by client|model|provider|credential|hour|day]\n"
         "      [--json]          requests, errors and tokens from the request store\n"
+        "  credentials [-c FILE] [--json]\n"
+        "                        every credential: state, why, quota, last use\n"
+        "  credentials reset|disable|enable PROVIDER[/FINGERPRINT] [-c FILE]\n"
+        "                        reset: forget cooldowns, breaker and refusals;\n"
+        "                        disable: keep it out (across reloads and restarts)\n"
+        "                        until enable; enable: undo disable, and reset\n"
         "  version               print the version (also --version)\n"
         "  help                  print this text (also --help)\n"
         "\n"
@@ -316,7 +346,7 @@ std::string usage_text() {
         "  -c, --config FILE     configuration file (default: {})\n"
         "      --daemon          run: detach from the terminal, return once started\n"
         "      --pid-file PATH   run: PID file to lock (overrides server.pid_file)\n"
-        "      --json            status: print the daemon's JSON as received;\n"
+        "      --json            status, credentials: print the daemon's JSON as received;\n"
         "                        log, usage: print JSON\n"
         "      --since WHEN      log, usage: since 30m, 24h, 7d, today, month, 2026-12-01 or\n"
         "                        2026-12-01T13:45 (local time unless Z or +HH:MM);\n"
@@ -330,7 +360,7 @@ std::string usage_text() {
         "      --by KEY          usage: one line per client (default), model, provider,\n"
         "                        credential, hour or day\n"
         "\n"
-        "reload, status and stop reach the daemon through server.control_socket\n"
+        "reload, status, stop and credentials reach the daemon through server.control_socket\n"
         "named in the configuration file; log and usage read the file [log] database\n"
         "names (read-only, whether the daemon runs or not).\n"
         "\n"
@@ -361,6 +391,7 @@ int cli_main(int argc, char** argv) {
         case Command::Stop: code = cmd_stop(inv->options); break;
         case Command::Log: code = cmd_log(inv->options); break;
         case Command::Usage: code = cmd_usage(inv->options); break;
+        case Command::Credentials: code = cmd_credentials(inv->options); break;
         case Command::Version: print(stdout, version_text()); code = 0; break;
         case Command::Help: print(stdout, usage_text()); code = 0; break;
     }

@@ -18,7 +18,7 @@ struct LoadResult;
 
 namespace agd::daemon {
 
-enum class Command { Run, CheckConfig, Reload, Status, Stop, Log, Usage, Version, Help };
+enum class Command { Run, CheckConfig, Reload, Status, Stop, Log, Usage, Credentials, Version, Help };
 
 struct Invocation {
     Command command = Command::Help;
@@ -65,6 +65,10 @@ Outcome reload_outcome(std::string_view json);
 // the daemon's answer. --json prints the answer as it came, but a refusal
 // or an answer that is not a JSON object still fails (non-zero exit).
 Outcome status_outcome(std::string_view json, bool as_json);
+// credentials: the daemon's list (text or as received), and the answer to
+// reset/disable/enable. A refusal or a malformed answer fails.
+Outcome credentials_outcome(std::string_view json, bool as_json);
+Outcome credentials_action_outcome(std::string_view json);
 // status: the daemon's status JSON, readable. EX_PROTOCOL if it is not a JSON object.
 Result<std::string> render_status(std::string_view json);
 

@@ -2,6 +2,7 @@
 // for a person.
 #include <sysexits.h>
 
+#include <ctime>
 #include <limits>
 #include <optional>
 
@@ -11,6 +12,7 @@
 #include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/cli.h"
+#include "daemon/cli_json.h"
 #include "daemon/cli_store.h"
 
 namespace agd::daemon {
@@ -18,90 +20,13 @@ namespace agd::daemon {
 namespace {
 
 using rapidjson::Value;
-
-const Value* member(const Value& obj, const char* key) {
-    if (!obj.IsObject()) return nullptr;
-    auto it = obj.FindMember(key);
-    return it == obj.MemberEnd() ? nullptr : &it->value;
-}
-
-std::optional<std::string> get_string(const Value& obj, const char* key) {
-    const Value* v = member(obj, key);
-    if (v == nullptr || !v->IsString()) return std::nullopt;
-    return std::string(v->GetString(), v->GetStringLength());
-}
-
-std::optional<std::int64_t> get_int(const Value& obj, const char* key) {
-    const Value* v = member(obj, key);
-    if (v == nullptr) return std::nullopt;
-    if (v->IsInt64()) return v->GetInt64();
-    if (v->IsUint64()) return std::numeric_limits<std::int64_t>::max();  // beyond int64: clamp
-    if (v->IsDouble()) return static_cast<std::int64_t>(v->GetDouble());
-    return std::nullopt;
-}
-
-std::optional<bool> get_bool(const Value& obj, const char* key) {
-    const Value* v = member(obj, key);
-    if (v == nullptr || !v->IsBool()) return std::nullopt;
-    return v->GetBool();
-}
-
-// The strings of an array member (other elements are skipped).
-std::vector<std::string> get_strings(const Value& obj, const char* key) {
-    std::vector<std::string> out;
-    const Value* v = member(obj, key);
-    if (v == nullptr || !v->IsArray()) return out;
-    for (const auto& e : v->GetArray())
-        if (e.IsString()) out.emplace_back(e.GetString(), e.GetStringLength());
-    return out;
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-    std::string out;
-    for (const auto& s : items) {
-        if (!out.empty()) out += sep;
-        out += s;
-    }
-    return out;
-}
-
-std::string plural(std::int64_t n, std::string_view word) {
-    return fmt::format("{} {}{}", n, word, n == 1 ? "" : "s");
-}
+using namespace cli_json;
 
 void append_field(std::string& out, std::string_view label, std::string_view value) {
     fmt::format_to(std::back_inserter(out), "{:<15}{}\n", fmt::format("{}:", label), value);
 }
 
-void render_credential(std::string& out, const Value& cred) {
-    std::vector<std::string> parts;
-    std::string state = get_string(cred, "state").value_or("?");
-    if (auto left = get_int(cred, "cooldown_remaining_s"); left && *left > 0)
-        state += fmt::format(" ({} left)", format_duration(*left));
-    parts.push_back(state);
-    if (auto n = get_int(cred, "requests")) parts.push_back(plural(*n, "request"));
-    if (auto n = get_int(cred, "failures")) parts.push_back(plural(*n, "failure"));
-    if (auto s = get_int(cred, "last_status"); s && *s > 0) parts.push_back(fmt::format("last status {}", *s));
-    fmt::format_to(std::back_inserter(out), "    credential {}: {}\n", get_string(cred, "fingerprint").value_or("?"),
-                   join(parts, ", "));
-    // The models it rests for, and why it rests (the ledger's evidence).
-    if (const Value* models = member(cred, "models_cooling"); models && models->IsArray()) {
-        for (const auto& m : models->GetArray()) {
-            if (!m.IsObject()) continue;
-            fmt::format_to(std::back_inserter(out), "      cooling for model {} ({} left)\n",
-                           clean(get_string(m, "model").value_or("?")),
-                           format_duration(get_int(m, "remaining_s").value_or(0)));
-        }
-    }
-    if (const Value* why = member(cred, "why"); why && why->IsObject()) {
-        std::string line = get_string(*why, "scope").value_or("?");
-        if (auto w = get_string(*why, "why"); w && !w->empty()) line += ": " + clean(*w);
-        if (auto h = get_int(*why, "hint_ms"); h && *h >= 0) line += fmt::format(" (upstream said wait {})", format_duration((*h + 999) / 1000));
-        fmt::format_to(std::back_inserter(out), "      last failure: {}\n", line);
-    }
-}
-
-void render_provider(std::string& out, const Value& prov) {
+void render_provider(std::string& out, const Value& prov, std::int64_t now_wall_ms) {
     std::string head = get_string(prov, "name").value_or("?");
     std::string kind = get_string(prov, "type").value_or("");
     if (auto api = get_string(prov, "api"); api && !api->empty()) kind += kind.empty() ? *api : fmt::format(", {} api", *api);
@@ -117,7 +42,9 @@ void render_provider(std::string& out, const Value& prov) {
     if (creds != nullptr && creds->IsArray()) {
         if (creds->Empty()) out += "    no credentials\n";
         for (const auto& c : creds->GetArray())
-            if (c.IsObject()) render_credential(out, c);
+            if (c.IsObject())
+                render_credential(out, c, "credential " + get_string(c, "fingerprint").value_or("?"), "    ",
+                                  now_wall_ms);
     }
 }
 
@@ -184,6 +111,7 @@ int refusal_exit_code(std::string_view error_code) {
     if (error_code == "busy") return EX_TEMPFAIL;
     if (error_code == "permission") return EX_NOPERM;
     if (error_code == "unknown_command" || error_code == "too_long") return EX_PROTOCOL;
+    if (error_code == "usage" || error_code == "not_found" || error_code == "ambiguous") return EX_USAGE;
     return 1;
 }
 
@@ -263,6 +191,8 @@ Result<std::string> render_status(std::string_view json) {
     if (doc.HasParseError() || !doc.IsObject())
         return Result<std::string>::fail(EX_PROTOCOL, fmt::format("malformed status from antigravityd: {}", json));
 
+    // Times in the answer are the daemon's; "now" is its clock when it answered.
+    std::int64_t now_wall_ms = get_int(doc, "now").value_or(static_cast<std::int64_t>(std::time(nullptr)) * 1000);
     std::string out = "antigravityd";
     if (auto v = get_string(doc, "version")) out += " " + *v;
     if (auto pid = get_int(doc, "pid")) out += fmt::format(", PID {}", *pid);
@@ -289,6 +219,7 @@ Result<std::string> render_status(std::string_view json) {
     }
     if (auto w = get_int(doc, "workers")) append_field(out, "workers", std::to_string(*w));
     if (auto a = get_string(doc, "auth_mode")) append_field(out, "auth mode", *a);
+    if (auto c = get_string(doc, "credentials")) append_field(out, "credentials", *c);
     {
         auto served = get_int(doc, "requests_served");
         auto in_flight = get_int(doc, "in_flight");
@@ -303,7 +234,7 @@ Result<std::string> render_status(std::string_view json) {
         } else {
             out += "providers:\n";
             for (const auto& p : provs->GetArray())
-                if (p.IsObject()) render_provider(out, p);
+                if (p.IsObject()) render_provider(out, p, now_wall_ms);
         }
     }
     if (const Value* st = member(doc, "store"); st != nullptr && st->IsObject()) {

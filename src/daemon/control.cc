@@ -390,7 +390,10 @@ void ControlServer::dispatch(const std::shared_ptr<Connection>& conn, std::strin
         conn->stop_waiter = true;
         handler_.stop(reply);
     } else {
-        conn->send_reply(kUnknown);
+        auto sp = command.find(' ');
+        std::string answer = handler_.command(command.substr(0, sp),
+                                              sp == std::string_view::npos ? std::string_view() : command.substr(sp + 1));
+        conn->send_reply(answer.empty() ? std::string(kUnknown) : std::move(answer));
     }
 }
 

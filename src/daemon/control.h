@@ -1,8 +1,10 @@
 // The control socket: a unix stream socket through which `antigravityd
 // reload|status|stop` talk to the running daemon.
 //
-// Protocol: the client sends one command line ("reload\n", "status\n" or
-// "stop\n", at most kMaxCommandLine bytes before the newline); the server
+// Protocol: the client sends one command line ("reload\n", "status\n",
+// "stop\n", or another verb and its arguments, "credentials reset p/1a2b\n",
+// handed to Handler::command; at most kMaxCommandLine bytes before the
+// newline); the server
 // answers one JSON object on one line ("{...}\n") and closes the connection.
 // For "stop" the server answers at once but keeps the connection open: the
 // client then waits for EOF, which comes when the daemon process exits.
@@ -43,7 +45,7 @@ namespace agd::daemon {
 
 class ControlServer {
 public:
-    static constexpr std::size_t kMaxCommandLine = 256;     // bytes before '\n'
+    static constexpr std::size_t kMaxCommandLine = 1024;     // bytes before '\n'
     static constexpr std::size_t kMaxConnections = 128;     // beyond: the oldest idle one is closed
     static constexpr int kCommandTimeoutSeconds = 2;        // to send the command line after connecting
     static constexpr int kReplyTimeoutSeconds = 10;         // for the client to take its answer
@@ -60,6 +62,9 @@ public:
         virtual void reload(Reply reply) = 0;
         virtual std::string status() = 0;    // a JSON object
         virtual void stop(Reply reply) = 0;  // the connection stays open until the process exits
+        // Any other verb: `args` is the rest of the line after one space
+        // (maybe empty). A JSON object, or "" when the verb is unknown.
+        virtual std::string command(std::string_view verb, std::string_view args) = 0;
     };
 
     // Creates the socket at `path` with mode 0600 (creating a missing parent

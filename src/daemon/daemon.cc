@@ -22,6 +22,7 @@
 #include "common/redact.h"
 #include "config/loader.h"
 #include "daemon/control.h"
+#include "daemon/credentials_control.h"
 #include "daemon/detach.h"
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
@@ -95,6 +96,7 @@ public:
         reply("{\"ok\":true,\"message\":\"stopping\"}");
         begin_shutdown("stop requested on the control socket");
     }
+    std::string command(std::string_view verb, std::string_view args) override;
 
 private:
     std::string do_reload();
@@ -103,6 +105,7 @@ private:
     void begin_shutdown(const char* why);
     static void on_signal(evutil_socket_t sig, short, void* arg);
     static void on_drain_tick(evutil_socket_t, short, void* arg);
+    static void on_pool_tick(evutil_socket_t, short, void* arg);
 
     const CliOptions& opts_;
     std::shared_ptr<const config::Config> initial_;
@@ -126,6 +129,7 @@ private:
     int64_t started_at_ = 0;
     int64_t drain_deadline_ms_ = 0;
     bool stopping_ = false;
+    std::string pool_status_;  // the last STATUS= sent for the pool
 };
 
 int Daemon::run(std::optional<Detach>& detach) {
@@ -199,6 +203,12 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (metrics_server_) log::notice("metrics on {}", join(metrics_server_->bound(), ", "));
     notify_ready("serving configuration generation 1 on " + where);
     if (detach) detach->ready();
+    // The pool's summary in the service manager's STATUS=, kept current.
+    if (event* e = event_new(base_, -1, EV_PERSIST, &Daemon::on_pool_tick, this)) {
+        events_.push_back(e);
+        timeval every{2, 0};
+        event_add(e, &every);
+    }
 
     event_base_dispatch(base_);
 
@@ -261,6 +271,7 @@ std::string Daemon::do_reload() {
                           std::to_string(live->generation) + ")";
         log::error("{}", msg);
         notify_ready(msg);
+        pool_status_.clear();  // the next tick says the pool's state again
         return "{\"ok\":false,\"generation\":" + std::to_string(live->generation) + ",\"errors\":" + errors +
                ",\"message\":" + json_string(msg) + "}";
     }
@@ -287,7 +298,25 @@ std::string Daemon::do_reload() {
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());
     notify_ready("serving configuration generation " + std::to_string(gen));
+    pool_status_.clear();
     return "{\"ok\":true,\"generation\":" + std::to_string(gen) + ",\"message\":" + json_string(msg) + "}";
+}
+
+std::string Daemon::command(std::string_view verb, std::string_view args) {
+    if (verb == "credentials")
+        return credentials_command(*runtime_.snapshot()->router, args, credentials::steady_ms(), credentials::wall_ms());
+    return {};
+}
+
+void Daemon::on_pool_tick(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Daemon*>(arg);
+    if (self->stopping_) return;
+    auto snap = self->runtime_.snapshot();
+    std::string line = "generation " + std::to_string(snap->generation) + ": " +
+                       pool_summary(*snap->router, credentials::steady_ms());
+    if (line == self->pool_status_) return;
+    self->pool_status_ = std::move(line);
+    notify_status(self->pool_status_);
 }
 
 std::string Daemon::status() {
@@ -295,9 +324,11 @@ std::string Daemon::status() {
     const config::Config& cfg = *snap->config;
     int64_t now = static_cast<int64_t>(time(nullptr));
     int64_t now_ms = credentials::steady_ms();
+    int64_t wall_ms = credentials::wall_ms();
     std::string b = "{\"version\":\"" AGD_VERSION "\",\"pid\":" + std::to_string(getpid());
     b += ",\"started_at\":" + json_string(iso8601(started_at_));
     b += ",\"uptime_s\":" + std::to_string(now - started_at_);
+    b += ",\"now\":" + std::to_string(wall_ms);
     b += ",\"generation\":" + std::to_string(snap->generation);
     b += ",\"config_path\":" + json_string(opts_.config_path);
     b += ",\"config_loaded_at\":" + json_string(iso8601(snap->loaded_at_unix));
@@ -315,6 +346,7 @@ std::string Daemon::status() {
     b += stopping_ ? "true" : "false";
     b += ",\"requests_served\":" + std::to_string(runtime_.counters().requests_served.load());
     b += ",\"in_flight\":" + std::to_string(runtime_.counters().in_flight.load());
+    b += ",\"credentials\":" + json_string(pool_summary(*snap->router, now_ms));
     b += ",\"providers\":[";
     const auto& providers = snap->router->providers();
     for (size_t i = 0; i < providers.size(); ++i) {
@@ -338,7 +370,7 @@ std::string Daemon::status() {
             const auto& h = *cr.state;
             if (c) b += ',';
             b += "{\"fingerprint\":" + json_string(cr.fingerprint);
-            b += credentials::state_json(h, now_ms);
+            b += credentials::state_json(h, now_ms, wall_ms);
             b += "}";
         }
         b += "]}";

@@ -25,6 +25,10 @@ struct CliOptions {
     std::size_t limit = 50;               // log --limit
     std::optional<std::uint64_t> id;      // log --id
     std::string by = "client";            // usage --by
+
+    // credentials reset|disable|enable TARGET ("" = list them).
+    std::string action;
+    std::string target;
 };
 
 }  // namespace agd::daemon

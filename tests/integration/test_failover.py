@@ -357,7 +357,7 @@ class FailoverTests(AgdTestCase):
         d = self.daemon(keys=(K1, K2), strategy="fill-first")
         self.assertEqual(answer_cred(chat(d.port, "gpt-x+fail_cred=%s+status=401" % K1)), K2)
         st = d.credential_state(K1)
-        self.assertEqual(st["state"], "disabled", st)
+        self.assertEqual(st["state"], "refused", st)
         self.assertEqual(st["why"]["status"], 401, st)
         self.mock.clear()
         for _ in range(3):

@@ -20,7 +20,7 @@ bool contains(const std::string& haystack, std::string_view needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
-const char* kFullStatus = R"({"version":"0.1.0","pid":123,"started_at":"2026-11-22T13:00:00Z","uptime_s":3723,
+const char* kFullStatus = R"({"version":"0.1.0","pid":123,"now":1796388378366,"started_at":"2026-11-22T13:00:00Z","uptime_s":3723,
  "generation":2,"config_path":"/etc/antigravityd/antigravityd.conf","config_loaded_at":"2026-11-22T13:10:00Z",
  "workers":2,"listeners":["127.0.0.1:8045","/run/antigravityd/api.sock"],"auth_mode":"off","requests_served":1234,
  "in_flight":3,"providers":[{"name":"openai","type":"openai","api":"chat","base_url":"https://api.openai.com/v1",
@@ -150,11 +150,11 @@ TEST_CASE("cli: status rendering") {
     CHECK(contains(s, "requests:      1234 served, 3 in flight\n"));
     CHECK(contains(s, "providers:\n  openai (openai, chat api) https://api.openai.com/v1\n"));
     CHECK(contains(s, "    models: gpt-4o*, fast=gpt-4o-mini\n"));
-    CHECK(contains(s, "    credential 1a2b3c4d: ok, 10 requests, 1 failure, last status 200\n"));
-    CHECK(contains(s, "    credential 5e6f7a8b: cooldown (42s left), 1 request, 1 failure, last status 429\n"
+    CHECK(contains(s, "    credential 1a2b3c4d: ready, 10 requests, 1 failure, last status 200\n"));
+    CHECK(contains(s, "    credential 5e6f7a8b: cooling for every model (42s left), 1 request, 1 failure, last status 429\n"
                       "      cooling for model gpt-4o (1m 30s left)\n"
                       "      last failure: credential: 429 insufficient_quota: You exceeded your current quota "
-                      "(upstream said wait 42s)\n"));
+                      "(upstream said wait 42s), 1m 0s ago\n"));
     CHECK(contains(s, "  claude (anthropic) https://api.anthropic.com\n    models: claude-*\n    no credentials\n"));
     // Providers come in the daemon's order.
     CHECK(s.find("openai (") < s.find("claude ("));
@@ -202,7 +202,7 @@ TEST_CASE("cli: status rendering tolerates missing and odd fields") {
     CHECK(contains(*partial, "requests:      5 served, ? in flight\n"));
     CHECK(contains(*partial, "listeners:     none\n"));
     CHECK_FALSE(contains(*partial, "workers"));
-    CHECK(contains(*partial, "  ?\n    credential ?: disabled\n"));
+    CHECK(contains(*partial, "  ?\n    credential ?: disabled by an administrator\n"));
 
     auto broken = render_status("not json");
     REQUIRE_FALSE(broken);

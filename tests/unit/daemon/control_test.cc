@@ -54,6 +54,12 @@ struct FakeHandler : ControlServer::Handler {
         pending_reload = std::move(reply);  // answered later, from the loop
     }
     std::string status() override { return status_json; }
+    std::vector<std::pair<std::string, std::string>> commands;  // verb, args
+    std::string command(std::string_view verb, std::string_view args) override {
+        commands.emplace_back(verb, args);
+        if (verb != "credentials") return {};
+        return R"({"ok":true,"args":")" + std::string(args) + R"("})";
+    }
     void stop(ControlServer::Reply reply) override {
         ++stops;
         if (stop_answers_at_once)
@@ -130,6 +136,14 @@ TEST_CASE("control: status, unknown commands, and the socket's mode") {
     auto unknown = drive<StrResult>(b.base, [&] { return control_call(path, "frobnicate", 5s); });
     REQUIRE(unknown);
     CHECK(*unknown == R"({"ok":false,"error":"unknown_command","message":"unknown command"})");
+    REQUIRE(h.commands.size() == 1);
+    CHECK(h.commands[0] == std::pair<std::string, std::string>("frobnicate", ""));
+
+    // Other verbs reach the handler with the rest of the line.
+    auto creds = drive<StrResult>(b.base, [&] { return control_call(path, "credentials reset oa/1a2b", 5s); });
+    REQUIRE(creds);
+    CHECK(*creds == R"({"ok":true,"args":"reset oa/1a2b"})");
+    CHECK(h.commands.back() == std::pair<std::string, std::string>("credentials", "reset oa/1a2b"));
 
     // CRLF and surrounding blanks are tolerated.
     auto crlf = drive<std::string>(b.base, [&] {
@@ -305,6 +319,7 @@ TEST_CASE("control: stop is answered at once and the connection closes when the 
             event_base* base;
             void reload(ControlServer::Reply r) override { r(R"({"ok":true,"generation":1})"); }
             std::string status() override { return "{}"; }
+            std::string command(std::string_view, std::string_view) override { return {}; }
             void stop(ControlServer::Reply r) override {
                 r(R"({"ok":true,"message":"stopping"})");
                 timeval later{0, 200'000};
