@@ -4,8 +4,6 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include <time.h>
-
 #include <algorithm>
 #include <cerrno>
 
@@ -13,6 +11,7 @@
 
 #include "introspect.h"
 #include "pieces.h"
+#include "ratelimit.h"
 #include "worker.h"
 
 namespace mock {
@@ -85,7 +84,7 @@ bool Exchange::needs_loop() const {
     // The connection is closed from the loop, outside libevhtp's parser.
     if (plan_.hangup) return true;
     if (s.delay_ns > 0) return true;
-    if (plan_.error_status != 0 || plan_.fixed_body) return false;
+    if (plan_.error_status != 0 || plan_.fixed_body || plan_.late) return false;
     if (s.reset_after) return true;
     if (!plan_.stream) return false;
     // A stream larger than the backpressure threshold goes through the loop
@@ -171,24 +170,32 @@ void Exchange::begin() {
         return;
     }
     Headers headers = plan_.headers;
+    const Script& s = plan_.script;
+    const Api api = plan_.reply.api;
+    if (plan_.late) {
+        LateAnswer a = plan_.late();
+        headers.insert(headers.end(), a.headers.begin(), a.headers.end());
+        finish_plain(a.status, std::move(headers), "application/json", a.body);
+        return;
+    }
+    if (plan_.auth_failed) {
+        std::string message = fmt::format(
+            "mock: cred={} is not a live OAuth access token of this mock", plan_.credential);
+        finish_plain(401, std::move(headers), "application/json",
+                     error_body(api, 401, message, plan_.reply.seq));
+        return;
+    }
     if (plan_.error_status != 0) {
-        if (plan_.script.retry_after) {
-            headers.emplace_back("Retry-After", *plan_.script.retry_after);
-        }
-        bool key_wide = plan_.error_status == 429 && plan_.script.quota_key;
-        if (key_wide && plan_.reply.api == Api::messages) {
-            // A subscription key's unified window, spent.
-            headers.emplace_back("anthropic-ratelimit-unified-status", "rejected");
-            headers.emplace_back("anthropic-ratelimit-unified-5h-status", "rejected");
-            headers.emplace_back("anthropic-ratelimit-unified-5h-reset",
-                                 std::to_string(static_cast<long long>(time(nullptr)) + 3600));
-        }
+        add_error_hints(headers, s, api, plan_.error_status, realtime_ns());
+        bool key_wide = plan_.error_status == 429 && s.quota_key;
         std::string message =
             fmt::format("mock error {} for cred={}", plan_.error_status, plan_.credential);
         finish_plain(plan_.error_status, std::move(headers), "application/json",
-                     error_body(plan_.reply.api, plan_.error_status, message, plan_.reply.seq, key_wide));
+                     error_body(api, plan_.error_status, message, plan_.reply.seq, key_wide,
+                                gemini_retry_delay_ns(s, api)));
         return;
     }
+    add_remaining_headers(headers, s, api, realtime_ns());
     if (plan_.fixed_body) {
         finish_plain(200, std::move(headers), "application/json", *plan_.fixed_body);
         return;

@@ -3,6 +3,7 @@
 // the connection closed instead.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +20,13 @@ namespace mock {
 
 struct Worker;
 
+// An answer computed only when it is sent (after the delay).
+struct LateAnswer {
+    int status = 200;
+    Headers headers;
+    std::string body;  // application/json
+};
+
 struct Plan {
     Reply reply;
     Script script;
@@ -26,7 +34,9 @@ struct Plan {
     bool stream = false;
     int error_status = 0;                  // answer with this error instead
     bool hangup = false;                   // close the connection without answering
+    bool auth_failed = false;              // auth=oauth refused the credential (error_status 401)
     std::optional<std::string> fixed_body;  // 200 body given up front (count endpoints)
+    std::function<LateAnswer()> late;       // or the answer, computed when due (must not throw)
     Headers headers;                       // sent on every response of this request
     // When non-empty: the pieces to send instead of the generated text
     // (script.chunks is their count): a tool result echo, or the argument

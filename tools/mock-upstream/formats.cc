@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "json.h"
+#include "ratelimit.h"
 
 namespace mock {
 namespace {
@@ -156,7 +157,8 @@ const char* stream_content_type(const Reply& r) {
     return "text/event-stream";
 }
 
-std::string error_body(Api api, int status, std::string_view message, uint64_t seq, bool key_wide) {
+std::string error_body(Api api, int status, std::string_view message, uint64_t seq, bool key_wide,
+                       int64_t retry_delay_ns) {
     JsonOut j;
     switch (api) {
         case Api::chat:
@@ -185,15 +187,35 @@ std::string error_body(Api api, int status, std::string_view message, uint64_t s
                 .ki("code", status)
                 .ks("message", message)
                 .ks("status", gemini_status(status));
-            if (status == 429) {
-                // google.rpc.QuotaFailure: per project and model, or (key_wide) per project.
-                j.key("details").arr().obj()
-                    .ks("@type", "type.googleapis.com/google.rpc.QuotaFailure")
-                    .key("violations").arr().obj()
-                    .ks("quotaMetric", "generativelanguage.googleapis.com/generate_content_requests")
-                    .ks("quotaId", key_wide ? "GenerateRequestsPerDayPerProject" : "GenerateRequestsPerMinutePerProjectPerModel");
-                if (!key_wide) j.key("quotaDimensions").obj().ks("location", "global").ks("model", "mock-model").end();
-                j.end().end().end().end();
+            if (status == 429 || retry_delay_ns >= 0) {
+                j.key("details").arr();
+                if (status == 429 && key_wide && retry_delay_ns >= 0) {
+                    j.obj()
+                        .ks("@type", "type.googleapis.com/google.rpc.ErrorInfo")
+                        .ks("reason", "RATE_LIMIT_EXCEEDED")
+                        .ks("domain", "generativelanguage.googleapis.com")
+                        .key("metadata").obj()
+                        .ks("service", "generativelanguage.googleapis.com")
+                        .ks("quotaResetDelay", go_duration(retry_delay_ns))
+                        .end().end();
+                }
+                if (status == 429) {
+                    // google.rpc.QuotaFailure: per project and model, or (key_wide) per project.
+                    j.obj()
+                        .ks("@type", "type.googleapis.com/google.rpc.QuotaFailure")
+                        .key("violations").arr().obj()
+                        .ks("quotaMetric", "generativelanguage.googleapis.com/generate_content_requests")
+                        .ks("quotaId", key_wide ? "GenerateRequestsPerDayPerProject" : "GenerateRequestsPerMinutePerProjectPerModel");
+                    if (!key_wide) j.key("quotaDimensions").obj().ks("location", "global").ks("model", "mock-model").end();
+                    j.end().end().end();
+                }
+                if (retry_delay_ns >= 0) {
+                    j.obj()
+                        .ks("@type", "type.googleapis.com/google.rpc.RetryInfo")
+                        .ks("retryDelay", fmt::format("{}s", ceil_seconds(retry_delay_ns)))
+                        .end();
+                }
+                j.end();
             }
             j.end().end();
             break;

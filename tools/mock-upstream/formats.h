@@ -65,7 +65,11 @@ std::string complete_body(const Reply& r, std::string_view text);
 // Error body of the API's own format for an HTTP status.
 // key_wide: a 429 says the whole key is spent (OpenAI insufficient_quota,
 // a Gemini quota counted per project) rather than one model's rate.
-std::string error_body(Api api, int status, std::string_view message, uint64_t seq, bool key_wide = false);
+// retry_delay_ns >= 0 (Gemini): a google.rpc.RetryInfo with that delay, and
+// with key_wide on a 429 an ErrorInfo RATE_LIMIT_EXCEEDED whose
+// metadata.quotaResetDelay says the same.
+std::string error_body(Api api, int status, std::string_view message, uint64_t seq,
+                       bool key_wide = false, int64_t retry_delay_ns = -1);
 
 // count_tokens / countTokens body.
 std::string count_body(Api api, int tokens);

@@ -9,9 +9,11 @@
 #include <rapidjson/error/en.h>
 
 #include "exchange.h"
+#include "failcount.h"
 #include "incoming.h"
 #include "introspect.h"
 #include "json.h"
+#include "oauth.h"
 #include "pieces.h"
 #include "turn.h"
 #include "validate.h"
@@ -170,9 +172,18 @@ void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
     Plan plan;
     plan.script = std::move(script);
     plan.credential = in.credential;
-    plan.error_status = error_status_for(plan.script, in.credential);
     plan.hangup = plan.script.hangup ||
                   (plan.script.hangup_reused && request_ordinal(req->conn) > 1);
+    if (plan.script.auth_oauth && !oauth_token_live(in.credential)) {
+        plan.auth_failed = true;
+        plan.error_status = 401;
+    } else {
+        plan.error_status = error_status_for(plan.script, in.credential);
+        if (plan.error_status != 0 && plan.script.fail_times > 0 && !plan.hangup &&
+            !fail_times_take(model, in.credential, plan.script.fail_times)) {
+            plan.error_status = 0;  // failed fail_times times already: answered normally
+        }
+    }
     plan.reply.api = api;
     plan.reply.model = model;
     plan.reply.seq = ++g_seq;
@@ -273,6 +284,17 @@ void introspection(evhtp_request_t* req, const RecordedRequest& in) {
     } else if (in.path == "/__mock/stats" && (get || del)) {
         if (del) reset_stats();
         reply_json(req, in, 200, stats_json());
+    } else if (in.path == "/__mock/state" && del) {
+        fail_times_clear();
+        oauth_reset();
+        reply_json(req, in, 200, R"({"status":"ok"})");
+    } else if (in.path == "/__mock/oauth" && get) {
+        reply_json(req, in, 200, oauth_state_json());
+    } else if (in.path == "/__mock/oauth" && req->method == htp_method_POST) {
+        auto [status, body] = oauth_configure(in.body);
+        reply_json(req, in, status, body);
+    } else if (in.path == "/__mock/oauth/revoke" && req->method == htp_method_POST) {
+        reply_json(req, in, 200, oauth_revoke_access());
     } else {
         not_found(req, in);
     }
@@ -307,6 +329,10 @@ void handle_request(evhtp_request_t* req, void*) {
         models(req, in);
     } else if (path == kGeminiPrefix || starts_with(path, "/v1beta/models/")) {
         gemini(req, in);
+    } else if (path == "/oauth/token" && m == htp_method_POST) {
+        Plan plan = oauth_token_plan(in);
+        plan.headers = base_headers(in);
+        serve(req, std::move(plan));
     } else {
         not_found(req, in);
     }

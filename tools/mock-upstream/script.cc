@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <utility>
 
 namespace mock {
 namespace {
@@ -38,6 +39,19 @@ std::vector<std::string> split_list(std::string_view text) {
         start = bar + 1;
     }
     return out;
+}
+
+std::optional<Hint> parse_hint(std::string_view text) {
+    static constexpr std::pair<std::string_view, Hint> kNames[] = {
+        {"retry-after", Hint::retry_after},   {"retry-after-date", Hint::retry_after_date},
+        {"retry-after-ms", Hint::retry_after_ms}, {"openai", Hint::openai},
+        {"anthropic", Hint::anthropic},       {"anthropic-unified", Hint::anthropic_unified},
+        {"gemini", Hint::gemini},             {"none", Hint::none},
+    };
+    for (const auto& [name, hint] : kNames) {
+        if (text == name) return hint;
+    }
+    return std::nullopt;
 }
 
 void apply(Script& s, std::string_view key, std::string_view value) {
@@ -86,12 +100,25 @@ void apply(Script& s, std::string_view key, std::string_view value) {
         if (auto v = parse_bool(value)) s.both_lengths = *v;
     } else if (key == "deep_args") {
         if (auto v = parse_int(value, 1, kMaxDeepArgs)) s.deep_args = static_cast<int>(*v);
+    } else if (key == "hint") {
+        if (auto h = parse_hint(value)) s.hint = *h;
+    } else if (key == "wait") {
+        if (auto v = parse_duration(value, kMaxHintNs)) s.wait_ns = *v;
+    } else if (key == "remaining") {
+        if (auto v = parse_int(value, 0, kMaxRemaining)) s.remaining = *v;
+    } else if (key == "reset") {
+        if (auto v = parse_duration(value, kMaxHintNs)) s.reset_ns = *v;
+    } else if (key == "fail_times") {
+        if (auto v = parse_int(value, 1, kMaxFailTimes)) s.fail_times = static_cast<int>(*v);
+    } else if (key == "auth") {
+        if (value == "oauth") s.auth_oauth = true;
+        if (value == "none") s.auth_oauth = false;
     }
 }
 
 }  // namespace
 
-std::optional<int64_t> parse_duration(std::string_view text) {
+std::optional<int64_t> parse_duration(std::string_view text, int64_t max_ns) {
     std::size_t digits = 0;
     while (digits < text.size() &&
            ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) {
@@ -112,6 +139,10 @@ std::optional<int64_t> parse_duration(std::string_view text) {
         scale = 1e3;
     } else if (unit == "m") {
         scale = 60e9;
+    } else if (unit == "h") {
+        scale = 3600e9;
+    } else if (unit == "d") {
+        scale = 86400e9;
     } else {
         return std::nullopt;
     }
@@ -121,7 +152,7 @@ std::optional<int64_t> parse_duration(std::string_view text) {
         return std::nullopt;
     }
     double ns = std::round(value * scale);
-    if (!(ns >= 0) || ns > static_cast<double>(kMaxDurationNs)) {
+    if (!(ns >= 0) || ns > static_cast<double>(max_ns)) {
         return std::nullopt;
     }
     return static_cast<int64_t>(ns);

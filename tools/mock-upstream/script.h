@@ -10,6 +10,12 @@
 
 namespace mock {
 
+// hint=FORMAT: how an error answer says when to come back (see ratelimit.h).
+enum class Hint { none, retry_after, retry_after_date, retry_after_ms, openai, anthropic,
+                  anthropic_unified, gemini };
+
+inline constexpr int64_t kSecondNs = 1000000000;
+
 struct Script {
     std::string base;                    // model name before the first '+'
     int chunks = 3;                      // text pieces (1..kMaxChunks)
@@ -34,6 +40,12 @@ struct Script {
     bool both_lengths = false;           // a chunked stream that also sends Content-Length: 1
     int deep_args = 0;                   // tool-call arguments nested this deep (0 = from the schema)
     bool quota_key = false;              // quota=key: a 429 is key-wide (billing, a subscription window, a project quota)
+    Hint hint = Hint::none;              // reset hint on an error answer
+    int64_t wait_ns = 60 * kSecondNs;    // when the hint says the limit resets
+    std::optional<int64_t> remaining;    // remaining-quota headers on a success answer
+    int64_t reset_ns = 60 * kSecondNs;   // when those headers say the window resets
+    int fail_times = 0;                  // only the first N requests (per model and credential) fail
+    bool auth_oauth = false;             // auth=oauth: the credential must be a live mock access token
 };
 
 inline constexpr int kMaxChunks = 100000;
@@ -41,11 +53,15 @@ inline constexpr int kMaxCalls = 64;
 inline constexpr int kMaxDeepArgs = 1000000;
 inline constexpr int kMaxCached = 1000000000;
 inline constexpr std::size_t kMaxPad = 64u << 20;
-inline constexpr int64_t kMaxDurationNs = int64_t{24} * 3600 * 1000000000;
+inline constexpr int64_t kMaxDurationNs = int64_t{24} * 3600 * kSecondNs;
+inline constexpr int64_t kMaxHintNs = int64_t{400} * 86400 * kSecondNs;  // wait=, reset=
+inline constexpr int64_t kMaxRemaining = 1000000000;
+inline constexpr int kMaxFailTimes = 1000000;
 
-// Parses a duration such as "20ms", "1s", "1.5s", "250us", "2m" or a bare
-// number (milliseconds). Returns nanoseconds, or nothing if malformed.
-std::optional<int64_t> parse_duration(std::string_view text);
+// Parses a duration such as "20ms", "1s", "1.5s", "250us", "2m", "5h", "7d"
+// or a bare number (milliseconds). Returns nanoseconds, or nothing if
+// malformed or above max_ns.
+std::optional<int64_t> parse_duration(std::string_view text, int64_t max_ns = kMaxDurationNs);
 
 // Splits the model on '+' and reads the directives. Unknown keys and
 // malformed values are ignored (the default stays in force).
