@@ -34,6 +34,7 @@ const char* to_string(Strategy s) {
     switch (s) {
         case Strategy::RoundRobin: return "round-robin";
         case Strategy::FillFirst: return "fill-first";
+        case Strategy::Weighted: return "weighted";
     }
     return "unknown";
 }

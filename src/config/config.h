@@ -17,7 +17,7 @@ using Millis = std::chrono::milliseconds;
 
 enum class LogLevel { Error = 3, Warning = 4, Notice = 5, Info = 6, Debug = 7 };
 enum class AuthMode { Off, Strict, AllExceptHealth, Auto };
-enum class Strategy { RoundRobin, FillFirst };
+enum class Strategy { RoundRobin, FillFirst, Weighted };
 enum class ProviderType { OpenAI, Anthropic, Gemini };
 enum class OpenAIApi { Chat, Responses };
 enum class RealIpHeader { XForwardedFor, XRealIp };
@@ -47,6 +47,9 @@ struct ProviderConfig {
     OpenAIApi api = OpenAIApi::Chat;  // openai only
     std::string base_url;             // no trailing slash
     std::vector<std::string> keys;    // each key is one credential
+    std::vector<unsigned> key_weights;  // one per key: `key = K weight=N`, else the provider's weight
+    unsigned weight = 1;              // strategy = weighted: the share of each key without its own
+    unsigned priority = 0;            // tier: lower first; a higher number only when the lower tiers are out
     std::vector<ModelPattern> models;
     std::string proxy;                // "" = none; http://, https://, socks5://, socks5h://
     bool native_http = true;          // http_client = auto: plain-HTTP upstreams use the native client
@@ -93,6 +96,8 @@ struct RoutingConfig {
     Millis probe_interval{300'000};   // a credential cooled by a longer hint is tested this often
     unsigned breaker_failures = 5;    // transport failures in a row that open a credential's breaker
     Millis breaker_cooldown{30'000};  // how long the breaker stays open before one request tests it
+    bool sticky = false;              // sticky = session: a conversation stays on its credential
+    Millis sticky_ttl{3'600'000};     // a session's credential is forgotten after this long unused
 };
 
 // [client.NAME]: a person, team or application, its keys and limits.

@@ -55,6 +55,7 @@ constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 constexpr unsigned kMaxWorkers = 256;
 constexpr unsigned kMaxConnectionsPerIp = 1'000'000;
 constexpr unsigned kMaxAttempts = 10;
+constexpr unsigned kMaxWeight = 1000;  // a key's or provider's weight, a provider's priority
 constexpr char kLongValueMarker[] = "\x01";
 
 constexpr const char* kDefaultListen = "127.0.0.1:8045";
@@ -156,6 +157,8 @@ struct ProviderState {
     bool base_url_set = false;
     bool duplicate = false;      // a second [provider.NAME]: reported, then ignored
     std::map<std::string, int> seen;  // key -> first line (non-repeatable keys)
+    std::vector<unsigned> key_weights;  // per key: 0 = the provider's weight
+    int weight_line = 0;
 };
 
 struct ClientState {
@@ -228,6 +231,7 @@ private:
     void access_key(const std::string& label, std::string_view key, std::string_view value);
     void routing_key(const std::string& label, std::string_view key, std::string_view value);
     void provider_key(ProviderState& p, const std::string& label, std::string_view key, std::string_view value);
+    void provider_key_value(ProviderState& p, const std::string& label, std::string_view value);
     void client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view value);
     void log_key(const std::string& label, std::string_view key, std::string_view value);
     void metrics_key(const std::string& label, std::string_view key, std::string_view value);
@@ -605,17 +609,24 @@ void Parser::access_key(const std::string& label, std::string_view key, std::str
 void Parser::routing_key(const std::string& label, std::string_view key, std::string_view v) {
     RoutingConfig& r = cfg_.routing;
     if (key != "strategy" && key != "cooldown" && key != "max_attempts" && key != "max_cooldown" &&
-        key != "probe_interval" && key != "breaker_failures" && key != "breaker_cooldown") {
+        key != "probe_interval" && key != "breaker_failures" && key != "breaker_cooldown" && key != "sticky" &&
+        key != "sticky_ttl") {
         error(line_, label,
               "unknown key (expected strategy, cooldown, max_attempts, max_cooldown, probe_interval, "
-              "breaker_failures or breaker_cooldown)");
+              "breaker_failures, breaker_cooldown, sticky or sticky_ttl)");
         return;
     }
     if (!once(routing_seen_, label, key)) return;
     if (key == "strategy") {
         if (auto s = enum_value<Strategy>(label, v,
-                                          {{"round-robin", Strategy::RoundRobin}, {"fill-first", Strategy::FillFirst}}))
+                                          {{"round-robin", Strategy::RoundRobin},
+                                           {"fill-first", Strategy::FillFirst},
+                                           {"weighted", Strategy::Weighted}}))
             r.strategy = *s;
+    } else if (key == "sticky") {
+        if (auto s = enum_value<bool>(label, v, {{"off", false}, {"session", true}})) r.sticky = *s;
+    } else if (key == "sticky_ttl") {
+        if (auto d = duration_value(label, v, false)) r.sticky_ttl = *d;
     } else if (key == "cooldown") {
         if (auto d = duration_value(label, v, true)) r.cooldown = *d;
     } else if (key == "max_cooldown") {
@@ -642,19 +653,30 @@ void Parser::routing_key(const std::string& label, std::string_view key, std::st
 void Parser::provider_key(ProviderState& p, const std::string& label, std::string_view key, std::string_view v) {
     ProviderConfig& c = p.cfg;
     if (key == "key") {
-        secret_value(label, v, c.keys);
+        provider_key_value(p, label, v);
         return;
     }
     if (key == "models") {
         models_value(p, label, v);
         return;
     }
-    if (key != "type" && key != "api" && key != "base_url" && key != "proxy" && key != "http_client") {
-        error(line_, label, "unknown key (expected type, api, base_url, key, models, proxy or http_client)");
+    if (key != "type" && key != "api" && key != "base_url" && key != "proxy" && key != "http_client" &&
+        key != "weight" && key != "priority") {
+        error(line_, label,
+              "unknown key (expected type, api, base_url, key, models, proxy, http_client, weight or priority)");
         return;
     }
     if (!once(p.seen, label, key)) return;
-    if (key == "type") {
+    if (key == "weight" || key == "priority") {
+        auto n = parse_uint(v, kMaxWeight);
+        if (!n || (key == "weight" && *n == 0)) {
+            error(line_, label, std::string("expected a number from ") + (key == "weight" ? "1" : "0") + " to " +
+                                    std::to_string(kMaxWeight) + ", got " + quote(v));
+            return;
+        }
+        (key == "weight" ? c.weight : c.priority) = static_cast<unsigned>(*n);
+        p.weight_line = key == "weight" ? line_ : p.weight_line;
+    } else if (key == "type") {
         if (auto t = enum_value<ProviderType>(
                 label, v,
                 {{"openai", ProviderType::OpenAI}, {"anthropic", ProviderType::Anthropic}, {"gemini", ProviderType::Gemini}})) {
@@ -852,6 +874,37 @@ void Parser::cidr_value(const std::string& label, std::string_view v, std::vecto
         return;
     }
     into.push_back(std::move(*c));
+}
+
+// `key = K` or `key = K weight=N`: the key, then options after blanks.
+void Parser::provider_key_value(ProviderState& p, const std::string& label, std::string_view v) {
+    std::string_view key = v, rest;
+    if (auto blank = v.find_first_of(" \t"); blank != std::string_view::npos) {
+        key = v.substr(0, blank);
+        rest = trim(v.substr(blank));
+    }
+    unsigned weight = 0;  // 0: the provider's
+    while (!rest.empty()) {
+        auto blank = rest.find_first_of(" \t");
+        std::string_view opt = rest.substr(0, blank);
+        rest = blank == std::string_view::npos ? std::string_view() : trim(rest.substr(blank));
+        auto n = opt.starts_with("weight=") ? parse_uint(opt.substr(7), kMaxWeight) : std::nullopt;
+        if (!opt.starts_with("weight=")) {
+            // The option is not echoed either: a key pasted with a blank in it would be.
+            error(line_, label, "unknown option after the key (expected weight=N)");
+            return;
+        }
+        if (!n || *n == 0) {
+            error(line_, label, "weight: expected a number from 1 to " + std::to_string(kMaxWeight) + ", got " +
+                                    quote(opt.substr(7)));
+            return;
+        }
+        weight = static_cast<unsigned>(*n);
+    }
+    size_t before = p.cfg.keys.size();
+    secret_value(label, key, p.cfg.keys);
+    if (p.cfg.keys.size() > before) p.key_weights.push_back(weight);
+    if (weight != 0 && p.weight_line == 0) p.weight_line = line_;
 }
 
 void Parser::secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into) {
@@ -1105,6 +1158,10 @@ void Parser::finish() {
         if (!p.type_set && !p.seen.count("type"))
             error(c.line, p.label, "no type configured (expected openai, anthropic or gemini)");
         if (c.keys.empty()) error(c.line, p.label, "no key configured (each key is one credential)");
+        c.key_weights.clear();
+        for (unsigned w : p.key_weights) c.key_weights.push_back(w != 0 ? w : c.weight);
+        if (p.weight_line != 0 && cfg_.routing.strategy != Strategy::Weighted)
+            warning(p.weight_line, p.label, "weights count only with [routing] strategy = weighted");
         if (c.models.empty()) error(c.line, p.label, "no models configured");
         if (p.api_line != 0 && p.type_set && c.type != ProviderType::OpenAI)
             error(p.api_line, p.label + ".api", std::string("only valid for type = openai, not ") + to_string(c.type));

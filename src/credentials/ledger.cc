@@ -93,7 +93,7 @@ int64_t CredentialState::capped(int64_t wait_ms, const Policy& p) const {
     return std::min(wait_ms, p.max_cooldown_ms);
 }
 
-CredentialState::Check CredentialState::check(std::string_view model, int64_t now, const Policy& p) {
+CredentialState::Check CredentialState::gate(std::string_view model, int64_t now, const Policy& p, bool claim) {
     Check c;
     if (admin_disabled_.load(std::memory_order_relaxed)) {
         c.gate = Gate::Out;
@@ -111,7 +111,7 @@ CredentialState::Check CredentialState::check(std::string_view model, int64_t no
     if (until > now) {
         int64_t np = next_probe_ms_.load(std::memory_order_relaxed);
         if (np != 0 && np <= now &&
-            next_probe_ms_.compare_exchange_strong(np, now + p.probe_interval_ms, std::memory_order_relaxed)) {
+            (!claim || next_probe_ms_.compare_exchange_strong(np, now + p.probe_interval_ms, std::memory_order_relaxed))) {
             c.gate = Gate::Probe;
             c.reason = "probing a long cooldown";
             return c;
@@ -131,15 +131,16 @@ CredentialState::Check CredentialState::check(std::string_view model, int64_t no
         }
         // Half-open: one request tests it. The claim lapses after a
         // breaker cooldown, should its request never report.
-        int64_t claim = half_open_until_.load(std::memory_order_relaxed);
-        if (claim <= now &&
-            half_open_until_.compare_exchange_strong(claim, now + p.breaker_cooldown_ms, std::memory_order_relaxed)) {
+        int64_t taken = half_open_until_.load(std::memory_order_relaxed);
+        if (taken <= now &&
+            (!claim || half_open_until_.compare_exchange_strong(taken, now + p.breaker_cooldown_ms,
+                                                                std::memory_order_relaxed))) {
             c.gate = Gate::Probe;
             c.reason = "breaker half-open";
             return c;
         }
         c.gate = Gate::Out;
-        c.until_ms = claim;
+        c.until_ms = taken;
         c.reason = "breaker half-open, being tested";
         return c;
     }

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "credentials/hints.h"
+#include "credentials/sessions.h"
 #include "credentials/verdict.h"
 
 namespace agd::credentials {
@@ -78,7 +79,9 @@ public:
 
     // Whether a request for `model` (the name sent upstream) may use it now.
     // A Probe answer has claimed the probe: the caller must use it.
-    Check check(std::string_view model, int64_t now_ms, const Policy& p);
+    Check check(std::string_view model, int64_t now_ms, const Policy& p) { return gate(model, now_ms, p, true); }
+    // The same answer without claiming a probe (to explain, not to use).
+    Check peek(std::string_view model, int64_t now_ms, const Policy& p) { return gate(model, now_ms, p, false); }
 
     // After an attempt: what the answer said (Scope::None: it went well).
     // `hints` are the answer's (the remaining figures of a success too).
@@ -142,6 +145,7 @@ private:
         std::atomic<uint64_t> hash{0};  // 0: free
         std::atomic<int64_t> until_ms{0};
     };
+    Check gate(std::string_view model, int64_t now_ms, const Policy& p, bool claim);
     int64_t model_until(uint64_t hash) const;
     void cool_model(std::string_view model, uint64_t hash, int64_t until_ms);
     bool clear_model(uint64_t hash);
@@ -193,8 +197,11 @@ public:
     // cleared, an admin's enable or disable): the state file is written
     // when it moved.
     uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
+    // Which credential served which conversation (sticky sessions).
+    Sessions& sessions() { return sessions_; }
 
 private:
+    Sessions sessions_;
     std::mutex mu_;  // leaf; main thread (snapshot build, reload)
     std::unordered_map<std::string, std::shared_ptr<CredentialState>> map_;
     std::atomic<uint64_t> changes_{0};

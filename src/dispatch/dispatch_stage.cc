@@ -2,11 +2,24 @@
 
 #include <memory>
 
+#include "credentials/sessions.h"
 #include "dispatch/exchange.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
 
 namespace agd::dispatch {
+
+// The conversation a request belongs to, as its client names it: an
+// explicit header first, then what the protocol's body carries.
+uint64_t session_of(const RequestContext& ctx, std::string_view model) {
+    std::string_view s = ctx.header("x-session-id");
+    if (s.empty()) s = ctx.header("session-id");  // Codex
+    if (s.empty()) s = ctx.header("session_id");
+    if (s.empty()) s = ctx.body.prompt_cache_key;  // OpenAI, Codex
+    if (s.empty()) s = ctx.body.metadata_user_id;  // Anthropic (Claude Code: user, account and session)
+    if (s.empty()) s = ctx.body.user;              // OpenAI
+    return credentials::session_key(ctx.client_index, model, s.substr(0, kMaxSessionField));
+}
 
 StageResult DispatchStage::on_request(RequestContext& ctx) const {
     if (!is_upstream_operation(ctx.route.op)) return StageResult::Continue;
@@ -17,15 +30,13 @@ StageResult DispatchStage::on_request(RequestContext& ctx) const {
         ctx.fail(ErrorKind::ModelNotFound, "no provider serves model '" + model + "'");
         return StageResult::Reply;
     }
-    // Providers speaking the client's protocol first (a passthrough), the
-    // others (translated) when none of those can serve. A legacy completion
-    // is translated whatever the wire.
-    std::vector<Match> preferred, others;
-    for (auto& m : all) {
-        bool same = router.providers()[m.provider].wire == ctx.route.protocol && ctx.route.op != Operation::Completions;
-        (same ? preferred : others).push_back(std::move(m));
-    }
-    ctx.exchange = std::make_unique<Exchange>(ctx, std::move(preferred), std::move(others));
+    // Within a tier, providers speaking the client's protocol come first (a
+    // passthrough), the others (translated) when none of those can serve.
+    // A legacy completion is translated whatever the wire.
+    for (auto& m : all)
+        m.translated = router.providers()[m.provider].wire != ctx.route.protocol || ctx.route.op == Operation::Completions;
+    uint64_t session = router.sticky() ? session_of(ctx, model) : 0;
+    ctx.exchange = std::make_unique<Exchange>(ctx, std::move(all), session);
     ctx.pause();
     ctx.exchange->start();
     return StageResult::Pause;

@@ -2,9 +2,17 @@
 // protocol -> an Exchange that runs the request upstream.
 #pragma once
 
+#include <cstdint>
+#include <string_view>
+
 #include "pipeline/stage.h"
 
 namespace agd::dispatch {
+
+// The sticky-session key of a request (credentials::session_key): the
+// x-session-id, session-id or session_id header, else the body's
+// prompt_cache_key, metadata.user_id or user; 0 when it names none.
+uint64_t session_of(const RequestContext& ctx, std::string_view model);
 
 class DispatchStage final : public Stage {
 public:

@@ -151,8 +151,8 @@ void Exchange::report(Outcome o, int status, int64_t now) {
     if (ctx_.access.attempt_log.size() < kMaxLoggedAttempts) ctx_.access.attempt_log.push_back(std::move(a));
 }
 
-Exchange::Exchange(RequestContext& ctx, std::vector<Match> preferred, std::vector<Match> others)
-    : ctx_(ctx), preferred_(std::move(preferred)), others_(std::move(others)) {}
+Exchange::Exchange(RequestContext& ctx, std::vector<Match> matches, uint64_t session)
+    : ctx_(ctx), matches_(std::move(matches)), session_(session) {}
 
 Exchange::~Exchange() { cancel(); }
 
@@ -173,17 +173,7 @@ void Exchange::attempt() {
     while (true) {
         if (ctx_.access.attempts >= static_cast<int>(cfg.routing.max_attempts)) return fail_final();
         int64_t now = credentials::steady_ms();
-        Router::Pick pick;
-        if (!preferred_.empty()) pick = router.pick(preferred_, tried_, now);
-        if (pick.status != Router::PickStatus::Ok && !others_.empty()) {
-            Router::Pick other = router.pick(others_, tried_, now);
-            if (other.status == Router::PickStatus::Ok || pick.status == Router::PickStatus::Exhausted ||
-                preferred_.empty()) {
-                pick = std::move(other);
-            } else if (other.status == Router::PickStatus::AllCooling) {
-                pick.retry_after_ms = std::min(pick.retry_after_ms, other.retry_after_ms);
-            }
-        }
+        Router::Pick pick = router.pick(matches_, tried_, now, session_);
         if (pick.status == Router::PickStatus::AllCooling) {
             if (have_error_ || !last_failure_.empty()) return fail_final();
             long long secs = (pick.retry_after_ms + 999) / 1000;

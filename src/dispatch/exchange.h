@@ -49,9 +49,9 @@ public:
     static constexpr size_t kMaxTranslatedBody = 64u << 20;  // a whole answer decoded for translation
     static constexpr size_t kMaxLoggedAttempts = 16;
 
-    // `preferred`: providers speaking the client's protocol (a passthrough);
-    // `others` serve, with translation, once none of those can.
-    Exchange(RequestContext& ctx, std::vector<Match> preferred, std::vector<Match> others);
+    // `matches`: the providers serving the model (Match::translated set);
+    // `session`: the sticky-session key (0: none).
+    Exchange(RequestContext& ctx, std::vector<Match> matches, uint64_t session);
     ~Exchange() override;
 
     void start();               // first attempt; may answer the client synchronously
@@ -89,8 +89,8 @@ private:
     void end_translated();
 
     RequestContext& ctx_;
-    std::vector<Match> preferred_;
-    std::vector<Match> others_;
+    std::vector<Match> matches_;
+    uint64_t session_ = 0;
     std::vector<const Credential*> tried_;
     upstream::Transfer* transfer_ = nullptr;
     const Provider* provider_ = nullptr;

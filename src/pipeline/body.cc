@@ -33,11 +33,18 @@ public:
             info_.has_model = true;
             info_.model.assign(str, len);
             span(is_.Tell());
+        } else if (depth_ == 1 && key_ == Field::CacheKey) {
+            info_.prompt_cache_key.assign(str, std::min<size_t>(len, kMaxSessionField));
+        } else if (depth_ == 1 && key_ == Field::User) {
+            info_.user.assign(str, std::min<size_t>(len, kMaxSessionField));
+        } else if (depth_ == 2 && meta_user_) {
+            info_.metadata_user_id.assign(str, std::min<size_t>(len, kMaxSessionField));
         }
         return value_done();
     }
     bool StartObject() {
         if (depth_ == 0 && !started_) info_.is_object = true;
+        if (depth_ == 1) in_meta_ = meta_next_;  // entering "metadata": {...} (or another member's object)
         started_ = true;
         key_ = Field::Other;
         return enter();
@@ -46,13 +53,20 @@ public:
         if (!utf8(str, len)) return false;
         if (depth_ == 1) {
             std::string_view k(str, len);
-            key_ = k == "model" ? Field::Model : k == "stream" ? Field::Stream : Field::Other;
+            key_ = k == "model"              ? Field::Model
+                   : k == "stream"           ? Field::Stream
+                   : k == "prompt_cache_key" ? Field::CacheKey
+                   : k == "user"             ? Field::User
+                                             : Field::Other;
+            meta_next_ = k == "metadata";
             if (k == "stream_options") info_.has_stream_options = true;
+        } else if (depth_ == 2 && in_meta_) {
+            meta_user_ = std::string_view(str, len) == "user_id";
         }
         return true;
     }
     bool EndObject(rapidjson::SizeType) {
-        --depth_;
+        if (--depth_ == 1) in_meta_ = false;
         return value_done();
     }
     bool StartArray() {
@@ -65,7 +79,7 @@ public:
     }
 
 private:
-    enum class Field { Other, Model, Stream };
+    enum class Field { Other, Model, Stream, CacheKey, User };
 
     bool enter() {
         if (static_cast<unsigned>(++depth_) <= max_depth_) return true;
@@ -86,7 +100,12 @@ private:
 
     bool value_done() {
         started_ = true;
-        if (depth_ == 1) key_ = Field::Other;
+        if (depth_ == 1) {
+            key_ = Field::Other;
+            meta_next_ = false;
+        } else if (depth_ == 2) {
+            meta_user_ = false;
+        }
         return true;
     }
 
@@ -124,6 +143,9 @@ private:
     size_t refused_at_ = 0;
     bool started_ = false;
     Field key_ = Field::Other;
+    bool meta_next_ = false;  // the top-level key just read is "metadata"
+    bool in_meta_ = false;    // inside the top-level "metadata" object
+    bool meta_user_ = false;  // its key just read is "user_id"
 };
 
 }  // namespace

@@ -21,7 +21,15 @@ struct BodyInfo {
     bool has_stream = false;
     bool stream = false;        // top-level "stream": true
     bool has_stream_options = false;  // a top-level "stream_options" member
+    // What clients send to name a conversation (sticky sessions), each cut
+    // to kMaxSessionField bytes: top-level "prompt_cache_key" (OpenAI,
+    // Codex) and "user" (OpenAI), "metadata"."user_id" (Anthropic).
+    std::string prompt_cache_key;
+    std::string user;
+    std::string metadata_user_id;
 };
+
+inline constexpr size_t kMaxSessionField = 512;
 
 // data must be followed by a NUL byte (data[len] == 0). Errors carry a
 // message fit for the client ("invalid JSON at byte 17: Missing a comma...").

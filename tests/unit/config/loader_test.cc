@@ -342,13 +342,13 @@ TEST_CASE("config loader: structural errors") {
           at(2, "access.permit: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
     CHECK(only_error("[routing]\nretries = 2\n") ==
           at(2, "routing.retries: unknown key (expected strategy, cooldown, max_attempts, max_cooldown, "
-                "probe_interval, breaker_failures or breaker_cooldown)"));
+                "probe_interval, breaker_failures, breaker_cooldown, sticky or sticky_ttl)"));
     CHECK(only_error("[server]\nstate_dir = relative/dir\n").find("server.state_dir") != std::string::npos);
     CHECK(only_error("[routing]\nbreaker_failures = 0\n") ==
           at(2, "routing.breaker_failures: expected a number from 1 to 1000, got \"0\""));
     CHECK(only_error("[routing]\nmax_cooldown = 0s\n").find("routing.max_cooldown") != std::string::npos);
     CHECK(only_error(kProvider + "region = eu\n") ==
-          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy or http_client)"));
+          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy, http_client, weight or priority)"));
     CHECK(only_error("workers = 2\n") == at(1, "workers: key outside of any section"));
     CHECK(only_error("[server\nworkers = 2\n") == at(1, "section header without closing ']'"));
     CHECK(only_error("[server] extra\n") == at(1, "server: unexpected text after ']'"));
@@ -576,7 +576,7 @@ TEST_CASE("config loader: access.real_ip_header") {
 
 TEST_CASE("config loader: routing values") {
     CHECK(only_error("[routing]\nstrategy = random\n") ==
-          at(2, "routing.strategy: expected round-robin or fill-first, got \"random\""));
+          at(2, "routing.strategy: expected round-robin, fill-first or weighted, got \"random\""));
     CHECK(only_error("[routing]\nmax_attempts = 0\n") ==
           at(2, "routing.max_attempts: expected a number from 1 to 10, got \"0\""));
     CHECK(only_error("[routing]\nmax_attempts = 11\n") ==
@@ -587,6 +587,38 @@ TEST_CASE("config loader: routing values") {
     REQUIRE(r.ok());
     CHECK(r.config->routing.cooldown == 0ms);
     CHECK(r.config->routing.max_attempts == 1);
+}
+
+TEST_CASE("config loader: weights, tiers and sticky sessions") {
+    LoadResult r = load("[routing]\nstrategy = weighted\nsticky = session\nsticky_ttl = 20m\n"
+                        "[provider.a]\ntype = openai\nweight = 2\npriority = 1\n"
+                        "key = sk-live-aaaa1111 weight=5\nkey = sk-live-bbbb2222\nmodels = m\n");
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE(r.ok());
+    CHECK(r.warnings.empty());
+    CHECK(r.config->routing.strategy == Strategy::Weighted);
+    CHECK(r.config->routing.sticky);
+    CHECK(r.config->routing.sticky_ttl == 20min);
+    const auto& p = r.config->providers[0];
+    CHECK(p.keys == std::vector<std::string>{"sk-live-aaaa1111", "sk-live-bbbb2222"});
+    CHECK(p.key_weights == std::vector<unsigned>{5, 2});
+    CHECK(p.priority == 1);
+
+    CHECK(only_error(kProvider + "weight = 0\n") ==
+          at(5, "provider.openai.weight: expected a number from 1 to 1000, got \"0\""));
+    CHECK(only_error(kProvider + "priority = -1\n") ==
+          at(5, "provider.openai.priority: expected a number from 0 to 1000, got \"-1\""));
+    // A bad option is reported without echoing what may be part of a key.
+    CHECK(only_error(kProvider + "key = sk-live-cccc3333 wieght=2\n") ==
+          at(5, "provider.openai.key: unknown option after the key (expected weight=N)"));
+    CHECK(only_error(kProvider + "key = sk-live-cccc3333 weight=x\n") ==
+          at(5, "provider.openai.key: weight: expected a number from 1 to 1000, got \"x\""));
+    CHECK(only_error("[routing]\nsticky = yes\n") == at(2, "routing.sticky: expected off or session, got \"yes\""));
+    // Weights with another strategy do nothing: said once.
+    LoadResult w = load(kProvider + "weight = 3\n");
+    REQUIRE(w.ok());
+    REQUIRE(w.warnings.size() == 1);
+    CHECK(w.warnings[0].str() == at(5, "provider.openai: weights count only with [routing] strategy = weighted"));
 }
 
 TEST_CASE("config loader: provider errors") {

@@ -120,3 +120,28 @@ TEST_CASE("body scan: a raw NUL byte is named") {
     REQUIRE_FALSE(t.ok());
     CHECK(t.error().message.find("NUL byte at byte 13") != std::string::npos);
 }
+
+TEST_CASE("body scan: what names a conversation, at its own level only") {
+    auto r = scan(R"({"model":"m","metadata":{"x":{"user_id":"deep"},"user_id":"user_1_session_ab","k":[1]},)"
+                  R"("prompt_cache_key":"pck-9","user":"u-7","messages":[{"user":"not-top"}]})");
+    REQUIRE(r.ok());
+    CHECK(r->metadata_user_id == "user_1_session_ab");
+    CHECK(r->prompt_cache_key == "pck-9");
+    CHECK(r->user == "u-7");
+
+    // Not top-level, not a string, or not inside "metadata": nothing.
+    r = scan(R"({"x":{"prompt_cache_key":"no","metadata":{"user_id":"no"}},"user_id":"no","metadata":{"user_id":5},)"
+             R"("user":{"id":"no"},"prompt_cache_key":null})");
+    REQUIRE(r.ok());
+    CHECK(r->metadata_user_id.empty());
+    CHECK(r->prompt_cache_key.empty());
+    CHECK(r->user.empty());
+    r = scan(R"({"metadata":[{"user_id":"no"}],"after":{"user_id":"no"}})");
+    REQUIRE(r.ok());
+    CHECK(r->metadata_user_id.empty());
+
+    // A huge value is cut: it only names a session.
+    r = scan(R"({"prompt_cache_key":")" + std::string(5000, 'k') + R"("})");
+    REQUIRE(r.ok());
+    CHECK(r->prompt_cache_key.size() == kMaxSessionField);
+}
