@@ -8,7 +8,6 @@
 #include "server/snapshot.h"
 
 namespace agd::clients {
-namespace {
 
 bool model_allowed(const config::ClientConfig& c, std::string_view model) {
     if (c.models.empty()) return true;
@@ -16,6 +15,8 @@ bool model_allowed(const config::ClientConfig& c, std::string_view model) {
         if (glob_match(g, model)) return true;
     return false;
 }
+
+namespace {
 
 std::string allowed_list(const config::ClientConfig& c) {
     std::string s;

@@ -6,9 +6,18 @@
 // until it ends.
 #pragma once
 
+#include <string_view>
+
 #include "pipeline/stage.h"
 
+namespace agd::config {
+struct ClientConfig;
+}
+
 namespace agd::clients {
+
+// Whether the client's `models` globs allow `model` (none: every model).
+bool model_allowed(const config::ClientConfig& c, std::string_view model);
 
 class LimitStage final : public Stage {
 public:

@@ -49,6 +49,7 @@ constexpr CommandInfo kCommands[] = {
     {"log", Command::Log, true, false, false, true, true, false},
     {"usage", Command::Usage, true, false, false, true, false, true},
     {"credentials", Command::Credentials, true, false, false, true},
+    {"route", Command::Route, true, false, false, true},
     {"version", Command::Version, false, false, false, false},
     {"help", Command::Help, false, false, false, false},
 };
@@ -119,6 +120,13 @@ int cmd_credentials(const CliOptions& opts) {
     auto answer = control_call(settings.control_socket, command, kStatusTimeout, opts.config_path);
     if (!answer) return fail(answer.error());
     return emit(opts.action.empty() ? credentials_outcome(*answer, opts.json) : credentials_action_outcome(*answer));
+}
+
+int cmd_route(const CliOptions& opts) {
+    auto settings = client_settings(opts);
+    auto answer = control_call(settings.control_socket, route_request(opts), kStatusTimeout, opts.config_path);
+    if (!answer) return fail(answer.error());
+    return emit(route_outcome(*answer, opts.json));
 }
 
 int cmd_stop(const CliOptions& opts) {
@@ -246,6 +254,21 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             if (!store::parse_since(*v, 0))
                 return usage_error(fmt::format("--since: cannot read '{}' (30m, 24h, 7d, today, month, 2026-12-01)", *v));
             inv.options.since = std::move(*v);
+        } else if ((name == "--client" || name == "--model") && inv.command == Command::Route) {
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            if (v->size() > 256) return usage_error(fmt::format("option '{}': at most 256 bytes", name));
+            (name == "--client" ? inv.options.client : inv.options.model) = std::move(*v);
+        } else if (name == "--protocol" || name == "--session") {
+            if (inv.command != Command::Route) return not_for(name);
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            if (v->size() > 256) return usage_error(fmt::format("option '{}': at most 256 bytes", name));
+            if (name == "--protocol" && *v != "openai-chat" && *v != "openai-responses" && *v != "anthropic" &&
+                *v != "gemini")
+                return usage_error(fmt::format(
+                    "--protocol: '{}' is not openai-chat, openai-responses, anthropic or gemini", *v));
+            (name == "--protocol" ? inv.options.protocol : inv.options.session) = std::move(*v);
         } else if (name == "--client" || name == "--model" || name == "--provider") {
             if (!info->log) return not_for(name);
             auto v = take_value(i, name, value, has_inline);
@@ -302,6 +325,8 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             return usage_error(fmt::format("unexpected argument '{}'", a));
         }
     }
+    if (inv.command == Command::Route && (!inv.options.model || inv.options.model->empty()))
+        return usage_error("route: --model is required");
     if (inv.command == Command::Credentials && !inv.options.action.empty()) {
         if (inv.options.target.empty())
             return usage_error(fmt::format("credentials {}: name PROVIDER or PROVIDER/FINGERPRINT", inv.options.action));
@@ -339,6 +364,9 @@ std::string usage_text() {
         "                        reset: forget cooldowns, breaker and refusals;\n"
         "                        disable: keep it out (across reloads and restarts)\n"
         "                        until enable; enable: undo disable, and reset\n"
+        "  route --model NAME [--client NAME] [--protocol P] [--session S] [-c FILE] [--json]\n"
+        "                        how a request would be routed: candidates, why each\n"
+        "                        is out, the pick; nothing is sent\n"
         "  version               print the version (also --version)\n"
         "  help                  print this text (also --help)\n"
         "\n"
@@ -346,12 +374,16 @@ std::string usage_text() {
         "  -c, --config FILE     configuration file (default: {})\n"
         "      --daemon          run: detach from the terminal, return once started\n"
         "      --pid-file PATH   run: PID file to lock (overrides server.pid_file)\n"
-        "      --json            status, credentials: print the daemon's JSON as received;\n"
+        "      --json            status, credentials, route: print the daemon's JSON as received;\n"
         "                        log, usage: print JSON\n"
         "      --since WHEN      log, usage: since 30m, 24h, 7d, today, month, 2026-12-01 or\n"
         "                        2026-12-01T13:45 (local time unless Z or +HH:MM);\n"
         "                        usage defaults to 24h\n"
-        "      --client NAME     log: the client's requests (\"\" for none)\n"
+        "      --client NAME     log: the client's requests (\"\" for none);\n"
+        "                        route: as this client (its models, its sessions)\n"
+        "      --protocol P      route: the client speaks openai-chat (default),\n"
+        "                        openai-responses, anthropic or gemini\n"
+        "      --session S       route: the session a client would name (sticky)\n"
         "      --model GLOB      log: the model asked or sent matches GLOB\n"
         "      --provider NAME   log: the provider that served them\n"
         "      --status S        log: 429, 4xx, 5xx or error (>= 400 or failed)\n"
@@ -360,7 +392,8 @@ std::string usage_text() {
         "      --by KEY          usage: one line per client (default), model, provider,\n"
         "                        credential, hour or day\n"
         "\n"
-        "reload, status, stop and credentials reach the daemon through server.control_socket\n"
+        "reload, status, stop, credentials and route reach the daemon through\n"
+        "server.control_socket\n"
         "named in the configuration file; log and usage read the file [log] database\n"
         "names (read-only, whether the daemon runs or not).\n"
         "\n"
@@ -392,6 +425,7 @@ int cli_main(int argc, char** argv) {
         case Command::Log: code = cmd_log(inv->options); break;
         case Command::Usage: code = cmd_usage(inv->options); break;
         case Command::Credentials: code = cmd_credentials(inv->options); break;
+        case Command::Route: code = cmd_route(inv->options); break;
         case Command::Version: print(stdout, version_text()); code = 0; break;
         case Command::Help: print(stdout, usage_text()); code = 0; break;
     }

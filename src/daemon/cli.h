@@ -18,7 +18,7 @@ struct LoadResult;
 
 namespace agd::daemon {
 
-enum class Command { Run, CheckConfig, Reload, Status, Stop, Log, Usage, Credentials, Version, Help };
+enum class Command { Run, CheckConfig, Reload, Status, Stop, Log, Usage, Credentials, Route, Version, Help };
 
 struct Invocation {
     Command command = Command::Help;
@@ -69,6 +69,10 @@ Outcome status_outcome(std::string_view json, bool as_json);
 // reset/disable/enable. A refusal or a malformed answer fails.
 Outcome credentials_outcome(std::string_view json, bool as_json);
 Outcome credentials_action_outcome(std::string_view json);
+// route: the daemon's explanation (text or as received).
+Outcome route_outcome(std::string_view json, bool as_json);
+// The control line for `route`: "route {JSON of the options}".
+std::string route_request(const CliOptions& opts);
 // status: the daemon's status JSON, readable. EX_PROTOCOL if it is not a JSON object.
 Result<std::string> render_status(std::string_view json);
 

@@ -26,6 +26,7 @@
 #include "daemon/detach.h"
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
+#include "daemon/route_control.h"
 #include "clients/status.h"
 #include "credentials/status.h"
 #include "daemon/accounting.h"
@@ -303,8 +304,11 @@ std::string Daemon::do_reload() {
 }
 
 std::string Daemon::command(std::string_view verb, std::string_view args) {
+    auto snap = runtime_.snapshot();
     if (verb == "credentials")
-        return credentials_command(*runtime_.snapshot()->router, args, credentials::steady_ms(), credentials::wall_ms());
+        return credentials_command(*snap->router, args, credentials::steady_ms(), credentials::wall_ms());
+    if (verb == "route")
+        return route_command(*snap->config, *snap->router, args, credentials::steady_ms(), credentials::wall_ms());
     return {};
 }
 

@@ -18,13 +18,17 @@ struct CliOptions {
 
     // log and usage (checked by parse_args, read by daemon/cli_store.h).
     std::string since;                    // --since: "" = log: no bound, usage: 24h
-    std::optional<std::string> client;    // log --client
-    std::optional<std::string> model;     // log --model GLOB
+    std::optional<std::string> client;    // log --client, route --client
+    std::optional<std::string> model;     // log --model GLOB, route --model NAME
     std::optional<std::string> provider;  // log --provider
     std::string status;                   // log --status
     std::size_t limit = 50;               // log --limit
     std::optional<std::uint64_t> id;      // log --id
     std::string by = "client";            // usage --by
+
+    // route --model M [--client C] [--protocol P] [--session S] (model and client above).
+    std::string protocol;
+    std::string session;
 
     // credentials reset|disable|enable TARGET ("" = list them).
     std::string action;

@@ -3,6 +3,8 @@
 sessions (a conversation stays on the credential that served it, named by
 what each client already sends, and moves when that credential rests)."""
 
+import json
+
 import harness
 from harness import AgdTestCase, anthropic_provider, build_config, cred_of, openai_provider, post
 
@@ -100,6 +102,28 @@ class RoutingTests(AgdTestCase):
         # No session named: round-robin as before.
         got = [responses(d.port, "gpt-s") for _ in range(6)]
         self.assertEqual(len(set(got)), 3, got)
+
+    def test_route_explains_without_sending_anything(self):
+        spare = anthropic_provider(self.mock, [A1], "gpt-*")
+        spare["priority"] = "3"
+        cfg = build_config(self.tmp, providers=[("main", openai_provider(self.mock, [K1, K2], "gpt-*")),
+                                                ("spare", spare)])
+        d = self.start_daemon(cfg)
+        self.assertEqual(d.cli("credentials", "disable", "main/" + harness.fingerprint(K1)).returncode, 0)
+        r = d.cli("route", "--model", "gpt-r", "--protocol", "anthropic", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ex = json.loads(r.stdout)
+        self.assertEqual([c["provider"] for c in ex["candidates"]], ["main", "main", "spare"])
+        self.assertEqual([c["translated"] for c in ex["candidates"]], [True, True, False])
+        self.assertEqual(ex["candidates"][0]["gate"], "out")
+        self.assertEqual(ex["candidates"][0]["reason"], "disabled by an administrator")
+        self.assertEqual(ex["pick"]["id"], "main/" + harness.fingerprint(K2))
+        text = d.cli("route", "--model", "gpt-r")
+        self.assertIn("pick: main/%s with model gpt-r" % harness.fingerprint(K2), text.stdout)
+        self.assertEqual(self.mock.requests(), [])  # nothing was sent
+        r = d.cli("route", "--model", "llama")
+        self.assertEqual(r.returncode, 64, r)
+        self.assertIn("no provider serves model 'llama'", r.stderr)
 
 
 if __name__ == "__main__":
