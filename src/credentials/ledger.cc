@@ -144,7 +144,8 @@ CredentialState::Check CredentialState::gate(std::string_view model, int64_t now
         c.reason = "breaker half-open, being tested";
         return c;
     }
-    if (exhausted_until_.load(std::memory_order_relaxed) > now) {
+    if (exhausted_until_.load(std::memory_order_relaxed) > now &&
+        exhausted_model_.load(std::memory_order_relaxed) == hash_of(model)) {
         c.gate = Gate::Soft;
         c.reason = "window spent";
     }
@@ -159,18 +160,29 @@ void CredentialState::record(std::string_view model, const Verdict& v, const Hin
     last_used_ms_.store(wall, std::memory_order_relaxed);
     note_quota(hints);
 
-    // The remaining figures of any answer: a window at zero is avoided
-    // until its reset.
-    if (hints.requests.remaining >= 0 || hints.tokens.remaining >= 0 || hints.input_tokens.remaining >= 0 ||
-        hints.output_tokens.remaining >= 0) {
+    uint64_t h = hash_of(model);
+    // A success's remaining figures (OpenAI and Anthropic count them per
+    // model): a window at zero is avoided for this model until its reset;
+    // the model's next success that does not say so ends it. (An error's
+    // figures are its verdict's business: its scope decides what rests.)
+    if (v.scope == Scope::None) {
         int64_t spent = 0;
         for (const Window* w : {&hints.requests, &hints.tokens, &hints.input_tokens, &hints.output_tokens})
             if (w->remaining == 0 && w->reset_unix_ms > wall)
                 spent = std::max(spent, now + std::min(w->reset_unix_ms - wall, p.max_cooldown_ms));
-        if (store_if(exhausted_until_, spent)) changed();
+        if (spent > 0) {
+            if (exhausted_model_.load(std::memory_order_relaxed) != h) {
+                std::lock_guard lock(mu_);
+                soft_model_name_.assign(model.substr(0, kMaxHintText));
+                exhausted_model_.store(h, std::memory_order_relaxed);
+            }
+            if (store_if(exhausted_until_, spent)) changed();
+        } else if (exhausted_until_.load(std::memory_order_relaxed) != 0 &&
+                   exhausted_model_.load(std::memory_order_relaxed) == h) {
+            if (store_if<int64_t>(exhausted_until_, 0)) changed();
+        }
     }
 
-    uint64_t h = hash_of(model);
     switch (v.scope) {
         case Scope::None:
         case Scope::Request:
@@ -300,6 +312,7 @@ SavedState CredentialState::save(int64_t now, int64_t wall) const {
     s.until = to_wall(until_ms_.load(std::memory_order_relaxed));
     s.probe = s.until != 0 ? to_wall(next_probe_ms_.load(std::memory_order_relaxed)) : 0;
     s.soft = to_wall(exhausted_until_.load(std::memory_order_relaxed));
+    if (s.soft != 0) s.soft_model = soft_model();
     s.breaker = to_wall(breaker_until_.load(std::memory_order_relaxed));
     for (const auto& m : models_cooling(now)) s.models.emplace_back(m.model, to_wall(m.until_ms));
     s.evidence = evidence();
@@ -314,12 +327,14 @@ void CredentialState::restore(const SavedState& s, int64_t now, int64_t wall) {
     admin_disabled_.store(s.admin_disabled);
     until_ms_.store(to_steady(s.until));
     next_probe_ms_.store(to_steady(s.probe) != 0 ? std::max(to_steady(s.probe), now) : 0);
-    exhausted_until_.store(to_steady(s.soft));
+    exhausted_until_.store(s.soft_model.empty() ? 0 : to_steady(s.soft));
+    exhausted_model_.store(hash_of(s.soft_model));
     breaker_until_.store(to_steady(s.breaker));
     for (const auto& [model, until] : s.models)
         if (int64_t u = to_steady(until); u > now) cool_model(model, hash_of(model), u);
     std::lock_guard lock(mu_);
     evidence_ = s.evidence;
+    soft_model_name_ = s.soft_model;
 }
 
 bool CredentialState::out(int64_t now) const {
@@ -335,6 +350,11 @@ std::vector<CredentialState::ModelCooling> CredentialState::models_cooling(int64
             out.push_back({slot_names_[i], until});
     }
     return out;
+}
+
+std::string CredentialState::soft_model() const {
+    std::lock_guard lock(mu_);
+    return soft_model_name_;
 }
 
 Evidence CredentialState::evidence() const {

@@ -11,8 +11,8 @@
 //
 // What a credential can be (Gate):
 //   Ready    usable;
-//   Soft     usable, but an upstream said its window is spent (remaining
-//            0): others are tried first;
+//   Soft     usable, but an upstream's success said its window for this
+//            model is spent (remaining 0): others are tried first;
 //   Probe    cooling or its breaker open, but this request may test it
 //            (one at a time: a long cooldown every probe_interval, an open
 //            breaker once its cooldown has passed);
@@ -62,6 +62,7 @@ struct SavedState {
     bool disabled = false;        // refused by the upstream (401/403): not restored
     bool admin_disabled = false;  // an administrator's `credentials disable`: restored
     int64_t until = 0, probe = 0, soft = 0, breaker = 0;
+    std::string soft_model;  // the model whose window is spent (soft)
     std::vector<std::pair<std::string, int64_t>> models;  // model, until
     Evidence evidence;
 };
@@ -110,6 +111,7 @@ public:
         return b != 0 && b <= now_ms;
     }
     int64_t soft_until() const { return exhausted_until_.load(std::memory_order_relaxed); }
+    std::string soft_model() const;  // the model soft_until() is about
     // Whether no request for any model could use it now (disabled, cooling
     // for all models, breaker open).
     bool out(int64_t now_ms) const;
@@ -159,7 +161,8 @@ private:
     std::atomic<bool> admin_disabled_{false};
     std::atomic<int64_t> until_ms_{0};          // cooling for every model
     std::atomic<int64_t> next_probe_ms_{0};     // a long cooldown may be tested from then (0: no probing)
-    std::atomic<int64_t> exhausted_until_{0};   // a window reported spent (soft)
+    std::atomic<int64_t> exhausted_until_{0};   // a window reported spent (soft), for one model:
+    std::atomic<uint64_t> exhausted_model_{0};  // its hash
     std::atomic<int> consecutive_{0};           // transport failures in a row
     std::atomic<int64_t> breaker_until_{0};     // open until; 0 closed
     std::atomic<int64_t> half_open_until_{0};   // the breaker's one test request is out until then
@@ -178,6 +181,7 @@ private:
     mutable std::mutex mu_;  // leaf: evidence_, slot_names_, the choice of a slot
     Evidence evidence_;
     std::array<std::string, kModelSlots> slot_names_;
+    std::string soft_model_name_;
 };
 
 class Ledger {

@@ -57,6 +57,10 @@ std::string ledger_json(Ledger& ledger, int64_t now, int64_t wall) {
         append_number(out, "until", s.until);
         append_number(out, "probe", s.probe);
         append_number(out, "soft", s.soft);
+        if (s.soft != 0) {
+            out += ",\"soft_model\":";
+            append_json_string(out, s.soft_model);
+        }
         append_number(out, "breaker", s.breaker);
         out += ",\"models\":[";
         for (size_t i = 0; i < s.models.size(); ++i) {
@@ -117,6 +121,7 @@ Result<size_t> load_ledger_json(Ledger& ledger, std::string_view body, int64_t n
         s.until = deadline(o, "until", wall);
         s.probe = deadline(o, "probe", wall);
         s.soft = deadline(o, "soft", wall);
+        s.soft_model = text(o, "soft_model");
         s.breaker = deadline(o, "breaker", wall);
         auto models = o.FindMember("models");
         if (models != o.MemberEnd() && models->value.IsArray()) {

@@ -1,6 +1,7 @@
 // A credential's state as JSON (credentials/status.h).
 #include "credentials/status.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/json.h"
@@ -18,20 +19,29 @@ void number(std::string& b, const char* key, int64_t v) {
     b += "\":" + std::to_string(v);
 }
 
+// {"remaining":N,"reset_at":MS}, each member only when reported.
 void window_json(std::string& b, const char* key, const Window& w) {
     if (w.remaining < 0 && w.reset_unix_ms < 0) return;
+    std::string m;
+    if (w.remaining >= 0) m += ",\"remaining\":" + std::to_string(w.remaining);
+    if (w.reset_unix_ms >= 0) m += ",\"reset_at\":" + std::to_string(w.reset_unix_ms);
     b += ",\"";
     b += key;
-    b += "\":{\"remaining\":" + std::to_string(w.remaining) + ",\"reset_at\":" + std::to_string(w.reset_unix_ms) + "}";
+    b += "\":{" + m.substr(1) + "}";
 }
 
 void unified_json(std::string& b, const char* key, const Hints::Unified& u) {
     if (u.utilization < 0 && u.reset_unix_ms < 0) return;
+    std::string m;
+    if (u.utilization >= 0) {
+        char num[32];
+        std::snprintf(num, sizeof num, "%.3g", u.utilization);
+        m += ",\"utilization\":" + std::string(num);
+    }
+    if (u.reset_unix_ms >= 0) m += ",\"reset_at\":" + std::to_string(u.reset_unix_ms);
     b += ",\"";
     b += key;
-    b += "\":{\"utilization\":";
-    b += u.utilization < 0 ? std::string("-1") : std::to_string(u.utilization);
-    b += ",\"reset_at\":" + std::to_string(u.reset_unix_ms) + "}";
+    b += "\":{" + m.substr(1) + "}";
 }
 
 }  // namespace
@@ -56,11 +66,13 @@ std::string state_json(const CredentialState& s, int64_t now, int64_t wall) {
         until = s.cooling_until();
     else if (!std::strcmp(state, "soft"))
         until = s.soft_until();
+    std::string soft_model = !std::strcmp(state, "soft") ? s.soft_model() : std::string();
     auto to_wall = [&](int64_t t) { return t > now ? wall + (t - now) : 0; };
     b += ",\"state\":\"";
     b += state;
     b += '"';
     if (until > now) number(b, "until", to_wall(until));
+    if (!soft_model.empty()) b += ",\"soft_model\":" + json_string(soft_model);
     number(b, "cooldown_remaining_s", seconds_left(until, now));
     number(b, "requests", static_cast<int64_t>(s.requests.load(std::memory_order_relaxed)));
     number(b, "failures", static_cast<int64_t>(s.failures.load(std::memory_order_relaxed)));

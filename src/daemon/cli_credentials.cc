@@ -27,7 +27,7 @@ std::string in(std::int64_t at_ms, std::int64_t now_ms) {
 
 const char* state_text(std::string_view s) {
     if (s == "ok") return "ready";
-    if (s == "soft") return "ready, but an upstream reported its window spent (used last)";
+    if (s == "soft") return "ready, but an upstream reported a window spent (used last)";
     if (s == "cooldown") return "cooling for every model";
     if (s == "models_cooling") return "ready, cooling for some models";
     if (s == "breaker_open") return "failing: breaker open";
@@ -45,6 +45,7 @@ void render_credential(std::string& out, const Value& cred, std::string_view lab
     std::string raw = get_string(cred, "state").value_or("?");
     const char* known = state_text(raw);
     std::string state = known ? known : clean(raw);
+    if (auto m = get_string(cred, "soft_model"); m && raw == "soft") state += " for model " + clean(*m);
     if (auto until = get_int(cred, "until"); until && *until > 0)
         state += fmt::format(" (until {})", in(*until, now));
     else if (auto left = get_int(cred, "cooldown_remaining_s"); left && *left > 0)

@@ -39,6 +39,12 @@ TEST_CASE("ledger file: what rests is written and read back, shifted to the new 
     for (int i = 0; i < p.breaker_failures; ++i)
         broken->record("gemini-x", transport_failure("connection refused"), Hints{}, 0, kNow, p);
     a.get("oa", "aaaabbbb");  // nothing to keep
+    auto spent = a.get("an", "55556666");  // a success said gpt-s's window is spent
+    Hints zero;
+    zero.requests.remaining = 0;
+    zero.requests.reset_unix_ms = wall_ms() + 3'600'000LL * 24 * 365;  // far ahead of kWall too
+    spent->record("gpt-s", Verdict{}, zero, 200, kNow, p);
+    REQUIRE(spent->soft_until() == kNow + p.max_cooldown_ms);
 
     std::string text = ledger_json(a, kNow + 1000, kWall);
     CHECK(text.find("aaaabbbb") == std::string::npos);
@@ -48,7 +54,11 @@ TEST_CASE("ledger file: what rests is written and read back, shifted to the new 
     const int64_t now2 = 42, wall2 = kWall + 10'000;
     auto n = load_ledger_json(b, text, now2, wall2);
     REQUIRE(n);
-    CHECK(*n == 4);
+    CHECK(*n == 5);
+    auto soft = b.get("an", "55556666");
+    CHECK(soft->soft_model() == "gpt-s");
+    CHECK(soft->check("gpt-s", now2, p).gate == CredentialState::Gate::Soft);
+    CHECK(soft->check("gpt-t", now2, p).gate == CredentialState::Gate::Ready);
     auto kw = b.get("oa", "1a2b3c4d");
     // 600 s from kNow, written at kNow + 1 s, read 10 s of wall clock later: 589 s left.
     CHECK(kw->cooling_until() == now2 + 589'000);

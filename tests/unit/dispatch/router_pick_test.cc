@@ -221,3 +221,47 @@ TEST_CASE("router: explain tells the pick and every exclusion without claiming o
     // ...and only one.
     CHECK(r.pick(m, {}, at).cred->key == "spare-1");
 }
+
+TEST_CASE("router: a spent window is the model's, set by a success, ended by the next success") {
+    auto cfg = load(R"(
+[routing]
+strategy = fill-first
+[provider.a]
+type = openai
+base_url = http://127.0.0.1:1/v1
+key = k1
+key = k2
+models = gpt-*
+)");
+    credentials::Ledger ledger;
+    Router r(*cfg, ledger);
+    auto x = r.match("gpt-x"), y = r.match("gpt-y");
+    const auto& k1 = r.providers()[0].creds[0];
+    Hints spent;
+    spent.requests.remaining = 0;
+    spent.requests.reset_unix_ms = credentials::wall_ms() + 3'600'000LL * 24 * 7;
+
+    // A 429 that also says "0 remaining" (OpenAI sends its headers on
+    // errors too): the verdict rests that model; the key serves others.
+    Verdict model_429;
+    model_429.scope = Scope::Model;
+    model_429.wait_ms = 90'000;
+    model_429.why = "429";
+    r.report(k1, "gpt-x", model_429, spent, 429, 0);
+    CHECK(r.pick(x, {}, 1).cred->key == "k2");
+    CHECK(r.pick(y, {}, 1).cred->key == "k1");
+    CHECK(k1.state->soft_until() == 0);
+
+    // A success saying "0 remaining" for gpt-y: k1 is used last for gpt-y only.
+    r.report(k1, "gpt-y", Verdict{}, spent, 200, 2);
+    CHECK(r.pick(y, {}, 3).cred->key == "k2");
+    CHECK(k1.state->soft_model() == "gpt-y");
+    auto z = r.match("gpt-z");
+    CHECK(r.pick(z, {}, 3).cred->key == "k1");
+    // Another model's success leaves it; gpt-y's next success without
+    // figures (the window came back early) ends it.
+    r.report(k1, "gpt-z", Verdict{}, Hints{}, 200, 4);
+    CHECK(r.pick(y, {}, 5).cred->key == "k2");
+    r.report(k1, "gpt-y", Verdict{}, Hints{}, 200, 6);
+    CHECK(r.pick(y, {}, 7).cred->key == "k1");
+}
