@@ -26,6 +26,7 @@ happens, bounded by a generous timeout.
 """
 
 import json
+import os
 import time
 
 import harness
@@ -89,16 +90,19 @@ class HintsRoutingTests(AgdTestCase):
         super().setUp()
         self.mock = self.start_mock()
 
-    def daemon(self, routing=None, wires=("openai",)):
+    def daemon(self, routing=None, wires=("openai",), name="agd"):
         """fill-first (the first key of each provider serves while it can),
-        cooldown 10m unless said otherwise."""
+        cooldown 10m unless said otherwise. Each name has its own PID file,
+        control socket and state directory."""
         r = {"strategy": "fill-first", "cooldown": "10m"}
         r.update(routing or {})
         make = {"openai": lambda: openai_provider(self.mock, [K1, K2], "gpt-*"),
                 "anthropic": lambda: anthropic_provider(self.mock, [A1, A2], "claude-*"),
                 "gemini": lambda: gemini_provider(self.mock, [G1, G2], "gemini-*")}
         providers = [(WIRES[w][1], make[w]()) for w in wires]
-        return self.start_daemon(build_config(self.tmp, routing=r, providers=providers))
+        server = {k: os.path.join(self.tmp, name + suffix)
+                  for k, suffix in (("pid_file", ".pid"), ("control_socket", ".sock"), ("state_dir", ".state"))}
+        return self.start_daemon(build_config(self.tmp, routing=r, providers=providers, server=server), name=name)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -194,10 +198,17 @@ class HintsRoutingTests(AgdTestCase):
     # -- 3. an early reset is noticed ---------------------------------------------------------
 
     def test_a_probe_notices_an_early_reset_and_puts_the_key_back(self):
-        d = self.daemon(routing={"max_cooldown": "1h", "probe_interval": "200ms"})
+        # With OpenAI's rate-limit headers on the 429 too (remaining 0): the
+        # probe's success must still put the key back.
+        for hint in ("retry-after", "openai"):
+            with self.subTest(hint=hint):
+                self.probe_notices_early_reset(hint)
+
+    def probe_notices_early_reset(self, hint):
+        d = self.daemon(routing={"max_cooldown": "1h", "probe_interval": "200ms"}, name="probe-" + hint)
         # K1: its whole key spent for 7 days, once; the same request works on
         # K1 afterwards (the upstream reset early).
-        model = "gpt-early+fail_cred=%s+quota=key+hint=retry-after+wait=7d+fail_times=1" % K1
+        model = "gpt-early+fail_cred=%s+quota=key+hint=%s+wait=7d+fail_times=1" % (K1, hint)
         self.served_by(chat, d.port, model, K2)
         st = self.entry(d, K1)
         self.assertEqual(st["state"], "cooldown", st)
@@ -229,14 +240,29 @@ class HintsRoutingTests(AgdTestCase):
         for m in (model, "gpt-plain", model):
             self.served_by(chat, d.port, m, K1)
         self.assertEqual(self.upstream_creds(), [K1] * 3)
+        d.stop()
+
+    def test_a_models_429_with_rate_limit_headers_rests_that_model_only(self):
+        # OpenAI sends x-ratelimit-remaining-requests: 0 on its 429s: the
+        # figure is that model's, like the limit.
+        d = self.daemon()
+        limited = "gpt-x+fail_cred=%s+hint=openai+wait=90s" % K1
+        self.served_by(chat, d.port, limited, K2)
+        self.mock.clear()
+        self.served_by(chat, d.port, "gpt-other", K1)
+        self.served_by(chat, d.port, limited, K2)
+        self.assertEqual(self.upstream_creds(), [K1, K2])
+        self.assertEqual(self.entry(d, K1)["state"], "models_cooling")
 
     # -- 4. zero remaining: last resort -----------------------------------------------------------
 
     def test_a_key_reported_at_zero_remaining_is_the_last_resort(self):
         d = self.daemon()
         before = self.listing(d)["now"]
-        # fill-first: K1 serves, and says its window is spent for 10 minutes.
-        self.served_by(chat, d.port, "gpt-z+remaining=0+reset=10m", K1)
+        # fill-first: K1 serves, and says its window for this model is spent
+        # for 10 minutes (OpenAI and Anthropic count them per model).
+        spent = "gpt-z+remaining=0+reset=10m"
+        self.served_by(chat, d.port, spent, K1)
         data = self.listing(d)
         st = [c for c in data["credentials"] if c["fingerprint"] == harness.fingerprint(K1)][0]
         self.assertEqual(st["state"], "soft", st)
@@ -245,19 +271,21 @@ class HintsRoutingTests(AgdTestCase):
         self.assertLessEqual(st["quota"]["requests"]["reset_at"], data["now"] + 600 * 1000 + 2000, st)
         self.assertGreaterEqual(st["quota"]["requests"]["reset_at"], before + 600 * 1000 - 2000, st)
         self.assertEqual(data["summary"]["soft"], 1, data["summary"])
+        self.assertEqual(st["soft_model"], spent, st)
 
-        # K2 is ready: it serves, whatever the model.
+        # K2 is ready: it serves that model; K1 still serves the others.
+        # (K2's answer says the same of K2: after it both are last resorts.)
         self.mock.clear()
-        for m in ("gpt-plain", "gpt-other", "gpt-plain"):
-            self.served_by(chat, d.port, m, K2)
-        self.assertEqual(self.upstream_creds(), [K2] * 3)
+        self.served_by(chat, d.port, "gpt-plain", K1)
+        self.served_by(chat, d.port, spent, K2)
+        self.assertEqual(self.upstream_creds(), [K1, K2])
 
         # K2 disabled: K1 is all there is, and serves rather than the
         # request failing.
         r = d.cli("credentials", "disable", "oa/" + harness.fingerprint(K2))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.mock.clear()
-        self.served_by(chat, d.port, "gpt-plain", K1)
+        self.served_by(chat, d.port, spent, K1)
         self.assertEqual(self.upstream_creds(), [K1])
 
     # -- 5. remaining figures are shown ------------------------------------------------------------
