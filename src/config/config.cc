@@ -1,6 +1,8 @@
 // Names of the config enums, as written in antigravityd.conf.
 #include "config/config.h"
 
+#include "common/glob.h"
+
 namespace agd::config {
 
 const char* to_string(ProviderType t) {
@@ -28,6 +30,14 @@ const char* to_string(AuthMode m) {
         case AuthMode::Auto: return "auto";
     }
     return "unknown";
+}
+
+const ModelConfig* model_config(const Config& cfg, std::string_view model) {
+    for (const auto& m : cfg.models)
+        if (!m.is_glob && m.pattern == model) return &m;
+    for (const auto& m : cfg.models)
+        if (m.is_glob && glob_match(m.pattern, model)) return &m;
+    return nullptr;
 }
 
 const char* to_string(Strategy s) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/cidr.h"
@@ -96,6 +97,7 @@ struct RoutingConfig {
     Millis probe_interval{300'000};   // a credential cooled by a longer hint is tested this often
     unsigned breaker_failures = 5;    // transport failures in a row that open a credential's breaker
     Millis breaker_cooldown{30'000};  // how long the breaker stays open before one request tests it
+    Millis first_token_timeout{0};    // 0: off; a stream's first content must come within this
     bool sticky = false;              // sticky = session: a conversation stays on its credential
     Millis sticky_ttl{3'600'000};     // a session's credential is forgotten after this long unused
 };
@@ -134,6 +136,16 @@ struct MetricsConfig {
     std::vector<ListenAddr> listen;
 };
 
+// [model.NAME]: what is done for the models NAME matches (an exact name or
+// a glob without classes).
+struct ModelConfig {
+    std::string pattern;
+    bool is_glob = false;
+    std::vector<std::string> fallback;  // exact model names, tried in order when every credential failed
+    Millis first_token_timeout{-1};     // -1: [routing]'s
+    int line = 0;
+};
+
 struct Config {
     std::string path;      // file it was loaded from
     ServerConfig server;
@@ -142,9 +154,14 @@ struct Config {
     RoutingConfig routing;
     std::vector<ProviderConfig> providers;
     std::vector<ClientConfig> clients;  // "default" (from [auth] key) first when there is one
+    std::vector<ModelConfig> models;    // in file order
     LogConfig log;
     MetricsConfig metrics;
 };
+
+// The [model.NAME] section for `model`: an exact name first, else the first
+// glob that matches; nullptr when none.
+const ModelConfig* model_config(const Config& cfg, std::string_view model);
 
 const char* to_string(ProviderType);
 const char* to_string(OpenAIApi);

@@ -55,7 +55,8 @@ constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 constexpr unsigned kMaxWorkers = 256;
 constexpr unsigned kMaxConnectionsPerIp = 1'000'000;
 constexpr unsigned kMaxAttempts = 10;
-constexpr unsigned kMaxWeight = 1000;  // a key's or provider's weight, a provider's priority
+constexpr unsigned kMaxWeight = 1000;
+constexpr size_t kMaxFallbacks = 8;  // models in one fallback chain  // a key's or provider's weight, a provider's priority
 constexpr char kLongValueMarker[] = "\x01";
 
 constexpr const char* kDefaultListen = "127.0.0.1:8045";
@@ -147,7 +148,7 @@ std::optional<unsigned long long> parse_uint(std::string_view s, unsigned long l
     return v;
 }
 
-enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Log, Metrics, Skip };
+enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Log, Metrics, Skip };
 
 struct ProviderState {
     ProviderConfig cfg;
@@ -232,6 +233,9 @@ private:
     void routing_key(const std::string& label, std::string_view key, std::string_view value);
     void provider_key(ProviderState& p, const std::string& label, std::string_view key, std::string_view value);
     void provider_key_value(ProviderState& p, const std::string& label, std::string_view value);
+    void open_model(std::string_view name);
+    void model_key(const std::string& label, std::string_view key, std::string_view value);
+    void finish_models();
     void client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view value);
     void log_key(const std::string& label, std::string_view key, std::string_view value);
     void metrics_key(const std::string& label, std::string_view key, std::string_view value);
@@ -281,6 +285,7 @@ private:
     Config cfg_;
     std::vector<ProviderState> providers_;
     std::vector<ClientState> clients_;
+    std::vector<std::map<std::string, int>> model_seen_;  // per cfg_.models entry: key -> line
     std::vector<int> auth_key_lines_;
     std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_, log_seen_;
     std::map<std::string, int> listen_seen_;  // normalised address -> line
@@ -420,13 +425,19 @@ void Parser::open_section(std::string_view name) {
     } else if (name == "client") {
         error(line_, section_, "missing client name: write [client.NAME]");
         kind_ = SectionKind::Skip;
+    } else if (name.substr(0, 6) == "model.") {
+        open_model(name.substr(6));
+    } else if (name == "model") {
+        error(line_, section_, "missing model name: write [model.NAME] (NAME may be a glob such as claude-*)");
+        kind_ = SectionKind::Skip;
     } else if (name == "log") {
         kind_ = SectionKind::Log;
     } else if (name == "metrics") {
         kind_ = SectionKind::Metrics;
     } else {
         error(line_, section_,
-              "unknown section (expected server, auth, access, routing, log, metrics, provider.NAME or client.NAME)");
+              "unknown section (expected server, auth, access, routing, log, metrics, provider.NAME, client.NAME "
+              "or model.NAME)");
         kind_ = SectionKind::Skip;
     }
 }
@@ -465,6 +476,7 @@ void Parser::on_key(std::string_view name, std::string_view value) {
         case SectionKind::Routing: routing_key(label, name, value); break;
         case SectionKind::Provider: provider_key(providers_[provider_], label, name, value); break;
         case SectionKind::Client: client_key(clients_[client_], label, name, value); break;
+        case SectionKind::Model: model_key(label, name, value); break;
         case SectionKind::Log: log_key(label, name, value); break;
         case SectionKind::Metrics: metrics_key(label, name, value); break;
         case SectionKind::None:
@@ -610,10 +622,10 @@ void Parser::routing_key(const std::string& label, std::string_view key, std::st
     RoutingConfig& r = cfg_.routing;
     if (key != "strategy" && key != "cooldown" && key != "max_attempts" && key != "max_cooldown" &&
         key != "probe_interval" && key != "breaker_failures" && key != "breaker_cooldown" && key != "sticky" &&
-        key != "sticky_ttl") {
+        key != "sticky_ttl" && key != "first_token_timeout") {
         error(line_, label,
               "unknown key (expected strategy, cooldown, max_attempts, max_cooldown, probe_interval, "
-              "breaker_failures, breaker_cooldown, sticky or sticky_ttl)");
+              "breaker_failures, breaker_cooldown, sticky, sticky_ttl or first_token_timeout)");
         return;
     }
     if (!once(routing_seen_, label, key)) return;
@@ -627,6 +639,8 @@ void Parser::routing_key(const std::string& label, std::string_view key, std::st
         if (auto s = enum_value<bool>(label, v, {{"off", false}, {"session", true}})) r.sticky = *s;
     } else if (key == "sticky_ttl") {
         if (auto d = duration_value(label, v, false)) r.sticky_ttl = *d;
+    } else if (key == "first_token_timeout") {
+        if (auto d = duration_value(label, v, true)) r.first_token_timeout = *d;
     } else if (key == "cooldown") {
         if (auto d = duration_value(label, v, true)) r.cooldown = *d;
     } else if (key == "max_cooldown") {
@@ -1114,6 +1128,74 @@ void Parser::metrics_key(const std::string& label, std::string_view key, std::st
     listen_value(label, v, cfg_.metrics.listen);
 }
 
+void Parser::open_model(std::string_view name) {
+    name = trim(name);
+    if (name.empty() || has_space_or_ctl(name) || name.find_first_of("[]") != std::string_view::npos) {
+        error(line_, section_, "bad model name (an exact name or a glob with * and ?, without spaces or [ ])");
+        kind_ = SectionKind::Skip;
+        return;
+    }
+    for (const auto& m : cfg_.models)
+        if (m.pattern == name) {
+            error(line_, section_, "duplicate model section (first defined on line " + std::to_string(m.line) + ")");
+            kind_ = SectionKind::Skip;
+            return;
+        }
+    ModelConfig m;
+    m.pattern = std::string(name);
+    m.is_glob = has_glob_chars(name);
+    m.line = line_;
+    cfg_.models.push_back(std::move(m));
+    model_seen_.emplace_back();
+    kind_ = SectionKind::Model;
+}
+
+void Parser::model_key(const std::string& label, std::string_view key, std::string_view v) {
+    ModelConfig& m = cfg_.models.back();
+    if (key != "fallback" && key != "first_token_timeout") {
+        error(line_, label, "unknown key (expected fallback or first_token_timeout)");
+        return;
+    }
+    if (!once(model_seen_.back(), label, key)) return;
+    if (key == "first_token_timeout") {
+        if (auto d = duration_value(label, v, true)) m.first_token_timeout = *d;
+        return;
+    }
+    each_model(label, v, [&](std::string_view entry) {
+        if (has_glob_chars(entry) || has_space_or_ctl(entry)) {
+            error(line_, label, "a fallback is an exact model name, got " + quote(entry));
+            return;
+        }
+        if (std::find(m.fallback.begin(), m.fallback.end(), entry) != m.fallback.end()) {
+            warning(line_, label, "model " + quote(entry) + " is listed twice; the repeat is ignored");
+            return;
+        }
+        if (!m.is_glob && entry == m.pattern) {
+            error(line_, label, "a model cannot fall back to itself");
+            return;
+        }
+        if (m.fallback.size() >= kMaxFallbacks) {
+            error(line_, label, "at most " + std::to_string(kMaxFallbacks) + " fallback models");
+            return;
+        }
+        m.fallback.emplace_back(entry);
+    });
+}
+
+// A fallback no provider serves could never help: an error, named.
+void Parser::finish_models() {
+    for (const auto& m : cfg_.models) {
+        for (const auto& f : m.fallback) {
+            bool served = false;
+            for (const auto& p : cfg_.providers)
+                for (const auto& pat : p.models)
+                    served = served || (pat.is_glob ? glob_match(pat.pattern, f) : pat.pattern == f);
+            if (!served)
+                error(m.line, "model." + m.pattern + ".fallback", "no provider serves model " + quote(f));
+        }
+    }
+}
+
 // The client named "default" holds the [auth] keys (merged into an explicit
 // [client.default]); a key belongs to one client only.
 void Parser::finish_clients() {
@@ -1176,6 +1258,7 @@ void Parser::finish() {
     }
 
     finish_clients();
+    finish_models();
 
     // Listeners.
     if (!listen_written_) {

@@ -90,6 +90,10 @@ Outcome route_outcome(std::string_view json, bool as_json) {
     } else {
         o.out += "pick: none: every credential is out; the request would fail\n";
     }
+    if (auto fb = get_strings(doc, "fallback"); !fb.empty()) {
+        for (auto& m : fb) m = clean(m);
+        o.out += "fallback, when every credential of the model fails: " + join(fb, ", ") + "\n";
+    }
     return o;
 }
 

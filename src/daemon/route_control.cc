@@ -119,7 +119,18 @@ std::string route_command(const config::Config& cfg, const dispatch::Router& rou
     } else if (ex.pick.status == dispatch::Router::PickStatus::AllCooling) {
         b += ",\"retry_after_s\":" + std::to_string((ex.pick.retry_after_ms + 999) / 1000);
     }
-    b += "}}";
+    b += "},\"fallback\":[";
+    if (const config::ModelConfig* mc = config::model_config(cfg, model)) {
+        bool first = true;
+        for (const auto& f : mc->fallback) {
+            if (client_index >= 0 && !clients::model_allowed(cfg.clients[static_cast<size_t>(client_index)], f))
+                continue;
+            if (!first) b += ',';
+            first = false;
+            b += json_string(f);
+        }
+    }
+    b += "]}";
     return b;
 }
 

@@ -11,7 +11,9 @@
 // "protocol","client","candidates":[{"id","provider","tier","translated",
 // "upstream_model","gate":"ready|soft|probe|out","reason","until"}],
 // "sticky":ID|null,"pick":{"status":"ok|all_cooling|exhausted","id",
-// "provider","upstream_model","probe","retry_after_s"}} or a refusal
+// "provider","upstream_model","probe","retry_after_s"},"fallback":[models
+// tried next when every credential of this one fails (those the client may
+// use)]} or a refusal
 // ({"ok":false,"error":"usage"|"not_found"|"forbidden","message"}).
 #pragma once
 

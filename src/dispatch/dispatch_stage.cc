@@ -21,6 +21,11 @@ uint64_t session_of(const RequestContext& ctx, std::string_view model) {
     return credentials::session_key(ctx.client_index, model, s.substr(0, kMaxSessionField));
 }
 
+void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches) {
+    for (auto& m : matches)
+        m.translated = router.providers()[m.provider].wire != ctx.route.protocol || ctx.route.op == Operation::Completions;
+}
+
 StageResult DispatchStage::on_request(RequestContext& ctx) const {
     if (!is_upstream_operation(ctx.route.op)) return StageResult::Continue;
     const Router& router = *ctx.snap->router;
@@ -33,8 +38,7 @@ StageResult DispatchStage::on_request(RequestContext& ctx) const {
     // Within a tier, providers speaking the client's protocol come first (a
     // passthrough), the others (translated) when none of those can serve.
     // A legacy completion is translated whatever the wire.
-    for (auto& m : all)
-        m.translated = router.providers()[m.provider].wire != ctx.route.protocol || ctx.route.op == Operation::Completions;
+    mark_translated(ctx, router, all);
     uint64_t session = router.sticky() ? session_of(ctx, model) : 0;
     ctx.exchange = std::make_unique<Exchange>(ctx, std::move(all), session);
     ctx.pause();

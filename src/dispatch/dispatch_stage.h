@@ -4,15 +4,24 @@
 
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "pipeline/stage.h"
 
 namespace agd::dispatch {
 
+class Router;
+struct Match;
+
 // The sticky-session key of a request (credentials::session_key): the
 // x-session-id, session-id or session_id header, else the body's
 // prompt_cache_key, metadata.user_id or user; 0 when it names none.
 uint64_t session_of(const RequestContext& ctx, std::string_view model);
+
+// Sets Match::translated: the provider does not speak the client's
+// protocol (or the request is a legacy completion, translated whatever
+// the wire).
+void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches);
 
 class DispatchStage final : public Stage {
 public:

@@ -6,8 +6,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "clients/limit_stage.h"
+#include "common/log.h"
 #include "common/redact.h"
+#include "config/config.h"
 #include "credentials/verdict.h"
+#include "dispatch/dispatch_stage.h"
 #include "dispatch/media_fetch.h"
 #include "dispatch/translation.h"
 #include "dispatch/upstream_request.h"
@@ -171,9 +175,13 @@ void Exchange::attempt() {
     const config::Config& cfg = *ctx_.snap->config;
     const Router& router = *ctx_.snap->router;
     while (true) {
-        if (ctx_.access.attempts >= static_cast<int>(cfg.routing.max_attempts)) return fail_final();
+        if (model_attempts_ >= static_cast<int>(cfg.routing.max_attempts)) {
+            if (next_model()) continue;
+            return fail_final();
+        }
         int64_t now = credentials::steady_ms();
         Router::Pick pick = router.pick(matches_, tried_, now, session_);
+        if (pick.status != Router::PickStatus::Ok && next_model()) continue;
         if (pick.status == Router::PickStatus::AllCooling) {
             if (have_error_ || !last_failure_.empty()) return fail_final();
             long long secs = (pick.retry_after_ms + 999) / 1000;
@@ -189,6 +197,7 @@ void Exchange::attempt() {
         provider_ = pick.provider;
         cred_ = pick.cred;
         ctx_.access.attempts += 1;
+        model_attempts_ += 1;
         ctx_.access.provider = provider_->cfg->name;
         ctx_.access.provider_index = static_cast<int>(provider_->cfg - cfg.providers.data());
         ctx_.access.credential = cred_->fingerprint;
@@ -212,8 +221,10 @@ void Exchange::attempt() {
         translating_ = Translation::needed(ctx_, provider_->wire);
         if (translating_) {
             if (!prepare_translation()) return;
+            if (!serving_.empty()) tr_->serve_as(serving_);
             if (tr_->local_count(provider_->wire)) {
                 ctx_.access.attempts -= 1;
+                note_served_model();
                 ctx_.reply(200, tr_->local_count_body());
                 return;
             }
@@ -221,6 +232,42 @@ void Exchange::attempt() {
         }
         if (launch(pick.upstream_model)) return;
     }
+}
+
+bool Exchange::next_model() {
+    if (ctx_.answer_started()) return false;
+    const config::Config& cfg = *ctx_.snap->config;
+    const Router& router = *ctx_.snap->router;
+    const std::string& asked = ctx_.route.protocol == Protocol::Gemini ? ctx_.route.model : ctx_.body.model;
+    const config::ModelConfig* mc = config::model_config(cfg, asked);
+    while (mc != nullptr && fallback_next_ < mc->fallback.size()) {
+        const std::string& model = mc->fallback[fallback_next_++];
+        if (model == asked || model == serving_) continue;
+        if (ctx_.client_index >= 0 &&
+            !clients::model_allowed(cfg.clients[static_cast<size_t>(ctx_.client_index)], model))
+            continue;
+        std::vector<Match> matches = router.match(model);
+        if (matches.empty()) continue;
+        mark_translated(ctx_, router, matches);
+        log::info("request {:016x}: model '{}' could not be served ({}); falling back to '{}'", ctx_.id,
+                  serving_.empty() ? asked : serving_,
+                  !last_failure_.empty() ? last_failure_
+                  : have_error_          ? "upstream answered " + std::to_string(status_)
+                                         : std::string("no usable credential"),
+                  model);
+        matches_ = std::move(matches);
+        tried_.clear();
+        model_attempts_ = 0;
+        serving_ = model;
+        session_ = router.sticky() ? session_of(ctx_, model) : 0;
+        if (tr_) tr_->serve_as(model);
+        return true;
+    }
+    return false;
+}
+
+void Exchange::note_served_model() {
+    if (!serving_.empty()) ctx_.add_response_header("x-antigravityd-model", serving_);
 }
 
 // Starts the current attempt's transfer. False when it could not start (the
@@ -294,6 +341,7 @@ void Exchange::fail_final() {
 }
 
 void Exchange::relay_error() {
+    note_served_model();
     for (const auto& [k, v] : headers_) {
         if (k == "retry-after" || k == "x-request-id" || k == "request-id") ctx_.add_response_header(k, v);
     }
@@ -334,6 +382,7 @@ void Exchange::on_headers(long status, upstream::HeaderList&& headers) {
 
 void Exchange::start_client_response() {
     if (ctx_.response_started()) return;
+    note_served_model();
     int64_t length = -1;
     if (translating_) {
         ctx_.add_response_header("content-type", tr_->content_type());
@@ -479,6 +528,7 @@ void Exchange::finish_translated(int64_t now) {
         }
         report(Outcome::Ok, static_cast<int>(status_), now);
         if (!tr_->client_stream()) {
+            note_served_model();
             ctx_.reply(200, std::move(body).value(), tr_->content_type());
             return;
         }

@@ -67,6 +67,12 @@ private:
     enum class Mode { Idle, Relay, BufferError };
 
     void attempt();
+    // Every credential of the model failed before the first byte: the next
+    // model of its [model.NAME] fallback list that a provider serves (and
+    // the client may use). False when there is none.
+    bool next_model();
+    // The answer names a fallback model that served: x-antigravityd-model.
+    void note_served_model();
     void report(Outcome o, int status, int64_t now);
     void fail_final();
     void relay_error();
@@ -91,6 +97,9 @@ private:
     RequestContext& ctx_;
     std::vector<Match> matches_;
     uint64_t session_ = 0;
+    int model_attempts_ = 0;        // attempts on the current model (routing.max_attempts each)
+    size_t fallback_next_ = 0;      // the next entry of the asked model's fallback list
+    std::string serving_;           // a fallback model now serving ("" = the model asked)
     std::vector<const Credential*> tried_;
     upstream::Transfer* transfer_ = nullptr;
     const Provider* provider_ = nullptr;

@@ -48,6 +48,8 @@ public:
     std::vector<ir::Media*> media_to_inline(Protocol wire);
 
     bool client_stream() const { return session_.stream; }
+    // A fallback model serves: answers name it instead of the model asked.
+    void serve_as(const std::string& model) { session_.client_model = model; }
     bool counting() const { return call_ == UpstreamCall::CountTokens; }
     const char* content_type() const;  // of the client's answer
 

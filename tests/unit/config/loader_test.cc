@@ -330,7 +330,8 @@ TEST_CASE("config loader: sections may be reopened") {
 
 TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[servre]\nworkers = 2\n") ==
-          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, provider.NAME or client.NAME)"));
+          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, provider.NAME, client.NAME "
+                "or model.NAME)"));
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
@@ -342,7 +343,7 @@ TEST_CASE("config loader: structural errors") {
           at(2, "access.permit: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
     CHECK(only_error("[routing]\nretries = 2\n") ==
           at(2, "routing.retries: unknown key (expected strategy, cooldown, max_attempts, max_cooldown, "
-                "probe_interval, breaker_failures, breaker_cooldown, sticky or sticky_ttl)"));
+                "probe_interval, breaker_failures, breaker_cooldown, sticky, sticky_ttl or first_token_timeout)"));
     CHECK(only_error("[server]\nstate_dir = relative/dir\n").find("server.state_dir") != std::string::npos);
     CHECK(only_error("[routing]\nbreaker_failures = 0\n") ==
           at(2, "routing.breaker_failures: expected a number from 1 to 1000, got \"0\""));
@@ -619,6 +620,37 @@ TEST_CASE("config loader: weights, tiers and sticky sessions") {
     REQUIRE(w.ok());
     REQUIRE(w.warnings.size() == 1);
     CHECK(w.warnings[0].str() == at(5, "provider.openai: weights count only with [routing] strategy = weighted"));
+}
+
+TEST_CASE("config loader: [model.NAME] fallback lists") {
+    const std::string providers = kProvider + "[provider.claude]\ntype = anthropic\nkey = sk-ant-live-0123456789\n"
+                                              "models = claude-*\n";
+    LoadResult r = load(providers + "[model.gpt-4o*]\nfallback = claude-a, claude-b\nfirst_token_timeout = 20s\n"
+                                    "[model.gpt-4o-mini]\nfallback = claude-c\n");
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE(r.ok());
+    REQUIRE(r.config->models.size() == 2);
+    CHECK(r.config->models[0].is_glob);
+    CHECK(r.config->models[0].fallback == std::vector<std::string>{"claude-a", "claude-b"});
+    CHECK(r.config->models[0].first_token_timeout == 20s);
+    CHECK(r.config->models[1].first_token_timeout == -1ms);
+    // The exact name wins over an earlier glob; no section: nullptr.
+    CHECK(model_config(*r.config, "gpt-4o-mini") == &r.config->models[1]);
+    CHECK(model_config(*r.config, "gpt-4o") == &r.config->models[0]);
+    CHECK(model_config(*r.config, "claude-a") == nullptr);
+
+    CHECK(only_error(providers + "[model.gpt-4o]\nfallback = llama\n") ==
+          at(9, "model.gpt-4o.fallback: no provider serves model \"llama\""));
+    CHECK(only_error(providers + "[model.gpt-4o]\nfallback = claude-*\n") ==
+          at(10, "model.gpt-4o.fallback: a fallback is an exact model name, got \"claude-*\""));
+    CHECK(only_error(providers + "[model.gpt-4o]\nfallback = gpt-4o\n") ==
+          at(10, "model.gpt-4o.fallback: a model cannot fall back to itself"));
+    CHECK(only_error(providers + "[model.gpt-4o]\nretry = 2\n") ==
+          at(10, "model.gpt-4o.retry: unknown key (expected fallback or first_token_timeout)"));
+    CHECK(only_error(providers + "[model.a]\n[model.a]\n") ==
+          at(10, "model.a: duplicate model section (first defined on line 9)"));
+    CHECK(only_error(providers + "[model]\n") ==
+          at(9, "model: missing model name: write [model.NAME] (NAME may be a glob such as claude-*)"));
 }
 
 TEST_CASE("config loader: provider errors") {

@@ -41,6 +41,8 @@ models = gpt-*, claude-*
 [client.team]
 key = team-key-0001
 models = claude-*
+[model.gpt-*]
+fallback = claude-a, gpt-b
 )";
 
 }  // namespace
@@ -90,6 +92,8 @@ TEST_CASE("route: candidates in order, each exclusion with its reason, the pick;
     CHECK(contains(text.out, "model gpt-5 (protocol anthropic, no session)\n"));
     CHECK(contains(text.out, "(translated to openai-chat): out, cooling for "));
     CHECK(contains(text.out, "pick: oa/" + oa[1].fingerprint + " with model gpt-5\n"));
+    CHECK(contains(a, R"("fallback":["claude-a","gpt-b"])"));
+    CHECK(contains(text.out, "fallback, when every credential of the model fails: claude-a, gpt-b\n"));
 
     // A client's models are checked; unknown names are refused.
     std::string no = route_command(*loaded.config, router, R"({"model":"gpt-5","client":"team"})", now, wall);
