@@ -1,5 +1,6 @@
 #include "dispatch/exchange.h"
 
+#include <event2/event.h>
 #include <time.h>
 
 #include <algorithm>
@@ -158,11 +159,15 @@ void Exchange::report(Outcome o, int status, int64_t now) {
 Exchange::Exchange(RequestContext& ctx, std::vector<Match> matches, uint64_t session)
     : ctx_(ctx), matches_(std::move(matches)), session_(session) {}
 
-Exchange::~Exchange() { cancel(); }
+Exchange::~Exchange() {
+    cancel();
+    if (first_token_timer_) event_free(first_token_timer_);
+}
 
 void Exchange::start() { attempt(); }
 
 void Exchange::cancel() {
+    disarm_first_token_deadline();
     if (fetch_) fetch_->cancel();
     if (transfer_ && mode_ == Mode::Relay) settle_usage(false);
     if (transfer_) {
@@ -204,6 +209,8 @@ void Exchange::attempt() {
         ctx_.access.model_sent = pick.upstream_model;
         ctx_.access.upstream_status = 0;
         mode_ = Mode::Idle;
+        disarm_first_token_deadline();
+        held_.clear();
         have_error_ = false;
         last_failure_.clear();
         error_body_.clear();
@@ -266,6 +273,61 @@ bool Exchange::next_model() {
     return false;
 }
 
+void Exchange::arm_first_token_deadline() {
+    const config::Config& cfg = *ctx_.snap->config;
+    const std::string& asked = ctx_.route.protocol == Protocol::Gemini ? ctx_.route.model : ctx_.body.model;
+    int64_t ms = cfg.routing.first_token_timeout.count();
+    if (const config::ModelConfig* mc = config::model_config(cfg, serving_.empty() ? asked : serving_);
+        mc && mc->first_token_timeout.count() >= 0)
+        ms = mc->first_token_timeout.count();
+    bool stream = translating_ ? tr_->client_stream()
+                               : ctx_.body.stream || ctx_.route.op == Operation::StreamGenerateContent;
+    if (ms <= 0 || !stream || ctx_.answer_started()) return;
+    if (first_token_timer_ == nullptr) first_token_timer_ = evtimer_new(ctx_.worker.base(), &on_first_token_deadline, this);
+    if (first_token_timer_ == nullptr) return;  // out of memory: no deadline, the stream goes as it comes
+    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+    if (evtimer_add(first_token_timer_, &tv) == 0) holding_ = true;
+}
+
+void Exchange::disarm_first_token_deadline() {
+    if (first_token_timer_) evtimer_del(first_token_timer_);
+    holding_ = false;
+}
+
+void Exchange::release_held() {
+    if (!holding_) return;
+    disarm_first_token_deadline();
+    start_client_response();
+    if (!held_.empty()) ctx_.write_body(held_.data(), held_.size());
+    held_.clear();
+    held_.shrink_to_fit();
+}
+
+void Exchange::emit(const char* data, size_t len) {
+    if (holding_) {
+        held_.append(data, len);
+        if (held_.size() > kMaxHeld) release_held();
+        return;
+    }
+    start_client_response();
+    ctx_.write_body(data, len);
+}
+
+// The stream said nothing worth showing in time: dropped, before the client
+// got a byte, and tried elsewhere (the credential's breaker counts it).
+void Exchange::on_first_token_deadline(int, short, void* arg) {
+    auto* self = static_cast<Exchange*>(arg);
+    if (!self->holding_ || self->transfer_ == nullptr || self->ctx_.answer_started()) return;
+    self->holding_ = false;
+    self->transfer_->cancel();
+    self->transfer_ = nullptr;
+    self->held_.clear();
+    self->last_failure_ = "no first token within the first_token_timeout";
+    self->last_failure_timeout_ = true;
+    self->report(Outcome::Timeout, 0, credentials::steady_ms());
+    self->attempt();
+}
+
 void Exchange::note_served_model() {
     if (!serving_.empty()) ctx_.add_response_header("x-antigravityd-model", serving_);
 }
@@ -284,7 +346,10 @@ bool Exchange::launch(const std::string& upstream_model) {
         usage_asked_ = build_passthrough(ctx_, *provider_, *cred_, upstream_model, req, owned_body_);
     }
     transfer_ = ctx_.worker.upstream().start(req, this);
-    if (transfer_) return true;
+    if (transfer_) {
+        arm_first_token_deadline();
+        return true;
+    }
     last_failure_ = "could not start the upstream transfer";
     report(Outcome::UpstreamError, 0, credentials::steady_ms());
     return false;
@@ -430,6 +495,7 @@ size_t Exchange::on_body(const char* data, size_t len) {
         relay_array(data, len);
     } else {
         usage_.feed_body(std::string_view(data, len));
+        release_held();
         start_client_response();
         ctx_.write_body(data, len);
     }
@@ -448,7 +514,6 @@ size_t Exchange::abort_for_limit(std::string message) {
 // framer (at most kMaxEvent bytes, or the stream fails).
 size_t Exchange::relay_sse(const char* data, size_t len) {
     bool ok = relay_framer_.split(std::string_view(data, len), [&](std::string_view complete) {
-        start_client_response();
         relay_events(complete);
     });
     if (!ok) return abort_for_limit("an event of the upstream's stream exceeds " + mib(stream_limits::kMaxEvent));
@@ -478,6 +543,7 @@ bool ArrayEndWatch::scan(std::string_view d) {
 void Exchange::relay_array(const char* data, size_t len) {
     std::string_view d(data, len);
     array_end_.scan(d);
+    release_held();  // its elements are the content
     start_client_response();
     size_t last = d.find_last_not_of(" \t\r\n");
     if (last == std::string_view::npos) {  // whitespace: after a held ']' it is dropped
@@ -511,12 +577,12 @@ size_t Exchange::translate_sse(const char* data, size_t len) {
 void Exchange::flush_translated() {
     std::string& out = tr_->output();
     if (out.empty()) return;
-    start_client_response();
-    ctx_.write_body(out.data(), out.size());
+    emit(out.data(), out.size());
     out.clear();
 }
 
 void Exchange::finish_translated(int64_t now) {
+    release_held();
     if (!sse_) {
         settle_usage(true);
         Result<std::string> body = tr_->translate_body(whole_);
@@ -568,16 +634,19 @@ void Exchange::relay_events(std::string_view complete) {
         if (ev.name.empty() && ev.data.empty()) continue;
         on_upstream_event(ev);
         if (usage_asked_ && is_usage_chunk(ev)) {
-            ctx_.write_body(from, static_cast<size_t>(block.data() - from));
+            emit(from, static_cast<size_t>(block.data() - from));
             from = rest.data();
         }
     }
-    ctx_.write_body(from, static_cast<size_t>(complete.data() + complete.size() - from));
+    emit(from, static_cast<size_t>(complete.data() + complete.size() - from));
 }
 
 void Exchange::on_upstream_event(const sse::Event& ev) {
     usage_.feed_event(ev.name, ev.data);
-    if (!ctx_.access.first_token_ns && carries_token(provider_->wire, ev)) ctx_.access.first_token_ns = mono_ns();
+    if (carries_token(provider_->wire, ev)) {
+        if (!ctx_.access.first_token_ns) ctx_.access.first_token_ns = mono_ns();
+        release_held();
+    }
     if (!saw_terminal_ && !translating_ && is_terminal(ctx_.route.protocol, ev)) saw_terminal_ = true;
 }
 
@@ -614,6 +683,7 @@ void Exchange::on_client_drained() {
 // A complete 2xx answer: whatever is held back goes out, and a stream that
 // never sent its terminal event ends with the protocol's error event.
 void Exchange::finish_relay(int64_t now) {
+    release_held();  // the whole answer came, content or not
     if (watch_array_ && !array_end_.seen()) {
         settle_usage(false);
         // No finishReason: the answer stopped short. Never a clean end: the
@@ -655,6 +725,11 @@ void Exchange::finish_relay(int64_t now) {
 void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
     transfer_ = nullptr;
     if (ctx_.client_gone) return;
+    if (mode_ != Mode::Relay || outcome != upstream::Outcome::Ok) {
+        // Failed while held back: nothing reached the client, it is tried elsewhere.
+        disarm_first_token_deadline();
+        held_.clear();
+    }
     int64_t now = credentials::steady_ms();
 
     if (mode_ == Mode::BufferError) {

@@ -15,6 +15,8 @@
 #include "translate/sse.h"
 #include "upstream/client.h"
 
+struct event;
+
 namespace agd {
 class RequestContext;
 }
@@ -48,6 +50,9 @@ public:
     static constexpr size_t kMaxErrorBody = 1 << 20;
     static constexpr size_t kMaxTranslatedBody = 64u << 20;  // a whole answer decoded for translation
     static constexpr size_t kMaxLoggedAttempts = 16;
+    // A stream under a first-token deadline is held back until its first
+    // content; past this much held (events without content) it goes out.
+    static constexpr size_t kMaxHeld = 256 * 1024;
 
     // `matches`: the providers serving the model (Match::translated set);
     // `session`: the sticky-session key (0: none).
@@ -73,6 +78,16 @@ private:
     bool next_model();
     // The answer names a fallback model that served: x-antigravityd-model.
     void note_served_model();
+    // The first-token deadline ([routing] / [model.NAME] first_token_timeout):
+    // armed when a stream's transfer starts; until the first content the
+    // answer is held back (emit), so a stream that stays silent can fail
+    // over before the client got a byte.
+    void arm_first_token_deadline();
+    void release_held();  // the first content came (or the hold ends): what was held goes out
+    void disarm_first_token_deadline();
+    static void on_first_token_deadline(int, short, void* arg);
+    // Bytes of a 2xx answer for the client: held, or written.
+    void emit(const char* data, size_t len);
     void report(Outcome o, int status, int64_t now);
     void fail_final();
     void relay_error();
@@ -100,6 +115,9 @@ private:
     int model_attempts_ = 0;        // attempts on the current model (routing.max_attempts each)
     size_t fallback_next_ = 0;      // the next entry of the asked model's fallback list
     std::string serving_;           // a fallback model now serving ("" = the model asked)
+    ::event* first_token_timer_ = nullptr;
+    bool holding_ = false;          // a first-token deadline runs: output waits in held_
+    std::string held_;
     std::vector<const Credential*> tried_;
     upstream::Transfer* transfer_ = nullptr;
     const Provider* provider_ = nullptr;

@@ -91,7 +91,7 @@ bool Exchange::needs_loop() const {
     // too, so its first pieces leave at once and a slow reader holds it back.
     constexpr std::size_t kPieceOverhead = 256;  // event framing around the text
     if (static_cast<std::size_t>(s.chunks) * (s.piece_size + kPieceOverhead) > kHighWater) return true;
-    return s.pace_ns > 0 || s.hold_ns > 0;
+    return s.pace_ns > 0 || s.hold_ns > 0 || s.first_hold_ns > 0;
 }
 
 void Exchange::run_now() { begin(); }
@@ -242,9 +242,14 @@ void Exchange::pump() {
             cut();
             return;
         }
+        if (next_ == 0 && s.first_hold_ns > 0 && !first_held_) {
+            first_held_ = true;
+            start_hold(s.first_hold_ns);
+            return;
+        }
         if (next_ == 1 && s.hold_ns > 0 && !held_) {
             held_ = true;
-            start_hold();
+            start_hold(s.hold_ns);
             return;
         }
         if (next_ >= s.chunks) {
@@ -294,10 +299,10 @@ void Exchange::send_piece() {
     ++next_;
 }
 
-void Exchange::start_hold() {
+void Exchange::start_hold(int64_t ns) {
     phase_ = Phase::holding;
-    hold_end_ns_ = monotonic_ns() + plan_.script.hold_ns;
-    arm(std::min(kKeepAliveNs, plan_.script.hold_ns));
+    hold_end_ns_ = monotonic_ns() + ns;
+    arm(std::min(kKeepAliveNs, ns));
 }
 
 void Exchange::hold_tick() {

@@ -75,7 +75,7 @@ private:
     void begin();
     void pump();
     void send_piece();
-    void start_hold();
+    void start_hold(int64_t ns);
     void hold_tick();
     void cut();
     void end_stream(std::vector<std::string> events);
@@ -102,6 +102,7 @@ private:
     int next_ = 0;            // next piece to write
     bool paused_ = false;
     bool held_ = false;       // the hold after piece 0 has been done
+    bool first_held_ = false; // the hold before piece 0 has been done
     bool paced_ = false;      // the pace wait before next_ has been done
     int64_t due_ns_ = 0;      // when the last paced piece was due
     int64_t hold_end_ns_ = 0;

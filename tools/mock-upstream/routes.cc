@@ -172,6 +172,7 @@ void generate(evhtp_request_t* req, const RecordedRequest& in, Api api, Op op,
     Plan plan;
     plan.script = std::move(script);
     plan.credential = in.credential;
+    apply_slow_cred(plan.script, in.credential);
     plan.hangup = plan.script.hangup ||
                   (plan.script.hangup_reused && request_ordinal(req->conn) > 1);
     if (plan.script.auth_oauth && !oauth_token_live(in.credential)) {

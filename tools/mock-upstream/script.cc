@@ -63,12 +63,16 @@ void apply(Script& s, std::string_view key, std::string_view value) {
         if (auto v = parse_duration(value)) s.delay_ns = *v;
     } else if (key == "hold") {
         if (auto v = parse_duration(value)) s.hold_ns = *v;
+    } else if (key == "first_hold") {
+        if (auto v = parse_duration(value)) s.first_hold_ns = *v;
     } else if (key == "status") {
         if (auto v = parse_int(value, 400, 599)) s.status = static_cast<int>(*v);
     } else if (key == "retry_after") {
         if (parse_int(value, 0, int64_t{1} << 40)) s.retry_after = std::string(value);
     } else if (key == "fail_cred") {
         s.fail_cred = split_list(value);
+    } else if (key == "slow_cred") {
+        s.slow_cred = split_list(value);
     } else if (key == "reset_after") {
         if (auto v = parse_int(value, 0, kMaxChunks)) s.reset_after = static_cast<int>(*v);
     } else if (key == "mid_error") {
@@ -175,6 +179,13 @@ Script parse_script(std::string_view model) {
         apply(s, key, value);
     }
     return s;
+}
+
+void apply_slow_cred(Script& script, std::string_view credential) {
+    if (!script.slow_cred) return;
+    for (const std::string& c : *script.slow_cred)
+        if (c == credential) return;
+    script.delay_ns = script.first_hold_ns = script.hold_ns = script.pace_ns = 0;
 }
 
 int error_status_for(const Script& script, std::string_view credential) {

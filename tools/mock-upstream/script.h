@@ -22,9 +22,11 @@ struct Script {
     int64_t pace_ns = 0;                 // delay between streamed pieces
     int64_t delay_ns = 0;                // delay before the response headers
     int64_t hold_ns = 0;                 // pause after the first streamed piece
+    int64_t first_hold_ns = 0;           // pause after the opening events, before the first piece
     int status = 0;                      // HTTP error status to answer with (0 = none)
     std::optional<std::string> retry_after;  // Retry-After value (decimal seconds)
     std::optional<std::vector<std::string>> fail_cred;  // credentials that get the error
+    std::optional<std::vector<std::string>> slow_cred;  // credentials that get delay, first_hold, hold and pace
     std::optional<int> reset_after;      // RST after this many pieces
     std::optional<int> mid_error;        // in-stream error after this many pieces
     bool noterm = false;                 // omit the protocol's terminal event
@@ -69,5 +71,9 @@ Script parse_script(std::string_view model);
 
 // The HTTP error status this request must get, or 0 for a normal answer.
 int error_status_for(const Script& script, std::string_view credential);
+
+// With slow_cred set, a request by another credential is not slowed:
+// delay, first_hold, hold and pace are cleared.
+void apply_slow_cred(Script& script, std::string_view credential);
 
 }  // namespace mock
