@@ -14,6 +14,7 @@
 #include "credentials/ledger.h"
 #include "credentials/ledger_file.h"
 #include "daemon/parent_dir.h"
+#include "daemon/state_file.h"
 #include "server/runtime.h"
 
 namespace agd {
@@ -21,64 +22,6 @@ namespace agd {
 namespace {
 
 std::string file_in(const std::string& dir) { return dir.empty() ? std::string() : dir + "/" + credentials::kLedgerFileName; }
-
-// The whole file, at most `max` bytes; false (errno set) when it cannot be read.
-bool read_file(const std::string& path, std::string& out, size_t max) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return false;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            errno = err;
-            return false;
-        }
-        if (n == 0) break;
-        if (out.size() + static_cast<size_t>(n) > max) {
-            ::close(fd);
-            errno = EFBIG;
-            return false;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return true;
-}
-
-// Written whole or not at all: a temporary file in the same directory,
-// flushed, renamed over the old one.
-Status write_file(const std::string& path, const std::string& body) {
-    if (auto made = daemon::make_parent_dir(path, 0750); !made) return made;
-    std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd < 0) return Status::fail(errno, "cannot create " + tmp + ": " + std::strerror(errno));
-    size_t off = 0;
-    while (off < body.size()) {
-        ssize_t n = ::write(fd, body.data() + off, body.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return Status::fail(err, "cannot write " + tmp + ": " + std::strerror(err));
-        }
-        off += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return Status::fail(err, "cannot write " + tmp + ": " + std::strerror(err));
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmp.c_str());
-        return Status::fail(err, "cannot rename " + tmp + ": " + std::strerror(err));
-    }
-    return {};
-}
 
 }  // namespace
 
@@ -95,7 +38,7 @@ void LedgerKeeper::load(const config::Config& cfg) {
     path_ = file_in(cfg.server.state_dir);
     if (path_.empty()) return;
     std::string body;
-    if (!read_file(path_, body, credentials::kMaxLedgerFile)) {
+    if (!daemon::read_small_file(path_, body, credentials::kMaxLedgerFile)) {
         if (errno != ENOENT)
             log::warning("credential ledger {}: cannot read it ({}); starting without the cooldowns it held", path_,
                          std::strerror(errno));
@@ -104,7 +47,10 @@ void LedgerKeeper::load(const config::Config& cfg) {
     auto& ledger = runtime_.ledger();
     std::unordered_set<std::string> configured;
     for (const auto& p : cfg.providers)
+    {
         for (const auto& k : p.keys) configured.insert(credentials::Ledger::id(p.name, fingerprint(k)));
+        for (const auto& f : p.token_files) configured.insert(credentials::Ledger::id(p.name, fingerprint(f)));
+    }
     auto restored =
         credentials::load_ledger_json(ledger, body, credentials::steady_ms(), credentials::wall_ms(), &configured);
     if (!restored) {
@@ -146,7 +92,7 @@ void LedgerKeeper::save() {
     auto& ledger = runtime_.ledger();
     uint64_t changes = ledger.changes();
     std::string body = credentials::ledger_json(ledger, credentials::steady_ms(), credentials::wall_ms());
-    if (Status st = write_file(path_, body); !st) {
+    if (Status st = daemon::write_file_atomic(path_, body, 0640); !st) {
         if (!warned_) {
             log::warning("credential ledger {}: {}; cooldowns are kept in memory only", path_, st.error().message);
             warned_ = true;
