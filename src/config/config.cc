@@ -32,6 +32,18 @@ const char* to_string(AuthMode m) {
     return "unknown";
 }
 
+const char* to_string(ProviderAuth a) { return a == ProviderAuth::OAuth2 ? "oauth2" : "api_key"; }
+
+const char* to_string(AuthHeader h) {
+    switch (h) {
+        case AuthHeader::Default: return "default";
+        case AuthHeader::Bearer: return "authorization-bearer";
+        case AuthHeader::XApiKey: return "x-api-key";
+        case AuthHeader::XGoogApiKey: return "x-goog-api-key";
+    }
+    return "default";
+}
+
 const ModelConfig* model_config(const Config& cfg, std::string_view model) {
     for (const auto& m : cfg.models)
         if (!m.is_glob && m.pattern == model) return &m;

@@ -42,6 +42,12 @@ struct ModelPattern {
     bool is_glob = false;       // pattern contains * ? or [
 };
 
+enum class ProviderAuth { ApiKey, OAuth2 };
+// How a credential goes upstream. Default: the wire's own (OpenAI
+// Authorization: Bearer, Anthropic x-api-key, Gemini x-goog-api-key) for
+// keys; Authorization: Bearer for OAuth2 access tokens.
+enum class AuthHeader { Default, Bearer, XApiKey, XGoogApiKey };
+
 struct ProviderConfig {
     std::string name;                 // [provider.NAME]
     ProviderType type = ProviderType::OpenAI;
@@ -51,6 +57,16 @@ struct ProviderConfig {
     std::vector<unsigned> key_weights;  // one per key: `key = K weight=N`, else the provider's weight
     unsigned weight = 1;              // strategy = weighted: the share of each key without its own
     unsigned priority = 0;            // tier: lower first; a higher number only when the lower tiers are out
+    AuthHeader auth_header = AuthHeader::Default;
+    std::vector<std::string> extra_headers;  // "Name: value", sent with every request
+    // auth = oauth2: one credential per token file (keys is empty).
+    ProviderAuth auth = ProviderAuth::ApiKey;
+    std::vector<std::string> token_files;
+    std::string token_url;
+    std::string client_id;
+    std::string client_secret_file;   // "" = a public client
+    std::string scope;                // "" = not sent
+    Millis refresh_lead{300'000};     // an access token is refreshed this long before it expires
     std::vector<ModelPattern> models;
     std::string proxy;                // "" = none; http://, https://, socks5://, socks5h://
     bool native_http = true;          // http_client = auto: plain-HTTP upstreams use the native client
@@ -167,6 +183,8 @@ const char* to_string(ProviderType);
 const char* to_string(OpenAIApi);
 const char* to_string(AuthMode);
 const char* to_string(Strategy);
+const char* to_string(ProviderAuth);
+const char* to_string(AuthHeader);
 const char* to_string(LogLevel);
 const char* to_string(RealIpHeader);
 const char* to_string(LogBodies);

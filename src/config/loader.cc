@@ -92,6 +92,13 @@ bool has_space_or_ctl(std::string_view s) {
     });
 }
 
+bool has_ctl(std::string_view s) {
+    return std::any_of(s.begin(), s.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return (u < 0x20 && u != '\t') || u == 0x7f;
+    });
+}
+
 // A non-secret value quoted for a message: control bytes escaped, long
 // values shortened.
 std::string quote(std::string_view v) {
@@ -160,6 +167,7 @@ struct ProviderState {
     std::map<std::string, int> seen;  // key -> first line (non-repeatable keys)
     std::vector<unsigned> key_weights;  // per key: 0 = the provider's weight
     int weight_line = 0;
+    int oauth_line = 0;          // the first OAuth2 key (token_url, client_id, token_file, ...)
 };
 
 struct ClientState {
@@ -674,13 +682,78 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
         models_value(p, label, v);
         return;
     }
+    if (key == "token_file") {
+        if (!v.starts_with("/")) {
+            error(line_, label, "expected an absolute path");
+            return;
+        }
+        if (std::find(c.token_files.begin(), c.token_files.end(), v) != c.token_files.end()) {
+            warning(line_, label, "the same token file is listed twice; the repeat is ignored");
+            return;
+        }
+        c.token_files.emplace_back(v);
+        p.oauth_line = p.oauth_line ? p.oauth_line : line_;
+        return;
+    }
+    if (key == "extra_header") {
+        auto colon = v.find(':');
+        std::string_view name = colon == std::string_view::npos ? std::string_view() : trim(v.substr(0, colon));
+        std::string_view value = colon == std::string_view::npos ? std::string_view() : trim(v.substr(colon + 1));
+        bool token = !name.empty() && name.find_first_not_of("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                                                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == std::string_view::npos;
+        if (!token || has_ctl(value)) {
+            error(line_, label, "expected Name: value (a header name, then its value on one line)");
+            return;
+        }
+        c.extra_headers.push_back(std::string(name) + ": " + std::string(value));
+        return;
+    }
     if (key != "type" && key != "api" && key != "base_url" && key != "proxy" && key != "http_client" &&
-        key != "weight" && key != "priority") {
+        key != "weight" && key != "priority" && key != "auth" && key != "token_url" && key != "client_id" &&
+        key != "client_secret_file" && key != "scope" && key != "auth_header" && key != "refresh_lead") {
         error(line_, label,
-              "unknown key (expected type, api, base_url, key, models, proxy, http_client, weight or priority)");
+              "unknown key (expected type, api, base_url, key, models, proxy, http_client, weight, priority, auth, "
+              "token_url, client_id, client_secret_file, scope, token_file, auth_header, extra_header or "
+              "refresh_lead)");
         return;
     }
     if (!once(p.seen, label, key)) return;
+    if (key == "auth") {
+        if (auto a = enum_value<ProviderAuth>(label, v, {{"api_key", ProviderAuth::ApiKey}, {"oauth2", ProviderAuth::OAuth2}}))
+            c.auth = *a;
+        return;
+    }
+    if (key == "auth_header") {
+        if (auto h = enum_value<AuthHeader>(label, v,
+                                            {{"authorization-bearer", AuthHeader::Bearer},
+                                             {"x-api-key", AuthHeader::XApiKey},
+                                             {"x-goog-api-key", AuthHeader::XGoogApiKey}}))
+            c.auth_header = *h;
+        return;
+    }
+    if (key == "refresh_lead") {
+        if (auto d = duration_value(label, v, true)) c.refresh_lead = *d;
+        return;
+    }
+    if (key == "token_url" || key == "client_id" || key == "client_secret_file" || key == "scope") {
+        p.oauth_line = p.oauth_line ? p.oauth_line : line_;
+        if (key == "token_url" && !starts_with_nocase(v, "https://") && !starts_with_nocase(v, "http://")) {
+            error(line_, label, "expected an http:// or https:// URL");
+            return;
+        }
+        if (key == "client_secret_file" && !v.starts_with("/")) {
+            error(line_, label, "expected an absolute path");
+            return;
+        }
+        if (has_ctl(v) || (key != "scope" && has_space_or_ctl(v))) {
+            error(line_, label, "must not contain whitespace or control characters");
+            return;
+        }
+        (key == "token_url" ? c.token_url : key == "client_id" ? c.client_id : key == "scope" ? c.scope
+                                                                                              : c.client_secret_file) =
+            std::string(v);
+        return;
+    }
     if (key == "weight" || key == "priority") {
         auto n = parse_uint(v, kMaxWeight);
         if (!n || (key == "weight" && *n == 0)) {
@@ -1239,7 +1312,17 @@ void Parser::finish() {
         ProviderConfig& c = p.cfg;
         if (!p.type_set && !p.seen.count("type"))
             error(c.line, p.label, "no type configured (expected openai, anthropic or gemini)");
-        if (c.keys.empty()) error(c.line, p.label, "no key configured (each key is one credential)");
+        if (c.auth == ProviderAuth::OAuth2) {
+            if (!c.keys.empty()) error(c.line, p.label, "auth = oauth2 takes token_file lines, not keys");
+            if (c.token_files.empty())
+                error(c.line, p.label, "auth = oauth2: no token_file configured (each file is one credential)");
+            if (c.token_url.empty()) error(c.line, p.label, "auth = oauth2: no token_url configured");
+            if (c.client_id.empty()) error(c.line, p.label, "auth = oauth2: no client_id configured");
+        } else {
+            if (c.keys.empty()) error(c.line, p.label, "no key configured (each key is one credential)");
+            if (p.oauth_line != 0)
+                error(p.oauth_line, p.label, "token_url, client_id, client_secret_file, scope and token_file need auth = oauth2");
+        }
         c.key_weights.clear();
         for (unsigned w : p.key_weights) c.key_weights.push_back(w != 0 ? w : c.weight);
         if (p.weight_line != 0 && cfg_.routing.strategy != Strategy::Weighted)

@@ -372,6 +372,13 @@ std::shared_ptr<CredentialState> Ledger::get(const std::string& provider, const 
     return slot;
 }
 
+std::shared_ptr<OAuthToken> Ledger::oauth(const std::string& provider, const std::string& fingerprint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = tokens_[id(provider, fingerprint)];
+    if (!slot) slot = std::make_shared<OAuthToken>();
+    return slot;
+}
+
 std::vector<std::pair<std::string, std::shared_ptr<CredentialState>>> Ledger::entries() {
     std::lock_guard<std::mutex> lock(mu_);
     return {map_.begin(), map_.end()};
@@ -390,6 +397,12 @@ void Ledger::retain_only(const std::vector<std::string>& ids) {
             ++it;
         else
             it = map_.erase(it);
+    }
+    for (auto it = tokens_.begin(); it != tokens_.end();) {
+        if (keep.count(it->first))
+            ++it;
+        else
+            it = tokens_.erase(it);
     }
 }
 

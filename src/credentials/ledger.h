@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "credentials/hints.h"
+#include "credentials/oauth_token.h"
 #include "credentials/sessions.h"
 #include "credentials/verdict.h"
 
@@ -203,9 +204,13 @@ public:
     uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
     // Which credential served which conversation (sticky sessions).
     Sessions& sessions() { return sessions_; }
+    // The access token of an OAuth2 credential, kept across reloads like
+    // its state (created on first ask; dropped by retain_only).
+    std::shared_ptr<OAuthToken> oauth(const std::string& provider, const std::string& fingerprint);
 
 private:
     Sessions sessions_;
+    std::unordered_map<std::string, std::shared_ptr<OAuthToken>> tokens_;  // under mu_
     std::mutex mu_;  // leaf; main thread (snapshot build, reload)
     std::unordered_map<std::string, std::shared_ptr<CredentialState>> map_;
     std::atomic<uint64_t> changes_{0};

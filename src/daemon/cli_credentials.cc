@@ -87,6 +87,18 @@ void render_credential(std::string& out, const Value& cred, std::string_view lab
         }
         if (!figures.empty()) fmt::format_to(std::back_inserter(out), "{}quota: {}\n", more, join(figures, "; "));
     }
+    if (const Value* tok = member(cred, "token"); tok && tok->IsObject()) {
+        std::vector<std::string> t;
+        if (get_bool(*tok, "refreshing").value_or(false)) t.push_back("refreshing now");
+        if (auto exp = get_int(*tok, "expires_at"); exp && *exp > 1)
+            t.push_back(*exp > now ? "expires " + in(*exp, now) : std::string("expired"));
+        else
+            t.push_back("no access token yet");
+        if (auto n = get_int(*tok, "refreshes")) t.push_back(fmt::format("{} refresh{}", *n, *n == 1 ? "" : "es"));
+        if (auto n = get_int(*tok, "refresh_failures"); n && *n > 0) t.push_back(fmt::format("{} failed", *n));
+        if (auto e = get_string(*tok, "last_error"); e && !e->empty()) t.push_back("last error: " + clean(*e));
+        fmt::format_to(std::back_inserter(out), "{}oauth2 token: {}\n", more, join(t, ", "));
+    }
     if (const Value* why = member(cred, "why"); why && why->IsObject()) {
         std::string line = get_string(*why, "scope").value_or("?");
         if (auto w = get_string(*why, "why"); w && !w->empty()) line += ": " + clean(*w);

@@ -22,6 +22,19 @@ struct Target {
     const dispatch::Credential* cred;
 };
 
+// An OAuth2 credential's token: when it expires, whether it is being
+// refreshed, how its refreshes went (never the token).
+std::string oauth_json(const credentials::OAuthToken& t) {
+    std::string b = ",\"auth\":\"oauth2\",\"token\":{\"expires_at\":" + std::to_string(t.expires_at_ms());
+    b += ",\"refreshing\":";
+    b += t.refreshing() ? "true" : "false";
+    b += ",\"refreshes\":" + std::to_string(t.refreshes.load(std::memory_order_relaxed));
+    b += ",\"refresh_failures\":" + std::to_string(t.refresh_failures.load(std::memory_order_relaxed));
+    b += ",\"last_refresh_at\":" + std::to_string(t.last_refresh_unix_ms.load(std::memory_order_relaxed));
+    if (std::string e = t.last_error(); !e.empty()) b += ",\"last_error\":" + json_string(e);
+    return b + "}";
+}
+
 }  // namespace
 
 std::string credentials_json(const dispatch::Router& router, int64_t now, int64_t wall) {
@@ -34,6 +47,7 @@ std::string credentials_json(const dispatch::Router& router, int64_t now, int64_
             list += "{\"provider\":" + json_string(p.cfg->name) + ",\"fingerprint\":" + json_string(c.fingerprint);
             list += ",\"id\":" + json_string(credentials::Ledger::id(p.cfg->name, c.fingerprint));
             list += credentials::state_json(*c.state, now, wall);
+            if (c.oauth) list += oauth_json(*c.oauth);
             list += '}';
         }
     }

@@ -27,6 +27,7 @@
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
 #include "daemon/route_control.h"
+#include "daemon/token_keeper.h"
 #include "clients/status.h"
 #include "credentials/status.h"
 #include "daemon/accounting.h"
@@ -82,6 +83,7 @@ public:
         control_.reset();
         server_.reset();
         metrics_.reset();
+        tokens_.reset();  // its transfers and timers live on base_
         mailbox_.reset();
         ledger_keeper_.drop_timer();  // its event lives on base_, freed below (before the members)
         for (event* e : events_) event_free(e);
@@ -117,6 +119,8 @@ private:
     // Consumers of finished requests (Runtime::hook), registered before the workers start.
     Accounting accounting_{runtime_};
     LedgerKeeper ledger_keeper_{runtime_};
+    // OAuth2 credentials' access tokens, refreshed on this loop.
+    std::unique_ptr<TokenKeeper> tokens_;
     // Messages posted to the main loop from other threads.
     std::unique_ptr<Mailbox> mailbox_;
     // [metrics]: per-worker counters (a completion-hook consumer), the
@@ -159,6 +163,9 @@ int Daemon::run(std::optional<Detach>& detach) {
     runtime_.publish(build_snapshot(initial_, generation_, runtime_.ledger(), runtime_.clients()));
     forget_unconfigured_credentials();  // the state file may name keys no longer configured
     ledger_keeper_.start(base_);
+    tokens_ = std::make_unique<TokenKeeper>(runtime_);
+    tokens_->start(base_, mailbox_.get());
+    tokens_->configure(cfg);  // before the workers can ask for a token
 
 
     unsigned workers = cfg.server.workers;
@@ -220,6 +227,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     control_.reset();
     server_->stop_workers();
     server_.reset();
+    tokens_->stop();
     accounting_.stop();
     ledger_keeper_.stop();
     log::notice("antigravityd stopped");
@@ -295,6 +303,7 @@ std::string Daemon::do_reload() {
     forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
     ledger_keeper_.reconfigure(*lr.config);
+    tokens_->configure(*lr.config);
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());

@@ -138,6 +138,8 @@ void Exchange::report(Outcome o, int status, int64_t now) {
     // An upstream may quote the key it refused: evidence is shown to people.
     if (!verdict.why.empty()) {
         redact_secret(verdict.why, cred_->key, verdict.why.size() >= credentials::kMaxHintText);
+        if (cred_->oauth)
+            redact_secret(verdict.why, cred_->oauth->access(0), verdict.why.size() >= credentials::kMaxHintText);
         verdict.why = redact_urls(verdict.why);
     }
     ctx_.snap->router->report(*cred_, ctx_.access.model_sent, verdict, hints, status, now);
@@ -160,8 +162,10 @@ Exchange::Exchange(RequestContext& ctx, std::vector<Match> matches, uint64_t ses
     : ctx_(ctx), matches_(std::move(matches)), session_(session) {}
 
 Exchange::~Exchange() {
+    *alive_ = nullptr;  // a token callback still queued finds nobody
     cancel();
     if (first_token_timer_) event_free(first_token_timer_);
+    if (token_timer_) event_free(token_timer_);
 }
 
 void Exchange::start() { attempt(); }
@@ -209,6 +213,7 @@ void Exchange::attempt() {
         ctx_.access.model_sent = pick.upstream_model;
         ctx_.access.upstream_status = 0;
         mode_ = Mode::Idle;
+        oauth_retried_ = false;
         disarm_first_token_deadline();
         held_.clear();
         have_error_ = false;
@@ -328,6 +333,45 @@ void Exchange::on_first_token_deadline(int, short, void* arg) {
     self->attempt();
 }
 
+void Exchange::wait_for_token(const std::string& upstream_model, uint64_t stale) {
+    token_model_ = upstream_model;
+    waiting_token_ = true;
+    if (token_timer_ == nullptr) token_timer_ = evtimer_new(ctx_.worker.base(), &on_token_wait_timeout, this);
+    if (token_timer_ != nullptr) {
+        timeval tv{kTokenWaitSeconds, 0};
+        evtimer_add(token_timer_, &tv);
+    }
+    std::shared_ptr<Exchange*> alive = alive_;
+    cred_->oauth->want(
+        ctx_.worker.mailbox(),
+        [alive] {
+            if (*alive) (*alive)->token_ready();
+        },
+        stale);
+}
+
+void Exchange::on_token_wait_timeout(int, short, void* arg) { static_cast<Exchange*>(arg)->token_ready(); }
+
+// A refresh ended (or the wait did): the attempt goes on with the new
+// token, or, without one, on another credential.
+void Exchange::token_ready() {
+    if (!waiting_token_ || ctx_.client_gone) return;
+    waiting_token_ = false;
+    if (token_timer_) evtimer_del(token_timer_);
+    if (!cred_->oauth->access(credentials::wall_ms()).empty()) {
+        mode_ = Mode::Idle;
+        have_error_ = false;
+        error_body_.clear();
+        headers_.clear();
+        if (launch(token_model_)) return;
+        return attempt();
+    }
+    std::string why = cred_->oauth->last_error();
+    last_failure_ = "no OAuth2 access token" + (why.empty() ? std::string(" (the refresh took too long)") : ": " + why);
+    have_error_ = false;
+    attempt();
+}
+
 void Exchange::note_served_model() {
     if (!serving_.empty()) ctx_.add_response_header("x-antigravityd-model", serving_);
 }
@@ -335,6 +379,13 @@ void Exchange::note_served_model() {
 // Starts the current attempt's transfer. False when it could not start (the
 // caller picks again); true when it runs or the client was answered.
 bool Exchange::launch(const std::string& upstream_model) {
+    if (cred_->oauth) {
+        if (cred_->oauth->access(credentials::wall_ms()).empty()) {
+            wait_for_token(upstream_model, 0);
+            return true;
+        }
+        token_generation_ = cred_->oauth->generation();
+    }
     upstream::Request req;
     if (translating_) {
         Status st = tr_->begin_attempt(ctx_, *provider_, *cred_, upstream_model, req);
@@ -734,6 +785,12 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
 
     if (mode_ == Mode::BufferError) {
         have_error_ = true;
+        if (status_ == 401 && cred_->oauth && !oauth_retried_) {
+            // The access token was refused: a new one, and one more try on
+            // the same credential (no failure recorded yet).
+            oauth_retried_ = true;
+            return wait_for_token(ctx_.access.model_sent, token_generation_);
+        }
         report(outcome_of(status_), static_cast<int>(status_), now);
         if (retriable(status_)) return attempt();
         return relay_error();

@@ -53,6 +53,8 @@ public:
     // A stream under a first-token deadline is held back until its first
     // content; past this much held (events without content) it goes out.
     static constexpr size_t kMaxHeld = 256 * 1024;
+    // The longest an attempt waits for an OAuth2 token refresh.
+    static constexpr int kTokenWaitSeconds = 45;
 
     // `matches`: the providers serving the model (Match::translated set);
     // `session`: the sticky-session key (0: none).
@@ -88,6 +90,11 @@ private:
     static void on_first_token_deadline(int, short, void* arg);
     // Bytes of a 2xx answer for the client: held, or written.
     void emit(const char* data, size_t len);
+    // OAuth2 credentials: the attempt waits (on this loop) for an access
+    // token; `stale` is a generation the upstream refused (401).
+    void wait_for_token(const std::string& upstream_model, uint64_t stale);
+    void token_ready();
+    static void on_token_wait_timeout(int, short, void* arg);
     void report(Outcome o, int status, int64_t now);
     void fail_final();
     void relay_error();
@@ -116,6 +123,13 @@ private:
     size_t fallback_next_ = 0;      // the next entry of the asked model's fallback list
     std::string serving_;           // a fallback model now serving ("" = the model asked)
     ::event* first_token_timer_ = nullptr;
+    // OAuth2: the token generation this attempt sent, the wait for a new one.
+    uint64_t token_generation_ = 0;
+    bool oauth_retried_ = false;    // this credential's 401 was answered with a refresh and one more try
+    bool waiting_token_ = false;
+    std::string token_model_;       // the attempt's upstream model, while it waits
+    ::event* token_timer_ = nullptr;
+    std::shared_ptr<Exchange*> alive_ = std::make_shared<Exchange*>(this);  // callbacks from other threads check it
     bool holding_ = false;          // a first-token deadline runs: output waits in held_
     std::string held_;
     std::vector<const Credential*> tried_;

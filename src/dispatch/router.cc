@@ -40,6 +40,17 @@ Router::Router(const config::Config& cfg, credentials::Ledger& ledger) : strateg
             c.state = ledger.get(pc.name, c.fingerprint);
             p.creds.push_back(std::move(c));
         }
+        // auth = oauth2: one credential per token file, known by its path.
+        for (const auto& file : pc.token_files) {
+            Credential c;
+            c.fingerprint = fingerprint(file);
+            c.weight = std::max(1u, pc.weight);
+            c.id_key = credentials::credential_key(pc.name, c.fingerprint);
+            c.state = ledger.get(pc.name, c.fingerprint);
+            c.oauth = ledger.oauth(pc.name, c.fingerprint);
+            c.token_file = file;
+            p.creds.push_back(std::move(c));
+        }
         providers_.push_back(std::move(p));
     }
     rr_ = std::make_unique<std::atomic<uint64_t>[]>(providers_.size() + 1);

@@ -26,11 +26,13 @@
 namespace agd::dispatch {
 
 struct Credential {
-    std::string key;          // never logged
+    std::string key;          // never logged; "" for an OAuth2 credential (its token: oauth)
     std::string fingerprint;  // first 8 hex of SHA-256
     unsigned weight = 1;      // its share under strategy = weighted
     uint64_t id_key = 0;      // credentials::credential_key(provider, fingerprint): what sessions remember
     std::shared_ptr<credentials::CredentialState> state;  // the ledger's, kept across reloads
+    std::shared_ptr<credentials::OAuthToken> oauth;        // auth = oauth2: its access token (the ledger's)
+    std::string token_file;   // auth = oauth2: where its refresh token lives
 };
 
 struct Provider {

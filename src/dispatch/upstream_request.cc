@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common/json.h"
+#include "credentials/ledger.h"
 #include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
@@ -49,22 +50,38 @@ void add_headers(const RequestContext& ctx, const Provider& provider, const Cred
     req.headers.emplace_back("Content-Type: application/json");
     req.headers.push_back("Accept: " + std::string(accept.empty() ? "*/*" : accept));
     forward(ctx, "user-agent", req);
+    // The secret: a key, or an OAuth2 access token (the Exchange made sure
+    // one is usable), in the header the provider wants.
+    const config::ProviderConfig& pc = *provider.cfg;
+    std::string secret = cred.oauth ? cred.oauth->access(credentials::wall_ms()) : cred.key;
+    config::AuthHeader how = pc.auth_header;
+    if (how == config::AuthHeader::Default) {
+        how = cred.oauth                              ? config::AuthHeader::Bearer
+              : provider.wire == Protocol::Anthropic ? config::AuthHeader::XApiKey
+              : provider.wire == Protocol::Gemini    ? config::AuthHeader::XGoogApiKey
+                                                     : config::AuthHeader::Bearer;
+    }
+    switch (how) {
+        case config::AuthHeader::Default:
+        case config::AuthHeader::Bearer: req.headers.push_back("Authorization: Bearer " + secret); break;
+        case config::AuthHeader::XApiKey: req.headers.push_back("x-api-key: " + secret); break;
+        case config::AuthHeader::XGoogApiKey: req.headers.push_back("x-goog-api-key: " + secret); break;
+    }
     switch (provider.wire) {
         case Protocol::OpenAIChat:
         case Protocol::OpenAIResponses:
-            req.headers.push_back("Authorization: Bearer " + cred.key);
             if (ctx.route.protocol == Protocol::OpenAIChat || ctx.route.protocol == Protocol::OpenAIResponses)
                 forward(ctx, "openai-beta", req);
             break;
         case Protocol::Anthropic: {
-            req.headers.push_back("x-api-key: " + cred.key);
             std::string_view version = ctx.header("anthropic-version");
             req.headers.push_back("anthropic-version: " + std::string(version.empty() ? "2023-06-01" : version));
             if (ctx.route.protocol == Protocol::Anthropic) forward(ctx, "anthropic-beta", req);
             break;
         }
-        case Protocol::Gemini: req.headers.push_back("x-goog-api-key: " + cred.key); break;
+        case Protocol::Gemini: break;
     }
+    for (const auto& h : pc.extra_headers) req.headers.push_back(h);
 }
 
 void set_transport(const RequestContext& ctx, const config::ProviderConfig& pc, upstream::Request& req) {

@@ -349,7 +349,9 @@ TEST_CASE("config loader: structural errors") {
           at(2, "routing.breaker_failures: expected a number from 1 to 1000, got \"0\""));
     CHECK(only_error("[routing]\nmax_cooldown = 0s\n").find("routing.max_cooldown") != std::string::npos);
     CHECK(only_error(kProvider + "region = eu\n") ==
-          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy, http_client, weight or priority)"));
+          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy, http_client, weight, "
+                "priority, auth, token_url, client_id, client_secret_file, scope, token_file, auth_header, "
+                "extra_header or refresh_lead)"));
     CHECK(only_error("workers = 2\n") == at(1, "workers: key outside of any section"));
     CHECK(only_error("[server\nworkers = 2\n") == at(1, "section header without closing ']'"));
     CHECK(only_error("[server] extra\n") == at(1, "server: unexpected text after ']'"));
@@ -651,6 +653,43 @@ TEST_CASE("config loader: [model.NAME] fallback lists") {
           at(10, "model.a: duplicate model section (first defined on line 9)"));
     CHECK(only_error(providers + "[model]\n") ==
           at(9, "model: missing model name: write [model.NAME] (NAME may be a glob such as claude-*)"));
+}
+
+TEST_CASE("config loader: OAuth2 providers, auth headers and extra headers") {
+    const std::string oauth = "[provider.sub]\ntype = anthropic\nauth = oauth2\ntoken_url = https://auth.example/token\n"
+                              "client_id = my-client\nscope = a b\ntoken_file = /var/lib/antigravityd/oauth/a.json\n"
+                              "token_file = /var/lib/antigravityd/oauth/b.json\nauth_header = authorization-bearer\n"
+                              "extra_header = anthropic-beta: oauth-2025-04-20\nrefresh_lead = 10m\nmodels = claude-*\n";
+    LoadResult r = load(oauth);
+    for (const auto& e : r.errors) INFO(e.str());
+    REQUIRE(r.ok());
+    const auto& p = r.config->providers[0];
+    CHECK(p.auth == ProviderAuth::OAuth2);
+    CHECK(p.keys.empty());
+    CHECK(p.token_files.size() == 2);
+    CHECK(p.token_url == "https://auth.example/token");
+    CHECK(p.client_id == "my-client");
+    CHECK(p.scope == "a b");
+    CHECK(p.auth_header == AuthHeader::Bearer);
+    CHECK(p.extra_headers == std::vector<std::string>{"anthropic-beta: oauth-2025-04-20"});
+    CHECK(p.refresh_lead == 10min);
+
+    auto errors = errors_of(load("[provider.sub]\ntype = openai\nauth = oauth2\nkey = sk-live-0123456789\nmodels = m\n"));
+    CHECK(errors == std::vector<std::string>{at(1, "provider.sub: auth = oauth2 takes token_file lines, not keys"),
+                                             at(1, "provider.sub: auth = oauth2: no token_file configured (each file is one credential)"),
+                                             at(1, "provider.sub: auth = oauth2: no token_url configured"),
+                                             at(1, "provider.sub: auth = oauth2: no client_id configured")});
+    CHECK(only_error(kProvider + "client_id = x\n") ==
+          at(5, "provider.openai: token_url, client_id, client_secret_file, scope and token_file need auth = oauth2"));
+    CHECK(only_error(kProvider + "token_file = relative.json\n") == at(5, "provider.openai.token_file: expected an absolute path"));
+    CHECK(only_error(kProvider + "extra_header = no colon\n") ==
+          at(5, "provider.openai.extra_header: expected Name: value (a header name, then its value on one line)"));
+    CHECK(only_error(kProvider + "auth_header = cookie\n") ==
+          at(5, "provider.openai.auth_header: expected authorization-bearer, x-api-key or x-goog-api-key, got \"cookie\""));
+    // An extra header works with keys too.
+    LoadResult k = load(kProvider + "extra_header = OpenAI-Organization: org-1\n");
+    REQUIRE(k.ok());
+    CHECK(k.config->providers[0].extra_headers == std::vector<std::string>{"OpenAI-Organization: org-1"});
 }
 
 TEST_CASE("config loader: provider errors") {

@@ -1,0 +1,312 @@
+// OAuth2 access tokens refreshed on the main thread (daemon/token_keeper.h).
+#include "daemon/token_keeper.h"
+
+#include <event2/event.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/fingerprint.h"
+#include "common/log.h"
+#include "common/mailbox.h"
+#include "common/redact.h"
+#include "credentials/ledger.h"
+#include "credentials/oauth_token.h"
+#include "daemon/state_file.h"
+#include "dispatch/router.h"
+#include "server/runtime.h"
+#include "upstream/client.h"
+
+namespace agd::daemon {
+
+using credentials::OAuthToken;
+
+// One OAuth2 credential: where its refresh token lives, how to refresh it.
+struct TokenKeeper::Entry : upstream::Listener {
+    TokenKeeper* keeper = nullptr;
+    std::string id, provider, fingerprint, token_file;
+    // From its provider's configuration (copied: a reload frees the old one).
+    std::string token_url, client_id, client_secret_file, scope, proxy;
+    bool native_http = true;
+    int64_t refresh_lead_ms = 300'000;
+    std::chrono::milliseconds connect_timeout{10'000};
+
+    std::shared_ptr<OAuthToken> token;
+    int64_t issued_ms = 0;  // when this keeper got the current token (0: from the file)
+    std::shared_ptr<credentials::CredentialState> state;
+    std::string refresh_token;  // never logged
+    event* timer = nullptr;
+
+    // The refresh in flight.
+    upstream::Transfer* transfer = nullptr;
+    std::string form;  // the request body (outlives the transfer)
+    std::string answer;
+    int status = 0;
+
+    ~Entry() override {
+        if (transfer) transfer->cancel();
+        if (timer) event_free(timer);
+    }
+    void on_headers(long st, upstream::HeaderList&&) override { status = static_cast<int>(st); }
+    size_t on_body(const char* data, size_t len) override {
+        if (answer.size() + len > credentials::kMaxTokenAnswer) return kAbort;
+        answer.append(data, len);
+        return len;
+    }
+    void on_done(upstream::Outcome outcome, std::string_view message) override {
+        transfer = nullptr;
+        std::string failure;
+        if (outcome == upstream::Outcome::Aborted) failure = "token endpoint: the answer is larger than 64 KiB";
+        else if (outcome != upstream::Outcome::Ok)
+            failure = "token endpoint: " + (message.empty() ? std::string("connection failed") : std::string(message));
+        keeper->finished(*this, status, answer, outcome == upstream::Outcome::Ok, failure);
+    }
+};
+
+TokenKeeper::TokenKeeper(Runtime& runtime) : runtime_(runtime) {}
+
+TokenKeeper::~TokenKeeper() { stop(); }
+
+void TokenKeeper::start(event_base* base, Mailbox* main) {
+    base_ = base;
+    main_ = main;
+    client_ = std::make_unique<upstream::Client>(base);
+}
+
+void TokenKeeper::stop() {
+    stopped_ = true;
+    entries_.clear();  // cancels transfers, frees timers
+    waiting_.clear();
+    busy_.clear();
+    client_.reset();
+}
+
+void TokenKeeper::configure(const config::Config& cfg) {
+    if (stopped_ || base_ == nullptr) return;
+    std::set<std::string> seen;
+    for (const auto& pc : cfg.providers) {
+        if (pc.auth != config::ProviderAuth::OAuth2) continue;
+        for (const auto& file : pc.token_files) {
+            std::string fp = fingerprint(file);
+            std::string id = credentials::Ledger::id(pc.name, fp);
+            seen.insert(id);
+            auto& slot = entries_[id];
+            bool fresh = slot == nullptr;
+            if (fresh) {
+                slot = std::make_unique<Entry>();
+                slot->keeper = this;
+                slot->id = id;
+                slot->provider = pc.name;
+                slot->fingerprint = fp;
+                slot->token_file = file;
+                slot->token = runtime_.ledger().oauth(pc.name, fp);
+                slot->state = runtime_.ledger().get(pc.name, fp);
+                slot->timer = evtimer_new(base_, &TokenKeeper::on_timer, slot.get());
+            }
+            Entry& e = *slot;
+            bool client_changed = !fresh && (e.token_url != pc.token_url || e.client_id != pc.client_id);
+            e.token_url = pc.token_url;
+            e.client_id = pc.client_id;
+            e.client_secret_file = pc.client_secret_file;
+            e.scope = pc.scope;
+            e.proxy = pc.proxy;
+            e.native_http = pc.native_http;
+            e.refresh_lead_ms = pc.refresh_lead.count();
+            e.connect_timeout = cfg.server.connect_timeout;
+            TokenKeeper* self = this;
+            e.token->set_starter(main_, [self, id](std::shared_ptr<OAuthToken>) {
+                if (self->stopped_) return;
+                if (auto it = self->entries_.find(id); it != self->entries_.end()) self->run(*it->second);
+            });
+            // Read the file: at start, for a new credential, and on every
+            // reload (an administrator may have put a new refresh token in).
+            if (e.transfer == nullptr) {
+                std::string text;
+                if (!read_small_file(file, text, credentials::kMaxTokenFile)) {
+                    std::string why = "cannot read " + file + ": " + std::strerror(errno);
+                    log::warning("credential {}: {}", id, why);
+                    if (e.refresh_token.empty()) {
+                        credentials::Verdict v;
+                        v.scope = credentials::Scope::Credential;
+                        v.disable = true;
+                        v.why = why;
+                        e.state->record("", v, {}, 0, credentials::steady_ms(), runtime_.snapshot()->router->policy());
+                        e.token->failed(why);
+                        continue;
+                    }
+                } else if (auto t = credentials::parse_token_file(text); !t) {
+                    log::warning("credential {}: token file {}: {}", id, file, t.error().message);
+                    if (e.refresh_token.empty()) {
+                        credentials::Verdict v;
+                        v.scope = credentials::Scope::Credential;
+                        v.disable = true;
+                        v.why = "token file " + file + ": " + t.error().message;
+                        e.state->record("", v, {}, 0, credentials::steady_ms(), runtime_.snapshot()->router->policy());
+                        e.token->failed(v.why);
+                        continue;
+                    }
+                } else {
+                    bool new_refresh = t->refresh_token != e.refresh_token;
+                    e.refresh_token = t->refresh_token;
+                    if ((fresh || new_refresh) && !t->access_token.empty() &&
+                        (t->expires_at_ms == 0 || t->expires_at_ms > credentials::wall_ms())) {
+                        e.token->publish(t->access_token, t->expires_at_ms);
+                        e.issued_ms = 0;
+                    }
+                }
+            }
+            if (client_changed) e.token->publish("", 1);  // another token endpoint: its tokens only
+            schedule(e);
+        }
+    }
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        if (seen.count(it->first)) {
+            ++it;
+            continue;
+        }
+        for (auto& [client, ids] : waiting_) ids.erase(std::remove(ids.begin(), ids.end(), it->first), ids.end());
+        bool was_running = it->second->transfer != nullptr;
+        std::string client = it->second->client_id;
+        it = entries_.erase(it);
+        if (was_running) next_for(client);
+    }
+}
+
+// A refresh is due now (no token, or within refresh_lead of its expiry),
+// or at that point.
+void TokenKeeper::schedule(Entry& e) {
+    if (e.timer == nullptr || stopped_) return;
+    evtimer_del(e.timer);
+    int64_t exp = e.token->expires_at_ms();
+    int64_t now = credentials::wall_ms();
+    bool usable = !e.token->access(now).empty();
+    // refresh_lead ahead, or halfway through a token that lives shorter than
+    // twice that (never a refresh loop on short-lived tokens).
+    int64_t lead = e.refresh_lead_ms;
+    if (e.issued_ms != 0 && exp > e.issued_ms) lead = std::min(lead, (exp - e.issued_ms) / 2);
+    int64_t due = usable && exp != 0 ? exp - lead : usable ? -1 : now;
+    if (due < 0) return;  // a token of unknown expiry: refreshed when refused
+    int64_t wait = std::max<int64_t>(due - now, 0);
+    timeval tv{static_cast<time_t>(wait / 1000), static_cast<suseconds_t>((wait % 1000) * 1000)};
+    evtimer_add(e.timer, &tv);
+}
+
+void TokenKeeper::on_timer(int, short, void* arg) {
+    auto* e = static_cast<Entry*>(arg);
+    if (e->keeper->stopped_) return;
+    if (e->token->begin_refresh()) e->keeper->run(*e);
+}
+
+// The refresh itself (the OAuthToken's refresh flag is set): now, unless
+// another credential of the same client_id is refreshing (then queued).
+void TokenKeeper::run(Entry& e) {
+    if (stopped_ || e.transfer != nullptr) return;
+    if (busy_.count(e.client_id)) {
+        auto& q = waiting_[e.client_id];
+        if (std::find(q.begin(), q.end(), e.id) == q.end()) q.push_back(e.id);
+        return;
+    }
+    if (e.refresh_token.empty()) {
+        e.token->failed("no refresh token (see its token file " + e.token_file + ")");
+        return;
+    }
+    std::vector<std::pair<std::string, std::string>> fields{
+        {"grant_type", "refresh_token"}, {"refresh_token", e.refresh_token}, {"client_id", e.client_id}};
+    if (!e.client_secret_file.empty()) {
+        std::string secret;
+        if (!read_small_file(e.client_secret_file, secret, 4096)) {
+            finished(e, 0, {}, false,
+                     "cannot read client_secret_file " + e.client_secret_file + ": " + std::strerror(errno));
+            return;
+        }
+        while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' '))
+            secret.pop_back();
+        fields.emplace_back("client_secret", secret);
+    }
+    if (!e.scope.empty()) fields.emplace_back("scope", e.scope);
+    e.form = credentials::form_encode(fields);
+    e.answer.clear();
+    e.status = 0;
+    upstream::Request req;
+    req.url = e.token_url;
+    req.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
+    req.body = e.form.data();
+    req.body_len = e.form.size();
+    req.proxy = e.proxy;
+    req.native_ok = e.native_http;
+    req.connect_timeout = e.connect_timeout;
+    req.idle_timeout = std::chrono::seconds(kRefreshTimeoutSeconds);
+    busy_.insert(e.client_id);
+    e.transfer = client_->start(req, &e);
+    if (e.transfer == nullptr) {
+        busy_.erase(e.client_id);
+        finished(e, 0, {}, false, "token endpoint: the request could not be started");
+        return;
+    }
+    log::debug("credential {}: refreshing its access token", e.id);
+}
+
+void TokenKeeper::finished(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure) {
+    bool was_busy = busy_.erase(e.client_id) > 0;
+    std::string client = e.client_id;
+    e.form.clear();
+    credentials::TokenGrant g;
+    if (transport_ok) g = credentials::parse_token_answer(status, body);
+    else g.message = failure;
+    int64_t now_wall = credentials::wall_ms();
+    if (g.ok) {
+        if (!g.refresh_token.empty() && g.refresh_token != e.refresh_token) {
+            // Rotated: the old one is revoked. Kept on disk before use.
+            credentials::TokenFile f;
+            f.refresh_token = g.refresh_token;
+            f.access_token = g.access_token;
+            f.expires_at_ms = g.expires_in_s >= 0 ? now_wall + g.expires_in_s * 1000 : 0;
+            if (Status st = write_file_atomic(e.token_file, credentials::token_file_json(f), 0600); !st) {
+                // The new refresh token lives in memory only: used, and said
+                // loudly (a restart would find the revoked one).
+                log::error("credential {}: cannot keep its rotated refresh token: {}", e.id, st.error().message);
+            }
+            e.refresh_token = g.refresh_token;
+        }
+        int64_t exp = g.expires_in_s >= 0 ? now_wall + g.expires_in_s * 1000 : 0;
+        e.token->refreshes.fetch_add(1, std::memory_order_relaxed);
+        e.token->last_refresh_unix_ms.store(now_wall, std::memory_order_relaxed);
+        e.issued_ms = now_wall;
+        e.token->publish(g.access_token, exp, now_wall);
+        log::info("credential {}: access token refreshed{}", e.id,
+                  exp ? ", valid for " + std::to_string(g.expires_in_s) + " s" : "");
+    } else {
+        std::string why = g.message.empty() ? std::string("token endpoint: the refresh failed") : g.message;
+        redact_secret(why, e.refresh_token, false);
+        why = redact_urls(why);
+        e.token->refresh_failures.fetch_add(1, std::memory_order_relaxed);
+        e.token->last_refresh_unix_ms.store(now_wall, std::memory_order_relaxed);
+        credentials::Verdict v;
+        v.scope = credentials::Scope::Credential;
+        v.disable = g.refused;
+        v.why = why;
+        e.state->record("", v, {}, status, credentials::steady_ms(), runtime_.snapshot()->router->policy());
+        log::warning("credential {}: {}{}", e.id, why,
+                     g.refused ? "; out until its token file is fixed and the daemon reloaded" : "");
+        e.token->failed(why);
+        // No timer: the credential rests or is out (the ledger says which);
+        // the next request it serves, a reload or an enable asks again.
+        if (e.timer) evtimer_del(e.timer);
+    }
+    if (g.ok) schedule(e);
+    if (was_busy) next_for(client);
+}
+
+void TokenKeeper::next_for(const std::string& client_id) {
+    auto it = waiting_.find(client_id);
+    while (it != waiting_.end() && !it->second.empty() && !busy_.count(client_id)) {
+        std::string id = it->second.front();
+        it->second.pop_front();
+        if (auto e = entries_.find(id); e != entries_.end()) run(*e->second);
+        it = waiting_.find(client_id);
+    }
+    if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
+}
+
+}  // namespace agd::daemon
