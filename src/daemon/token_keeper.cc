@@ -200,26 +200,33 @@ void TokenKeeper::on_timer(int, short, void* arg) {
 
 // The refresh itself (the OAuthToken's refresh flag is set): now, unless
 // another credential of the same client_id is refreshing (then queued).
-void TokenKeeper::run(Entry& e) {
-    if (stopped_ || e.transfer != nullptr) return;
+void TokenKeeper::run(Entry& first) {
+    // Iterative: a refresh that cannot start is concluded here, and the next
+    // one queued behind the same client_id is started in its place.
+    Entry* e = &first;
+    while (e != nullptr) {
+        std::string failure = start(*e);
+        if (failure.empty()) return;
+        conclude(*e, 0, {}, false, failure);
+        e = pop_next(e->client_id);
+    }
+}
+
+// "" when the refresh runs (or waits behind its client_id), else why it cannot.
+std::string TokenKeeper::start(Entry& e) {
+    if (stopped_ || e.transfer != nullptr) return {};
     if (busy_.count(e.client_id)) {
         auto& q = waiting_[e.client_id];
         if (std::find(q.begin(), q.end(), e.id) == q.end()) q.push_back(e.id);
-        return;
+        return {};
     }
-    if (e.refresh_token.empty()) {
-        e.token->failed("no refresh token (see its token file " + e.token_file + ")");
-        return;
-    }
+    if (e.refresh_token.empty()) return "no refresh token (see its token file " + e.token_file + ")";
     std::vector<std::pair<std::string, std::string>> fields{
         {"grant_type", "refresh_token"}, {"refresh_token", e.refresh_token}, {"client_id", e.client_id}};
     if (!e.client_secret_file.empty()) {
         std::string secret;
-        if (!read_small_file(e.client_secret_file, secret, 4096)) {
-            finished(e, 0, {}, false,
-                     "cannot read client_secret_file " + e.client_secret_file + ": " + std::strerror(errno));
-            return;
-        }
+        if (!read_small_file(e.client_secret_file, secret, 4096))
+            return "cannot read client_secret_file " + e.client_secret_file + ": " + std::strerror(errno);
         while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' '))
             secret.pop_back();
         fields.emplace_back("client_secret", secret);
@@ -241,16 +248,23 @@ void TokenKeeper::run(Entry& e) {
     e.transfer = client_->start(req, &e);
     if (e.transfer == nullptr) {
         busy_.erase(e.client_id);
-        finished(e, 0, {}, false, "token endpoint: the request could not be started");
-        return;
+        e.form.clear();
+        return "token endpoint: the request could not be started";
     }
     log::debug("credential {}: refreshing its access token", e.id);
+    return {};
 }
 
 void TokenKeeper::finished(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure) {
     bool was_busy = busy_.erase(e.client_id) > 0;
     std::string client = e.client_id;
     e.form.clear();
+    conclude(e, status, body, transport_ok, failure);
+    if (was_busy) next_for(client);
+}
+
+// A refresh's end: the new token published, or the failure recorded.
+void TokenKeeper::conclude(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure) {
     credentials::TokenGrant g;
     if (transport_ok) g = credentials::parse_token_answer(status, body);
     else g.message = failure;
@@ -295,18 +309,21 @@ void TokenKeeper::finished(Entry& e, int status, const std::string& body, bool t
         if (e.timer) evtimer_del(e.timer);
     }
     if (g.ok) schedule(e);
-    if (was_busy) next_for(client);
+}
+
+TokenKeeper::Entry* TokenKeeper::pop_next(const std::string& client_id) {
+    auto it = waiting_.find(client_id);
+    Entry* next = nullptr;
+    while (next == nullptr && it != waiting_.end() && !it->second.empty() && !busy_.count(client_id)) {
+        if (auto e = entries_.find(it->second.front()); e != entries_.end()) next = e->second.get();
+        it->second.pop_front();
+    }
+    if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
+    return next;
 }
 
 void TokenKeeper::next_for(const std::string& client_id) {
-    auto it = waiting_.find(client_id);
-    while (it != waiting_.end() && !it->second.empty() && !busy_.count(client_id)) {
-        std::string id = it->second.front();
-        it->second.pop_front();
-        if (auto e = entries_.find(id); e != entries_.end()) run(*e->second);
-        it = waiting_.find(client_id);
-    }
-    if (it != waiting_.end() && it->second.empty()) waiting_.erase(it);
+    if (Entry* next = pop_next(client_id)) run(*next);
 }
 
 }  // namespace agd::daemon

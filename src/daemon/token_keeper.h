@@ -61,7 +61,10 @@ public:
 
 private:
     void run(Entry& e);         // now, or queued behind its client_id
+    std::string start(Entry& e);
     void finished(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure);
+    void conclude(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure);
+    Entry* pop_next(const std::string& client_id);  // the next refresh queued behind client_id, if it may run
     void schedule(Entry& e);    // the timer for refresh_lead before expiry
     void next_for(const std::string& client_id);
     static void on_timer(int, short, void* arg);
