@@ -34,6 +34,7 @@ const char* state_text(std::string_view s) {
     if (s == "breaker_half_open") return "failing: breaker half-open, the next request tests it";
     if (s == "refused") return "refused by the upstream (out until a reload or `credentials enable`)";
     if (s == "disabled") return "disabled by an administrator";
+    if (s == "refreshing") return "ready once its OAuth2 access token is refreshed (refreshing now)";
     return nullptr;
 }
 

@@ -46,7 +46,12 @@ std::string credentials_json(const dispatch::Router& router, int64_t now, int64_
             if (!list.empty()) list += ',';
             list += "{\"provider\":" + json_string(p.cfg->name) + ",\"fingerprint\":" + json_string(c.fingerprint);
             list += ",\"id\":" + json_string(credentials::Ledger::id(p.cfg->name, c.fingerprint));
-            list += credentials::state_json(*c.state, now, wall);
+            std::string state = credentials::state_json(*c.state, now, wall);
+            // A credential otherwise ready whose access token is being
+            // refreshed: requests for it wait for the new token.
+            if (c.oauth && c.oauth->refreshing() && state.starts_with(",\"state\":\"ok\""))
+                state.replace(0, 13, ",\"state\":\"refreshing\"");
+            list += state;
             if (c.oauth) list += oauth_json(*c.oauth);
             list += '}';
         }

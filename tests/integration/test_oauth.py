@@ -122,6 +122,14 @@ class OAuthTests(AgdTestCase):
         self.assertEqual(st["refreshes"], 3, st)
         self.assertEqual(st["max_concurrent"], 1, st)
 
+    def test_a_credential_whose_token_is_being_refreshed_says_so(self):
+        self.configure_mock(delay_ms=600000)  # the refresh never ends while we look
+        d = self.daemon(self.token_files(2))
+        creds = self.listing(d)
+        self.assertEqual([c["state"] for c in creds], ["refreshing", "refreshing"], creds)
+        self.assertTrue(all(c["token"]["refreshing"] for c in creds), creds)
+        self.assertIn("refreshing now", d.cli("credentials").stdout)
+
     def test_a_short_lived_token_is_refreshed_before_it_expires(self):
         # Tokens live 2 s, refresh_lead is 5 m: each is refreshed halfway.
         self.configure_mock(expires_in=2)
