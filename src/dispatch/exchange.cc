@@ -54,24 +54,6 @@ Outcome outcome_of(long status) {
     return Outcome::ClientError;
 }
 
-// An event that carries the first of the answer's content (text, a tool
-// call, reasoning), for the time to first token.
-bool carries_token(Protocol p, const sse::Event& ev) {
-    std::string_view d = ev.data;
-    switch (p) {
-        case Protocol::OpenAIChat:
-            return d.find("\"tool_calls\"") != std::string_view::npos ||
-                   (d.find("content\":\"") != std::string_view::npos && d.find("content\":\"\"") == std::string_view::npos);
-        case Protocol::OpenAIResponses:
-            return ev.name.size() > 6 && ev.name.substr(ev.name.size() - 6) == ".delta";
-        case Protocol::Anthropic: return ev.name == "content_block_delta";
-        case Protocol::Gemini:
-            return d.find("\"functionCall\"") != std::string_view::npos ||
-                   (d.find("\"text\":\"") != std::string_view::npos && d.find("\"text\":\"\"") == std::string_view::npos);
-    }
-    return false;
-}
-
 // Whether `d` has the key `key` (quoted) followed by `value`'s characters,
 // JSON whitespace allowed around the colon and between them (`"choices": []`
 // from servers that write JSON with spaces).
@@ -110,6 +92,44 @@ bool is_terminal(Protocol p, const sse::Event& ev) {
     return false;
 }
 
+}  // namespace
+
+namespace {
+
+// Whether `d` has the member `key` (quoted) with a non-empty string value,
+// JSON whitespace allowed around the colon ("text": "Hi" as Google writes it).
+bool has_text(std::string_view d, std::string_view key) {
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    for (size_t at = d.find(key); at != std::string_view::npos; at = d.find(key, at + 1)) {
+        size_t i = at + key.size();
+        while (i < d.size() && ws(d[i])) ++i;
+        if (i >= d.size() || d[i] != ':') continue;
+        for (++i; i < d.size() && ws(d[i]);) ++i;
+        if (i + 1 < d.size() && d[i] == '"' && d[i + 1] != '"') return true;
+    }
+    return false;
+}
+
+// An event that carries the first of the answer's content (text, a tool
+// call, reasoning): the time to first token, and the end of a first-token hold.
+}  // namespace
+
+bool carries_content(Protocol p, const sse::Event& ev) {
+    std::string_view d = ev.data;
+    switch (p) {
+        case Protocol::OpenAIChat:
+            return d.find("\"tool_calls\"") != std::string_view::npos || has_text(d, "\"content\"") ||
+                   has_text(d, "\"reasoning_content\"") || has_text(d, "\"reasoning\"");
+        case Protocol::OpenAIResponses:
+            return ev.name.size() > 6 && ev.name.substr(ev.name.size() - 6) == ".delta";
+        case Protocol::Anthropic: return ev.name == "content_block_delta";
+        case Protocol::Gemini:
+            return d.find("\"functionCall\"") != std::string_view::npos || has_text(d, "\"text\"");
+    }
+    return false;
+}
+
+namespace {
 }  // namespace
 
 // The attempt's outcome: to the pool (cooldowns, health) and to the request's record.
@@ -218,6 +238,7 @@ void Exchange::attempt() {
         held_.clear();
         have_error_ = false;
         last_failure_.clear();
+        last_failure_timeout_ = false;
         error_body_.clear();
         headers_.clear();
         relay_framer_.clear();
@@ -302,8 +323,9 @@ void Exchange::disarm_first_token_deadline() {
 void Exchange::release_held() {
     if (!holding_) return;
     disarm_first_token_deadline();
+    if (held_.empty()) return;  // nothing yet: the answer starts when it has bytes (or fails whole)
     start_client_response();
-    if (!held_.empty()) ctx_.write_body(held_.data(), held_.size());
+    ctx_.write_body(held_.data(), held_.size());
     held_.clear();
     held_.shrink_to_fit();
 }
@@ -694,7 +716,7 @@ void Exchange::relay_events(std::string_view complete) {
 
 void Exchange::on_upstream_event(const sse::Event& ev) {
     usage_.feed_event(ev.name, ev.data);
-    if (carries_token(provider_->wire, ev)) {
+    if (carries_content(provider_->wire, ev)) {
         if (!ctx_.access.first_token_ns) ctx_.access.first_token_ns = mono_ns();
         release_held();
     }

@@ -43,6 +43,11 @@ private:
     size_t tail_len_ = 0;
 };
 
+// Whether an upstream stream's event carries the first of the answer's
+// content (text, a tool call, reasoning), on that wire: the time to first
+// token, and the end of a first-token hold. JSON whitespace is allowed.
+bool carries_content(Protocol wire, const sse::Event& ev);
+
 class Exchange : public upstream::Listener {
 public:
     static constexpr size_t kHighWatermark = 256 * 1024;  // pause upstream above this much unsent output

@@ -7,6 +7,8 @@
 #include "dispatch/exchange.h"
 
 using agd::dispatch::ArrayEndWatch;
+using agd::dispatch::carries_content;
+namespace sse = agd::sse;
 
 TEST_CASE("array watch: finishReason or an error element is seen across every split") {
     const std::string last = R"(,
@@ -32,4 +34,27 @@ TEST_CASE("array watch: finishReason or an error element is seen across every sp
     ArrayEndWatch w;
     for (char c : head + ",\n{\"candidates\":[]}\n]") w.scan(std::string_view(&c, 1));
     CHECK_FALSE(w.seen());
+}
+
+TEST_CASE("first content: each wire's content events, compact or spaced JSON; empty deltas are not content") {
+    auto ev = [](std::string name, std::string data) {
+        sse::Event e;
+        e.name = std::move(name);
+        e.data = std::move(data);
+        return e;
+    };
+    using agd::Protocol;
+    CHECK(carries_content(Protocol::Gemini, ev("", R"({"candidates": [{"content": {"parts": [{"text": "Hi"}]}}]})")));
+    CHECK(carries_content(Protocol::Gemini, ev("", R"({"candidates":[{"content":{"parts":[{"text":"Hi"}]}}]})")));
+    CHECK(carries_content(Protocol::Gemini, ev("", R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f"}}]}}]})")));
+    CHECK_FALSE(carries_content(Protocol::Gemini, ev("", R"({"candidates": [{"content": {"parts": [{"text": ""}]}}]})")));
+    CHECK_FALSE(carries_content(Protocol::Gemini, ev("", R"({"usageMetadata": {"promptTokenCount": 3}})")));
+    CHECK(carries_content(Protocol::OpenAIChat, ev("", R"({"choices": [{"delta": {"content": "Hi"}}]})")));
+    CHECK(carries_content(Protocol::OpenAIChat, ev("", R"({"choices":[{"delta":{"reasoning_content":"hm"}}]})")));
+    CHECK(carries_content(Protocol::OpenAIChat, ev("", R"({"choices":[{"delta":{"tool_calls":[]}}]})")));
+    CHECK_FALSE(carries_content(Protocol::OpenAIChat, ev("", R"({"choices":[{"delta":{"role":"assistant","content":""}}]})")));
+    CHECK(carries_content(Protocol::Anthropic, ev("content_block_delta", "{}")));
+    CHECK_FALSE(carries_content(Protocol::Anthropic, ev("ping", "{}")));
+    CHECK(carries_content(Protocol::OpenAIResponses, ev("response.output_text.delta", "{}")));
+    CHECK_FALSE(carries_content(Protocol::OpenAIResponses, ev("response.created", "{}")));
 }
