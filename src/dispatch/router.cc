@@ -114,11 +114,17 @@ Router::Pick choose(const std::vector<Cand>& cands, const std::vector<const Cred
         out.probe = probe;
     };
     auto untried = [&](const Cand& c) { return std::find(tried.begin(), tried.end(), c.c) == tried.end(); };
+    // The session's credential first, while it can serve; what it answered
+    // counts below like any other's (used last when soft, its rest in the
+    // retry time), so stickiness never turns a 429 into a 502.
+    bool sticky_asked = false;
+    credentials::CredentialState::Check sticky_check;
     if (sticky && untried(*sticky)) {
-        auto check = gate(*sticky);
-        if (check.gate == credentials::CredentialState::Gate::Ready ||
-            check.gate == credentials::CredentialState::Gate::Probe) {
-            take(*sticky, check.gate == credentials::CredentialState::Gate::Probe);
+        sticky_asked = true;
+        sticky_check = gate(*sticky);
+        if (sticky_check.gate == credentials::CredentialState::Gate::Ready ||
+            sticky_check.gate == credentials::CredentialState::Gate::Probe) {
+            take(*sticky, sticky_check.gate == credentials::CredentialState::Gate::Probe);
             return out;
         }
     }
@@ -133,8 +139,8 @@ Router::Pick choose(const std::vector<Cand>& cands, const std::vector<const Cred
         size_t first = start(&cands[g], n);
         for (size_t i = 0; i < n; ++i) {
             const Cand& c = cands[g + (first + i) % n];
-            if (&c == sticky || !untried(c)) continue;
-            auto check = gate(c);
+            if (!untried(c)) continue;
+            auto check = &c == sticky ? sticky_check : gate(c);
             switch (check.gate) {
                 case credentials::CredentialState::Gate::Ready: take(c, false); return out;
                 case credentials::CredentialState::Gate::Probe: take(c, true); return out;
@@ -182,6 +188,20 @@ size_t Router::start_of(const Cand* group, size_t n, bool advance) const {
     return 0;
 }
 
+// A session that moved to a lower tier while the higher were out goes back
+// once a credential of a higher tier is ready again (asked without
+// claiming anything).
+bool Router::better_tier_ready(const std::vector<Cand>& cands, const Cand* sticky,
+                               const std::vector<const Credential*>& tried, int64_t now_ms) const {
+    if (sticky == nullptr) return false;
+    for (const auto& c : cands) {
+        if (c.tier >= sticky->tier) break;  // sorted by tier
+        if (std::find(tried.begin(), tried.end(), c.c) != tried.end()) continue;
+        if (c.c->state->peek(*c.model, now_ms, policy_).gate == credentials::CredentialState::Gate::Ready) return true;
+    }
+    return false;
+}
+
 Router::Pick Router::pick(const std::vector<Match>& among, const std::vector<const Credential*>& tried, int64_t now_ms,
                           uint64_t session) const {
     std::vector<Cand> cands = candidates(among);
@@ -191,6 +211,7 @@ Router::Pick Router::pick(const std::vector<Match>& among, const std::vector<con
         if (uint64_t id = sessions_->find(session, now_ms, sticky_ttl_ms_))
             for (const auto& c : cands)
                 if (c.c->id_key == id) sticky = &c;
+        if (better_tier_ready(cands, sticky, tried, now_ms)) sticky = nullptr;
     }
     Pick out = choose(
         cands, tried, now_ms, sticky, [&](const Cand& c) { return c.c->state->check(*c.model, now_ms, policy_); },
@@ -212,6 +233,10 @@ Router::Explanation Router::explain(const std::vector<Match>& among, int64_t now
                     sticky = &cands[i];
                     ex.sticky = &ex.candidates[i];
                 }
+        if (better_tier_ready(cands, sticky, {}, now_ms)) {
+            sticky = nullptr;
+            ex.sticky = nullptr;
+        }
     }
     ex.pick = choose(
         cands, {}, now_ms, sticky,

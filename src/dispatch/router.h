@@ -105,6 +105,8 @@ private:
         bool translated;
     };
     std::vector<Cand> candidates(const std::vector<Match>& among) const;
+    bool better_tier_ready(const std::vector<Cand>& cands, const Cand* sticky,
+                           const std::vector<const Credential*>& tried, int64_t now_ms) const;
     // The index in [0, n) a group's walk starts at; `advance`: the rotation moves on.
     size_t start_of(const Cand* group, size_t n, bool advance) const;
 

@@ -265,3 +265,57 @@ models = gpt-*
     r.report(k1, "gpt-y", Verdict{}, Hints{}, 200, 6);
     CHECK(r.pick(y, {}, 7).cred->key == "k1");
 }
+
+TEST_CASE("router: a sticky credential that rests still counts; a better tier wins it back") {
+    auto cfg = load(R"(
+[routing]
+strategy = fill-first
+sticky = session
+[provider.main]
+type = openai
+base_url = http://127.0.0.1:1/v1
+key = m1
+models = gpt-*
+[provider.spare]
+type = openai
+base_url = http://127.0.0.1:1/v1
+priority = 1
+key = s1
+models = gpt-*
+)");
+    credentials::Ledger ledger;
+    Router r(*cfg, ledger);
+    auto m = r.match("gpt-5");
+    const auto& m1 = r.providers()[0].creds[0];
+    const auto& s1 = r.providers()[1].creds[0];
+    uint64_t conv = credentials::session_key(0, "gpt-5", "c");
+    CHECK(r.pick(m, {}, 0, conv).cred == &m1);
+    // m1 rests: the session moves to the spare tier, and stays there...
+    r.report(m1, "gpt-5", key_wide(10'000), Hints{}, 429, 0);
+    CHECK(r.pick(m, {}, 1, conv).cred == &s1);
+    CHECK(r.pick(m, {}, 2, conv).cred == &s1);
+    // ...until the better tier is ready again.
+    CHECK(r.pick(m, {}, 10'001, conv).cred == &m1);
+    CHECK(r.pick(m, {}, 10'002, conv).cred == &m1);
+
+    // Every credential resting, the session's too: the 429's retry time,
+    // not a 502.
+    r.report(m1, "gpt-5", key_wide(30'000), Hints{}, 429, 20'000);
+    r.report(s1, "gpt-5", key_wide(40'000), Hints{}, 429, 20'000);
+    auto p = r.pick(m, {}, 20'001, conv);
+    CHECK(p.status == Router::PickStatus::AllCooling);
+    CHECK(p.retry_after_ms == 29'999);
+    // A session whose credential's window is spent still gets it as a last resort.
+    credentials::Ledger l2;
+    Router r2(*cfg, l2);
+    auto m2 = r2.match("gpt-5");
+    CHECK(r2.pick(m2, {}, 0, conv).cred == &r2.providers()[0].creds[0]);
+    Hints spent;
+    spent.requests.remaining = 0;
+    spent.requests.reset_unix_ms = credentials::wall_ms() + 3'600'000;
+    r2.report(r2.providers()[0].creds[0], "gpt-5", Verdict{}, spent, 200, 1);
+    r2.providers()[1].creds[0].state->disable();
+    auto last = r2.pick(m2, {}, 2, conv);
+    REQUIRE(last.status == Router::PickStatus::Ok);
+    CHECK(last.cred == &r2.providers()[0].creds[0]);
+}
