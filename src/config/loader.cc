@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -76,6 +77,13 @@ std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = ascii_lower(c);
     return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
 }
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
@@ -705,6 +713,16 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
             error(line_, label, "expected Name: value (a header name, then its value on one line)");
             return;
         }
+        // Framing, hop-by-hop and credential headers are the daemon's own.
+        static const char* const kReserved[] = {"host", "content-length", "transfer-encoding", "connection",
+                                                "keep-alive", "te", "trailer", "upgrade", "proxy-authorization",
+                                                "proxy-connection", "authorization", "x-api-key", "x-goog-api-key",
+                                                "content-type", "accept", "expect"};
+        for (const char* r : kReserved)
+            if (iequals(name, r)) {
+                error(line_, label, "header " + std::string(name) + " is set by the daemon itself");
+                return;
+            }
         c.extra_headers.push_back(std::string(name) + ": " + std::string(value));
         return;
     }
@@ -1318,6 +1336,11 @@ void Parser::finish() {
                 error(c.line, p.label, "auth = oauth2: no token_file configured (each file is one credential)");
             if (c.token_url.empty()) error(c.line, p.label, "auth = oauth2: no token_url configured");
             if (c.client_id.empty()) error(c.line, p.label, "auth = oauth2: no client_id configured");
+            std::string_view url = c.token_url;
+            if (starts_with_nocase(url, "http://") && !starts_with_nocase(url, "http://127.0.0.1") &&
+                !starts_with_nocase(url, "http://localhost") && !starts_with_nocase(url, "http://[::1]"))
+                warning(p.oauth_line, p.label + ".token_url",
+                        "plain http: refresh and access tokens would cross the network in clear");
         } else {
             if (c.keys.empty()) error(c.line, p.label, "no key configured (each key is one credential)");
             if (p.oauth_line != 0)

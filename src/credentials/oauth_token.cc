@@ -21,6 +21,17 @@ std::string str(const JsonValue& obj, const char* key) {
     return std::string(v->GetString(), v->GetStringLength());
 }
 
+// A token goes into an HTTP header and a form: printable ASCII only
+// (RFC 6749 appendix A: VSCHAR), else it is not taken.
+std::string token(const JsonValue& obj, const char* key) {
+    std::string t = str(obj, key);
+    for (char c : t)
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return {};
+    return t;
+}
+
+constexpr int64_t kMaxUnixMs = 253402300799999;  // 9999-12-31: a later time is not believed
+
 int64_t num(const JsonValue& obj, const char* key) {
     const JsonValue* v = translate::member(obj, key);
     if (v == nullptr) return -1;
@@ -32,22 +43,24 @@ int64_t num(const JsonValue& obj, const char* key) {
 // The fields of one object, in either spelling; false when it has no refresh token.
 bool read_fields(const JsonValue& o, TokenFile& t) {
     if (!o.IsObject()) return false;
-    t.refresh_token = str(o, "refresh_token");
-    if (t.refresh_token.empty()) t.refresh_token = str(o, "refreshToken");
+    t.refresh_token = token(o, "refresh_token");
+    if (t.refresh_token.empty()) t.refresh_token = token(o, "refreshToken");
     if (t.refresh_token.empty()) return false;
-    t.access_token = str(o, "access_token");
-    if (t.access_token.empty()) t.access_token = str(o, "accessToken");
+    t.access_token = token(o, "access_token");
+    if (t.access_token.empty()) t.access_token = token(o, "accessToken");
     t.expires_at_ms = 0;
-    if (int64_t s = num(o, "expires_at"); s > 0) t.expires_at_ms = s * 1000;
-    else if (int64_t ms = num(o, "expiry_date"); ms > 0) t.expires_at_ms = ms;
-    else if (int64_t ms2 = num(o, "expiresAt"); ms2 > 0) t.expires_at_ms = ms2;
+    if (int64_t s = num(o, "expires_at"); s > 0 && s <= kMaxUnixMs / 1000) t.expires_at_ms = s * 1000;
+    else if (int64_t ms = num(o, "expiry_date"); ms > 0 && ms <= kMaxUnixMs) t.expires_at_ms = ms;
+    else if (int64_t ms2 = num(o, "expiresAt"); ms2 > 0 && ms2 <= kMaxUnixMs) t.expires_at_ms = ms2;
     else if (std::string e = str(o, "expiry"); !e.empty()) t.expires_at_ms = std::max<int64_t>(parse_rfc3339_ms(e), 0);
     return true;
 }
 
+// Text from the token endpoint, for a log line and the evidence: control
+// characters become spaces.
 std::string one_line(std::string_view s, size_t max) {
     std::string out;
-    for (char c : s.substr(0, max)) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+    for (char c : s.substr(0, max)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
     return out;
 }
 
@@ -85,8 +98,8 @@ TokenGrant parse_token_answer(int status, std::string_view body) {
         g.message = "token endpoint: " + std::to_string(status) + (g.error.empty() ? "" : " " + g.error) +
                     (desc.empty() ? "" : ": " + one_line(desc, kMaxHintText));
         if (status >= 200 && status < 300) {
-            g.access_token = str(doc, "access_token");
-            g.refresh_token = str(doc, "refresh_token");
+            g.access_token = token(doc, "access_token");
+            g.refresh_token = token(doc, "refresh_token");
             int64_t in = num(doc, "expires_in");
             if (in < 0) {  // some servers send it as a string
                 std::string s = str(doc, "expires_in");
@@ -95,7 +108,7 @@ TokenGrant parse_token_answer(int status, std::string_view body) {
             }
             g.expires_in_s = in;
             g.ok = !g.access_token.empty();
-            if (!g.ok) g.message = "token endpoint: " + std::to_string(status) + " without an access_token";
+            if (!g.ok) g.message = "token endpoint: " + std::to_string(status) + " without a usable access_token";
         }
     } else {
         g.message = "token endpoint: " + std::to_string(status) + (status >= 200 && status < 300 ? " with an answer that is not a JSON object" : "");
@@ -138,15 +151,23 @@ std::string OAuthToken::access(int64_t now) const {
 }
 
 void OAuthToken::want(Mailbox& loop, std::function<void()> done, uint64_t stale) {
-    bool start = false;
+    bool start = false, newer = false;
     {
         std::lock_guard lock(mu_);
+        // A 401 on a token already replaced: the newer one is there to use.
+        newer = stale != 0 && stale != generation_.load(std::memory_order_relaxed) && !access_.empty();
         if (stale != 0 && stale == generation_.load(std::memory_order_relaxed)) {
             access_.clear();
             expires_at_ms_.store(1, std::memory_order_relaxed);  // expired: access() gives none
         }
-        waiters_.emplace_back(&loop, std::move(done));
-        start = !refreshing_.exchange(true, std::memory_order_acq_rel);
+        if (!newer) {
+            waiters_.emplace_back(&loop, std::move(done));
+            start = !refreshing_.exchange(true, std::memory_order_acq_rel);
+        }
+    }
+    if (newer) {
+        loop.post(std::move(done));
+        return;
     }
     if (!start) return;
     auto self = shared_from_this();

@@ -298,12 +298,12 @@ std::string Daemon::do_reload() {
     for (const auto& c : lr.config->clients)
         if (!runtime_.clients().contains(c.name)) new_clients.push_back(c.name);
     uint64_t gen = ++generation_;
+    tokens_->configure(*lr.config);  // before the snapshot: its new credentials can ask for tokens at once
     runtime_.publish(build_snapshot(lr.config, gen, runtime_.ledger(), runtime_.clients()));
     accounting_.reload(*live->config, *lr.config, new_clients);
     forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
     ledger_keeper_.reconfigure(*lr.config);
-    tokens_->configure(*lr.config);
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());

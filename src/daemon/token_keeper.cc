@@ -38,8 +38,12 @@ struct TokenKeeper::Entry : upstream::Listener {
     std::string refresh_token;  // never logged
     event* timer = nullptr;
 
-    // The refresh in flight.
+    bool file_behind = false;  // the last rotated refresh token could not be written: memory is newer than the file
+    int failures_in_row = 0;   // early refreshes that failed while the token still worked (backoff)
+
+    // The refresh in flight, and the client_id it holds busy.
     upstream::Transfer* transfer = nullptr;
+    std::string busy_client;
     std::string form;  // the request body (outlives the transfer)
     std::string answer;
     int status = 0;
@@ -114,11 +118,16 @@ void TokenKeeper::configure(const config::Config& cfg) {
             e.native_http = pc.native_http;
             e.refresh_lead_ms = pc.refresh_lead.count();
             e.connect_timeout = cfg.server.connect_timeout;
-            TokenKeeper* self = this;
-            e.token->set_starter(main_, [self, id](std::shared_ptr<OAuthToken>) {
-                if (self->stopped_) return;
-                if (auto it = self->entries_.find(id); it != self->entries_.end()) self->run(*it->second);
-            });
+            if (fresh) {
+                TokenKeeper* self = this;
+                e.token->set_starter(main_, [self, id](std::shared_ptr<OAuthToken> t) {
+                    if (self->stopped_) return t->failed("the daemon is stopping");
+                    auto it = self->entries_.find(id);
+                    if (it == self->entries_.end()) return t->failed("the credential is no longer configured");
+                    self->run(*it->second);
+                });
+            }
+            if (client_changed && e.transfer != nullptr) abandon(e, "its token_url or client_id changed");
             // Read the file: at start, for a new credential, and on every
             // reload (an administrator may have put a new refresh token in).
             if (e.transfer == nullptr) {
@@ -146,6 +155,12 @@ void TokenKeeper::configure(const config::Config& cfg) {
                         e.token->failed(v.why);
                         continue;
                     }
+                } else if (e.file_behind) {
+                    // Our rotated refresh token never reached the file: the
+                    // file's is revoked. Try to write ours again.
+                    log::warning("credential {}: {} holds an older refresh token than the daemon; keeping the daemon's",
+                                 id, file);
+                    keep_file(e, {e.refresh_token, e.token->access(0), e.token->expires_at_ms()});
                 } else {
                     bool new_refresh = t->refresh_token != e.refresh_token;
                     e.refresh_token = t->refresh_token;
@@ -166,10 +181,8 @@ void TokenKeeper::configure(const config::Config& cfg) {
             continue;
         }
         for (auto& [client, ids] : waiting_) ids.erase(std::remove(ids.begin(), ids.end(), it->first), ids.end());
-        bool was_running = it->second->transfer != nullptr;
-        std::string client = it->second->client_id;
+        abandon(*it->second, "the credential is no longer configured");
         it = entries_.erase(it);
-        if (was_running) next_for(client);
     }
 }
 
@@ -187,7 +200,21 @@ void TokenKeeper::schedule(Entry& e) {
     if (e.issued_ms != 0 && exp > e.issued_ms) lead = std::min(lead, (exp - e.issued_ms) / 2);
     int64_t due = usable && exp != 0 ? exp - lead : usable ? -1 : now;
     if (due < 0) return;  // a token of unknown expiry: refreshed when refused
+    // Never two refreshes of one credential within a second (an endpoint
+    // handing out tokens that are already due must not make a loop).
+    if (e.issued_ms != 0) due = std::max(due, e.issued_ms + kMinRefreshIntervalMs);
     int64_t wait = std::max<int64_t>(due - now, 0);
+    timeval tv{static_cast<time_t>(wait / 1000), static_cast<suseconds_t>((wait % 1000) * 1000)};
+    evtimer_add(e.timer, &tv);
+}
+
+// After a failed early refresh: 10 s, doubling, at most a minute, and
+// never past the token's own margin.
+void TokenKeeper::retry_later(Entry& e) {
+    if (e.timer == nullptr || stopped_) return;
+    int64_t wait = std::min<int64_t>(int64_t{10'000} << std::min(e.failures_in_row - 1, 3), 60'000);
+    if (int64_t exp = e.token->expires_at_ms(); exp != 0)
+        wait = std::min(wait, std::max<int64_t>((exp - credentials::wall_ms()) / 2, 1000));
     timeval tv{static_cast<time_t>(wait / 1000), static_cast<suseconds_t>((wait % 1000) * 1000)};
     evtimer_add(e.timer, &tv);
 }
@@ -245,9 +272,11 @@ std::string TokenKeeper::start(Entry& e) {
     req.connect_timeout = e.connect_timeout;
     req.idle_timeout = std::chrono::seconds(kRefreshTimeoutSeconds);
     busy_.insert(e.client_id);
+    e.busy_client = e.client_id;
     e.transfer = client_->start(req, &e);
     if (e.transfer == nullptr) {
         busy_.erase(e.client_id);
+        e.busy_client.clear();
         e.form.clear();
         return "token endpoint: the request could not be started";
     }
@@ -256,8 +285,9 @@ std::string TokenKeeper::start(Entry& e) {
 }
 
 void TokenKeeper::finished(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure) {
-    bool was_busy = busy_.erase(e.client_id) > 0;
-    std::string client = e.client_id;
+    std::string client = std::move(e.busy_client);
+    e.busy_client.clear();
+    bool was_busy = busy_.erase(client) > 0;
     e.form.clear();
     conclude(e, status, body, transport_ok, failure);
     if (was_busy) next_for(client);
@@ -270,32 +300,36 @@ void TokenKeeper::conclude(Entry& e, int status, const std::string& body, bool t
     else g.message = failure;
     int64_t now_wall = credentials::wall_ms();
     if (g.ok) {
+        // A lifetime that makes no sense is not believed (refreshed when refused).
+        int64_t life_s = g.expires_in_s > 0 && g.expires_in_s <= kMaxTokenLifeSeconds ? g.expires_in_s : 0;
+        int64_t exp = life_s > 0 ? now_wall + life_s * 1000 : 0;
         if (!g.refresh_token.empty() && g.refresh_token != e.refresh_token) {
             // Rotated: the old one is revoked. Kept on disk before use.
-            credentials::TokenFile f;
-            f.refresh_token = g.refresh_token;
-            f.access_token = g.access_token;
-            f.expires_at_ms = g.expires_in_s >= 0 ? now_wall + g.expires_in_s * 1000 : 0;
-            if (Status st = write_file_atomic(e.token_file, credentials::token_file_json(f), 0600); !st) {
-                // The new refresh token lives in memory only: used, and said
-                // loudly (a restart would find the revoked one).
-                log::error("credential {}: cannot keep its rotated refresh token: {}", e.id, st.error().message);
-            }
             e.refresh_token = g.refresh_token;
+            keep_file(e, {g.refresh_token, g.access_token, exp});
         }
-        int64_t exp = g.expires_in_s >= 0 ? now_wall + g.expires_in_s * 1000 : 0;
+        e.failures_in_row = 0;
         e.token->refreshes.fetch_add(1, std::memory_order_relaxed);
         e.token->last_refresh_unix_ms.store(now_wall, std::memory_order_relaxed);
         e.issued_ms = now_wall;
         e.token->publish(g.access_token, exp, now_wall);
         log::info("credential {}: access token refreshed{}", e.id,
-                  exp ? ", valid for " + std::to_string(g.expires_in_s) + " s" : "");
+                  exp ? ", valid for " + std::to_string(life_s) + " s" : "");
     } else {
         std::string why = g.message.empty() ? std::string("token endpoint: the refresh failed") : g.message;
         redact_secret(why, e.refresh_token, false);
         why = redact_urls(why);
         e.token->refresh_failures.fetch_add(1, std::memory_order_relaxed);
         e.token->last_refresh_unix_ms.store(now_wall, std::memory_order_relaxed);
+        if (!g.refused && !e.token->access(now_wall).empty()) {
+            // An early refresh failed while the token still works: nothing
+            // rests; tried again after a backoff, before it expires.
+            ++e.failures_in_row;
+            log::warning("credential {}: {}; the current token still works, trying again later", e.id, why);
+            e.token->failed(why);
+            retry_later(e);
+            return;
+        }
         credentials::Verdict v;
         v.scope = credentials::Scope::Credential;
         v.disable = g.refused;
@@ -309,6 +343,32 @@ void TokenKeeper::conclude(Entry& e, int status, const std::string& body, bool t
         if (e.timer) evtimer_del(e.timer);
     }
     if (g.ok) schedule(e);
+}
+
+// A refresh in flight is dropped (its credential removed, or its client
+// changed): its waiters are told, its client_id freed for the next.
+void TokenKeeper::abandon(Entry& e, const std::string& why) {
+    if (e.transfer == nullptr) return;
+    e.transfer->cancel();
+    e.transfer = nullptr;
+    e.form.clear();
+    std::string client = std::move(e.busy_client);
+    e.busy_client.clear();
+    e.token->failed(why);
+    if (busy_.erase(client) > 0) next_for(client);
+}
+
+// Writes the credential's token file; false (said in the log) when it cannot.
+bool TokenKeeper::keep_file(Entry& e, const credentials::TokenFile& f) {
+    if (Status st = write_file_atomic(e.token_file, credentials::token_file_json(f), 0600); !st) {
+        // The new refresh token lives in memory only (a restart would find
+        // the revoked one): used, and said loudly.
+        log::error("credential {}: cannot keep its rotated refresh token: {}", e.id, st.error().message);
+        e.file_behind = true;
+        return false;
+    }
+    e.file_behind = false;
+    return true;
 }
 
 TokenKeeper::Entry* TokenKeeper::pop_next(const std::string& client_id) {

@@ -37,11 +37,17 @@ class Client;
 }
 }  // namespace agd
 
+namespace agd::credentials {
+struct TokenFile;
+}
+
 namespace agd::daemon {
 
 class TokenKeeper {
 public:
     static constexpr int kRefreshTimeoutSeconds = 30;  // a token endpoint's answer, whole
+    static constexpr int64_t kMaxTokenLifeSeconds = 400LL * 86400;  // a longer expires_in is not believed
+    static constexpr int64_t kMinRefreshIntervalMs = 1000;          // between two refreshes of one credential
 
     explicit TokenKeeper(Runtime& runtime);
     ~TokenKeeper();
@@ -64,7 +70,10 @@ private:
     std::string start(Entry& e);
     void finished(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure);
     void conclude(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure);
-    Entry* pop_next(const std::string& client_id);  // the next refresh queued behind client_id, if it may run
+    Entry* pop_next(const std::string& client_id);
+    void abandon(Entry& e, const std::string& why);
+    bool keep_file(Entry& e, const credentials::TokenFile& f);
+    void retry_later(Entry& e);  // the next refresh queued behind client_id, if it may run
     void schedule(Entry& e);    // the timer for refresh_lead before expiry
     void next_for(const std::string& client_id);
     static void on_timer(int, short, void* arg);

@@ -158,8 +158,7 @@ void Exchange::report(Outcome o, int status, int64_t now) {
     // An upstream may quote the key it refused: evidence is shown to people.
     if (!verdict.why.empty()) {
         redact_secret(verdict.why, cred_->key, verdict.why.size() >= credentials::kMaxHintText);
-        if (cred_->oauth)
-            redact_secret(verdict.why, cred_->oauth->access(0), verdict.why.size() >= credentials::kMaxHintText);
+        redact_secret(verdict.why, token_sent_, verdict.why.size() >= credentials::kMaxHintText);
         verdict.why = redact_urls(verdict.why);
     }
     ctx_.snap->router->report(*cred_, ctx_.access.model_sent, verdict, hints, status, now);
@@ -358,6 +357,7 @@ void Exchange::on_first_token_deadline(int, short, void* arg) {
 void Exchange::wait_for_token(const std::string& upstream_model, uint64_t stale) {
     token_model_ = upstream_model;
     waiting_token_ = true;
+    uint64_t wait = ++wait_id_;
     if (token_timer_ == nullptr) token_timer_ = evtimer_new(ctx_.worker.base(), &on_token_wait_timeout, this);
     if (token_timer_ != nullptr) {
         timeval tv{kTokenWaitSeconds, 0};
@@ -366,18 +366,21 @@ void Exchange::wait_for_token(const std::string& upstream_model, uint64_t stale)
     std::shared_ptr<Exchange*> alive = alive_;
     cred_->oauth->want(
         ctx_.worker.mailbox(),
-        [alive] {
-            if (*alive) (*alive)->token_ready();
+        [alive, wait] {
+            if (*alive) (*alive)->token_ready(wait);
         },
         stale);
 }
 
-void Exchange::on_token_wait_timeout(int, short, void* arg) { static_cast<Exchange*>(arg)->token_ready(); }
+void Exchange::on_token_wait_timeout(int, short, void* arg) {
+    auto* self = static_cast<Exchange*>(arg);
+    self->token_ready(self->wait_id_);
+}
 
 // A refresh ended (or the wait did): the attempt goes on with the new
 // token, or, without one, on another credential.
-void Exchange::token_ready() {
-    if (!waiting_token_ || ctx_.client_gone) return;
+void Exchange::token_ready(uint64_t wait) {
+    if (!waiting_token_ || wait != wait_id_ || ctx_.client_gone) return;
     waiting_token_ = false;
     if (token_timer_) evtimer_del(token_timer_);
     if (!cred_->oauth->access(credentials::wall_ms()).empty()) {
@@ -417,6 +420,19 @@ bool Exchange::launch(const std::string& upstream_model) {
         }
     } else {
         usage_asked_ = build_passthrough(ctx_, *provider_, *cred_, upstream_model, req, owned_body_);
+    }
+    token_sent_.clear();
+    if (cred_->oauth) {
+        // The token the request carries (read once, by the builder): kept to
+        // redact an answer that quotes it; gone meanwhile (another worker's
+        // 401 dropped it): wait for the next.
+        for (const auto& h : req.headers)
+            for (std::string_view prefix : {"Authorization: Bearer ", "x-api-key: ", "x-goog-api-key: "})
+                if (token_sent_.empty() && std::string_view(h).starts_with(prefix)) token_sent_ = h.substr(prefix.size());
+        if (token_sent_.empty()) {
+            wait_for_token(upstream_model, 0);
+            return true;
+        }
     }
     transfer_ = ctx_.worker.upstream().start(req, this);
     if (transfer_) {

@@ -98,7 +98,7 @@ private:
     // OAuth2 credentials: the attempt waits (on this loop) for an access
     // token; `stale` is a generation the upstream refused (401).
     void wait_for_token(const std::string& upstream_model, uint64_t stale);
-    void token_ready();
+    void token_ready(uint64_t wait);
     static void on_token_wait_timeout(int, short, void* arg);
     void report(Outcome o, int status, int64_t now);
     void fail_final();
@@ -132,6 +132,8 @@ private:
     uint64_t token_generation_ = 0;
     bool oauth_retried_ = false;    // this credential's 401 was answered with a refresh and one more try
     bool waiting_token_ = false;
+    uint64_t wait_id_ = 0;          // each wait's own: a late callback of an earlier one is ignored
+    std::string token_sent_;        // the access token the current attempt sent (to redact what quotes it)
     std::string token_model_;       // the attempt's upstream model, while it waits
     ::event* token_timer_ = nullptr;
     std::shared_ptr<Exchange*> alive_ = std::make_shared<Exchange*>(this);  // callbacks from other threads check it

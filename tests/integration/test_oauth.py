@@ -138,6 +138,43 @@ class OAuthTests(AgdTestCase):
         r = chat(d.port)
         self.assertEqual(r.status, 200, r)
 
+    def test_an_early_refresh_that_fails_rests_nothing_while_the_token_works(self):
+        # Tokens live 6 s (refreshed at 3 s); the first early refresh gets a 503.
+        self.configure_mock(expires_in=6)
+        d = self.daemon(self.token_files(1))
+        self.wait_refreshes(d, 1)
+        self.configure_mock(fail_status=503, fail_count=1)
+        deadline = time.monotonic() + t(30)
+        while True:
+            c = self.listing(d)[0]
+            self.assertNotIn(c["state"], ("cooldown", "refused"), c)  # the token still worked
+            if c["token"]["refresh_failures"] >= 1 and c["token"]["refreshes"] >= 2:
+                break
+            self.assertLess(time.monotonic(), deadline, c)
+            time.sleep(0.05)  # poll interval
+        self.assertNotIn("why", c)
+        r = chat(d.port)
+        self.assertEqual(r.status, 200, r)
+
+    def test_a_credential_removed_while_refreshing_frees_its_client_id(self):
+        # Two credentials of one client_id; the first's refresh hangs; a
+        # reload removes it: the second must still be refreshed.
+        self.configure_mock(delay_ms=600000)
+        files = self.token_files(2)
+        d = self.daemon(files)
+        self.assertEqual([c["state"] for c in self.listing(d)], ["refreshing", "refreshing"])
+        self.configure_mock(delay_ms=0)
+        p = openai_provider(self.mock, [], "gpt-*")
+        del p["key"]
+        p.update({"auth": "oauth2", "token_url": "http://127.0.0.1:%d/oauth/token" % self.mock.port,
+                  "client_id": "cli", "token_file": files[1:]})
+        with open(d.config_path, "w") as f:
+            f.write(build_config(self.tmp, routing={"strategy": "fill-first"}, providers=[("oa", p)]))
+        self.assertEqual(d.cli("reload").returncode, 0)
+        creds = self.wait_refreshes(d, 1)
+        self.assertEqual(len(creds), 1)
+        self.assertEqual(chat(d.port).status, 200)
+
     def test_a_401_is_answered_by_one_refresh_and_one_more_try(self):
         d = self.daemon(self.token_files(1))
         self.wait_refreshes(d, 1)

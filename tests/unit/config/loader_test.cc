@@ -686,6 +686,15 @@ TEST_CASE("config loader: OAuth2 providers, auth headers and extra headers") {
           at(5, "provider.openai.extra_header: expected Name: value (a header name, then its value on one line)"));
     CHECK(only_error(kProvider + "auth_header = cookie\n") ==
           at(5, "provider.openai.auth_header: expected authorization-bearer, x-api-key or x-goog-api-key, got \"cookie\""));
+    CHECK(only_error(kProvider + "extra_header = Content-Length: 5\n") ==
+          at(5, "provider.openai.extra_header: header Content-Length is set by the daemon itself"));
+    CHECK(only_error(kProvider + "extra_header = authorization: Bearer x\n") ==
+          at(5, "provider.openai.extra_header: header authorization is set by the daemon itself"));
+    LoadResult clear = load("[provider.sub]\ntype = openai\nauth = oauth2\ntoken_url = http://auth.example/t\n"
+                            "client_id = c\ntoken_file = /x.json\nmodels = m\n");
+    REQUIRE(clear.ok());
+    CHECK(warnings_of(clear) == std::vector<std::string>{
+              at(4, "provider.sub.token_url: plain http: refresh and access tokens would cross the network in clear")});
     // An extra header works with keys too.
     LoadResult k = load(kProvider + "extra_header = OpenAI-Organization: org-1\n");
     REQUIRE(k.ok());

@@ -31,6 +31,12 @@ TEST_CASE("oauth: token files in snake_case, camelCase, nested; damage refused")
     CHECK(d->expires_at_ms == 1'800'007'200'000);
 
     CHECK_FALSE(parse_token_file(R"({"access_token":"at"})"));
+    // A token that could not go in a header is not taken.
+    CHECK_FALSE(parse_token_file("{\"refresh_token\":\"rt\\r\\nX-Evil: 1\"}"));
+    auto nl = parse_token_file("{\"refresh_token\":\"rt-6\",\"access_token\":\"at\\r\\nX: y\",\"expires_at\":99999999999999999}");
+    REQUIRE(nl);
+    CHECK(nl->access_token.empty());
+    CHECK(nl->expires_at_ms == 0);  // past year 9999: not believed
     CHECK_FALSE(parse_token_file("{not json"));
     CHECK_FALSE(parse_token_file("[1]"));
     CHECK_FALSE(parse_token_file(std::string(kMaxTokenFile + 1, ' ')));
@@ -66,9 +72,11 @@ TEST_CASE("oauth: token endpoint answers") {
     auto html = parse_token_answer(502, "<html>bad gateway</html>");
     CHECK_FALSE(html.ok);
     CHECK(html.message == "token endpoint: 502");
+    auto evil = parse_token_answer(200, R"({"access_token":"at x","expires_in":60})");
+    CHECK_FALSE(evil.ok);
     auto empty = parse_token_answer(200, R"({"token_type":"Bearer"})");
     CHECK_FALSE(empty.ok);
-    CHECK(empty.message == "token endpoint: 200 without an access_token");
+    CHECK(empty.message == "token endpoint: 200 without a usable access_token");
 }
 
 TEST_CASE("oauth: form encoding") {
@@ -98,17 +106,21 @@ TEST_CASE("oauth: one refresh for many waiters, each woken on its own loop; a 40
         CHECK(token->access(0) == "at-1");
         uint64_t g1 = token->generation();
 
-        // A 401 seen on an older generation does not drop a newer token.
+        // A 401 seen on an older generation does not drop a newer token,
+        // and starts no refresh: the newer one is used at once.
         token->publish("at-2", 0);
         token->want(worker, [&] { ++woken; }, g1);
         CHECK(token->access(0) == "at-2");
-        token->failed("token endpoint: 503");
+        CHECK_FALSE(token->refreshing());
         event_base_loop(base, EVLOOP_NONBLOCK);
+        CHECK(starts == 1);
+        CHECK(woken == 3);
         // On the current generation it does.
         token->want(worker, [&] { ++woken; }, token->generation());
         CHECK(token->access(0).empty());
         token->failed("token endpoint: 400 invalid_grant");
         event_base_loop(base, EVLOOP_NONBLOCK);
+        CHECK(starts == 2);
         CHECK(woken == 4);
         CHECK(token->last_error() == "token endpoint: 400 invalid_grant");
 
