@@ -56,8 +56,8 @@ constexpr std::size_t kMaxUnixPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 constexpr unsigned kMaxWorkers = 256;
 constexpr unsigned kMaxConnectionsPerIp = 1'000'000;
 constexpr unsigned kMaxAttempts = 10;
-constexpr unsigned kMaxWeight = 1000;
-constexpr size_t kMaxFallbacks = 8;  // models in one fallback chain  // a key's or provider's weight, a provider's priority
+constexpr unsigned kMaxWeight = 1000;  // a key's or provider's weight, a provider's priority
+constexpr size_t kMaxFallbacks = 8;     // models in one fallback chain
 constexpr char kLongValueMarker[] = "\x01";
 
 constexpr const char* kDefaultListen = "127.0.0.1:8045";

@@ -20,9 +20,10 @@ constexpr uint64_t kBasis = 14695981039346656037ULL;
 
 }  // namespace
 
-uint64_t session_key(int client_index, std::string_view model, std::string_view session) {
+uint64_t session_key(std::string_view client, std::string_view model, std::string_view session) {
     if (session.empty()) return 0;
-    uint64_t h = fnv(kBasis, std::string_view(reinterpret_cast<const char*>(&client_index), sizeof client_index));
+    uint64_t h = fnv(kBasis, client);
+    h = fnv(h, std::string_view("\0", 1));
     h = fnv(h, model);
     h = fnv(h, std::string_view("\0", 1));
     h = fnv(h, session);

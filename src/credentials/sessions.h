@@ -2,7 +2,7 @@
 // go there too ([routing] sticky = session): the upstream's prompt cache
 // stays warm and its thinking signatures stay valid.
 //
-// A session is a 64-bit key (session_key(): the client, the model asked
+// A session is a 64-bit key (session_key(): the client's name, the model asked
 // and what the client sent to name its conversation); its credential is
 // the hash of the ledger id (provider/fingerprint), so a reload that keeps
 // the key keeps the session. Entries not used for `ttl` are forgotten.
@@ -19,8 +19,9 @@
 
 namespace agd::credentials {
 
-// 0 when `session` is empty (no stickiness).
-uint64_t session_key(int client_index, std::string_view model, std::string_view session);
+// 0 when `session` is empty (no stickiness). `client`: the named client's
+// name ("" for none), so a reload that reorders clients keeps sessions.
+uint64_t session_key(std::string_view client, std::string_view model, std::string_view session);
 // The hash a session remembers for a credential.
 uint64_t credential_key(std::string_view provider, std::string_view fingerprint);
 

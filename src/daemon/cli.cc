@@ -55,6 +55,8 @@ constexpr CommandInfo kCommands[] = {
 };
 
 constexpr std::size_t kMaxLogLimit = 1'000'000;
+// route's values are sent as JSON on one control line: no control characters.
+constexpr std::string_view kControlChars{"\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f\0", 33};
 
 Result<Invocation> usage_error(std::string message) { return Result<Invocation>::fail(EX_USAGE, std::move(message)); }
 
@@ -257,13 +259,15 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
         } else if ((name == "--client" || name == "--model") && inv.command == Command::Route) {
             auto v = take_value(i, name, value, has_inline);
             if (!v) return v.error();
-            if (v->size() > 256) return usage_error(fmt::format("option '{}': at most 256 bytes", name));
+            if (v->size() > 512 || v->find_first_of(kControlChars) != std::string::npos)
+                return usage_error(fmt::format("option '{}': at most 512 bytes, no control characters", name));
             (name == "--client" ? inv.options.client : inv.options.model) = std::move(*v);
         } else if (name == "--protocol" || name == "--session") {
             if (inv.command != Command::Route) return not_for(name);
             auto v = take_value(i, name, value, has_inline);
             if (!v) return v.error();
-            if (v->size() > 256) return usage_error(fmt::format("option '{}': at most 256 bytes", name));
+            if (v->size() > 512 || v->find_first_of(kControlChars) != std::string::npos)
+                return usage_error(fmt::format("option '{}': at most 512 bytes, no control characters", name));
             if (name == "--protocol" && *v != "openai-chat" && *v != "openai-responses" && *v != "anthropic" &&
                 *v != "gemini")
                 return usage_error(fmt::format(

@@ -45,7 +45,7 @@ namespace agd::daemon {
 
 class ControlServer {
 public:
-    static constexpr std::size_t kMaxCommandLine = 1024;     // bytes before '\n'
+    static constexpr std::size_t kMaxCommandLine = 4096;     // bytes before '\n'
     static constexpr std::size_t kMaxConnections = 128;     // beyond: the oldest idle one is closed
     static constexpr int kCommandTimeoutSeconds = 2;        // to send the command line after connecting
     static constexpr int kReplyTimeoutSeconds = 10;         // for the client to take its answer

@@ -77,7 +77,7 @@ std::string route_command(const config::Config& cfg, const dispatch::Router& rou
     if (matches.empty())
         return refusal("not_found", "no provider serves model '" + model + "': the request would get a 404");
     for (auto& m : matches) m.translated = router.providers()[m.provider].wire != proto;
-    uint64_t key = router.sticky() ? credentials::session_key(client_index, model, session) : 0;
+    uint64_t key = router.sticky() ? credentials::session_key(client, model, session) : 0;
     dispatch::Router::Explanation ex = router.explain(matches, now, key);
 
     auto to_wall = [&](int64_t t) { return t > now ? wall + (t - now) : 0; };

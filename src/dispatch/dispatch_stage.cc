@@ -18,7 +18,9 @@ uint64_t session_of(const RequestContext& ctx, std::string_view model) {
     if (s.empty()) s = ctx.body.prompt_cache_key;  // OpenAI, Codex
     if (s.empty()) s = ctx.body.metadata_user_id;  // Anthropic (Claude Code: user, account and session)
     if (s.empty()) s = ctx.body.user;              // OpenAI
-    return credentials::session_key(ctx.client_index, model, s.substr(0, kMaxSessionField));
+    std::string_view client;
+    if (ctx.client_index >= 0) client = ctx.snap->config->clients[static_cast<size_t>(ctx.client_index)].name;
+    return credentials::session_key(client, model, s.substr(0, kMaxSessionField));
 }
 
 void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches) {

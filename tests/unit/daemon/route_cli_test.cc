@@ -123,7 +123,7 @@ TEST_CASE("route: a session that sticks is named") {
     credentials::Ledger ledger;
     dispatch::Router router(*loaded.config, ledger);
     auto m = router.match("claude-x");
-    uint64_t key = credentials::session_key(0, "claude-x", "conv-9");
+    uint64_t key = credentials::session_key("team", "claude-x", "conv-9");
     auto p = router.pick(m, {}, 0, key);
     REQUIRE(p.status == dispatch::Router::PickStatus::Ok);
     std::string a = route_command(*loaded.config, router, R"({"model":"claude-x","client":"team","session":"conv-9"})",

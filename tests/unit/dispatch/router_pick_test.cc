@@ -166,7 +166,7 @@ models = gpt-*
     credentials::Ledger ledger;
     Router r(*cfg, ledger);
     auto m = r.match("gpt-5");
-    uint64_t conv = credentials::session_key(0, "gpt-5", "conversation-1");
+    uint64_t conv = credentials::session_key("", "gpt-5", "conversation-1");
     const Credential* first = r.pick(m, {}, 0, conv).cred;
     for (int turn = 1; turn < 20; ++turn) CHECK(r.pick(m, {}, turn * 1000, conv).cred == first);
     // Others still rotate.
@@ -288,7 +288,7 @@ models = gpt-*
     auto m = r.match("gpt-5");
     const auto& m1 = r.providers()[0].creds[0];
     const auto& s1 = r.providers()[1].creds[0];
-    uint64_t conv = credentials::session_key(0, "gpt-5", "c");
+    uint64_t conv = credentials::session_key("", "gpt-5", "c");
     CHECK(r.pick(m, {}, 0, conv).cred == &m1);
     // m1 rests: the session moves to the spare tier, and stays there...
     r.report(m1, "gpt-5", key_wide(10'000), Hints{}, 429, 0);
