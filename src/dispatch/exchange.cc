@@ -414,6 +414,16 @@ bool Exchange::launch(const std::string& upstream_model) {
     upstream::Request req;
     if (translating_) {
         Status st = tr_->begin_attempt(ctx_, *provider_, *cred_, upstream_model, req);
+        if (!st && !serving_.empty()) {
+            // A fallback that cannot take this request (its API cannot say
+            // it): not the client's fault; the next fallback, or a 502.
+            std::string model = serving_;
+            if (next_model()) return false;
+            const std::string& asked = ctx_.route.protocol == Protocol::Gemini ? ctx_.route.model : ctx_.body.model;
+            ctx_.fail(ErrorKind::BadGateway, "model '" + asked + "' could not be served, and its fallback '" + model +
+                                                 "' cannot take this request: " + st.error().message);
+            return true;
+        }
         if (!st) {
             ctx_.fail(st.error().code == 501 ? ErrorKind::NotImplemented : ErrorKind::BadRequest, st.error().message);
             return true;
