@@ -15,7 +15,9 @@
 #include "store/reader.h"
 #include "store/writer.h"
 #include "../store/support.h"
+#include "../support.h"
 
+using agd::testing::contains;
 using namespace agd::daemon;
 using store_test::TempDir;
 
@@ -23,9 +25,6 @@ namespace {
 
 agd::Result<Invocation> parse(std::vector<std::string_view> args) { return parse_args(args); }
 
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 struct Utc {
     std::optional<std::string> old;

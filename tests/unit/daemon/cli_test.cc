@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "../support.h"
+
 #include <sysexits.h>
 
 #include <memory>
@@ -10,15 +12,13 @@
 #include "config/loader.h"
 #include "daemon/cli.h"
 
+using agd::testing::contains;
 using namespace agd::daemon;
 
 namespace {
 
 agd::Result<Invocation> parse(std::vector<std::string_view> args) { return parse_args(args); }
 
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 const char* kFullStatus = R"({"version":"0.1.0","pid":123,"now":1796388378366,"started_at":"2026-11-22T13:00:00Z","uptime_s":3723,
  "generation":2,"config_path":"/etc/antigravityd/antigravityd.conf","config_loaded_at":"2026-11-22T13:10:00Z",

@@ -2,6 +2,8 @@
 // real router and ledger, and the text the CLI prints.
 #include <doctest/doctest.h>
 
+#include "../support.h"
+
 #include <sysexits.h>
 
 #include <string>
@@ -15,14 +17,11 @@
 #include "daemon/credentials_control.h"
 #include "dispatch/router.h"
 
+using agd::testing::contains;
 using namespace agd;
 using namespace agd::daemon;
 
 namespace {
-
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 const char* kConf = R"(
 [server]

@@ -1,6 +1,8 @@
 // `antigravityd route`: the control command on a real router, and its text.
 #include <doctest/doctest.h>
 
+#include "../support.h"
+
 #include <sysexits.h>
 
 #include <string>
@@ -13,14 +15,11 @@
 #include "daemon/route_control.h"
 #include "dispatch/router.h"
 
+using agd::testing::contains;
 using namespace agd;
 using namespace agd::daemon;
 
 namespace {
-
-bool contains(const std::string& haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 const char* kConf = R"(
 [routing]

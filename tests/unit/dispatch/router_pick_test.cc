@@ -2,6 +2,8 @@
 // sticky sessions, and explain() telling a pick without making it.
 #include <doctest/doctest.h>
 
+#include "../support.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -19,12 +21,7 @@ using agd::credentials::Verdict;
 
 namespace {
 
-std::shared_ptr<const config::Config> load(const std::string& text) {
-    auto r = config::load_string(text, "test.conf");
-    for (const auto& e : r.errors) INFO(e.str());
-    REQUIRE(r.ok());
-    return r.config;
-}
+std::shared_ptr<const config::Config> load(const std::string& text) { return agd::testing::load_config(text); }
 
 Verdict key_wide(int64_t wait_ms) {
     Verdict v;

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "../support.h"
+
 #include <algorithm>
 #include <string>
 
@@ -11,12 +13,7 @@ using namespace agd::dispatch;
 
 namespace {
 
-std::shared_ptr<const config::Config> load(const std::string& text) {
-    auto r = config::load_string(text, "test.conf");
-    for (const auto& e : r.errors) INFO(e.str());
-    REQUIRE(r.ok());
-    return r.config;
-}
+std::shared_ptr<const config::Config> load(const std::string& text) { return agd::testing::load_config(text); }
 
 const char* kTwoProviders = R"(
 [server]
