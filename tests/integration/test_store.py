@@ -73,8 +73,15 @@ class LogAndUsageTests(StoreCase):
         access = [parse_access(l) for l in d.wait_access_lines(5)]
         rows = self.wait_rows(d, 5)
         self.assertEqual(len(rows), 5)
-        # Newest first; the row carries what the access line says.
+        # Newest start first (by the millisecond: two requests that started
+        # in the same one, on two workers, may come either way); each row
+        # carries what its access line says.
+        times = [row["time"] for row in rows]
+        self.assertEqual(times, sorted(times, reverse=True))  # ISO 8601 UTC, ms: sorts as text
         rows.reverse()
+        by_id = {row["id"]: row for row in rows}
+        self.assertEqual(sorted(by_id), sorted(a["id"] for a in access))
+        rows = [by_id[a["id"]] for a in access]  # in the order they were sent
         for a, row in zip(access, rows):
             self.assertEqual(row["id"], a["id"])
             self.assertEqual(row["client"], a["client"])
