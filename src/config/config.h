@@ -69,6 +69,7 @@ struct ProviderConfig {
     Millis refresh_lead{300'000};     // an access token is refreshed this long before it expires
     std::vector<ModelPattern> models;
     std::string proxy;                // "" = none; http://, https://, socks5://, socks5h://
+    std::string ca_file;              // PEM certificates trusted for https besides the system store
     bool native_http = true;          // http_client = auto: plain-HTTP upstreams use the native client
     int line = 0;                     // line of the section header
 };

@@ -58,6 +58,7 @@ constexpr unsigned kMaxConnectionsPerIp = 1'000'000;
 constexpr unsigned kMaxAttempts = 10;
 constexpr unsigned kMaxWeight = 1000;  // a key's or provider's weight, a provider's priority
 constexpr size_t kMaxFallbacks = 8;     // models in one fallback chain
+constexpr size_t kMaxCaFile = 16u << 20;  // a ca_file read at load
 constexpr char kLongValueMarker[] = "\x01";
 
 constexpr const char* kDefaultListen = "127.0.0.1:8045";
@@ -77,6 +78,25 @@ std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out) c = ascii_lower(c);
     return out;
+}
+
+// A small file read whole (false, errno set, when it cannot be, or is
+// larger than `max`: EFBIG).
+bool read_text_file(const std::string& path, std::string& out, size_t max) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || out.size() + static_cast<size_t>(n) > max) {
+            int err = n < 0 ? errno : n > 0 ? EFBIG : 0;
+            ::close(fd);
+            errno = err;
+            return n == 0;
+        }
+        out.append(buf, static_cast<size_t>(n));
+    }
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -728,11 +748,12 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
     }
     if (key != "type" && key != "api" && key != "base_url" && key != "proxy" && key != "http_client" &&
         key != "weight" && key != "priority" && key != "auth" && key != "token_url" && key != "client_id" &&
-        key != "client_secret_file" && key != "scope" && key != "auth_header" && key != "refresh_lead") {
+        key != "client_secret_file" && key != "scope" && key != "auth_header" && key != "refresh_lead" &&
+        key != "ca_file") {
         error(line_, label,
               "unknown key (expected type, api, base_url, key, models, proxy, http_client, weight, priority, auth, "
-              "token_url, client_id, client_secret_file, scope, token_file, auth_header, extra_header or "
-              "refresh_lead)");
+              "token_url, client_id, client_secret_file, scope, token_file, auth_header, extra_header, "
+              "refresh_lead or ca_file)");
         return;
     }
     if (!once(p.seen, label, key)) return;
@@ -751,6 +772,24 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
     }
     if (key == "refresh_lead") {
         if (auto d = duration_value(label, v, true)) c.refresh_lead = *d;
+        return;
+    }
+    if (key == "ca_file") {
+        if (!v.starts_with("/") || has_space_or_ctl(v)) {
+            error(line_, label, "expected an absolute path without blanks");
+            return;
+        }
+        // Read now, so check-config and a reload say what is wrong with it.
+        std::string pem;
+        if (!read_text_file(std::string(v), pem, kMaxCaFile)) {
+            error(line_, label, "cannot read " + std::string(v) + ": " + std::strerror(errno));
+            return;
+        }
+        if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+            error(line_, label, std::string(v) + " holds no PEM certificate");
+            return;
+        }
+        c.ca_file = std::string(v);
         return;
     }
     if (key == "token_url" || key == "client_id" || key == "client_secret_file" || key == "scope") {

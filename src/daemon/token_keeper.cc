@@ -27,7 +27,7 @@ struct TokenKeeper::Entry : upstream::Listener {
     TokenKeeper* keeper = nullptr;
     std::string id, provider, fingerprint, token_file;
     // From its provider's configuration (copied: a reload frees the old one).
-    std::string token_url, client_id, client_secret_file, scope, proxy;
+    std::string token_url, client_id, client_secret_file, scope, proxy, ca_file;
     bool native_http = true;
     int64_t refresh_lead_ms = 300'000;
     std::chrono::milliseconds connect_timeout{10'000};
@@ -115,6 +115,7 @@ void TokenKeeper::configure(const config::Config& cfg) {
             e.client_secret_file = pc.client_secret_file;
             e.scope = pc.scope;
             e.proxy = pc.proxy;
+            e.ca_file = pc.ca_file;
             e.native_http = pc.native_http;
             e.refresh_lead_ms = pc.refresh_lead.count();
             e.connect_timeout = cfg.server.connect_timeout;
@@ -268,6 +269,7 @@ std::string TokenKeeper::start(Entry& e) {
     req.body = e.form.data();
     req.body_len = e.form.size();
     req.proxy = e.proxy;
+    req.ca_file = e.ca_file;
     req.native_ok = e.native_http;
     req.connect_timeout = e.connect_timeout;
     req.idle_timeout = std::chrono::seconds(kRefreshTimeoutSeconds);

@@ -87,6 +87,7 @@ void add_headers(const RequestContext& ctx, const Provider& provider, const Cred
 void set_transport(const RequestContext& ctx, const config::ProviderConfig& pc, upstream::Request& req) {
     const config::Config& cfg = *ctx.snap->config;
     req.proxy = pc.proxy;
+    req.ca_file = pc.ca_file;
     req.native_ok = pc.native_http;
     req.connect_timeout = cfg.server.connect_timeout;
     req.idle_timeout = cfg.server.upstream_timeout;

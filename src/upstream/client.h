@@ -34,6 +34,7 @@ struct Request {
     const char* body = nullptr;        // must outlive the transfer
     size_t body_len = 0;
     std::string proxy;                 // "" = none
+    std::string ca_file;               // https: certificates trusted besides the system store ("" = the store only)
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds idle_timeout{300'000};  // no byte from upstream for this long = timeout
     bool post = true;

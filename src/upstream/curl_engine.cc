@@ -112,6 +112,9 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlEngine::on_write);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
     if (!req.proxy.empty()) curl_easy_setopt(easy, CURLOPT_PROXY, req.proxy.c_str());
+    // A private CA, trusted besides the system store (Debian's libcurl keeps
+    // its compiled-in CA path), never instead of verification.
+    if (!req.ca_file.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, req.ca_file.c_str());
 
     t->idle_timer_ = evtimer_new(base_, &CurlEngine::on_idle, t);
     if (curl_multi_add_handle(M(multi_), easy) != CURLM_OK) {

@@ -351,7 +351,7 @@ TEST_CASE("config loader: structural errors") {
     CHECK(only_error(kProvider + "region = eu\n") ==
           at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy, http_client, weight, "
                 "priority, auth, token_url, client_id, client_secret_file, scope, token_file, auth_header, "
-                "extra_header or refresh_lead)"));
+                "extra_header, refresh_lead or ca_file)"));
     CHECK(only_error("workers = 2\n") == at(1, "workers: key outside of any section"));
     CHECK(only_error("[server\nworkers = 2\n") == at(1, "section header without closing ']'"));
     CHECK(only_error("[server] extra\n") == at(1, "server: unexpected text after ']'"));
@@ -695,6 +695,23 @@ TEST_CASE("config loader: OAuth2 providers, auth headers and extra headers") {
     REQUIRE(clear.ok());
     CHECK(warnings_of(clear) == std::vector<std::string>{
               at(4, "provider.sub.token_url: plain http: refresh and access tokens would cross the network in clear")});
+    CHECK(only_error(kProvider + "ca_file = certs/ca.pem\n") ==
+          at(5, "provider.openai.ca_file: expected an absolute path without blanks"));
+    char dir[] = "/tmp/agd-ca-XXXXXX";
+    REQUIRE(::mkdtemp(dir) != nullptr);
+    std::string pem = std::string(dir) + "/ca.pem", junk = std::string(dir) + "/junk.pem";
+    std::ofstream(pem) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    std::ofstream(junk) << "not a certificate\n";
+    LoadResult ca = load(kProvider + "ca_file = " + pem + "\n");
+    REQUIRE(ca.ok());
+    CHECK(ca.config->providers[0].ca_file == pem);
+    CHECK(only_error(kProvider + "ca_file = " + junk + "\n") ==
+          at(5, "provider.openai.ca_file: " + junk + " holds no PEM certificate"));
+    CHECK(only_error(kProvider + "ca_file = " + std::string(dir) + "/none.pem\n") ==
+          at(5, "provider.openai.ca_file: cannot read " + std::string(dir) + "/none.pem: No such file or directory"));
+    std::remove(pem.c_str());
+    std::remove(junk.c_str());
+    ::rmdir(dir);
     // An extra header works with keys too.
     LoadResult k = load(kProvider + "extra_header = OpenAI-Organization: org-1\n");
     REQUIRE(k.ok());
