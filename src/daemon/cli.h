@@ -59,6 +59,12 @@ struct Refusal {
     std::string message;
 };
 std::optional<Refusal> refusal_of(std::string_view json);
+// What `command` prints for a refusal: the message on stderr, its exit
+// code, and with --json the answer as it came on stdout. nullopt when the
+// answer is not a refusal.
+std::optional<Outcome> refused_outcome(std::string_view json, bool as_json, std::string_view command);
+// An answer this CLI cannot read: EX_PROTOCOL, its start on stderr.
+Outcome malformed_outcome(std::string_view json, std::string_view command);
 // reload: the daemon's answer, {"ok":..,"generation":N,"errors":[..],"message":".."}.
 Outcome reload_outcome(std::string_view json);
 // status: what `status` (text) or `status --json` prints and returns for

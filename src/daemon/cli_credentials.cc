@@ -115,21 +115,12 @@ void render_credential(std::string& out, const Value& cred, std::string_view lab
 using namespace cli_json;
 
 Outcome credentials_outcome(std::string_view json, bool as_json) {
-    Outcome o;
-    if (auto refused = refusal_of(json)) {
-        if (as_json) o.out = std::string(json) + "\n";
-        o.err = fmt::format("antigravityd: credentials: {}\n", refused->message);
-        o.exit_code = refused->exit_code;
-        return o;
-    }
+    if (auto refused = refused_outcome(json, as_json, "credentials")) return *refused;
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());
     const Value* list = doc.HasParseError() ? nullptr : member(doc, "credentials");
-    if (list == nullptr || !list->IsArray()) {
-        o.err = fmt::format("antigravityd: credentials: malformed answer from antigravityd: {}\n", json.substr(0, 512));
-        o.exit_code = EX_PROTOCOL;
-        return o;
-    }
+    if (list == nullptr || !list->IsArray()) return malformed_outcome(json, "credentials");
+    Outcome o;
     if (as_json) {
         o.out = std::string(json) + "\n";
         return o;
@@ -151,19 +142,11 @@ Outcome credentials_outcome(std::string_view json, bool as_json) {
 }
 
 Outcome credentials_action_outcome(std::string_view json) {
-    Outcome o;
-    if (auto refused = refusal_of(json)) {
-        o.err = fmt::format("antigravityd: credentials: {}\n", refused->message);
-        o.exit_code = refused->exit_code;
-        return o;
-    }
+    if (auto refused = refused_outcome(json, false, "credentials")) return *refused;
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());
-    if (doc.HasParseError() || !get_bool(doc, "ok").value_or(false)) {
-        o.err = fmt::format("antigravityd: credentials: malformed answer from antigravityd: {}\n", json.substr(0, 512));
-        o.exit_code = EX_PROTOCOL;
-        return o;
-    }
+    if (doc.HasParseError() || !get_bool(doc, "ok").value_or(false)) return malformed_outcome(json, "credentials");
+    Outcome o;
     o.out = clean(get_string(doc, "message").value_or("done"));
     auto ids = get_strings(doc, "credentials");
     if (!ids.empty()) o.out += ": " + clean(join(ids, ", "));

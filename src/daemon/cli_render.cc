@@ -128,14 +128,26 @@ std::optional<Refusal> refusal_of(std::string_view json) {
     return r;
 }
 
+std::optional<Outcome> refused_outcome(std::string_view json, bool as_json, std::string_view command) {
+    auto refused = refusal_of(json);
+    if (!refused) return std::nullopt;
+    Outcome o;
+    if (as_json) o.out = std::string(json) + "\n";  // scripts still get the answer
+    o.err = fmt::format("antigravityd: {}: {}\n", command, refused->message);
+    o.exit_code = refused->exit_code;
+    return o;
+}
+
+Outcome malformed_outcome(std::string_view json, std::string_view command) {
+    Outcome o;
+    o.err = fmt::format("antigravityd: {}: malformed answer from antigravityd: {}\n", command, json.substr(0, 512));
+    o.exit_code = EX_PROTOCOL;
+    return o;
+}
+
 Outcome status_outcome(std::string_view json, bool as_json) {
     Outcome o;
-    if (auto refused = refusal_of(json)) {
-        if (as_json) o.out = std::string(json) + "\n";  // scripts still get the answer
-        o.err = fmt::format("antigravityd: status: {}\n", refused->message);
-        o.exit_code = refused->exit_code;
-        return o;
-    }
+    if (auto refused = refused_outcome(json, as_json, "status")) return *refused;
     auto text = render_status(json);  // also checks that the answer is a JSON object
     if (!text) {
         o.err = fmt::format("antigravityd: {}\n", text.error().message);

@@ -24,22 +24,14 @@ std::string route_request(const CliOptions& opts) {
 }
 
 Outcome route_outcome(std::string_view json, bool as_json) {
-    Outcome o;
-    if (auto refused = refusal_of(json)) {
-        if (as_json) o.out = std::string(json) + "\n";
-        o.err = fmt::format("antigravityd: route: {}\n", refused->message);
-        o.exit_code = refused->exit_code;
-        return o;
-    }
+    if (auto refused = refused_outcome(json, as_json, "route")) return *refused;
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());
     const Value* cands = doc.HasParseError() ? nullptr : member(doc, "candidates");
     const Value* pick = doc.HasParseError() ? nullptr : member(doc, "pick");
-    if (cands == nullptr || !cands->IsArray() || pick == nullptr || !pick->IsObject()) {
-        o.err = fmt::format("antigravityd: route: malformed answer from antigravityd: {}\n", json.substr(0, 512));
-        o.exit_code = EX_PROTOCOL;
-        return o;
-    }
+    if (cands == nullptr || !cands->IsArray() || pick == nullptr || !pick->IsObject())
+        return malformed_outcome(json, "route");
+    Outcome o;
     if (as_json) {
         o.out = std::string(json) + "\n";
         return o;
