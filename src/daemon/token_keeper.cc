@@ -137,23 +137,13 @@ void TokenKeeper::configure(const config::Config& cfg) {
                     std::string why = "cannot read " + file + ": " + std::strerror(errno);
                     log::warning("credential {}: {}", id, why);
                     if (e.refresh_token.empty()) {
-                        credentials::Verdict v;
-                        v.scope = credentials::Scope::Credential;
-                        v.disable = true;
-                        v.why = why;
-                        e.state->record("", v, {}, 0, credentials::steady_ms(), runtime_.snapshot()->router->policy());
-                        e.token->failed(why);
+                        fail_credential(e, why, true, 0);
                         continue;
                     }
                 } else if (auto t = credentials::parse_token_file(text); !t) {
                     log::warning("credential {}: token file {}: {}", id, file, t.error().message);
                     if (e.refresh_token.empty()) {
-                        credentials::Verdict v;
-                        v.scope = credentials::Scope::Credential;
-                        v.disable = true;
-                        v.why = "token file " + file + ": " + t.error().message;
-                        e.state->record("", v, {}, 0, credentials::steady_ms(), runtime_.snapshot()->router->policy());
-                        e.token->failed(v.why);
+                        fail_credential(e, "token file " + file + ": " + t.error().message, true, 0);
                         continue;
                     }
                 } else if (e.file_behind) {
@@ -332,19 +322,25 @@ void TokenKeeper::conclude(Entry& e, int status, const std::string& body, bool t
             retry_later(e);
             return;
         }
-        credentials::Verdict v;
-        v.scope = credentials::Scope::Credential;
-        v.disable = g.refused;
-        v.why = why;
-        e.state->record("", v, {}, status, credentials::steady_ms(), runtime_.snapshot()->router->policy());
+        fail_credential(e, why, g.refused, status);
         log::warning("credential {}: {}{}", e.id, why,
                      g.refused ? "; out until its token file is fixed and the daemon reloaded" : "");
-        e.token->failed(why);
         // No timer: the credential rests or is out (the ledger says which);
         // the next request it serves, a reload or an enable asks again.
         if (e.timer) evtimer_del(e.timer);
     }
     if (g.ok) schedule(e);
+}
+
+// The credential's failure in the ledger (refused: out until a reload or
+// an enable; else it rests), and its waiters told.
+void TokenKeeper::fail_credential(Entry& e, const std::string& why, bool refused, int status) {
+    credentials::Verdict v;
+    v.scope = credentials::Scope::Credential;
+    v.disable = refused;
+    v.why = why;
+    e.state->record("", v, {}, status, credentials::steady_ms(), runtime_.snapshot()->router->policy());
+    e.token->failed(why);
 }
 
 // A refresh in flight is dropped (its credential removed, or its client

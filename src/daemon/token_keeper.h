@@ -72,6 +72,7 @@ private:
     void conclude(Entry& e, int status, const std::string& body, bool transport_ok, const std::string& failure);
     Entry* pop_next(const std::string& client_id);
     void abandon(Entry& e, const std::string& why);
+    void fail_credential(Entry& e, const std::string& why, bool refused, int status);
     bool keep_file(Entry& e, const credentials::TokenFile& f);
     void retry_later(Entry& e);  // the next refresh queued behind client_id, if it may run
     void schedule(Entry& e);    // the timer for refresh_lead before expiry
