@@ -358,7 +358,7 @@ std::string Daemon::status() {
     b += ",\"stopping\":";
     b += stopping_ ? "true" : "false";
     b += ",\"requests_served\":" + std::to_string(runtime_.counters().requests_served.load());
-    b += ",\"in_flight\":" + std::to_string(runtime_.counters().in_flight.load());
+    b += ",\"in_flight\":" + std::to_string(runtime_.counters().unanswered.load());
     b += ",\"credentials\":" + json_string(pool_summary(*snap->router, now_ms));
     b += ",\"providers\":[";
     const auto& providers = snap->router->providers();

@@ -9,7 +9,7 @@
 namespace agd::metrics {
 
 void read_runtime_gauges(Runtime& runtime, Gauges& g) {
-    g.in_flight = runtime.counters().in_flight.load(std::memory_order_relaxed);
+    g.in_flight = runtime.counters().unanswered.load(std::memory_order_relaxed);
     auto snap = runtime.snapshot();
     if (!snap) return;
     g.config_generation = snap->generation;

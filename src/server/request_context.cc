@@ -37,6 +37,7 @@ RequestContext::RequestContext(evhtp_request* r, Worker& w, std::shared_ptr<cons
     start_ns = mono_ns();
     id = worker.next_request_id();
     worker.runtime().counters().in_flight.fetch_add(1, std::memory_order_relaxed);
+    worker.runtime().counters().unanswered.fetch_add(1, std::memory_order_relaxed);
 }
 
 RequestContext::~RequestContext() {
@@ -371,6 +372,7 @@ void RequestContext::complete() {
     logged_ = true;
     Runtime& rt = worker.runtime();
     rt.counters().requests_served.fetch_add(1, std::memory_order_relaxed);
+    rt.counters().unanswered.fetch_sub(1, std::memory_order_relaxed);
     clients::ClientState* state = admitted;
     if (admitted) {
         admitted->release();

@@ -16,7 +16,13 @@ namespace agd {
 
 struct Counters {
     std::atomic<uint64_t> requests_served{0};
+    // Requests alive on a worker (the answer may still be flushing): what a
+    // drain waits for.
     std::atomic<int64_t> in_flight{0};
+    // Requests not yet answered (their record not yet made): what status and
+    // the in-flight gauge show, so a client that has its answer never sees
+    // its own request still counted.
+    std::atomic<int64_t> unanswered{0};
 };
 
 class Runtime {
