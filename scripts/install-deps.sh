@@ -32,6 +32,8 @@ packages=(
     python3
     curl
     ca-certificates
+    # The openssl tool: the TLS tests and benchmark make their own CA with it.
+    openssl
     man-db
     # The fuzz targets (tests/fuzz, scripts/test.sh): clang and its libFuzzer
     # and sanitizer runtimes.

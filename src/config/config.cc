@@ -44,6 +44,15 @@ const char* to_string(AuthHeader h) {
     return "default";
 }
 
+const char* to_string(HttpClient h) {
+    switch (h) {
+        case HttpClient::Auto: return "auto";
+        case HttpClient::Libcurl: return "libcurl";
+        case HttpClient::LibcurlH2: return "libcurl-h2";
+    }
+    return "auto";
+}
+
 const ModelConfig* model_config(const Config& cfg, std::string_view model) {
     for (const auto& m : cfg.models)
         if (!m.is_glob && m.pattern == model) return &m;

@@ -48,6 +48,12 @@ enum class ProviderAuth { ApiKey, OAuth2 };
 // keys; Authorization: Bearer for OAuth2 access tokens.
 enum class AuthHeader { Default, Bearer, XApiKey, XGoogApiKey };
 
+// Which HTTP client carries a provider's requests: auto = the daemon's own
+// HTTP/1.1 engine (plain and TLS) unless a proxy is set; libcurl = libcurl
+// with HTTP/1.1; libcurl-h2 = libcurl, HTTP/2 over TLS where the upstream
+// offers it (ALPN), HTTP/1.1 otherwise.
+enum class HttpClient { Auto, Libcurl, LibcurlH2 };
+
 struct ProviderConfig {
     std::string name;                 // [provider.NAME]
     ProviderType type = ProviderType::OpenAI;
@@ -70,7 +76,7 @@ struct ProviderConfig {
     std::vector<ModelPattern> models;
     std::string proxy;                // "" = none; http://, https://, socks5://, socks5h://
     std::string ca_file;              // PEM certificates trusted for https besides the system store
-    bool native_http = true;          // http_client = auto: plain-HTTP upstreams use the native client
+    HttpClient http_client = HttpClient::Auto;
     int line = 0;                     // line of the section header
 };
 
@@ -186,6 +192,7 @@ const char* to_string(AuthMode);
 const char* to_string(Strategy);
 const char* to_string(ProviderAuth);
 const char* to_string(AuthHeader);
+const char* to_string(HttpClient);
 const char* to_string(LogLevel);
 const char* to_string(RealIpHeader);
 const char* to_string(LogBodies);

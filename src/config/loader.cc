@@ -832,7 +832,10 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
         if (auto a = enum_value<OpenAIApi>(label, v, {{"chat", OpenAIApi::Chat}, {"responses", OpenAIApi::Responses}}))
             c.api = *a;
     } else if (key == "http_client") {
-        if (auto n = enum_value<bool>(label, v, {{"auto", true}, {"libcurl", false}})) c.native_http = *n;
+        if (auto h = enum_value<HttpClient>(label, v, {{"auto", HttpClient::Auto},
+                                                        {"libcurl", HttpClient::Libcurl},
+                                                        {"libcurl-h2", HttpClient::LibcurlH2}}))
+            c.http_client = *h;
     } else if (key == "base_url") {
         // The value is not echoed: a URL can carry credentials.
         std::string_view rest;

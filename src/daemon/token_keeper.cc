@@ -28,7 +28,7 @@ struct TokenKeeper::Entry : upstream::Listener {
     std::string id, provider, fingerprint, token_file;
     // From its provider's configuration (copied: a reload frees the old one).
     std::string token_url, client_id, client_secret_file, scope, proxy, ca_file;
-    bool native_http = true;
+    config::HttpClient http_client = config::HttpClient::Auto;
     int64_t refresh_lead_ms = 300'000;
     std::chrono::milliseconds connect_timeout{10'000};
 
@@ -116,7 +116,7 @@ void TokenKeeper::configure(const config::Config& cfg) {
             e.scope = pc.scope;
             e.proxy = pc.proxy;
             e.ca_file = pc.ca_file;
-            e.native_http = pc.native_http;
+            e.http_client = pc.http_client;
             e.refresh_lead_ms = pc.refresh_lead.count();
             e.connect_timeout = cfg.server.connect_timeout;
             if (fresh) {
@@ -260,7 +260,8 @@ std::string TokenKeeper::start(Entry& e) {
     req.body_len = e.form.size();
     req.proxy = e.proxy;
     req.ca_file = e.ca_file;
-    req.native_ok = e.native_http;
+    req.native_ok = e.http_client == config::HttpClient::Auto;
+    req.h2 = e.http_client == config::HttpClient::LibcurlH2;
     req.connect_timeout = e.connect_timeout;
     req.idle_timeout = std::chrono::seconds(kRefreshTimeoutSeconds);
     busy_.insert(e.client_id);

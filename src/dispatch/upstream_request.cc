@@ -88,7 +88,8 @@ void set_transport(const RequestContext& ctx, const config::ProviderConfig& pc, 
     const config::Config& cfg = *ctx.snap->config;
     req.proxy = pc.proxy;
     req.ca_file = pc.ca_file;
-    req.native_ok = pc.native_http;
+    req.native_ok = pc.http_client == config::HttpClient::Auto;
+    req.h2 = pc.http_client == config::HttpClient::LibcurlH2;
     req.connect_timeout = cfg.server.connect_timeout;
     req.idle_timeout = cfg.server.upstream_timeout;
     req.post = true;

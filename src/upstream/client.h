@@ -38,7 +38,8 @@ struct Request {
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds idle_timeout{300'000};  // no byte from upstream for this long = timeout
     bool post = true;
-    bool native_ok = true;             // false: always through libcurl (provider http_client = libcurl)
+    bool native_ok = true;             // false: always through libcurl (provider http_client = libcurl[-h2])
+    bool h2 = false;                   // libcurl: offer HTTP/2 over TLS (ALPN); else HTTP/1.1 only
 };
 
 enum class Outcome {

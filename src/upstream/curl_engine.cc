@@ -101,10 +101,15 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connect_timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    // Over TLS, wait for a connection being set up that may turn out to speak
-    // HTTP/2 rather than opening another; plain HTTP/1.1 never multiplexes.
-    if (req.url.compare(0, 8, "https://") == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    // HTTP/1.1 unless the provider asked for HTTP/2 (http_client = libcurl-h2).
+    // Then, over TLS, wait for a connection being set up that may turn out to
+    // speak HTTP/2 rather than opening another.
+    if (req.h2) {
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+        if (req.url.compare(0, 8, "https://") == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    }
     curl_easy_setopt(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf_);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlEngine::on_header_line);

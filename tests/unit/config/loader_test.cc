@@ -220,13 +220,13 @@ TEST_CASE("config loader: every key of every section") {
     CHECK(oa.models[2].upstream_name == "gpt-4o-mini");
     CHECK_FALSE(oa.models[2].is_glob);
     CHECK(oa.proxy == "socks5h://127.0.0.1:1080");
-    CHECK_FALSE(oa.native_http);
+    CHECK(oa.http_client == HttpClient::Libcurl);
 
     const ProviderConfig& cl = c.providers[1];
     CHECK(cl.type == ProviderType::Anthropic);
     CHECK(cl.base_url == "https://api.anthropic.com");
     CHECK(cl.proxy.empty());
-    CHECK(cl.native_http);
+    CHECK(cl.http_client == HttpClient::Auto);
 
     const ProviderConfig& g = c.providers[2];
     CHECK(g.name == "g-1.x_y");
@@ -747,7 +747,12 @@ TEST_CASE("config loader: provider errors") {
                 "socks5h://"));
     CHECK(only_error(kProvider + "proxy = socks5://\n") == at(5, "provider.openai.proxy: proxy URL has no host"));
     CHECK(only_error(kProvider + "http_client = native\n") ==
-          at(5, "provider.openai.http_client: expected auto or libcurl, got \"native\""));
+          at(5, "provider.openai.http_client: expected auto, libcurl or libcurl-h2, got \"native\""));
+    {
+        LoadResult h2 = load(kProvider + "http_client = libcurl-h2\n");
+        REQUIRE(h2.ok());
+        CHECK(h2.config->providers[0].http_client == HttpClient::LibcurlH2);
+    }
     CHECK(only_error(kProvider + "http_client = auto\nhttp_client = libcurl\n") ==
           at(6, "provider.openai.http_client: already set on line 5 (only lists may repeat a key)"));
     CHECK(only_error("[provider.bad name!]\ntype = openai\n") ==
