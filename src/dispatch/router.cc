@@ -117,10 +117,8 @@ Router::Pick choose(const std::vector<Cand>& cands, const std::vector<const Cred
     // The session's credential first, while it can serve; what it answered
     // counts below like any other's (used last when soft, its rest in the
     // retry time), so stickiness never turns a 429 into a 502.
-    bool sticky_asked = false;
     credentials::CredentialState::Check sticky_check;
     if (sticky && untried(*sticky)) {
-        sticky_asked = true;
         sticky_check = gate(*sticky);
         if (sticky_check.gate == credentials::CredentialState::Gate::Ready ||
             sticky_check.gate == credentials::CredentialState::Gate::Probe) {

@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "credentials/ledger.h"
 #include "pipeline/protocol.h"
+#include "upstream/tls_context.h"
 
 namespace agd::dispatch {
 
@@ -39,6 +40,9 @@ struct Provider {
     const config::ProviderConfig* cfg = nullptr;  // points into the snapshot's Config
     Protocol wire = Protocol::OpenAIChat;         // what the upstream speaks
     std::vector<Credential> creds;
+    // https through the native engine: the certificates it trusts (null:
+    // plain http, a proxy, http_client = libcurl*, or no usable context).
+    std::shared_ptr<const upstream::TlsContext> tls;
 };
 
 struct Match {
@@ -56,6 +60,7 @@ public:
 
     std::vector<Match> match(std::string_view model) const;
     const std::vector<Provider>& providers() const { return providers_; }
+    void set_tls(size_t provider, std::shared_ptr<const upstream::TlsContext> tls) { providers_[provider].tls = std::move(tls); }
     // Every exact (non-glob) model name clients can ask for, in config order, deduplicated.
     std::vector<std::pair<std::string, const Provider*>> listed_models() const;
 

@@ -84,10 +84,12 @@ void add_headers(const RequestContext& ctx, const Provider& provider, const Cred
     for (const auto& h : pc.extra_headers) req.headers.push_back(h);
 }
 
-void set_transport(const RequestContext& ctx, const config::ProviderConfig& pc, upstream::Request& req) {
+void set_transport(const RequestContext& ctx, const Provider& provider, upstream::Request& req) {
+    const config::ProviderConfig& pc = *provider.cfg;
     const config::Config& cfg = *ctx.snap->config;
     req.proxy = pc.proxy;
     req.ca_file = pc.ca_file;
+    req.tls = provider.tls.get();
     req.native_ok = pc.http_client == config::HttpClient::Auto;
     req.h2 = pc.http_client == config::HttpClient::LibcurlH2;
     req.connect_timeout = cfg.server.connect_timeout;
@@ -146,7 +148,7 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
         req.body = owned_body.data();
         req.body_len = owned_body.size();
     }
-    set_transport(ctx, pc, req);
+    set_transport(ctx, provider, req);
     return open != nullptr;
 }
 
@@ -172,7 +174,7 @@ void build_translated(const RequestContext& ctx, const Provider& provider, const
     add_headers(ctx, provider, cred, stream ? "text/event-stream" : "application/json", req);
     req.body = body.data();
     req.body_len = body.size();
-    set_transport(ctx, pc, req);
+    set_transport(ctx, provider, req);
 }
 
 long long parse_retry_after(const std::string& value, long long now_unix) {

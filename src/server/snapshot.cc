@@ -1,10 +1,12 @@
 #include "server/snapshot.h"
 
+#include <strings.h>
 #include <time.h>
 
 #include "auth/api_key.h"
 #include "auth/ip_filter.h"
 #include "clients/limit_stage.h"
+#include "common/log.h"
 #include "dispatch/dispatch_stage.h"
 #include "pipeline/body_stage.h"
 #include "pipeline/local_endpoints.h"
@@ -26,6 +28,18 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     s->chain.add(std::make_unique<clients::LimitStage>());
     s->chain.add(std::make_unique<dispatch::DispatchStage>());
     s->router = std::make_unique<dispatch::Router>(c, ledger);
+    // TLS contexts for the https providers the native engine carries: made
+    // here, on the main thread, as they read the trusted certificates.
+    for (size_t i = 0; i < c.providers.size(); ++i) {
+        const config::ProviderConfig& pc = c.providers[i];
+        if (pc.http_client != config::HttpClient::Auto || !pc.proxy.empty() ||
+            strncasecmp(pc.base_url.c_str(), "https://", 8) != 0)
+            continue;
+        std::string error;
+        auto tls = upstream::TlsContext::get(pc.ca_file, error);
+        if (!tls) log::warning("provider {}: {}; its requests go through libcurl", pc.name, error);
+        s->router->set_tls(i, std::move(tls));
+    }
     std::vector<std::string> names;
     for (const auto& cl : c.clients) {
         s->clients.push_back(clients.get(cl.name));

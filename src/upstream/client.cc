@@ -1,6 +1,9 @@
 #include "upstream/client.h"
 
+#include <strings.h>
+
 #include <cstdlib>
+#include <initializer_list>
 
 #include "upstream/curl_engine.h"
 #include "upstream/h1_engine.h"
@@ -9,10 +12,8 @@ namespace agd::upstream {
 
 namespace {
 
-// libcurl honours these for plain-HTTP URLs; while one is set, every
-// request goes through libcurl so that the proxy keeps being used.
-bool environment_proxy() {
-    for (const char* name : {"http_proxy", "all_proxy", "ALL_PROXY"}) {
+bool env_set(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
         const char* v = std::getenv(name);
         if (v && *v) return true;
     }
@@ -21,14 +22,20 @@ bool environment_proxy() {
 
 }  // namespace
 
-Client::Client(event_base* base) : curl_(std::make_unique<CurlEngine>(base)) {
-    if (!environment_proxy()) h1_ = std::make_unique<H1Engine>(base);
-}
+// libcurl honours these (and no_proxy): while one is set for a scheme, every
+// request of that scheme goes through libcurl so that the proxy keeps being
+// used.
+Client::Client(event_base* base)
+    : h1_(std::make_unique<H1Engine>(base)),
+      curl_(std::make_unique<CurlEngine>(base)),
+      http_proxy_(env_set({"http_proxy", "all_proxy", "ALL_PROXY"})),
+      https_proxy_(env_set({"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"})) {}
 
 Client::~Client() = default;
 
 Transfer* Client::start(const Request& req, Listener* listener) {
-    if (h1_) {
+    bool https = strncasecmp(req.url.c_str(), "https://", 8) == 0;
+    if (!(https ? https_proxy_ : http_proxy_)) {
         bool declined = false;
         Transfer* t = h1_->start(req, listener, declined);
         if (!declined) return t;
@@ -36,6 +43,6 @@ Transfer* Client::start(const Request& req, Listener* listener) {
     return curl_->start(req, listener);
 }
 
-size_t Client::active() const { return curl_->active() + (h1_ ? h1_->active() : 0); }
+size_t Client::active() const { return curl_->active() + h1_->active(); }
 
 }  // namespace agd::upstream

@@ -1,12 +1,14 @@
 // upstream::Client: the worker's HTTP client toward the providers. One
 // client per worker; every transfer it runs belongs to a request on that
 // worker. It has two engines behind one interface:
-//  - H1Engine (h1_engine.h): HTTP/1.1 over plain TCP, with its own pool of
+//  - H1Engine (h1_engine.h): HTTP/1.1 over TCP, with its own pool of
 //    kept-alive connections, each registered once with the worker's loop:
-//    one write and one read per small request on a pooled connection;
+//    one write and one read per small request on a pooled connection; the
+//    same over TLS for https upstreams with a TlsContext;
 //  - CurlEngine (curl_engine.h): libcurl's multi interface, for everything
-//    else (https with HTTP/2 or TLS, proxies, hosts the asynchronous resolver
-//    has not resolved yet, an http_proxy/all_proxy environment).
+//    else (http_client = libcurl[-h2], proxies, hosts the asynchronous
+//    resolver has not resolved yet, a scheme the environment names a proxy
+//    for: http_proxy, https_proxy, all_proxy).
 //
 // Callbacks to a Listener come from the worker's loop. on_headers and
 // on_body are called from inside an engine: a listener must not cancel or
@@ -26,6 +28,8 @@ struct event_base;
 
 namespace agd::upstream {
 
+class TlsContext;
+
 using HeaderList = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
 struct Request {
@@ -35,6 +39,7 @@ struct Request {
     size_t body_len = 0;
     std::string proxy;                 // "" = none
     std::string ca_file;               // https: certificates trusted besides the system store ("" = the store only)
+    const TlsContext* tls = nullptr;   // https through the native engine: the context (ca_file's); null = libcurl
     std::chrono::milliseconds connect_timeout{10'000};
     std::chrono::milliseconds idle_timeout{300'000};  // no byte from upstream for this long = timeout
     bool post = true;
@@ -96,8 +101,10 @@ public:
     size_t active() const;
 
 private:
-    std::unique_ptr<H1Engine> h1_;  // null when the environment sets a proxy
+    std::unique_ptr<H1Engine> h1_;
     std::unique_ptr<CurlEngine> curl_;
+    bool http_proxy_ = false;   // the environment names a proxy for http:// (libcurl carries those)
+    bool https_proxy_ = false;  // ... for https://
 };
 
 }  // namespace agd::upstream

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -10,22 +11,10 @@
 
 #include <cstring>
 
+#include "upstream/h1_conn.h"
 #include "upstream/origin.h"
 
 namespace agd::upstream {
-
-struct H1Conn {
-    H1Engine* engine = nullptr;
-    int fd = -1;
-    event* rev = nullptr;  // EV_READ | EV_PERSIST: registered while the connection lives
-    event* wev = nullptr;  // EV_WRITE: connecting, or a write that would block
-    H1Transfer* t = nullptr;
-    std::string key;
-    timeval idle_since{};
-    bool reading = false;
-    bool connecting = false;
-    bool reused = false;  // carried a request before (pooled)
-};
 
 namespace {
 
@@ -58,6 +47,7 @@ H1Engine::~H1Engine() {
     while (transfers_) destroy(transfers_);  // requests torn down with the worker: no callbacks
     for (auto& [key, conns] : idle_)
         for (H1Conn* c : conns) close_conn(c);
+    for (auto& [key, s] : sessions_) SSL_SESSION_free(s);
     event_free(sweep_);
 }
 
@@ -66,7 +56,11 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
     if (!req.native_ok || !req.proxy.empty()) return nullptr;
     Origin o;
     std::string_view target;
-    if (!parse_origin(req.url, o, target) || o.tls) return nullptr;
+    if (!parse_origin(req.url, o, target) || (o.tls && !req.tls)) return nullptr;
+    if (o.tls) {  // connections that trust other certificates are other connections
+        o.key += '\n';
+        o.key += std::to_string(req.tls->id());
+    }
     auto pool = idle_.find(o.key);
     bool pooled = pool != idle_.end() && !pool->second.empty();
     const std::vector<Address>* addrs = nullptr;
@@ -80,6 +74,7 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
     t->engine_ = this;
     t->listener_ = listener;
     t->key_ = std::move(o.key);
+    t->tls_ = o.tls ? req.tls : nullptr;
     t->host_ = std::move(o.host);
     t->port_ = o.port;
     t->body_ = req.post ? req.body : nullptr;
@@ -89,6 +84,10 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
 
     size_t need = 64 + target.size() + o.authority.size();
     for (const std::string& h : req.headers) need += h.size() + 2;
+    // https: a small body joins the head, so that the request is one record
+    // in one write rather than two.
+    bool coalesce = t->tls_ && t->body_len_ > 0 && need + t->body_len_ <= kCoalesce;
+    if (coalesce) need += t->body_len_;
     std::string& head = t->head_;
     head.reserve(need);
     head += req.post ? "POST " : "GET ";
@@ -107,6 +106,11 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
         head += "\r\n";
     }
     head += "\r\n";
+    if (coalesce) {
+        head.append(t->body_, t->body_len_);
+        t->body_ = nullptr;
+        t->body_len_ = 0;
+    }
 
     t->timer_ = evtimer_new(base_, &H1Engine::on_timer, t);
     event_base_gettimeofday_cached(base_, &t->last_read_);
@@ -161,8 +165,7 @@ void H1Engine::connect_next(H1Transfer* t) {
         c->t = t;
         t->conn_ = c;
         if (r == 0) {
-            set_reading(c, true);
-            send(t);
+            connected(t);
             return;
         }
         c->connecting = true;
@@ -178,6 +181,12 @@ void H1Engine::connect_next(H1Transfer* t) {
              (t->connect_error_.empty() ? std::string("no address") : t->connect_error_));
 }
 
+void H1Engine::connected(H1Transfer* t) {
+    set_reading(t->conn_, true);
+    if (t->tls_) start_tls(t);
+    else send(t);
+}
+
 void H1Engine::attach(H1Transfer* t, H1Conn* c) {
     c->t = t;
     t->conn_ = c;
@@ -186,6 +195,10 @@ void H1Engine::attach(H1Transfer* t, H1Conn* c) {
 
 void H1Engine::send(H1Transfer* t) {
     H1Conn* c = t->conn_;
+    if (c->ssl) {
+        tls_send(t);
+        return;
+    }
     size_t head = t->head_.size(), total = head + t->body_len_;
     while (t->sent_ < total) {
         iovec iov[2];
@@ -219,7 +232,16 @@ void H1Engine::on_write(int, short events, void* arg) {
     auto* c = static_cast<H1Conn*>(arg);
     H1Engine* self = c->engine;
     H1Transfer* t = c->t;
+    if (c->handshaking) {
+        self->handshake_step(t);
+        return;
+    }
     if (!c->connecting) {
+        if (c->read_wants_write) {  // SSL_read had bytes to write first
+            c->read_wants_write = false;
+            self->tls_read_answer(t);
+            return;
+        }
         self->send(t);
         return;
     }
@@ -240,8 +262,7 @@ void H1Engine::on_write(int, short events, void* arg) {
         return;
     }
     c->connecting = false;
-    self->set_reading(c, true);
-    self->send(t);
+    self->connected(t);
 }
 
 void H1Engine::on_read(int, short, void* arg) {
@@ -249,11 +270,24 @@ void H1Engine::on_read(int, short, void* arg) {
     H1Engine* self = c->engine;
     H1Transfer* t = c->t;
     if (!t) {
+        if (c->ssl) {
+            self->tls_idle_readable(c);
+            return;
+        }
         // Pooled: the upstream closed the connection, or sent what it must not.
         ssize_t n = ::recv(c->fd, self->buf_.get(), kReadBuffer, 0);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
         self->unpark(c);
         self->close_conn(c);
+        return;
+    }
+    if (c->handshaking) {
+        self->handshake_step(t);
+        return;
+    }
+    if (c->write_wants_read) {  // SSL_write waited for a record from the peer
+        c->write_wants_read = false;
+        self->send(t);
         return;
     }
     if (t->paused_) return;
@@ -262,6 +296,7 @@ void H1Engine::on_read(int, short, void* arg) {
         held.swap(t->pending_);
         if (self->process(t, held.data(), held.size()) != Progress::Running) return;
         self->set_reading(c, true);
+        if (c->ssl && SSL_has_pending(c->ssl)) self->tls_read_answer(t);  // no readiness event for those
         return;
     }
     self->read_answer(t);
@@ -269,6 +304,10 @@ void H1Engine::on_read(int, short, void* arg) {
 
 void H1Engine::read_answer(H1Transfer* t) {
     H1Conn* c = t->conn_;
+    if (c->ssl) {
+        tls_read_answer(t);
+        return;
+    }
     ssize_t n = ::recv(c->fd, buf_.get(), kReadBuffer, 0);
     if (n > 0) {
         event_base_gettimeofday_cached(base_, &t->last_read_);
@@ -329,7 +368,7 @@ void H1Engine::complete(H1Transfer* t, bool leftover) {
     if (H1Conn* c = t->conn_) {
         t->conn_ = nullptr;
         c->t = nullptr;
-        bool reuse = !leftover && t->parser_.keep_alive() && t->sent_ == t->head_.size() + t->body_len_ &&
+        bool reuse = !leftover && !(c->ssl && tls_leftover(c)) && t->parser_.keep_alive() && t->sent_ == t->head_.size() + t->body_len_ &&
                      idle_count_ < kMaxIdle;
         if (reuse) park(c);
         else close_conn(c);
@@ -364,6 +403,7 @@ void H1Engine::retry_or_fail(H1Transfer* t, std::string message) {
 void H1Engine::fail(H1Transfer* t, Outcome outcome, std::string message) {
     if (H1Conn* c = t->conn_) {  // an answer cut short: the connection cannot carry another
         t->conn_ = nullptr;
+        c->clean = false;
         close_conn(c);
     }
     if (t->starting_) {
@@ -403,9 +443,21 @@ void H1Engine::on_timer(int, short, void* arg) {
         self->finish(t, t->deferred_outcome_, t->deferred_message_);
         return;
     }
-    if (t->paused_) return;  // waiting on the client, not on the upstream; resume() re-arms
     timeval now;
     event_base_gettimeofday_cached(self->base_, &now);
+    if (t->conn_ && t->conn_->handshaking) {  // the connect deadline covers the TLS handshake
+        long long left = ms_between(now, t->connect_deadline_);
+        if (left > 0) {
+            timeval tv = to_tv(std::chrono::milliseconds(left));
+            evtimer_add(t->timer_, &tv);
+            return;
+        }
+        self->fail(t, Outcome::Timeout,
+                   "TLS handshake with " + self->where(t) + " timed out after " +
+                       std::to_string(t->connect_timeout_.count()) + " ms");
+        return;
+    }
+    if (t->paused_) return;  // waiting on the client, not on the upstream; resume() re-arms
     long long quiet = ms_between(t->last_read_, now), limit = t->idle_timeout_.count();
     if (quiet < limit) {  // bytes came since the timer was armed: wait for the rest
         timeval tv = to_tv(std::chrono::milliseconds(limit - quiet));
@@ -453,6 +505,13 @@ void H1Engine::on_sweep(int, short, void* arg) {
 }
 
 void H1Engine::close_conn(H1Conn* c) {
+    if (c->ssl) {
+        // A quiet close (idle, closed by the upstream, leftover bytes) keeps
+        // the session resumable; OpenSSL forgets one whose connection was
+        // not shut down.
+        if (c->clean && !c->handshaking) SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(c->ssl);
+    }
     event_free(c->rev);
     event_free(c->wev);
     ::close(c->fd);
@@ -484,7 +543,9 @@ void H1Transfer::resume() {
     }
     if (!conn_) return;
     if (pending_.empty()) engine_->set_reading(conn_, true);
-    else event_active(conn_->rev, EV_READ, 1);  // delivered from the loop (on_read)
+    // Held bytes, or bytes OpenSSL holds (no readiness event for those):
+    // delivered from the loop (on_read).
+    if (!pending_.empty() || (conn_->ssl && SSL_has_pending(conn_->ssl))) event_active(conn_->rev, EV_READ, 1);
 }
 
 void H1Transfer::cancel() { engine_->destroy(this); }

@@ -1,5 +1,5 @@
-// H1Engine: HTTP/1.1 over plain TCP toward the upstreams, on one worker's
-// event_base (see client.h for which requests it carries).
+// H1Engine: HTTP/1.1 over plain TCP or TLS toward the upstreams, on one
+// worker's event_base (see client.h for which requests it carries).
 //
 // A connection is registered with the loop once, for reading, when it is
 // opened, and stays registered while it is used and while it waits in the
@@ -12,6 +12,16 @@
 //
 // The answer is read into one buffer per engine and handed to the listener
 // from there; only bytes the listener did not take (it paused) are copied.
+//
+// https (h1_engine_tls.cc): OpenSSL on the same non-blocking socket, the
+// handshake driven by the same two events; the connection then carries
+// requests exactly as a plain one, a small request in one record (one
+// write), the answer's records taken by one read each wakeup (read-ahead).
+// Bytes OpenSSL has read but not yet handed out give no readiness event, so
+// the engine drains them before it waits again. One resumable session per
+// origin is kept (TLS 1.3 tickets, TLS 1.2 sessions) for the next
+// connection's handshake. A connection's pool key holds its TlsContext's
+// id: requests that trust other certificates never share it.
 #pragma once
 
 #include <sys/time.h>
@@ -28,10 +38,12 @@
 #include "upstream/resolver.h"
 
 struct event;
+typedef struct ssl_session_st SSL_SESSION;
 
 namespace agd::upstream {
 
 class H1Engine;
+class TlsContext;
 struct H1Conn;
 
 class H1Transfer final : public Transfer {
@@ -46,6 +58,7 @@ private:
     Listener* listener_ = nullptr;
     H1Conn* conn_ = nullptr;
     std::string key_;  // the origin's pool key
+    const TlsContext* tls_ = nullptr;  // https: the trusted certificates (held by the request's snapshot)
     std::string host_;
     uint16_t port_ = 0;
     std::string head_;  // request line and headers
@@ -76,6 +89,8 @@ public:
     static constexpr size_t kMaxIdle = 1024;
     static constexpr std::chrono::seconds kIdleMax{60};
     static constexpr size_t kReadBuffer = 64 * 1024;
+    static constexpr size_t kMaxSessions = 256;      // resumable TLS sessions kept, one per origin
+    static constexpr size_t kCoalesce = 16 * 1024;   // https: a body up to this joins the head in one record
 
     explicit H1Engine(event_base* base);
     ~H1Engine();
@@ -83,11 +98,13 @@ public:
     H1Engine& operator=(const H1Engine&) = delete;
 
     // A started transfer; nullptr with `declined` set when this engine does
-    // not carry the request (https, a proxy, a host not resolved yet: the
-    // caller uses libcurl), nullptr alone when it cannot start.
+    // not carry the request (https without a TlsContext, a proxy, a host not
+    // resolved yet: the caller uses libcurl), nullptr alone when it cannot
+    // start.
     Transfer* start(const Request& req, Listener* listener, bool& declined);
     size_t active() const { return active_; }
     size_t idle_connections() const { return idle_count_; }
+    size_t tls_sessions() const { return sessions_.size(); }
 
 private:
     friend class H1Transfer;
@@ -97,6 +114,7 @@ private:
     static void on_sweep(int fd, short events, void* arg);
 
     void connect_next(H1Transfer* t);
+    void connected(H1Transfer* t);
     void attach(H1Transfer* t, H1Conn* c);
     void send(H1Transfer* t);
     void read_answer(H1Transfer* t);
@@ -113,10 +131,21 @@ private:
     void close_conn(H1Conn* c);
     void set_reading(H1Conn* c, bool on);
 
+    // h1_engine_tls.cc
+    friend struct H1Conn;
+    void start_tls(H1Transfer* t);
+    void handshake_step(H1Transfer* t);
+    void tls_send(H1Transfer* t);
+    void tls_read_answer(H1Transfer* t);
+    bool tls_leftover(H1Conn* c);
+    void tls_idle_readable(H1Conn* c);
+    bool keep_session(const std::string& key, SSL_SESSION* s);
+
     event_base* base_;
     Resolver resolver_;
     std::unique_ptr<char[]> buf_;
     std::unordered_map<std::string, std::vector<H1Conn*>> idle_;  // per origin key, most recent last
+    std::unordered_map<std::string, SSL_SESSION*> sessions_;     // per origin key: the newest resumable one
     size_t idle_count_ = 0;
     H1Transfer* transfers_ = nullptr;  // running, linked through prev_/next_
     event* sweep_ = nullptr;
