@@ -39,6 +39,20 @@ AGD_MOCK = os.environ.get("AGD_MOCK") or os.path.join(
     ROOT, "build", "tools", "mock-upstream", "agd-mock-upstream")
 SCALE_SMALL = os.environ.get("AGD_SCALE", "") == "small"
 TIMEOUT_SCALE = float(os.environ.get("AGD_TIMEOUT_SCALE", "1") or "1")
+# AGD_UPSTREAM_TLS=1 puts a TLS terminator (tls_support.py) in front of every
+# mock: the suites then run against https upstreams, trusted through ca_file.
+UPSTREAM_TLS = os.environ.get("AGD_UPSTREAM_TLS", "") == "1"
+_upstream_pki = {}
+
+
+def upstream_pki():
+    """The CA and leaf the AGD_UPSTREAM_TLS terminators use, made once."""
+    if not _upstream_pki:
+        import tls_support
+        d = tempfile.mkdtemp(prefix="agd-pki-")
+        ca, cert, key = tls_support.make_pki(d)
+        _upstream_pki.update(ca=ca, cert=cert, key=key)
+    return _upstream_pki
 
 
 def t(seconds):
@@ -169,6 +183,12 @@ class Mock:
             self.stop()
             raise
         self.base = "http://127.0.0.1:%d" % self.port
+        self.terminator = None
+        if UPSTREAM_TLS:
+            import tls_support
+            pki = upstream_pki()
+            self.terminator = tls_support.TlsTerminator(pki["cert"], pki["key"], self.port)
+            self.base = "https://127.0.0.1:%d" % self.terminator.port
 
     def _read_line(self, timeout):
         fd = self.proc.stdout.fileno()
@@ -216,6 +236,8 @@ class Mock:
         return self._call("DELETE", "/__mock/stats")
 
     def stop(self):
+        if self.terminator:
+            self.terminator.close()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -507,6 +529,8 @@ def build_config(tmpdir, server=None, auth=None, access=None, routing=None, prov
     for name, p in providers or []:
         if forced and "http_client" not in p:
             p = dict(p, http_client=forced)
+        if UPSTREAM_TLS and str(p.get("base_url", "")).startswith("https://") and "ca_file" not in p:
+            p = dict(p, ca_file=upstream_pki()["ca"])
         sections.append(("provider." + name, _items(p)))
     return ini(sections)
 
