@@ -15,6 +15,7 @@ import json
 import re
 import selectors
 import socket
+import ssl
 import time
 
 PIECE_RE = re.compile(rb"#(\d+)(?:@(\d+))?;")
@@ -127,9 +128,23 @@ def request_bytes(port, path, body, extra=""):
             "Content-Length: %d\r\n%s\r\n" % (path, port, len(body), extra)).encode() + body
 
 
-def fetch(port, path, body, timeout=30):
-    """One POST; returns (status, headers, body bytes)."""
+def connect(port, ssl_context=None, timeout=None):
+    """A TCP connection to 127.0.0.1:port with TCP_NODELAY, over TLS when
+    ssl_context is given (the certificate checked for 127.0.0.1)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if ssl_context is not None:
+        try:
+            s = ssl_context.wrap_socket(s, server_hostname="127.0.0.1")
+        except OSError:
+            s.close()
+            raise
+    return s
+
+
+def fetch(port, path, body, timeout=30, ssl_context=None):
+    """One POST; returns (status, headers, body bytes)."""
+    s = connect(port, ssl_context, timeout)
     try:
         s.sendall(request_bytes(port, path, body, "Connection: close\r\n"))
         chunks = []
@@ -396,15 +411,14 @@ class StreamSet:
 # Fallback load generators
 
 
-def closed_loop(port, path, body, connections, seconds):
+def closed_loop(port, path, body, connections, seconds, ssl_context=None):
     """Closed-loop keep-alive load: each connection sends the next request
     when the previous answer is complete. Returns a dict like wrk's."""
     req = request_bytes(port, path, body)
     sel = selectors.DefaultSelector()
     conns = []
     for _ in range(connections):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s = connect(port, ssl_context)
         s.setblocking(False)
         c = {"sock": s, "parser": ResponseParser(), "t0": 0}
         conns.append(c)
@@ -413,25 +427,36 @@ def closed_loop(port, path, body, connections, seconds):
     lat = []
     t_start = time.monotonic()
     end = t_start + seconds
-    for c in conns:
+
+    def send(c):
+        nonlocal errors
         c["t0"] = time.monotonic_ns()
-        c["sock"].sendall(req)
+        try:
+            c["sock"].sendall(req)  # small: always fits the socket buffer
+        except OSError:
+            errors += 1
+            sel.unregister(c["sock"])
+
+    for c in conns:
+        send(c)
     while time.monotonic() < end and sel.get_map():
         for key, _ in sel.select(0.1):
             c = key.data
-            try:
-                data = c["sock"].recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                errors += 1
-                sel.unregister(c["sock"])
-                c["sock"].close()
-                continue
             p = c["parser"]
-            p.feed(data, 0)
+            while True:  # a TLS socket may hold decrypted bytes no select() reports
+                try:
+                    data = c["sock"].recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    errors += 1
+                    sel.unregister(c["sock"])
+                    break
+                p.feed(data, 0)
+                if p.done or not (ssl_context and c["sock"].pending()):
+                    break
             if p.done:
                 now = time.monotonic_ns()
                 lat.append((now - c["t0"]) / 1000.0)
@@ -439,11 +464,7 @@ def closed_loop(port, path, body, connections, seconds):
                 if p.status < 200 or p.status > 399:
                     non2xx += 1
                 c["parser"] = ResponseParser()
-                c["t0"] = now
-                try:
-                    c["sock"].sendall(req)
-                except OSError:
-                    errors += 1
+                send(c)
     elapsed = time.monotonic() - t_start
     for c in conns:
         try:
@@ -459,11 +480,10 @@ def closed_loop(port, path, body, connections, seconds):
             "tool": "python closed loop"}
 
 
-def sequential_latency(port, path, body, seconds, warmup):
+def sequential_latency(port, path, body, seconds, warmup, ssl_context=None):
     """One request at a time on one keep-alive connection; latencies in µs."""
     req = request_bytes(port, path, body)
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = connect(port, ssl_context)
     out = []
     bad = 0
     t_end_warm = time.monotonic() + warmup
