@@ -38,6 +38,7 @@ from rig import log  # noqa: E402
 from stats import median, pct, ratio, sub  # noqa: E402
 
 CHAT = "/v1/chat/completions"
+MESSAGES = "/v1/messages"
 
 MODES = {
     # The default run: about 15 minutes on a 2-core machine.
@@ -56,7 +57,7 @@ MODES = {
                   ramp=50, w5_seconds=1),
 }
 
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6", "w7")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8")
 
 
 def _read(path):
@@ -141,6 +142,9 @@ class Bench:
         self.body_file_tls = os.path.join(self.work, "chat-tls.json")
         with open(self.body_file_tls, "wb") as f:
             f.write(rig.chat_request("tls-bench"))
+        self.body_file_msg = os.path.join(self.work, "messages-openai.json")
+        with open(self.body_file_msg, "wb") as f:
+            f.write(rig.messages_request("gpt-bench"))
         self.t0 = time.monotonic()
 
     def note(self, msg):
@@ -225,10 +229,10 @@ class Bench:
 
     # -- load generators
 
-    def load(self, port, seconds, conns=None, body_file=None, auth=None, tls=False):
+    def load(self, port, seconds, conns=None, body_file=None, auth=None, path=CHAT, tls=False):
         """Saturation load on port for seconds; dict with requests, rps, errors.
-        auth: an Authorization header value for every request; tls: https (to
-        the https mock of workload 7)."""
+        auth: an Authorization header value for every request; path: the
+        request path; tls: https (to the https mock of workload 7)."""
         conns = conns or self.p["conns"]
         body_file = body_file or self.body_file
         if self.tools.wrk:
@@ -236,7 +240,7 @@ class Bench:
             cmd = self.pl.prefix("load") + [self.tools.wrk, "-t1", "-c%d" % conns,
                                             "-d%ds" % max(1, round(seconds)), "--timeout", "5s",
                                             "-s", os.path.join(HERE, "post.lua"),
-                                            "%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, CHAT)]
+                                            "%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, path)]
             r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                timeout=seconds + 60)
             text = r.stdout.decode(errors="replace")
@@ -254,15 +258,15 @@ class Bench:
             raise rig.RigError("the Python load generator sends no Authorization header: install wrk")
         with open(body_file, "rb") as f:
             body = f.read()
-        return clients.closed_loop(port, CHAT, body, conns, seconds,
+        return clients.closed_loop(port, path, body, conns, seconds,
                                    ssl_context=self.tls.client_context() if tls else None)
 
-    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None):
+    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None, path=CHAT):
         """load() with the SUT's CPU time over the window."""
         if pids is None:
             pids = self.sut(name).pids if name != "direct" else []
         c0 = rig.cpu_seconds(pids) if pids else None
-        r = self.load(port, seconds, body_file=body_file, auth=auth)
+        r = self.load(port, seconds, body_file=body_file, auth=auth, path=path)
         if pids:
             c1 = rig.cpu_seconds(pids)
             r["cpu_s"] = c1 - c0
@@ -547,38 +551,60 @@ class Bench:
         return s
 
     # ----------------------------------------------------------------------
-    # Workload 2: OpenAI client -> Anthropic upstream (translation)
+    # Workload 2: OpenAI client -> Anthropic upstream (translation), and
+    # workload 8, the other direction: Anthropic client -> OpenAI upstream.
 
     def w2(self):
-        body = rig.chat_request("claude-bench")
-        st, hdr, b = clients.fetch(self.agd.port, CHAT, body)
+        def translated(j, text):
+            content = j["choices"][0]["message"]["content"]
+            return (j.get("object") == "chat.completion" and j["choices"][0].get("finish_reason") == "stop"
+                    and (content == text if text else isinstance(content, str) and content != ""))
+        self.res["w2"] = self.translation("workload 2", CHAT, self.body_file_tr, translated, rig.ANTHROPIC_TEXT,
+                                          "an OpenAI chat.completion carrying the Anthropic text")
+
+    def w8(self):
+        def translated(j, text):
+            content = j["content"][0]["text"]
+            return (j.get("type") == "message" and j.get("stop_reason") == "end_turn"
+                    and (content == text if text else isinstance(content, str) and content != ""))
+        self.res["w8"] = self.translation("workload 8", MESSAGES, self.body_file_msg, translated, rig.OPENAI_TEXT,
+                                          "an Anthropic message carrying the OpenAI text")
+
+    def translation(self, what, path, body_file, translated, text, want):
+        """A request that antigravityd must translate (POST body_file to
+        path), measured like workload 1's saturation and reported against
+        nginx's passthrough of workload 1 in the same rounds, after a check
+        that the answer really was translated: translated(json, text) is
+        true, text the fixed body's text the nginx mock answers with, or None
+        with agd-mock-upstream as the fast mock (then any text will do: that
+        mock answers in the upstream's protocol)."""
+        with open(body_file, "rb") as f:
+            body = f.read()
+        if not self.fast_kind.startswith("nginx"):
+            text = None
+        st, hdr, b = clients.fetch(self.agd.port, path, body)
         res = {"probe": {"status": st, "body": b[:400].decode(errors="replace")}}
-        translated = False
+        ok = False
         if st == 200:
             try:
-                j = json.loads(b)
-                translated = (j.get("object") == "chat.completion"
-                              and j["choices"][0]["message"]["content"] == rig.ANTHROPIC_TEXT
-                              and j["choices"][0].get("finish_reason") == "stop")
-            except (ValueError, KeyError, IndexError, TypeError):
-                translated = False
-        res["translated"] = translated
-        if not translated:
-            why = ("HTTP %d" % st) if st != 200 else "answer is not an OpenAI chat.completion " \
-                                                      "carrying the Anthropic text"
+                ok = bool(translated(json.loads(b), text))
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                ok = False
+        res["translated"] = ok
+        if not ok:
+            why = ("HTTP %d" % st) if st != 200 else "answer is not %s" % want
             res["status"] = "not yet (%s)" % why
-            log("workload 2: translation not available yet (%s): skipped" % why)
-            self.res["w2"] = res
-            return
+            log("%s: translation not available yet (%s): skipped" % (what, why))
+            return res
         res["status"] = "measured"
         p = self.p
         if p["warmup"]:
-            self.load(self.agd.port, p["warmup"], body_file=self.body_file_tr)
+            self.load(self.agd.port, p["warmup"], body_file=body_file, path=path)
         res["rounds"] = []
         for r in range(p["rounds"]):
-            log("workload 2: translation, round %d/%d" % (r + 1, p["rounds"]))
+            log("%s: translation, round %d/%d" % (what, r + 1, p["rounds"]))
             row = {"round": r + 1,
-                   "agd": self.measured_load("agd", self.agd.port, p["window"], body_file=self.body_file_tr)}
+                   "agd": self.measured_load("agd", self.agd.port, p["window"], body_file=body_file, path=path)}
             if self.nginx:
                 row["nginx_passthrough"] = self.measured_load("nginx", self.nginx.port_fast, p["window"])
             res["rounds"].append(row)
@@ -587,7 +613,7 @@ class Bench:
             "agd_cpu_us_per_req": median([r["agd"]["cpu_us_per_req"] for r in res["rounds"]]),
             "nginx_passthrough_rps": median([r["nginx_passthrough"]["rps"] for r in res["rounds"]])
             if self.nginx else None}
-        self.res["w2"] = res
+        return res
 
     # ----------------------------------------------------------------------
     # Workload 3: SSE
@@ -1030,6 +1056,8 @@ class Bench:
                 self.w1()
             if "w2" in wanted:
                 self.w2()
+            if "w8" in wanted:
+                self.w8()
             if "w3" in wanted:
                 self.w3()
             if "w5" in wanted:
@@ -1081,7 +1109,7 @@ def main():
     ap.add_argument("--window", type=float, help="saturation window in seconds")
     ap.add_argument("--streams", help="workload 4 levels, e.g. 1000,10000")
     ap.add_argument("--hold", type=int, help="workload 4 hold in seconds (default 60)")
-    ap.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5,w6,w7")
+    ap.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5,w6,w7,w8")
     ap.add_argument("--out", help="results directory (default bench/results/<date>-<commit>)")
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx side")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")

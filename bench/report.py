@@ -89,6 +89,22 @@ def passthrough_rows(row, label, s, goals, rss=False):
             verdict(not A.get("errors")))
 
 
+def translation_rows(row, label, direction, w, n_rps):
+    """Workload 2's or 8's rows: antigravityd translating against nginx's
+    passthrough."""
+    if not w:
+        return
+    fig = "requests/s, %s (nginx: passthrough)" % direction
+    if w.get("status") == "measured":
+        s = w["summary"]
+        n_rps = s.get("nginx_passthrough_rps") or n_rps
+        r = ratio(s.get("agd_rps"), n_rps)
+        row(label, fig, f0(s.get("agd_rps")), f0(n_rps), f2(r), "≥ 0.60", verdict(_ge(r, 0.6)))
+        row(label, "CPU time per request (µs)", f1(s.get("agd_cpu_us_per_req")), "", "", "", "")
+    else:
+        row(label, fig, w.get("status", "not yet"), f0(n_rps), "", "≥ 0.60", "not yet")
+
+
 def markdown(res):
     m = res.get("meta", {})
     have_nginx = "nginx" in (res.get("w1", {}).get("summary") or {}) or \
@@ -122,20 +138,9 @@ def markdown(res):
     w1 = (res.get("w1") or {}).get("summary")
     if w1:
         passthrough_rows(row, "1 passthrough", w1, goals=True)
-    # Workload 2
-    w2 = res.get("w2")
-    if w2:
-        n_rps = (w1 or {}).get("nginx", {}).get("rps") if w1 else None
-        if w2.get("status") == "measured":
-            s = w2["summary"]
-            n_rps = s.get("nginx_passthrough_rps") or n_rps
-            r = ratio(s.get("agd_rps"), n_rps)
-            row("2 translation", "requests/s, OpenAI client → Anthropic upstream (nginx: passthrough)",
-                f0(s.get("agd_rps")), f0(n_rps), f2(r), "≥ 0.60", verdict(_ge(r, 0.6)))
-            row("2 translation", "CPU time per request (µs)", f1(s.get("agd_cpu_us_per_req")), "", "", "", "")
-        else:
-            row("2 translation", "requests/s, OpenAI client → Anthropic upstream (nginx: passthrough)",
-                w2.get("status", "not yet"), f0(n_rps), "", "≥ 0.60", "not yet")
+    # Workload 2: translation, against nginx's passthrough
+    n_rps = (w1 or {}).get("nginx", {}).get("rps") if w1 else None
+    translation_rows(row, "2 translation", "OpenAI client → Anthropic upstream", res.get("w2"), n_rps)
     # Workload 3
     w3 = (res.get("w3") or {}).get("summary")
     if w3:
@@ -241,6 +246,8 @@ def markdown(res):
             passthrough_rows(row, "7 https upstream", w7["summary"], goals=False, rss=True)
         else:
             row("7 https upstream", "requests/s at saturation", w7.get("status", "not measured"), "", "", "", "n/a")
+    # Workload 8: translation the other way, against nginx's passthrough
+    translation_rows(row, "8 translation", "Anthropic client → OpenAI upstream", res.get("w8"), n_rps)
     L.append("")
     if not have_nginx:
         L.append("nginx was not available: the nginx column is empty.")

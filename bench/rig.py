@@ -225,6 +225,15 @@ def chat_request(model):
         "max_tokens": 256, "temperature": 0.2}, separators=(",", ":")).encode()
 
 
+def messages_request(model):
+    """The Anthropic Messages request of workload 8, the same conversation
+    as chat_request (about 200 bytes)."""
+    return json.dumps({
+        "model": model, "max_tokens": 256, "system": "You are a terse assistant.",
+        "messages": [{"role": "user", "content": "Summarise the benchmark rig in one short paragraph."}],
+        "temperature": 0.2}, separators=(",", ":")).encode()
+
+
 # --------------------------------------------------------------------------
 # TLS (workload 7): a throwaway CA and a certificate for 127.0.0.1
 
