@@ -4,7 +4,8 @@
   receive time (CLOCK_MONOTONIC, the clock of the mock's stamps) of every
   piece, for one-way delay, lost and merged chunks, and for holding
   thousands of streams open.
-- closed_loop: a fallback saturation load generator (when wrk is absent).
+- closed_loop: a fallback saturation load generator (when wrk is absent),
+  also for a fixed number of requests (callgrind.py).
 - sequential_latency: a fallback one-request-at-a-time client (when h2load
   is absent).
 - fetch: one request, for correctness checks.
@@ -411,9 +412,11 @@ class StreamSet:
 # Fallback load generators
 
 
-def closed_loop(port, path, body, connections, seconds, ssl_context=None):
+def closed_loop(port, path, body, connections, seconds, ssl_context=None, requests=None):
     """Closed-loop keep-alive load: each connection sends the next request
-    when the previous answer is complete. Returns a dict like wrk's."""
+    when the previous answer is complete. Returns a dict like wrk's.
+    requests: stop after this many answers instead (seconds is then only a
+    time limit)."""
     req = request_bytes(port, path, body)
     sel = selectors.DefaultSelector()
     conns = []
@@ -423,14 +426,18 @@ def closed_loop(port, path, body, connections, seconds, ssl_context=None):
         c = {"sock": s, "parser": ResponseParser(), "t0": 0}
         conns.append(c)
         sel.register(s, selectors.EVENT_READ, c)
-    done = errors = non2xx = 0
+    done = errors = non2xx = sent = 0
     lat = []
     t_start = time.monotonic()
     end = t_start + seconds
 
     def send(c):
-        nonlocal errors
+        nonlocal sent, errors
+        if requests is not None and sent >= requests:
+            sel.unregister(c["sock"])
+            return
         c["t0"] = time.monotonic_ns()
+        sent += 1
         try:
             c["sock"].sendall(req)  # small: always fits the socket buffer
         except OSError:
@@ -439,7 +446,7 @@ def closed_loop(port, path, body, connections, seconds, ssl_context=None):
 
     for c in conns:
         send(c)
-    while time.monotonic() < end and sel.get_map():
+    while time.monotonic() < end and sel.get_map() and (requests is None or done < requests):
         for key, _ in sel.select(0.1):
             c = key.data
             p = c["parser"]
