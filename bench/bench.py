@@ -32,6 +32,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import clients  # noqa: E402
+import peers  # noqa: E402
 import report  # noqa: E402
 import rig  # noqa: E402
 from rig import log  # noqa: E402
@@ -229,14 +230,16 @@ class Bench:
 
     # -- load generators
 
-    def load(self, port, seconds, conns=None, body_file=None, auth=None, path=CHAT, tls=False):
+    def load(self, port, seconds, conns=None, body_file=None, auth=None, path=CHAT, tls=False, headers=()):
         """Saturation load on port for seconds; dict with requests, rps, errors.
         auth: an Authorization header value for every request; path: the
-        request path; tls: https (to the https mock of workload 7)."""
+        request path; tls: https (to the https mock of workload 7); headers:
+        more (name, value) pairs for every request (peers)."""
         conns = conns or self.p["conns"]
         body_file = body_file or self.body_file
         if self.tools.wrk:
-            env = dict(os.environ, AGD_BENCH_BODY=body_file, AGD_BENCH_AUTH=auth or "")
+            env = dict(os.environ, AGD_BENCH_BODY=body_file, AGD_BENCH_AUTH=auth or "",
+                       AGD_BENCH_HEADERS="\n".join("%s: %s" % h for h in headers))
             cmd = self.pl.prefix("load") + [self.tools.wrk, "-t1", "-c%d" % conns,
                                             "-d%ds" % max(1, round(seconds)), "--timeout", "5s",
                                             "-s", os.path.join(HERE, "post.lua"),
@@ -259,14 +262,15 @@ class Bench:
         with open(body_file, "rb") as f:
             body = f.read()
         return clients.closed_loop(port, path, body, conns, seconds,
-                                   ssl_context=self.tls.client_context() if tls else None)
+                                   ssl_context=self.tls.client_context() if tls else None,
+                                   extra="".join("%s: %s\r\n" % h for h in headers))
 
-    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None, path=CHAT):
+    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None, path=CHAT, headers=()):
         """load() with the SUT's CPU time over the window."""
         if pids is None:
             pids = self.sut(name).pids if name != "direct" else []
         c0 = rig.cpu_seconds(pids) if pids else None
-        r = self.load(port, seconds, body_file=body_file, auth=auth, path=path)
+        r = self.load(port, seconds, body_file=body_file, auth=auth, path=path, headers=headers)
         if pids:
             c1 = rig.cpu_seconds(pids)
             r["cpu_s"] = c1 - c0
@@ -992,6 +996,71 @@ class Bench:
         finally:
             s.close()
 
+    # ----------------------------------------------------------------------
+    # Peers (--peers, off by default): other gateways from the npm registry
+    # (peers.py) on the workloads each serves, against nginx's passthrough
+    # in the same rounds, as workload 2 is.
+
+    def peers(self):
+        res = {"cache": peers.cache_dir(), "runs": []}
+        target, why = peers.install()
+        for name, package, start, workloads in peers.definitions(self.fast.port):
+            runs = [{"peer": name, "workload": w, "label": label} for w, label, *_ in workloads]
+            res["runs"] += runs
+            if why is None:
+                for run in runs:
+                    run["version"] = peers.version(target, package)
+                try:
+                    peer = start(target, self.work, self.pl, self.fast.port)
+                except (OSError, rig.RigError) as e:
+                    err = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    for run in runs:
+                        run["status"] = "not measured (%s)" % err
+                    continue
+                try:
+                    for run, (w, label, path, body, headers, check) in zip(runs, workloads):
+                        self.peer_workload(run, peer, path, body, headers, check)
+                finally:
+                    peer.stop()
+            for run in runs:
+                run.setdefault("status", "not measured (%s)" % why)
+                if run["status"] != "measured":
+                    self.note("peers: %s, %s: %s" % (run["peer"], run["workload"], run["status"]))
+        self.res["peers"] = res
+
+    def peer_workload(self, run, peer, path, body, headers, check):
+        p = self.p
+        extra = "".join("%s: %s\r\n" % h for h in headers)
+        try:
+            st, _, b = clients.fetch(peer.port, path, body, extra=extra)
+            ok = st == 200 and check(json.loads(b))
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+            st, b, ok = None, str(e).encode(), False
+        if not ok:
+            run["status"] = "not measured (HTTP %s: %s)" % (st, b[:160].decode(errors="replace"))
+            return
+        body_file = os.path.join(self.work, "peer-%s-%s.json" % (peer.name, run["workload"]))
+        with open(body_file, "wb") as f:
+            f.write(body)
+        if p["warmup"]:
+            self.load(peer.port, p["warmup"], body_file=body_file, path=path, headers=headers)
+        run["rounds"] = []
+        for r in range(p["rounds"]):
+            log("peers: %s, %s, round %d/%d" % (run["peer"], run["workload"], r + 1, p["rounds"]))
+            row = {"round": r + 1, "peer": self.measured_load("peer", peer.port, p["window"], body_file=body_file,
+                                                              path=path, headers=headers, pids=peer.pids)}
+            if self.nginx:
+                row["nginx_passthrough"] = self.measured_load("nginx", self.nginx.port_fast, p["window"])
+            run["rounds"].append(row)
+        rows = run["rounds"]
+        run["status"] = "measured"
+        run["summary"] = {
+            "rps": median([x["peer"]["rps"] for x in rows]),
+            "cpu_us_per_req": median([x["peer"].get("cpu_us_per_req") for x in rows]),
+            "rss_kib": rows[-1]["peer"].get("rss_kib"),
+            "errors": sum(x["peer"]["errors"] + x["peer"]["non2xx"] for x in rows),
+            "nginx_passthrough_rps": median([x["nginx_passthrough"]["rps"] for x in rows]) if self.nginx else None}
+
     @staticmethod
     def scrape(port):
         """antigravityd_requests_total summed over its series (None when the scrape fails)."""
@@ -1068,6 +1137,8 @@ class Bench:
                 self.w6()
             if "w7" in wanted:  # last: it restarts both SUTs with an https upstream
                 self.w7()
+            if self.args.peers:
+                self.peers()
             self.check_alive()
         finally:
             self.stop()
@@ -1119,6 +1190,9 @@ def main():
     ap.add_argument("--python-load", action="store_true", help="use the Python load generators, not wrk/h2load")
     ap.add_argument("--agd-log-level", default="notice",
                     help="antigravityd log_level (default notice: no access log, like nginx's access_log off)")
+    ap.add_argument("--peers", action="store_true",
+                    help="also measure other gateways from the npm registry (Portkey gateway, claude-code-router; "
+                         "installed with npm ci into ~/.cache/antigravityd-bench/peers)")
     ap.add_argument("--tls-trust", choices=("ca_file", "env"), default="ca_file",
                     help="workload 7: antigravityd trusts the test CA by the provider's ca_file and "
                          "SSL_CERT_FILE (ca_file, the default), or by SSL_CERT_FILE alone (env)")

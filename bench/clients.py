@@ -143,11 +143,12 @@ def connect(port, ssl_context=None, timeout=None):
     return s
 
 
-def fetch(port, path, body, timeout=30, ssl_context=None):
-    """One POST; returns (status, headers, body bytes)."""
+def fetch(port, path, body, timeout=30, ssl_context=None, extra=""):
+    """One POST; returns (status, headers, body bytes). extra: more header
+    lines, each ending in CRLF."""
     s = connect(port, ssl_context, timeout)
     try:
-        s.sendall(request_bytes(port, path, body, "Connection: close\r\n"))
+        s.sendall(request_bytes(port, path, body, extra + "Connection: close\r\n"))
         chunks = []
         p = ResponseParser(lambda d, t: chunks.append(d))
         while not p.done:
@@ -412,12 +413,12 @@ class StreamSet:
 # Fallback load generators
 
 
-def closed_loop(port, path, body, connections, seconds, ssl_context=None, requests=None):
+def closed_loop(port, path, body, connections, seconds, ssl_context=None, requests=None, extra=""):
     """Closed-loop keep-alive load: each connection sends the next request
     when the previous answer is complete. Returns a dict like wrk's.
     requests: stop after this many answers instead (seconds is then only a
     time limit)."""
-    req = request_bytes(port, path, body)
+    req = request_bytes(port, path, body, extra)
     sel = selectors.DefaultSelector()
     conns = []
     for _ in range(connections):

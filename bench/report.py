@@ -259,8 +259,36 @@ def markdown(res):
         for n in notes:
             L.append("- " + n)
         L.append("")
+    L += peers_table(res)
     L += details(res)
     return "\n".join(L) + "\n"
+
+
+def peers_table(res):
+    """The peers of --peers: each against nginx's passthrough in the same rounds."""
+    pr = res.get("peers")
+    if not pr:
+        return []
+    L = ["## Peers", "",
+         "Other gateways on the SUT's CPU in front of the same fast mock (`--peers`; npm packages cached in "
+         "`%s`); medians over the rounds, ratio = peer / nginx's passthrough in the same rounds." % pr.get("cache"),
+         "",
+         "| peer | workload | requests/s | CPU time per request (µs) | RSS after (MiB) | nginx passthrough "
+         "requests/s | ratio |",
+         "|---|---|---:|---:|---:|---:|---:|"]
+    for run in pr.get("runs", []):
+        who = "%s %s" % (run["peer"], run.get("version") or "")
+        what = "%s %s" % (run["workload"][1:], run["label"])
+        s = run.get("summary")
+        if s:
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                who.strip(), what, f0(s.get("rps")) + (" (%d errors)" % s["errors"] if s.get("errors") else ""),
+                f1(s.get("cpu_us_per_req")), mib(s.get("rss_kib")),
+                f0(s.get("nginx_passthrough_rps")), f2(ratio(s.get("rps"), s.get("nginx_passthrough_rps")))))
+        else:
+            L.append("| %s | %s | %s |  |  |  |  |" % (who.strip(), what, run.get("status", "not measured")))
+    L.append("")
+    return L
 
 
 def passthrough_details(L, what, w):

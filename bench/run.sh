@@ -11,7 +11,7 @@
 #   --no-install  do not check or install packages
 #   --no-build    use build-release/ as it is
 # Anything else goes to bench/bench.py (python3 bench/bench.py --help), e.g.
-# --rounds 5, --only w1,w7, --no-nginx, --nice -10, --keep.
+# --rounds 5, --only w1,w7, --no-nginx, --nice -10, --keep, --peers.
 #
 # Environment: AGD_JOBS  parallel compile jobs (default: number of CPUs)
 set -euo pipefail
