@@ -32,12 +32,14 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 
 import clients  # noqa: E402
+import peers  # noqa: E402
 import report  # noqa: E402
 import rig  # noqa: E402
 from rig import log  # noqa: E402
 from stats import median, pct, ratio, sub  # noqa: E402
 
 CHAT = "/v1/chat/completions"
+MESSAGES = "/v1/messages"
 
 MODES = {
     # The default run: about 15 minutes on a 2-core machine.
@@ -56,7 +58,7 @@ MODES = {
                   ramp=50, w5_seconds=1),
 }
 
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8")
 
 
 def _read(path):
@@ -78,6 +80,8 @@ class Tools:
         self.h2load = None if args.python_load else shutil.which("h2load")
         self.perf = shutil.which("perf") if self._perf_ok() else None
         self.strace = shutil.which("strace")
+        self.openssl = shutil.which("openssl")
+        self.nginx_ssl = rig.nginx_has_ssl(self.nginx) if self.nginx else False
 
     @staticmethod
     def _perf_ok():
@@ -96,6 +100,7 @@ class Tools:
                 "h2load": rig.version_of([self.h2load, "--version"]) if self.h2load else None,
                 "perf": rig.version_of(["perf", "--version"]) if self.perf else None,
                 "strace": rig.version_of(["strace", "-V"]) if self.strace else None,
+                "openssl": rig.version_of([self.openssl, "version"]) if self.openssl else None,
                 "python": sys.version.split()[0]}
 
 
@@ -124,12 +129,23 @@ class Bench:
         self.res = {"meta": {}, "notes": []}
         self.procs = []
         self.agd = self.nginx = self.fast = self.stream = None
+        # Workload 7: the test PKI (its tls_port the https mock's), the https
+        # mock, and whether antigravityd takes the CA as the provider's ca_file
+        # (else only through SSL_CERT_FILE).
+        self.tls = self.tls_mock = None
+        self.tls_ca_file = args.tls_trust == "ca_file"
         self.body_file = os.path.join(self.work, "chat.json")
         with open(self.body_file, "wb") as f:
             f.write(rig.chat_request("gpt-bench"))
         self.body_file_tr = os.path.join(self.work, "chat-anthropic.json")
         with open(self.body_file_tr, "wb") as f:
             f.write(rig.chat_request("claude-bench"))
+        self.body_file_tls = os.path.join(self.work, "chat-tls.json")
+        with open(self.body_file_tls, "wb") as f:
+            f.write(rig.chat_request("tls-bench"))
+        self.body_file_msg = os.path.join(self.work, "messages-openai.json")
+        with open(self.body_file_msg, "wb") as f:
+            f.write(rig.messages_request("gpt-bench"))
         self.t0 = time.monotonic()
 
     def note(self, msg):
@@ -155,12 +171,13 @@ class Bench:
 
     def start_agd(self):
         self.agd = rig.Antigravityd(self.args.agd, self.work, self.pl, self.fast.port, self.stream.port,
-                                    log_level=self.args.agd_log_level)
+                                    log_level=self.args.agd_log_level, tls=self.tls,
+                                    tls_ca_file=self.tls_ca_file)
         time.sleep(0.3)
 
     def start_nginx(self):
         self.nginx = rig.start_nginx_proxy(self.tools.nginx, self.work, self.pl, self.fast.port,
-                                           self.stream.port)
+                                           self.stream.port, tls=self.tls)
         time.sleep(0.3)
 
     def restart(self, name):
@@ -172,7 +189,7 @@ class Bench:
             self.start_nginx()
 
     def stop(self):
-        for p in (self.agd, self.nginx, self.stream, self.fast):
+        for p in (self.agd, self.nginx, self.stream, self.fast, self.tls_mock):
             if p is not None:
                 try:
                     p.stop()
@@ -196,6 +213,13 @@ class Bench:
             return self.stream.port
         return self.agd.port if name == "agd" else self.nginx.port_stream
 
+    def tls_port(self, name):
+        """Workload 7: the SUTs' port for the https upstream; "direct" is the
+        https mock itself (https)."""
+        if name == "direct":
+            return self.tls_mock.port
+        return self.agd.port if name == "agd" else self.nginx.port_tls
+
     def sut(self, name):
         return self.agd if name == "agd" else self.nginx
 
@@ -206,17 +230,20 @@ class Bench:
 
     # -- load generators
 
-    def load(self, port, seconds, conns=None, body_file=None, auth=None):
+    def load(self, port, seconds, conns=None, body_file=None, auth=None, path=CHAT, tls=False, headers=()):
         """Saturation load on port for seconds; dict with requests, rps, errors.
-        auth: an Authorization header value for every request."""
+        auth: an Authorization header value for every request; path: the
+        request path; tls: https (to the https mock of workload 7); headers:
+        more (name, value) pairs for every request (peers)."""
         conns = conns or self.p["conns"]
         body_file = body_file or self.body_file
         if self.tools.wrk:
-            env = dict(os.environ, AGD_BENCH_BODY=body_file, AGD_BENCH_AUTH=auth or "")
+            env = dict(os.environ, AGD_BENCH_BODY=body_file, AGD_BENCH_AUTH=auth or "",
+                       AGD_BENCH_HEADERS="\n".join("%s: %s" % h for h in headers))
             cmd = self.pl.prefix("load") + [self.tools.wrk, "-t1", "-c%d" % conns,
                                             "-d%ds" % max(1, round(seconds)), "--timeout", "5s",
                                             "-s", os.path.join(HERE, "post.lua"),
-                                            "http://127.0.0.1:%d%s" % (port, CHAT)]
+                                            "%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, path)]
             r = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                timeout=seconds + 60)
             text = r.stdout.decode(errors="replace")
@@ -234,14 +261,16 @@ class Bench:
             raise rig.RigError("the Python load generator sends no Authorization header: install wrk")
         with open(body_file, "rb") as f:
             body = f.read()
-        return clients.closed_loop(port, CHAT, body, conns, seconds)
+        return clients.closed_loop(port, path, body, conns, seconds,
+                                   ssl_context=self.tls.client_context() if tls else None,
+                                   extra="".join("%s: %s\r\n" % h for h in headers))
 
-    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None):
+    def measured_load(self, name, port, seconds, body_file=None, auth=None, pids=None, path=CHAT, headers=()):
         """load() with the SUT's CPU time over the window."""
         if pids is None:
             pids = self.sut(name).pids if name != "direct" else []
         c0 = rig.cpu_seconds(pids) if pids else None
-        r = self.load(port, seconds, body_file=body_file, auth=auth)
+        r = self.load(port, seconds, body_file=body_file, auth=auth, path=path, headers=headers)
         if pids:
             c1 = rig.cpu_seconds(pids)
             r["cpu_s"] = c1 - c0
@@ -250,8 +279,9 @@ class Bench:
             r["rss_kib"] = rig.rss_kib(pids[0])
         return r
 
-    def latency_c1(self, port, seconds, warmup):
+    def latency_c1(self, port, seconds, warmup, body_file=None, tls=False):
         """Latencies (µs) of one request at a time on one keep-alive connection."""
+        body_file = body_file or self.body_file
         if self.tools.h2load:
             logf = os.path.join(self.work, "h2load.log")
             if os.path.exists(logf):
@@ -259,8 +289,9 @@ class Bench:
             cmd = self.pl.prefix("load") + [self.tools.h2load, "--h1", "-c1", "-m1",
                                             "-D", "%dms" % (seconds * 1000),
                                             "--warm-up-time", "%dms" % (warmup * 1000),
-                                            "-d", self.body_file, "-H", "content-type: application/json",
-                                            "--log-file", logf, "http://127.0.0.1:%d%s" % (port, CHAT)]
+                                            "-d", body_file, "-H", "content-type: application/json",
+                                            "--log-file", logf,
+                                            "%s://127.0.0.1:%d%s" % ("https" if tls else "http", port, CHAT)]
             r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                timeout=seconds + warmup + 60)
             lat, bad = [], 0
@@ -274,22 +305,24 @@ class Bench:
             if not lat:
                 raise rig.RigError("h2load gave no samples:\n" + r.stdout.decode(errors="replace"))
             return lat, bad, "h2load --h1 -c1"
-        with open(self.body_file, "rb") as f:
+        with open(body_file, "rb") as f:
             body = f.read()
-        lat, bad = clients.sequential_latency(port, CHAT, body, seconds, warmup)
+        lat, bad = clients.sequential_latency(port, CHAT, body, seconds, warmup,
+                                              ssl_context=self.tls.client_context() if tls else None)
         return lat, bad, "python, one request at a time"
 
-    def syscalls(self, name, seconds):
-        """System calls per request of the SUT over a saturation window."""
+    def syscalls(self, name, seconds, port=None, body_file=None):
+        """System calls per request of the SUT over a saturation window (on
+        port, workload 1's by default)."""
         pids = self.sut(name).pids
-        port = self.fast_port(name)
+        port = port or self.fast_port(name)
         if self.tools.perf:
             outf = os.path.join(self.work, "perf-stat.txt")
             cmd = ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-o", outf,
                    "-p", ",".join(str(p) for p in pids)]
             pr = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.3)
-            r = self.load(port, seconds)
+            r = self.load(port, seconds, body_file=body_file)
             pr.send_signal(signal.SIGINT)
             pr.wait(30)
             count = None
@@ -303,12 +336,12 @@ class Bench:
             return {"per_request": count / r["requests"], "syscalls": count,
                     "requests": r["requests"], "tool": "perf stat -e raw_syscalls:sys_enter"}
         if self.tools.strace:
-            t = self.strace_c(name, seconds)
+            t = self.strace_c(name, seconds, port=port, body_file=body_file)
             return {"per_request": t["total_per_request"], "tool": "strace -c -f (slows the SUT)",
                     "requests": t["requests"]} if t else None
         return None
 
-    def strace_c(self, name, seconds, conns=16):
+    def strace_c(self, name, seconds, conns=16, port=None, body_file=None):
         """strace -c -f -p over a short run: per-syscall calls per request."""
         pids = self.sut(name).pids
         outf = os.path.join(self.work, "strace-%s.txt" % name)
@@ -317,7 +350,7 @@ class Bench:
             cmd += ["-p", str(p)]
         pr = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-        r = self.load(self.fast_port(name), seconds, conns=conns)
+        r = self.load(port or self.fast_port(name), seconds, conns=conns, body_file=body_file)
         pr.send_signal(signal.SIGINT)
         pr.wait(30)
         rows = {}
@@ -340,14 +373,14 @@ class Bench:
                 "per_request": {k: round(v, 3) for k, v in per.items() if v >= 0.01},
                 "raw": text}
 
-    def perf_record(self, name, seconds):
+    def perf_record(self, name, seconds, port=None, body_file=None):
         """A CPU profile of the SUT under saturation: top symbols and DSOs."""
         pids = self.sut(name).pids
         data = os.path.join(self.work, "perf-%s.data" % name)
         cmd = ["perf", "record", "-F", "1999", "-g", "-o", data, "-p", ",".join(map(str, pids))]
         pr = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
-        r = self.load(self.fast_port(name), seconds)
+        r = self.load(port or self.fast_port(name), seconds, body_file=body_file)
         pr.send_signal(signal.SIGINT)
         pr.wait(60)
         out = {"requests": r["requests"]}
@@ -361,14 +394,21 @@ class Bench:
         return out
 
     # ----------------------------------------------------------------------
-    # Workload 1: OpenAI chat passthrough
+    # Workload 1: OpenAI chat passthrough. Its procedure (passthrough()) also
+    # measures workload 7, the same passthrough to an https upstream.
 
-    def check_passthrough(self):
-        body = rig.chat_request("gpt-bench")
-        want = rig.openai_body().encode() if self.fast_kind.startswith("nginx") else None
+    def check_passthrough(self, port_of, body, tls_direct=False):
+        """One request through every target (port_of(name)) and straight to
+        the mock: a chat.completion, byte for byte the mock's answer when the
+        mock is nginx. tls_direct: the mock speaks https."""
+        want = rig.openai_body().encode() if self.fast_kind.startswith("nginx") or tls_direct else None
         checks = {}
         for name in ["direct"] + [n for n, _ in self.suts()]:
-            st, hdr, b = clients.fetch(self.fast_port(name), CHAT, body)
+            ctx = self.tls.client_context() if tls_direct and name == "direct" else None
+            try:
+                st, hdr, b = clients.fetch(port_of(name), CHAT, body, ssl_context=ctx)
+            except OSError as e:
+                st, b = None, str(e).encode()
             ok = st == 200
             try:
                 j = json.loads(b)
@@ -378,26 +418,39 @@ class Bench:
             checks[name] = {"status": st, "bytes": len(b), "ok": ok,
                             "identical_to_mock": (b == want) if want else None}
             if not ok:
+                checks[name]["body"] = b[:300].decode(errors="replace")
                 self.note("passthrough check failed for %s: HTTP %s %r" % (name, st, b[:200]))
         return checks
 
     def w1(self):
+        self.res["w1"] = self.passthrough("workload 1", self.fast_port, self.body_file, profile="")
+
+    def passthrough(self, what, port_of, body_file, tls_direct=False, profile=None, checked=None):
+        """Workload 1's procedure against the targets port_of(name) ("direct":
+        the mock alone; tls_direct: over https): warm-up, saturation in A B
+        rounds with the mock alone, latency at one request at a time, system
+        calls per request, and with profile (a file name suffix) strace -c and
+        perf record. checked: the check_passthrough() already made. Returns
+        the results with their summary."""
         p = self.p
-        res = {"check": self.check_passthrough(), "rounds": [], "latency_rounds": [],
-               "syscall_rounds": []}
+        if checked is None:
+            with open(body_file, "rb") as f:
+                checked = self.check_passthrough(port_of, f.read(), tls_direct)
+        res = {"check": checked, "rounds": [], "latency_rounds": [], "syscall_rounds": []}
         if p["warmup"]:
-            log("workload 1: warm-up")
+            log("%s: warm-up" % what)
             for name, _ in self.suts():
-                self.load(self.fast_port(name), p["warmup"])
+                self.load(port_of(name), p["warmup"], body_file=body_file)
         for r in range(p["rounds"]):
-            log("workload 1: saturation, round %d/%d" % (r + 1, p["rounds"]))
-            row = {"round": r + 1, "direct": self.load(self.fast.port, p["window"])}
+            log("%s: saturation, round %d/%d" % (what, r + 1, p["rounds"]))
+            row = {"round": r + 1, "direct": self.load(port_of("direct"), p["window"], body_file=body_file,
+                                                       tls=tls_direct)}
             for name, _ in self.suts():
-                row[name] = self.measured_load(name, self.fast_port(name), p["window"])
+                row[name] = self.measured_load(name, port_of(name), p["window"], body_file=body_file)
             res["rounds"].append(row)
             self.check_alive()
         for r in range(p["rounds"]):
-            log("workload 1: latency at one request at a time, round %d/%d" % (r + 1, p["rounds"]))
+            log("%s: latency at one request at a time, round %d/%d" % (what, r + 1, p["rounds"]))
             row = {"round": r + 1}
             # The window is cut into slices of about a second that take the
             # targets in turn (A B direct A B direct ...): the machine's speed
@@ -409,8 +462,9 @@ class Bench:
             bads = {name: 0 for name in names}
             for _ in range(slices):
                 for name in names:
-                    lat, bad, tool = self.latency_c1(self.fast_port(name), p["lat_window"] / slices,
-                                                     p["lat_warmup"] / slices)
+                    lat, bad, tool = self.latency_c1(port_of(name), p["lat_window"] / slices,
+                                                     p["lat_warmup"] / slices, body_file=body_file,
+                                                     tls=tls_direct and name == "direct")
                     lats[name] += lat
                     bads[name] += bad
             for name in names:
@@ -423,50 +477,50 @@ class Bench:
             res["latency_rounds"].append(row)
         if self.tools.perf or self.tools.strace:
             for r in range(p["rounds"]):
-                log("workload 1: system calls per request, round %d/%d" % (r + 1, p["rounds"]))
+                log("%s: system calls per request, round %d/%d" % (what, r + 1, p["rounds"]))
                 row = {"round": r + 1}
                 for name, _ in self.suts():
                     try:
-                        row[name] = self.syscalls(name, p["sys_window"])
+                        row[name] = self.syscalls(name, p["sys_window"], port=port_of(name), body_file=body_file)
                     except (OSError, subprocess.SubprocessError, rig.RigError) as e:
                         self.note("system call count of %s failed: %s" % (name, e))
                         row[name] = None
                 res["syscall_rounds"].append(row)
         else:
             self.note("neither perf nor strace is usable: no system call counts")
-        if p["profile"] and not self.args.no_profile:
+        if profile is not None and p["profile"] and not self.args.no_profile:
             res["profile"] = {}
             for name, _ in self.suts():
                 prof = {}
                 try:
-                    self.profile(name, prof)
+                    self.profile(what, name, prof, port_of(name), body_file, profile)
                 except (OSError, subprocess.SubprocessError, rig.RigError) as e:
                     self.note("profiling %s failed: %s" % (name, e))
                 res["profile"][name] = prof
-        self.res["w1"] = res
-        self.summarize_w1()
+        res["summary"] = self.summarize_passthrough(res)
+        return res
 
-    def profile(self, name, prof):
-        """strace -c and perf record of one SUT under workload 1; the text
-        goes to the results directory."""
+    def profile(self, what, name, prof, port, body_file, suffix):
+        """strace -c and perf record of one SUT under a saturation load on
+        port; the text goes to the results directory (strace-NAME<suffix>.txt,
+        perf-NAME<suffix>.txt)."""
         if self.tools.strace:
-            log("workload 1: strace -c of %s" % name)
-            t = self.strace_c(name, 3)
+            log("%s: strace -c of %s" % (what, name))
+            t = self.strace_c(name, 3, port=port, body_file=body_file)
             if t:
-                with open(os.path.join(self.out, "strace-%s.txt" % name), "w") as f:
+                with open(os.path.join(self.out, "strace-%s%s.txt" % (name, suffix)), "w") as f:
                     f.write(t.pop("raw"))
                 prof["strace"] = t
         if self.tools.perf:
-            log("workload 1: perf record of %s" % name)
-            pr = self.perf_record(name, 5)
-            with open(os.path.join(self.out, "perf-%s.txt" % name), "w") as f:
+            log("%s: perf record of %s" % (what, name))
+            pr = self.perf_record(name, 5, port=port, body_file=body_file)
+            with open(os.path.join(self.out, "perf-%s%s.txt" % (name, suffix)), "w") as f:
                 f.write("# perf report --no-children --sort dso\n" + "\n".join(pr["by_dso"]) +
                         "\n\n# perf report --no-children --sort dso,sym\n" +
                         "\n".join(pr["by_symbol"]) + "\n")
             prof["perf"] = pr
 
-    def summarize_w1(self):
-        res = self.res["w1"]
+    def summarize_passthrough(self, res):
         s = {}
         for name in ["direct"] + [n for n, _ in self.suts()]:
             rows = [r[name] for r in res["rounds"]]
@@ -475,6 +529,8 @@ class Bench:
             if name != "direct":
                 s[name]["cpu_us_per_req"] = median([x.get("cpu_us_per_req") for x in rows])
                 s[name]["cpu_util"] = median([x.get("cpu_util") for x in rows])
+                # RSS at the end of the last saturation window.
+                s[name]["rss_after_load_kib"] = rows[-1].get("rss_kib") if rows else None
                 lr = [r[name] for r in res["latency_rounds"]]
                 s[name]["lat_p50_us"] = median([x["p50_us"] for x in lr])
                 s[name]["lat_p99_us"] = median([x["p99_us"] for x in lr])
@@ -496,41 +552,63 @@ class Bench:
         ceiling = s["direct"]["rps"]
         s["rig_bound"] = {n: bool(ceiling and s[n]["rps"] and s[n]["rps"] >= 0.9 * ceiling)
                           for n, _ in self.suts()}
-        res["summary"] = s
+        return s
 
     # ----------------------------------------------------------------------
-    # Workload 2: OpenAI client -> Anthropic upstream (translation)
+    # Workload 2: OpenAI client -> Anthropic upstream (translation), and
+    # workload 8, the other direction: Anthropic client -> OpenAI upstream.
 
     def w2(self):
-        body = rig.chat_request("claude-bench")
-        st, hdr, b = clients.fetch(self.agd.port, CHAT, body)
+        def translated(j, text):
+            content = j["choices"][0]["message"]["content"]
+            return (j.get("object") == "chat.completion" and j["choices"][0].get("finish_reason") == "stop"
+                    and (content == text if text else isinstance(content, str) and content != ""))
+        self.res["w2"] = self.translation("workload 2", CHAT, self.body_file_tr, translated, rig.ANTHROPIC_TEXT,
+                                          "an OpenAI chat.completion carrying the Anthropic text")
+
+    def w8(self):
+        def translated(j, text):
+            content = j["content"][0]["text"]
+            return (j.get("type") == "message" and j.get("stop_reason") == "end_turn"
+                    and (content == text if text else isinstance(content, str) and content != ""))
+        self.res["w8"] = self.translation("workload 8", MESSAGES, self.body_file_msg, translated, rig.OPENAI_TEXT,
+                                          "an Anthropic message carrying the OpenAI text")
+
+    def translation(self, what, path, body_file, translated, text, want):
+        """A request that antigravityd must translate (POST body_file to
+        path), measured like workload 1's saturation and reported against
+        nginx's passthrough of workload 1 in the same rounds, after a check
+        that the answer really was translated: translated(json, text) is
+        true, text the fixed body's text the nginx mock answers with, or None
+        with agd-mock-upstream as the fast mock (then any text will do: that
+        mock answers in the upstream's protocol)."""
+        with open(body_file, "rb") as f:
+            body = f.read()
+        if not self.fast_kind.startswith("nginx"):
+            text = None
+        st, hdr, b = clients.fetch(self.agd.port, path, body)
         res = {"probe": {"status": st, "body": b[:400].decode(errors="replace")}}
-        translated = False
+        ok = False
         if st == 200:
             try:
-                j = json.loads(b)
-                translated = (j.get("object") == "chat.completion"
-                              and j["choices"][0]["message"]["content"] == rig.ANTHROPIC_TEXT
-                              and j["choices"][0].get("finish_reason") == "stop")
-            except (ValueError, KeyError, IndexError, TypeError):
-                translated = False
-        res["translated"] = translated
-        if not translated:
-            why = ("HTTP %d" % st) if st != 200 else "answer is not an OpenAI chat.completion " \
-                                                      "carrying the Anthropic text"
+                ok = bool(translated(json.loads(b), text))
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                ok = False
+        res["translated"] = ok
+        if not ok:
+            why = ("HTTP %d" % st) if st != 200 else "answer is not %s" % want
             res["status"] = "not yet (%s)" % why
-            log("workload 2: translation not available yet (%s): skipped" % why)
-            self.res["w2"] = res
-            return
+            log("%s: translation not available yet (%s): skipped" % (what, why))
+            return res
         res["status"] = "measured"
         p = self.p
         if p["warmup"]:
-            self.load(self.agd.port, p["warmup"], body_file=self.body_file_tr)
+            self.load(self.agd.port, p["warmup"], body_file=body_file, path=path)
         res["rounds"] = []
         for r in range(p["rounds"]):
-            log("workload 2: translation, round %d/%d" % (r + 1, p["rounds"]))
+            log("%s: translation, round %d/%d" % (what, r + 1, p["rounds"]))
             row = {"round": r + 1,
-                   "agd": self.measured_load("agd", self.agd.port, p["window"], body_file=self.body_file_tr)}
+                   "agd": self.measured_load("agd", self.agd.port, p["window"], body_file=body_file, path=path)}
             if self.nginx:
                 row["nginx_passthrough"] = self.measured_load("nginx", self.nginx.port_fast, p["window"])
             res["rounds"].append(row)
@@ -539,7 +617,7 @@ class Bench:
             "agd_cpu_us_per_req": median([r["agd"]["cpu_us_per_req"] for r in res["rounds"]]),
             "nginx_passthrough_rps": median([r["nginx_passthrough"]["rps"] for r in res["rounds"]])
             if self.nginx else None}
-        self.res["w2"] = res
+        return res
 
     # ----------------------------------------------------------------------
     # Workload 3: SSE
@@ -838,6 +916,151 @@ class Bench:
         res["summary"] = s
         self.res["w6"] = res
 
+    # ----------------------------------------------------------------------
+    # Workload 7: workload 1's passthrough to an https upstream (TLS 1.3,
+    # keep-alive), the way the public providers are reached. The https mock
+    # is the fast mock's nginx with TLS, its certificate from a CA made for
+    # the run; nginx as the SUT relays with proxy_pass https:// and verifies
+    # the certificate, as antigravityd does.
+
+    def w7_setup(self):
+        """Makes the test PKI, starts the https mock and restarts both SUTs
+        with an https upstream. Returns why workload 7 cannot be measured,
+        or None."""
+        if not self.tools.nginx:
+            return "no nginx (not installed, or --no-nginx): it serves the https mock"
+        if not self.tools.nginx_ssl:
+            return "this nginx has no ssl module"
+        if not self.tools.openssl:
+            return "the openssl command is not installed: it makes the test certificates"
+        try:
+            pki = rig.Pki(self.work)
+            self.tls_mock = rig.start_fast_mock_nginx(self.tools.nginx, self.work, self.pl, tls=pki,
+                                                      tag="tls-mock")
+        except (OSError, subprocess.SubprocessError, rig.RigError) as e:
+            return "the https mock did not start: %s" % str(e).strip().splitlines()[0]
+        pki.tls_port = self.tls_mock.port
+        self.tls = pki
+        log("workload 7: restarting antigravityd and nginx with an https upstream")
+        self.agd.stop()
+        try:
+            self.start_agd()
+        except rig.RigError as e:
+            if not self.tls_ca_file:
+                raise
+            # An antigravityd from before the provider key ca_file: the CA
+            # is then trusted through SSL_CERT_FILE alone.
+            said = [ln for ln in str(e).splitlines() if "ca_file" in ln]
+            self.note("workload 7: antigravityd did not take the provider's ca_file (%s): it trusts the test "
+                      "CA through SSL_CERT_FILE only" % (said[0].strip() if said else "it did not start"))
+            self.tls_ca_file = False
+            self.start_agd()
+        if self.nginx:
+            self.restart("nginx")
+        return None
+
+    def w7(self):
+        res = {"trust": None}
+        why = self.w7_setup()
+        if why is None:
+            res["trust"] = ("the provider's ca_file (the test CA) and SSL_CERT_FILE (the system bundle + the "
+                            "test CA)" if self.tls_ca_file else
+                            "SSL_CERT_FILE alone (the system bundle + the test CA)")
+            res["tls"] = self.tls_session()
+            with open(self.body_file_tls, "rb") as f:
+                checked = self.check_passthrough(self.tls_port, f.read(), tls_direct=True)
+            bad = ["%s: %s" % (n, ("HTTP %s" % c["status"]) if c["status"] else c.get("body", "")[:120])
+                   for n, c in checked.items() if not c["ok"]]
+            if bad:
+                why = "the answer through the https upstream is not the mock's chat.completion (%s)" % "; ".join(bad)
+                res["check"] = checked
+        if why is not None:
+            res["status"] = "not measured (%s)" % why
+            self.note("workload 7: not measured: " + why)
+            self.res["w7"] = res
+            return
+        res["status"] = "measured"
+        res.update(self.passthrough("workload 7", self.tls_port, self.body_file_tls, tls_direct=True,
+                                    profile="-w7", checked=checked))
+        self.res["w7"] = res
+
+    def tls_session(self):
+        """The protocol and cipher the https mock negotiates (with Python's
+        OpenSSL, as a stand-in for the SUTs' own handshakes)."""
+        try:
+            s = clients.connect(self.tls_mock.port, self.tls.client_context(), timeout=10)
+        except OSError as e:
+            return {"error": str(e)}
+        try:
+            return {"version": s.version(), "cipher": s.cipher()[0]}
+        finally:
+            s.close()
+
+    # ----------------------------------------------------------------------
+    # Peers (--peers, off by default): other gateways from the npm registry
+    # (peers.py) on the workloads each serves, against nginx's passthrough
+    # in the same rounds, as workload 2 is.
+
+    def peers(self):
+        res = {"cache": peers.cache_dir(), "runs": []}
+        target, why = peers.install()
+        for name, package, start, workloads in peers.definitions(self.fast.port):
+            runs = [{"peer": name, "workload": w, "label": label} for w, label, *_ in workloads]
+            res["runs"] += runs
+            if why is None:
+                for run in runs:
+                    run["version"] = peers.version(target, package)
+                try:
+                    peer = start(target, self.work, self.pl, self.fast.port)
+                except (OSError, rig.RigError) as e:
+                    err = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    for run in runs:
+                        run["status"] = "not measured (%s)" % err
+                    continue
+                try:
+                    for run, (w, label, path, body, headers, check) in zip(runs, workloads):
+                        self.peer_workload(run, peer, path, body, headers, check)
+                finally:
+                    peer.stop()
+            for run in runs:
+                run.setdefault("status", "not measured (%s)" % why)
+                if run["status"] != "measured":
+                    self.note("peers: %s, %s: %s" % (run["peer"], run["workload"], run["status"]))
+        self.res["peers"] = res
+
+    def peer_workload(self, run, peer, path, body, headers, check):
+        p = self.p
+        extra = "".join("%s: %s\r\n" % h for h in headers)
+        try:
+            st, _, b = clients.fetch(peer.port, path, body, extra=extra)
+            ok = st == 200 and check(json.loads(b))
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as e:
+            st, b, ok = None, str(e).encode(), False
+        if not ok:
+            run["status"] = "not measured (HTTP %s: %s)" % (st, b[:160].decode(errors="replace"))
+            return
+        body_file = os.path.join(self.work, "peer-%s-%s.json" % (peer.name, run["workload"]))
+        with open(body_file, "wb") as f:
+            f.write(body)
+        if p["warmup"]:
+            self.load(peer.port, p["warmup"], body_file=body_file, path=path, headers=headers)
+        run["rounds"] = []
+        for r in range(p["rounds"]):
+            log("peers: %s, %s, round %d/%d" % (run["peer"], run["workload"], r + 1, p["rounds"]))
+            row = {"round": r + 1, "peer": self.measured_load("peer", peer.port, p["window"], body_file=body_file,
+                                                              path=path, headers=headers, pids=peer.pids)}
+            if self.nginx:
+                row["nginx_passthrough"] = self.measured_load("nginx", self.nginx.port_fast, p["window"])
+            run["rounds"].append(row)
+        rows = run["rounds"]
+        run["status"] = "measured"
+        run["summary"] = {
+            "rps": median([x["peer"]["rps"] for x in rows]),
+            "cpu_us_per_req": median([x["peer"].get("cpu_us_per_req") for x in rows]),
+            "rss_kib": rows[-1]["peer"].get("rss_kib"),
+            "errors": sum(x["peer"]["errors"] + x["peer"]["non2xx"] for x in rows),
+            "nginx_passthrough_rps": median([x["nginx_passthrough"]["rps"] for x in rows]) if self.nginx else None}
+
     @staticmethod
     def scrape(port):
         """antigravityd_requests_total summed over its series (None when the scrape fails)."""
@@ -902,6 +1125,8 @@ class Bench:
                 self.w1()
             if "w2" in wanted:
                 self.w2()
+            if "w8" in wanted:
+                self.w8()
             if "w3" in wanted:
                 self.w3()
             if "w5" in wanted:
@@ -910,6 +1135,10 @@ class Bench:
                 self.w4()
             if "w6" in wanted:
                 self.w6()
+            if "w7" in wanted:  # last: it restarts both SUTs with an https upstream
+                self.w7()
+            if self.args.peers:
+                self.peers()
             self.check_alive()
         finally:
             self.stop()
@@ -951,7 +1180,7 @@ def main():
     ap.add_argument("--window", type=float, help="saturation window in seconds")
     ap.add_argument("--streams", help="workload 4 levels, e.g. 1000,10000")
     ap.add_argument("--hold", type=int, help="workload 4 hold in seconds (default 60)")
-    ap.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5")
+    ap.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5,w6,w7,w8")
     ap.add_argument("--out", help="results directory (default bench/results/<date>-<commit>)")
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx side")
     ap.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
@@ -961,6 +1190,12 @@ def main():
     ap.add_argument("--python-load", action="store_true", help="use the Python load generators, not wrk/h2load")
     ap.add_argument("--agd-log-level", default="notice",
                     help="antigravityd log_level (default notice: no access log, like nginx's access_log off)")
+    ap.add_argument("--peers", action="store_true",
+                    help="also measure other gateways from the npm registry (Portkey gateway, claude-code-router; "
+                         "installed with npm ci into ~/.cache/antigravityd-bench/peers)")
+    ap.add_argument("--tls-trust", choices=("ca_file", "env"), default="ca_file",
+                    help="workload 7: antigravityd trusts the test CA by the provider's ca_file and "
+                         "SSL_CERT_FILE (ca_file, the default), or by SSL_CERT_FILE alone (env)")
     ap.add_argument("--build-info", default="", help="how the binary was built (recorded)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary work directory (logs, configs)")
     args = ap.parse_args()

@@ -4,7 +4,8 @@
   receive time (CLOCK_MONOTONIC, the clock of the mock's stamps) of every
   piece, for one-way delay, lost and merged chunks, and for holding
   thousands of streams open.
-- closed_loop: a fallback saturation load generator (when wrk is absent).
+- closed_loop: a fallback saturation load generator (when wrk is absent),
+  also for a fixed number of requests (callgrind.py).
 - sequential_latency: a fallback one-request-at-a-time client (when h2load
   is absent).
 - fetch: one request, for correctness checks.
@@ -15,6 +16,7 @@ import json
 import re
 import selectors
 import socket
+import ssl
 import time
 
 PIECE_RE = re.compile(rb"#(\d+)(?:@(\d+))?;")
@@ -127,11 +129,26 @@ def request_bytes(port, path, body, extra=""):
             "Content-Length: %d\r\n%s\r\n" % (path, port, len(body), extra)).encode() + body
 
 
-def fetch(port, path, body, timeout=30):
-    """One POST; returns (status, headers, body bytes)."""
+def connect(port, ssl_context=None, timeout=None):
+    """A TCP connection to 127.0.0.1:port with TCP_NODELAY, over TLS when
+    ssl_context is given (the certificate checked for 127.0.0.1)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if ssl_context is not None:
+        try:
+            s = ssl_context.wrap_socket(s, server_hostname="127.0.0.1")
+        except OSError:
+            s.close()
+            raise
+    return s
+
+
+def fetch(port, path, body, timeout=30, ssl_context=None, extra=""):
+    """One POST; returns (status, headers, body bytes). extra: more header
+    lines, each ending in CRLF."""
+    s = connect(port, ssl_context, timeout)
     try:
-        s.sendall(request_bytes(port, path, body, "Connection: close\r\n"))
+        s.sendall(request_bytes(port, path, body, extra + "Connection: close\r\n"))
         chunks = []
         p = ResponseParser(lambda d, t: chunks.append(d))
         while not p.done:
@@ -396,42 +413,58 @@ class StreamSet:
 # Fallback load generators
 
 
-def closed_loop(port, path, body, connections, seconds):
+def closed_loop(port, path, body, connections, seconds, ssl_context=None, requests=None, extra=""):
     """Closed-loop keep-alive load: each connection sends the next request
-    when the previous answer is complete. Returns a dict like wrk's."""
-    req = request_bytes(port, path, body)
+    when the previous answer is complete. Returns a dict like wrk's.
+    requests: stop after this many answers instead (seconds is then only a
+    time limit)."""
+    req = request_bytes(port, path, body, extra)
     sel = selectors.DefaultSelector()
     conns = []
     for _ in range(connections):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s = connect(port, ssl_context)
         s.setblocking(False)
         c = {"sock": s, "parser": ResponseParser(), "t0": 0}
         conns.append(c)
         sel.register(s, selectors.EVENT_READ, c)
-    done = errors = non2xx = 0
+    done = errors = non2xx = sent = 0
     lat = []
     t_start = time.monotonic()
     end = t_start + seconds
-    for c in conns:
+
+    def send(c):
+        nonlocal sent, errors
+        if requests is not None and sent >= requests:
+            sel.unregister(c["sock"])
+            return
         c["t0"] = time.monotonic_ns()
-        c["sock"].sendall(req)
-    while time.monotonic() < end and sel.get_map():
+        sent += 1
+        try:
+            c["sock"].sendall(req)  # small: always fits the socket buffer
+        except OSError:
+            errors += 1
+            sel.unregister(c["sock"])
+
+    for c in conns:
+        send(c)
+    while time.monotonic() < end and sel.get_map() and (requests is None or done < requests):
         for key, _ in sel.select(0.1):
             c = key.data
-            try:
-                data = c["sock"].recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                errors += 1
-                sel.unregister(c["sock"])
-                c["sock"].close()
-                continue
             p = c["parser"]
-            p.feed(data, 0)
+            while True:  # a TLS socket may hold decrypted bytes no select() reports
+                try:
+                    data = c["sock"].recv(65536)
+                except (BlockingIOError, ssl.SSLWantReadError):
+                    break
+                except OSError:
+                    data = b""
+                if not data:
+                    errors += 1
+                    sel.unregister(c["sock"])
+                    break
+                p.feed(data, 0)
+                if p.done or not (ssl_context and c["sock"].pending()):
+                    break
             if p.done:
                 now = time.monotonic_ns()
                 lat.append((now - c["t0"]) / 1000.0)
@@ -439,11 +472,7 @@ def closed_loop(port, path, body, connections, seconds):
                 if p.status < 200 or p.status > 399:
                     non2xx += 1
                 c["parser"] = ResponseParser()
-                c["t0"] = now
-                try:
-                    c["sock"].sendall(req)
-                except OSError:
-                    errors += 1
+                send(c)
     elapsed = time.monotonic() - t_start
     for c in conns:
         try:
@@ -459,11 +488,10 @@ def closed_loop(port, path, body, connections, seconds):
             "tool": "python closed loop"}
 
 
-def sequential_latency(port, path, body, seconds, warmup):
+def sequential_latency(port, path, body, seconds, warmup, ssl_context=None):
     """One request at a time on one keep-alive connection; latencies in µs."""
     req = request_bytes(port, path, body)
-    s = socket.create_connection(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s = connect(port, ssl_context)
     out = []
     bad = 0
     t_end_warm = time.monotonic() + warmup

@@ -10,6 +10,12 @@ wrk.headers["Content-Type"] = "application/json"
 -- client key), the same for every system measured.
 local auth = os.getenv("AGD_BENCH_AUTH")
 if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
+-- AGD_BENCH_HEADERS: more header lines "Name: value", one per line (what a
+-- peer gateway needs to route, e.g. Portkey's x-portkey-provider).
+local more = os.getenv("AGD_BENCH_HEADERS")
+if more then
+   for name, value in more:gmatch("([^:\n]+):%s*([^\n]*)") do wrk.headers[name] = value end
+end
 
 function done(summary, latency, requests)
    local e = summary.errors

@@ -41,6 +41,70 @@ def _added_ratio(a, n, floor=10.0):
     return a / max(n, floor)
 
 
+def passthrough_rows(row, label, s, goals, rss=False):
+    """The table rows of workload 1's procedure (workload 1, and workload 7
+    on an https upstream); goals: with workload 1's goals and verdicts."""
+    A, N, D = s.get("agd", {}), s.get("nginx", {}), s.get("direct", {})
+
+    def goal(text, ok):
+        return (text, verdict(ok)) if goals else ("", "")
+    rb = s.get("rig_bound", {})
+    rr = ratio(A.get("rps"), N.get("rps"))
+    flag = ""
+    if rb.get("nginx") or rb.get("agd"):
+        flag = " (rig-bound: within 10% of the mock's ceiling)"
+    g, v = goal("≥ 0.80", _ge(rr, 0.8))
+    row(label, "requests/s at saturation (mock alone: %s)" % f0(D.get("rps")),
+        f0(A.get("rps")), f0(N.get("rps")), f2(rr), g, v + flag)
+
+    def util(x):
+        u = x.get("cpu_util")
+        return "–" if u is None else "%.0f%%" % (u * 100)
+    bound = [nm for nm, x in (("antigravityd", A), ("nginx", N)) if x.get("cpu_util") is not None
+             and x["cpu_util"] < 0.9]
+    row(label, "CPU use of the SUT's core at saturation", util(A), util(N), "", "",
+        ("below 90%% for %s: its requests/s are bounded by the load side (CPU per request is the "
+         "robust figure)" % " and ".join(bound)) if bound else "")
+    rc = ratio(A.get("cpu_us_per_req"), N.get("cpu_us_per_req"))
+    g, v = goal("≤ 1.25", _le(rc, 1.25))
+    row(label, "CPU time per request (µs)", f1(A.get("cpu_us_per_req")), f1(N.get("cpu_us_per_req")), f2(rc), g, v)
+    row(label, "system calls per request", f1(A.get("syscalls_per_req")),
+        f1(N.get("syscalls_per_req")), f2(ratio(A.get("syscalls_per_req"), N.get("syscalls_per_req"))),
+        "", "")
+    row(label, "latency at 1 request at a time, p50 / p99 (µs; mock alone: %s / %s)"
+        % (f0(D.get("lat_p50_us")), f0(D.get("lat_p99_us"))),
+        "%s / %s" % (f0(A.get("lat_p50_us")), f0(A.get("lat_p99_us"))),
+        "%s / %s" % (f0(N.get("lat_p50_us")), f0(N.get("lat_p99_us"))), "", "", "")
+    row(label, "added latency p50 (µs)", f0(A.get("added_p50_us")), f0(N.get("added_p50_us")),
+        f2(ratio(A.get("added_p50_us"), N.get("added_p50_us"))), "", "")
+    r99 = _added_ratio(A.get("added_p99_us"), N.get("added_p99_us"))
+    g, v = goal("≤ 1.5", _le(r99, 1.5))
+    row(label, "added latency p99 (µs)", f0(A.get("added_p99_us")), f0(N.get("added_p99_us")), f2(r99), g, v)
+    if rss:
+        a, n = A.get("rss_after_load_kib"), N.get("rss_after_load_kib")
+        row(label, "RSS after the saturation rounds (MiB; both restarted before them)", mib(a), mib(n),
+            f2(ratio(a, n)), "", "")
+    if A.get("errors") or N.get("errors"):
+        row(label, "errors or non-2xx answers", f0(A.get("errors")), f0(N.get("errors")), "", "0",
+            verdict(not A.get("errors")))
+
+
+def translation_rows(row, label, direction, w, n_rps):
+    """Workload 2's or 8's rows: antigravityd translating against nginx's
+    passthrough."""
+    if not w:
+        return
+    fig = "requests/s, %s (nginx: passthrough)" % direction
+    if w.get("status") == "measured":
+        s = w["summary"]
+        n_rps = s.get("nginx_passthrough_rps") or n_rps
+        r = ratio(s.get("agd_rps"), n_rps)
+        row(label, fig, f0(s.get("agd_rps")), f0(n_rps), f2(r), "≥ 0.60", verdict(_ge(r, 0.6)))
+        row(label, "CPU time per request (µs)", f1(s.get("agd_cpu_us_per_req")), "", "", "", "")
+    else:
+        row(label, fig, w.get("status", "not yet"), f0(n_rps), "", "≥ 0.60", "not yet")
+
+
 def markdown(res):
     m = res.get("meta", {})
     have_nginx = "nginx" in (res.get("w1", {}).get("summary") or {}) or \
@@ -73,54 +137,10 @@ def markdown(res):
     # Workload 1
     w1 = (res.get("w1") or {}).get("summary")
     if w1:
-        A, N, D = w1.get("agd", {}), w1.get("nginx", {}), w1.get("direct", {})
-        rb = w1.get("rig_bound", {})
-        rr = ratio(A.get("rps"), N.get("rps"))
-        flag = ""
-        if rb.get("nginx") or rb.get("agd"):
-            flag = " (rig-bound: within 10% of the mock's ceiling)"
-        row("1 passthrough", "requests/s at saturation (mock alone: %s)" % f0(D.get("rps")),
-            f0(A.get("rps")), f0(N.get("rps")), f2(rr), "≥ 0.80", verdict(_ge(rr, 0.8)) + flag)
-        def util(x):
-            u = x.get("cpu_util")
-            return "–" if u is None else "%.0f%%" % (u * 100)
-        bound = [nm for nm, x in (("antigravityd", A), ("nginx", N)) if x.get("cpu_util") is not None
-                 and x["cpu_util"] < 0.9]
-        row("1 passthrough", "CPU use of the SUT's core at saturation", util(A), util(N), "", "",
-            ("below 90%% for %s: its requests/s are bounded by the load side (CPU per request is the "
-             "robust figure)" % " and ".join(bound)) if bound else "")
-        rc = ratio(A.get("cpu_us_per_req"), N.get("cpu_us_per_req"))
-        row("1 passthrough", "CPU time per request (µs)", f1(A.get("cpu_us_per_req")),
-            f1(N.get("cpu_us_per_req")), f2(rc), "≤ 1.25", verdict(_le(rc, 1.25)))
-        row("1 passthrough", "system calls per request", f1(A.get("syscalls_per_req")),
-            f1(N.get("syscalls_per_req")), f2(ratio(A.get("syscalls_per_req"), N.get("syscalls_per_req"))),
-            "", "")
-        row("1 passthrough", "latency at 1 request at a time, p50 / p99 (µs; mock alone: %s / %s)"
-            % (f0(D.get("lat_p50_us")), f0(D.get("lat_p99_us"))),
-            "%s / %s" % (f0(A.get("lat_p50_us")), f0(A.get("lat_p99_us"))),
-            "%s / %s" % (f0(N.get("lat_p50_us")), f0(N.get("lat_p99_us"))), "", "", "")
-        row("1 passthrough", "added latency p50 (µs)", f0(A.get("added_p50_us")), f0(N.get("added_p50_us")),
-            f2(ratio(A.get("added_p50_us"), N.get("added_p50_us"))), "", "")
-        r99 = _added_ratio(A.get("added_p99_us"), N.get("added_p99_us"))
-        row("1 passthrough", "added latency p99 (µs)", f0(A.get("added_p99_us")), f0(N.get("added_p99_us")),
-            f2(r99), "≤ 1.5", verdict(_le(r99, 1.5)))
-        if A.get("errors") or N.get("errors"):
-            row("1 passthrough", "errors or non-2xx answers", f0(A.get("errors")), f0(N.get("errors")), "", "0",
-                verdict(not A.get("errors")))
-    # Workload 2
-    w2 = res.get("w2")
-    if w2:
-        n_rps = (w1 or {}).get("nginx", {}).get("rps") if w1 else None
-        if w2.get("status") == "measured":
-            s = w2["summary"]
-            n_rps = s.get("nginx_passthrough_rps") or n_rps
-            r = ratio(s.get("agd_rps"), n_rps)
-            row("2 translation", "requests/s, OpenAI client → Anthropic upstream (nginx: passthrough)",
-                f0(s.get("agd_rps")), f0(n_rps), f2(r), "≥ 0.60", verdict(_ge(r, 0.6)))
-            row("2 translation", "CPU time per request (µs)", f1(s.get("agd_cpu_us_per_req")), "", "", "", "")
-        else:
-            row("2 translation", "requests/s, OpenAI client → Anthropic upstream (nginx: passthrough)",
-                w2.get("status", "not yet"), f0(n_rps), "", "≥ 0.60", "not yet")
+        passthrough_rows(row, "1 passthrough", w1, goals=True)
+    # Workload 2: translation, against nginx's passthrough
+    n_rps = (w1 or {}).get("nginx", {}).get("rps") if w1 else None
+    translation_rows(row, "2 translation", "OpenAI client → Anthropic upstream", res.get("w2"), n_rps)
     # Workload 3
     w3 = (res.get("w3") or {}).get("summary")
     if w3:
@@ -219,6 +239,15 @@ def markdown(res):
                 "")
         row("6 accounting", "requests/s at saturation, on (nginx column: off)", f0(on.get("rps")),
             f0(off.get("rps")), f2(ratio(on.get("rps"), off.get("rps"))), "", "")
+    # Workload 7: workload 1 with an https upstream
+    w7 = res.get("w7")
+    if w7:
+        if w7.get("summary"):
+            passthrough_rows(row, "7 https upstream", w7["summary"], goals=False, rss=True)
+        else:
+            row("7 https upstream", "requests/s at saturation", w7.get("status", "not measured"), "", "", "", "n/a")
+    # Workload 8: translation the other way, against nginx's passthrough
+    translation_rows(row, "8 translation", "Anthropic client → OpenAI upstream", res.get("w8"), n_rps)
     L.append("")
     if not have_nginx:
         L.append("nginx was not available: the nginx column is empty.")
@@ -230,65 +259,106 @@ def markdown(res):
         for n in notes:
             L.append("- " + n)
         L.append("")
+    L += peers_table(res)
     L += details(res)
     return "\n".join(L) + "\n"
+
+
+def peers_table(res):
+    """The peers of --peers: each against nginx's passthrough in the same rounds."""
+    pr = res.get("peers")
+    if not pr:
+        return []
+    L = ["## Peers", "",
+         "Other gateways on the SUT's CPU in front of the same fast mock (`--peers`; npm packages cached in "
+         "`%s`); medians over the rounds, ratio = peer / nginx's passthrough in the same rounds." % pr.get("cache"),
+         "",
+         "| peer | workload | requests/s | CPU time per request (µs) | RSS after (MiB) | nginx passthrough "
+         "requests/s | ratio |",
+         "|---|---|---:|---:|---:|---:|---:|"]
+    for run in pr.get("runs", []):
+        who = "%s %s" % (run["peer"], run.get("version") or "")
+        what = "%s %s" % (run["workload"][1:], run["label"])
+        s = run.get("summary")
+        if s:
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                who.strip(), what, f0(s.get("rps")) + (" (%d errors)" % s["errors"] if s.get("errors") else ""),
+                f1(s.get("cpu_us_per_req")), mib(s.get("rss_kib")),
+                f0(s.get("nginx_passthrough_rps")), f2(ratio(s.get("rps"), s.get("nginx_passthrough_rps")))))
+        else:
+            L.append("| %s | %s | %s |  |  |  |  |" % (who.strip(), what, run.get("status", "not measured")))
+    L.append("")
+    return L
+
+
+def passthrough_details(L, what, w):
+    """Per-round tables of workload 1's procedure (what: "Workload 1")."""
+    L.append(what + ", saturation (requests/s; CPU µs per request; SUT CPU utilisation):")
+    L.append("")
+    L.append("| round | mock alone | antigravityd | nginx | ratio |")
+    L.append("|---:|---:|---:|---:|---:|")
+    for r in w["rounds"]:
+        a, n = r.get("agd", {}), r.get("nginx", {})
+        L.append("| %d | %s | %s (%s µs, %s%%) | %s | %s |" % (
+            r["round"], f0(r["direct"]["rps"]), f0(a.get("rps")), f1(a.get("cpu_us_per_req")),
+            f0((a.get("cpu_util") or 0) * 100),
+            ("%s (%s µs, %s%%)" % (f0(n.get("rps")), f1(n.get("cpu_us_per_req")),
+                                   f0((n.get("cpu_util") or 0) * 100))) if n else "–",
+            f2(ratio(a.get("rps"), n.get("rps")))))
+    L.append("")
+    L.append(what + ", one request at a time (µs, p50 / p99):")
+    L.append("")
+    L.append("| round | mock alone | antigravityd | nginx | added p99 ratio |")
+    L.append("|---:|---:|---:|---:|---:|")
+    for r in w["latency_rounds"]:
+        a, n, d = r.get("agd", {}), r.get("nginx", {}), r["direct"]
+        L.append("| %d | %s / %s | %s / %s | %s | %s |" % (
+            r["round"], f0(d["p50_us"]), f0(d["p99_us"]), f0(a.get("p50_us")), f0(a.get("p99_us")),
+            ("%s / %s" % (f0(n.get("p50_us")), f0(n.get("p99_us")))) if n else "–",
+            f2(_added_ratio(a.get("added_p99_us"), n.get("added_p99_us")))))
+    L.append("")
+    if w.get("syscall_rounds"):
+        L.append(what + ", system calls per request: " + "; ".join(
+            "round %d: %s" % (r["round"], ", ".join(
+                "%s %s" % (k, f1((r.get(k) or {}).get("per_request"))) for k in ("agd", "nginx") if k in r))
+            for r in w["syscall_rounds"]))
+        L.append("")
+    prof = w.get("profile") or {}
+    st = {k: v.get("strace") for k, v in prof.items() if v.get("strace")}
+    if st:
+        names = sorted(set().union(*[set(v["per_request"]) for v in st.values()]),
+                       key=lambda k: -max(v["per_request"].get(k, 0) for v in st.values()))
+        L.append(what + ", `strace -c -f` over a short run at 16 connections (calls per request):")
+        L.append("")
+        L.append("| system call | " + " | ".join(st) + " |")
+        L.append("|---|" + "---:|" * len(st))
+        for k in names[:14]:
+            L.append("| %s | %s |" % (k, " | ".join(f2(v["per_request"].get(k)) for v in st.values())))
+        L.append("| total | %s |" % " | ".join(f1(v["total_per_request"]) for v in st.values()))
+        L.append("")
+    pf = {k: v.get("perf") for k, v in prof.items() if v.get("perf")}
+    for k, v in pf.items():
+        L.append("`perf record` of %s under %s, by shared object (top):" % (k, what.lower()))
+        L.append("")
+        L.append("```")
+        L += [ln.rstrip() for ln in v["by_dso"][:10]]
+        L.append("```")
+        L.append("")
 
 
 def details(res):
     L = ["## Per round", ""]
     w1 = res.get("w1")
     if w1 and w1.get("rounds"):
-        L.append("Workload 1, saturation (requests/s; CPU µs per request; SUT CPU utilisation):")
+        passthrough_details(L, "Workload 1", w1)
+    w7 = res.get("w7")
+    if w7 and w7.get("rounds"):
+        tls = w7.get("tls") or {}
+        L.append("Workload 7: the https mock negotiates %s with %s; antigravityd trusts the test CA by %s."
+                 % (tls.get("version", "?"), tls.get("cipher", "?"), w7.get("trust")))
         L.append("")
-        L.append("| round | mock alone | antigravityd | nginx | ratio |")
-        L.append("|---:|---:|---:|---:|---:|")
-        for r in w1["rounds"]:
-            a, n = r.get("agd", {}), r.get("nginx", {})
-            L.append("| %d | %s | %s (%s µs, %s%%) | %s | %s |" % (
-                r["round"], f0(r["direct"]["rps"]), f0(a.get("rps")), f1(a.get("cpu_us_per_req")),
-                f0((a.get("cpu_util") or 0) * 100),
-                ("%s (%s µs, %s%%)" % (f0(n.get("rps")), f1(n.get("cpu_us_per_req")),
-                                       f0((n.get("cpu_util") or 0) * 100))) if n else "–",
-                f2(ratio(a.get("rps"), n.get("rps")))))
-        L.append("")
-        L.append("Workload 1, one request at a time (µs, p50 / p99):")
-        L.append("")
-        L.append("| round | mock alone | antigravityd | nginx | added p99 ratio |")
-        L.append("|---:|---:|---:|---:|---:|")
-        for r in w1["latency_rounds"]:
-            a, n, d = r.get("agd", {}), r.get("nginx", {}), r["direct"]
-            L.append("| %d | %s / %s | %s / %s | %s | %s |" % (
-                r["round"], f0(d["p50_us"]), f0(d["p99_us"]), f0(a.get("p50_us")), f0(a.get("p99_us")),
-                ("%s / %s" % (f0(n.get("p50_us")), f0(n.get("p99_us")))) if n else "–",
-                f2(_added_ratio(a.get("added_p99_us"), n.get("added_p99_us")))))
-        L.append("")
-        if w1.get("syscall_rounds"):
-            L.append("Workload 1, system calls per request: " + "; ".join(
-                "round %d: %s" % (r["round"], ", ".join(
-                    "%s %s" % (k, f1((r.get(k) or {}).get("per_request"))) for k in ("agd", "nginx") if k in r))
-                for r in w1["syscall_rounds"]))
-            L.append("")
-        prof = w1.get("profile") or {}
-        st = {k: v.get("strace") for k, v in prof.items() if v.get("strace")}
-        if st:
-            names = sorted(set().union(*[set(v["per_request"]) for v in st.values()]),
-                           key=lambda k: -max(v["per_request"].get(k, 0) for v in st.values()))
-            L.append("Workload 1, `strace -c -f` over a short run at 16 connections (calls per request):")
-            L.append("")
-            L.append("| system call | " + " | ".join(st) + " |")
-            L.append("|---|" + "---:|" * len(st))
-            for k in names[:14]:
-                L.append("| %s | %s |" % (k, " | ".join(f2(v["per_request"].get(k)) for v in st.values())))
-            L.append("| total | %s |" % " | ".join(f1(v["total_per_request"]) for v in st.values()))
-            L.append("")
-        pf = {k: v.get("perf") for k, v in prof.items() if v.get("perf")}
-        for k, v in pf.items():
-            L.append("`perf record` of %s under workload 1, by shared object (top):" % k)
-            L.append("")
-            L.append("```")
-            L += [ln.rstrip() for ln in v["by_dso"][:10]]
-            L.append("```")
-            L.append("")
+        passthrough_details(L, "Workload 7", w7)
+
     w3 = res.get("w3")
     if w3 and w3.get("rounds"):
         L.append("Workload 3 (µs): time to first chunk p50 / p99, per-chunk one-way delay p50 / p99:")

@@ -225,6 +225,101 @@ def chat_request(model):
         "max_tokens": 256, "temperature": 0.2}, separators=(",", ":")).encode()
 
 
+def messages_request(model):
+    """The Anthropic Messages request of workload 8, the same conversation
+    as chat_request (about 200 bytes)."""
+    return json.dumps({
+        "model": model, "max_tokens": 256, "system": "You are a terse assistant.",
+        "messages": [{"role": "user", "content": "Summarise the benchmark rig in one short paragraph."}],
+        "temperature": 0.2}, separators=(",", ":")).encode()
+
+
+# --------------------------------------------------------------------------
+# TLS (workload 7): a throwaway CA and a certificate for 127.0.0.1
+
+
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+_OPENSSL_CNF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = antigravityd bench
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+class Pki:
+    """A CA made for this run and a leaf certificate for 127.0.0.1 and
+    localhost signed by it (ECDSA P-256, valid two days), made with the
+    openssl command in workdir/tls/. Nothing outside workdir changes.
+
+    ca: the CA certificate (PEM); cert, key: the leaf's, for the https mock;
+    bundle: the system's CA bundle followed by the CA, for SSL_CERT_FILE.
+    tls_port: the https mock's port, set by whoever starts it."""
+
+    def __init__(self, workdir):
+        openssl = shutil.which("openssl")
+        if not openssl:
+            raise RigError("the openssl command is not installed")
+        d = os.path.join(workdir, "tls")
+        os.makedirs(d, exist_ok=True)
+        cnf = os.path.join(d, "openssl.cnf")
+        with open(cnf, "w") as f:
+            f.write(_OPENSSL_CNF)
+        self.ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+        self.cert, self.key = os.path.join(d, "leaf.pem"), os.path.join(d, "leaf.key")
+        csr = os.path.join(d, "leaf.csr")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for cmd in (
+                [openssl, "req", "-x509", "-config", cnf, "-extensions", "ca", "-days", "2",
+                 "-subj", "/CN=antigravityd bench CA"] + ec + ["-keyout", ca_key, "-out", self.ca],
+                [openssl, "req", "-new", "-config", cnf, "-subj", "/CN=localhost"] + ec +
+                ["-keyout", self.key, "-out", csr],
+                [openssl, "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", ca_key,
+                 "-set_serial", "0x%x" % int.from_bytes(os.urandom(8), "big"), "-days", "2",
+                 "-extfile", cnf, "-extensions", "leaf", "-out", self.cert]):
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            if r.returncode != 0:
+                raise RigError("%s failed: %s" % (" ".join(cmd[:3]), r.stdout.decode(errors="replace")[-600:]))
+        self.bundle = os.path.join(d, "bundle.pem")
+        with open(self.bundle, "wb") as out:
+            try:
+                with open(SYSTEM_CA_BUNDLE, "rb") as f:
+                    out.write(f.read().rstrip(b"\n") + b"\n")
+            except OSError:
+                pass  # no system bundle: the test CA alone
+            with open(self.ca, "rb") as f:
+                out.write(f.read())
+        self.tls_port = None
+
+    def client_context(self):
+        """An ssl.SSLContext that trusts the CA only (for the Python clients;
+        they connect to 127.0.0.1 and check the certificate for it)."""
+        import ssl
+        return ssl.create_default_context(cafile=self.ca)
+
+
+def nginx_has_ssl(binary):
+    """Whether this nginx was built with the http ssl module."""
+    try:
+        r = subprocess.run([binary, "-V"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--with-http_ssl_module" in r.stdout
+
+
 # --------------------------------------------------------------------------
 # Processes
 
@@ -347,49 +442,78 @@ class Nginx:
         self.p.stop(signal.SIGTERM)
 
 
-def start_fast_mock_nginx(binary, workdir, placement):
+def start_fast_mock_nginx(binary, workdir, placement, tls=None, tag="fast-mock"):
+    """The fast mock: nginx answering the two chat paths with a fixed body.
+    tls: a Pki, to listen with TLS (workload 7's https upstream) instead."""
     port = free_port()
-    lines = _nginx_common(workdir, "fast-mock", placement.nginx_affinity("load"), os.geteuid() == 0)
+    lines = _nginx_common(workdir, tag, placement.nginx_affinity("load"), os.geteuid() == 0)
     ob, ab = openai_body(), anthropic_body()
     for b in (ob, ab):
         if "'" in b or "$" in b or "\\" in b:
             raise RigError("fixed body not safe for an nginx return string")
     lines += ["  server {",
-              "    listen 127.0.0.1:%d backlog=4096;" % port,
-              "    location = /v1/chat/completions { default_type application/json; return 200 '%s'; }" % ob,
+              "    listen 127.0.0.1:%d%s backlog=4096;" % (port, " ssl" if tls else "")]
+    if tls:
+        # What a provider's front end offers: TLS 1.3 (1.2 allowed), session
+        # resumption by tickets and by cache; keep-alive as in _nginx_common.
+        lines += ["    ssl_certificate %s;" % tls.cert,
+                  "    ssl_certificate_key %s;" % tls.key,
+                  "    ssl_protocols TLSv1.3 TLSv1.2;",
+                  "    ssl_session_tickets on;",
+                  "    ssl_session_cache shared:%s:4m;" % tag.replace("-", "_"),
+                  "    ssl_session_timeout 1h;"]
+    lines += ["    location = /v1/chat/completions { default_type application/json; return 200 '%s'; }" % ob,
               "    location = /v1/messages { default_type application/json; return 200 '%s'; }" % ab,
               "    location / { return 404; }",
               "  }",
               "}"]
-    n = Nginx(binary, workdir, "fast-mock", lines, placement, "load")
+    n = Nginx(binary, workdir, tag, lines, placement, "load")
     n.wait([port])
     n.port = port
     return n
 
 
-def start_nginx_proxy(binary, workdir, placement, fast_port, stream_port):
+def start_nginx_proxy(binary, workdir, placement, fast_port, stream_port, tls=None):
     """nginx as the system under test: port_fast relays to the fast mock,
-    port_stream to the stream mock (the design's proxy config)."""
+    port_stream to the stream mock (the design's proxy config). tls: a Pki
+    whose tls_port is an https mock: port_tls relays to it over https,
+    verifying its certificate against the Pki's CA as antigravityd does."""
     pf, ps = free_port(), free_port()
+    pt = free_port() if tls else None
     lines = _nginx_common(workdir, "nginx-sut", placement.nginx_affinity("sut"), os.geteuid() == 0)
     for name, up in (("fast", fast_port), ("stream", stream_port)):
         lines += ["  upstream %s { server 127.0.0.1:%d; keepalive 256;" % (name, up),
                   "    keepalive_requests 1000000; keepalive_timeout 300s; }"]
-    for port, name in ((pf, "fast"), (ps, "stream")):
+    if tls:
+        lines += ["  upstream tls { server 127.0.0.1:%d; keepalive 64;" % tls.tls_port,
+                  "    keepalive_requests 1000000; keepalive_timeout 300s; }"]
+    for port, name in ((pf, "fast"), (ps, "stream")) + (((pt, "tls"),) if tls else ()):
         lines += ["  server {",
                   "    listen 127.0.0.1:%d backlog=4096;" % port,
                   "    location / {",
-                  "      proxy_pass http://%s;" % name,
+                  "      proxy_pass %s://%s;" % ("https" if name == "tls" else "http", name),
                   "      proxy_http_version 1.1;",
                   "      proxy_set_header Connection \"\";",
                   "      proxy_buffering off;",
-                  "      proxy_read_timeout 300s;",
-                  "    }",
+                  "      proxy_read_timeout 300s;"]
+        if name == "tls":
+            # Verify the upstream's certificate like antigravityd does, and
+            # resume sessions. The certificate is checked for the name
+            # "localhost" (nginx matches names, not IP addresses); no SNI,
+            # as antigravityd sends none to an IP address.
+            lines += ["      proxy_ssl_protocols TLSv1.3 TLSv1.2;",
+                      "      proxy_ssl_session_reuse on;",
+                      "      proxy_ssl_verify on;",
+                      "      proxy_ssl_verify_depth 2;",
+                      "      proxy_ssl_trusted_certificate %s;" % tls.ca,
+                      "      proxy_ssl_name localhost;",
+                      "      proxy_ssl_server_name off;"]
+        lines += ["    }",
                   "  }"]
     lines.append("}")
     n = Nginx(binary, workdir, "nginx-sut", lines, placement, "sut")
-    n.wait([pf, ps])
-    n.port_fast, n.port_stream = pf, ps
+    n.wait([pf, ps] + ([pt] if pt else []))
+    n.port_fast, n.port_stream, n.port_tls = pf, ps, pt
     return n
 
 
@@ -397,11 +521,16 @@ class Antigravityd:
     """antigravityd run -c FILE with one worker, pinned to the SUT CPU."""
 
     def __init__(self, binary, workdir, placement, fast_port, stream_port, log_level="notice",
-                 name="agd", accounting=False, client=False):
+                 name="agd", accounting=False, client=False, tls=None, tls_ca_file=True, wrapper=(),
+                 ready_timeout=30):
         """accounting: the request store (in the work directory) and a metrics
         listener on; client: the requests counted for a named client with rpm
         and tpm limits (its key sent as a bearer token); neither: no store, no
-        metrics, no client (what workload 1 measures)."""
+        metrics, no client (what workload 1 measures).
+        tls: a Pki whose tls_port is an https mock: models tls-* go there, the
+        test CA trusted by the provider's ca_file (tls_ca_file) and by
+        SSL_CERT_FILE = the system bundle + the CA in the environment.
+        wrapper: a command the daemon runs under (valgrind)."""
         d = os.path.join(workdir, name)
         os.makedirs(d, exist_ok=True)
         self.conf = os.path.join(d, "antigravityd.conf")
@@ -441,9 +570,11 @@ class Antigravityd:
                 "base_url = %s/v1" % stream,
                 "key = bench-stream-key-1",
                 "models = sse*, hold*",
-                ""]))
-        self.p = Proc(name, placement.prefix("sut") + [binary, "run", "-c", self.conf], workdir)
-        deadline = time.monotonic() + 30
+                ""] + tls_provider(tls, tls_ca_file)))
+        env = dict(os.environ, SSL_CERT_FILE=tls.bundle) if tls else None
+        self.p = Proc(name, placement.prefix("sut") + list(wrapper) + [binary, "run", "-c", self.conf],
+                      workdir, env=env)
+        deadline = time.monotonic() + ready_timeout
         while True:
             m = re.search(r"ready: .*listening on 127\.0\.0\.1:(\d+)", self.p.log_text(20000))
             if m:
@@ -458,6 +589,17 @@ class Antigravityd:
 
     def stop(self):
         self.p.stop(signal.SIGTERM, timeout=40)
+
+
+def tls_provider(tls, ca_file=True):
+    """The config lines of the https provider (workload 7), or none."""
+    if not tls:
+        return []
+    return ["[provider.tls-openai]",
+            "type = openai",
+            "base_url = https://127.0.0.1:%d/v1" % tls.tls_port,
+            "key = bench-tls-key-1",
+            "models = tls-*"] + (["ca_file = %s" % tls.ca] if ca_file else []) + [""]
 
 
 def version_of(cmd):

@@ -11,7 +11,7 @@
 #   --no-install  do not check or install packages
 #   --no-build    use build-release/ as it is
 # Anything else goes to bench/bench.py (python3 bench/bench.py --help), e.g.
-# --rounds 5, --only w1,w3, --no-nginx, --nice -10, --keep.
+# --rounds 5, --only w1,w7, --no-nginx, --nice -10, --keep, --peers.
 #
 # Environment: AGD_JOBS  parallel compile jobs (default: number of CPUs)
 set -euo pipefail
@@ -35,8 +35,9 @@ done
 # Build dependencies (the project's own list), then the benchmark's tools:
 # nginx (baseline proxy and fast mock), wrk (saturation), h2load from
 # nghttp2-client (latency at one request at a time), perf (system call
-# counts, profiles), strace (system call breakdown).
-bench_packages=(nginx wrk nghttp2-client linux-perf strace util-linux procps python3 git)
+# counts, profiles), strace (system call breakdown), openssl (the test
+# certificates of workload 7, https upstream).
+bench_packages=(nginx wrk nghttp2-client linux-perf strace openssl util-linux procps python3 git)
 
 if ((install)); then
     scripts/install-deps.sh "${bench_packages[@]}"
