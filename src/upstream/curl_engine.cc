@@ -86,6 +86,7 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
     t->listener_ = listener;
     t->idle_timeout_ = req.idle_timeout;
     t->watch_length_ = req.h2 && early_reset_fails_;
+    t->upload_len_ = req.post ? static_cast<long long>(req.body_len) : 0;
     for (const auto& h : req.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
     // No "Expect: 100-continue" round trip on large bodies.
     t->headers_ = curl_slist_append(t->headers_, "Expect:");
@@ -139,6 +140,11 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
 }
 
 void CurlEngine::arm_idle(CurlTransfer* t) {
+    if (t->finish_soon_) {  // the timer ends the transfer, from the loop, at once
+        timeval now{0, 0};
+        evtimer_add(t->idle_timer_, &now);
+        return;
+    }
     if (t->idle_timeout_.count() <= 0) return;
     timeval tv = to_tv(t->idle_timeout_);
     evtimer_add(t->idle_timer_, &tv);
@@ -201,6 +207,7 @@ void CurlEngine::on_timeout(int, short, void* arg) {
 
 void CurlEngine::on_idle(int, short, void* arg) {
     auto* t = static_cast<CurlTransfer*>(arg);
+    if (t->finish_soon_) return t->engine_->finish(t, CURLE_OK);
     if (t->paused_) return;  // waiting on the client, not on the upstream
     t->timed_out_ = true;
     t->engine_->finish(t, CURLE_OPERATION_TIMEDOUT);
@@ -254,10 +261,20 @@ void CurlEngine::deliver_headers(CurlTransfer* t, long status) {
 
 // An HTTP/2 answer is complete when the listener took every byte its
 // content-length declared (libcurl never hands over more; without a
-// content-length nothing here says the stream ended).
+// content-length nothing here says the stream ended). If the request is
+// still being sent then, the upstream answered early: this libcurl would
+// wait for the rest of a request nobody reads, or fail the transfer, so the
+// transfer is ended from the loop (libcurl resets the stream; the
+// connection stays). A transfer libcurl ends itself meanwhile ends as usual.
 void CurlEngine::check_complete(CurlTransfer* t) {
     if (t->complete_ || t->content_length_ < 0 || t->delivered_ != t->content_length_) return;
     t->complete_ = true;
+    curl_off_t sent = 0;
+    curl_easy_getinfo(E(t->easy_), CURLINFO_SIZE_UPLOAD_T, &sent);
+    if (static_cast<long long>(sent) < t->upload_len_) {
+        t->finish_soon_ = true;
+        t->engine_->arm_idle(t);
+    }
 }
 
 size_t CurlEngine::on_write(char* data, size_t size, size_t n, void* userp) {

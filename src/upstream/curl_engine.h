@@ -34,13 +34,16 @@ private:
     HeaderList response_headers_;
     bool headers_done_ = false;
     bool timed_out_ = false;
-    // HTTP/2 through a libcurl that fails an answer completed before the
-    // request was sent whole (see CurlEngine::finish): the answer's declared
-    // length and the body bytes the listener took tell when it is complete.
+    // HTTP/2 through a libcurl that mishandles an answer completed before
+    // the request was sent whole (see CurlEngine::check_complete): the
+    // answer's declared length and the body bytes the listener took tell
+    // when it is complete.
     bool watch_length_ = false;
     long long content_length_ = -1;  // -1: not known (not HTTP/2, or no content-length)
     long long delivered_ = 0;
-    bool complete_ = false;  // every declared byte delivered
+    long long upload_len_ = 0;
+    bool complete_ = false;     // every declared byte delivered
+    bool finish_soon_ = false;  // complete while the request is still being sent: finished from the loop
     char errbuf_[256] = {};
 };
 
