@@ -49,7 +49,9 @@ Outcome classify(int code) {
 
 }  // namespace
 
-CurlEngine::CurlEngine(event_base* base) : base_(base), multi_(curl_multi_init()) {
+CurlEngine::CurlEngine(event_base* base)
+    : base_(base), multi_(curl_multi_init()),
+      early_reset_fails_(curl_version_info(CURLVERSION_NOW)->version_num < 0x080300) {
     timer_ = evtimer_new(base_, &CurlEngine::on_timeout, this);
     curl_multi_setopt(M(multi_), CURLMOPT_SOCKETFUNCTION, &CurlEngine::on_socket);
     curl_multi_setopt(M(multi_), CURLMOPT_SOCKETDATA, this);
@@ -83,6 +85,8 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
     t->easy_ = easy;
     t->listener_ = listener;
     t->idle_timeout_ = req.idle_timeout;
+    t->watch_length_ = req.h2 && early_reset_fails_;
+    t->upload_len_ = req.post ? static_cast<long long>(req.body_len) : 0;
     for (const auto& h : req.headers) t->headers_ = curl_slist_append(t->headers_, h.c_str());
     // No "Expect: 100-continue" round trip on large bodies.
     t->headers_ = curl_slist_append(t->headers_, "Expect:");
@@ -136,6 +140,11 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
 }
 
 void CurlEngine::arm_idle(CurlTransfer* t) {
+    if (t->finish_soon_) {  // the timer ends the transfer, from the loop, at once
+        timeval now{0, 0};
+        evtimer_add(t->idle_timer_, &now);
+        return;
+    }
     if (t->idle_timeout_.count() <= 0) return;
     timeval tv = to_tv(t->idle_timeout_);
     evtimer_add(t->idle_timer_, &tv);
@@ -198,6 +207,7 @@ void CurlEngine::on_timeout(int, short, void* arg) {
 
 void CurlEngine::on_idle(int, short, void* arg) {
     auto* t = static_cast<CurlTransfer*>(arg);
+    if (t->finish_soon_) return t->engine_->finish(t, CURLE_OK);
     if (t->paused_) return;  // waiting on the client, not on the upstream
     t->timed_out_ = true;
     t->engine_->finish(t, CURLE_OPERATION_TIMEDOUT);
@@ -237,8 +247,34 @@ size_t CurlEngine::on_header_line(char* data, size_t size, size_t n, void* userp
 
 void CurlEngine::deliver_headers(CurlTransfer* t, long status) {
     t->headers_done_ = true;
+    if (t->watch_length_) {
+        long version = 0;
+        curl_off_t length = -1;
+        curl_easy_getinfo(E(t->easy_), CURLINFO_HTTP_VERSION, &version);
+        curl_easy_getinfo(E(t->easy_), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        t->content_length_ = version == CURL_HTTP_VERSION_2_0 ? static_cast<long long>(length) : -1;
+    }
     t->listener_->on_headers(status, std::move(t->response_headers_));
     t->response_headers_.clear();
+    check_complete(t);
+}
+
+// An HTTP/2 answer is complete when the listener took every byte its
+// content-length declared (libcurl never hands over more; without a
+// content-length nothing here says the stream ended). If the request is
+// still being sent then, the upstream answered early: this libcurl would
+// wait for the rest of a request nobody reads, or fail the transfer, so the
+// transfer is ended from the loop (libcurl resets the stream; the
+// connection stays). A transfer libcurl ends itself meanwhile ends as usual.
+void CurlEngine::check_complete(CurlTransfer* t) {
+    if (t->complete_ || t->content_length_ < 0 || t->delivered_ != t->content_length_) return;
+    t->complete_ = true;
+    curl_off_t sent = 0;
+    curl_easy_getinfo(E(t->easy_), CURLINFO_SIZE_UPLOAD_T, &sent);
+    if (static_cast<long long>(sent) < t->upload_len_) {
+        t->finish_soon_ = true;
+        t->engine_->arm_idle(t);
+    }
 }
 
 size_t CurlEngine::on_write(char* data, size_t size, size_t n, void* userp) {
@@ -256,6 +292,10 @@ size_t CurlEngine::on_write(char* data, size_t size, size_t n, void* userp) {
         return CURL_WRITEFUNC_PAUSE;
     }
     t->engine_->arm_idle(t);
+    if (r == len) {
+        t->delivered_ += static_cast<long long>(len);
+        check_complete(t);
+    }
     return r;
 }
 
@@ -271,6 +311,11 @@ void CurlEngine::drain_messages() {
 
 void CurlEngine::finish(CurlTransfer* t, int code) {
     Listener* l = t->listener_;
+    // An upstream may answer in full before it has read the request body and
+    // then reset the stream with NO_ERROR (RFC 9113 8.1). libcurl before
+    // 8.3.0 fails such a transfer with CURLE_HTTP2_STREAM, usually with no
+    // text, although the answer is complete (check_complete).
+    if (code == CURLE_HTTP2_STREAM && t->complete_) code = CURLE_OK;
     Outcome outcome = t->timed_out_ ? Outcome::Timeout : classify(code);
     std::string message;
     if (t->timed_out_) {

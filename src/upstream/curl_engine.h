@@ -34,6 +34,16 @@ private:
     HeaderList response_headers_;
     bool headers_done_ = false;
     bool timed_out_ = false;
+    // HTTP/2 through a libcurl that mishandles an answer completed before
+    // the request was sent whole (see CurlEngine::check_complete): the
+    // answer's declared length and the body bytes the listener took tell
+    // when it is complete.
+    bool watch_length_ = false;
+    long long content_length_ = -1;  // -1: not known (not HTTP/2, or no content-length)
+    long long delivered_ = 0;
+    long long upload_len_ = 0;
+    bool complete_ = false;     // every declared byte delivered
+    bool finish_soon_ = false;  // complete while the request is still being sent: finished from the loop
     char errbuf_[256] = {};
 };
 
@@ -58,6 +68,7 @@ private:
     static size_t on_header_line(char* data, size_t size, size_t n, void* userp);
     static size_t on_write(char* data, size_t size, size_t n, void* userp);
     static void deliver_headers(CurlTransfer* t, long status);
+    static void check_complete(CurlTransfer* t);
 
     void drain_messages();
     void finish(CurlTransfer* t, int code);
@@ -66,6 +77,7 @@ private:
 
     event_base* base_;
     void* multi_;
+    bool early_reset_fails_;  // this libcurl fails an answer the upstream completed early (< 8.3.0)
     std::unordered_set<CurlTransfer*> transfers_;
     static constexpr size_t kMaxIdleEasies = 64;
     std::vector<void*> idle_easies_;  // CURL* ready for reuse (curl_easy_reset)
