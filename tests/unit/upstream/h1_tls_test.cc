@@ -849,6 +849,39 @@ TEST_CASE("h1 tls: a request sent on a pooled connection the server had closed i
     CHECK(srv.requests.size() == 3);
 }
 
+TEST_CASE("h1 tls: an answer that arrives with the server's close_notify leaves no connection in the pool") {
+    Pki pki;
+    Identity leaf = pki.leaf();
+    for (bool tcp_close : {false, true}) {
+        INFO(std::string(tcp_close ? "then TCP close" : "TCP left open"));
+        Loop loop;
+        TlsServer srv(loop.base, leaf);
+        H1Engine engine(loop.base);
+        Reply r = answer("first");  // keep-alive by its head, but the server says it is done
+        r.close_notify = true;
+        r.close_after = tcp_close;
+        srv.script.push_back(r);
+        srv.script.push_back(answer("second"));
+        Recorder first, second;
+        first.then = [&] {
+            CHECK(engine.idle_connections() == 0);
+            start(engine, post(srv.url(), pki.tls.get()), &second);
+        };
+        start(engine, post(srv.url(), pki.tls.get()), &first);
+        REQUIRE(loop.until([&] { return second.done; }));
+        INFO(second.message);
+        CHECK(first.body == "first");
+        CHECK(second.outcome == Outcome::Ok);
+        CHECK(second.body == "second");
+        CHECK(srv.accepts == 2);
+        // The second request went to the new connection only.
+        CHECK(srv.requests.size() == 2);
+        CHECK(srv.script_missing == 0);
+        REQUIRE(srv.conns() == 2);
+        CHECK(srv.conn(1).reused);
+    }
+}
+
 TEST_CASE("h1 tls: an address is checked against the IP names, a host name against the DNS names and sent as SNI") {
     Pki pki;
     struct Variant {
