@@ -188,6 +188,9 @@ void H1Engine::tls_read_answer(H1Transfer* t) {
 }
 
 bool H1Engine::tls_leftover(H1Conn* c) {
+    // The upstream's close_notify was read with the answer: it takes no
+    // other request (SSL_has_pending no longer tells: the alert is consumed).
+    if (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN) return true;
     if (!SSL_has_pending(c->ssl)) return false;
     // Bytes after the answer: a session ticket (fine: it is taken now) or
     // anything else (the connection cannot carry another request).
