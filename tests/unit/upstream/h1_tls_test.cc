@@ -882,6 +882,45 @@ TEST_CASE("h1 tls: an answer that arrives with the server's close_notify leaves 
     }
 }
 
+TEST_CASE("h1 tls: bytes after a complete answer close the connection; a ticket after it does not") {
+    for (bool large : {false, true}) {
+        Pki pki;
+        if (large) pki.large_read_buffer();
+        Identity leaf = pki.leaf();
+        for (size_t size : {10u, 65000u, 65400u, 70000u}) {
+            for (bool stray : {true, false}) {
+                INFO("body of " << size << std::string(stray ? ", then stray bytes" : ", then a ticket")
+                                << std::string(large ? ", OpenSSL reading far ahead" : ""));
+                Loop loop;
+                TlsServer srv(loop.base, leaf);
+                H1Engine engine(loop.base);
+                std::string body = text(size, 6);
+                Reply r = answer(body);
+                if (stray)
+                    r.records.push_back("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray");
+                else
+                    r.ticket_after = true;
+                srv.script.push_back(r);  // one piece: the answer and what follows it
+                srv.script.push_back(answer("second"));
+                Recorder first, second;
+                start(engine, post(srv.url(), pki.tls.get()), &first);
+                REQUIRE(loop.until([&] { return first.done; }));
+                CHECK(first.outcome == Outcome::Ok);
+                bool same = first.body == body;
+                CHECK(same);
+                CHECK(engine.idle_connections() == (stray ? 0u : 1u));
+                start(engine, post(srv.url(), pki.tls.get()), &second);
+                REQUIRE(loop.until([&] { return second.done; }));
+                INFO(second.message);
+                CHECK(second.outcome == Outcome::Ok);
+                CHECK(second.body == "second");
+                CHECK(srv.accepts == (stray ? 2 : 1));
+                CHECK(srv.requests.size() == 2);
+            }
+        }
+    }
+}
+
 TEST_CASE("h1 tls: an address is checked against the IP names, a host name against the DNS names and sent as SNI") {
     Pki pki;
     struct Variant {
