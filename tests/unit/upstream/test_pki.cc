@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -25,9 +26,9 @@ void check(bool ok, const char* what) {
     std::abort();
 }
 
-Key new_key() {
-    Key k(EVP_EC_gen("P-256"));
-    check(k != nullptr, "EVP_EC_gen");
+Key new_key(bool rsa) {
+    Key k(rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"));
+    check(k != nullptr, rsa ? "EVP_RSA_gen" : "EVP_EC_gen");
     return k;
 }
 
@@ -67,9 +68,9 @@ Cert new_cert(EVP_PKEY* key, const std::string& common_name, long not_before, lo
 
 }  // namespace
 
-Identity make_ca(const std::string& common_name) {
+Identity make_ca(const std::string& common_name, bool rsa) {
     Identity id;
-    id.key = new_key();
+    id.key = new_key(rsa);
     id.cert = new_cert(id.key.get(), common_name, -86400, 10 * 86400);
     X509* c = id.cert.get();
     check(X509_set_issuer_name(c, X509_get_subject_name(c)) == 1, "X509_set_issuer_name");
@@ -82,7 +83,7 @@ Identity make_ca(const std::string& common_name) {
 
 Identity make_leaf(const Identity& ca, const LeafSpec& spec) {
     Identity id;
-    id.key = new_key();
+    id.key = new_key(spec.rsa);
     id.cert = new_cert(id.key.get(), spec.common_name, spec.not_before, spec.not_after);
     X509* c = id.cert.get();
     check(X509_set_issuer_name(c, X509_get_subject_name(ca.cert.get())) == 1, "X509_set_issuer_name");

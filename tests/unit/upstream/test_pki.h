@@ -1,6 +1,7 @@
 // A small PKI made in memory for the TLS tests: a CA, leaf certificates it
 // signs (names, addresses, validity chosen by the test), PEM text and
-// temporary files for TlsContext::get's ca_file. P-256 keys: quick to make.
+// temporary files for TlsContext::get's ca_file. P-256 keys (quick to make)
+// unless RSA is asked for.
 #pragma once
 
 #include <openssl/evp.h>
@@ -28,7 +29,9 @@ struct Identity {
 };
 
 // A self-signed CA certificate (basicConstraints CA:TRUE, keyCertSign).
-Identity make_ca(const std::string& common_name);
+// rsa: an RSA-2048 key (slower to make) rather than P-256, so that every
+// signature made with it has the same length.
+Identity make_ca(const std::string& common_name, bool rsa = false);
 
 struct LeafSpec {
     std::string common_name = "upstream";
@@ -36,6 +39,7 @@ struct LeafSpec {
     std::vector<std::string> names = {"DNS:localhost", "IP:127.0.0.1"};
     long not_before = -3600;  // seconds from now
     long not_after = 86400;
+    bool rsa = false;  // as make_ca's
 };
 
 // A server certificate signed by `ca` (serverAuth, CA:FALSE).
