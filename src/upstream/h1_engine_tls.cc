@@ -188,9 +188,14 @@ void H1Engine::tls_read_answer(H1Transfer* t) {
 }
 
 bool H1Engine::tls_leftover(H1Conn* c) {
-    if (!SSL_has_pending(c->ssl)) return false;
+    // The upstream's close_notify was read with the answer: it takes no
+    // other request (SSL_has_pending no longer tells: the alert is consumed).
+    if (SSL_get_shutdown(c->ssl) & SSL_RECEIVED_SHUTDOWN) return true;
     // Bytes after the answer: a session ticket (fine: it is taken now) or
-    // anything else (the connection cannot carry another request).
+    // anything else (the connection cannot carry another request). Not only
+    // those OpenSSL holds (SSL_has_pending): its read-ahead stops where a
+    // record it completes ends, so a record sent right behind the answer
+    // may still be on the socket; this read takes it (or finds none).
     ERR_clear_error();
     char b;
     size_t n = 0;

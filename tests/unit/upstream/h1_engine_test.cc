@@ -328,6 +328,31 @@ TEST_CASE("h1 engine: chunked answer in pieces, and Connection: close is honoure
     CHECK(srv.accepts == 2);
 }
 
+TEST_CASE("h1 engine: bytes sent right behind a complete answer close the connection") {
+    for (size_t size : {5u, 65000u, 65400u}) {
+        INFO("body of " << size);
+        Loop loop;
+        Server srv(loop.base);
+        H1Engine engine(loop.base);
+        std::string body(size, 'b');
+        Answer a = ok_answer(body);
+        a.pieces[0] += "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray";  // one write: the answer and more
+        srv.script.push_back(a);
+        srv.script.push_back(ok_answer("second"));
+        Recorder first;
+        start(engine, post(srv.url(), "{}"), &first);
+        REQUIRE(loop.until([&] { return first.done; }));
+        CHECK(first.outcome == Outcome::Ok);
+        CHECK(first.body.size() == size);
+        CHECK(engine.idle_connections() == 0);
+        Recorder second;
+        start(engine, post(srv.url(), "{}"), &second);
+        REQUIRE(loop.until([&] { return second.done; }));
+        CHECK(second.body == "second");
+        CHECK(srv.accepts == 2);
+    }
+}
+
 TEST_CASE("h1 engine: a body delimited by the close") {
     Loop loop;
     Server srv(loop.base);
