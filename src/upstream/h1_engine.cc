@@ -368,8 +368,8 @@ void H1Engine::complete(H1Transfer* t, bool leftover) {
     if (H1Conn* c = t->conn_) {
         t->conn_ = nullptr;
         c->t = nullptr;
-        bool reuse = !leftover && !(c->ssl && tls_leftover(c)) && t->parser_.keep_alive() && t->sent_ == t->head_.size() + t->body_len_ &&
-                     idle_count_ < kMaxIdle;
+        bool reuse = !leftover && t->parser_.keep_alive() && t->sent_ == t->head_.size() + t->body_len_ &&
+                     idle_count_ < kMaxIdle && !(c->ssl && tls_leftover(c));
         if (reuse) park(c);
         else close_conn(c);
     }
