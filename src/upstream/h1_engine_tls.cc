@@ -96,6 +96,10 @@ void H1Engine::handshake_step(H1Transfer* t) {
         return;
     }
     std::string why = tls_failure(c->ssl, e, saved);
+    // What a plain-HTTP server answers to a ClientHello reads as a record
+    // of an unknown version.
+    if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_WRONG_VERSION_NUMBER)
+        why += " (the upstream may not speak TLS: should its URL be http://?)";
     c->clean = false;
     fail(t, Outcome::ConnectFailed, "TLS handshake with " + where(t) + " failed: " + why);
 }

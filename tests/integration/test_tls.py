@@ -174,6 +174,9 @@ class NativeTlsTests(AgdTestCase):
                 r = post(d.port, CHAT, chat(model))
                 self.assertEqual(r.status, 502, r)
                 self.assertIn("TLS handshake with 127.0.0.1 port %d failed: " % port, r.json()["error"]["message"])
+        # An HTTP answer to the ClientHello: the message says what it likely is.
+        r = post(d.port, CHAT, chat("garbage-x"))
+        self.assertIn("may not speak TLS: should its URL be http://?", r.json()["error"]["message"])
         self.assertGreaterEqual(closes.accepted, 1)
         self.assertEqual(self.mock.requests(), [])
         self.assertTrue(d.alive())
