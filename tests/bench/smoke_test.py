@@ -86,6 +86,22 @@ class BenchSmoke(unittest.TestCase):
     def test_workload2_reported(self):
         self.assertIn(self.res["w2"]["status"].split(" ")[0], ("measured", "not"))
 
+    def test_workload7_reported(self):
+        w7 = self.res["w7"]
+        self.assertIn(w7["status"].split(" ")[0], ("measured", "not"), w7["status"])
+        if self.nginx and shutil.which("openssl"):
+            # nginx serves the https mock and the openssl tool makes its CA:
+            # then the https workload must have gone through, both sides.
+            self.assertEqual(w7["status"], "measured", w7)
+            for name in self.suts():
+                self.number(w7["summary"][name]["rps"], name + " requests/s over https")
+                self.number(w7["summary"][name]["cpu_us_per_req"], name + " CPU per request over https",
+                            positive=False)
+
+    def test_workload8_reported(self):
+        w8 = self.res["w8"]
+        self.assertIn(w8["status"].split(" ")[0], ("measured", "not"), w8["status"])
+
     def test_workload3_numbers(self):
         s = self.res["w3"]["summary"]
         for name in ["direct"] + self.suts():
