@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <openssl/ssl.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -114,10 +114,7 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
 
     t->timer_ = evtimer_new(base_, &H1Engine::on_timer, t);
     event_base_gettimeofday_cached(base_, &t->last_read_);
-    if (t->idle_timeout_.count() > 0) {
-        timeval tv = to_tv(t->idle_timeout_);
-        evtimer_add(t->timer_, &tv);
-    }
+    arm_idle(t);
     t->next_ = transfers_;
     if (transfers_) transfers_->prev_ = t;
     transfers_ = t;
@@ -169,16 +166,29 @@ void H1Engine::connect_next(H1Transfer* t) {
             return;
         }
         c->connecting = true;
-        timeval now;
-        event_base_gettimeofday_cached(base_, &now);
-        long long left = ms_between(now, t->connect_deadline_);
-        timeval tv = to_tv(std::chrono::milliseconds(left > 0 ? left : 0));
+        timeval tv = connect_time_left(t);
         event_add(c->wev, &tv);
         return;
     }
     fail(t, Outcome::ConnectFailed,
          "failed to connect to " + where(t) + ": " +
              (t->connect_error_.empty() ? std::string("no address") : t->connect_error_));
+}
+
+timeval H1Engine::connect_time_left(const H1Transfer* t) const {
+    timeval now;
+    event_base_gettimeofday_cached(base_, &now);
+    long long left = ms_between(now, t->connect_deadline_);
+    return to_tv(std::chrono::milliseconds(left > 0 ? left : 0));
+}
+
+void H1Engine::arm_idle(H1Transfer* t) {
+    if (t->idle_timeout_.count() <= 0) {
+        evtimer_del(t->timer_);
+        return;
+    }
+    timeval tv = to_tv(t->idle_timeout_);
+    evtimer_add(t->timer_, &tv);
 }
 
 void H1Engine::connected(H1Transfer* t) {
@@ -537,10 +547,7 @@ void H1Transfer::resume() {
     if (!paused_) return;
     paused_ = false;
     event_base_gettimeofday_cached(engine_->base_, &last_read_);
-    if (idle_timeout_.count() > 0 && !deferred_) {
-        timeval tv = to_tv(idle_timeout_);
-        evtimer_add(timer_, &tv);
-    }
+    if (!deferred_) engine_->arm_idle(this);
     if (!conn_) return;
     if (pending_.empty()) engine_->set_reading(conn_, true);
     // Held bytes, or bytes OpenSSL holds (no readiness event for those):

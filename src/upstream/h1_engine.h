@@ -114,6 +114,8 @@ private:
     static void on_sweep(int fd, short events, void* arg);
 
     void connect_next(H1Transfer* t);
+    timeval connect_time_left(const H1Transfer* t) const;  // until the connect deadline, never negative
+    void arm_idle(H1Transfer* t);                           // the idle timer from now (off when no timeout)
     void connected(H1Transfer* t);
     void attach(H1Transfer* t, H1Conn* c);
     void send(H1Transfer* t);

@@ -62,11 +62,7 @@ void H1Engine::start_tls(H1Transfer* t) {
     SSL_set_connect_state(c->ssl);
     c->handshaking = true;
     // The connect deadline covers the handshake (on_timer).
-    timeval now;
-    event_base_gettimeofday_cached(base_, &now);
-    long long left = (static_cast<long long>(t->connect_deadline_.tv_sec) - now.tv_sec) * 1000 +
-                     (t->connect_deadline_.tv_usec - now.tv_usec) / 1000;
-    timeval tv{static_cast<time_t>(left > 0 ? left / 1000 : 0), static_cast<suseconds_t>(left > 0 ? (left % 1000) * 1000 : 0)};
+    timeval tv = connect_time_left(t);
     if (!t->deferred_) evtimer_add(t->timer_, &tv);
     handshake_step(t);
 }
@@ -78,13 +74,7 @@ void H1Engine::handshake_step(H1Transfer* t) {
     if (r == 1) {
         c->handshaking = false;
         event_base_gettimeofday_cached(base_, &t->last_read_);
-        if (t->idle_timeout_.count() > 0) {
-            timeval tv{static_cast<time_t>(t->idle_timeout_.count() / 1000),
-                       static_cast<suseconds_t>((t->idle_timeout_.count() % 1000) * 1000)};
-            evtimer_add(t->timer_, &tv);
-        } else {
-            evtimer_del(t->timer_);
-        }
+        arm_idle(t);
         send(t);
         return;
     }
