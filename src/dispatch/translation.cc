@@ -154,7 +154,7 @@ std::string count_body(Protocol wire, const std::string& encoded, const std::str
     translate::JsonDepthScope scope(translate::json_depth_limit() + 32);
     translate::JsonDoc doc;
     if (!translate::parse_json(encoded, doc) || !doc.IsObject()) return encoded;
-    rapidjson::StringBuffer buf;
+    std::string buf;
     translate::JsonWriter w(buf);
     w.StartObject();
     if (wire == Protocol::Gemini) {
@@ -176,7 +176,7 @@ std::string count_body(Protocol wire, const std::string& encoded, const std::str
     }
     if (wire == Protocol::Gemini) w.EndObject();
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 // A JSON text inside a string of the request (tool-call arguments, a tool
@@ -228,6 +228,7 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
                 body = unwrapped;
             }
     }
+    s.body_bytes = t->request_bytes_ = body.size();
     Result<ir::Request> req = translate::decode_request(s.client, body, s);
     if (!req) return Error{400, req.error().message};
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
@@ -248,6 +249,7 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
     s.upstream = provider.wire;
     s.upstream_model = upstream_model;
     s.provider = provider.cfg->name;
+    s.body_bytes = request_bytes_;
     s.tool_names.clear();
     s.call_ids.clear();
     failed_ = false;
@@ -346,6 +348,7 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
         if (!n) return Error{502, "the upstream's answer holds no token count"};
         return count_answer(session_.client, *n);
     }
+    session_.body_bytes = upstream_body.size();
     Result<ir::Response> r = translate::decode_response(session_.upstream, upstream_body, session_);
     if (!r) return Error{502, r.error().message};
     if (depth.exceeded())

@@ -84,6 +84,7 @@ private:
     class Sink;
     translate::Session session_;
     ir::Request request_;
+    size_t request_bytes_ = 0;  // the client's body: what each attempt's encoding reserves from
     UpstreamCall call_ = UpstreamCall::Generate;
     std::string body_;  // the encoded upstream request of the current attempt
     std::unique_ptr<translate::StreamDecoder> decoder_;

@@ -823,7 +823,8 @@ Result<std::string> encode_anthropic_request(const ir::Request& r, Session& s) {
         if (max_tokens <= budget) max_tokens = budget + 4096;
     }
 
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     w.StartObject();
     kv(w, "model", s.upstream_model);
@@ -971,7 +972,7 @@ Result<std::string> encode_anthropic_request(const ir::Request& r, Session& s) {
     }
     w.EndObject();
     if (!e.err.empty()) return R::fail(400, e.err);
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

@@ -110,7 +110,8 @@ void write_usage_fields(JsonWriter& w, const ir::Usage& u, int64_t input) {
 }  // namespace
 
 std::string encode_anthropic_response(const ir::Response& r, Session& s) {
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     w.StartObject();
     kv(w, "id", r.id.empty() ? s.new_id("msg_") : r.id.rfind("msg_", 0) == 0 ? r.id : "msg_" + r.id);
@@ -175,7 +176,7 @@ std::string encode_anthropic_response(const ir::Response& r, Session& s) {
     write_usage_fields(w, u, input);
     w.EndObject();
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

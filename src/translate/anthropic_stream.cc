@@ -386,11 +386,11 @@ private:
         return true;
     }
 
-    void event(std::string_view name, const rapidjson::StringBuffer& buf) {
+    void event(std::string_view name, const std::string& buf) {
         out += "event: ";
         out.append(name);
         out += "\ndata: ";
-        out.append(buf.GetString(), buf.GetSize());
+        out.append(buf.data(), buf.size());
         out += "\n\n";
     }
 
@@ -415,7 +415,7 @@ private:
         int64_t input = usage_.prompt >= 0 ? input_tokens() : s_.prompt_estimate;
         bool cached = usage_.cache_read > 0 || usage_.cache_write > 0;
         if (input <= 0 && (!cached || usage_.prompt < 0)) input = 1;
-        rapidjson::StringBuffer b;
+        std::string& b = event_json();
         JsonWriter w(b);
         w.StartObject();
         kv(w, "type", "message_start");
@@ -449,7 +449,7 @@ private:
     }
 
     void block_start(std::string_view type, const Tool* tool, std::string_view data = {}) {
-        rapidjson::StringBuffer b;
+        std::string& b = event_json();
         JsonWriter w(b);
         w.StartObject();
         kv(w, "type", "content_block_start");
@@ -478,7 +478,7 @@ private:
     }
 
     void delta(std::string_view type, std::string_view field, std::string_view text) {
-        rapidjson::StringBuffer b;
+        std::string& b = event_json();
         JsonWriter w(b);
         w.StartObject();
         kv(w, "type", "content_block_delta");
@@ -495,7 +495,7 @@ private:
     }
 
     void block_stop() {
-        rapidjson::StringBuffer b;
+        std::string& b = event_json();
         JsonWriter w(b);
         w.StartObject();
         kv(w, "type", "content_block_stop");
@@ -580,7 +580,7 @@ private:
         ir::Finish f = finish_;
         if (any_tool_ && f != ir::Finish::Length) f = ir::Finish::ToolCalls;
         if (!any_tool_ && f == ir::Finish::ToolCalls) f = ir::Finish::Stop;
-        rapidjson::StringBuffer b;
+        std::string& b = event_json();
         JsonWriter w(b);
         w.StartObject();
         kv(w, "type", "message_delta");

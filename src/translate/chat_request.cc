@@ -514,7 +514,7 @@ struct Encoder {
     ToolNames names;
     Calls calls;
     std::deque<ir::Part> made;  // parts written that the IR does not hold (stable addresses)
-    rapidjson::StringBuffer buf;
+    std::string buf;
     JsonWriter w;
     std::string error;
 };
@@ -809,6 +809,7 @@ Result<ir::Request> decode_chat_request(std::string_view body, Session& s) {
 
 Result<std::string> encode_chat_request(const ir::Request& r, Session& s) {
     Encoder e(r, s);
+    reserve_output(e.buf, s.body_bytes);
     JsonWriter& w = e.w;
     w.StartObject();
     write_key(w, "model"), write_string(w, s.upstream_model.empty() ? r.model : s.upstream_model);
@@ -858,7 +859,7 @@ Result<std::string> encode_chat_request(const ir::Request& r, Session& s) {
         w.EndObject();
     }
     w.EndObject();
-    return std::string(e.buf.GetString(), e.buf.GetSize());
+    return e.buf;
 }
 
 }  // namespace agd::translate

@@ -158,7 +158,8 @@ std::string encode_chat_response(const ir::Response& r, Session& s) {
     }
     ir::Finish finish = calls ? ir::Finish::ToolCalls : r.finish;
 
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     w.StartObject();
     write_key(w, "id");
@@ -212,7 +213,7 @@ std::string encode_chat_response(const ir::Response& r, Session& s) {
     w.EndArray();
     write_key(w, "usage"), write_usage(w, r.usage, !s.legacy_completion);
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

@@ -335,7 +335,7 @@ private:
 
     template <class F>
     void chunk(F&& delta, const char* finish = nullptr) {
-        rapidjson::StringBuffer buf;
+        std::string& buf = event_json();
         JsonWriter w(buf);
         header(w);
         write_key(w, "choices"), w.StartArray();
@@ -367,9 +367,9 @@ private:
         write_key(w, "model"), write_string(w, s_.client_model);
     }
 
-    void send(const rapidjson::StringBuffer& buf) {
+    void send(const std::string& buf) {
         out += "data: ";
-        out.append(buf.GetString(), buf.GetSize());
+        out.append(buf.data(), buf.size());
         out += "\n\n";
     }
 
@@ -452,7 +452,7 @@ private:
     void done() {
         finish(ir::Finish::Stop);
         if (s_.include_usage) {
-            rapidjson::StringBuffer buf;
+            std::string& buf = event_json();
             JsonWriter w(buf);
             header(w);
             write_key(w, "choices"), w.StartArray(), w.EndArray();

@@ -60,9 +60,19 @@ protected:
         finished_ = true;
     }
 
+    // The JSON of one event, built here and then framed into `out`: emptied
+    // for each event, its capacity kept for the next.
+    std::string& event_json() {
+        event_json_.clear();
+        return event_json_;
+    }
+
     bool finished_ = false;
     bool failed_ = false;
     std::string error_;
+
+private:
+    std::string event_json_;
 };
 
 Result<ir::Request> decode_request(Protocol client, std::string_view body, Session& s);

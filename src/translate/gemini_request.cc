@@ -337,10 +337,10 @@ bool is_gemini_file_uri(std::string_view url) {
 }
 
 std::string write_json(const std::function<void(JsonWriter&)>& f) {
-    rapidjson::StringBuffer buf;
+    std::string buf;
     JsonWriter w(buf);
     f(w);
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 // A media part -> inlineData / fileData JSON; "" when there is nothing to send.
@@ -836,7 +836,7 @@ void write_thinking(JsonWriter& w, const ir::Reasoning& rs, const Session& s) {
 
 // The generationConfig object's text ("{}" when there is nothing to say).
 std::string generation_json(const ir::Request& r, const Session& s) {
-    rapidjson::StringBuffer buf;
+    std::string buf;
     JsonWriter w(buf);
     w.StartObject();
     if (r.max_tokens) {
@@ -887,7 +887,7 @@ std::string generation_json(const ir::Request& r, const Session& s) {
     }
     write_thinking(w, r.reasoning, s);
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace
@@ -959,7 +959,8 @@ Result<std::string> encode_gemini_request(const ir::Request& r, Session& s) {
     if (Status st = build_contents(r, s, contents); !st) return Result<std::string>(st.error());
     if (contents.empty()) return Result<std::string>::fail(400, "the request has no content to send");
 
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     w.StartObject();
     write_contents(w, contents, s);
@@ -985,7 +986,7 @@ Result<std::string> encode_gemini_request(const ir::Request& r, Session& s) {
         write_raw(w, g);
     }
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

@@ -164,7 +164,8 @@ Result<ir::Response> decode_gemini_response(std::string_view body, Session& s) {
 }
 
 std::string encode_gemini_response(const ir::Response& r, Session& s) {
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     w.StartObject();
     w.Key("candidates");
@@ -211,7 +212,7 @@ std::string encode_gemini_response(const ir::Response& r, Session& s) {
     w.Key("responseId");
     write_string(w, r.id.empty() ? s.new_id("") : r.id);
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

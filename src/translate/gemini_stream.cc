@@ -316,7 +316,7 @@ private:
     template <class F>
     void write_event(F&& body) {
         if (id_.empty()) id_ = s_.new_id("");
-        rapidjson::StringBuffer buf;
+        std::string& buf = event_json();
         JsonWriter w(buf);
         w.StartObject();
         body(w);
@@ -327,11 +327,11 @@ private:
         w.EndObject();
         if (s_.gemini_sse) {
             out += "data: ";
-            out.append(buf.GetString(), buf.GetSize());
+            out.append(buf.data(), buf.size());
             out += "\r\n\r\n";
         } else {
             out += first_ ? "[" : ",\r\n";
-            out.append(buf.GetString(), buf.GetSize());
+            out.append(buf.data(), buf.size());
         }
         first_ = false;
     }

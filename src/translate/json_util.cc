@@ -191,10 +191,10 @@ bool is_object(const JsonValue* v) { return v && v->IsObject(); }
 bool is_array(const JsonValue* v) { return v && v->IsArray(); }
 
 std::string to_json(const JsonValue& v) {
-    rapidjson::StringBuffer buf;
+    std::string buf;
     JsonWriter w(buf);
     v.Accept(w);
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 void write_string(JsonWriter& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }

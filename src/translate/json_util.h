@@ -1,11 +1,9 @@
 // RapidJSON conveniences for the codecs: type-checked member access that
 // never asserts on unexpected input, iterative parsing (deep nesting cannot
-// overflow the stack), and a writer that emits raw JSON sub-values.
+// overflow the stack), and the writer (json_out.h) with helpers.
 #pragma once
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <cstdint>
 #include <optional>
@@ -13,11 +11,12 @@
 #include <string_view>
 
 #include "common/json.h"
+#include "translate/json_out.h"
 
 namespace agd::translate {
 
 using JsonValue = rapidjson::Value;
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+using JsonWriter = JsonOut;
 using JsonAllocator = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
 
 namespace detail {
@@ -111,6 +110,9 @@ bool is_array(const JsonValue* v);
 std::string to_json(const JsonValue& v);
 
 // Writer helpers.
+// Reserves `out` for the translation of a body of `body_bytes` (a little
+// more: names and envelopes differ), so that it is written without regrowing.
+inline void reserve_output(std::string& out, size_t body_bytes) { out.reserve(body_bytes + body_bytes / 4 + 512); }
 void write_string(JsonWriter& w, std::string_view s);
 void write_key(JsonWriter& w, std::string_view key);
 // Writes an already serialized JSON value; "" writes `fallback` instead.

@@ -661,7 +661,8 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
         }
 
     Names names(s, r);
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     w.StartObject();
     write_key(w, "model");
@@ -681,7 +682,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
     // Tools first, so that their names are mapped before the history uses them.
     std::string tools_json;
     if (!r.tools.empty()) {
-        rapidjson::StringBuffer tb;
+        std::string tb;
         JsonWriter tw(tb);
         tw.StartArray();
         for (const auto& t : r.tools) {
@@ -703,7 +704,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
             tw.EndObject();
         }
         tw.EndArray();
-        tools_json.assign(tb.GetString(), tb.GetSize());
+        tools_json.assign(tb.data(), tb.size());
     }
 
     write_key(w, "input");
@@ -836,7 +837,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
     write_key(w, "store");
     w.Bool(false);
     w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

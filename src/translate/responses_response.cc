@@ -316,7 +316,7 @@ std::string encode_responses_response(const ir::Response& r, Session& s) {
     for (const auto& p : r.content) any_call = any_call || p.kind == ir::PartKind::ToolCall;
     Outcome o = outcome_for(r.finish, any_call);
 
-    rapidjson::StringBuffer ob;
+    std::string ob;
     JsonWriter ow(ob);
     ow.StartArray();
     std::string text;
@@ -345,12 +345,13 @@ std::string encode_responses_response(const ir::Response& r, Session& s) {
     flush_text();
     ow.EndArray();
 
-    rapidjson::StringBuffer buf;
+    std::string buf;
+    reserve_output(buf, s.body_bytes);
     JsonWriter w(buf);
     int64_t created = r.created > 0 ? r.created : now_seconds(s);
-    write_response_object(w, response_id(r.id, s), created, o, s.client_model, std::string_view(ob.GetString(), ob.GetSize()),
+    write_response_object(w, response_id(r.id, s), created, o, s.client_model, std::string_view(ob.data(), ob.size()),
                           &r.usage);
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 }  // namespace agd::translate

@@ -304,7 +304,7 @@ private:
     // One SSE event: `event: <type>` + data with "type" and "sequence_number" first.
     template <class Body>
     void emit(std::string_view type, Body&& body) {
-        rapidjson::StringBuffer buf;
+        std::string& buf = event_json();
         JsonWriter w(buf);
         w.StartObject();
         write_key(w, "type");
@@ -316,7 +316,7 @@ private:
         out += "event: ";
         out.append(type);
         out += "\ndata: ";
-        out.append(buf.GetString(), buf.GetSize());
+        out.append(buf.data(), buf.size());
         out += "\n\n";
     }
 
@@ -390,10 +390,10 @@ private:
 
     template <class F>
     std::string item_text(F&& f) {
-        rapidjson::StringBuffer buf;
+        std::string buf;
         JsonWriter w(buf);
         f(w);
-        return std::string(buf.GetString(), buf.GetSize());
+        return buf;
     }
 
     void open_item(Open kind, std::string id) {

@@ -3,6 +3,7 @@
 // reversible maps of tool names and call ids, and the id generator.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +31,8 @@ struct Session {
     int64_t prompt_estimate = 0;               // rough prompt token count (request bytes / 4), for answers that
                                                // must state input tokens before the upstream reported them
     unsigned max_json_depth = kDefaultMaxJsonDepth;  // server.max_json_depth of the request's configuration
+    size_t body_bytes = 0;                     // size of the body being translated (request, then answer):
+                                               // what an encoder reserves its output from
 
     // Tool names: {client name, upstream name}; identity entries are not stored.
     std::vector<std::pair<std::string, std::string>> tool_names;

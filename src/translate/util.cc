@@ -3,8 +3,6 @@
 #include <time.h>
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <vector>
 
@@ -20,10 +18,10 @@ namespace {
 std::string object_text(std::string_view s) {
     JsonDoc d;
     if (!parse_json(s, d) || !d.IsObject()) return {};
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    std::string buf;
+    JsonWriter w(buf);
     d.Accept(w);
-    return std::string(buf.GetString(), buf.GetSize());
+    return buf;
 }
 
 std::string_view trim(std::string_view s) {

@@ -97,10 +97,9 @@ TEST_CASE("write_string escapes what JSON requires, at any length and alignment"
         s += "q\"b\\c\x01\n";
         s += std::string(40, 'z');
         s += "\xc3\xa9";
-        rapidjson::StringBuffer buf;
-        JsonWriter w(buf);
+        std::string out;
+        JsonWriter w(out);
         write_string(w, s);
-        std::string out(buf.GetString(), buf.GetSize());
         CHECK(out == "\"" + std::string(pad, 'p') + "q\\\"b\\\\c\\u0001\\n" + std::string(40, 'z') + "\xc3\xa9\"");
         JsonDoc back;
         REQUIRE(parse_json(out, back));

@@ -1,0 +1,102 @@
+#include "translate/json_out.h"
+
+#include <rapidjson/internal/dtoa.h>
+#include <rapidjson/internal/itoa.h>
+
+#include <cmath>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+namespace agd::translate {
+namespace {
+
+// Bytes a JSON string cannot hold as they are: control characters, `"`, `\`.
+constexpr bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+// The length of the leading run of s that needs no escape.
+size_t clean_run(const char* s, size_t n) {
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i control = _mm_set1_epi8(0x1F);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+        // v <= 0x1F (unsigned) exactly when max(v, 0x1F) == 0x1F.
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(v, control), control));
+        if (int mask = _mm_movemask_epi8(bad)) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+#endif
+    for (; i < n; ++i)
+        if (needs_escape(static_cast<unsigned char>(s[i]))) return i;
+    return n;
+}
+
+void escape(std::string& out, unsigned char c) {
+    static const char hex[] = "0123456789ABCDEF";
+    char e[6] = {'\\', 0, 0, 0, 0, 0};
+    size_t n = 2;
+    switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default:
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 0xF];
+            n = 6;
+            break;
+    }
+    out.append(e, n);
+}
+
+}  // namespace
+
+void JsonOut::quoted(const char* s, size_t n) {
+    std::string& out = *out_;
+    out.push_back('"');
+    for (size_t i = 0; i < n;) {
+        size_t run = clean_run(s + i, n - i);
+        out.append(s + i, run);
+        i += run;
+        if (i < n) escape(out, static_cast<unsigned char>(s[i++]));
+    }
+    out.push_back('"');
+}
+
+bool JsonOut::Int(int i) {
+    char buf[16];
+    return literal(buf, static_cast<size_t>(rapidjson::internal::i32toa(i, buf) - buf));
+}
+
+bool JsonOut::Uint(unsigned u) {
+    char buf[16];
+    return literal(buf, static_cast<size_t>(rapidjson::internal::u32toa(u, buf) - buf));
+}
+
+bool JsonOut::Int64(int64_t i) {
+    char buf[24];
+    return literal(buf, static_cast<size_t>(rapidjson::internal::i64toa(i, buf) - buf));
+}
+
+bool JsonOut::Uint64(uint64_t u) {
+    char buf[24];
+    return literal(buf, static_cast<size_t>(rapidjson::internal::u64toa(u, buf) - buf));
+}
+
+bool JsonOut::Double(double d) {
+    if (!std::isfinite(d)) return Null();
+    char buf[32];
+    return literal(buf, static_cast<size_t>(rapidjson::internal::dtoa(d, buf) - buf));
+}
+
+}  // namespace agd::translate
