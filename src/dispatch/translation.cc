@@ -229,6 +229,9 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
             }
     }
     s.body_bytes = t->request_bytes_ = body.size();
+    // BodyStage's scan_body refused any body with a string that is not
+    // valid UTF-8; is_object is set only by a scan that passed.
+    s.body_utf8_checked = ctx.body.is_object;
     Result<ir::Request> req = translate::decode_request(s.client, body, s);
     if (!req) return Error{400, req.error().message};
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};

@@ -21,7 +21,7 @@ Result<ir::Response> decode_anthropic_response(std::string_view body, Session& s
     using R = Result<ir::Response>;
     JsonDoc doc;
     std::string err;
-    if (!parse_json(body, doc, &err)) return R::fail(502, "upstream answer: " + err);
+    if (!parse_json(body, doc, &err, {.in_place = true})) return R::fail(502, "upstream answer: " + err);
     if (!doc.IsObject()) return R::fail(502, "upstream answer: not a JSON object");
     if (const JsonValue* e = member(doc, "error"); is_object(e)) {
         std::string msg(get_string(member(*e, "message")));

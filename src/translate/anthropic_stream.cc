@@ -44,7 +44,7 @@ public:
     void on_event(const sse::Event& ev, EventSink& sink) override {
         if (ended_) return;
         JsonDoc d;
-        if (!parse_json(ev.data, d) || !d.IsObject()) return;  // ping without data, garbage: ignored
+        if (!parse_json(ev.data, d, nullptr, {.in_place = true}) || !d.IsObject()) return;  // ping without data, garbage: ignored
         std::string_view type = get_string(member(d, "type"));
         if (type.empty()) type = ev.name;
         if (type == "message_start") message_start(d, sink);

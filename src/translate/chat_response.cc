@@ -106,7 +106,7 @@ int error_status(const JsonValue& err) {
 Result<ir::Response> decode_chat_response(std::string_view body, Session& s) {
     JsonDoc doc;
     std::string perr;
-    if (!parse_json(body, doc, &perr)) return Fail::fail(502, "upstream answer: " + perr);
+    if (!parse_json(body, doc, &perr, {.in_place = true})) return Fail::fail(502, "upstream answer: " + perr);
     if (!doc.IsObject()) return Fail::fail(502, "upstream answer is not a JSON object");
     if (const JsonValue* err = member(doc, "error"); err && !err->IsNull()) {
         std::string_view msg = err->IsString() ? get_string(err) : get_string(member(*err, "message"));

@@ -42,7 +42,7 @@ public:
         if (data.empty()) return;
         if (data == "[DONE]") return finish_stream(sink);
         JsonDoc doc;
-        if (!parse_json(data, doc) || !doc.IsObject()) return fail(sink, 502, "upstream sent an invalid stream chunk");
+        if (!parse_json(data, doc, nullptr, {.in_place = true}) || !doc.IsObject()) return fail(sink, 502, "upstream sent an invalid stream chunk");
         if (const JsonValue* err = member(doc, "error"); err && !err->IsNull()) return upstream_error(sink, *err);
         start(sink, doc);
         if (const JsonValue* choices = member(doc, "choices"); is_array(choices)) {

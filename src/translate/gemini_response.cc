@@ -102,7 +102,7 @@ std::string_view sv(const Value& v) { return {v.GetString(), v.GetStringLength()
 Result<ir::Response> decode_gemini_response(std::string_view body, Session& s) {
     JsonDoc doc;
     std::string err;
-    if (!parse_json(body, doc, &err)) return Result<ir::Response>::fail(502, "upstream answer: " + err);
+    if (!parse_json(body, doc, &err, {.in_place = true})) return Result<ir::Response>::fail(502, "upstream answer: " + err);
     if (!doc.IsObject()) return Result<ir::Response>::fail(502, "upstream answer is not a JSON object");
     if (const Value* e = member(doc, "error"); is_object(e)) {
         int code = static_cast<int>(get_int(member(*e, "code")).value_or(502));

@@ -40,7 +40,7 @@ public:
         if (data.empty() || data == "[DONE]") return;
         JsonDoc doc;
         std::string err;
-        if (!parse_json(data, doc, &err)) return fail(sink, 502, "invalid JSON in the upstream stream: " + err);
+        if (!parse_json(data, doc, &err, {.in_place = true})) return fail(sink, 502, "invalid JSON in the upstream stream: " + err);
         if (doc.IsArray()) {  // a whole array-mode body handed over as one event
             for (const auto& chunk : doc.GetArray())
                 if (!ended_) chunk_(chunk, sink);

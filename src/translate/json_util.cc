@@ -3,17 +3,10 @@
 #include <rapidjson/error/en.h>
 
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 namespace agd::translate {
-
-namespace {
-
-// Texts up to this size are copied into a per-thread buffer, bigger ones
-// into their own (a worker does not keep a big request's memory).
-constexpr size_t kScratchMax = 64 * 1024;
-
-}  // namespace
 
 void note_too_deep(const std::string& message);
 
@@ -28,7 +21,7 @@ thread_local JsonDepthScope* t_scope = nullptr;
 template <class Doc>
 class Limited {
 public:
-    Limited(Doc& doc, unsigned max_depth) : doc_(doc), max_(max_depth) {}
+    Limited(Doc& doc, unsigned max_depth, bool check_utf8) : doc_(doc), max_(max_depth), check_utf8_(check_utf8) {}
     bool too_deep() const { return too_deep_; }
 
     bool Null() { return doc_.Null(); }
@@ -40,12 +33,12 @@ public:
     bool Double(double d) { return doc_.Double(d); }
     bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) { return doc_.RawNumber(s, n, copy); }
     bool String(const char* s, rapidjson::SizeType n, bool copy) {
-        if (is_valid_utf8({s, n})) return doc_.String(s, n, copy);
+        if (!check_utf8_ || is_valid_utf8({s, n})) return doc_.String(s, n, copy);
         std::string fixed = valid_utf8({s, n});
         return doc_.String(fixed.data(), static_cast<rapidjson::SizeType>(fixed.size()), true);
     }
     bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-        if (is_valid_utf8({s, n})) return doc_.Key(s, n, copy);
+        if (!check_utf8_ || is_valid_utf8({s, n})) return doc_.Key(s, n, copy);
         std::string fixed = valid_utf8({s, n});
         return doc_.Key(fixed.data(), static_cast<rapidjson::SizeType>(fixed.size()), true);
     }
@@ -69,6 +62,7 @@ private:
 
     Doc& doc_;
     unsigned max_;
+    bool check_utf8_;
     unsigned depth_ = 0;
     bool too_deep_ = false;
 };
@@ -78,32 +72,48 @@ private:
 JsonAllocator* stack_allocator(JsonDoc& doc) { return &doc.stack_allocator(); }
 rapidjson::CrtAllocator* stack_allocator(rapidjson::Document&) { return nullptr; }
 
+// Texts up to this size are copied into a per-thread buffer, bigger ones
+// into their own (a worker does not keep a big request's memory).
+constexpr size_t kScratchMax = 64 * 1024;
+
 // Parses a NUL-terminated copy of the text: RapidJSON's fast string and
 // whitespace scans (RAPIDJSON_SSE2, meson.build) exist only for
 // NUL-terminated input, and read ahead within the aligned 16-byte block of
 // the NUL, which the 16 bytes reserved past the end keep inside the buffer.
-// An embedded NUL ends the text as it did in the length-bounded parse, and
-// the bytes of a UTF-8 byte-order mark are skipped as its UTF-8 input stream
-// skipped them (each of EF BB BF, in order, when present), error offsets
-// still counted from the first byte.
+// The copy is a per-thread scratch buffer, the document copying each string
+// out of it; or, in place, a copy in the document's own pool (for a
+// JsonDoc, its in-object buffer while the text fits) whose strings the tree
+// points to, unescaped where they lie. An embedded NUL ends the text as it
+// did in the length-bounded parse, and the bytes of a UTF-8 byte-order mark
+// are skipped as its UTF-8 input stream skipped them (each of EF BB BF, in
+// order, when present), error offsets still counted from the first byte.
 template <class Doc>
-JsonStatus parse_into(std::string_view text, Doc& doc, std::string* error) {
+JsonStatus parse_into(std::string_view text, Doc& doc, std::string* error, ParseOptions opt) {
     size_t skipped = 0;
     for (unsigned char bom : {0xEFu, 0xBBu, 0xBFu})
         if (skipped < text.size() && static_cast<unsigned char>(text[skipped]) == bom) ++skipped;
     text.remove_prefix(skipped);
-    thread_local std::string scratch;
-    std::string own;
-    std::string& buf = text.size() <= kScratchMax ? scratch : own;
-    buf.reserve(text.size() + 16);
-    buf.assign(text);
     auto* stack = stack_allocator(doc);
     rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, std::remove_pointer_t<decltype(stack)>> reader(stack);
-    rapidjson::StringStream is(buf.c_str());
-    Limited<Doc> handler(doc, t_depth_limit);
+    Limited<Doc> handler(doc, t_depth_limit, !opt.utf8_checked);
     rapidjson::ParseResult pr;
     auto generate = [&](auto&) {
-        pr = reader.template Parse<rapidjson::kParseIterativeFlag>(is, handler);
+        if (opt.in_place) {
+            auto* copy = static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 17));
+            if (!copy) return false;
+            std::memcpy(copy, text.data(), text.size());
+            std::memset(copy + text.size(), 0, 17);
+            rapidjson::InsituStringStream is(copy);
+            pr = reader.template Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag>(is, handler);
+        } else {
+            thread_local std::string scratch;
+            std::string own;
+            std::string& buf = text.size() <= kScratchMax ? scratch : own;
+            buf.reserve(text.size() + 16);
+            buf.assign(text);
+            rapidjson::StringStream is(buf.c_str());
+            pr = reader.template Parse<rapidjson::kParseIterativeFlag>(is, handler);
+        }
         return !pr.IsError();
     };
     doc.Populate(generate);
@@ -141,15 +151,15 @@ void note_too_deep(const std::string& message) {
 }
 
 JsonStatus parse_json_status(std::string_view text, JsonDoc& doc, std::string* error) {
-    return parse_into(text, doc, error);
+    return parse_into(text, doc, error, ParseOptions{});
 }
 
-bool parse_json(std::string_view text, JsonDoc& doc, std::string* error) {
-    return parse_into(text, doc, error) == JsonStatus::Ok;
+bool parse_json(std::string_view text, JsonDoc& doc, std::string* error, ParseOptions opt) {
+    return parse_into(text, doc, error, opt) == JsonStatus::Ok;
 }
 
 bool parse_json(std::string_view text, rapidjson::Document& doc, std::string* error) {
-    return parse_into(text, doc, error) == JsonStatus::Ok;
+    return parse_into(text, doc, error, ParseOptions{}) == JsonStatus::Ok;
 }
 
 const JsonValue* member(const JsonValue& obj, std::string_view key) {

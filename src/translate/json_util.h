@@ -80,6 +80,21 @@ private:
 
 enum class JsonStatus { Ok, Invalid, TooDeep };
 
+// How a parse may go about it, for the callers that allow more than the default.
+struct ParseOptions {
+    // Strings point into one copy of the text kept in the document's pool
+    // instead of each being copied: faster, but RapidJSON copies such
+    // strings as references, so no value of this document (nor a copy made
+    // with Value(v, allocator) or CopyFrom) may be kept past the document's
+    // life. The codecs' top-level decoders use it: they keep only
+    // std::strings of what they read.
+    bool in_place = false;
+    // The text was already refused unless each of its strings is valid
+    // UTF-8 (the body stage's scan of a client body): no string is checked
+    // or repaired again.
+    bool utf8_checked = false;
+};
+
 // Parses iteratively (RapidJSON's parser never recurses), refusing text
 // nested deeper than json_depth_limit(): every DOM the codecs walk is that
 // shallow, so RapidJSON's recursive Accept and deep copies stay bounded.
@@ -90,7 +105,7 @@ enum class JsonStatus { Ok, Invalid, TooDeep };
 // ("invalid JSON at byte 17: ...", "JSON nested deeper than 512 levels (server.max_json_depth) at byte 17").
 JsonStatus parse_json_status(std::string_view text, JsonDoc& doc, std::string* error = nullptr);
 // The same, true when Ok.
-bool parse_json(std::string_view text, JsonDoc& doc, std::string* error = nullptr);
+bool parse_json(std::string_view text, JsonDoc& doc, std::string* error = nullptr, ParseOptions opt = {});
 // The same into a heap-allocated document (one that must be stored or moved).
 bool parse_json(std::string_view text, rapidjson::Document& doc, std::string* error = nullptr);
 

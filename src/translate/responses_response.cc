@@ -240,7 +240,7 @@ std::string joined_texts(const JsonValue* arr) {
 Result<ir::Response> decode_responses_response(std::string_view body, Session& s) {
     JsonDoc doc;
     std::string perr;
-    if (!parse_json(body, doc, &perr)) return RespResult::fail(502, "upstream answer: " + perr);
+    if (!parse_json(body, doc, &perr, {.in_place = true})) return RespResult::fail(502, "upstream answer: " + perr);
     if (!doc.IsObject()) return RespResult::fail(502, "upstream answer is not a JSON object");
 
     std::string_view status = get_string(member(doc, "status"));

@@ -32,7 +32,7 @@ public:
         while (!data.empty() && (data.back() == '\n' || data.back() == ' ')) data.remove_suffix(1);
         if (data.empty() || data == "[DONE]") return;
         JsonDoc doc;
-        if (!parse_json(data, doc) || !doc.IsObject()) return;  // not an event we can read: skip
+        if (!parse_json(data, doc, nullptr, {.in_place = true}) || !doc.IsObject()) return;  // not an event we can read: skip
         std::string_view type = get_string(member(doc, "type"));
         if (type.empty()) type = ev.name;
 

@@ -31,6 +31,8 @@ struct Session {
     int64_t prompt_estimate = 0;               // rough prompt token count (request bytes / 4), for answers that
                                                // must state input tokens before the upstream reported them
     unsigned max_json_depth = kDefaultMaxJsonDepth;  // server.max_json_depth of the request's configuration
+    bool body_utf8_checked = false;            // the client body passed the body stage's scan: every string
+                                               // in it is valid UTF-8 (not checked again when decoded)
     size_t body_bytes = 0;                     // size of the body being translated (request, then answer):
                                                // what an encoder reserves its output from
 

@@ -186,3 +186,63 @@ TEST_CASE("parse_json keeps strings valid UTF-8: bad bytes and lone surrogate es
     CHECK(get_string(member(z, "z")) == std::string_view("a\0b", 3));
     CHECK(to_json(z) == "{\"z\":\"a\\u0000b\"}");
 }
+
+TEST_CASE("parse_json in place reads what a copying parse reads") {
+    const ParseOptions in_place{.in_place = true};
+    for (int count : {1, 40, 2000}) {  // the JsonDoc's own buffer, past it, past the 64 KiB scratch
+        CAPTURE(count);
+        std::string text = items_json(count);
+        JsonDoc doc;
+        std::string err;
+        REQUIRE_MESSAGE(parse_json(text, doc, &err, in_place), err);
+        text.assign(text.size(), '#');  // the tree holds its own copy of the text
+        check_items(doc, count);
+        rapidjson::Document plain;
+        REQUIRE(parse_json(items_json(count), plain));
+        CHECK(to_json(doc) == to_json(plain));
+    }
+    JsonDoc outer;
+    REQUIRE(parse_json(items_json(40), outer, nullptr, in_place));
+    {
+        JsonDoc inner;
+        REQUIRE(parse_json("{\"a\":\"" + std::string(5000, 'x') + "\"}", inner, nullptr, in_place));
+        CHECK(get_string(member(inner, "a")).size() == 5000);
+    }
+    check_items(outer, 40);
+
+    std::string text = "{\"a\":\"bc\"}{\"junk\":";
+    JsonDoc view;
+    REQUIRE(parse_json(std::string_view(text).substr(0, 10), view, nullptr, in_place));
+    CHECK(get_string(member(view, "a")) == "bc");
+    std::string err;
+    JsonDoc cut;
+    CHECK_FALSE(parse_json(std::string_view(text).substr(0, 7), cut, &err, in_place));
+    CHECK(err.find("invalid JSON at byte 7") == 0);
+    JsonDoc bom;
+    CHECK_FALSE(parse_json("\xef\xbb\xbf{\"a\":}", bom, &err, in_place));
+    CHECK(err.find("invalid JSON at byte 8") == 0);
+    JsonDoc nul;
+    CHECK(parse_json(std::string_view("{\"a\":1}\0{", 9), nul, nullptr, in_place));
+    JsonDoc nul_in_string;
+    CHECK_FALSE(parse_json(std::string_view("{\"a\":\"x\0y\"}", 11), nul_in_string, nullptr, in_place));
+
+    JsonDoc d;
+    REQUIRE(parse_json("{\"a\":\"caf\xe9!\",\"e\":\"q\\\"\\n\\u00e9\\ud83d\\ude00\",\"z\":\"a\\u0000b\"}", d, nullptr, in_place));
+    CHECK(get_string(member(d, "a")) == "caf\xef\xbf\xbd!");
+    CHECK(get_string(member(d, "e")) == "q\"\n\xc3\xa9\xf0\x9f\x98\x80");
+    CHECK(get_string(member(d, "z")) == std::string_view("a\0b", 3));
+}
+
+TEST_CASE("parse_json with utf8_checked takes the strings as they are") {
+    // What the option promises is the caller's: a body the scan passed. Here
+    // the promise is broken on purpose, to see that nothing is checked.
+    const char* text = "{\"a\":\"caf\xe9!\"}";
+    JsonDoc checked;
+    REQUIRE(parse_json(text, checked));
+    CHECK(get_string(member(checked, "a")) == "caf\xef\xbf\xbd!");
+    for (bool in_place : {false, true}) {
+        JsonDoc trusted;
+        REQUIRE(parse_json(text, trusted, nullptr, {.in_place = in_place, .utf8_checked = true}));
+        CHECK(get_string(member(trusted, "a")) == "caf\xe9!");
+    }
+}
