@@ -61,16 +61,31 @@ void escape(std::string& out, unsigned char c) {
 
 }  // namespace
 
-void JsonOut::quoted(const char* s, size_t n) {
+void JsonOut::quoted(const char* s, size_t n, bool key) {
     std::string& out = *out_;
+    size_t run = clean_run(s, n);
+    if (run == n) {
+        // Nothing to escape (keys, and most values): the comma, quotes,
+        // text and colon go in with one capacity check and one copy.
+        size_t at = out.size(), extra = comma_ + n + 2 + key;
+        out.append(extra, '"');
+        char* p = &out[at];
+        if (comma_) *p++ = ',';
+        std::memcpy(p + 1, s, n);
+        if (key) p[n + 2] = ':';
+        return;
+    }
+    separate();
     out.push_back('"');
-    for (size_t i = 0; i < n;) {
-        size_t run = clean_run(s + i, n - i);
+    for (size_t i = 0;;) {
         out.append(s + i, run);
         i += run;
-        if (i < n) escape(out, static_cast<unsigned char>(s[i++]));
+        if (i == n) break;
+        escape(out, static_cast<unsigned char>(s[i++]));
+        run = clean_run(s + i, n - i);
     }
     out.push_back('"');
+    if (key) out.push_back(':');
 }
 
 bool JsonOut::Int(int i) {

@@ -41,8 +41,7 @@ public:
     bool RawNumber(const char* s, rapidjson::SizeType n, bool = false) { return literal(s, n); }
 
     bool String(const char* s, rapidjson::SizeType n, bool = false) {
-        separate();
-        quoted(s, n);
+        quoted(s, n, false);
         comma_ = true;
         return true;
     }
@@ -51,9 +50,7 @@ public:
     bool String(std::string_view s) { return String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
     bool Key(const char* s, rapidjson::SizeType n, bool = false) {
-        separate();
-        quoted(s, n);
-        out_->push_back(':');
+        quoted(s, n, true);
         comma_ = false;
         return true;
     }
@@ -93,7 +90,8 @@ private:
         comma_ = true;
         return true;
     }
-    void quoted(const char* s, size_t n);
+    // A separating comma when one is due, s quoted, and a colon when `key`.
+    void quoted(const char* s, size_t n, bool key);
 
     std::string* out_;
     bool comma_ = false;  // the next value or key at this level follows another
