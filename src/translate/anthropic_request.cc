@@ -2,7 +2,7 @@
 // (protocols.md §4.2-§4.3, §6.3-§6.8, §6.11).
 #include <algorithm>
 #include <cctype>
-#include <deque>
+#include <list>
 #include <set>
 
 #include "translate/codecs.h"
@@ -287,11 +287,11 @@ void decode_format(const JsonValue* oc, ir::Request& r) {
 
 }  // namespace
 
-Result<ir::Request> decode_anthropic_request(std::string_view body, Session&) {
+Result<ir::Request> decode_anthropic_request(std::string_view body, Session& s) {
     using R = Result<ir::Request>;
     JsonDoc doc;
     std::string err;
-    if (!parse_json(body, doc, &err)) return R::fail(400, err);
+    if (!parse_json(body, doc, &err, {.in_place = true, .utf8_checked = s.body_utf8_checked})) return R::fail(400, err);
     if (!doc.IsObject()) return R::fail(400, "the request body must be a JSON object");
 
     ir::Request r;
@@ -404,7 +404,7 @@ struct Encoder {
     const ir::Request& r;
     Session& s;
     std::string err;             // first fatal problem (-> 400)
-    std::deque<Part> store;      // parts made up here (stable addresses)
+    std::list<Part> store;       // parts made up here (stable addresses; nothing allocated while empty)
 
     Part& made(PartKind kind) {
         store.emplace_back();
@@ -599,6 +599,7 @@ struct Encoder {
     // IR messages -> filtered, merged turns (§6.3, §7.7, §7.17).
     std::vector<Turn> collect() {
         std::vector<Turn> turns;
+        turns.reserve(r.messages.size());
         for (const auto& m : r.messages) {
             Turn t;
             t.role = m.role;
@@ -674,6 +675,7 @@ struct Encoder {
     // results turned into text; a leading user turn (§4.3, §6.3, §7.6).
     std::vector<Turn> pair(std::vector<Turn> turns) {
         std::vector<Turn> out;
+        out.reserve(turns.size() + 1);
         std::vector<const Part*> pending;  // tool_use parts of the previous assistant turn
         for (size_t i = 0; i < turns.size(); ++i) {
             Turn& t = turns[i];
@@ -701,8 +703,12 @@ struct Encoder {
             }
             for (const Part* c : pending)
                 if (!answered.count(c->call_id)) u.results.push_back(synthetic_result(*c));
-            u.parts = std::move(orphans);
-            u.parts.insert(u.parts.end(), t.parts.begin(), t.parts.end());
+            if (orphans.empty()) {
+                u.parts = std::move(t.parts);
+            } else {
+                u.parts = std::move(orphans);
+                u.parts.insert(u.parts.end(), t.parts.begin(), t.parts.end());
+            }
             pending.clear();
             out.push_back(std::move(u));
         }

@@ -3,7 +3,7 @@
 // Session::legacy_completion is set: the prompt becomes one user message.
 #include <algorithm>
 #include <cctype>
-#include <deque>
+#include <list>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -513,7 +513,7 @@ struct Encoder {
     Session& s;
     ToolNames names;
     Calls calls;
-    std::deque<ir::Part> made;  // parts written that the IR does not hold (stable addresses)
+    std::list<ir::Part> made;  // parts written that the IR does not hold (stable addresses; nothing allocated while empty)
     std::string buf;
     JsonWriter w;
     std::string error;
@@ -776,7 +776,7 @@ std::string effort_for(const ir::Reasoning& re) {
 Result<ir::Request> decode_chat_request(std::string_view body, Session& s) {
     JsonDoc doc;
     std::string perr;
-    if (!parse_json(body, doc, &perr)) return Fail::fail(400, perr);
+    if (!parse_json(body, doc, &perr, {.in_place = true, .utf8_checked = s.body_utf8_checked})) return Fail::fail(400, perr);
     if (!doc.IsObject()) return Fail::fail(400, "request body must be a JSON object");
     Decoder d{s, {}, {}, {}};
     const JsonValue* model = member(doc, "model");

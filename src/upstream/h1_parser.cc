@@ -237,6 +237,8 @@ bool ResponseParser::check_status_so_far(std::string_view head) {
 // framing; on an error, calls fail() and returns false.
 bool ResponseParser::parse_head(std::string_view block) {
     headers_.clear();
+    // One line per field (and the status line): the list is sized once.
+    headers_.reserve(static_cast<size_t>(std::count(block.begin(), block.end(), '\n')));
     has_te_ = chunked_ = has_length_ = false;
     remaining_ = 0;
     bool saw_length = false, bad_length = false, length_conflict = false;
