@@ -4,6 +4,8 @@
 #include <rapidjson/internal/itoa.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -12,11 +14,40 @@
 namespace agd::translate {
 namespace {
 
-// Bytes a JSON string cannot hold as they are: control characters, `"`, `\`.
-constexpr bool needs_escape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHighs = 0x8080808080808080ULL;
 
-// The length of the leading run of s that needs no escape.
+uint64_t load8(const char* p) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// Bytes a JSON string cannot hold as they are: control characters, `"`, `\`.
+// The high bit of each such byte of v (little-endian: the first byte lowest)
+// that needs an escape, and perhaps of bytes above the first such one (a
+// borrow runs upward from it): the lowest bit set is always a true one.
+uint64_t escapes8(uint64_t v) {
+    uint64_t control = (v - kOnes * 0x20) & ~v;
+    uint64_t quote = v ^ (kOnes * '"');
+    quote = (quote - kOnes) & ~quote;
+    uint64_t backslash = v ^ (kOnes * '\\');
+    backslash = (backslash - kOnes) & ~backslash;
+    return (control | quote | backslash) & kHighs;
+}
+
+size_t first_in(uint64_t mask) { return static_cast<size_t>(__builtin_ctzll(mask)) >> 3; }
+
+// The length of the leading run of s that needs no escape: 16 bytes at a
+// time, then 8, then the last few bytes in one word (a string shorter than
+// 8 bytes, as most keys are, in a word padded with spaces).
 size_t clean_run(const char* s, size_t n) {
+    if (n < 8) {
+        uint64_t v = kOnes * ' ';
+        std::memcpy(&v, s, n);
+        uint64_t m = escapes8(v);
+        return m ? first_in(m) : n;
+    }
     size_t i = 0;
 #ifdef __SSE2__
     const __m128i quote = _mm_set1_epi8('"');
@@ -30,9 +61,14 @@ size_t clean_run(const char* s, size_t n) {
         if (int mask = _mm_movemask_epi8(bad)) return i + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
     }
 #endif
-    for (; i < n; ++i)
-        if (needs_escape(static_cast<unsigned char>(s[i]))) return i;
-    return n;
+    for (; i + 8 <= n; i += 8)
+        if (uint64_t m = escapes8(load8(s + i))) return i + first_in(m);
+    if (i == n) return n;
+    // The last 1-7 bytes: the word ending at the end of s, without the
+    // bytes already looked at.
+    size_t seen = 8 - (n - i);
+    uint64_t m = escapes8(load8(s + n - 8)) & (~0ULL << (8 * seen));
+    return m ? n - 8 + first_in(m) : n;
 }
 
 void escape(std::string& out, unsigned char c) {
