@@ -97,6 +97,47 @@ void escape(std::string& out, unsigned char c) {
 
 }  // namespace
 
+bool JsonOut::literal(const char* s, size_t n) {
+    if (comma_) out_->push_back(',');
+    out_->append(s, n);
+    comma_ = true;
+    return true;
+}
+
+bool JsonOut::open(char c) {
+    if (comma_) out_->push_back(',');
+    out_->push_back(c);
+    comma_ = false;
+    return true;
+}
+
+bool JsonOut::close(char c) {
+    out_->push_back(c);
+    comma_ = true;
+    return true;
+}
+
+bool JsonOut::Null() { return literal("null", 4); }
+bool JsonOut::Bool(bool b) { return b ? literal("true", 4) : literal("false", 5); }
+bool JsonOut::RawNumber(const char* s, rapidjson::SizeType n, bool) { return literal(s, n); }
+bool JsonOut::RawValue(const char* s, size_t n, rapidjson::Type) { return literal(s, n); }
+bool JsonOut::StartObject() { return open('{'); }
+bool JsonOut::EndObject(rapidjson::SizeType) { return close('}'); }
+bool JsonOut::StartArray() { return open('['); }
+bool JsonOut::EndArray(rapidjson::SizeType) { return close(']'); }
+
+bool JsonOut::String(const char* s, rapidjson::SizeType n, bool) {
+    quoted(s, n, false);
+    comma_ = true;
+    return true;
+}
+
+bool JsonOut::Key(const char* s, rapidjson::SizeType n, bool) {
+    quoted(s, n, true);
+    comma_ = false;
+    return true;
+}
+
 void JsonOut::quoted(const char* s, size_t n, bool key) {
     std::string& out = *out_;
     size_t run = clean_run(s, n);
@@ -111,7 +152,7 @@ void JsonOut::quoted(const char* s, size_t n, bool key) {
         if (key) p[n + 2] = ':';
         return;
     }
-    separate();
+    if (comma_) out.push_back(',');
     out.push_back('"');
     for (size_t i = 0;;) {
         out.append(s + i, run);

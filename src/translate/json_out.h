@@ -31,65 +31,43 @@ class JsonOut {
 public:
     explicit JsonOut(std::string& out) : out_(&out) {}
 
-    bool Null() { return literal("null", 4); }
-    bool Bool(bool b) { return b ? literal("true", 4) : literal("false", 5); }
+    // Out of line, all of them: a DOM's Accept() recurses through them, one
+    // frame per level, and each frame stays a few words (docs/DESIGN.md,
+    // "Recursion") when nothing of the writer is inlined into it.
+    bool Null();
+    bool Bool(bool b);
     bool Int(int i);
     bool Uint(unsigned u);
     bool Int64(int64_t i);
     bool Uint64(uint64_t u);
     bool Double(double d);
-    bool RawNumber(const char* s, rapidjson::SizeType n, bool = false) { return literal(s, n); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy = false);
 
-    bool String(const char* s, rapidjson::SizeType n, bool = false) {
-        quoted(s, n, false);
-        comma_ = true;
-        return true;
-    }
+    bool String(const char* s, rapidjson::SizeType n, bool copy = false);
     bool String(const char* s) { return String(s, static_cast<rapidjson::SizeType>(std::strlen(s))); }
     bool String(const std::string& s) { return String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
     bool String(std::string_view s) { return String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
-    bool Key(const char* s, rapidjson::SizeType n, bool = false) {
-        quoted(s, n, true);
-        comma_ = false;
-        return true;
-    }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy = false);
     bool Key(const char* s) { return Key(s, static_cast<rapidjson::SizeType>(std::strlen(s))); }
     bool Key(const std::string& s) { return Key(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
     bool Key(std::string_view s) { return Key(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
-    bool StartObject() { return open('{'); }
-    bool EndObject(rapidjson::SizeType = 0) { return close('}'); }
-    bool StartArray() { return open('['); }
-    bool EndArray(rapidjson::SizeType = 0) { return close(']'); }
+    bool StartObject();
+    bool EndObject(rapidjson::SizeType = 0);
+    bool StartArray();
+    bool EndArray(rapidjson::SizeType = 0);
 
     // An already serialized JSON value, written as is.
-    bool RawValue(const char* s, size_t n, rapidjson::Type) { return literal(s, n); }
+    bool RawValue(const char* s, size_t n, rapidjson::Type);
 
     // The text written so far (with whatever the string held before).
     const std::string& text() const { return *out_; }
 
 private:
-    void separate() {
-        if (comma_) out_->push_back(',');
-    }
-    bool literal(const char* s, size_t n) {
-        separate();
-        out_->append(s, n);
-        comma_ = true;
-        return true;
-    }
-    bool open(char c) {
-        separate();
-        out_->push_back(c);
-        comma_ = false;
-        return true;
-    }
-    bool close(char c) {
-        out_->push_back(c);
-        comma_ = true;
-        return true;
-    }
+    bool literal(const char* s, size_t n);
+    bool open(char c);
+    bool close(char c);
     // A separating comma when one is due, s quoted, and a colon when `key`.
     void quoted(const char* s, size_t n, bool key);
 
