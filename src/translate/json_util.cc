@@ -100,7 +100,10 @@ JsonStatus parse_into(std::string_view text, Doc& doc, std::string* error, Parse
     auto generate = [&](auto&) {
         if (opt.in_place) {
             auto* copy = static_cast<char*>(doc.GetAllocator().Malloc(text.size() + 17));
-            if (!copy) return false;
+            if (!copy) {  // no memory for the copy: a failed parse, not an empty document
+                pr.Set(rapidjson::kParseErrorTermination);
+                return false;
+            }
             std::memcpy(copy, text.data(), text.size());
             std::memset(copy + text.size(), 0, 17);
             rapidjson::InsituStringStream is(copy);
