@@ -287,12 +287,8 @@ void decode_format(const JsonValue* oc, ir::Request& r) {
 
 }  // namespace
 
-Result<ir::Request> decode_anthropic_request(std::string_view body, Session& s) {
+Result<ir::Request> decode_anthropic_request(const JsonValue& doc, Session& s) {
     using R = Result<ir::Request>;
-    JsonDoc doc;
-    std::string err;
-    if (!parse_json(body, doc, &err, {.in_place = true, .utf8_checked = s.body_utf8_checked})) return R::fail(400, err);
-    if (!doc.IsObject()) return R::fail(400, "the request body must be a JSON object");
 
     ir::Request r;
     r.model.assign(get_string(member(doc, "model")));

@@ -773,11 +773,7 @@ std::string effort_for(const ir::Reasoning& re) {
 
 }  // namespace
 
-Result<ir::Request> decode_chat_request(std::string_view body, Session& s) {
-    JsonDoc doc;
-    std::string perr;
-    if (!parse_json(body, doc, &perr, {.in_place = true, .utf8_checked = s.body_utf8_checked})) return Fail::fail(400, perr);
-    if (!doc.IsObject()) return Fail::fail(400, "request body must be a JSON object");
+Result<ir::Request> decode_chat_request(const JsonValue& doc, Session& s) {
     Decoder d{s, {}, {}, {}};
     const JsonValue* model = member(doc, "model");
     if (!model || !model->IsString() || model->GetStringLength() == 0)

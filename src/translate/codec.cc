@@ -1,10 +1,20 @@
 #include "translate/codec.h"
 
 #include "translate/codecs.h"
+#include "translate/json_util.h"
 
 namespace agd::translate {
 
 Result<ir::Request> decode_request(Protocol client, std::string_view body, Session& s) {
+    JsonDoc doc;
+    std::string err;
+    if (!parse_json(body, doc, &err, {.in_place = true, .utf8_checked = s.body_utf8_checked}))
+        return Result<ir::Request>::fail(400, err);
+    return decode_request(client, doc, s);
+}
+
+Result<ir::Request> decode_request(Protocol client, const JsonValue& body, Session& s) {
+    if (!body.IsObject()) return Result<ir::Request>::fail(400, "the request body must be a JSON object");
     switch (client) {
         case Protocol::OpenAIChat: return decode_chat_request(body, s);
         case Protocol::OpenAIResponses: return decode_responses_request(body, s);

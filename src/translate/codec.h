@@ -4,6 +4,8 @@
 // codecs.h. Nothing here throws; errors carry the HTTP status to answer with.
 #pragma once
 
+#include <rapidjson/fwd.h>
+
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,7 +77,12 @@ private:
     std::string event_json_;
 };
 
+using JsonValue = rapidjson::Value;
+
+// A client's request: its text (parsed here; a 400 for text that is not a
+// JSON object), or the DOM the body stage built from it.
 Result<ir::Request> decode_request(Protocol client, std::string_view body, Session& s);
+Result<ir::Request> decode_request(Protocol client, const JsonValue& body, Session& s);
 Result<std::string> encode_request(Protocol upstream, const ir::Request& req, Session& s);
 Result<ir::Response> decode_response(Protocol upstream, std::string_view body, Session& s);
 std::string encode_response(Protocol client, const ir::Response& r, Session& s);

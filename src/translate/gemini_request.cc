@@ -892,11 +892,7 @@ std::string generation_json(const ir::Request& r, const Session& s) {
 
 }  // namespace
 
-Result<ir::Request> decode_gemini_request(std::string_view body, Session& s) {
-    JsonDoc doc;
-    std::string err;
-    if (!parse_json(body, doc, &err, {.in_place = true, .utf8_checked = s.body_utf8_checked})) return Result<ir::Request>::fail(400, err);
-    if (!doc.IsObject()) return Result<ir::Request>::fail(400, "request body must be a JSON object");
+Result<ir::Request> decode_gemini_request(const JsonValue& doc, Session& s) {
     ir::Request r;
     r.model = s.client_model;
     r.stream = s.stream;

@@ -314,11 +314,7 @@ bool present(const JsonValue* v) { return v && !v->IsNull() && !(v->IsString() &
 
 }  // namespace
 
-Result<ir::Request> decode_responses_request(std::string_view body, Session& s) {
-    JsonDoc doc;
-    std::string perr;
-    if (!parse_json(body, doc, &perr, {.in_place = true, .utf8_checked = s.body_utf8_checked})) return ReqResult::fail(400, perr);
-    if (!doc.IsObject()) return ReqResult::fail(400, "the request body must be a JSON object");
+Result<ir::Request> decode_responses_request(const JsonValue& doc, Session& s) {
 
     if (present(member(doc, "previous_response_id")))
         return ReqResult::fail(400, "previous_response_id" + std::string(kNeedsResponses));

@@ -133,7 +133,7 @@ TEST_CASE("anthropic: a Claude Code request with system turns inside messages de
       "thinking":{"type":"enabled","budget_tokens":4000},
       "stop_sequences":["END"],"temperature":0.5,"top_k":40,"metadata":{"user_id":"u-1"}
     })";
-    auto r = decode_anthropic_request(body, s);
+    auto r = decode_request(Protocol::Anthropic, body, s);
     REQUIRE_MESSAGE(r.ok(), r.error().message);
     const ir::Request& q = r.value();
     CHECK(q.model == "claude-sonnet-4-5");
@@ -181,7 +181,7 @@ TEST_CASE("anthropic: a Claude Code request with system turns inside messages de
 
 TEST_CASE("anthropic: adaptive thinking, json_schema output and tagged signatures decode") {
     Session s = anthropic_session();
-    auto r = decode_anthropic_request(R"({"model":"m","max_tokens":100,
+    auto r = decode_request(Protocol::Anthropic, R"({"model":"m","max_tokens":100,
       "thinking":{"type":"adaptive"},"output_config":{"effort":"high","format":{"type":"json_schema","schema":{"type":"object"}}},
       "tool_choice":{"type":"tool","name":"f"},
       "messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"agd|gemini|gemini-3-pro|CiQB"}]}]})",
@@ -199,7 +199,7 @@ TEST_CASE("anthropic: adaptive thinking, json_schema output and tagged signature
     CHECK(p.origin.protocol == Protocol::Gemini);
     CHECK(p.origin.model == "gemini-3-pro");
 
-    auto off = decode_anthropic_request(R"({"messages":[],"thinking":{"type":"disabled"}})", s);
+    auto off = decode_request(Protocol::Anthropic, R"({"messages":[],"thinking":{"type":"disabled"}})", s);
     REQUIRE(off.ok());
     CHECK(off->reasoning.mode == ir::ReasoningMode::Off);
 }
@@ -209,12 +209,12 @@ TEST_CASE("anthropic: malformed requests are 400s, never crashes") {
     for (const char* body : {"[]", "not json", R"({"model":"m"})", R"({"messages":{}})",
                              R"({"messages":[{"role":"tool","content":"x"}]})", R"({"messages":[42]})",
                              R"({"messages":[{"role":"user","content":42}]})"}) {
-        auto r = decode_anthropic_request(body, s);
+        auto r = decode_request(Protocol::Anthropic, body, s);
         CHECK_FALSE(r.ok());
         if (!r.ok()) CHECK(r.error().code == 400);
     }
     // Wrong types inside blocks are skipped, not fatal.
-    auto r = decode_anthropic_request(
+    auto r = decode_request(Protocol::Anthropic, 
         R"({"messages":[{"role":"user","content":[{"type":"text","text":5},{"type":"image","source":7},{"type":"tool_use","input":"x"}]}],"tools":[3],"system":9})",
         s);
     REQUIRE(r.ok());
@@ -535,7 +535,7 @@ TEST_CASE("anthropic: JSON output modes and the request's own signature/redacted
         {"role":"assistant","content":[{"type":"redacted_thinking","data":"RD"},{"type":"thinking","thinking":"t","signature":"S"},
           {"type":"tool_use","id":"toolu_x","name":"f","input":{}}]},
         {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_x","content":"ok","is_error":true}]}]})";
-    auto q = decode_anthropic_request(body, s);
+    auto q = decode_request(Protocol::Anthropic, body, s);
     REQUIRE(q.ok());
     auto e = encode(q.value(), s);
     const auto& c = e["messages"][1]["content"];
@@ -919,7 +919,7 @@ TEST_CASE("anthropic: temperature and top_p together keep temperature only (Clau
     // Gemini CLI sends temperature, topP and topK.
     Session s = anthropic_session(Protocol::Gemini);
     s.client_model = "claude-x";
-    auto r = decode_gemini_request(
+    auto r = decode_request(Protocol::Gemini, 
         R"({"contents":[{"role":"user","parts":[{"text":"hi"}]}],
             "generationConfig":{"temperature":0.4,"topP":0.9,"topK":40}})",
         s);

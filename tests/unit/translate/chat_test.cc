@@ -72,7 +72,7 @@ ir::Part text_part(std::string t) {
 TEST_CASE("chat: decode the §1.2 example") {
     Session s = chat_session();
     s.client_model.clear();
-    auto r = decode_chat_request(kExample, s);
+    auto r = decode_request(Protocol::OpenAIChat, kExample, s);
     REQUIRE(r.ok());
     CHECK(r->model == "gpt-4o");
     CHECK(r->stream);
@@ -111,7 +111,7 @@ TEST_CASE("chat: decode the §1.2 example") {
 
 TEST_CASE("chat: system and developer messages anywhere are hoisted in order") {
     Session s = chat_session();
-    auto r = decode_chat_request(R"({"model":"m","messages":[
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"m","messages":[
         {"role":"developer","content":[{"type":"text","text":"A"},{"type":"text","text":"B"}]},
         {"role":"user","content":"hi"},
         {"role":"system","content":"C"},
@@ -128,7 +128,7 @@ TEST_CASE("chat: system and developer messages anywhere are hoisted in order") {
 
 TEST_CASE("chat: decode media parts") {
     Session s = chat_session();
-    auto r = decode_chat_request(R"({"model":"m","messages":[{"role":"user","content":[
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":[
         {"type":"image_url","image_url":{"url":"https://example.com/cat.jpg","detail":"low"}},
         {"type":"input_audio","input_audio":{"data":"UklGR","format":"wav"}},
         {"type":"input_audio","input_audio":{"data":"SUQz","format":"mp3"}},
@@ -152,7 +152,7 @@ TEST_CASE("chat: decode media parts") {
 
 TEST_CASE("chat: assistant history keeps reasoning, refusal and parallel calls") {
     Session s = chat_session();
-    auto r = decode_chat_request(R"({"model":"m","messages":[
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"m","messages":[
         {"role":"user","content":"go"},
         {"role":"assistant","reasoning_content":"think","content":"","refusal":"no way",
          "tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{\"x\":1"}},
@@ -182,7 +182,7 @@ TEST_CASE("chat: assistant history keeps reasoning, refusal and parallel calls")
 
 TEST_CASE("chat: decode parameters, tool_choice, response_format, reasoning") {
     Session s = chat_session();
-    auto r = decode_chat_request(R"({"model":"m","messages":[{"role":"user","content":"x"}],
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":"x"}],
         "max_tokens":50,"max_completion_tokens":100,"temperature":0.5,"top_p":0.9,"n":2,"seed":7,
         "presence_penalty":0.1,"frequency_penalty":-0.2,"stop":["a","b"],"user":"u1","reasoning_effort":"high",
         "response_format":{"type":"json_schema","json_schema":{"name":"r","schema":{"type":"object"},"strict":true}},
@@ -210,7 +210,7 @@ TEST_CASE("chat: decode parameters, tool_choice, response_format, reasoning") {
     CHECK(r->parallel_tool_calls == false);
     CHECK_FALSE(r->stream);
 
-    auto r2 = decode_chat_request(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END",
+    auto r2 = decode_request(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":"END",
         "max_tokens":5,"reasoning_effort":"none","tool_choice":{"type":"function","function":{"name":"f"}},
         "response_format":{"type":"json_object"},"stream":false,"stream_options":{"include_usage":true}})", s);
     REQUIRE(r2.ok());
@@ -225,7 +225,7 @@ TEST_CASE("chat: decode parameters, tool_choice, response_format, reasoning") {
 
 TEST_CASE("chat: legacy functions and function_call become tools") {
     Session s = chat_session();
-    auto r = decode_chat_request(R"({"model":"m","functions":[{"name":"f","parameters":{"type":"object"}}],
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"m","functions":[{"name":"f","parameters":{"type":"object"}}],
         "function_call":{"name":"f"},"messages":[{"role":"user","content":"x"},
         {"role":"assistant","content":null,"function_call":{"name":"f","arguments":"{}"}},
         {"role":"function","name":"f","content":"ok"}]})", s);
@@ -261,7 +261,7 @@ TEST_CASE("chat: bad requests are 400") {
         R"({"messages":[{"role":"user","content":"x"}]})",
     };
     for (const char* b : bad) {
-        auto r = decode_chat_request(b, s);
+        auto r = decode_request(Protocol::OpenAIChat, b, s);
         INFO(b);
         CHECK_FALSE(r.ok());
         if (!r.ok()) CHECK(r.error().code == 400);
@@ -271,7 +271,7 @@ TEST_CASE("chat: bad requests are 400") {
 TEST_CASE("chat: legacy completions request") {
     Session s = chat_session();
     s.legacy_completion = true;
-    auto r = decode_chat_request(R"({"model":"gpt-3.5-turbo-instruct","prompt":"Say hi","stream":true,"n":1})", s);
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"gpt-3.5-turbo-instruct","prompt":"Say hi","stream":true,"n":1})", s);
     REQUIRE(r.ok());
     CHECK(r->legacy_completion);
     CHECK(r->max_tokens == 16);
@@ -280,7 +280,7 @@ TEST_CASE("chat: legacy completions request") {
     CHECK(r->messages[0].parts[0].text == "Say hi");
     CHECK(r->stream);
 
-    auto r2 = decode_chat_request(R"({"model":"m","prompt":["One"],"max_tokens":40})", s);
+    auto r2 = decode_request(Protocol::OpenAIChat, R"({"model":"m","prompt":["One"],"max_tokens":40})", s);
     REQUIRE(r2.ok());
     CHECK(r2->messages[0].parts[0].text == "One");
     CHECK(r2->max_tokens == 40);
@@ -289,7 +289,7 @@ TEST_CASE("chat: legacy completions request") {
                           R"({"model":"m","prompt":[[1,2]]})", R"({"model":"m"})",
                           R"({"model":"m","prompt":"x","echo":true})", R"({"model":"m","prompt":"x","best_of":3})",
                           R"({"model":"m","prompt":"x","suffix":"end"})"}) {
-        auto bad = decode_chat_request(b, s);
+        auto bad = decode_request(Protocol::OpenAIChat, b, s);
         INFO(b);
         CHECK_FALSE(bad.ok());
         if (!bad.ok()) CHECK(bad.error().code == 400);
@@ -300,7 +300,7 @@ TEST_CASE("chat: legacy completions request") {
 
 TEST_CASE("chat: the §1.2 example survives decode and encode") {
     Session s = chat_session();
-    auto r = decode_chat_request(kExample, s);
+    auto r = decode_request(Protocol::OpenAIChat, kExample, s);
     REQUIRE(r.ok());
     auto body = encode_chat_request(*r, s);
     REQUIRE(body.ok());
@@ -1081,7 +1081,7 @@ TEST_CASE("chat: every upstream call is answered right after its turn; orphan re
 
 TEST_CASE("chat: whitespace content next to tool_calls is not a text part (§7.7)") {
     Session s = chat_session();
-    auto r = decode_chat_request(R"({"model":"m","messages":[{"role":"user","content":"q"},
+    auto r = decode_request(Protocol::OpenAIChat, R"({"model":"m","messages":[{"role":"user","content":"q"},
         {"role":"assistant","content":" \n","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},
         {"role":"tool","tool_call_id":"a","content":"ok"}]})", s);
     REQUIRE(r.ok());

@@ -243,7 +243,7 @@ TEST_CASE("gemini: decode the §5.1 example") {
     Session s = gemini_session();
     s.client_model = "gemini-2.5-flash";
     s.stream = true;
-    auto r = decode_gemini_request(kExample, s);
+    auto r = decode_request(Protocol::Gemini, kExample, s);
     REQUIRE(r.ok());
     CHECK(r->model == "gemini-2.5-flash");
     CHECK(r->stream);
@@ -301,7 +301,7 @@ TEST_CASE("gemini: decode accepts snake_case keys everywhere") {
        "presence_penalty":0.1,"frequency_penalty":0.2,"seed":7,
        "response_mime_type":"application/json","response_schema":{"type":"OBJECT"},
        "thinking_config":{"thinking_level":"HIGH","include_thoughts":false}}})";
-    auto r = decode_gemini_request(body, s);
+    auto r = decode_request(Protocol::Gemini, body, s);
     REQUIRE(r.ok());
     REQUIRE(r->system.size() == 2);
     CHECK(r->system[1].text == "S2");
@@ -348,7 +348,7 @@ TEST_CASE("gemini: decode pairs functionResponses with calls by name and order")
                               {"functionResponse":{"name":"a","response":{"result":"one"}}},
                               {"functionResponse":{"name":"a","response":{"v":[1,2]}}},
                               {"functionResponse":{"name":"c","id":"given","response":{}}}]}]})";
-    auto r = decode_gemini_request(body, s);
+    auto r = decode_request(Protocol::Gemini, body, s);
     REQUIRE(r.ok());
     const auto& calls = r->messages[1].parts;
     const auto& res = r->messages[2].parts;
@@ -372,13 +372,13 @@ TEST_CASE("gemini: decode rejects bad input with 400") {
     for (const char* body : {"[]", "{", R"({"x":1})", R"({"contents":"hi"})", R"({"contents":[{"role":"bot","parts":[]}]})",
                              R"({"contents":[{"role":"user","parts":{"text":"x"}}]})",
                              R"({"contents":[{"role":"user","parts":[7]}]})"}) {
-        auto r = decode_gemini_request(body, s);
+        auto r = decode_request(Protocol::Gemini, body, s);
         INFO(body);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().code == 400);
     }
     // A string systemInstruction and a missing role are accepted.
-    auto r = decode_gemini_request(R"({"systemInstruction":"Be kind.","contents":[{"parts":[{"text":"x"}]}]})", s);
+    auto r = decode_request(Protocol::Gemini, R"({"systemInstruction":"Be kind.","contents":[{"parts":[{"text":"x"}]}]})", s);
     REQUIRE(r.ok());
     CHECK(r->system.at(0).text == "Be kind.");
     CHECK(r->messages.at(0).role == ir::Role::User);
@@ -389,7 +389,7 @@ TEST_CASE("gemini: decode thinking budgets") {
     auto with = [&](const char* tc) {
         std::string body = std::string(R"({"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"thinkingConfig":)") +
                            tc + "}}";
-        auto r = decode_gemini_request(body, s);
+        auto r = decode_request(Protocol::Gemini, body, s);
         REQUIRE(r.ok());
         return r->reasoning;
     };
@@ -737,7 +737,7 @@ TEST_CASE("gemini: encode thinking config per model generation") {
 
 TEST_CASE("gemini: request round trip keeps the §5.1 example's meaning") {
     Session s = gemini_session();
-    auto r = decode_gemini_request(kExample, s);
+    auto r = decode_request(Protocol::Gemini, kExample, s);
     REQUIRE(r.ok());
     auto d = parse(encode_ok(*r, s));
     auto want = parse(kExample);
@@ -1089,7 +1089,7 @@ TEST_CASE("gemini: decoders survive truncated and mistyped input") {
     std::string req(kExample), resp(response);
     for (size_t n = 0; n <= req.size(); ++n) {
         Session s = gemini_session();
-        auto r = decode_gemini_request(std::string_view(req).substr(0, n), s);
+        auto r = decode_request(Protocol::Gemini, std::string_view(req).substr(0, n), s);
         if (r.ok()) (void)encode_gemini_request(*r, s);
     }
     for (size_t n = 0; n <= resp.size(); ++n) {
@@ -1118,7 +1118,7 @@ TEST_CASE("gemini: decoders survive truncated and mistyped input") {
     for (const char* body : odd_requests) {
         Session s = cross_session();
         INFO(body);
-        auto r = decode_gemini_request(body, s);
+        auto r = decode_request(Protocol::Gemini, body, s);
         if (r.ok()) (void)encode_gemini_request(*r, s);
     }
     const char* odd_responses[] = {

@@ -654,7 +654,7 @@ TEST_CASE("responses: each signed thinking run becomes its own reasoning item") 
     back.client = Protocol::OpenAIResponses;
     std::string body = std::string(R"({"model":"m","input":[)") + to_json(out[0]) + "," + to_json(out[2]) +
                        R"(,{"role":"user","content":"more"}]})";
-    auto r = decode_responses_request(body, back);
+    auto r = decode_request(Protocol::OpenAIResponses, body, back);
     REQUIRE(r.ok());
     REQUIRE(r->messages.size() == 2);
     CHECK(r->messages[0].parts[0].signature == "S1");
@@ -720,7 +720,7 @@ TEST_CASE("responses: a request with calls, outputs and reasoning items decodes 
         {"role":"user","content":"Thanks"},
         {"type":"web_search_call","id":"ws_1","status":"completed"}
       ]})";
-    auto r = decode_responses_request(body, s);
+    auto r = decode_request(Protocol::OpenAIResponses, body, s);
     REQUIRE(r.ok());
     CHECK(r->model == "gpt-5");
     CHECK(r->stream);
@@ -794,7 +794,7 @@ TEST_CASE("responses: a request with calls, outputs and reasoning items decodes 
 
 TEST_CASE("responses: simple request forms decode") {
     Session s;
-    auto r = decode_responses_request(R"({"model":"m","input":"Hello","tool_choice":{"type":"function","name":"f"},
+    auto r = decode_request(Protocol::OpenAIResponses, R"({"model":"m","input":"Hello","tool_choice":{"type":"function","name":"f"},
         "safety_identifier":"sid","text":{"format":{"type":"json_object"}},"reasoning":{"effort":"none"}})", s);
     REQUIRE(r.ok());
     REQUIRE(r->messages.size() == 1);
@@ -807,7 +807,7 @@ TEST_CASE("responses: simple request forms decode") {
     CHECK(r->reasoning.mode == ir::ReasoningMode::Off);
     CHECK_FALSE(r->stream);
 
-    r = decode_responses_request(R"({"model":"m","input":[],"tool_choice":"none"})", s);
+    r = decode_request(Protocol::OpenAIResponses, R"({"model":"m","input":[],"tool_choice":"none"})", s);
     REQUIRE(r.ok());
     CHECK(r->tool_choice.mode == ir::ToolChoiceMode::None);
 }
@@ -815,7 +815,7 @@ TEST_CASE("responses: simple request forms decode") {
 TEST_CASE("responses: requests that need OpenAI's server state or cannot be served are refused with 400") {
     Session s;
     auto fails = [&](const char* body, const char* needle) {
-        auto r = decode_responses_request(body, s);
+        auto r = decode_request(Protocol::OpenAIResponses, body, s);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().code == 400);
         CHECK_MESSAGE(r.error().message.find(needle) != std::string::npos, r.error().message);
@@ -836,7 +836,7 @@ TEST_CASE("responses: requests that need OpenAI's server state or cannot be serv
     fails(R"([1,2])", "object");
     fails(R"({"model":"m","input":"hi")", "JSON");
     // Not a Responses field: ignored.
-    CHECK(decode_responses_request(R"({"model":"m","input":"hi","previous_response_id":null,"stop":"x"})", s).ok());
+    CHECK(decode_request(Protocol::OpenAIResponses, R"({"model":"m","input":"hi","previous_response_id":null,"stop":"x"})", s).ok());
 }
 
 // ---------------------------------------------------------------------------
@@ -1053,7 +1053,7 @@ TEST_CASE("responses: a request survives Responses -> IR -> Responses") {
         {"type":"function_call_output","call_id":"call_1","output":"ok"}],
         "tools":[{"type":"function","name":"f","parameters":{"type":"object"},"strict":true}],"tool_choice":"required",
         "reasoning":{"effort":"low"}})";
-    auto r = decode_responses_request(body, s);
+    auto r = decode_request(Protocol::OpenAIResponses, body, s);
     REQUIRE(r.ok());
     auto d = parse(encode_responses_request(r.value(), s).value());
     CHECK(str(d, "instructions") == "sys");
