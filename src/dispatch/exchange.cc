@@ -20,6 +20,7 @@
 #include "server/request_context.h"
 #include "server/snapshot.h"
 #include "server/worker.h"
+#include "translate/json_util.h"
 #include "translate/sse.h"
 #include "translate/stream_limits.h"
 
@@ -485,6 +486,7 @@ bool Exchange::fetch_media(const std::string& upstream_model) {
 bool Exchange::prepare_translation() {
     if (tr_) return true;
     Result<std::unique_ptr<Translation>> t = Translation::create(ctx_);
+    ctx_.body_dom.reset();  // decoded: the IR holds what it said
     if (!t) {
         ctx_.fail(ErrorKind::BadRequest, t.error().message);
         return false;

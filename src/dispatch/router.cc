@@ -51,6 +51,8 @@ Router::Router(const config::Config& cfg, credentials::Ledger& ledger) : strateg
             c.token_file = file;
             p.creds.push_back(std::move(c));
         }
+        for (unsigned client = 0; client <= static_cast<unsigned>(Protocol::Gemini); ++client)
+            if (static_cast<unsigned>(p.wire) != client) other_wires_ |= 1u << client;
         providers_.push_back(std::move(p));
     }
     rr_ = std::make_unique<std::atomic<uint64_t>[]>(providers_.size() + 1);

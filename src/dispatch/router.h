@@ -59,6 +59,9 @@ public:
     Router(const config::Config& cfg, credentials::Ledger& ledger);
 
     std::vector<Match> match(std::string_view model) const;
+    // A request of this protocol may reach a provider of another wire: its
+    // body scan builds the DOM the codecs decode (one parse, not two).
+    bool may_translate(Protocol client) const { return other_wires_ & (1u << static_cast<unsigned>(client)); }
     const std::vector<Provider>& providers() const { return providers_; }
     void set_tls(size_t provider, std::shared_ptr<const upstream::TlsContext> tls) { providers_[provider].tls = std::move(tls); }
     // Every exact (non-glob) model name clients can ask for, in config order, deduplicated.
@@ -121,6 +124,7 @@ private:
     int64_t sticky_ttl_ms_ = 0;
     credentials::Sessions* sessions_ = nullptr;
     std::vector<Provider> providers_;
+    unsigned other_wires_ = 0;  // bit p: some provider speaks a wire other than Protocol p
     std::unique_ptr<std::atomic<uint64_t>[]> rr_;  // one rotation counter per provider (a group's first)
 };
 

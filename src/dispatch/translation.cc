@@ -185,6 +185,22 @@ std::string too_deep_in_request(const translate::JsonDepthScope& depth) {
     return "a JSON text inside the request (tool-call arguments or a tool result): " + depth.what();
 }
 
+// The client's request decoded: from the DOM the body scan built, else from
+// its text. A Gemini countTokens body may wrap the request in
+// generateContentRequest.
+Result<ir::Request> decode_body(const RequestContext& ctx, std::string_view body, translate::Session& s) {
+    if (ctx.route.op != Operation::GeminiCountTokens)
+        return ctx.body_dom ? translate::decode_request(s.client, *ctx.body_dom, s)
+                            : translate::decode_request(s.client, body, s);
+    translate::JsonDoc doc;
+    const JsonValue* root = ctx.body_dom.get();
+    if (!root && translate::parse_json(body, doc, nullptr, {.in_place = true, .utf8_checked = s.body_utf8_checked}))
+        root = &doc;
+    if (!root) return translate::decode_request(s.client, body, s);  // its parse error
+    const JsonValue* inner = translate::member(*root, "generateContentRequest", "generate_content_request");
+    return translate::decode_request(s.client, translate::is_object(inner) ? *inner : *root, s);
+}
+
 std::string count_answer(Protocol client, int64_t tokens) {
     if (client == Protocol::Gemini) return "{\"totalTokens\":" + std::to_string(tokens) + "}";
     return "{\"input_tokens\":" + std::to_string(tokens) + "}";
@@ -218,21 +234,11 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
     }
 
     std::string_view body(ctx.body_data ? ctx.body_data : "", ctx.body_len);
-    std::string unwrapped;
-    if (ctx.route.op == Operation::GeminiCountTokens) {
-        translate::JsonDoc doc;
-        if (translate::parse_json(body, doc))
-            if (const JsonValue* inner = translate::member(doc, "generateContentRequest", "generate_content_request");
-                translate::is_object(inner)) {
-                unwrapped = translate::to_json(*inner);
-                body = unwrapped;
-            }
-    }
     s.body_bytes = t->request_bytes_ = body.size();
     // BodyStage's scan_body refused any body with a string that is not
     // valid UTF-8; is_object is set only by a scan that passed.
     s.body_utf8_checked = ctx.body.is_object;
-    Result<ir::Request> req = translate::decode_request(s.client, body, s);
+    Result<ir::Request> req = decode_body(ctx, body, s);
     if (!req) return Error{400, req.error().message};
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
     t->request_ = std::move(req).value();

@@ -1,7 +1,8 @@
 // Body scan: validates the JSON body (iteratively, so deep nesting cannot
 // overflow the stack; nesting past `max_depth` and strings that are not
 // valid UTF-8 are refused) and picks out the few top-level fields the gateway
-// needs on a passthrough, without building a DOM.
+// needs on a passthrough, without building a DOM; or, for a request that may
+// be translated, building the DOM the codecs decode in the same pass.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,10 @@
 
 #include "common/json.h"
 #include "common/result.h"
+
+namespace agd::translate {
+class JsonDoc;
+}
 
 namespace agd {
 
@@ -34,6 +39,11 @@ inline constexpr size_t kMaxSessionField = 512;
 // data must be followed by a NUL byte (data[len] == 0). Errors carry a
 // message fit for the client ("invalid JSON at byte 17: Missing a comma...").
 // max_depth counts levels of arrays and objects (`{}` is 1): server.max_json_depth.
-Result<BodyInfo> scan_body(const char* data, size_t len, unsigned max_depth = kDefaultMaxJsonDepth);
+// With `dom`, the one pass also builds the body's DOM there: its strings
+// point into a copy of the text in the document's pool, unescaped in place,
+// so nothing of it may be kept past the document (see ParseOptions::in_place).
+// On failure the document is left null.
+Result<BodyInfo> scan_body(const char* data, size_t len, unsigned max_depth = kDefaultMaxJsonDepth,
+                           translate::JsonDoc* dom = nullptr);
 
 }  // namespace agd

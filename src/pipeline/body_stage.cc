@@ -1,19 +1,27 @@
 #include "pipeline/body_stage.h"
 
+#include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "translate/json_util.h"
 
 namespace agd {
 
 StageResult BodyStage::on_request(RequestContext& ctx) const {
     if (!is_upstream_operation(ctx.route.op)) return StageResult::Continue;
-    Result<BodyInfo> r =
-        scan_body(ctx.body_data ? ctx.body_data : "", ctx.body_len, ctx.snap->config->server.max_json_depth);
+    // A request that may be translated gets its DOM from the same pass
+    // (legacy completions always are).
+    std::unique_ptr<translate::JsonDoc> dom;
+    if (ctx.route.op == Operation::Completions || ctx.snap->router->may_translate(ctx.route.protocol))
+        dom = std::make_unique<translate::JsonDoc>();
+    Result<BodyInfo> r = scan_body(ctx.body_data ? ctx.body_data : "", ctx.body_len,
+                                   ctx.snap->config->server.max_json_depth, dom.get());
     if (!r) {
         ctx.fail(ErrorKind::BadRequest, r.error().message);
         return StageResult::Reply;
     }
     ctx.body = std::move(r.value());
+    if (dom && dom->IsObject()) ctx.body_dom = std::move(dom);  // else the scan had no memory for it
     if (ctx.route.protocol != Protocol::Gemini) {
         if (!ctx.body.has_model || ctx.body.model.empty()) {
             ctx.fail(ErrorKind::BadRequest, "missing required field 'model' (a non-empty string)");

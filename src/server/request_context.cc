@@ -11,6 +11,7 @@
 #include "server/runtime.h"
 #include "server/snapshot.h"
 #include "server/worker.h"
+#include "translate/json_util.h"
 
 namespace agd {
 

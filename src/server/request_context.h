@@ -89,6 +89,10 @@ public:
     const char* body_data = nullptr;  // contiguous, NUL-terminated, valid for the request's life
     size_t body_len = 0;
     BodyInfo body;
+    // The body's DOM, built by the body scan when the request may be
+    // translated (Router::may_translate); the codecs decode it instead of
+    // parsing the text again, and the Exchange frees it once decoded.
+    std::unique_ptr<translate::JsonDoc> body_dom;
 
     // --- headers
     std::string_view header(const char* name) const;  // "" when absent

@@ -3,11 +3,12 @@
 #include <string>
 
 #include "pipeline/body.h"
+#include "scan_both.h"
 
 using namespace agd;
 
 namespace {
-Result<BodyInfo> scan(const std::string& s) { return scan_body(s.c_str(), s.size()); }
+Result<BodyInfo> scan(const std::string& s) { return test::scan_both(s); }
 }  // namespace
 
 TEST_CASE("body scan: model span and stream flag") {
@@ -59,7 +60,7 @@ TEST_CASE("body scan: deep nesting does not overflow the stack, and past max_dep
     CHECK(r.error().message ==
           "the request body nests JSON arrays and objects deeper than 512 levels (server.max_json_depth), at byte 528");
     // The scan itself is iterative: with a limit above the nesting it passes.
-    auto all = scan_body(deep.c_str(), deep.size(), 200001);
+    auto all = test::scan_both(deep, 200001);
     REQUIRE(all.ok());
     CHECK(all->model == "m");
 }
@@ -75,8 +76,8 @@ TEST_CASE("body scan: the depth limit counts arrays and objects, the root includ
     for (unsigned limit : {16u, 512u, 4096u}) {
         CAPTURE(limit);
         std::string ok = nested(static_cast<int>(limit) - 2), bad = nested(static_cast<int>(limit) - 1);
-        CHECK(scan_body(ok.c_str(), ok.size(), limit).ok());
-        auto r = scan_body(bad.c_str(), bad.size(), limit);
+        CHECK(test::scan_both(ok, limit).ok());
+        auto r = test::scan_both(bad, limit);
         REQUIRE_FALSE(r.ok());
         CHECK(r.error().message.find("deeper than " + std::to_string(limit) + " levels") != std::string::npos);
     }
@@ -112,11 +113,11 @@ TEST_CASE("body scan: strings must be valid UTF-8 once decoded") {
 
 TEST_CASE("body scan: a raw NUL byte is named") {
     std::string b("{\"model\":\"a\0b\"}", 15);
-    auto r = scan_body(b.c_str(), b.size());
+    auto r = test::scan_both(b);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().message == "invalid JSON in request body: a NUL byte at byte 11 (a string holds one only as the escape \\u0000)");
     std::string after("{\"model\":\"a\"}\0", 14);
-    auto t = scan_body(after.c_str(), after.size());
+    auto t = test::scan_both(after);
     REQUIRE_FALSE(t.ok());
     CHECK(t.error().message.find("NUL byte at byte 13") != std::string::npos);
 }
@@ -144,4 +145,12 @@ TEST_CASE("body scan: what names a conversation, at its own level only") {
     r = scan(R"({"prompt_cache_key":")" + std::string(5000, 'k') + R"("})");
     REQUIRE(r.ok());
     CHECK(r->prompt_cache_key.size() == kMaxSessionField);
+}
+
+TEST_CASE("body scan: the DOM built in the same pass holds every kind of value") {
+    // scan_both compares the DOM with a parse of the text.
+    auto r = scan(R"({"model":"m","i":-7,"u":7,"i64":-9000000000,"u64":18000000000000000000,"d":-0.25,)"
+                  R"("e":1e300,"b":[true,false,null],"s":"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00","o":{"k":{}},"a":[[],{}]})");
+    REQUIRE(r.ok());
+    CHECK(r->model == "m");
 }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pipeline/body.h"
+#include "scan_both.h"
 #include "pipeline/classify.h"
 #include "translate/sse.h"
 
@@ -43,7 +44,7 @@ TEST_CASE("body scan: mutated bodies never crash, and a found model matches its 
     int parsed = 0;
     for (int i = 0; i < 20000; ++i) {
         std::string s = mutate(seeds[i % 3], rng);
-        auto r = scan_body(s.c_str(), s.size());
+        auto r = test::scan_both(s);
         if (!r.ok()) {
             CHECK(r.error().code == 400);
             continue;
