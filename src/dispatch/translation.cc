@@ -1,7 +1,9 @@
 #include "dispatch/translation.h"
 
 #include <map>
+#include <set>
 
+#include "common/log.h"
 #include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
@@ -201,6 +203,20 @@ Result<ir::Request> decode_body(const RequestContext& ctx, std::string_view body
     return translate::decode_request(s.client, translate::is_object(inner) ? *inner : *root, s);
 }
 
+// Hosted tools the client declared (web_search, ...) that the provider's
+// wire has no form for are left out of the request: each worker says so
+// once per provider and tool type (Codex declares web_search with every
+// request), at most for 256 pairs.
+void warn_dropped(const Provider& provider, const std::vector<std::string>& types) {
+    thread_local std::set<std::string> warned;
+    for (const auto& t : types) {
+        if (warned.size() >= 256) return;
+        if (!warned.insert(provider.cfg->name + '\0' + t).second) continue;
+        log::warning("provider {}: a client's {} tool has no form on the {} wire; its requests go without it",
+                     provider.cfg->name, t, protocol_name(provider.wire));
+    }
+}
+
 std::string count_answer(Protocol client, int64_t tokens) {
     if (client == Protocol::Gemini) return "{\"totalTokens\":" + std::to_string(tokens) + "}";
     return "{\"input_tokens\":" + std::to_string(tokens) + "}";
@@ -269,6 +285,7 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
     Result<std::string> body = translate::encode_request(provider.wire, request_, s);
     if (!body) return Error{body.error().code ? body.error().code : 400, body.error().message};
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
+    if (!s.dropped_tools.empty()) warn_dropped(provider, s.dropped_tools);
     body_ = counting() ? count_body(provider.wire, body.value(), upstream_model) : std::move(body).value();
     decoder_.reset();
     encoder_.reset();

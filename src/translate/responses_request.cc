@@ -182,18 +182,36 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             p.kind = ir::PartKind::ToolCall;
             p.call_id.assign(get_string(member(item, "call_id")));
             if (p.call_id.empty()) return where(idx) + ": function_call needs a call_id";
-            p.name.assign(get_string(member(item, "name")));
-            if (p.name.empty()) return where(idx) + ": function_call needs a name";
+            std::string_view name = get_string(member(item, "name"));
+            if (name.empty()) return where(idx) + ": function_call needs a name";
+            p.name = Session::flat_tool_name(get_string(member(item, "namespace")), name);
             const JsonValue* a = member(item, "arguments");
             if (a && a->IsObject()) p.args_json = repair_args_json(to_json(*a));
             else p.args_json = repair_args_json(get_string(a));
             call_names[p.call_id] = p.name;
             assistant_turn(r).parts.push_back(std::move(p));
-        } else if (type == "function_call_output") {
+        } else if (type == "custom_tool_call") {
+            // A freeform call goes to other wires as a call of the function
+            // the tool was declared as: its input is the one argument.
+            ir::Part p;
+            p.kind = ir::PartKind::ToolCall;
+            p.call_id.assign(get_string(member(item, "call_id")));
+            if (p.call_id.empty()) return where(idx) + ": custom_tool_call needs a call_id";
+            std::string_view name = get_string(member(item, "name"));
+            if (name.empty()) return where(idx) + ": custom_tool_call needs a name";
+            p.name = Session::flat_tool_name(get_string(member(item, "namespace")), name);
+            JsonWriter w(p.args_json);
+            w.StartObject();
+            write_key(w, "input");
+            write_string(w, get_string(member(item, "input")));
+            w.EndObject();
+            call_names[p.call_id] = p.name;
+            assistant_turn(r).parts.push_back(std::move(p));
+        } else if (type == "function_call_output" || type == "custom_tool_call_output") {
             ir::Part p;
             p.kind = ir::PartKind::ToolResult;
             p.call_id.assign(get_string(member(item, "call_id")));
-            if (p.call_id.empty()) return where(idx) + ": function_call_output needs a call_id";
+            if (p.call_id.empty()) return where(idx) + ": " + std::string(type) + " needs a call_id";
             if (auto it = call_names.find(p.call_id); it != call_names.end()) p.name = it->second;
             const JsonValue* out = member(item, "output");
             if (out && out->IsObject()) {
@@ -229,6 +247,8 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             if (!enc.empty()) untag_signature(enc, Protocol::OpenAIResponses, p);
             if (p.text.empty() && p.signature.empty()) continue;
             assistant_turn(r).parts.push_back(std::move(p));
+        } else if (type == "additional_tools") {
+            continue;  // its tools are declared with the top-level ones
         } else if (type == "item_reference") {
             return where(idx) + ": item_reference" + std::string(kNeedsResponses);
         } else if (type.empty()) {
@@ -240,20 +260,112 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
     return {};
 }
 
-std::string decode_tools(const JsonValue& tools, ir::Request& r) {
-    if (!tools.IsArray()) return "tools must be an array";
-    for (const auto& t : tools.GetArray()) {
-        if (!t.IsObject()) return "tools entries must be objects";
-        if (get_string(member(t, "type")) != "function") continue;  // built-in: not servable elsewhere
-        const JsonValue* src = &t;
-        if (!member(t, "name") && is_object(member(t, "function"))) src = member(t, "function");  // Chat shape, tolerated
-        ir::Tool tool;
-        tool.name.assign(get_string(member(*src, "name")));
-        if (tool.name.empty()) return "function tools need a name";
-        tool.description.assign(get_string(member(*src, "description")));
+// The one parameter a custom (freeform) tool is declared with toward a
+// function-only upstream: its input as a string, the format it follows
+// (a grammar) in the parameter's description.
+std::string custom_parameters(const JsonValue* format) {
+    std::string desc = "The tool's whole input, as free text.";
+    if (is_object(format) && get_string(member(*format, "type")) == "grammar") {
+        std::string_view syntax = get_string(member(*format, "syntax"));
+        std::string_view definition = get_string(member(*format, "definition"));
+        if (!definition.empty()) {
+            desc += " It must follow this ";
+            desc += syntax.empty() ? std::string_view("grammar") : syntax;
+            desc += syntax.empty() ? ":\n" : " grammar:\n";
+            desc += definition;
+        }
+    }
+    std::string out;
+    JsonWriter w(out);
+    w.StartObject();
+    write_key(w, "type");
+    write_string(w, "object");
+    write_key(w, "properties");
+    w.StartObject();
+    write_key(w, "input");
+    w.StartObject();
+    write_key(w, "type");
+    write_string(w, "string");
+    write_key(w, "description");
+    write_string(w, desc);
+    w.EndObject();
+    w.EndObject();
+    write_key(w, "required");
+    w.StartArray();
+    write_string(w, "input");
+    w.EndArray();
+    write_key(w, "additionalProperties");
+    w.Bool(false);
+    w.EndObject();
+    return out;
+}
+
+// Tools the Responses API runs itself: another wire has no form for them.
+bool hosted_tool(std::string_view type) {
+    static constexpr std::string_view kHosted[] = {
+        "web_search", "web_search_preview", "web_search_preview_2025_03_11", "file_search", "code_interpreter",
+        "computer_use_preview", "computer_use", "image_generation", "mcp", "local_shell", "tool_search"};
+    return std::find(std::begin(kHosted), std::end(kHosted), type) != std::end(kHosted);
+}
+
+// One entry of `tools` (or of a namespace's or an additional_tools item's
+// `tools`), `at` naming it for errors. Functions and custom tools become IR
+// functions under their flat names; a namespace's tools are taken one by
+// one; hosted tools are left out (noted for the warning); any other type is
+// the client's error.
+std::string decode_tool(const JsonValue& t, std::string_view ns, const std::string& at, ir::Request& r, Session& s) {
+    if (!t.IsObject()) return at + " must be an object";
+    std::string_view type = get_string(member(t, "type"));
+    if (type == "namespace") {
+        if (!ns.empty()) return at + ": a namespace cannot hold another namespace";
+        std::string_view name = get_string(member(t, "name"));
+        if (name.empty()) return at + ": a namespace needs a name";
+        const JsonValue* inner = member(t, "tools");
+        if (!is_array(inner)) return at + ": a namespace needs a tools array";
+        size_t i = 0;
+        for (const auto& e : inner->GetArray()) {
+            std::string err = decode_tool(e, name, at + ".tools[" + std::to_string(i++) + "]", r, s);
+            if (!err.empty()) return err;
+        }
+        return {};
+    }
+    if (type != "function" && type != "custom") {
+        if (type.empty()) return at + " has no type";
+        if (!hosted_tool(type))
+            return at + " has the type '" + std::string(type) +
+                   "', which the gateway cannot carry to this model's provider (function, custom and namespace "
+                   "tools can be)";
+        if (std::find(s.dropped_tools.begin(), s.dropped_tools.end(), type) == s.dropped_tools.end())
+            s.dropped_tools.emplace_back(type);
+        return {};
+    }
+    const JsonValue* src = &t;
+    if (!member(t, "name") && is_object(member(t, "function"))) src = member(t, "function");  // Chat shape, tolerated
+    std::string_view name = get_string(member(*src, "name"));
+    if (name.empty()) return at + ": " + std::string(type) + " tools need a name";
+    ir::Tool tool;
+    tool.name = Session::flat_tool_name(ns, name);
+    for (const auto& have : r.tools)
+        if (have.name == tool.name) return {};  // declared twice: once is enough
+    tool.description.assign(get_string(member(*src, "description")));
+    if (type == "custom") {
+        tool.parameters_json = custom_parameters(member(*src, "format"));
+        s.add_client_tool({tool.name, std::string(ns == "functions" ? std::string_view() : ns), std::string(name), true});
+    } else {
         if (const JsonValue* p = member(*src, "parameters"); is_object(p)) tool.parameters_json = to_json(*p);
         tool.strict = get_bool(member(*src, "strict"));
-        r.tools.push_back(std::move(tool));
+        if (tool.name != name) s.add_client_tool({tool.name, std::string(ns), std::string(name), false});
+    }
+    r.tools.push_back(std::move(tool));
+    return {};
+}
+
+std::string decode_tools(const JsonValue& tools, const std::string& at, ir::Request& r, Session& s) {
+    if (!tools.IsArray()) return at + " must be an array";
+    size_t i = 0;
+    for (const auto& t : tools.GetArray()) {
+        std::string err = decode_tool(t, {}, at + "[" + std::to_string(i++) + "]", r, s);
+        if (!err.empty()) return err;
     }
     return {};
 }
@@ -270,11 +382,11 @@ std::string decode_tool_choice(const JsonValue& tc, ir::Request& r) {
     }
     if (!tc.IsObject()) return "tool_choice must be a string or an object";
     std::string_view type = get_string(member(tc, "type"));
-    if (type == "function") {
+    if (type == "function" || type == "custom") {
         std::string_view name = get_string(member(tc, "name"));
-        if (name.empty()) return "tool_choice of type function needs a name";
+        if (name.empty()) return "tool_choice of type " + std::string(type) + " needs a name";
         r.tool_choice.mode = ir::ToolChoiceMode::Named;
-        r.tool_choice.name.assign(name);
+        r.tool_choice.name = Session::flat_tool_name(get_string(member(tc, "namespace")), name);
         return {};
     }
     if (type == "allowed_tools") {
@@ -282,9 +394,11 @@ std::string decode_tool_choice(const JsonValue& tc, ir::Request& r) {
         r.tool_choice.mode = mode == "required" ? ir::ToolChoiceMode::Required : ir::ToolChoiceMode::Auto;
         if (const JsonValue* list = member(tc, "tools"); is_array(list)) {
             for (const auto& t : list->GetArray()) {
-                if (get_string(member(t, "type")) != "function") continue;
+                std::string_view kind = get_string(member(t, "type"));
+                if (kind != "function" && kind != "custom") continue;
                 std::string_view name = get_string(member(t, "name"));
-                if (!name.empty()) r.tool_choice.allowed.emplace_back(name);
+                if (!name.empty())
+                    r.tool_choice.allowed.push_back(Session::flat_tool_name(get_string(member(t, "namespace")), name));
             }
         }
         return {};
@@ -357,8 +471,20 @@ Result<ir::Request> decode_responses_request(const JsonValue& doc, Session& s) {
     }
 
     if (const JsonValue* tools = member(doc, "tools"); tools && !tools->IsNull()) {
-        std::string err = decode_tools(*tools, r);
+        std::string err = decode_tools(*tools, "tools", r, s);
         if (!err.empty()) return ReqResult::fail(400, err);
+    }
+    // Codex's "Responses lite" declares its tools in an input item instead.
+    if (is_array(input)) {
+        size_t i = 0;
+        for (const auto& item : input->GetArray()) {
+            const size_t idx = i++;
+            if (get_string(member(item, "type")) != "additional_tools") continue;
+            const JsonValue* tools = member(item, "tools");
+            if (!tools) continue;
+            std::string err = decode_tools(*tools, where(idx) + ".tools", r, s);
+            if (!err.empty()) return ReqResult::fail(400, err);
+        }
     }
     if (const JsonValue* tc = member(doc, "tool_choice")) {
         std::string err = decode_tool_choice(*tc, r);

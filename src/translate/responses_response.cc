@@ -164,6 +164,40 @@ void write_function_call_item(JsonWriter& w, std::string_view id, std::string_vi
     w.EndObject();
 }
 
+std::string custom_input(std::string_view args_json) {
+    JsonDoc d;
+    if (parse_json(args_json, d)) {
+        if (d.IsString()) return std::string(d.GetString(), d.GetStringLength());
+        if (d.IsObject() && d.MemberCount() == 0) return {};
+        if (const JsonValue* in = member(d, "input"); in && in->IsString())
+            return std::string(in->GetString(), in->GetStringLength());
+    }
+    return std::string(args_json);
+}
+
+void write_call_item(JsonWriter& w, const Session::ClientTool* ct, std::string_view id, std::string_view call_id,
+                     std::string_view flat_name, std::string_view args, std::string_view status) {
+    if (!ct) return write_function_call_item(w, id, call_id, flat_name, args, status);
+    w.StartObject();
+    write_key(w, "id");
+    write_string(w, id);
+    write_key(w, "type");
+    write_string(w, ct->custom ? "custom_tool_call" : "function_call");
+    write_key(w, "status");
+    write_string(w, status);
+    write_key(w, ct->custom ? "input" : "arguments");
+    write_string(w, args);
+    write_key(w, "call_id");
+    write_string(w, call_id);
+    if (!ct->ns.empty()) {
+        write_key(w, "namespace");
+        write_string(w, ct->ns);
+    }
+    write_key(w, "name");
+    write_string(w, ct->name);
+    w.EndObject();
+}
+
 // The response object (§2.3). `output_json` is the JSON array text of the
 // items; `usage` null writes "usage":null.
 void write_response_object(JsonWriter& w, std::string_view id, int64_t created, const Outcome& o,
@@ -335,9 +369,12 @@ std::string encode_responses_response(const ir::Response& r, Session& s) {
                 break;
             case ir::PartKind::ToolCall:
                 flush_text();
-                write_function_call_item(ow, s.new_id("fc_"), p.call_id, p.name,
-                                         p.args_json.empty() ? std::string_view("{}") : std::string_view(p.args_json),
-                                         "completed");
+                if (const Session::ClientTool* ct = s.client_tool(p.name); ct && ct->custom)
+                    write_call_item(ow, ct, s.new_id("ctc_"), p.call_id, p.name, custom_input(p.args_json), "completed");
+                else
+                    write_call_item(ow, ct, s.new_id("fc_"), p.call_id, p.name,
+                                    p.args_json.empty() ? std::string_view("{}") : std::string_view(p.args_json),
+                                    "completed");
                 break;
             default: break;  // redacted thinking has no Responses form
         }

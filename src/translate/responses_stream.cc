@@ -296,6 +296,7 @@ private:
     enum class ToolState { Pending, Open, Closed };
     struct ToolItem {
         std::string item_id, call_id, name, args;
+        const Session::ClientTool* client = nullptr;  // a namespaced or custom tool (written in its form)
         int output_index = -1;
         ToolState state = ToolState::Pending;
         bool ended = false;
@@ -549,6 +550,7 @@ private:
         ToolItem& t = tools_[ev.index];
         t.call_id.assign(ev.id);
         t.name.assign(ev.name);
+        t.client = s_.client_tool(t.name);
         any_tool_ = true;
         if (open_ != Open::Tool) open_tool(ev.index);
     }
@@ -558,7 +560,7 @@ private:
     void open_tool(int index) {
         close_text();
         ToolItem& t = tools_[index];
-        open_item(Open::Tool, s_.new_id("fc_"));
+        open_item(Open::Tool, s_.new_id(custom(t) ? "ctc_" : "fc_"));
         open_tool_ = index;
         t.item_id = item_id_;
         t.output_index = output_index_;
@@ -567,11 +569,13 @@ private:
             write_key(w, "output_index");
             w.Int(output_index_);
             write_key(w, "item");
-            write_function_call_item(w, t.item_id, t.call_id, t.name, "", "in_progress");
+            write_call_item(w, t.client, t.item_id, t.call_id, t.name, "", "in_progress");
         });
-        if (!t.args.empty()) args_delta(t.args);
+        if (!t.args.empty() && !custom(t)) args_delta(t.args);
         if (t.ended) close_tool();
     }
+
+    static bool custom(const ToolItem& t) { return t.client && t.client->custom; }
 
     void args_delta(std::string_view d) {
         emit("response.function_call_arguments.delta", [&](JsonWriter& w) {
@@ -591,7 +595,8 @@ private:
                                         std::to_string(stream_limits::kMaxHeld >> 20) + " MiB a stream may hold");
         held_ += d.size();
         it->second.args.append(d);
-        if (it->second.state == ToolState::Open) args_delta(d);
+        // A custom tool's input is its arguments' one string: told whole at the end.
+        if (it->second.state == ToolState::Open && !custom(it->second)) args_delta(d);
     }
 
     void tool_end(int index) {
@@ -619,16 +624,30 @@ private:
             held_ += 2;
         }
         t.state = ToolState::Closed;
-        emit("response.function_call_arguments.done", [&](JsonWriter& w) {
-            item_fields(w);
-            write_key(w, "name");
-            write_string(w, t.name);
-            write_key(w, "arguments");
-            write_string(w, t.args);
-        });
+        if (custom(t)) {
+            t.args = custom_input(t.args);
+            emit("response.custom_tool_call_input.delta", [&](JsonWriter& w) {
+                item_fields(w);
+                write_key(w, "delta");
+                write_string(w, t.args);
+            });
+            emit("response.custom_tool_call_input.done", [&](JsonWriter& w) {
+                item_fields(w);
+                write_key(w, "input");
+                write_string(w, t.args);
+            });
+        } else {
+            emit("response.function_call_arguments.done", [&](JsonWriter& w) {
+                item_fields(w);
+                write_key(w, "name");
+                write_string(w, t.client ? std::string_view(t.client->name) : std::string_view(t.name));
+                write_key(w, "arguments");
+                write_string(w, t.args);
+            });
+        }
         size_t held = t.args.size();
         item_done(item_text([&](JsonWriter& w) {
-            write_function_call_item(w, t.item_id, t.call_id, t.name, t.args, "completed");
+            write_call_item(w, t.client, t.item_id, t.call_id, t.name, t.args, "completed");
         }), held);
         std::string().swap(t.args);  // in output_ now
     }

@@ -30,6 +30,15 @@ void write_output_text_part(JsonWriter& w, std::string_view text);
 void write_message_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view status);
 void write_function_call_item(JsonWriter& w, std::string_view id, std::string_view call_id, std::string_view name,
                               std::string_view arguments, std::string_view status);
+// The input of a custom tool's call, from the arguments of the function it
+// went upstream as ({"input": "..."}; other text is taken as it came).
+std::string custom_input(std::string_view args_json);
+// A call in the client's form: the function_call of a plain function or of
+// one in a namespace (its "namespace" and inner name), or the
+// custom_tool_call of a freeform tool (Session::client_tools).
+// `ct` is s.client_tool(flat_name); for a custom tool `args` is its input.
+void write_call_item(JsonWriter& w, const Session::ClientTool* ct, std::string_view id, std::string_view call_id,
+                     std::string_view flat_name, std::string_view args, std::string_view status);
 void write_response_object(JsonWriter& w, std::string_view id, int64_t created, const Outcome& o,
                            std::string_view model, std::string_view output_json, const ir::Usage* usage);
 }  // namespace responses_detail

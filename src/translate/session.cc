@@ -33,6 +33,26 @@ void Session::map_call_id(std::string client_id, std::string upstream_id) {
     call_ids.emplace_back(std::move(client_id), std::move(upstream_id));
 }
 
+const Session::ClientTool* Session::client_tool(std::string_view flat) const {
+    for (const auto& t : client_tools)
+        if (t.flat == flat) return &t;
+    return nullptr;
+}
+
+void Session::add_client_tool(ClientTool t) {
+    for (const auto& have : client_tools)
+        if (have.flat == t.flat) return;
+    client_tools.push_back(std::move(t));
+}
+
+std::string Session::flat_tool_name(std::string_view ns, std::string_view name) {
+    if (ns.empty() || ns == "functions") return std::string(name);
+    std::string flat;
+    flat.reserve(ns.size() + 2 + name.size());
+    flat.append(ns).append("__").append(name);
+    return flat;
+}
+
 std::string Session::new_id(std::string_view prefix) {
     std::string id(prefix);
     if (seed != 0) {

@@ -41,6 +41,24 @@ struct Session {
     // Tool-call ids: {client id, upstream id}; identity entries are not stored.
     std::vector<std::pair<std::string, std::string>> call_ids;
 
+    // A Responses client's tools that are not plain functions: a function in
+    // a namespace, or a custom (freeform) tool, travels to a function-only
+    // upstream as a function under a flat name (flat_tool_name). What each
+    // flat name stands for, to write its calls back in the client's form.
+    struct ClientTool {
+        std::string flat;
+        std::string ns;    // "" = none (or the default namespace "functions")
+        std::string name;  // the name inside the namespace
+        bool custom = false;
+    };
+    std::vector<ClientTool> client_tools;
+    const ClientTool* client_tool(std::string_view flat) const;
+    void add_client_tool(ClientTool t);
+    // Hosted tools (web_search, file_search, ...) the client declared that
+    // the upstream's wire has no form for: left out, each type once, for the
+    // daemon's warning.
+    std::vector<std::string> dropped_tools;
+
     SignatureCache* signatures = nullptr;      // process-wide cache (may be null in tests)
 
     // Deterministic ids for tests: when seed != 0, ids are prefix + counter.
@@ -55,6 +73,10 @@ struct Session {
     // Records a mapping (no-op when both are equal).
     void map_tool_name(std::string client_name, std::string upstream_name);
     void map_call_id(std::string client_id, std::string upstream_id);
+
+    // The flat function name of `name` in namespace `ns`: `ns__name`; the
+    // name alone outside a namespace or in the default one ("functions").
+    static std::string flat_tool_name(std::string_view ns, std::string_view name);
 
     // A fresh unique id: prefix + 24 random [A-Za-z0-9] ("call_", "toolu_", "msg_", "fc_", "rs_", "chatcmpl-").
     std::string new_id(std::string_view prefix);

@@ -18,6 +18,8 @@ namespace {
 
 using test::parse;
 using test::send;
+using test::split_sse;
+using test::SseOut;
 using Collect = test::RecSink;
 
 using Ev = ir::StreamEvent;
@@ -49,33 +51,6 @@ void feed(StreamDecoder& d, EventSink& sink, std::string_view name, std::string 
     ev.name = name;
     ev.data = std::move(data);
     d.on_event(ev, sink);
-}
-
-// Client stream bytes -> (event name, parsed data) pairs.
-struct SseOut {
-    std::string name;
-    rapidjson::Document data;
-};
-
-std::vector<SseOut> split_sse(const std::string& out) {
-    std::vector<SseOut> res;
-    size_t pos = 0;
-    while (pos < out.size()) {
-        size_t end = out.find("\n\n", pos);
-        REQUIRE(end != std::string::npos);
-        std::string block = out.substr(pos, end - pos);
-        pos = end + 2;
-        REQUIRE(block.rfind("event: ", 0) == 0);
-        size_t nl = block.find('\n');
-        REQUIRE(nl != std::string::npos);
-        SseOut e;
-        e.name = block.substr(7, nl - 7);
-        std::string rest = block.substr(nl + 1);
-        REQUIRE(rest.rfind("data: ", 0) == 0);
-        REQUIRE(parse_json(rest.substr(6), e.data));
-        res.push_back(std::move(e));
-    }
-    return res;
 }
 
 void send_finish(StreamEncoder& enc, ir::Finish f) {
@@ -825,7 +800,7 @@ TEST_CASE("responses: requests that need OpenAI's server state or cannot be serv
     fails(R"({"model":"m","input":[{"type":"item_reference","id":"msg_1"}]})", "OpenAI Responses upstream");
     fails(R"({"model":"m","input":"hi","n":2})", "n must be 1");
     fails(R"({"model":"m","input":"hi","tool_choice":{"type":"web_search_preview"}})", "built-in");
-    fails(R"({"model":"m","input":"hi","tool_choice":{"type":"custom","name":"grammar"}})", "built-in");
+    fails(R"({"model":"m","input":"hi","tool_choice":{"type":"file_search"}})", "built-in");
     fails(R"({"model":"m"})", "input");
     fails(R"({"model":"m","input":42})", "input");
     fails(R"({"model":"m","input":[{"role":"tool","content":"x"}]})", "unknown role");

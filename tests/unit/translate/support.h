@@ -82,6 +82,33 @@ inline void send(StreamEncoder& enc, ir::StreamEvent::Type t, std::string_view t
     enc.on(e);
 }
 
+// Client stream bytes -> (event name, parsed data) pairs.
+struct SseOut {
+    std::string name;
+    rapidjson::Document data;
+};
+
+inline std::vector<SseOut> split_sse(const std::string& out) {
+    std::vector<SseOut> res;
+    size_t pos = 0;
+    while (pos < out.size()) {
+        size_t end = out.find("\n\n", pos);
+        REQUIRE(end != std::string::npos);
+        std::string block = out.substr(pos, end - pos);
+        pos = end + 2;
+        REQUIRE(block.rfind("event: ", 0) == 0);
+        size_t nl = block.find('\n');
+        REQUIRE(nl != std::string::npos);
+        SseOut e;
+        e.name = block.substr(7, nl - 7);
+        std::string rest = block.substr(nl + 1);
+        REQUIRE(rest.rfind("data: ", 0) == 0);
+        REQUIRE(parse_json(rest.substr(6), e.data));
+        res.push_back(std::move(e));
+    }
+    return res;
+}
+
 // Owned copy of an IR stream event (the originals hold views).
 struct Rec {
     ir::StreamEvent::Type type;
