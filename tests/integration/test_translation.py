@@ -8,6 +8,7 @@ count_tokens; tool-call round trips."""
 import base64
 import http.server
 import json
+import re
 
 import harness
 from harness import (AgdTestCase, anthropic_provider, build_config, gemini_provider, openai_provider, post)
@@ -458,6 +459,68 @@ class TranslationTests(AgdTestCase):
                     self.assertEqual(finish, self.TOOL_FINISH[client])
                     if client == "chat":
                         self.assertEqual(sorted(calls), [0, 1], "tool indexes must be 0-based and contiguous")
+
+    # -- Codex's tool kinds ------------------------------------------------------------
+
+    CODEX_TOOLS = [
+        {"type": "custom", "name": "apply_patch", "description": "Edit files",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+        {"type": "namespace", "name": "multi_agent_v1", "description": "Agents", "tools": [
+            {"type": "function", "name": "spawn_agent", "description": "Spawn", "strict": False,
+             "parameters": {"type": "object", "properties": {"task": {"type": "string"}}, "required": ["task"]}}]},
+        {"type": "web_search", "external_web_access": False},
+    ]
+
+    def codex_body(self, model, stream, lite):
+        body = {"model": model, "input": [{"role": "user", "content": "patch it"}], "stream": stream,
+                "tool_choice": "auto", "store": False}
+        if lite:
+            body["input"].insert(0, {"type": "additional_tools", "role": "developer", "tools": self.CODEX_TOOLS})
+        else:
+            body["tools"] = self.CODEX_TOOLS
+        return body
+
+    def test_codex_tool_kinds_reach_every_wire_and_come_back(self):
+        wires = {"chat": lambda b: [t["function"]["name"] for t in b["tools"]],
+                 "anth": lambda b: [t["name"] for t in b["tools"]],
+                 "gem": lambda b: [f["name"] for t in b["tools"] for f in t.get("functionDeclarations", [])]}
+        for up, names in wires.items():
+            for stream in (False, True):
+                for lite in (False, True):
+                    with self.subTest(upstream=up, stream=stream, lite=lite):
+                        self.mock.clear()
+                        body = self.codex_body("to-%s-codex+calls=2" % up, stream, lite)
+                        if stream:
+                            r = harness.stream(self.d.port, "/v1/responses", body)
+                            self.assertEqual(r.status, 200, r)
+                            items = [json.loads(ev.data)["item"] for ev in r.events
+                                     if json.loads(ev.data)["type"] == "response.output_item.done"]
+                        else:
+                            r = post(self.d.port, "/v1/responses", body)
+                            self.assertEqual(r.status, 200, r)
+                            items = r.json()["output"]
+                        sent = json.loads(self.last_upstream()["body"])
+                        self.assertEqual(names(sent), ["apply_patch", "multi_agent_v1__spawn_agent"])
+                        by_type = {i["type"]: i for i in items}
+                        self.assertEqual(set(by_type), {"custom_tool_call", "function_call"}, items)
+                        patch = by_type["custom_tool_call"]
+                        self.assertEqual((patch["name"], patch["input"]), ("apply_patch", "Paris"))
+                        spawn = by_type["function_call"]
+                        self.assertEqual((spawn["namespace"], spawn["name"]), ("multi_agent_v1", "spawn_agent"))
+                        self.assertEqual(json.loads(spawn["arguments"]), {"task": "Paris"})
+        # web_search has no form on these wires: said per provider (and worker), not per request.
+        def warned():
+            return re.findall(r"provider (\S+): a client's web_search tool has no form", self.d.log())
+        harness.wait_until(lambda: len(set(warned())) == 3, harness.t(30), "a web_search warning per provider")
+        for provider in set(warned()):
+            self.assertLess(warned().count(provider), 4, "one line per request: %r" % warned())
+
+    def test_an_unknown_tool_type_is_a_400_in_the_clients_protocol(self):
+        body = {"model": "to-anth-x", "input": "hi", "tools": [{"type": "teleport"}]}
+        r = post(self.d.port, "/v1/responses", body)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("'teleport'", r.json()["error"]["message"])
+        self.assertEqual(self.mock.requests(), [], "nothing went upstream")
 
     # -- images by URL toward Gemini ------------------------------------------------------
 
