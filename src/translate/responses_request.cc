@@ -308,27 +308,15 @@ bool hosted_tool(std::string_view type) {
     return std::find(std::begin(kHosted), std::end(kHosted), type) != std::end(kHosted);
 }
 
-// One entry of `tools` (or of a namespace's or an additional_tools item's
-// `tools`), `at` naming it for errors. Functions and custom tools become IR
-// functions under their flat names; a namespace's tools are taken one by
-// one; hosted tools are left out (noted for the warning); any other type is
-// the client's error.
-std::string decode_tool(const JsonValue& t, std::string_view ns, const std::string& at, ir::Request& r, Session& s) {
+// One tool that is not a namespace, in namespace `ns` ("" = none), `at`
+// naming it for errors. Functions and custom tools become IR functions
+// under their flat names; hosted tools are left out (noted for the
+// warning); any other type is the client's error.
+std::string decode_leaf_tool(const JsonValue& t, std::string_view ns, const std::string& at, ir::Request& r,
+                             Session& s) {
     if (!t.IsObject()) return at + " must be an object";
     std::string_view type = get_string(member(t, "type"));
-    if (type == "namespace") {
-        if (!ns.empty()) return at + ": a namespace cannot hold another namespace";
-        std::string_view name = get_string(member(t, "name"));
-        if (name.empty()) return at + ": a namespace needs a name";
-        const JsonValue* inner = member(t, "tools");
-        if (!is_array(inner)) return at + ": a namespace needs a tools array";
-        size_t i = 0;
-        for (const auto& e : inner->GetArray()) {
-            std::string err = decode_tool(e, name, at + ".tools[" + std::to_string(i++) + "]", r, s);
-            if (!err.empty()) return err;
-        }
-        return {};
-    }
+    if (type == "namespace") return at + ": a namespace cannot hold another namespace";
     if (type != "function" && type != "custom") {
         if (type.empty()) return at + " has no type";
         if (!hosted_tool(type))
@@ -360,11 +348,27 @@ std::string decode_tool(const JsonValue& t, std::string_view ns, const std::stri
     return {};
 }
 
+// One entry of `tools` (or of an additional_tools item's): a namespace's
+// tools are taken one by one.
+std::string decode_tool(const JsonValue& t, const std::string& at, ir::Request& r, Session& s) {
+    if (!t.IsObject() || get_string(member(t, "type")) != "namespace") return decode_leaf_tool(t, {}, at, r, s);
+    std::string_view name = get_string(member(t, "name"));
+    if (name.empty()) return at + ": a namespace needs a name";
+    const JsonValue* inner = member(t, "tools");
+    if (!is_array(inner)) return at + ": a namespace needs a tools array";
+    size_t i = 0;
+    for (const auto& e : inner->GetArray()) {
+        std::string err = decode_leaf_tool(e, name, at + ".tools[" + std::to_string(i++) + "]", r, s);
+        if (!err.empty()) return err;
+    }
+    return {};
+}
+
 std::string decode_tools(const JsonValue& tools, const std::string& at, ir::Request& r, Session& s) {
     if (!tools.IsArray()) return at + " must be an array";
     size_t i = 0;
     for (const auto& t : tools.GetArray()) {
-        std::string err = decode_tool(t, {}, at + "[" + std::to_string(i++) + "]", r, s);
+        std::string err = decode_tool(t, at + "[" + std::to_string(i++) + "]", r, s);
         if (!err.empty()) return err;
     }
     return {};
