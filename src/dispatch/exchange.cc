@@ -252,6 +252,9 @@ void Exchange::attempt() {
         whole_.clear();
         framer_.clear();
         translating_ = Translation::needed(ctx_, provider_->wire);
+        // A passthrough keeps no DOM for the rest of its life (a later
+        // attempt that translates parses the text instead).
+        if (!translating_ && !tr_) ctx_.body_dom.reset();
         if (translating_) {
             if (!prepare_translation()) return;
             if (!serving_.empty()) tr_->serve_as(serving_);
