@@ -212,8 +212,9 @@ void warn_dropped(const Provider& provider, const std::vector<std::string>& type
     for (const auto& t : types) {
         if (warned.size() >= 256) return;
         if (!warned.insert(provider.cfg->name + '\0' + t).second) continue;
-        log::warning("provider {}: a client's {} tool has no form on the {} wire; its requests go without it",
-                     provider.cfg->name, t, protocol_name(provider.wire));
+        log::warning("provider {}: a client's {} tool has no form on the {} wire{}; its requests go without it",
+                     provider.cfg->name, t, protocol_name(provider.wire),
+                     t == "web_search" && provider.wire == Protocol::Gemini ? " beside function tools" : "");
     }
 }
 
@@ -258,6 +259,7 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
     if (!req) return Error{400, req.error().message};
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
     t->request_ = std::move(req).value();
+    t->decoded_drops_ = s.dropped_tools.size();
     if (counting) t->request_.stream = false;
     s.stream = s.stream && !counting;
     t->request_.stream = s.stream;
@@ -277,6 +279,7 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
     s.body_bytes = request_bytes_;
     s.tool_names.clear();
     s.call_ids.clear();
+    s.dropped_tools.resize(decoded_drops_);  // what an earlier attempt's encoder left out is its own
     failed_ = false;
     error_text_.clear();
     error_status_ = 502;

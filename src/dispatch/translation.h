@@ -85,6 +85,7 @@ private:
     translate::Session session_;
     ir::Request request_;
     size_t request_bytes_ = 0;  // the client's body: what each attempt's encoding reserves from
+    size_t decoded_drops_ = 0;  // Session::dropped_tools entries the decoder made (each attempt keeps them)
     UpstreamCall call_ = UpstreamCall::Generate;
     std::string body_;  // the encoded upstream request of the current attempt
     std::unique_ptr<translate::StreamDecoder> decoder_;

@@ -10,6 +10,7 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -225,20 +226,54 @@ void decode_system(const JsonValue* sys, std::vector<Part>& out) {
     }
 }
 
-void decode_tools(const JsonValue* tools, ir::Request& r) {
-    if (!is_array(tools)) return;
+// Anthropic's own tool kinds, dated (bash_20250124, text_editor_20250728,
+// ...): run by Anthropic, or by the client against a schema only Anthropic
+// models are trained on. No other wire has a form for them.
+bool anthropic_builtin_tool(std::string_view type) {
+    static constexpr std::string_view kFamilies[] = {
+        "bash_", "text_editor_", "computer_", "web_fetch_", "code_execution_", "memory_",
+        "tool_search_tool_regex_", "tool_search_tool_bm25_"};
+    for (std::string_view f : kFamilies) {
+        if (type.size() <= f.size() || type.substr(0, f.size()) != f) continue;
+        std::string_view date = type.substr(f.size());
+        if (std::all_of(date.begin(), date.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+    }
+    return type == "mcp_toolset";
+}
+
+// Functions (no type, or "custom") become IR tools; web search becomes the
+// IR's offer of one; Anthropic's other built-in tools are left out (noted
+// for the daemon's warning); any other type is the client's error.
+std::string decode_tools(const JsonValue* tools, ir::Request& r, Session& s) {
+    if (!tools || tools->IsNull()) return {};
+    if (!tools->IsArray()) return "tools: must be an array";
+    size_t i = 0;
     for (const auto& t : tools->GetArray()) {
+        std::string at = "tools[" + std::to_string(i++) + "]";
+        if (!t.IsObject()) return at + ": must be an object";
         std::string_view type = get_string(member(t, "type"));
-        if (!type.empty() && type != "custom") continue;  // server tools (web_search_*, bash_*, ...)
+        if (anthropic_web_search_type(type)) {
+            read_anthropic_web_search(t, r);
+            continue;
+        }
+        if (anthropic_builtin_tool(type)) {
+            if (std::find(s.dropped_tools.begin(), s.dropped_tools.end(), type) == s.dropped_tools.end())
+                s.dropped_tools.emplace_back(type);
+            continue;
+        }
+        if (!type.empty() && type != "custom")
+            return at + ": the tool type '" + std::string(type) +
+                   "' is not one the gateway can carry to this model's provider (custom tools and web_search can be)";
         ir::Tool tool;
         tool.name.assign(get_string(member(t, "name")));
-        if (tool.name.empty()) continue;
+        if (tool.name.empty()) return at + ": a tool needs a name";
         tool.description.assign(get_string(member(t, "description")));
         const JsonValue* schema = member(t, "input_schema");
         if (is_object(schema)) tool.parameters_json = to_json(*schema);
         tool.strict = get_bool(member(t, "strict"));
         r.tools.push_back(std::move(tool));
     }
+    return {};
 }
 
 void decode_tool_choice(const JsonValue* tc, ir::Request& r) {
@@ -323,7 +358,7 @@ Result<ir::Request> decode_anthropic_request(const JsonValue& doc, Session& s) {
         r.messages.push_back(std::move(msg));
     }
 
-    decode_tools(member(doc, "tools"), r);
+    if (std::string err = decode_tools(member(doc, "tools"), r, s); !err.empty()) return R::fail(400, err);
     decode_tool_choice(member(doc, "tool_choice"), r);
     decode_thinking(doc, r);
     decode_format(member(doc, "output_config"), r);
@@ -587,6 +622,7 @@ struct Encoder {
                 kv(w, "data", p.signature);
                 w.EndObject();
                 break;
+            case PartKind::WebSearch: break;  // never collected (below)
         }
     }
 
@@ -624,6 +660,8 @@ struct Encoder {
                     case PartKind::RedactedThinking:
                         if (!user && usable_signature(p, s) && p.origin.protocol == Protocol::Anthropic)
                             t.parts.push_back(&p);
+                        break;
+                    case PartKind::WebSearch:  // a past search is not replayed: its text answer is
                         break;
                 }
                 for (const auto& c : p.content)
@@ -867,7 +905,7 @@ Result<std::string> encode_anthropic_request(const ir::Request& r, Session& s) {
                     stubs.push_back(ir::Tool{p->name, "", "", std::nullopt});
         for (const auto& t : stubs) tools.push_back(&t);
     }
-    if (!tools.empty()) {
+    if (!tools.empty() || r.web_search) {
         w.Key("tools");
         w.StartArray();
         for (const ir::Tool* t : tools) {
@@ -880,6 +918,7 @@ Result<std::string> encode_anthropic_request(const ir::Request& r, Session& s) {
             write_raw(w, object_root_schema(t->parameters_json));
             w.EndObject();
         }
+        if (r.web_search) write_anthropic_web_search_tool(w, *r.web_search);
         w.EndArray();
 
         std::string_view type;

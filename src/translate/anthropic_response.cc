@@ -6,6 +6,7 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -58,8 +59,20 @@ Result<ir::Response> decode_anthropic_response(std::string_view body, Session& s
                 const JsonValue* input = member(b, "input");
                 p.args_json = is_object(input) ? to_json(*input) : "{}";
                 any_tool = true;
+            } else if (type == "server_tool_use" && get_string(member(b, "name")) == "web_search") {
+                const JsonValue* input = member(b, "input");
+                p = web_search_part(std::string(get_string(member(b, "id"))),
+                                    std::string(is_object(input) ? get_string(member(*input, "query")) : ""));
+            } else if (type == "web_search_tool_result") {
+                std::string_view id = get_string(member(b, "tool_use_id"));
+                for (auto it = r.content.rbegin(); it != r.content.rend(); ++it)
+                    if (it->kind == ir::PartKind::WebSearch && it->call_id == id) {
+                        read_anthropic_search_results(b, it->sources);
+                        break;
+                    }
+                continue;
             } else {
-                continue;  // server tool blocks and the like
+                continue;  // other server tools' blocks and the like
             }
             r.content.push_back(std::move(p));
         }
@@ -155,6 +168,17 @@ std::string encode_anthropic_response(const ir::Response& r, Session& s) {
                 write_raw(w, repair_args_json(p.args_json));
                 w.EndObject();
                 break;
+            case ir::PartKind::WebSearch: {
+                ir::Part told = p;
+                told.call_id = web_search_id(p, "srvtoolu_", s);
+                w.StartObject();
+                write_anthropic_server_tool_use(w, told, true);
+                w.EndObject();
+                w.StartObject();
+                write_anthropic_search_result(w, told);
+                w.EndObject();
+                break;
+            }
             default: break;  // media and tool results do not appear in an answer
         }
     }

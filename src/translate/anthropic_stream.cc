@@ -10,6 +10,7 @@
 #include "translate/signature_cache.h"
 #include "translate/stream_limits.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -73,7 +74,7 @@ private:
     }
 
     struct Block {
-        enum Kind { Text, Thinking, Tool, Other } kind = Other;
+        enum Kind { Text, Thinking, Tool, Search, Other } kind = Other;
         int tool = -1;
     };
 
@@ -139,6 +140,16 @@ private:
             e.type = EvType::RedactedThinking;
             e.text = get_string(member(*cb, "data"));
             if (!e.text.empty()) sink.on(e);
+        } else if (type == "server_tool_use" && get_string(member(*cb, "name")) == "web_search") {
+            // The query arrives as input_json_delta; the pages in the
+            // web_search_tool_result block that follows (web_search.h).
+            b.kind = Block::Search;
+            search_id_.assign(get_string(member(*cb, "id")));
+            search_input_.clear();
+            if (const JsonValue* input = member(*cb, "input"); is_object(input) && input->MemberCount() > 0)
+                search_input_ = to_json(*input);
+        } else if (type == "web_search_tool_result") {
+            search_result(*cb, sink);
         } else if (type == "tool_use") {
             b.kind = Block::Tool;
             b.tool = next_tool_++;
@@ -187,6 +198,11 @@ private:
             }
         } else if (type == "input_json_delta") {
             auto it = blocks_.find(index);
+            if (it != blocks_.end() && it->second.kind == Block::Search) {
+                std::string_view part = get_string(member(*delta, "partial_json"));
+                if (search_input_.size() + part.size() <= kMaxSearchInput) search_input_.append(part);
+                return;
+            }
             if (it == blocks_.end() || it->second.kind != Block::Tool) return;
             e.type = EvType::ToolArgs;
             e.index = it->second.tool;
@@ -208,8 +224,33 @@ private:
             e.type = EvType::ToolEnd;
             e.index = it->second.tool;
             sink.on(e);
+        } else if (it->second.kind == Block::Search && searches_.size() < stream_limits::kMaxItems) {
+            JsonDoc input;
+            std::string query;
+            if (parse_json(search_input_, input) && input.IsObject()) query.assign(get_string(member(input, "query")));
+            searches_.push_back(web_search_part(std::move(search_id_), std::move(query)));
+            search_id_.clear();
+            search_input_.clear();
         }
         blocks_.erase(it);
+    }
+
+    // A web_search_tool_result block, whole in its start event: the search
+    // it answers is told with the pages it found.
+    void search_result(const JsonValue& block, EventSink& sink) {
+        std::string_view id = get_string(member(block, "tool_use_id"));
+        for (auto it = searches_.begin(); it != searches_.end(); ++it) {
+            if (it->call_id != id) continue;
+            read_anthropic_search_results(block, it->sources);
+            Ev e;
+            e.type = EvType::WebSearch;
+            e.id = it->call_id;
+            e.text = it->text;
+            e.sources = &it->sources;
+            sink.on(e);
+            searches_.erase(it);
+            return;
+        }
     }
 
     void message_delta(const JsonValue& d, EventSink& sink) {
@@ -287,6 +328,9 @@ private:
     bool thinking_too_long_ = false;  // over what the signature cache takes: not cached
     std::vector<std::string> tool_ids_;
     size_t cached_ = 0;
+    static constexpr size_t kMaxSearchInput = 16 * 1024;  // a search's input JSON ({"query": ...})
+    std::string search_id_, search_input_;  // the server_tool_use block being read
+    std::vector<ir::Part> searches_;        // searches whose results have not come yet
 };
 
 // ---------------------------------------------------------------- encoder
@@ -347,6 +391,19 @@ public:
                 }
                 break;
             }
+            case EvType::WebSearch: {
+                ensure_started();
+                Item it{ev.type, {}, -1};
+                it.search = web_search_part(std::string(ev.id), std::string(ev.text));
+                if (ev.sources) it.search.sources = *ev.sources;
+                if (open_ == Open::Tool) {
+                    if (!hold(search_bytes(it.search))) break;
+                    queue_.push_back(std::move(it));
+                } else {
+                    search(it.search);
+                }
+                break;
+            }
             case EvType::Usage: merge_usage(ev.usage); break;
             case EvType::Finish:
                 finish_ = ev.finish;
@@ -371,6 +428,7 @@ private:
         EvType type;
         std::string text;
         int tool;
+        ir::Part search = {};  // WebSearch
     };
 
     // Content and arguments that wait for a tool block to close: at most
@@ -560,6 +618,44 @@ private:
 
     void args_delta(std::string_view text) { delta("input_json_delta", "partial_json", text); }
 
+    // What a held search counts against kMaxHeld.
+    static size_t search_bytes(const ir::Part& p) {
+        size_t n = p.text.size() + 64;
+        for (const auto& src : p.sources) n += src.url.size() + src.title.size() + 64;
+        return n;
+    }
+
+    // A web search the upstream ran: its server_tool_use block (the query
+    // as one input delta, as Anthropic streams it), then its result block.
+    void search(ir::Part& p) {
+        close_block();
+        p.call_id = web_search_id(p, "srvtoolu_", s_);
+        auto start = [&](auto&& body) {
+            std::string& b = event_json();
+            JsonWriter w(b);
+            w.StartObject();
+            kv(w, "type", "content_block_start");
+            w.Key("index");
+            w.Int(next_block_);
+            w.Key("content_block");
+            w.StartObject();
+            body(w);
+            w.EndObject();
+            w.EndObject();
+            event("content_block_start", b);
+        };
+        start([&](JsonWriter& w) { write_anthropic_server_tool_use(w, p, false); });
+        std::string input;
+        JsonWriter iw(input);
+        iw.StartObject();
+        kv(iw, "query", p.text);
+        iw.EndObject();
+        delta("input_json_delta", "partial_json", input);
+        block_stop();
+        start([&](JsonWriter& w) { write_anthropic_search_result(w, p); });
+        block_stop();
+    }
+
     // Replays what waited for a tool block to close, until another tool
     // block stays open (or, at the end, everything).
     void drain(bool all) {
@@ -568,8 +664,14 @@ private:
             Item it = std::move(queue_.front());
             queue_.pop_front();
             held_ -= it.text.size();
-            if (it.type == EvType::ToolStart) open_tool(it.tool);
-            else content(it.type, it.text);
+            if (it.type == EvType::ToolStart) {
+                open_tool(it.tool);
+            } else if (it.type == EvType::WebSearch) {
+                held_ -= std::min(held_, search_bytes(it.search));
+                search(it.search);
+            } else {
+                content(it.type, it.text);
+            }
         }
         if (all) close_block();
     }

@@ -15,6 +15,7 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -274,6 +275,9 @@ bool decode_tools(Decoder& d, const JsonValue& body) {
             if (!fn || !decode_tool_def(d, *fn)) return d.bad("tools: function must be an object");
         }
     }
+    // A search model's web search (gpt-4o-search-preview and kin): the
+    // search other wires declare as a tool.
+    if (const JsonValue* ws = member(body, "web_search_options"); is_object(ws)) read_chat_web_search(*ws, d.r);
     if (const JsonValue* fns = member(body, "functions"); fns && fns->IsArray() && d.r.tools.empty()) {
         for (const JsonValue& fn : fns->GetArray())
             if (!decode_tool_def(d, fn)) return false;
@@ -833,6 +837,10 @@ Result<std::string> encode_chat_request(const ir::Request& r, Session& s) {
     close_calls(e);
     w.EndArray();
     if (!r.tools.empty()) write_tools(e);
+    // Chat's web_search_options is refused by every model but the search
+    // ones: the search is left out (and the daemon warns).
+    if (r.web_search && std::find(s.dropped_tools.begin(), s.dropped_tools.end(), "web_search") == s.dropped_tools.end())
+        s.dropped_tools.emplace_back("web_search");
     if (r.max_tokens) write_key(w, "max_completion_tokens"), w.Int64(*r.max_tokens);
     if (r.temperature) write_key(w, "temperature"), w.Double(*r.temperature);
     if (r.top_p) write_key(w, "top_p"), w.Double(*r.top_p);

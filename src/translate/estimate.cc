@@ -20,6 +20,7 @@ int64_t leaf_tokens(const ir::Part& p) {
         case ir::PartKind::ToolCall: return text_tokens(p.name.size() + p.args_json.size()) + kPerTool;
         case ir::PartKind::ToolResult: return kPerTool;
         case ir::PartKind::RedactedThinking: return 0;
+        case ir::PartKind::WebSearch: return text_tokens(p.text.size());
     }
     return 0;
 }

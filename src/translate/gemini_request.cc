@@ -14,6 +14,7 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -198,12 +199,45 @@ std::string decode_part(const Value& part, bool model, Session& s, DecodeState& 
     return {};
 }
 
-void decode_tools(const Value& root, ir::Request& r) {
+// Gemini's built-in tools other than search, in both spellings: run by
+// Google, no other wire has a form for them.
+bool gemini_builtin_tool(std::string_view key) {
+    static constexpr std::string_view kBuiltin[] = {
+        "codeExecution", "code_execution", "urlContext", "url_context", "computerUse", "computer_use",
+        "fileSearch", "file_search", "googleMaps", "google_maps", "retrieval", "enterpriseWebSearch",
+        "enterprise_web_search", "mcpServers", "mcp_servers"};
+    return std::find(std::begin(kBuiltin), std::end(kBuiltin), key) != std::end(kBuiltin);
+}
+
+// Each entry of `tools` holds function declarations and/or built-in tools:
+// functions become IR tools, Google Search the IR's web search offer, the
+// other built-ins are left out (noted for the daemon's warning); a key of
+// no tool kind is the client's error.
+std::string decode_tools(const Value& root, ir::Request& r, Session& s) {
     const Value* tools = member(root, "tools");
-    if (!is_array(tools)) return;
+    if (!tools || tools->IsNull()) return {};
+    if (!tools->IsArray()) return "tools must be an array";
+    size_t i = 0;
     for (const auto& tool : tools->GetArray()) {
+        std::string at = "tools[" + std::to_string(i++) + "]";
+        if (!tool.IsObject()) return at + " must be an object";
+        for (const auto& m : tool.GetObject()) {
+            std::string_view key(m.name.GetString(), m.name.GetStringLength());
+            if (key == "functionDeclarations" || key == "function_declarations") continue;
+            if (key == "googleSearch" || key == "google_search" || key == "googleSearchRetrieval" ||
+                key == "google_search_retrieval") {
+                read_gemini_web_search(r);
+            } else if (gemini_builtin_tool(key)) {
+                if (std::find(s.dropped_tools.begin(), s.dropped_tools.end(), key) == s.dropped_tools.end())
+                    s.dropped_tools.emplace_back(key);
+            } else {
+                return at + " holds '" + std::string(key) +
+                       "', a tool the gateway cannot carry to this model's provider (functionDeclarations and "
+                       "googleSearch can be)";
+            }
+        }
         const Value* decls = member(tool, "functionDeclarations", "function_declarations");
-        if (!is_array(decls)) continue;  // googleSearch, codeExecution, urlContext: not translated
+        if (!is_array(decls)) continue;
         for (const auto& d : decls->GetArray()) {
             ir::Tool t;
             t.name.assign(get_string(member(d, "name")));
@@ -215,6 +249,7 @@ void decode_tools(const Value& root, ir::Request& r) {
             r.tools.push_back(std::move(t));
         }
     }
+    return {};
 }
 
 void decode_tool_config(const Value& root, ir::Request& r) {
@@ -565,7 +600,8 @@ Status build_contents(const ir::Request& r, Session& s, std::vector<OutContent>&
                     o.json = text_part(p.text, true, p.signature);
                     parts.push_back(std::move(o));
                     break;
-                case ir::PartKind::RedactedThinking: break;
+                case ir::PartKind::RedactedThinking:
+                case ir::PartKind::WebSearch: break;  // a past search is not replayed: its text answer is
                 case ir::PartKind::Image:
                 case ir::PartKind::File:
                 case ir::PartKind::Audio: {
@@ -705,6 +741,23 @@ std::string object_root(std::string schema) {
 }
 
 void write_tools(JsonWriter& w, const ir::Request& r, Session& s) {
+    // Google Search is declared only to a request without functions: Gemini
+    // models before 3 refuse the two together, and the functions are what a
+    // coding agent cannot do without.
+    bool search = r.web_search && r.tools.empty();
+    if (r.web_search && !search &&
+        std::find(s.dropped_tools.begin(), s.dropped_tools.end(), "web_search") == s.dropped_tools.end())
+        s.dropped_tools.emplace_back("web_search");
+    if (search) {
+        w.Key("tools");
+        w.StartArray();
+        w.StartObject();
+        w.Key("googleSearch");
+        w.StartObject();
+        w.EndObject();
+        w.EndObject();
+        w.EndArray();
+    }
     if (r.tools.empty()) return;
     const auto& tc = r.tool_choice;
     // allowed_tools with auto: offer only the allowed tools (Gemini takes
@@ -943,7 +996,7 @@ Result<ir::Request> decode_gemini_request(const JsonValue& doc, Session& s) {
             if (std::string e = decode_content(c); !e.empty()) return Result<ir::Request>::fail(400, e);
     }
 
-    decode_tools(doc, r);
+    if (std::string e = decode_tools(doc, r, s); !e.empty()) return Result<ir::Request>::fail(400, e);
     decode_tool_config(doc, r);
     decode_generation(doc, r);
     return r;

@@ -9,6 +9,7 @@
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 
@@ -152,6 +153,12 @@ Result<ir::Response> decode_gemini_response(std::string_view body, Session& s) {
             }
         }
         r.finish = finish_from_gemini(get_string(member(*cand, "finishReason", "finish_reason")));
+        // Google Search grounding: the searches come first, as the other
+        // wires tell them before the text they informed.
+        ir::Part search;
+        if (const Value* gm = member(*cand, "groundingMetadata", "grounding_metadata");
+            gm && read_gemini_grounding(*gm, search, s))
+            r.content.insert(r.content.begin(), std::move(search));
     } else if (const Value* pf = member(doc, "promptFeedback", "prompt_feedback");
                pf && !get_string(member(*pf, "blockReason", "block_reason")).empty()) {
         r.finish = ir::Finish::ContentFilter;
@@ -202,6 +209,10 @@ std::string encode_gemini_response(const ir::Response& r, Session& s) {
     w.EndObject();
     w.Key("finishReason");
     w.String(gemini_finish_reason(r.finish));
+    std::vector<const ir::Part*> searches;
+    for (const auto& p : r.content)
+        if (p.kind == ir::PartKind::WebSearch) searches.push_back(&p);
+    if (!searches.empty()) write_gemini_grounding(w, searches);
     w.Key("index");
     w.Int(0);
     w.EndObject();

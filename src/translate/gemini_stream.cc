@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "pipeline/errors.h"
 #include "translate/codecs.h"
@@ -12,6 +13,7 @@
 #include "translate/signature_cache.h"
 #include "translate/stream_limits.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -102,6 +104,19 @@ private:
             const Value* parts = content ? member(*content, "parts") : nullptr;
             if (is_array(parts))
                 for (const auto& part : parts->GetArray()) part_(part, sink);
+            // Google Search grounding, told once (Gemini sends it with the last chunk).
+            if (const Value* gm = member(*cand, "groundingMetadata", "grounding_metadata"); gm && !grounded_) {
+                ir::Part search;
+                if (read_gemini_grounding(*gm, search, s_)) {
+                    grounded_ = true;
+                    Ev e;
+                    e.type = Ev::Type::WebSearch;
+                    e.id = search.call_id;
+                    e.text = search.text;
+                    e.sources = &search.sources;
+                    sink.on(e);
+                }
+            }
             std::string_view reason = get_string(member(*cand, "finishReason", "finish_reason"));
             if (!reason.empty()) {
                 finish_ = finish_from_gemini(reason);
@@ -171,6 +186,7 @@ private:
 
     Session& s_;
     bool started_ = false, finish_seen_ = false, ended_ = false;
+    bool grounded_ = false;  // groundingMetadata told
     int next_tool_ = 0;
     ir::Finish finish_ = ir::Finish::Unset;
     ir::Usage usage_;
@@ -229,6 +245,13 @@ public:
                 tools_.erase(it);
                 break;
             }
+            case Ev::Type::WebSearch:
+                // Told as groundingMetadata with the last chunk, as Gemini does.
+                if (searches_.size() < stream_limits::kMaxItems) {
+                    searches_.push_back(web_search_part(std::string(ev.id), std::string(ev.text)));
+                    if (ev.sources) searches_.back().sources = *ev.sources;
+                }
+                break;
             case Ev::Type::Usage: merge_usage(ev.usage); break;
             case Ev::Type::Finish: finish_ = ev.finish; break;
             case Ev::Type::Done: {
@@ -244,6 +267,11 @@ public:
                     content_close(w);
                     w.Key("finishReason");
                     w.String(gemini_finish_reason(f));
+                    if (!searches_.empty()) {
+                        std::vector<const ir::Part*> told;
+                        for (const auto& p : searches_) told.push_back(&p);
+                        write_gemini_grounding(w, told);
+                    }
                     w.Key("index");
                     w.Int(0);
                     w.EndObject();
@@ -344,6 +372,7 @@ private:
     bool any_call_ = false;
     bool first_ = true;
     size_t held_ = 0;  // arguments of the calls not ended yet
+    std::vector<ir::Part> searches_;  // web searches, for the last chunk's groundingMetadata
 };
 
 }  // namespace

@@ -32,6 +32,13 @@ enum class PartKind : uint8_t {
     ToolResult,        // user: call_id, name, content, is_error
     Thinking,          // assistant: text + signature
     RedactedThinking,  // assistant: Anthropic redacted_thinking (data in `signature`)
+    WebSearch,         // assistant: a hosted web search the upstream ran: call_id, text = query, sources
+};
+
+// A page a hosted web search found.
+struct Source {
+    std::string url;
+    std::string title;
 };
 
 struct Media {
@@ -62,6 +69,7 @@ struct Part {
     std::string signature;   // Thinking: signature; RedactedThinking: data; any part: Gemini thoughtSignature
     Origin origin;           // of `signature`
     bool cache_control = false;  // Anthropic cache_control: {type:"ephemeral"} on this block
+    std::vector<Source> sources;  // WebSearch: the pages found, in order
 };
 
 struct Message {
@@ -82,6 +90,16 @@ struct ToolChoice {
     ToolChoiceMode mode = ToolChoiceMode::Unset;
     std::string name;                  // Named
     std::vector<std::string> allowed;  // allowed_tools / allowedFunctionNames: restricts the tools offered
+};
+
+// The hosted web search a client offered the model (Responses web_search,
+// Anthropic web_search_2025xxxx, Gemini googleSearch, Chat
+// web_search_options): each wire's encoder declares its own form of it, or
+// leaves it out (Session::dropped_tools) where the wire has none.
+struct WebSearchTool {
+    int64_t max_uses = 0;                        // 0 = the upstream's default
+    std::vector<std::string> allowed_domains, blocked_domains;
+    std::string city, region, country, timezone;  // approximate user location; "" = not given
 };
 
 enum class FormatKind : uint8_t { Unset, Text, JsonObject, JsonSchema };
@@ -109,6 +127,7 @@ struct Request {
     std::vector<Part> system;        // Text parts, in order (Chat system/developer, Anthropic system, ...)
     std::vector<Message> messages;   // user/assistant turns; tool results are user parts
     std::vector<Tool> tools;
+    std::optional<WebSearchTool> web_search;
     ToolChoice tool_choice;
     std::optional<bool> parallel_tool_calls;
     std::optional<int64_t> max_tokens;
@@ -150,7 +169,7 @@ struct Usage {
 struct Response {
     std::string id;             // upstream's id ("" = mint one)
     std::string model;          // upstream's model name
-    std::vector<Part> content;  // Text, Thinking, RedactedThinking, ToolCall parts in order
+    std::vector<Part> content;  // Text, Thinking, RedactedThinking, ToolCall, WebSearch parts in order
     Finish finish = Finish::Unset;
     std::string stop_sequence;
     Usage usage;
@@ -171,6 +190,7 @@ struct StreamEvent {
         ToolStart,          // index, id, name (client-side), text: Gemini thoughtSignature if any
         ToolArgs,           // index, text: a fragment of the argument JSON
         ToolEnd,            // index: arguments complete
+        WebSearch,          // id, text: the query, sources: a hosted web search done (told whole)
         Usage,              // usage: cumulative, overwrites earlier values
         Finish,             // finish, text: stop sequence
         Done,               // the upstream's clean end of stream
@@ -184,6 +204,7 @@ struct StreamEvent {
     Usage usage;
     Finish finish = Finish::Unset;
     int status = 0;
+    const std::vector<Source>* sources = nullptr;  // WebSearch
 };
 
 }  // namespace agd::ir

@@ -16,6 +16,7 @@
 #include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace {
@@ -302,9 +303,9 @@ std::string custom_parameters(const JsonValue* format) {
 
 // Tools the Responses API runs itself: another wire has no form for them.
 bool hosted_tool(std::string_view type) {
-    static constexpr std::string_view kHosted[] = {
-        "web_search", "web_search_preview", "web_search_preview_2025_03_11", "file_search", "code_interpreter",
-        "computer_use_preview", "computer_use", "image_generation", "mcp", "local_shell", "tool_search"};
+    static constexpr std::string_view kHosted[] = {"file_search",  "code_interpreter", "computer_use_preview",
+                                                   "computer_use", "image_generation", "mcp",
+                                                   "local_shell",  "tool_search"};
     return std::find(std::begin(kHosted), std::end(kHosted), type) != std::end(kHosted);
 }
 
@@ -317,6 +318,10 @@ std::string decode_leaf_tool(const JsonValue& t, std::string_view ns, const std:
     if (!t.IsObject()) return at + " must be an object";
     std::string_view type = get_string(member(t, "type"));
     if (type == "namespace") return at + ": a namespace cannot hold another namespace";
+    if (responses_web_search_type(type)) {  // the search each wire has, or a warning (web_search.h)
+        read_responses_web_search(t, r);
+        return {};
+    }
     if (type != "function" && type != "custom") {
         if (type.empty()) return at + " has no type";
         if (!hosted_tool(type))
@@ -807,7 +812,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
 
     // Tools first, so that their names are mapped before the history uses them.
     std::string tools_json;
-    if (!r.tools.empty()) {
+    if (!r.tools.empty() || r.web_search) {
         std::string tb;
         JsonWriter tw(tb);
         tw.StartArray();
@@ -829,6 +834,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
             tw.Bool(t.strict.value_or(false));
             tw.EndObject();
         }
+        if (r.web_search) write_responses_web_search_tool(tw, *r.web_search);
         tw.EndArray();
         tools_json.assign(tb.data(), tb.size());
     }

@@ -7,6 +7,7 @@
 #include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 namespace responses_detail {
@@ -334,8 +335,12 @@ Result<ir::Response> decode_responses_response(std::string_view body, Session& s
                     s.signatures->put(p.call_id, {Protocol::OpenAIResponses, s.upstream_model, last_encrypted, last_summary});
                 any_call = true;
                 r.content.push_back(std::move(p));
+            } else if (type == "web_search_call") {
+                ir::Part p;
+                read_responses_web_search_call(item, p);
+                r.content.push_back(std::move(p));
             }
-            // Built-in tool items (web_search_call, ...) have no IR form.
+            // Other built-in tool items (file_search_call, ...) have no IR form.
         }
     }
 
@@ -376,6 +381,15 @@ std::string encode_responses_response(const ir::Response& r, Session& s) {
                                     p.args_json.empty() ? std::string_view("{}") : std::string_view(p.args_json),
                                     "completed");
                 break;
+            case ir::PartKind::WebSearch: {
+                flush_text();
+                ir::Part told = p;
+                told.call_id = web_search_id(p, "ws_", s);
+                ow.StartObject();
+                write_responses_web_search_call(ow, told, "completed");
+                ow.EndObject();
+                break;
+            }
             default: break;  // redacted thinking has no Responses form
         }
     }

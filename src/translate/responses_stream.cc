@@ -10,6 +10,7 @@
 #include "translate/signature_cache.h"
 #include "translate/stream_limits.h"
 #include "translate/util.h"
+#include "translate/web_search.h"
 
 namespace agd::translate {
 
@@ -170,6 +171,15 @@ private:
             e.type = Ev::Type::ToolEnd;
             e.index = t.index;
             sink.on(e);
+        } else if (type == "web_search_call") {
+            ir::Part p;
+            read_responses_web_search_call(item, p);
+            Ev e;
+            e.type = Ev::Type::WebSearch;
+            e.id = p.call_id;
+            e.text = p.text;
+            e.sources = &p.sources;
+            sink.on(e);
         } else if (type == "reasoning") {
             std::string summary;
             for (const char* key : {"summary", "content"}) {
@@ -284,6 +294,7 @@ public:
             case Ev::Type::ToolStart: tool_start(ev); break;
             case Ev::Type::ToolArgs: tool_args(ev.index, ev.text); break;
             case Ev::Type::ToolEnd: tool_end(ev.index); break;
+            case Ev::Type::WebSearch: web_search(ev); break;
             case Ev::Type::Usage: usage_ = ev.usage; break;
             case Ev::Type::Finish: finish_ = ev.finish; break;
             case Ev::Type::Done: done(); break;
@@ -650,6 +661,40 @@ private:
             write_call_item(w, t.client, t.item_id, t.call_id, t.name, t.args, "completed");
         }), held);
         std::string().swap(t.args);  // in output_ now
+    }
+
+    // --- hosted web search ---
+    // Told whole, as its item's life: added (in progress), the three
+    // web_search_call events, done with the query and the pages.
+    void web_search(const Ev& ev) {
+        close_open();
+        open_next_pending();
+        while (open_ == Open::Tool) close_open();
+        ir::Part p = web_search_part(std::string(ev.id), std::string(ev.text));
+        if (ev.sources) p.sources = *ev.sources;
+        p.call_id = web_search_id(p, "ws_", s_);
+        std::string item = item_text([&](JsonWriter& w) {
+            w.StartObject();
+            write_responses_web_search_call(w, p, "completed");
+            w.EndObject();
+        });
+        if (item.size() > stream_limits::kMaxHeld - held_)
+            return fail_stream(502, "the upstream's web search results exceed the " +
+                                        std::to_string(stream_limits::kMaxHeld >> 20) + " MiB a stream may hold");
+        held_ += item.size();
+        open_item(Open::None, p.call_id);
+        emit("response.output_item.added", [&](JsonWriter& w) {
+            write_key(w, "output_index");
+            w.Int(output_index_);
+            write_key(w, "item");
+            w.StartObject();
+            write_responses_web_search_call(w, p, "in_progress");
+            w.EndObject();
+        });
+        for (const char* step : {"response.web_search_call.in_progress", "response.web_search_call.searching",
+                                 "response.web_search_call.completed"})
+            emit(step, [&](JsonWriter& w) { item_fields(w); });
+        item_done(item, item.size());
     }
 
     void close_open() {

@@ -208,14 +208,17 @@ TEST_CASE("anthropic: malformed requests are 400s, never crashes") {
     Session s = anthropic_session();
     for (const char* body : {"[]", "not json", R"({"model":"m"})", R"({"messages":{}})",
                              R"({"messages":[{"role":"tool","content":"x"}]})", R"({"messages":[42]})",
-                             R"({"messages":[{"role":"user","content":42}]})"}) {
+                             R"({"messages":[{"role":"user","content":42}]})",
+                             R"({"messages":[{"role":"user","content":"x"}],"tools":[3]})",
+                             R"({"messages":[{"role":"user","content":"x"}],"tools":{}})",
+                             R"({"messages":[{"role":"user","content":"x"}],"tools":[{"input_schema":{}}]})"}) {
         auto r = decode_request(Protocol::Anthropic, body, s);
         CHECK_FALSE(r.ok());
         if (!r.ok()) CHECK(r.error().code == 400);
     }
     // Wrong types inside blocks are skipped, not fatal.
     auto r = decode_request(Protocol::Anthropic, 
-        R"({"messages":[{"role":"user","content":[{"type":"text","text":5},{"type":"image","source":7},{"type":"tool_use","input":"x"}]}],"tools":[3],"system":9})",
+        R"({"messages":[{"role":"user","content":[{"type":"text","text":5},{"type":"image","source":7},{"type":"tool_use","input":"x"}]}],"system":9})",
         s);
     REQUIRE(r.ok());
     CHECK(r->messages.at(0).parts.size() == 1);  // the tool_use, input -> {}

@@ -99,14 +99,15 @@ const Protocol kFunctionWires[] = {Protocol::OpenAIChat, Protocol::Anthropic, Pr
 
 }  // namespace
 
-TEST_CASE("codex tools: namespaces flatten, custom tools become one-string functions, hosted ones are noted") {
+TEST_CASE("codex tools: namespaces flatten, custom tools become one-string functions, web search is each wire's") {
     for (Protocol wire : kFunctionWires) {
         CAPTURE(protocol_name(wire));
         Session s = codex_session(wire);
         ir::Request r = decode(kCodexFull, s);
         CHECK(names(r) == std::vector<std::string>{"shell", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait_agent",
                                                    "apply_patch"});
-        CHECK(s.dropped_tools == std::vector<std::string>{"web_search"});
+        CHECK(s.dropped_tools.empty());  // web_search is each wire's own (web_search_test.cc)
+        CHECK(r.web_search.has_value());
         REQUIRE(s.client_tools.size() == 3);
         const Session::ClientTool* patch = s.client_tool("apply_patch");
         REQUIRE(patch);
@@ -129,8 +130,12 @@ TEST_CASE("codex tools: namespaces flatten, custom tools become one-string funct
 
         auto body = encode_request(wire, r, s);
         REQUIRE(body.ok());
-        CHECK(declared(wire, body.value()) ==
-              std::set<std::string>{"shell", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait_agent", "apply_patch"});
+        std::set<std::string> want{"shell", "multi_agent_v1__spawn_agent", "multi_agent_v1__wait_agent", "apply_patch"};
+        if (wire == Protocol::Anthropic) want.insert("web_search");  // its own server tool
+        CHECK(declared(wire, body.value()) == want);
+        // Chat has no web search; Gemini none beside functions.
+        CHECK(s.dropped_tools == (wire == Protocol::Anthropic ? std::vector<std::string>{}
+                                                               : std::vector<std::string>{"web_search"}));
     }
 }
 
