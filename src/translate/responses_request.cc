@@ -55,6 +55,36 @@ ir::Part text_part(std::string_view text) {
     return p;
 }
 
+// A tool_search_output's tools, told to the model as the result of its
+// search: the names it may now call (a namespace's under their flat names)
+// and what each does.
+std::string loaded_tools_text(const JsonValue* tools) {
+    std::string out;
+    auto line = [&](std::string_view ns, const JsonValue& t) {
+        std::string_view name = get_string(member(t, "name"));
+        if (name.empty()) return;
+        out += "\n- ";
+        out += Session::flat_tool_name(ns, name);
+        std::string_view desc = get_string(member(t, "description"));
+        if (!desc.empty()) {
+            out += ": ";
+            out.append(desc.substr(0, 500));
+        }
+    };
+    if (is_array(tools)) {
+        for (const auto& t : tools->GetArray()) {
+            if (get_string(member(t, "type")) != "namespace") {
+                line({}, t);
+                continue;
+            }
+            std::string_view ns = get_string(member(t, "name"));
+            if (const JsonValue* inner = member(t, "tools"); is_array(inner))
+                for (const auto& f : inner->GetArray()) line(ns, f);
+        }
+    }
+    return out.empty() ? std::string("No tools matched the search.") : "These tools are now available:" + out;
+}
+
 // One content part of a message or of a function_call_output. Returns an
 // error message ("" on success); empty texts are skipped.
 std::string decode_content_part(const JsonValue& v, std::vector<ir::Part>& out) {
@@ -208,6 +238,36 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             w.EndObject();
             call_names[p.call_id] = p.name;
             assistant_turn(r).parts.push_back(std::move(p));
+        } else if (type == "tool_search_call" && get_string(member(item, "execution")) == "client") {
+            // The model's search for tools, run by the client: a call of the
+            // function tool_search was declared as.
+            ir::Part p;
+            p.kind = ir::PartKind::ToolCall;
+            p.call_id.assign(get_string(member(item, "call_id")));
+            if (p.call_id.empty()) return where(idx) + ": tool_search_call needs a call_id";
+            p.name = "tool_search";
+            const JsonValue* a = member(item, "arguments");
+            if (a && a->IsObject()) p.args_json = repair_args_json(to_json(*a));
+            else p.args_json = repair_args_json(get_string(a));
+            call_names[p.call_id] = p.name;
+            assistant_turn(r).parts.push_back(std::move(p));
+        } else if (type == "tool_search_output" && get_string(member(item, "execution")) == "client") {
+            // What the search found: the tools are declared (decode_request),
+            // the result tells the model their names.
+            ir::Part p;
+            p.kind = ir::PartKind::ToolResult;
+            p.call_id.assign(get_string(member(item, "call_id")));
+            if (p.call_id.empty()) return where(idx) + ": tool_search_output needs a call_id";
+            p.name = "tool_search";
+            p.content.push_back(text_part(loaded_tools_text(member(item, "tools"))));
+            bool join = !r.messages.empty() && r.messages.back().role == ir::Role::User &&
+                        !r.messages.back().parts.empty() &&
+                        r.messages.back().parts.back().kind == ir::PartKind::ToolResult;
+            if (!join) {
+                r.messages.emplace_back();
+                r.messages.back().role = ir::Role::User;
+            }
+            r.messages.back().parts.push_back(std::move(p));
         } else if (type == "function_call_output" || type == "custom_tool_call_output") {
             ir::Part p;
             p.kind = ir::PartKind::ToolResult;
@@ -309,6 +369,24 @@ bool hosted_tool(std::string_view type) {
     return std::find(std::begin(kHosted), std::end(kHosted), type) != std::end(kHosted);
 }
 
+// Codex's tool_search run by the client: a function the model calls with
+// its search; Codex answers with the tools found (a tool_search_output
+// item, whose tools are then declared like the others).
+std::string decode_tool_search(const JsonValue& t, std::string_view ns, ir::Request& r, Session& s) {
+    ir::Tool tool;
+    tool.name = Session::flat_tool_name(ns, "tool_search");
+    for (const auto& have : r.tools)
+        if (have.name == tool.name) return {};
+    tool.description.assign(get_string(member(t, "description")));
+    if (tool.description.empty()) tool.description = "Searches for more tools to use; the tools found become callable.";
+    if (const JsonValue* p = member(t, "parameters"); is_object(p)) tool.parameters_json = to_json(*p);
+    Session::ClientTool ct{tool.name, std::string(ns == "functions" ? std::string_view() : ns), "tool_search", false};
+    ct.tool_search = true;
+    s.add_client_tool(std::move(ct));
+    r.tools.push_back(std::move(tool));
+    return {};
+}
+
 // One tool that is not a namespace, in namespace `ns` ("" = none), `at`
 // naming it for errors. Functions and custom tools become IR functions
 // under their flat names; hosted tools are left out (noted for the
@@ -322,6 +400,8 @@ std::string decode_leaf_tool(const JsonValue& t, std::string_view ns, const std:
         read_responses_web_search(t, r);
         return {};
     }
+    if (type == "tool_search" && get_string(member(t, "execution")) == "client")
+        return decode_tool_search(t, ns, r, s);
     if (type != "function" && type != "custom") {
         if (type.empty()) return at + " has no type";
         if (!hosted_tool(type))
@@ -483,12 +563,14 @@ Result<ir::Request> decode_responses_request(const JsonValue& doc, Session& s) {
         std::string err = decode_tools(*tools, "tools", r, s);
         if (!err.empty()) return ReqResult::fail(400, err);
     }
-    // Codex's "Responses lite" declares its tools in an input item instead.
+    // Codex's "Responses lite" declares its tools in an input item instead,
+    // and the tools a tool search loaded arrive in its output item.
     if (is_array(input)) {
         size_t i = 0;
         for (const auto& item : input->GetArray()) {
             const size_t idx = i++;
-            if (get_string(member(item, "type")) != "additional_tools") continue;
+            std::string_view type = get_string(member(item, "type"));
+            if (type != "additional_tools" && type != "tool_search_output") continue;
             const JsonValue* tools = member(item, "tools");
             if (!tools) continue;
             std::string err = decode_tools(*tools, where(idx) + ".tools", r, s);

@@ -179,6 +179,23 @@ std::string custom_input(std::string_view args_json) {
 void write_call_item(JsonWriter& w, const Session::ClientTool* ct, std::string_view id, std::string_view call_id,
                      std::string_view flat_name, std::string_view args, std::string_view status) {
     if (!ct) return write_function_call_item(w, id, call_id, flat_name, args, status);
+    if (ct->tool_search) {  // arguments as an object, run by the client
+        w.StartObject();
+        write_key(w, "id");
+        write_string(w, id);
+        write_key(w, "type");
+        write_string(w, "tool_search_call");
+        write_key(w, "status");
+        write_string(w, status);
+        write_key(w, "execution");
+        write_string(w, "client");
+        write_key(w, "call_id");
+        write_string(w, call_id);
+        write_key(w, "arguments");
+        write_raw(w, args.empty() ? std::string_view() : std::string_view(repair_args_json(args)), "{}");
+        w.EndObject();
+        return;
+    }
     w.StartObject();
     write_key(w, "id");
     write_string(w, id);

@@ -571,7 +571,7 @@ private:
     void open_tool(int index) {
         close_text();
         ToolItem& t = tools_[index];
-        open_item(Open::Tool, s_.new_id(custom(t) ? "ctc_" : "fc_"));
+        open_item(Open::Tool, s_.new_id(custom(t) ? "ctc_" : searching(t) ? "tsc_" : "fc_"));
         open_tool_ = index;
         t.item_id = item_id_;
         t.output_index = output_index_;
@@ -582,11 +582,14 @@ private:
             write_key(w, "item");
             write_call_item(w, t.client, t.item_id, t.call_id, t.name, "", "in_progress");
         });
-        if (!t.args.empty() && !custom(t)) args_delta(t.args);
+        if (!t.args.empty() && plain(t)) args_delta(t.args);
         if (t.ended) close_tool();
     }
 
     static bool custom(const ToolItem& t) { return t.client && t.client->custom; }
+    static bool searching(const ToolItem& t) { return t.client && t.client->tool_search; }
+    // A function call, whose arguments stream as function_call_arguments deltas.
+    static bool plain(const ToolItem& t) { return !custom(t) && !searching(t); }
 
     void args_delta(std::string_view d) {
         emit("response.function_call_arguments.delta", [&](JsonWriter& w) {
@@ -607,7 +610,7 @@ private:
         held_ += d.size();
         it->second.args.append(d);
         // A custom tool's input is its arguments' one string: told whole at the end.
-        if (it->second.state == ToolState::Open && !custom(it->second)) args_delta(d);
+        if (it->second.state == ToolState::Open && plain(it->second)) args_delta(d);
     }
 
     void tool_end(int index) {
@@ -647,7 +650,7 @@ private:
                 write_key(w, "input");
                 write_string(w, t.args);
             });
-        } else {
+        } else if (plain(t)) {  // a tool search is told whole by its item
             emit("response.function_call_arguments.done", [&](JsonWriter& w) {
                 item_fields(w);
                 write_key(w, "name");

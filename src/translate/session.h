@@ -50,6 +50,7 @@ struct Session {
         std::string ns;    // "" = none (or the default namespace "functions")
         std::string name;  // the name inside the namespace
         bool custom = false;
+        bool tool_search = false;  // Codex's client-run tool_search: calls go back as tool_search_call
     };
     std::vector<ClientTool> client_tools;
     const ClientTool* client_tool(std::string_view flat) const;

@@ -522,6 +522,34 @@ class TranslationTests(AgdTestCase):
         for provider in set(warned()):
             self.assertLess(warned().count(provider), 4, "one line per request: %r" % warned())
 
+    def test_codex_tool_search_is_a_function_upstream_and_a_tool_search_call_back(self):
+        tool = {"type": "tool_search", "execution": "client", "description": "Find tools",
+                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}
+        for up in ("chat", "anth", "gem"):
+            for stream in (False, True):
+                with self.subTest(upstream=up, stream=stream):
+                    self.mock.clear()
+                    body = {"model": "to-%s-ts" % up, "input": "find a deploy tool", "tools": [tool],
+                            "stream": stream, "store": False}
+                    if stream:
+                        r = harness.stream(self.d.port, "/v1/responses", body)
+                        self.assertEqual(r.status, 200, r)
+                        names = [json.loads(ev.data)["type"] for ev in r.events]
+                        self.assertNotIn("response.function_call_arguments.delta", names)
+                        items = [json.loads(ev.data)["item"] for ev in r.events
+                                 if json.loads(ev.data)["type"] == "response.output_item.done"]
+                    else:
+                        r = post(self.d.port, "/v1/responses", body)
+                        self.assertEqual(r.status, 200, r)
+                        items = r.json()["output"]
+                    sent = self.last_upstream()["body"]
+                    self.assertIn('"tool_search"', sent)
+                    calls = [i for i in items if i["type"] == "tool_search_call"]
+                    self.assertEqual(len(calls), 1, items)
+                    self.assertEqual(calls[0]["execution"], "client")
+                    self.assertEqual(calls[0]["arguments"], {"query": "Paris"})
+                    self.assertTrue(calls[0]["call_id"])
+
     def test_an_unknown_tool_type_is_a_400_in_the_clients_protocol(self):
         body = {"model": "to-anth-x", "input": "hi", "tools": [{"type": "teleport"}]}
         r = post(self.d.port, "/v1/responses", body)

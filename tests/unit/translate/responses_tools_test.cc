@@ -330,3 +330,114 @@ TEST_CASE("codex tools: tool_choice names a custom or namespaced tool by its fla
     REQUIRE(allowed.ok());
     CHECK(allowed->tool_choice.allowed == std::vector<std::string>{"multi_agent_v1__wait_agent", "exec"});
 }
+
+namespace {
+
+// Codex's client-run tool search, and a later turn that replays it: the
+// search found a namespace of deferred tools, and the model called one.
+const char* kToolSearchTool = R"({"type":"tool_search","execution":"client","description":"Find more tools",
+  "parameters":{"type":"object","properties":{"query":{"type":"string"}},"required":["query"]}})";
+
+std::string tool_search_body(const char* execution) {
+    return std::string(R"({"model":"m","input":"deploy it","tools":[{"type":"function","name":"shell","parameters":{"type":"object","properties":{}}},
+      {"type":"tool_search","execution":")") +
+           execution + R"(","description":"Find more tools","parameters":{"type":"object","properties":{"query":{"type":"string"}}}}]})";
+}
+
+const char* kToolSearchReplay = R"({"model":"m","input":[
+  {"type":"message","role":"user","content":"deploy it"},
+  {"type":"tool_search_call","id":"tsc_1","call_id":"call_ts","status":"completed","execution":"client","arguments":{"query":"deploy"}},
+  {"type":"tool_search_output","call_id":"call_ts","status":"completed","execution":"client","tools":[
+    {"type":"namespace","name":"deploy","description":"Deployment","tools":[
+      {"type":"function","name":"read_guide","description":"Read the guide","defer_loading":true,
+       "parameters":{"type":"object","properties":{"path":{"type":"string"}}}}]}]},
+  {"type":"function_call","call_id":"call_rg","namespace":"deploy","name":"read_guide","arguments":"{\"path\":\"d.md\"}"},
+  {"type":"function_call_output","call_id":"call_rg","output":"use staging"}],
+ "tools":[)" "{\"type\":\"tool_search\",\"execution\":\"client\",\"description\":\"Find more tools\"}" R"(]})";
+
+}  // namespace
+
+TEST_CASE("codex tool_search: run by the client, it is a function to every wire; run by the server, noted") {
+    for (Protocol wire : kFunctionWires) {
+        CAPTURE(protocol_name(wire));
+        Session s = codex_session(wire);
+        ir::Request r = decode(tool_search_body("client").c_str(), s);
+        CHECK(names(r) == std::vector<std::string>{"shell", "tool_search"});
+        CHECK(s.dropped_tools.empty());
+        const Session::ClientTool* ts = s.client_tool("tool_search");
+        REQUIRE(ts);
+        CHECK(ts->tool_search);
+        auto body = encode_request(wire, r, s);
+        REQUIRE(body.ok());
+        CHECK(declared(wire, body.value()) == std::set<std::string>{"shell", "tool_search"});
+
+        Session h = codex_session(wire);
+        ir::Request hr = decode(tool_search_body("server").c_str(), h);
+        CHECK(names(hr) == std::vector<std::string>{"shell"});
+        CHECK(h.dropped_tools == std::vector<std::string>{"tool_search"});
+    }
+    // Its parameters go as given.
+    Session s = codex_session(Protocol::Anthropic);
+    std::string body = std::string(R"({"model":"m","input":"x","tools":[)") + kToolSearchTool + "]}";
+    ir::Request r = decode(body.c_str(), s);
+    REQUIRE(r.tools.size() == 1);
+    CHECK(parse(r.tools[0].parameters_json)["required"][0] == "query");
+}
+
+TEST_CASE("codex tool_search: the model's search comes back as a tool_search_call, whole and streamed") {
+    Session s = codex_session(Protocol::OpenAIChat);
+    decode(tool_search_body("client").c_str(), s);
+    const char* answer = R"({"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"u",
+     "choices":[{"index":0,"finish_reason":"tool_calls","message":{"role":"assistant","content":null,"tool_calls":[
+      {"id":"call_9","type":"function","function":{"name":"tool_search","arguments":"{\"query\":\"deploy\"}"}}]}}]})";
+    auto decoded = decode_response(Protocol::OpenAIChat, answer, s);
+    REQUIRE(decoded.ok());
+    auto out = parse(encode_response(Protocol::OpenAIResponses, decoded.value(), s));
+    const JsonValue& item = (*member(out, "output"))[0];
+    CHECK(str(item, "type") == "tool_search_call");
+    CHECK(str(item, "execution") == "client");
+    CHECK(str(item, "call_id") == "call_9");
+    REQUIRE(is_object(member(item, "arguments")));
+    CHECK(str(*member(item, "arguments"), "query") == "deploy");
+
+    auto enc = make_responses_stream_encoder(s);
+    send(*enc, Ev::Type::Start, {}, 0, "x", "u");
+    send(*enc, Ev::Type::ToolStart, {}, 0, "call_9", "tool_search");
+    send(*enc, Ev::Type::ToolArgs, "{\"query\":", 0);
+    send(*enc, Ev::Type::ToolArgs, "\"deploy\"}", 0);
+    send(*enc, Ev::Type::ToolEnd, {}, 0);
+    send(*enc, Ev::Type::Done);
+    const JsonValue* done = nullptr;
+    auto evs = split_sse(enc->out);
+    for (const auto& e : evs) {
+        CHECK(e.name.find("function_call_arguments") == std::string::npos);
+        CHECK(e.name.find("custom_tool_call") == std::string::npos);
+        if (e.name == "response.output_item.added") CHECK(str(*member(e.data, "item"), "type") == "tool_search_call");
+        if (e.name == "response.output_item.done") done = member(e.data, "item");
+    }
+    REQUIRE(done);
+    CHECK(str(*done, "type") == "tool_search_call");
+    CHECK(str(*member(*done, "arguments"), "query") == "deploy");
+}
+
+TEST_CASE("codex tool_search: a replayed search declares what it loaded and reaches every wire as a call") {
+    for (Protocol wire : kFunctionWires) {
+        CAPTURE(protocol_name(wire));
+        Session s = codex_session(wire);
+        ir::Request r = decode(kToolSearchReplay, s);
+        CHECK(names(r) == std::vector<std::string>{"tool_search", "deploy__read_guide"});
+        REQUIRE(r.messages.size() == 5);  // user, search, its result, the call, its output
+        const ir::Part& search = r.messages[1].parts.at(0);
+        CHECK(search.kind == ir::PartKind::ToolCall);
+        CHECK(search.name == "tool_search");
+        CHECK(parse(search.args_json)["query"] == "deploy");
+        const ir::Part& found = r.messages[2].parts.at(0);
+        CHECK(found.kind == ir::PartKind::ToolResult);
+        CHECK(found.call_id == "call_ts");
+        CHECK(found.content.at(0).text.find("- deploy__read_guide: Read the guide") != std::string::npos);
+        auto body = encode_request(wire, r, s);
+        REQUIRE(body.ok());
+        CHECK(declared(wire, body.value()) == std::set<std::string>{"tool_search", "deploy__read_guide"});
+        CHECK(body.value().find("deploy__read_guide") != std::string::npos);
+    }
+}
