@@ -98,4 +98,16 @@ const char* to_string(LogBodies b) {
     return "off";
 }
 
+const char* to_string(RuleWire w) {
+    switch (w) {
+        case RuleWire::Any: return "any";
+        case RuleWire::OpenAI: return "openai";
+        case RuleWire::Chat: return "chat";
+        case RuleWire::Responses: return "responses";
+        case RuleWire::Anthropic: return "anthropic";
+        case RuleWire::Gemini: return "gemini";
+    }
+    return "any";
+}
+
 }  // namespace agd::config

@@ -169,6 +169,28 @@ struct ModelConfig {
     int line = 0;
 };
 
+// [rule.NAME]: edits of the upstream body (after translation) and extra
+// upstream headers, for the requests it matches (docs/RULES.md).
+enum class RuleWire { Any, OpenAI, Chat, Responses, Anthropic, Gemini };
+
+struct RuleEdit {
+    enum class Kind { Default, Set, Remove };
+    Kind kind = Kind::Set;
+    std::vector<std::string> path;  // member names from the body's root object
+    std::string value;              // compact JSON (Default, Set)
+    std::string text;               // as written, for messages and `route`
+};
+
+struct RuleConfig {
+    std::string name;
+    std::vector<std::string> models;  // globs of the upstream model name; empty = every model
+    RuleWire wire = RuleWire::Any;
+    std::string client;               // a [client.NAME]; "" = any client
+    std::vector<RuleEdit> edits;      // in the order written
+    std::vector<std::string> headers; // "Name: value"
+    int line = 0;
+};
+
 struct Config {
     std::string path;      // file it was loaded from
     ServerConfig server;
@@ -178,6 +200,7 @@ struct Config {
     std::vector<ProviderConfig> providers;
     std::vector<ClientConfig> clients;  // "default" (from [auth] key) first when there is one
     std::vector<ModelConfig> models;    // in file order
+    std::vector<RuleConfig> rules;      // in file order
     LogConfig log;
     MetricsConfig metrics;
 };
@@ -196,5 +219,6 @@ const char* to_string(HttpClient);
 const char* to_string(LogLevel);
 const char* to_string(RealIpHeader);
 const char* to_string(LogBodies);
+const char* to_string(RuleWire);
 
 }  // namespace agd::config

@@ -15,6 +15,7 @@
 //   - hands over a line longer than inih's buffer as "name=\x01" and keeps
 //     the full value aside for the handler.
 #include "config/loader.h"
+#include "config/rules.h"
 
 #include <fcntl.h>
 #include <ini.h>
@@ -58,6 +59,8 @@ constexpr unsigned kMaxConnectionsPerIp = 1'000'000;
 constexpr unsigned kMaxAttempts = 10;
 constexpr unsigned kMaxWeight = 1000;  // a key's or provider's weight, a provider's priority
 constexpr size_t kMaxFallbacks = 8;     // models in one fallback chain
+constexpr size_t kMaxRuleModels = 64;   // globs in one rule
+constexpr size_t kMaxRuleEdits = 64;    // edits (and headers) in one rule
 constexpr size_t kMaxCaFile = 16u << 20;  // a ca_file read at load
 constexpr char kLongValueMarker[] = "\x01";
 
@@ -183,7 +186,7 @@ std::optional<unsigned long long> parse_uint(std::string_view s, unsigned long l
     return v;
 }
 
-enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Log, Metrics, Skip };
+enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Rule, Log, Metrics, Skip };
 
 struct ProviderState {
     ProviderConfig cfg;
@@ -272,6 +275,9 @@ private:
     void open_model(std::string_view name);
     void model_key(const std::string& label, std::string_view key, std::string_view value);
     void finish_models();
+    void open_rule(std::string_view name);
+    void rule_key(const std::string& label, std::string_view key, std::string_view value);
+    void finish_rules();
     void client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view value);
     void log_key(const std::string& label, std::string_view key, std::string_view value);
     void metrics_key(const std::string& label, std::string_view key, std::string_view value);
@@ -322,6 +328,7 @@ private:
     std::vector<ProviderState> providers_;
     std::vector<ClientState> clients_;
     std::vector<std::map<std::string, int>> model_seen_;  // per cfg_.models entry: key -> line
+    std::vector<std::map<std::string, int>> rule_seen_;   // per cfg_.rules entry: key -> line
     std::vector<int> auth_key_lines_;
     std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_, log_seen_;
     std::map<std::string, int> listen_seen_;  // normalised address -> line
@@ -466,14 +473,19 @@ void Parser::open_section(std::string_view name) {
     } else if (name == "model") {
         error(line_, section_, "missing model name: write [model.NAME] (NAME may be a glob such as claude-*)");
         kind_ = SectionKind::Skip;
+    } else if (name.substr(0, 5) == "rule.") {
+        open_rule(name.substr(5));
+    } else if (name == "rule") {
+        error(line_, section_, "missing rule name: write [rule.NAME]");
+        kind_ = SectionKind::Skip;
     } else if (name == "log") {
         kind_ = SectionKind::Log;
     } else if (name == "metrics") {
         kind_ = SectionKind::Metrics;
     } else {
         error(line_, section_,
-              "unknown section (expected server, auth, access, routing, log, metrics, provider.NAME, client.NAME "
-              "or model.NAME)");
+              "unknown section (expected server, auth, access, routing, log, metrics, provider.NAME, client.NAME, "
+              "model.NAME or rule.NAME)");
         kind_ = SectionKind::Skip;
     }
 }
@@ -513,6 +525,7 @@ void Parser::on_key(std::string_view name, std::string_view value) {
         case SectionKind::Provider: provider_key(providers_[provider_], label, name, value); break;
         case SectionKind::Client: client_key(clients_[client_], label, name, value); break;
         case SectionKind::Model: model_key(label, name, value); break;
+        case SectionKind::Rule: rule_key(label, name, value); break;
         case SectionKind::Log: log_key(label, name, value); break;
         case SectionKind::Metrics: metrics_key(label, name, value); break;
         case SectionKind::None:
@@ -1315,6 +1328,79 @@ void Parser::model_key(const std::string& label, std::string_view key, std::stri
     });
 }
 
+void Parser::open_rule(std::string_view name) {
+    if (name.empty() || has_space_or_ctl(name) || name.find('.') != std::string_view::npos) {
+        error(line_, section_, "a rule name is one word without dots or spaces");
+        kind_ = SectionKind::Skip;
+        return;
+    }
+    for (const auto& r : cfg_.rules)
+        if (r.name == name) {
+            error(line_, section_, "duplicate rule section (first defined on line " + std::to_string(r.line) + ")");
+            kind_ = SectionKind::Skip;
+            return;
+        }
+    RuleConfig r;
+    r.name = std::string(name);
+    r.line = line_;
+    cfg_.rules.push_back(std::move(r));
+    rule_seen_.emplace_back();
+    kind_ = SectionKind::Rule;
+}
+
+void Parser::rule_key(const std::string& label, std::string_view key, std::string_view v) {
+    RuleConfig& r = cfg_.rules.back();
+    auto limit = [&](size_t n, const char* what) {
+        if (n < kMaxRuleEdits) return true;
+        error(line_, label, "at most " + std::to_string(kMaxRuleEdits) + " " + what + " in a rule");
+        return false;
+    };
+    if (key == "models") {
+        if (!once(rule_seen_.back(), label, key)) return;
+        each_model(label, v, [&](std::string_view m) {
+            if (has_space_or_ctl(m)) error(line_, label, "a model glob holds no spaces, got " + quote(m));
+            else if (r.models.size() >= kMaxRuleModels)
+                error(line_, label, "at most " + std::to_string(kMaxRuleModels) + " models");
+            else r.models.emplace_back(m);
+        });
+    } else if (key == "wire") {
+        if (!once(rule_seen_.back(), label, key)) return;
+        if (!parse_rule_wire(v, r.wire))
+            error(line_, label, "unknown wire " + quote(v) + " (expected openai, chat, responses, anthropic or gemini)");
+    } else if (key == "client") {
+        if (!once(rule_seen_.back(), label, key)) return;
+        r.client = std::string(v);
+    } else if (key == "default" || key == "set" || key == "remove") {
+        if (!limit(r.edits.size(), "edits")) return;
+        RuleEdit e;
+        auto kind = key == "default" ? RuleEdit::Kind::Default
+                    : key == "set"   ? RuleEdit::Kind::Set
+                                     : RuleEdit::Kind::Remove;
+        if (std::string err = parse_rule_edit(kind, v, e); !err.empty()) error(line_, label, err);
+        else r.edits.push_back(std::move(e));
+    } else if (key == "header") {
+        if (!limit(r.headers.size(), "headers")) return;
+        std::string h;
+        if (std::string err = parse_rule_header(v, h); !err.empty()) error(line_, label, err);
+        else r.headers.push_back(std::move(h));
+    } else {
+        error(line_, label, "unknown key (expected models, wire, client, default, set, remove or header)");
+    }
+}
+
+// A rule that changes nothing, or names a client that does not exist, is a
+// mistake worth stopping for.
+void Parser::finish_rules() {
+    for (const auto& r : cfg_.rules) {
+        if (r.edits.empty() && r.headers.empty())
+            error(r.line, "rule." + r.name, "the rule changes nothing: give it default, set, remove or header lines");
+        if (!r.client.empty() && std::none_of(cfg_.clients.begin(), cfg_.clients.end(),
+                                              [&](const ClientConfig& c) { return c.name == r.client; }))
+            error(r.line, "rule." + r.name + ".client",
+                  "no client " + quote(r.client) + " ([client.NAME], or default for the [auth] keys)");
+    }
+}
+
 // A fallback no provider serves could never help: an error, named.
 void Parser::finish_models() {
     for (const auto& m : cfg_.models) {
@@ -1407,6 +1493,7 @@ void Parser::finish() {
 
     finish_clients();
     finish_models();
+    finish_rules();
 
     // Listeners.
     if (!listen_written_) {

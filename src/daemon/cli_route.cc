@@ -68,6 +68,10 @@ Outcome route_outcome(std::string_view json, bool as_json) {
             line += ": out, " + reason;
         if (auto until = get_int(c, "until"); until && *until > now)
             line += fmt::format(" for {}", format_duration((*until - now + 999) / 1000));
+        if (auto rules = get_strings(c, "rules"); !rules.empty()) {
+            for (auto& r : rules) r = clean(r);
+            line += "; rules " + join(rules, ", ");
+        }
         o.out += line + "\n";
     }
     std::string status = get_string(*pick, "status").value_or("?");

@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "credentials/ledger.h"
 #include "credentials/sessions.h"
+#include "dispatch/payload_rules.h"
 #include "dispatch/router.h"
 #include "pipeline/protocol.h"
 #include "translate/json_util.h"
@@ -100,7 +101,15 @@ std::string route_command(const config::Config& cfg, const dispatch::Router& rou
         b += gate_name(c.check.gate);
         b += "\",\"reason\":" + json_string(c.check.reason);
         if (c.check.until_ms > now) b += ",\"until\":" + std::to_string(to_wall(c.check.until_ms));
-        b += '}';
+        b += ",\"rules\":[";  // the payload rules its requests would get, in the order applied
+        bool first_rule = true;
+        for (const auto& r : cfg.rules) {
+            if (!dispatch::rule_matches(r, c.upstream_model, c.provider->wire, client)) continue;
+            if (!first_rule) b += ',';
+            first_rule = false;
+            b += json_string(r.name);
+        }
+        b += "]}";
     }
     b += "],\"sticky\":" + (ex.sticky ? json_string(id_of(ex.sticky->provider, ex.sticky->cred)) : std::string("null"));
     b += ",\"pick\":{\"status\":\"";

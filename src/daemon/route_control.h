@@ -9,7 +9,8 @@
 // speaks: openai-chat (default), openai-responses, anthropic, gemini; S a
 // session name as a client would send it. The answer: {"ok":true,"model",
 // "protocol","client","candidates":[{"id","provider","tier","translated",
-// "upstream_model","gate":"ready|soft|probe|out","reason","until"}],
+// "upstream_model","gate":"ready|soft|probe|out","reason","until","rules":[the
+// payload rules its requests would get]}],
 // "sticky":ID|null,"pick":{"status":"ok|all_cooling|exhausted","id",
 // "provider","upstream_model","probe","retry_after_s"},"fallback":[models
 // tried next when every credential of this one fails (those the client may

@@ -14,6 +14,7 @@
 #include "credentials/verdict.h"
 #include "dispatch/dispatch_stage.h"
 #include "dispatch/media_fetch.h"
+#include "dispatch/payload_rules.h"
 #include "dispatch/translation.h"
 #include "dispatch/upstream_request.h"
 #include "pipeline/errors.h"
@@ -435,6 +436,16 @@ bool Exchange::launch(const std::string& upstream_model) {
     } else {
         usage_asked_ = build_passthrough(ctx_, *provider_, *cred_, upstream_model, req, owned_body_);
     }
+    if (!ctx_.snap->config->rules.empty() && !counting_call()) {
+        const auto& cfg = *ctx_.snap->config;
+        std::string_view client =
+            ctx_.client_index >= 0 ? std::string_view(cfg.clients[static_cast<size_t>(ctx_.client_index)].name) : "";
+        Result<int> ruled = apply_rules(cfg, upstream_model, provider_->wire, client, req, ruled_body_);
+        if (!ruled) {
+            ctx_.fail(ErrorKind::BadRequest, ruled.error().message);
+            return true;
+        }
+    }
     token_sent_.clear();
     if (cred_->oauth) {
         // The token the request carries (read once, by the builder): kept to
@@ -756,9 +767,13 @@ void Exchange::on_upstream_event(const sse::Event& ev) {
 
 // The answer's usage, into the request's record: what the upstream said,
 // and whether the answer was whole. Count endpoints use no tokens.
-void Exchange::settle_usage(bool complete) {
+bool Exchange::counting_call() const {
     Operation op = ctx_.route.op;
-    if (op == Operation::AnthropicCountTokens || op == Operation::GeminiCountTokens || (tr_ && tr_->counting())) return;
+    return op == Operation::AnthropicCountTokens || op == Operation::GeminiCountTokens || (tr_ && tr_->counting());
+}
+
+void Exchange::settle_usage(bool complete) {
+    if (counting_call()) return;
     // A stream cut short keeps the figures it had sent (Anthropic's input
     // comes first): they were spent.
     ctx_.access.usage = usage_.seen() ? usage_.usage() : record::Usage{};

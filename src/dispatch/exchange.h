@@ -108,6 +108,7 @@ private:
     size_t relay_sse(const char* data, size_t len);
     void relay_events(std::string_view complete);
     void on_upstream_event(const sse::Event& ev);  // usage tap, first token, terminal event
+    bool counting_call() const;  // a count_tokens / countTokens call (translated or not): no usage, no rules
     void settle_usage(bool complete);
     void relay_array(const char* data, size_t len);
     size_t abort_for_limit(std::string message);
@@ -144,6 +145,7 @@ private:
     const Provider* provider_ = nullptr;
     const Credential* cred_ = nullptr;
     std::string owned_body_;
+    std::string ruled_body_;  // the upstream body as payload rules edited it
 
     Mode mode_ = Mode::Idle;
     long status_ = 0;
