@@ -570,7 +570,7 @@ class Antigravityd:
                 "base_url = %s/v1" % stream,
                 "key = bench-stream-key-1",
                 "models = sse*, hold*",
-                ""] + tls_provider(tls, tls_ca_file)))
+                ""] + tls_provider(tls, tls_ca_file) + extra_config_lines()))
         env = dict(os.environ, SSL_CERT_FILE=tls.bundle) if tls else None
         self.p = Proc(name, placement.prefix("sut") + list(wrapper) + [binary, "run", "-c", self.conf],
                       workdir, env=env)
@@ -589,6 +589,17 @@ class Antigravityd:
 
     def stop(self):
         self.p.stop(signal.SIGTERM, timeout=40)
+
+
+def extra_config_lines():
+    """Sections appended to the daemon's config from AGD_BENCH_EXTRA_CONF
+    (a file), to measure a feature's cost on the same rig: payload rules,
+    say."""
+    path = os.environ.get("AGD_BENCH_EXTRA_CONF")
+    if not path:
+        return []
+    with open(path) as f:
+        return [""] + f.read().splitlines() + [""]
 
 
 def tls_provider(tls, ca_file=True):
