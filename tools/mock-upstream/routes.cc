@@ -8,6 +8,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include "embed.h"
 #include "exchange.h"
 #include "failcount.h"
 #include "incoming.h"
@@ -251,6 +252,10 @@ void gemini(evhtp_request_t* req, const RecordedRequest& in) {
         generate(req, in, Api::gemini, Op::stream, model, alt && *alt == "sse");
     } else if (op == "countTokens") {
         generate(req, in, Api::gemini, Op::count, model, true);
+    } else if (op == "embedContent" || op == "batchEmbedContents") {
+        auto [status, body] = embed_answer(op == "embedContent" ? EmbedApi::gemini_one : EmbedApi::gemini_batch,
+                                           in.body, model);
+        reply_json(req, in, status, body);
     } else {
         not_found(req, in);
     }
@@ -322,6 +327,11 @@ void handle_request(evhtp_request_t* req, void*) {
         generate(req, in, Api::chat, Op::generate, {}, true);
     } else if (path == "/v1/responses" && m == htp_method_POST) {
         generate(req, in, Api::responses, Op::generate, {}, true);
+    } else if (path == "/v1/embeddings" && m == htp_method_POST) {
+        auto [status, body] = embed_answer(EmbedApi::openai, in.body, {});
+        Headers h;
+        add_request_id(h, Api::chat, ++g_seq);
+        reply_json(req, in, status, body, std::move(h));
     } else if (path == "/v1/messages" && m == htp_method_POST) {
         generate(req, in, Api::messages, Op::generate, {}, true);
     } else if (path == "/v1/messages/count_tokens" && m == htp_method_POST) {
