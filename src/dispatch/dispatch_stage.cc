@@ -4,6 +4,7 @@
 
 #include "credentials/sessions.h"
 #include "dispatch/exchange.h"
+#include "dispatch/translation.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
 
@@ -24,6 +25,11 @@ uint64_t session_of(const RequestContext& ctx, std::string_view model) {
 }
 
 void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches) {
+    if (is_embedding_operation(ctx.route.op)) {
+        std::erase_if(matches, [&](const Match& m) { return router.providers()[m.provider].wire == Protocol::Anthropic; });
+        for (auto& m : matches) m.translated = Translation::needed(ctx, router.providers()[m.provider].wire);
+        return;
+    }
     for (auto& m : matches)
         m.translated = router.providers()[m.provider].wire != ctx.route.protocol || ctx.route.op == Operation::Completions;
 }
@@ -41,6 +47,11 @@ StageResult DispatchStage::on_request(RequestContext& ctx) const {
     // passthrough), the others (translated) when none of those can serve.
     // A legacy completion is translated whatever the wire.
     mark_translated(ctx, router, all);
+    if (all.empty()) {
+        ctx.fail(ErrorKind::BadRequest, "model '" + model +
+                                            "' is served only by Anthropic providers, which have no embeddings API");
+        return StageResult::Reply;
+    }
     uint64_t session = router.sticky() ? session_of(ctx, model) : 0;
     ctx.exchange = std::make_unique<Exchange>(ctx, std::move(all), session);
     ctx.pause();

@@ -244,7 +244,10 @@ void Exchange::attempt() {
         headers_.clear();
         relay_framer_.clear();
         sse_ = saw_terminal_ = backpressured_ = limit_hit_ = usage_asked_ = false;
-        usage_ = record::UsageScanner(provider_->wire);
+        // OpenAI's embeddings answer has Chat's usage on either OpenAI wire.
+        usage_ = record::UsageScanner(is_embedding_operation(ctx_.route.op) && provider_->wire == Protocol::OpenAIResponses
+                                          ? Protocol::OpenAIChat
+                                          : provider_->wire);
         watch_array_ = false;
         array_end_.clear();
         array_tail_.clear();
@@ -284,8 +287,8 @@ bool Exchange::next_model() {
             !clients::model_allowed(cfg.clients[static_cast<size_t>(ctx_.client_index)], model))
             continue;
         std::vector<Match> matches = router.match(model);
-        if (matches.empty()) continue;
         mark_translated(ctx_, router, matches);
+        if (matches.empty()) continue;
         log::info("request {:016x}: model '{}' could not be served ({}); falling back to '{}'", ctx_.id,
                   serving_.empty() ? asked : serving_,
                   !last_failure_.empty() ? last_failure_

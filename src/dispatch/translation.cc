@@ -7,6 +7,7 @@
 #include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "translate/embeddings.h"
 #include "translate/estimate.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
@@ -229,6 +230,10 @@ Translation::Translation() = default;
 Translation::~Translation() = default;
 
 bool Translation::needed(const RequestContext& ctx, Protocol wire) {
+    // Embeddings: OpenAI's endpoint is the same on both OpenAI wires; a
+    // Gemini batch names the model in each entry, rewritten by the codec.
+    if (is_embedding_operation(ctx.route.op))
+        return surface_of(wire) != surface_of(ctx.route.protocol) || ctx.route.op == Operation::GeminiBatchEmbed;
     return ctx.route.op == Operation::Completions || wire != ctx.route.protocol;
 }
 
@@ -252,6 +257,23 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
 
     std::string_view body(ctx.body_data ? ctx.body_data : "", ctx.body_len);
     s.body_bytes = t->request_bytes_ = body.size();
+    if (is_embedding_operation(ctx.route.op)) {
+        translate::JsonDoc doc;
+        const JsonValue* root = ctx.body_dom.get();
+        if (!root) {
+            std::string err;
+            if (!translate::parse_json(body, doc, &err)) return Error{400, err};
+            root = &doc;
+        }
+        Result<translate::EmbedRequest> er = translate::decode_embed_request(ctx.route.op, *root);
+        if (!er) return Error{400, er.error().message};
+        t->embed_ = std::make_unique<translate::EmbedRequest>(std::move(er).value());
+        t->embed_op_ = ctx.route.op;
+        t->call_ = UpstreamCall::Embed;
+        s.stream = false;
+        t->sink_ = std::make_unique<Sink>(*t);
+        return t;
+    }
     // BodyStage's scan_body refused any body with a string that is not
     // valid UTF-8; is_object is set only by a scan that passed.
     s.body_utf8_checked = ctx.body.is_object;
@@ -285,6 +307,15 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
     error_status_ = 502;
     sink_->reset();
     translate::JsonDepthScope depth(s.max_json_depth);
+    if (embed_) {
+        Result<std::string> eb = translate::encode_embed_request(provider.wire, *embed_, upstream_model);
+        if (!eb) return Error{eb.error().code, eb.error().message};
+        body_ = std::move(eb).value();
+        decoder_.reset();
+        encoder_.reset();
+        build_translated(ctx, provider, cred, upstream_model, call_, body_, req);
+        return {};
+    }
     Result<std::string> body = translate::encode_request(provider.wire, request_, s);
     if (!body) return Error{body.error().code ? body.error().code : 400, body.error().message};
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
@@ -369,6 +400,12 @@ void Translation::fail(std::string_view message, int status) {
 
 Result<std::string> Translation::translate_body(std::string_view upstream_body) {
     translate::JsonDepthScope depth(session_.max_json_depth);
+    if (embed_) {
+        Result<translate::EmbedResponse> a =
+            translate::decode_embed_response(session_.upstream, upstream_body, embed_->texts.size());
+        if (!a) return Error{502, a.error().message};
+        return translate::encode_embed_response(embed_op_, a.value(), *embed_, session_.client_model);
+    }
     if (counting()) {
         translate::JsonDoc doc;
         if (!translate::parse_json(upstream_body, doc)) return Error{502, "the upstream's token count is not JSON"};

@@ -17,6 +17,10 @@ namespace agd {
 class RequestContext;
 }
 
+namespace agd::translate {
+struct EmbedRequest;
+}
+
 namespace agd::dispatch {
 
 struct Provider;
@@ -87,6 +91,8 @@ private:
     size_t request_bytes_ = 0;  // the client's body: what each attempt's encoding reserves from
     size_t decoded_drops_ = 0;  // Session::dropped_tools entries the decoder made (each attempt keeps them)
     UpstreamCall call_ = UpstreamCall::Generate;
+    std::unique_ptr<translate::EmbedRequest> embed_;  // an embeddings call: its texts (request_ unused)
+    Operation embed_op_ = Operation::Embeddings;
     std::string body_;  // the encoded upstream request of the current attempt
     std::unique_ptr<translate::StreamDecoder> decoder_;
     std::unique_ptr<translate::StreamEncoder> encoder_;

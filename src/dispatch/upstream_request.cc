@@ -34,6 +34,8 @@ const char* gemini_op(Operation op) {
     switch (op) {
         case Operation::StreamGenerateContent: return "streamGenerateContent";
         case Operation::GeminiCountTokens: return "countTokens";
+        case Operation::GeminiEmbedContent: return "embedContent";
+        case Operation::GeminiBatchEmbed: return "batchEmbedContents";
         default: return "generateContent";
     }
 }
@@ -108,6 +110,7 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
         case Operation::Responses: req.url = base + "/responses"; break;
         case Operation::Messages: req.url = base + "/v1/messages"; break;
         case Operation::AnthropicCountTokens: req.url = base + "/v1/messages/count_tokens"; break;
+        case Operation::Embeddings: req.url = base + "/embeddings"; break;
         default:
             req.url = base + "/v1beta/models/" + url_escape_segment(upstream_model) + ":" + gemini_op(ctx.route.op);
             if (ctx.route.gemini_sse) req.url += "?alt=sse";
@@ -159,14 +162,19 @@ void build_translated(const RequestContext& ctx, const Provider& provider, const
     const std::string& base = pc.base_url;
     bool stream = call == UpstreamCall::Stream;
     switch (provider.wire) {
-        case Protocol::OpenAIChat: req.url = base + "/chat/completions"; break;
-        case Protocol::OpenAIResponses: req.url = base + "/responses"; break;
+        case Protocol::OpenAIChat:
+        case Protocol::OpenAIResponses:
+            req.url = base + (call == UpstreamCall::Embed                  ? "/embeddings"
+                              : provider.wire == Protocol::OpenAIChat ? "/chat/completions"
+                                                                      : "/responses");
+            break;
         case Protocol::Anthropic:
             req.url = base + (call == UpstreamCall::CountTokens ? "/v1/messages/count_tokens" : "/v1/messages");
             break;
         case Protocol::Gemini:
             req.url = base + "/v1beta/models/" + url_escape_segment(upstream_model) + ":" +
                       (call == UpstreamCall::CountTokens ? "countTokens"
+                       : call == UpstreamCall::Embed     ? "batchEmbedContents"
                        : stream                          ? "streamGenerateContent?alt=sse"
                                                          : "generateContent");
             break;

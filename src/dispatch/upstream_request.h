@@ -26,7 +26,7 @@ struct Credential;
 bool build_passthrough(const RequestContext& ctx, const Provider& provider, const Credential& cred,
                        const std::string& upstream_model, upstream::Request& req, std::string& owned_body);
 
-enum class UpstreamCall { Generate, Stream, CountTokens };
+enum class UpstreamCall { Generate, Stream, CountTokens, Embed };
 
 // The upstream HTTP request of a translated call: the provider wire's own
 // URL for the call, its auth header, and `body` (an encoded request, which

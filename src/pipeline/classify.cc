@@ -52,6 +52,8 @@ Route classify_gemini(HttpMethod method, std::string_view rest, std::string_view
         std::string alt;
         r.gemini_sse = query_param(query, "alt", &alt) && alt == "sse";
     } else if (op == "countTokens") r.op = Operation::GeminiCountTokens;
+    else if (op == "embedContent") r.op = Operation::GeminiEmbedContent;
+    else if (op == "batchEmbedContents") r.op = Operation::GeminiBatchEmbed;
     else {
         r.op = Operation::NotFound;
         return r;
@@ -113,6 +115,7 @@ Route classify(HttpMethod method, std::string_view path, std::string_view query,
     if (p == "/chat/completions") return method_check(method, HttpMethod::Post, make(Operation::ChatCompletions, Protocol::OpenAIChat));
     if (p == "/completions") return method_check(method, HttpMethod::Post, make(Operation::Completions, Protocol::OpenAIChat));
     if (p == "/responses") return method_check(method, HttpMethod::Post, make(Operation::Responses, Protocol::OpenAIResponses));
+    if (p == "/embeddings") return method_check(method, HttpMethod::Post, make(Operation::Embeddings, Protocol::OpenAIChat));
     if (p == "/messages") return method_check(method, HttpMethod::Post, make(Operation::Messages, Protocol::Anthropic));
     if (p == "/messages/count_tokens")
         return method_check(method, HttpMethod::Post, make(Operation::AnthropicCountTokens, Protocol::Anthropic));

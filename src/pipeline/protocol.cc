@@ -22,6 +22,9 @@ const char* operation_name(Operation op) {
         case Operation::GenerateContent: return "generateContent";
         case Operation::StreamGenerateContent: return "streamGenerateContent";
         case Operation::GeminiCountTokens: return "countTokens";
+        case Operation::Embeddings: return "embeddings";
+        case Operation::GeminiEmbedContent: return "embedContent";
+        case Operation::GeminiBatchEmbed: return "batchEmbedContents";
         case Operation::ListModels: return "models.list";
         case Operation::GetModel: return "models.get";
         case Operation::GeminiListModels: return "models.list";
@@ -52,9 +55,16 @@ bool is_upstream_operation(Operation op) {
         case Operation::AnthropicCountTokens:
         case Operation::GenerateContent:
         case Operation::StreamGenerateContent:
-        case Operation::GeminiCountTokens: return true;
+        case Operation::GeminiCountTokens:
+        case Operation::Embeddings:
+        case Operation::GeminiEmbedContent:
+        case Operation::GeminiBatchEmbed: return true;
         default: return false;
     }
+}
+
+bool is_embedding_operation(Operation op) {
+    return op == Operation::Embeddings || op == Operation::GeminiEmbedContent || op == Operation::GeminiBatchEmbed;
 }
 
 bool operation_streams_by_body(Operation op) {

@@ -22,6 +22,9 @@ enum class Operation : uint8_t {
     GenerateContent,        // POST /v1beta/models/{m}:generateContent
     StreamGenerateContent,  // POST /v1beta/models/{m}:streamGenerateContent
     GeminiCountTokens,      // POST /v1beta/models/{m}:countTokens
+    Embeddings,             // POST /v1/embeddings
+    GeminiEmbedContent,     // POST /v1beta/models/{m}:embedContent
+    GeminiBatchEmbed,       // POST /v1beta/models/{m}:batchEmbedContents
     ListModels,             // GET /v1/models (OpenAI or Anthropic form)
     GetModel,               // GET /v1/models/{id}
     GeminiListModels,       // GET /v1beta/models
@@ -37,6 +40,8 @@ Surface surface_of(Protocol p);
 
 // True when the operation is relayed upstream (has a JSON body and a model).
 bool is_upstream_operation(Operation op);
+// True for the embedding operations (OpenAI and Gemini shapes).
+bool is_embedding_operation(Operation op);
 // True when the operation's response may be a stream decided by the body's "stream" flag.
 bool operation_streams_by_body(Operation op);
 
