@@ -15,6 +15,7 @@
 #include <rapidjson/document.h>
 
 #include "config/loader.h"
+#include "daemon/cli_setup.h"
 #include "daemon/cli_store.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
@@ -50,6 +51,7 @@ constexpr CommandInfo kCommands[] = {
     {"usage", Command::Usage, true, false, false, true, false, true},
     {"credentials", Command::Credentials, true, false, false, true},
     {"route", Command::Route, true, false, false, true},
+    {"client-setup", Command::ClientSetup, true, false, false, false},
     {"version", Command::Version, false, false, false, false},
     {"help", Command::Help, false, false, false, false},
 };
@@ -168,6 +170,23 @@ Result<store::Reader> open_store(const CliOptions& opts, std::string_view comman
     return reader;
 }
 
+// client-setup reads the file best-effort too: a file with errors still
+// names the listeners and the models; one that cannot be read names nothing.
+int cmd_client_setup(const CliOptions& opts) {
+    auto loaded = config::load_file(opts.config_path);
+    const config::Config* cfg = loaded.ok() ? loaded.config.get() : &loaded.partial;
+    if (!loaded.ok() && loaded.errors.size() == 1 && loaded.errors.front().line == 0) cfg = nullptr;
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    auto plan = setup_plan(opts, cfg, host);
+    if (!plan) return fail(plan.error());
+    if (!loaded.ok() && cfg != nullptr)
+        print(stderr, fmt::format("antigravityd: note: {} has errors (check-config lists them); read as far as it goes\n",
+                                  opts.config_path));
+    print(stdout, render_setup(*plan));
+    return 0;
+}
+
 int cmd_log(const CliOptions& opts) {
     auto reader = open_store(opts, "log");
     if (!reader) return fail(reader.error());
@@ -256,6 +275,15 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             if (!store::parse_since(*v, 0))
                 return usage_error(fmt::format("--since: cannot read '{}' (30m, 24h, 7d, today, month, 2026-12-01)", *v));
             inv.options.since = std::move(*v);
+        } else if ((name == "--url" || name == "--key" || name == "--model") && inv.command == Command::ClientSetup) {
+            auto v = take_value(i, name, value, has_inline);
+            if (!v) return v.error();
+            // Printed into shell, TOML and comment lines: one line, no control characters.
+            if (v->size() > 2048 || v->find_first_of(kControlChars) != std::string::npos)
+                return usage_error(fmt::format("option '{}': at most 2048 bytes, no control characters", name));
+            if (name == "--url" && !v->starts_with("http://") && !v->starts_with("https://"))
+                return usage_error(fmt::format("--url: '{}' is not an http:// or https:// URL", *v));
+            (name == "--url" ? inv.options.url : name == "--key" ? inv.options.key : inv.options.model) = std::move(*v);
         } else if ((name == "--client" || name == "--model") && inv.command == Command::Route) {
             auto v = take_value(i, name, value, has_inline);
             if (!v) return v.error();
@@ -316,6 +344,10 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             inv.options.by = std::move(*v);
         } else if (!a.empty() && a[0] == '-') {
             return usage_error(fmt::format("unknown option '{}'", name));
+        } else if (inv.command == Command::ClientSetup && inv.options.setup_client.empty()) {
+            if (!is_setup_client(a))
+                return usage_error(fmt::format("client-setup: unknown client '{}' (claude, codex, gemini, qwen)", a));
+            inv.options.setup_client = std::string(a);
         } else if (inv.command == Command::Credentials && inv.options.action.empty()) {
             if (a != "reset" && a != "disable" && a != "enable")
                 return usage_error(fmt::format("credentials: unknown action '{}' (reset, disable, enable)", a));
@@ -329,6 +361,8 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             return usage_error(fmt::format("unexpected argument '{}'", a));
         }
     }
+    if (inv.command == Command::ClientSetup && inv.options.setup_client.empty())
+        return usage_error("client-setup: name the client: claude, codex, gemini or qwen");
     if (inv.command == Command::Route && (!inv.options.model || inv.options.model->empty()))
         return usage_error("route: --model is required");
     if (inv.command == Command::Credentials && !inv.options.action.empty()) {
@@ -371,6 +405,9 @@ std::string usage_text() {
         "  route --model NAME [--client NAME] [--protocol P] [--session S] [-c FILE] [--json]\n"
         "                        how a request would be routed: candidates, why each\n"
         "                        is out, the pick; nothing is sent\n"
+        "  client-setup claude|codex|gemini|qwen [--url URL] [--key KEY] [--model NAME] [-c FILE]\n"
+        "                        what that AI client needs to use the gateway: environment\n"
+        "                        and settings files (never a key of the configuration)\n"
         "  version               print the version (also --version)\n"
         "  help                  print this text (also --help)\n"
         "\n"
@@ -388,7 +425,11 @@ std::string usage_text() {
         "      --protocol P      route: the client speaks openai-chat (default),\n"
         "                        openai-responses, anthropic or gemini\n"
         "      --session S       route: the session a client would name (sticky)\n"
-        "      --model GLOB      log: the model asked or sent matches GLOB\n"
+        "      --model GLOB      log: the model asked or sent matches GLOB;\n"
+        "                        client-setup: the model the client asks for\n"
+        "      --url URL         client-setup: the gateway's URL (default: the first\n"
+        "                        [server] listen address)\n"
+        "      --key KEY         client-setup: the key the client sends (default: a placeholder)\n"
         "      --provider NAME   log: the provider that served them\n"
         "      --status S        log: 429, 4xx, 5xx or error (>= 400 or failed)\n"
         "      --limit N         log: at most N requests (default 50)\n"
@@ -430,6 +471,7 @@ int cli_main(int argc, char** argv) {
         case Command::Usage: code = cmd_usage(inv->options); break;
         case Command::Credentials: code = cmd_credentials(inv->options); break;
         case Command::Route: code = cmd_route(inv->options); break;
+        case Command::ClientSetup: code = cmd_client_setup(inv->options); break;
         case Command::Version: print(stdout, version_text()); code = 0; break;
         case Command::Help: print(stdout, usage_text()); code = 0; break;
     }

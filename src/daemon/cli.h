@@ -18,7 +18,9 @@ struct LoadResult;
 
 namespace agd::daemon {
 
-enum class Command { Run, CheckConfig, Reload, Status, Stop, Log, Usage, Credentials, Route, Version, Help };
+enum class Command {
+    Run, CheckConfig, Reload, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
+};
 
 struct Invocation {
     Command command = Command::Help;
@@ -28,7 +30,8 @@ struct Invocation {
 // `args` are argv[1..]. Accepts -c FILE, -cFILE, --config FILE, --config=FILE
 // (every command but version/help), --daemon and --pid-file PATH|=PATH (run),
 // --json (status, log, usage), --since (log, usage), --client, --model,
-// --provider, --status, --limit, --id (log), --by (usage); -h/--help
+// --provider, --status, --limit, --id (log), --by (usage), client-setup's
+// CLIENT, --url, --key and --model; -h/--help
 // anywhere means Help. Errors: EX_USAGE with a one-line message.
 Result<Invocation> parse_args(const std::vector<std::string_view>& args);
 

@@ -19,7 +19,7 @@ struct CliOptions {
     // log and usage (checked by parse_args, read by daemon/cli_store.h).
     std::string since;                    // --since: "" = log: no bound, usage: 24h
     std::optional<std::string> client;    // log --client, route --client
-    std::optional<std::string> model;     // log --model GLOB, route --model NAME
+    std::optional<std::string> model;     // log --model GLOB, route and client-setup --model NAME
     std::optional<std::string> provider;  // log --provider
     std::string status;                   // log --status
     std::size_t limit = 50;               // log --limit
@@ -29,6 +29,11 @@ struct CliOptions {
     // route --model M [--client C] [--protocol P] [--session S] (model and client above).
     std::string protocol;
     std::string session;
+
+    // client-setup CLIENT [--url URL] [--key KEY] (--model above).
+    std::string setup_client;
+    std::optional<std::string> url;
+    std::optional<std::string> key;
 
     // credentials reset|disable|enable TARGET ("" = list them).
     std::string action;
