@@ -126,6 +126,16 @@ class MockFormatTests(AgdTestCase):
         self.assertIsInstance(calls[0]["function"]["arguments"], str)
         self.assertEqual(json.loads(calls[0]["function"]["arguments"]), WEATHER_ARGS)
 
+    def test_calls_zero_answers_with_text_though_tools_are_offered(self):
+        obj = self.call(CHAT, self.chat_body("m+calls=0")).json()
+        choice = obj["choices"][0]
+        self.assertEqual(choice["finish_reason"], "stop")
+        self.assertNotIn("tool_calls", choice["message"])
+        self.assertIn("model=m+calls=0;#0;", choice["message"]["content"])
+        obj = self.call(MSGS, self.msgs_body("c+calls=0")).json()
+        self.assertEqual(obj["stop_reason"], "end_turn")
+        self.assertEqual([b["type"] for b in obj["content"]], ["text"])
+
     def test_chat_parallel_calls_streamed(self):
         body = self.chat_body("m+calls=3+think", stream=True, stream_options={"include_usage": True})
         events, r = self.events(CHAT, body)

@@ -86,7 +86,7 @@ void apply(Script& s, std::string_view key, std::string_view value) {
     } else if (key == "piece_size") {
         if (auto v = parse_int(value, 0, kMaxPad)) s.piece_size = static_cast<std::size_t>(*v);
     } else if (key == "calls") {
-        if (auto v = parse_int(value, 1, kMaxCalls)) s.calls = static_cast<int>(*v);
+        if (auto v = parse_int(value, 0, kMaxCalls)) s.calls = static_cast<int>(*v);
     } else if (key == "think") {
         if (auto v = parse_bool(value)) s.think = *v;
     } else if (key == "cached") {

@@ -33,7 +33,7 @@ struct Script {
     bool stamp = false;                  // append @<monotonic ns> to each piece marker
     std::size_t size = 0;                // pad the non-stream text to this many bytes
     std::size_t piece_size = 0;          // pad each streamed piece to this many bytes
-    int calls = 1;                       // parallel tool calls when tools are offered
+    int calls = 1;                       // parallel tool calls when tools are offered (0: text)
     bool think = false;                  // start the answer with reasoning
     int cached = 0;                      // cached prompt tokens reported in the usage
     bool hangup = false;                 // close the connection instead of answering
