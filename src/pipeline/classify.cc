@@ -103,7 +103,9 @@ Route classify(HttpMethod method, std::string_view path, std::string_view query,
     // Trailing slashes are tolerated ("/v1/chat/completions/").
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
-    if (path == "/health" || path == "/healthz") return method_check(method, HttpMethod::Get, make(Operation::Health, Protocol::OpenAIChat));
+    // /api/hello: Claude Code's connection warm-up (HEAD, no key) at its base URL.
+    if (path == "/health" || path == "/healthz" || path == "/api/hello")
+        return method_check(method, HttpMethod::Get, make(Operation::Health, Protocol::OpenAIChat));
 
     // Clients configured without the /v1 prefix are served too.
     std::string_view p = path;

@@ -29,7 +29,7 @@ enum class Operation : uint8_t {
     GetModel,               // GET /v1/models/{id}
     GeminiListModels,       // GET /v1beta/models
     GeminiGetModel,         // GET /v1beta/models/{m}
-    Health,                 // GET /health, /healthz
+    Health,                 // GET /health, /healthz, /api/hello
     NotFound,
     MethodNotAllowed,
 };

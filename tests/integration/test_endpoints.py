@@ -50,11 +50,14 @@ class EndpointTests(AgdTestCase):
     # -- local endpoints -----------------------------------------------------------
 
     def test_health_endpoints(self):
-        for path in ("/health", "/healthz"):
+        for path in ("/health", "/healthz", "/api/hello"):
             r = get(self.d.port, path)
             self.assertEqual(r.status, 200, r)
             self.assertTrue(r.header("content-type", "").startswith("application/json"), r.headers)
             self.assertIsInstance(r.json(), dict)
+        # Claude Code's warm-up: HEAD, no key.
+        r = harness.request(self.d.port, "HEAD", "/api/hello")
+        self.assertEqual(r.status, 200, r)
         self.assertEqual(self.mock.stats()["requests"], 0, "health must not contact an upstream")
 
     def test_openai_model_list(self):

@@ -34,6 +34,8 @@ TEST_CASE("classify: OpenAI, Anthropic and Gemini operations") {
 TEST_CASE("classify: model lists, health, unknown paths and methods") {
     CHECK(classify(HttpMethod::Get, "/health", "", false).op == Operation::Health);
     CHECK(classify(HttpMethod::Get, "/healthz", "", false).op == Operation::Health);
+    CHECK(classify(HttpMethod::Head, "/api/hello", "", false).op == Operation::Health);
+    CHECK(classify(HttpMethod::Post, "/api/hello", "", false).op == Operation::MethodNotAllowed);
     Route r = classify(HttpMethod::Get, "/v1/models", "", false);
     CHECK(r.op == Operation::ListModels);
     CHECK(r.surface == Surface::OpenAI);
