@@ -1,7 +1,7 @@
 """The official OpenAI, Anthropic and Google Gen AI SDKs (JavaScript, from
 the npm registry, versions pinned in package-lock.json) pointed at the real
-daemon in front of agd-mock-upstream. The SDKs are installed once into
-AGD_CLIENTS_DIR (default: build/clients) with `npm ci`."""
+daemon in front of agd-mock-upstream. The SDKs are installed by
+npm_clients.py."""
 
 import os
 import shutil
@@ -10,35 +10,17 @@ import sys
 import tempfile
 import unittest
 
+import npm_clients
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import harness  # noqa: E402
 
 
-def install_sdks():
-    target = os.environ.get("AGD_CLIENTS_DIR") or os.path.join(harness.ROOT, "build", "clients")
-    os.makedirs(target, exist_ok=True)
-    for name in ("package.json", "package-lock.json"):
-        src, dst = os.path.join(HERE, name), os.path.join(target, name)
-        if not os.path.exists(dst) or open(src, "rb").read() != open(dst, "rb").read():
-            shutil.copyfile(src, dst)
-            shutil.rmtree(os.path.join(target, "node_modules"), ignore_errors=True)
-    if not os.path.isdir(os.path.join(target, "node_modules", "openai")):
-        # The registry is remote: a passing network hiccup gets two more tries.
-        for attempt in range(3):
-            r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=target,
-                               timeout=600)
-            if r.returncode == 0:
-                break
-            if attempt == 2:
-                raise AssertionError("npm ci failed %d times in %s" % (attempt + 1, target))
-    return target
-
-
 class SdkTests(unittest.TestCase):
     def run_script(self, name, providers, passed_line):
         self.assertIsNotNone(shutil.which("node"), "node is needed (scripts/install-deps.sh installs it)")
-        target = install_sdks()
+        target = npm_clients.install()
         with tempfile.TemporaryDirectory(prefix="agd-sdk-") as tmp:
             mock = harness.Mock(tmp)
             try:

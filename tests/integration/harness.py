@@ -22,6 +22,7 @@ import json
 import os
 import re
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -471,6 +472,32 @@ def parse_access(line):
             v = re.sub(r"\\(.)", r"\1", v[1:-1])
         out[m.group(1)] = v
     return out
+
+
+def parse_client_setup(text):
+    """What `antigravityd client-setup` printed, as (env, files): the
+    exported variables, and each file block's body by path. Fails on any
+    line that is neither a comment, blank, an export nor inside a block."""
+    env, files = {}, {}
+    block = None
+    for line in text.split("\n"):
+        if block is not None:
+            if line == "# ---- end ----":
+                files[block[0]] = "\n".join(block[1])
+                block = None
+            else:
+                block[1].append(line)
+        elif line.startswith("# ---- ") and line.endswith(" ----"):
+            block = (line[len("# ---- "):-len(" ----")], [])
+        elif line.startswith("export "):
+            words = shlex.split(line)
+            assert len(words) == 2 and "=" in words[1], "not export NAME=value: %r" % line
+            name, value = words[1].split("=", 1)
+            env[name] = value
+        else:
+            assert line == "" or line.startswith("#"), "unexpected line %r" % line
+    assert block is None, "a file block is not closed:\n" + text
+    return env, files
 
 
 # --------------------------------------------------------------------------

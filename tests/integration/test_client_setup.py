@@ -6,7 +6,6 @@ used as that client would, get an answer from the running daemon."""
 
 import json
 import os
-import shlex
 import subprocess
 import tomllib
 
@@ -16,32 +15,6 @@ from harness import AgdTestCase, anthropic_provider, build_config, gemini_provid
 CLIENT_KEY = "gw-client-key-setup-7a7a7a7a7a"
 TEAM_KEY = "gw-team-key-setup-3c3c3c3c3c"
 PROVIDER_KEYS = ["sk-chat-setup-1111", "sk-resp-setup-2222", "sk-ant-setup-3333", "AIza-gem-setup-4444"]
-
-
-def parse_setup(text):
-    """(env, files): the exported variables, and each file block's body by
-    path. Fails on any line that is neither a comment, blank, an export nor
-    inside a block."""
-    env, files = {}, {}
-    block = None
-    for line in text.split("\n"):
-        if block is not None:
-            if line == "# ---- end ----":
-                files[block[0]] = "\n".join(block[1])
-                block = None
-            else:
-                block[1].append(line)
-        elif line.startswith("# ---- ") and line.endswith(" ----"):
-            block = (line[len("# ---- "):-len(" ----")], [])
-        elif line.startswith("export "):
-            words = shlex.split(line)
-            assert len(words) == 2 and "=" in words[1], "not export NAME=value: %r" % line
-            name, value = words[1].split("=", 1)
-            env[name] = value
-        else:
-            assert line == "" or line.startswith("#"), "unexpected line %r" % line
-    assert block is None, "a file block is not closed:\n" + text
-    return env, files
 
 
 class ClientSetupTests(AgdTestCase):
@@ -113,7 +86,7 @@ class ClientSetupTests(AgdTestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 for secret in [CLIENT_KEY, TEAM_KEY] + PROVIDER_KEYS:
                     self.assertNotIn(secret, r.stdout + r.stderr)
-                env, files = parse_setup(r.stdout)
+                env, files = harness.parse_client_setup(r.stdout)
                 keys = [v for k, v in env.items() if k.endswith(("_KEY", "_TOKEN"))]
                 self.assertEqual(keys, ["<your client key>"], env)
                 # The placeholder stands for the client key: with it, the settings work.
@@ -129,7 +102,7 @@ class ClientSetupTests(AgdTestCase):
                 r = self.setup_cmd(client, "--url", "http://127.0.0.1:%d/" % self.port, "--key", TEAM_KEY,
                                    "--model", "gemini-from-flag", config=self.conf)
                 self.assertEqual(r.returncode, 0, r.stderr)
-                env, files = parse_setup(r.stdout)
+                env, files = harness.parse_client_setup(r.stdout)
                 self.assertIn(TEAM_KEY, env.values())
                 self.assertNotIn(CLIENT_KEY, r.stdout)
                 text = self.answer_text(client, env, files)
@@ -145,7 +118,7 @@ class ClientSetupTests(AgdTestCase):
         self.assertIn("--url", r.stderr)
         r = self.setup_cmd("codex", "--url", "https://gw.example", config=missing)
         self.assertEqual(r.returncode, 0, r.stderr)
-        _, files = parse_setup(r.stdout)
+        _, files = harness.parse_client_setup(r.stdout)
         cfg = tomllib.loads(files["~/.codex/config.toml"])
         self.assertEqual(cfg["model_providers"]["antigravityd"]["base_url"], "https://gw.example/v1")
         self.assertNotIn("model", cfg)  # no model known: only a commented example
