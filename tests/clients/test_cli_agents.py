@@ -31,7 +31,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import tomllib
 import unittest
 
@@ -251,7 +250,8 @@ class CliAgentTests(unittest.TestCase):
         return harness.parse_client_setup(r.stdout)
 
     def run_cli(self, cli, model, prompt):
-        """Runs the CLI once; returns (stdout, the daemon's access lines of the run)."""
+        """Runs the CLI once; returns (stdout, the daemon's access lines of
+        the run, the mock's requests of the run)."""
         env, files = self.setup_text(cli, model)
         run_dir = tempfile.mkdtemp(prefix=cli.name + "-", dir=self.tmp)
         home, work = os.path.join(run_dir, "home"), os.path.join(run_dir, "work")
@@ -277,9 +277,17 @@ class CliAgentTests(unittest.TestCase):
             self.fail("%s did not finish within %.0f s; stdout:\n%s" % (cli.name, e.timeout, (e.stdout or "")[-2000:]))
         self.assertEqual(r.returncode, 0, "%s exited %d\nstdout:\n%s\nstderr:\n%s"
                          % (cli.name, r.returncode, r.stdout[-3000:], r.stderr[-3000:]))
-        lines = self.daemon.access_lines()[before:]
-        self.assertTrue(lines, "%s sent nothing to the daemon" % cli.name)
-        return r.stdout, [harness.parse_access(x) for x in lines]
+        # A logger thread writes the access lines: wait until every model
+        # call the mock saw has its line.
+        upstream = [q for q in self.mock.requests() if q["method"] == "POST" and GENERATION.match(q["path"])]
+
+        def run_lines():
+            access = [harness.parse_access(x) for x in self.daemon.access_lines()[before:]]
+            calls = [a for a in access if a.get("method") == "POST" and GENERATION.match(a.get("path", ""))]
+            return access if len(calls) >= len(upstream) else None
+        access = harness.wait_until(run_lines, harness.t(30), "the access lines of %s's run" % cli.name)
+        self.assertTrue(upstream, "%s sent no model call upstream" % cli.name)
+        return r.stdout, access, upstream
 
     def stored_body(self, request_id):
         """The client's request body, from the request store (written by a
@@ -293,7 +301,7 @@ class CliAgentTests(unittest.TestCase):
         self.assertFalse(row.get("request_truncated"), "body of %s cut in the store" % request_id)
         return json.loads(row["request_body"])
 
-    def check_tools(self, cli, wire, access):
+    def check_tools(self, cli, wire, access, upstream_requests):
         """Every function tool the CLI declared reached the upstream, in the
         upstream's form; hosted tools toward a function-only wire were left
         out with a warning."""
@@ -307,9 +315,8 @@ class CliAgentTests(unittest.TestCase):
             if protocol == "responses":
                 hosted |= hosted_tools(body)
         upstream = set()
-        for req in self.mock.requests():
-            if req["method"] == "POST" and GENERATION.match(req["path"]):
-                upstream |= tool_names(wire_of_path(req["path"]), json.loads(req["body"]))
+        for req in upstream_requests:
+            upstream |= tool_names(wire_of_path(req["path"]), json.loads(req["body"]))
         self.assertTrue(declared, "%s declared no tools" % cli.name)
         self.assertEqual(upstream, declared, "%s's tools toward the %s wire" % (cli.name, wire))
         if wire != "responses":
@@ -330,15 +337,15 @@ class CliAgentTests(unittest.TestCase):
         for wire, prefix in WIRES:
             with self.subTest(cli=cli.name, wire=wire, turn="text"):
                 model = "%s%s+calls=0" % (prefix, cli.name)
-                out, access = self.run_cli(cli, model, "Say hello in one word.")
+                out, access, upstream = self.run_cli(cli, model, "Say hello in one word.")
                 self.assertIn("model=%s;#0;#1;#2;" % model, out)
-                self.check_tools(cli, wire, access)
+                self.check_tools(cli, wire, access, upstream)
                 self.record_side_calls(cli, access)
             with self.subTest(cli=cli.name, wire=wire, turn="tool"):
                 model = prefix + cli.name
-                out, access = self.run_cli(cli, model, "List the files in this directory.")
+                out, access, upstream = self.run_cli(cli, model, "List the files in this directory.")
                 self.assertIn("tool result: ", out)  # the mock's answer to the CLI's tool result
-                self.check_tools(cli, wire, access)
+                self.check_tools(cli, wire, access, upstream)
                 self.record_side_calls(cli, access)
         bad = {k: v for k, v in self.side_calls.items() if k[0] == cli.name and max(v) >= 400}
         self.assertFalse(bad, "side calls the daemon answered with an error: %r" % bad)
