@@ -1,13 +1,10 @@
 #include "config/rules.h"
 
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
 #include <cctype>
 
 #include "common/json.h"
+#include "translate/json_util.h"
 
 namespace agd::config {
 
@@ -69,14 +66,10 @@ std::string parse_rule_edit(RuleEdit::Kind kind, std::string_view value, RuleEdi
     std::string_view v = trim(value.substr(eq + 1));
     if (v.empty()) return "the value after '=' is empty (write \"\" for an empty string)";
     if (depth_of(v) > kMaxValueDepth) return "the value nests deeper than " + std::to_string(kMaxValueDepth) + " levels";
-    rapidjson::Document d;
-    std::string text(v);
-    d.Parse<rapidjson::kParseIterativeFlag>(text.c_str(), text.size());
-    if (!d.HasParseError()) {
-        rapidjson::StringBuffer sb;
-        rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    translate::JsonDoc d;
+    if (translate::parse_json(v, d)) {
+        translate::JsonWriter w(out.value);
         d.Accept(w);
-        out.value.assign(sb.GetString(), sb.GetSize());
     } else if (v.front() == '{' || v.front() == '[' || v.front() == '"') {
         return "the value '" + std::string(v) + "' is not valid JSON";
     } else {
