@@ -116,6 +116,9 @@ bool decode_source(const JsonValue& block, PartKind kind, Part& p) {
 struct Decoder {
     ir::Request& req;
     std::vector<std::pair<std::string, std::string>> call_names;  // tool_use id -> name
+    // Tools a tool search loaded (tool_reference blocks in tool results):
+    // the deferred tools (defer_loading) that may be declared.
+    std::set<std::string, std::less<>> loaded;
 
     std::string name_of(std::string_view id) const {
         for (auto it = call_names.rbegin(); it != call_names.rend(); ++it)
@@ -170,7 +173,19 @@ struct Decoder {
                 // Text, images and documents only (ir.h): a tool_result or
                 // tool_use inside one is skipped like an unknown block, so
                 // the IR never nests deeper than this one level.
-                for (const auto& cb : c->GetArray()) content_block(cb, get_string(member(cb, "type")), p.content);
+                for (const auto& cb : c->GetArray()) {
+                    std::string_view t = get_string(member(cb, "type"));
+                    if (t == "tool_reference") {  // a tool search's find: the tool is loaded from now on
+                        std::string_view name = get_string(member(cb, "tool_name"));
+                        if (name.empty() || loaded.size() >= 4096) continue;
+                        loaded.emplace(name);
+                        Part note;
+                        note.text = "Tool loaded: " + std::string(name);
+                        p.content.push_back(std::move(note));
+                        continue;
+                    }
+                    content_block(cb, t, p.content);
+                }
             }
             out.push_back(std::move(p));
         } else if (type == "thinking") {
@@ -244,7 +259,7 @@ bool anthropic_builtin_tool(std::string_view type) {
 // Functions (no type, or "custom") become IR tools; web search becomes the
 // IR's offer of one; Anthropic's other built-in tools are left out (noted
 // for the daemon's warning); any other type is the client's error.
-std::string decode_tools(const JsonValue* tools, ir::Request& r, Session& s) {
+std::string decode_tools(const JsonValue* tools, const Decoder& dec, ir::Request& r, Session& s) {
     if (!tools || tools->IsNull()) return {};
     if (!tools->IsArray()) return "tools: must be an array";
     size_t i = 0;
@@ -267,6 +282,9 @@ std::string decode_tools(const JsonValue* tools, ir::Request& r, Session& s) {
         ir::Tool tool;
         tool.name.assign(get_string(member(t, "name")));
         if (tool.name.empty()) return at + ": a tool needs a name";
+        // A deferred tool is the model's only once a tool search loaded it;
+        // other wires cannot defer: it is declared from that turn on.
+        if (get_bool(member(t, "defer_loading")).value_or(false) && !dec.loaded.count(tool.name)) continue;
         tool.description.assign(get_string(member(t, "description")));
         const JsonValue* schema = member(t, "input_schema");
         if (is_object(schema)) tool.parameters_json = to_json(*schema);
@@ -358,7 +376,7 @@ Result<ir::Request> decode_anthropic_request(const JsonValue& doc, Session& s) {
         r.messages.push_back(std::move(msg));
     }
 
-    if (std::string err = decode_tools(member(doc, "tools"), r, s); !err.empty()) return R::fail(400, err);
+    if (std::string err = decode_tools(member(doc, "tools"), dec, r, s); !err.empty()) return R::fail(400, err);
     decode_tool_choice(member(doc, "tool_choice"), r);
     decode_thinking(doc, r);
     decode_format(member(doc, "output_config"), r);

@@ -950,3 +950,32 @@ TEST_CASE("anthropic: temperature and top_p together keep temperature only (Clau
     CHECK_FALSE(d3.HasMember("temperature"));
     CHECK(d3["top_p"].GetDouble() == doctest::Approx(0.96));
 }
+
+TEST_CASE("anthropic: deferred tools are declared once a tool search has loaded them") {
+    Session s = anthropic_session(Protocol::OpenAIChat);
+    const char* first = R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"find a tool"}],
+      "tools":[{"name":"ToolSearch","input_schema":{"type":"object"}},
+               {"name":"DeferredToolPlaceholder","defer_loading":true,"input_schema":{"type":"object"}},
+               {"name":"mcp__db__query","defer_loading":true,"input_schema":{"type":"object"}}]})";
+    auto r = decode_request(Protocol::Anthropic, first, s);
+    REQUIRE(r.ok());
+    REQUIRE(r->tools.size() == 1);
+    CHECK(r->tools[0].name == "ToolSearch");
+
+    const char* later = R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"find a tool"},
+      {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"ToolSearch","input":{"query":"db"}}]},
+      {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1",
+         "content":[{"type":"tool_reference","tool_name":"mcp__db__query"}]}]}],
+      "tools":[{"name":"ToolSearch","input_schema":{"type":"object"}},
+               {"name":"DeferredToolPlaceholder","defer_loading":true,"input_schema":{"type":"object"}},
+               {"name":"mcp__db__query","defer_loading":true,"input_schema":{"type":"object"}}]})";
+    Session s2 = anthropic_session(Protocol::OpenAIChat);
+    auto r2 = decode_request(Protocol::Anthropic, later, s2);
+    REQUIRE(r2.ok());
+    REQUIRE(r2->tools.size() == 2);
+    CHECK(r2->tools[1].name == "mcp__db__query");
+    const ir::Part& result = r2->messages.at(2).parts.at(0);
+    CHECK(result.kind == ir::PartKind::ToolResult);
+    REQUIRE(result.content.size() == 1);
+    CHECK(result.content[0].text == "Tool loaded: mcp__db__query");
+}
