@@ -33,6 +33,7 @@ const Row& row(ErrorKind k) {
         /* RequestTimeout   */ {408, "invalid_request_error", "request_timeout", 408, "invalid_request_error", 408, "DEADLINE_EXCEEDED"},
         /* UriTooLong       */ {414, "invalid_request_error", "uri_too_long", 414, "invalid_request_error", 414, "INVALID_ARGUMENT"},
         /* HeaderTooLarge   */ {431, "invalid_request_error", "request_header_fields_too_large", 431, "invalid_request_error", 431, "INVALID_ARGUMENT"},
+        /* UpgradeRequired  */ {426, "invalid_request_error", "upgrade_required", 426, "invalid_request_error", 426, "FAILED_PRECONDITION"},
     };
     return rows[static_cast<int>(k)];
 }

@@ -27,6 +27,7 @@ enum class ErrorKind {
     RequestTimeout,    // 408: the client's head or body did not arrive in time
     UriTooLong,        // 414
     HeaderTooLarge,    // 431
+    UpgradeRequired,   // 426: a WebSocket asked of an endpoint served over HTTP only
 };
 
 struct ErrorReply {

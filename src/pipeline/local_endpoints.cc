@@ -1,5 +1,6 @@
 #include "pipeline/local_endpoints.h"
 
+#include <cctype>
 #include <string>
 
 #include "common/json.h"
@@ -9,6 +10,15 @@
 
 namespace agd {
 namespace {
+
+// A WebSocket opening handshake (RFC 6455 §4.1): Upgrade names websocket.
+bool wants_websocket(const RequestContext& ctx) {
+    std::string_view up = ctx.header("upgrade");
+    if (up.size() < 9) return false;
+    std::string lower(up);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find("websocket") != std::string::npos;
+}
 
 void openai_model(std::string& b, const std::string& id, const std::string& owner) {
     b += "{\"id\":";
@@ -100,6 +110,15 @@ StageResult LocalEndpointsStage::on_request(RequestContext& ctx) const {
             ctx.fail(ErrorKind::NotFound, "no such endpoint: " + ctx.method_text + " " + ctx.path);
             return StageResult::Reply;
         case Operation::MethodNotAllowed:
+            // Codex (and OpenAI's Realtime-style clients) first try the
+            // Responses API over a WebSocket; 426 is the answer they take as
+            // "use HTTP", where any other would fail the turn.
+            if (ctx.route.protocol == Protocol::OpenAIResponses && wants_websocket(ctx)) {
+                ctx.fail(ErrorKind::UpgradeRequired,
+                         "the Responses API is served over HTTP here (POST /v1/responses, streamed with "
+                         "\"stream\": true), not over a WebSocket");
+                return StageResult::Reply;
+            }
             ctx.fail(ErrorKind::MethodNotAllowed, "method " + ctx.method_text + " is not allowed on " + ctx.path);
             return StageResult::Reply;
         default: return StageResult::Continue;

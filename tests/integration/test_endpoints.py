@@ -124,6 +124,21 @@ class EndpointTests(AgdTestCase):
 
     # -- OpenAI Chat passthrough --------------------------------------------------------
 
+    def test_a_responses_websocket_is_told_to_use_http(self):
+        """Codex tries the Responses API over a WebSocket first and takes 426
+        as "use HTTP"; a plain GET stays a 405."""
+        ws = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "OpenAI-Beta": "responses_websockets=2026-02-06"}
+        r = harness.request(self.d.port, "GET", "/v1/responses", headers=ws)
+        self.assertEqual(r.status, 426, r)
+        self.assertIn("over HTTP", r.json()["error"]["message"])
+        self.assertEqual(r.json()["error"]["code"], "upgrade_required")
+        r = harness.request(self.d.port, "GET", "/v1/responses")
+        self.assertEqual(r.status, 405, r)
+        # The connection still serves a request after the refused upgrade.
+        r = harness.request(self.d.port, "GET", "/health")
+        self.assertEqual(r.status, 200, r)
+
     def test_chat_passthrough_is_byte_exact(self):
         self.restart_strict()
         # Odd spacing, key order, escapes, non-ASCII and unknown fields: all
