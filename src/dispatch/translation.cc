@@ -226,6 +226,70 @@ std::string count_answer(Protocol client, int64_t tokens) {
 
 }  // namespace
 
+namespace {
+
+// What the model is asked, last in the conversation, to compact it.
+constexpr std::string_view kSummaryRequest =
+    "Write a summary of this conversation so far, for another assistant who will continue the work "
+    "without seeing it: the user's goal and constraints, what has been done (files read or changed, "
+    "commands run and what they showed), decisions taken and why, what remains to do, and any open "
+    "question. Keep every name, path and value the continuation needs; leave out pleasantries. Answer "
+    "with the summary only.";
+
+// Heads the summary in the compacted history.
+constexpr std::string_view kSummaryHead =
+    "Summary of the earlier part of this conversation (written by the model when it was compacted):\n\n";
+
+// The user's own messages kept in a compacted history: the latest ones,
+// at most this many bytes of text.
+constexpr size_t kKeptUserText = 80 * 1024;
+
+void write_user_item(translate::JsonWriter& w, std::string_view text) {
+    w.StartObject();
+    translate::write_key(w, "type");
+    translate::write_string(w, "message");
+    translate::write_key(w, "role");
+    translate::write_string(w, "user");
+    translate::write_key(w, "content");
+    w.StartArray();
+    w.StartObject();
+    translate::write_key(w, "type");
+    translate::write_string(w, "input_text");
+    translate::write_key(w, "text");
+    translate::write_string(w, text);
+    w.EndObject();
+    w.EndArray();
+    w.EndObject();
+}
+
+}  // namespace
+
+// A compaction served by another wire: the user's latest plain messages
+// are kept (as Responses input items, oldest first, written to `kept`),
+// and the conversation goes to the model with the request for a summary
+// last, no tool to call, no stream.
+void Translation::ask_for_summary(ir::Request& r, std::string& kept) {
+    std::vector<const std::string*> texts;
+    size_t bytes = 0;
+    for (auto m = r.messages.rbegin(); m != r.messages.rend() && bytes < kKeptUserText; ++m) {
+        if (m->role != ir::Role::User || m->parts.size() != 1 || m->parts[0].kind != ir::PartKind::Text) continue;
+        const std::string& t = m->parts[0].text;
+        if (bytes + t.size() > kKeptUserText) break;
+        bytes += t.size();
+        texts.push_back(&t);
+    }
+    translate::JsonWriter w(kept);
+    for (auto it = texts.rbegin(); it != texts.rend(); ++it) write_user_item(w, **it);
+    ir::Part ask;
+    ask.text.assign(kSummaryRequest);
+    r.messages.push_back(ir::Message{ir::Role::User, {std::move(ask)}});
+    r.stream = false;
+    r.tool_choice.mode = r.tools.empty() ? ir::ToolChoiceMode::Unset : ir::ToolChoiceMode::None;
+    r.tool_choice.name.clear();
+    r.tool_choice.allowed.clear();
+    r.format = {};
+}
+
 Translation::Translation() = default;
 Translation::~Translation() = default;
 
@@ -282,6 +346,11 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
     if (depth.exceeded()) return Error{400, too_deep_in_request(depth)};
     t->request_ = std::move(req).value();
     t->decoded_drops_ = s.dropped_tools.size();
+    if (ctx.route.op == Operation::ResponsesCompact) {
+        s.stream = false;
+        t->compact_ = true;
+        ask_for_summary(t->request_, t->kept_items_);
+    }
     if (counting) t->request_.stream = false;
     s.stream = s.stream && !counting;
     t->request_.stream = s.stream;
@@ -419,6 +488,19 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
     if (!r) return Error{502, r.error().message};
     if (depth.exceeded())
         return Error{502, "upstream answer: tool-call arguments: " + depth.what()};
+    if (compact_) {
+        std::string summary;
+        for (const auto& p : r.value().content)
+            if (p.kind == ir::PartKind::Text) summary += p.text;
+        if (summary.find_first_not_of(" \t\r\n") == std::string::npos)
+            return Error{502, "the model wrote no summary to compact the conversation with"};
+        std::string out = "{\"output\":[" + kept_items_;
+        translate::JsonWriter w(out);
+        if (!kept_items_.empty()) out += ',';
+        write_user_item(w, std::string(kSummaryHead) + summary);
+        out += "]}";
+        return out;
+    }
     if (session_.stream) {
         replay(r.value(), *sink_);
         return std::string();

@@ -86,12 +86,18 @@ public:
 
 private:
     class Sink;
+    static void ask_for_summary(ir::Request& r, std::string& kept);
     translate::Session session_;
     ir::Request request_;
     size_t request_bytes_ = 0;  // the client's body: what each attempt's encoding reserves from
     size_t decoded_drops_ = 0;  // Session::dropped_tools entries the decoder made (each attempt keeps them)
     UpstreamCall call_ = UpstreamCall::Generate;
     std::unique_ptr<translate::EmbedRequest> embed_;  // an embeddings call: its texts (request_ unused)
+    // POST /v1/responses/compact toward another wire: the client's own
+    // messages kept for the compacted history (JSON items), the summary
+    // asked of the model added after them.
+    bool compact_ = false;
+    std::string kept_items_;
     Operation embed_op_ = Operation::Embeddings;
     std::string body_;  // the encoded upstream request of the current attempt
     std::unique_ptr<translate::StreamDecoder> decoder_;

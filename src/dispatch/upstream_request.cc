@@ -108,6 +108,7 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
     switch (ctx.route.op) {
         case Operation::ChatCompletions: req.url = base + "/chat/completions"; break;
         case Operation::Responses: req.url = base + "/responses"; break;
+        case Operation::ResponsesCompact: req.url = base + "/responses/compact"; break;
         case Operation::Messages: req.url = base + "/v1/messages"; break;
         case Operation::AnthropicCountTokens: req.url = base + "/v1/messages/count_tokens"; break;
         case Operation::Embeddings: req.url = base + "/embeddings"; break;

@@ -116,6 +116,8 @@ Route classify(HttpMethod method, std::string_view path, std::string_view query,
 
     if (p == "/chat/completions") return method_check(method, HttpMethod::Post, make(Operation::ChatCompletions, Protocol::OpenAIChat));
     if (p == "/completions") return method_check(method, HttpMethod::Post, make(Operation::Completions, Protocol::OpenAIChat));
+    if (p == "/responses/compact")
+        return method_check(method, HttpMethod::Post, make(Operation::ResponsesCompact, Protocol::OpenAIResponses));
     if (p == "/responses") return method_check(method, HttpMethod::Post, make(Operation::Responses, Protocol::OpenAIResponses));
     if (p == "/embeddings") return method_check(method, HttpMethod::Post, make(Operation::Embeddings, Protocol::OpenAIChat));
     if (p == "/messages") return method_check(method, HttpMethod::Post, make(Operation::Messages, Protocol::Anthropic));

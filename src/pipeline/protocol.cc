@@ -17,6 +17,7 @@ const char* operation_name(Operation op) {
         case Operation::ChatCompletions: return "chat.completions";
         case Operation::Completions: return "completions";
         case Operation::Responses: return "responses";
+        case Operation::ResponsesCompact: return "responses.compact";
         case Operation::Messages: return "messages";
         case Operation::AnthropicCountTokens: return "messages.count_tokens";
         case Operation::GenerateContent: return "generateContent";
@@ -51,6 +52,7 @@ bool is_upstream_operation(Operation op) {
         case Operation::ChatCompletions:
         case Operation::Completions:
         case Operation::Responses:
+        case Operation::ResponsesCompact:
         case Operation::Messages:
         case Operation::AnthropicCountTokens:
         case Operation::GenerateContent:

@@ -17,6 +17,7 @@ enum class Operation : uint8_t {
     ChatCompletions,        // POST /v1/chat/completions
     Completions,            // POST /v1/completions (legacy; always translated to a chat upstream)
     Responses,              // POST /v1/responses
+    ResponsesCompact,       // POST /v1/responses/compact (Codex's remote compaction)
     Messages,               // POST /v1/messages
     AnthropicCountTokens,   // POST /v1/messages/count_tokens
     GenerateContent,        // POST /v1beta/models/{m}:generateContent

@@ -350,7 +350,7 @@ Result<ir::Request> decode_anthropic_request(const JsonValue& doc, Session& s) {
 
     const JsonValue* msgs = member(doc, "messages");
     if (!is_array(msgs)) return R::fail(400, "messages: an array is required");
-    Decoder dec{r, {}};
+    Decoder dec{r, {}, {}};
     size_t i = 0;
     for (const auto& m : msgs->GetArray()) {
         std::string at = "messages[" + std::to_string(i++) + "]";

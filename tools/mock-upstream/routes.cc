@@ -261,6 +261,30 @@ void gemini(evhtp_request_t* req, const RecordedRequest& in) {
     }
 }
 
+// POST /v1/responses/compact: the compacted history is one opaque
+// compaction item naming how many input items it stands for.
+void compact(evhtp_request_t* req, const RecordedRequest& in) {
+    rapidjson::Document doc;
+    doc.Parse(in.body.c_str(), in.body.size());
+    const JValue* input = doc.IsObject() ? member(doc, "input") : nullptr;
+    if (!input || !input->IsArray() || str_of(doc, "model").empty()) {
+        reply_error(req, in, Api::responses, 400, "compact needs a model and an input array");
+        return;
+    }
+    uint64_t seq = ++g_seq;
+    JsonOut j;
+    j.obj().key("output").arr().obj()
+        .ks("type", "compaction")
+        .ks("id", fmt::format("cmp_mock{}", seq))
+        .ks("encrypted_content", fmt::format("mock-compaction:{}", input->Size()))
+        .end().end()
+        .key("usage").obj().ki("input_tokens", 10).ki("output_tokens", 2).ki("total_tokens", 12).end()
+        .end();
+    Headers h;
+    add_request_id(h, Api::chat, seq);
+    reply_json(req, in, 200, j.text(), std::move(h));
+}
+
 // GET /v1/models[/{id}]: OpenAI format, or Anthropic's when anthropic-version is sent.
 void models(evhtp_request_t* req, const RecordedRequest& in) {
     bool anthropic = find_header(in, "anthropic-version") != nullptr;
@@ -327,6 +351,8 @@ void handle_request(evhtp_request_t* req, void*) {
         generate(req, in, Api::chat, Op::generate, {}, true);
     } else if (path == "/v1/responses" && m == htp_method_POST) {
         generate(req, in, Api::responses, Op::generate, {}, true);
+    } else if (path == "/v1/responses/compact" && m == htp_method_POST) {
+        compact(req, in);
     } else if (path == "/v1/embeddings" && m == htp_method_POST) {
         auto [status, body] = embed_answer(EmbedApi::openai, in.body, {});
         Headers h;
