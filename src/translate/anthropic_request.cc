@@ -5,6 +5,7 @@
 #include <list>
 #include <set>
 
+#include "common/base64.h"
 #include "translate/codecs.h"
 #include "translate/tool_schema.h"
 #include "translate/json_util.h"
@@ -21,52 +22,6 @@ using ir::PartKind;
 void kv(JsonWriter& w, std::string_view key, std::string_view value) {
     write_key(w, key);
     write_string(w, value);
-}
-
-// ---------------------------------------------------------------- base64
-
-const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string b64_encode(std::string_view in) {
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-        for (int k = 18; k >= 0; k -= 6) out.push_back(kB64[(n >> k) & 63]);
-    }
-    if (i < in.size()) {
-        uint32_t n = uint8_t(in[i]) << 16;
-        if (i + 1 < in.size()) n |= uint8_t(in[i + 1]) << 8;
-        out.push_back(kB64[(n >> 18) & 63]);
-        out.push_back(kB64[(n >> 12) & 63]);
-        out.push_back(i + 1 < in.size() ? kB64[(n >> 6) & 63] : '=');
-        out.push_back('=');
-    }
-    return out;
-}
-
-bool b64_decode(std::string_view in, std::string& out) {
-    out.clear();
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : in) {
-        int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '+' || c == '-') v = 62;
-        else if (c == '/' || c == '_') v = 63;
-        else if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-        else return false;
-        acc = (acc << 6) | uint32_t(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(char((acc >> bits) & 0xFF));
-        }
-    }
-    return true;
 }
 
 // ---------------------------------------------------------------- decode
@@ -92,7 +47,7 @@ bool decode_source(const JsonValue& block, PartKind kind, Part& p) {
         p.media.file_id.assign(get_string(member(*src, "file_id")));
     } else if (type == "text") {
         if (p.media.mime.empty()) p.media.mime = "text/plain";
-        p.media.data = b64_encode(get_string(member(*src, "data")));
+        p.media.data = base64_encode(get_string(member(*src, "data")));
     } else if (type == "content") {
         // Content blocks as a document: their text, as a plain-text file.
         std::string text;
@@ -104,7 +59,7 @@ bool decode_source(const JsonValue& block, PartKind kind, Part& p) {
                 text.append(get_string(member(b, "text")));
             }
         p.media.mime = "text/plain";
-        p.media.data = b64_encode(text);
+        p.media.data = base64_encode(text);
     } else {
         return false;
     }
@@ -555,7 +510,7 @@ struct Encoder {
                 std::string text;
                 bool is_text = mime.empty() || mime.substr(0, 5) == "text/" || mime == "application/json" ||
                                mime == "application/xml";
-                if ((!is_text || !b64_decode(data, text)) && err.empty())
+                if ((!is_text || !base64_decode(data, text)) && err.empty())
                     err = "file type \"" + p.media.mime + "\" is not supported by this model (PDF or plain text only)";
                 kv(w, "type", "text");
                 kv(w, "media_type", "text/plain");

@@ -506,7 +506,9 @@ private:
         event("message_start", b);
     }
 
-    void block_start(std::string_view type, const Tool* tool, std::string_view data = {}) {
+    // A content_block_start event; `fields` writes the block's members.
+    template <class F>
+    void start_block(F&& fields) {
         std::string& b = event_json();
         JsonWriter w(b);
         w.StartObject();
@@ -515,24 +517,30 @@ private:
         w.Int(next_block_);
         w.Key("content_block");
         w.StartObject();
-        kv(w, "type", type);
-        if (type == "text") {
-            kv(w, "text", "");
-        } else if (type == "thinking") {
-            kv(w, "thinking", "");
-            kv(w, "signature", "");
-        } else if (type == "redacted_thinking") {
-            kv(w, "data", data);
-        } else if (tool) {
-            kv(w, "id", tool->id);
-            kv(w, "name", tool->name);
-            w.Key("input");
-            w.StartObject();
-            w.EndObject();
-        }
+        fields(w);
         w.EndObject();
         w.EndObject();
         event("content_block_start", b);
+    }
+
+    void block_start(std::string_view type, const Tool* tool, std::string_view data = {}) {
+        start_block([&](JsonWriter& w) {
+            kv(w, "type", type);
+            if (type == "text") {
+                kv(w, "text", "");
+            } else if (type == "thinking") {
+                kv(w, "thinking", "");
+                kv(w, "signature", "");
+            } else if (type == "redacted_thinking") {
+                kv(w, "data", data);
+            } else if (tool) {
+                kv(w, "id", tool->id);
+                kv(w, "name", tool->name);
+                w.Key("input");
+                w.StartObject();
+                w.EndObject();
+            }
+        });
     }
 
     void delta(std::string_view type, std::string_view field, std::string_view text) {
@@ -630,21 +638,7 @@ private:
     void search(ir::Part& p) {
         close_block();
         p.call_id = web_search_id(p, "srvtoolu_", s_);
-        auto start = [&](auto&& body) {
-            std::string& b = event_json();
-            JsonWriter w(b);
-            w.StartObject();
-            kv(w, "type", "content_block_start");
-            w.Key("index");
-            w.Int(next_block_);
-            w.Key("content_block");
-            w.StartObject();
-            body(w);
-            w.EndObject();
-            w.EndObject();
-            event("content_block_start", b);
-        };
-        start([&](JsonWriter& w) { write_anthropic_server_tool_use(w, p, false); });
+        start_block([&](JsonWriter& w) { write_anthropic_server_tool_use(w, p, false); });
         std::string input;
         JsonWriter iw(input);
         iw.StartObject();
@@ -652,7 +646,7 @@ private:
         iw.EndObject();
         delta("input_json_delta", "partial_json", input);
         block_stop();
-        start([&](JsonWriter& w) { write_anthropic_search_result(w, p); });
+        start_block([&](JsonWriter& w) { write_anthropic_search_result(w, p); });
         block_stop();
     }
 

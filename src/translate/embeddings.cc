@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/base64.h"
+
 namespace agd::translate {
 
 namespace {
@@ -83,22 +85,8 @@ bool read_values(const JsonValue* v, std::vector<double>& out) {
 
 // OpenAI's base64 form: float32 little-endian.
 bool read_base64_values(std::string_view b64, std::vector<double>& out) {
-    static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string bytes;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (char c : b64) {
-        if (c == '=') break;
-        size_t i = kAlphabet.find(c);
-        if (i == std::string_view::npos) return false;
-        acc = (acc << 6) | static_cast<uint32_t>(i);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            bytes.push_back(static_cast<char>((acc >> bits) & 0xFF));
-        }
-    }
-    if (bytes.size() % 4 != 0 || bytes.size() / 4 > kMaxDimensions) return false;
+    if (!base64_decode(b64, bytes) || bytes.size() % 4 != 0 || bytes.size() / 4 > kMaxDimensions) return false;
     for (size_t i = 0; i < bytes.size(); i += 4) {
         uint32_t u = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) |
                      static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
@@ -114,7 +102,6 @@ bool read_base64_values(std::string_view b64, std::vector<double>& out) {
 }  // namespace
 
 std::string base64_floats(const std::vector<double>& v) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string bytes(v.size() * 4, '\0');
     for (size_t i = 0; i < v.size(); ++i) {
         float f = static_cast<float>(v[i]);
@@ -122,18 +109,7 @@ std::string base64_floats(const std::vector<double>& v) {
         std::memcpy(&u, &f, 4);
         for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<char>((u >> (8 * b)) & 0xFF);
     }
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    for (size_t i = 0; i < bytes.size(); i += 3) {
-        uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-        if (i + 1 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-        if (i + 2 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 2]));
-        out.push_back(kAlphabet[(n >> 18) & 63]);
-        out.push_back(kAlphabet[(n >> 12) & 63]);
-        out.push_back(i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=');
-        out.push_back(i + 2 < bytes.size() ? kAlphabet[n & 63] : '=');
-    }
-    return out;
+    return base64_encode(bytes);
 }
 
 Result<EmbedRequest> decode_embed_request(Operation op, const JsonValue& body) {

@@ -180,6 +180,24 @@ ir::Message& assistant_turn(ir::Request& r) {
     return r.messages.back();
 }
 
+// A call item's arguments (a JSON text, or an object) as IR args_json.
+std::string call_arguments(const JsonValue& item) {
+    const JsonValue* a = member(item, "arguments");
+    return a && a->IsObject() ? repair_args_json(to_json(*a)) : repair_args_json(get_string(a));
+}
+
+// A tool result, into the user turn of its batch: results of one batch of
+// calls share one user turn.
+void add_result(ir::Request& r, ir::Part p) {
+    bool join = !r.messages.empty() && r.messages.back().role == ir::Role::User && !r.messages.back().parts.empty() &&
+                r.messages.back().parts.back().kind == ir::PartKind::ToolResult;
+    if (!join) {
+        r.messages.emplace_back();
+        r.messages.back().role = ir::Role::User;
+    }
+    r.messages.back().parts.push_back(std::move(p));
+}
+
 std::string decode_items(const JsonValue& input, ir::Request& r) {
     std::map<std::string, std::string, std::less<>> call_names;  // call_id -> function name
     size_t i = 0;
@@ -216,9 +234,7 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             std::string_view name = get_string(member(item, "name"));
             if (name.empty()) return where(idx) + ": function_call needs a name";
             p.name = Session::flat_tool_name(get_string(member(item, "namespace")), name);
-            const JsonValue* a = member(item, "arguments");
-            if (a && a->IsObject()) p.args_json = repair_args_json(to_json(*a));
-            else p.args_json = repair_args_json(get_string(a));
+            p.args_json = call_arguments(item);
             call_names[p.call_id] = p.name;
             assistant_turn(r).parts.push_back(std::move(p));
         } else if (type == "custom_tool_call") {
@@ -246,9 +262,7 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             p.call_id.assign(get_string(member(item, "call_id")));
             if (p.call_id.empty()) return where(idx) + ": tool_search_call needs a call_id";
             p.name = "tool_search";
-            const JsonValue* a = member(item, "arguments");
-            if (a && a->IsObject()) p.args_json = repair_args_json(to_json(*a));
-            else p.args_json = repair_args_json(get_string(a));
+            p.args_json = call_arguments(item);
             call_names[p.call_id] = p.name;
             assistant_turn(r).parts.push_back(std::move(p));
         } else if (type == "tool_search_output" && get_string(member(item, "execution")) == "client") {
@@ -260,14 +274,7 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             if (p.call_id.empty()) return where(idx) + ": tool_search_output needs a call_id";
             p.name = "tool_search";
             p.content.push_back(text_part(loaded_tools_text(member(item, "tools"))));
-            bool join = !r.messages.empty() && r.messages.back().role == ir::Role::User &&
-                        !r.messages.back().parts.empty() &&
-                        r.messages.back().parts.back().kind == ir::PartKind::ToolResult;
-            if (!join) {
-                r.messages.emplace_back();
-                r.messages.back().role = ir::Role::User;
-            }
-            r.messages.back().parts.push_back(std::move(p));
+            add_result(r, std::move(p));
         } else if (type == "function_call_output" || type == "custom_tool_call_output") {
             ir::Part p;
             p.kind = ir::PartKind::ToolResult;
@@ -281,15 +288,7 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
                 std::string err = decode_content(out, p.content);
                 if (!err.empty()) return where(idx) + ".output: " + err;
             }
-            // Results of one batch of calls share one user turn.
-            bool join = !r.messages.empty() && r.messages.back().role == ir::Role::User &&
-                        !r.messages.back().parts.empty() &&
-                        r.messages.back().parts.back().kind == ir::PartKind::ToolResult;
-            if (!join) {
-                r.messages.emplace_back();
-                r.messages.back().role = ir::Role::User;
-            }
-            r.messages.back().parts.push_back(std::move(p));
+            add_result(r, std::move(p));
         } else if (type == "reasoning") {
             ir::Part p;
             p.kind = ir::PartKind::Thinking;

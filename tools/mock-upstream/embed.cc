@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/base64.h"
 #include "formats.h"
 #include "json.h"
 #include "json_read.h"
@@ -33,7 +34,6 @@ std::string values_json(const std::vector<double>& v) {
 }
 
 std::string base64_floats(const std::vector<double>& v) {
-    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string bytes;
     for (double d : v) {
         float f = static_cast<float>(d);
@@ -41,17 +41,7 @@ std::string base64_floats(const std::vector<double>& v) {
         std::memcpy(&u, &f, 4);
         for (int b = 0; b < 4; ++b) bytes.push_back(static_cast<char>((u >> (8 * b)) & 0xFF));
     }
-    std::string out;
-    for (size_t i = 0; i < bytes.size(); i += 3) {
-        uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-        if (i + 1 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-        if (i + 2 < bytes.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 2]));
-        out.push_back(kAlphabet[(n >> 18) & 63]);
-        out.push_back(kAlphabet[(n >> 12) & 63]);
-        out.push_back(i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=');
-        out.push_back(i + 2 < bytes.size() ? kAlphabet[n & 63] : '=');
-    }
-    return out;
+    return agd::base64_encode(bytes);
 }
 
 std::pair<int, std::string> bad(EmbedApi api, const std::string& message) {
