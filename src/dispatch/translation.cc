@@ -7,6 +7,7 @@
 #include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "translate/compaction.h"
 #include "translate/embeddings.h"
 #include "translate/estimate.h"
 #include "translate/json_util.h"
@@ -228,18 +229,6 @@ std::string count_answer(Protocol client, int64_t tokens) {
 
 namespace {
 
-// What the model is asked, last in the conversation, to compact it.
-constexpr std::string_view kSummaryRequest =
-    "Write a summary of this conversation so far, for another assistant who will continue the work "
-    "without seeing it: the user's goal and constraints, what has been done (files read or changed, "
-    "commands run and what they showed), decisions taken and why, what remains to do, and any open "
-    "question. Keep every name, path and value the continuation needs; leave out pleasantries. Answer "
-    "with the summary only.";
-
-// Heads the summary in the compacted history.
-constexpr std::string_view kSummaryHead =
-    "Summary of the earlier part of this conversation (written by the model when it was compacted):\n\n";
-
 // The user's own messages kept in a compacted history: the latest ones,
 // at most this many bytes of text.
 constexpr size_t kKeptUserText = 80 * 1024;
@@ -280,14 +269,8 @@ void Translation::ask_for_summary(ir::Request& r, std::string& kept) {
     }
     translate::JsonWriter w(kept);
     for (auto it = texts.rbegin(); it != texts.rend(); ++it) write_user_item(w, **it);
-    ir::Part ask;
-    ask.text.assign(kSummaryRequest);
-    r.messages.push_back(ir::Message{ir::Role::User, {std::move(ask)}});
+    translate::ask_for_summary(r);
     r.stream = false;
-    r.tool_choice.mode = r.tools.empty() ? ir::ToolChoiceMode::Unset : ir::ToolChoiceMode::None;
-    r.tool_choice.name.clear();
-    r.tool_choice.allowed.clear();
-    r.format = {};
 }
 
 Translation::Translation() = default;
@@ -350,6 +333,10 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
         s.stream = false;
         t->compact_ = true;
         ask_for_summary(t->request_, t->kept_items_);
+    } else if (t->request_.compaction_trigger && s.client == Protocol::OpenAIResponses) {
+        // Compaction v2: the answer is one compaction item holding the summary.
+        translate::ask_for_summary(t->request_);
+        s.compaction_item = true;
     }
     if (counting) t->request_.stream = false;
     s.stream = s.stream && !counting;
@@ -497,7 +484,7 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
         std::string out = "{\"output\":[" + kept_items_;
         translate::JsonWriter w(out);
         if (!kept_items_.empty()) out += ',';
-        write_user_item(w, std::string(kSummaryHead) + summary);
+        write_user_item(w, std::string(translate::kSummaryHead) + summary);
         out += "]}";
         return out;
     }

@@ -141,6 +141,7 @@ struct Request {
     bool stream = false;
     bool include_usage = false;      // Chat stream_options.include_usage
     bool legacy_completion = false;  // came from POST /v1/completions (prompt → one user message)
+    bool compaction_trigger = false; // a Responses input ended with compaction_trigger (Codex's compaction v2)
 };
 
 enum class Finish : uint8_t {

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "translate/codecs.h"
+#include "translate/compaction.h"
 #include "translate/tool_schema.h"
 #include "translate/json_util.h"
 #include "translate/responses_wire.h"
@@ -309,6 +310,18 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             assistant_turn(r).parts.push_back(std::move(p));
         } else if (type == "additional_tools") {
             continue;  // its tools are declared with the top-level ones
+        } else if (type == "compaction_trigger") {
+            // Codex's compaction v2: the trigger comes last; what is before it
+            // is summarised (compaction.h).
+            r.compaction_trigger = true;
+        } else if (type == "compaction" || type == "compaction_summary") {
+            // A compaction item the gateway made carries its summary; an
+            // upstream's own is opaque to every other wire.
+            if (auto summary = summary_of_compaction(get_string(member(item, "encrypted_content")))) {
+                r.messages.emplace_back();
+                r.messages.back().role = ir::Role::User;
+                r.messages.back().parts.push_back(text_part(std::string(kSummaryHead) + *summary));
+            }
         } else if (type == "item_reference") {
             return where(idx) + ": item_reference" + std::string(kNeedsResponses);
         } else if (type.empty()) {

@@ -3,6 +3,7 @@
 // (responses_stream.cc, responses_request.cc) live in namespace
 // responses_detail, declared in responses_wire.h.
 #include "translate/codecs.h"
+#include "translate/compaction.h"
 #include "translate/json_util.h"
 #include "translate/responses_wire.h"
 #include "translate/signature_cache.h"
@@ -268,6 +269,18 @@ void write_response_object(JsonWriter& w, std::string_view id, int64_t created, 
     w.EndObject();
 }
 
+// Compaction v2 (compaction.h): the model's text, as one compaction item.
+void write_compaction_item(JsonWriter& w, std::string_view id, std::string_view summary) {
+    w.StartObject();
+    write_key(w, "type");
+    write_string(w, "compaction");
+    write_key(w, "id");
+    write_string(w, id);
+    write_key(w, "encrypted_content");
+    write_string(w, compaction_content(summary));
+    w.EndObject();
+}
+
 }  // namespace responses_detail
 
 namespace {
@@ -368,6 +381,21 @@ Result<ir::Response> decode_responses_response(std::string_view body, Session& s
 }
 
 std::string encode_responses_response(const ir::Response& r, Session& s) {
+    if (s.compaction_item) {
+        std::string summary;
+        for (const auto& p : r.content)
+            if (p.kind == ir::PartKind::Text) summary += p.text;
+        std::string ob;
+        JsonWriter ow(ob);
+        ow.StartArray();
+        write_compaction_item(ow, s.new_id("cmp_"), summary);
+        ow.EndArray();
+        std::string buf;
+        JsonWriter w(buf);
+        write_response_object(w, response_id(r.id, s), r.created > 0 ? r.created : now_seconds(s),
+                              outcome_for(ir::Finish::Stop, false), s.client_model, ob, &r.usage);
+        return buf;
+    }
     bool any_call = false;
     for (const auto& p : r.content) any_call = any_call || p.kind == ir::PartKind::ToolCall;
     Outcome o = outcome_for(r.finish, any_call);

@@ -502,6 +502,14 @@ private:
 
     void text_delta(std::string_view d) {
         if (d.empty()) return;
+        if (s_.compaction_item) {  // the summary, told whole as the compaction item at the end
+            if (d.size() > stream_limits::kMaxHeld - held_)
+                return fail_stream(502, "the summary exceeds the " + std::to_string(stream_limits::kMaxHeld >> 20) +
+                                            " MiB a stream may hold");
+            held_ += d.size();
+            summary_.append(d);
+            return;
+        }
         if (open_ != Open::Message) {
             close_open();
             open_item(Open::Message, s_.new_id("msg_"));
@@ -666,6 +674,28 @@ private:
         std::string().swap(t.args);  // in output_ now
     }
 
+    // --- compaction v2 ---
+    void compaction() {
+        std::string id = s_.new_id("cmp_");
+        open_item(Open::None, id);
+        emit("response.output_item.added", [&](JsonWriter& w) {
+            write_key(w, "output_index");
+            w.Int(output_index_);
+            write_key(w, "item");
+            w.StartObject();
+            write_key(w, "type");
+            write_string(w, "compaction");
+            write_key(w, "id");
+            write_string(w, id);
+            w.EndObject();
+        });
+        std::string item = item_text([&](JsonWriter& w) { write_compaction_item(w, id, summary_); });
+        held_ -= std::min(held_, summary_.size());
+        std::string().swap(summary_);
+        held_ += item.size();
+        item_done(item, item.size());
+    }
+
     // --- hosted web search ---
     // Told whole, as its item's life: added (in progress), the three
     // web_search_call events, done with the query and the pages.
@@ -725,6 +755,7 @@ private:
         close_open();
         open_next_pending();
         while (open_ == Open::Tool) close_open();
+        if (s_.compaction_item) compaction();
         Outcome o = outcome_for(finish_, any_tool_);
         const char* type = std::string_view(o.status) == "incomplete" ? "response.incomplete"
                            : std::string_view(o.status) == "failed"   ? "response.failed"
@@ -774,6 +805,7 @@ private:
     std::string item_id_;             // the open item
     int output_index_ = 0;
     std::string text_;                // the open item's text so far
+    std::string summary_;             // compaction v2: the text, told as the compaction item at the end
     std::string encrypted_;           // the open reasoning item's signature
     bool summary_open_ = false;
     std::map<int, ToolItem> tools_;   // by IR tool index

@@ -39,6 +39,8 @@ std::string custom_input(std::string_view args_json);
 // `ct` is s.client_tool(flat_name); for a custom tool `args` is its input.
 void write_call_item(JsonWriter& w, const Session::ClientTool* ct, std::string_view id, std::string_view call_id,
                      std::string_view flat_name, std::string_view args, std::string_view status);
+// Compaction v2 (compaction.h): a summary, as the one compaction item.
+void write_compaction_item(JsonWriter& w, std::string_view id, std::string_view summary);
 void write_response_object(JsonWriter& w, std::string_view id, int64_t created, const Outcome& o,
                            std::string_view model, std::string_view output_json, const ir::Usage* usage);
 }  // namespace responses_detail

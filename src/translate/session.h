@@ -26,6 +26,8 @@ struct Session {
     bool stream = false;
     bool include_usage = false;                // client asked for the usage chunk (Chat)
     bool legacy_completion = false;            // client used POST /v1/completions
+    bool compaction_item = false;              // answer the Responses client with one compaction item
+                                               // holding the text (compaction.h), not a message
     bool gemini_sse = true;                    // Gemini client: ?alt=sse (false: JSON array stream)
     int64_t default_max_tokens = 8192;         // Anthropic's required max_tokens when the client gave none
     int64_t prompt_estimate = 0;               // rough prompt token count (request bytes / 4), for answers that

@@ -67,6 +67,44 @@ class CompactTests(AgdTestCase):
                 elif path == "/v1/chat/completions":
                     self.assertEqual(sent["tool_choice"], "none")
 
+    def test_compaction_v2_gives_one_compaction_item_that_later_turns_read(self):
+        """Codex's compaction v2: a compaction_trigger item last in a
+        /v1/responses input asks for exactly one compaction item back; its
+        content, replayed later, reaches the model as the summary."""
+        for model in ("gpt-c1", "claude-x", "gemini-x"):
+            for stream in (False, True):
+                with self.subTest(model=model, stream=stream):
+                    body = {"model": model, "input": HISTORY + [{"type": "compaction_trigger"}], "tools": TOOLS,
+                            "stream": stream, "store": False}
+                    if stream:
+                        r = harness.stream(self.d.port, "/v1/responses", body)
+                        self.assertEqual(r.status, 200, r)
+                        events = [json.loads(ev.data) for ev in r.events]
+                        items = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+                        self.assertEqual(events[-1]["type"], "response.completed")
+                        self.assertNotIn("response.output_text.delta", [e["type"] for e in events])
+                    else:
+                        r = post(self.d.port, "/v1/responses", body)
+                        self.assertEqual(r.status, 200, r)
+                        items = r.json()["output"]
+                    self.assertIn("Write a summary of this conversation", self.mock.requests()[-1]["body"])
+                    compactions = [i for i in items if i["type"] == "compaction"]
+                    self.assertEqual(len(compactions), 1, items)
+                    item = compactions[0]
+                    self.assertTrue(item["encrypted_content"].startswith("agd-summary-v1:"), item)
+                    # The next turn replays it: the model reads the summary.
+                    later = {"model": model, "input": [item, {"type": "message", "role": "user",
+                                                              "content": [{"type": "input_text", "text": "go on"}]}]}
+                    r = post(self.d.port, "/v1/responses", later)
+                    self.assertEqual(r.status, 200, r)
+                    sent = self.mock.requests()[-1]["body"]
+                    self.assertIn("Summary of the earlier part of this conversation", sent)
+                    self.assertNotIn("agd-summary-v1:", sent)
+        # A Responses upstream does its own compaction: the trigger goes as it came.
+        body = {"model": "gpt-r1", "input": HISTORY + [{"type": "compaction_trigger"}], "store": False}
+        post(self.d.port, "/v1/responses", body)
+        self.assertEqual(json.loads(self.mock.requests()[-1]["body"])["input"][-1], {"type": "compaction_trigger"})
+
     def test_a_bad_body_is_a_400_in_openai_form(self):
         r = post(self.d.port, "/v1/responses/compact", {"model": "claude-x"})
         self.assertEqual(r.status, 400, r)
