@@ -25,13 +25,9 @@ uint64_t session_of(const RequestContext& ctx, std::string_view model) {
 }
 
 void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches) {
-    if (is_embedding_operation(ctx.route.op)) {
+    if (is_embedding_operation(ctx.route.op))
         std::erase_if(matches, [&](const Match& m) { return router.providers()[m.provider].wire == Protocol::Anthropic; });
-        for (auto& m : matches) m.translated = Translation::needed(ctx, router.providers()[m.provider].wire);
-        return;
-    }
-    for (auto& m : matches)
-        m.translated = router.providers()[m.provider].wire != ctx.route.protocol || ctx.route.op == Operation::Completions;
+    for (auto& m : matches) m.translated = Translation::needed(ctx, router.providers()[m.provider].wire);
 }
 
 StageResult DispatchStage::on_request(RequestContext& ctx) const {
