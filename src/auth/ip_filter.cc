@@ -1,6 +1,5 @@
 #include "auth/ip_filter.h"
 
-#include <evhtp.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -125,13 +124,7 @@ StageResult IpFilterStage::on_request(RequestContext& ctx) const {
         // gives only the first). One more than the limit is enough to know.
         const char* header = xff ? "x-forwarded-for" : "x-real-ip";
         std::array<std::string_view, kMaxForwardedLines + 1> lines;
-        std::size_t n = 0;
-        evhtp_header_t* kv;
-        TAILQ_FOREACH(kv, ctx.req->headers_in, next) {
-            if (kv->key == nullptr || strcasecmp(kv->key, header) != 0) continue;
-            lines[n++] = kv->val ? std::string_view(kv->val, kv->vlen) : std::string_view();
-            if (n == lines.size()) break;
-        }
+        std::size_t n = ctx.header_values(header, lines.data(), lines.size());
         client = client_address(ctx.peer, lines.data(), n);
     }
     ctx.client = client.addr;

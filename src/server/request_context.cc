@@ -1,6 +1,7 @@
 #include "server/request_context.h"
 
 #include <evhtp.h>
+#include <strings.h>
 #include <time.h>
 
 #include "clients/client_state.h"
@@ -41,9 +42,19 @@ RequestContext::RequestContext(evhtp_request* r, Worker& w, std::shared_ptr<cons
     worker.runtime().counters().unanswered.fetch_add(1, std::memory_order_relaxed);
 }
 
+RequestContext::RequestContext(ResponseSink& sink, const HeaderList& headers, Worker& w,
+                               std::shared_ptr<const Snapshot> s)
+    : req(nullptr), worker(w), snap(std::move(s)), sink_(&sink), sink_headers_(&headers) {
+    start_ns = mono_ns();
+    id = worker.next_request_id();
+    body_complete = true;
+    worker.runtime().counters().in_flight.fetch_add(1, std::memory_order_relaxed);
+    worker.runtime().counters().unanswered.fetch_add(1, std::memory_order_relaxed);
+}
+
 RequestContext::~RequestContext() {
     exchange.reset();  // cancels any upstream transfer still running
-    if (drain_entry_) {
+    if (drain_entry_ && req) {
         if (evbuffer* out = output_of(req)) evbuffer_remove_cb_entry(out, drain_entry_);
         drain_entry_ = nullptr;
     }
@@ -58,11 +69,33 @@ RequestContext::~RequestContext() {
 }
 
 std::string_view RequestContext::header(const char* name) const {
-    const char* v = evhtp_header_find(req->headers_in, name);
-    return v ? std::string_view(v) : std::string_view();
+    std::string_view v;
+    return header_values(name, &v, 1) ? v : std::string_view();
+}
+
+size_t RequestContext::header_values(const char* name, std::string_view* out, size_t max) const {
+    size_t n = 0;
+    if (!req) {
+        for (const auto& [k, v] : *sink_headers_) {
+            if (n == max) break;
+            if (strcasecmp(k.c_str(), name) == 0) out[n++] = v;
+        }
+        return n;
+    }
+    evhtp_header_t* kv;
+    TAILQ_FOREACH(kv, req->headers_in, next) {
+        if (n == max) break;
+        if (kv->key == nullptr || strcasecmp(kv->key, name) != 0) continue;
+        out[n++] = kv->val ? std::string_view(kv->val, kv->vlen) : std::string_view();
+    }
+    return n;
 }
 
 void RequestContext::add_response_header(std::string_view name, std::string_view value) {
+    if (!req) {
+        response_headers_.emplace_back(std::string(name), std::string(value));
+        return;
+    }
     std::string k(name), v(value);
     evhtp_headers_add_header(req->headers_out, evhtp_header_new(k.c_str(), v.c_str(), 1, 1));
 }
@@ -87,7 +120,7 @@ void RequestContext::reply(int status, std::string body, const char* content_typ
 }
 
 void RequestContext::reply_before_body() {
-    if (reply_state_ != ReplyState::Pending) return;
+    if (reply_state_ != ReplyState::Pending || !req) return;
     close_after(req);  // the body (if the client sends it anyway) is not read
     body_complete = true;
     flush_pending_reply();
@@ -119,6 +152,15 @@ void RequestContext::send_now(int status, std::string body, const char* content_
     reply_state_ = ReplyState::Sent;
     if (keep_answer(snap->config->log, status))
         capture(access, static_cast<size_t>(snap->config->log.body_max), body.data(), body.size());
+    if (sink_) {
+        access.status = status;
+        access.bytes_out += body.size();
+        access.first_byte_ns = mono_ns();
+        complete();
+        sink_->sink_whole(status, body, content_type);
+        finish_paused();
+        return;
+    }
     add_response_header("Content-Type", content_type);
     evbuffer_add(req->buffer_out, body.data(), body.size());
     if (worker.runtime().draining.load(std::memory_order_relaxed) || status == 413) close_after(req);
@@ -134,10 +176,14 @@ void RequestContext::send_now(int status, std::string body, const char* content_
 
 void RequestContext::start_response(int status, int64_t content_length) {
     reply_state_ = ReplyState::Streaming;
-    hold_output();
-    schedule_flush();
     access.status = status;
     access.keep_body = keep_answer(snap->config->log, status);
+    if (sink_) {
+        sink_->sink_start(status);
+        return;
+    }
+    hold_output();
+    schedule_flush();
     if (worker.runtime().draining.load(std::memory_order_relaxed)) close_after(req);
     if (content_length >= 0) {
         add_response_header("Content-Length", std::to_string(content_length));
@@ -157,11 +203,12 @@ void RequestContext::start_response(int status, int64_t content_length) {
 
 void RequestContext::write_body(const char* data, size_t len) {
     if (len == 0 || reply_state_ != ReplyState::Streaming) return;
-    evbuffer* out = output_of(req);
-    if (!out) return;
+    evbuffer* out = sink_ ? nullptr : output_of(req);
+    if (!out && !sink_) return;
     if (access.first_byte_ns == 0) access.first_byte_ns = mono_ns();
     access.bytes_out += len;
     if (access.keep_body) capture(access, static_cast<size_t>(snap->config->log.body_max), data, len);
+    if (sink_) return sink_->sink_write(data, len);
     hold_output();
     schedule_flush();
     if (chunked_) {
@@ -178,6 +225,12 @@ void RequestContext::write_body(const char* data, size_t len) {
 void RequestContext::end_response() {
     if (reply_state_ != ReplyState::Streaming) return;
     reply_state_ = ReplyState::Done;
+    if (sink_) {
+        complete();
+        sink_->sink_end();
+        finish_paused();
+        return;
+    }
     hold_output();
     if (chunked_) {
         if (evbuffer* out = output_of(req)) evbuffer_add(out, "0\r\n\r\n", 5);
@@ -191,6 +244,11 @@ void RequestContext::end_response() {
 void RequestContext::abort_connection() {
     reply_state_ = ReplyState::Done;
     complete();
+    if (sink_) {
+        sink_->sink_abort();
+        finish_paused();
+        return;
+    }
     // Close only once what was already queued reached the client, so it sees
     // a truncated answer rather than none at all.
     aborting_ = true;
@@ -199,6 +257,7 @@ void RequestContext::abort_connection() {
 }
 
 void RequestContext::close_connection() {
+    if (!req) return;
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     // Freed by libevhtp on its next turn (never under our own feet).
     c->flags |= EVHTP_CONN_FLAG_FREE_CONN;
@@ -208,6 +267,7 @@ void RequestContext::close_connection() {
 }
 
 void RequestContext::hold_output() {
+    if (!req) return;
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     if (!c || !c->bev) return;
     // Write interest is registered only while bytes wait for the socket
@@ -233,6 +293,7 @@ void RequestContext::flush_cb(int, short, void* arg) { static_cast<RequestContex
 // we have; a TLS listener (an OpenSSL bufferevent) would have to go through
 // the bufferevent instead.
 void RequestContext::flush_output() {
+    if (!req) return;
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     if (!c || !c->bev) return;
     bufferevent* bev = c->bev;
@@ -259,17 +320,24 @@ void RequestContext::flush_output() {
 }
 
 size_t RequestContext::output_pending() const {
+    if (sink_) return sink_->sink_pending();
     evbuffer* out = output_of(req);
     return out ? evbuffer_get_length(out) : 0;
 }
 
 void RequestContext::watch_drain(size_t low) {
     drain_low_ = low;
+    if (sink_) return sink_->sink_watch_drain(low);
     watch_output();
 }
 
+void RequestContext::on_drained() {
+    drain_low_ = 0;
+    if (exchange) exchange->on_client_drained();
+}
+
 void RequestContext::watch_output() {
-    if (drain_entry_) return;
+    if (drain_entry_ || !req) return;
     if (evbuffer* out = output_of(req)) drain_entry_ = evbuffer_add_cb(out, &RequestContext::drain_cb, this);
 }
 
@@ -290,12 +358,13 @@ void RequestContext::drain_cb(evbuffer* buf, const evbuffer_cb_info* info, void*
 void RequestContext::drained_cb(int, short, void* arg) {
     auto* self = static_cast<RequestContext*>(arg);
     if (self->aborting_) return self->close_connection();
-    if (self->exchange) self->exchange->on_client_drained();
+    self->on_drained();
 }
 
 void RequestContext::pause() {
     if (paused_) return;
     paused_ = true;
+    if (!req) return;
     // What evhtp_request_pause does, except that the client's read side
     // stays enabled: no epoll_ctl on every request, a client that hangs up
     // is seen at once (libevhtp's error hook, on_error in server.cc), and
@@ -321,6 +390,11 @@ void RequestContext::on_client_gone() {
 
 void RequestContext::finish_paused() {
     if (!paused_) return;
+    if (sink_) {
+        paused_ = false;
+        sink_->sink_finished();
+        return;
+    }
     if (in_parser) {
         resume_pending_ = true;
         return;
@@ -341,7 +415,7 @@ void RequestContext::resume_after_parse() {
 void RequestContext::resume_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->resume_connection(); }
 
 void RequestContext::resume_connection() {
-    if (!paused_) return;
+    if (!paused_ || !req) return;
     paused_ = false;
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     timeval idle{kClientIdleSeconds, 0}, stalled{kClientStalledSeconds, 0};

@@ -16,6 +16,7 @@
 #include "pipeline/classify.h"
 #include "pipeline/errors.h"
 #include "record/record.h"
+#include "server/response_sink.h"
 
 struct evhtp_request;
 struct evbuffer;
@@ -61,6 +62,11 @@ struct AccessRecord {
 class RequestContext {
 public:
     RequestContext(evhtp_request* req, Worker& worker, std::shared_ptr<const Snapshot> snap);
+    // A request carried by another transport (a WebSocket message): its
+    // header fields are `headers` (kept alive by the caller for the
+    // context's life) and its answer goes to `sink`. req is nullptr.
+    RequestContext(ResponseSink& sink, const HeaderList& headers, Worker& worker,
+                   std::shared_ptr<const Snapshot> snap);
     ~RequestContext();
     RequestContext(const RequestContext&) = delete;
     RequestContext& operator=(const RequestContext&) = delete;
@@ -96,6 +102,11 @@ public:
 
     // --- headers
     std::string_view header(const char* name) const;  // "" when absent
+    // Every field named `name`, in order, at most `max` of them; returns how many.
+    size_t header_values(const char* name, std::string_view* out, size_t max) const;
+    // The response header fields added so far (a sink's answer; an HTTP
+    // request's go into its evhtp request instead).
+    const HeaderList& response_headers() const { return response_headers_; }
 
     // --- local replies (in the client's protocol)
     void fail(ErrorKind kind, std::string_view message, int retry_after_s = -1);
@@ -120,6 +131,7 @@ public:
 
     // Backpressure: ask for on_drained() once the client's buffer falls below `low`.
     void watch_drain(size_t low);
+    void on_drained();  // the client's buffer fell below the watched mark
 
     // Client connection timeouts (libevhtp's, set in server.cc): an idle
     // keep-alive connection or a stalled request read is closed after
@@ -172,6 +184,9 @@ private:
     void close_connection();
     void watch_output();  // drain_cb on the client's output buffer, once
 
+    ResponseSink* sink_ = nullptr;
+    const HeaderList* sink_headers_ = nullptr;
+    HeaderList response_headers_;
     ReplyState reply_state_ = ReplyState::None;
     int pending_status_ = 0;
     std::string pending_body_;
