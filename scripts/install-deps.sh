@@ -27,6 +27,8 @@ packages=(
     doctest-dev
     libcurl4-openssl-dev
     libsqlite3-dev
+    # WebSocket framing (the Responses API's WebSocket transport).
+    libwslay-dev
     # The daemon's allocator (meson option `allocator`).
     libjemalloc-dev
     # The sqlite3 shell, to look into the request store by hand.

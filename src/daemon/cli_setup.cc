@@ -183,8 +183,9 @@ void render_codex(std::string& out, const SetupPlan& plan) {
     toml += fmt::format("base_url = {}\n", toml_string(plan.url + "/v1"));
     toml += "env_key = \"ANTIGRAVITYD_API_KEY\"\n";
     toml += "wire_api = \"responses\"\n";
-    toml += "# antigravityd does not serve the Responses API over WebSocket yet: HTTP and SSE\n";
-    toml += "supports_websockets = false\n";
+    toml += "# the Responses API over a WebSocket (GET /v1/responses), as Codex uses it with OpenAI;\n";
+    toml += "# false: HTTP and SSE\n";
+    toml += "supports_websockets = true\n";
     file_block(out, "~/.codex/config.toml", toml);
 }
 

@@ -118,6 +118,8 @@ Route classify(HttpMethod method, std::string_view path, std::string_view query,
     if (p == "/completions") return method_check(method, HttpMethod::Post, make(Operation::Completions, Protocol::OpenAIChat));
     if (p == "/responses/compact")
         return method_check(method, HttpMethod::Post, make(Operation::ResponsesCompact, Protocol::OpenAIResponses));
+    // GET: the WebSocket transport (local_endpoints.cc answers the upgrade).
+    if (p == "/responses" && method == HttpMethod::Get) return make(Operation::ResponsesSocket, Protocol::OpenAIResponses);
     if (p == "/responses") return method_check(method, HttpMethod::Post, make(Operation::Responses, Protocol::OpenAIResponses));
     if (p == "/embeddings") return method_check(method, HttpMethod::Post, make(Operation::Embeddings, Protocol::OpenAIChat));
     if (p == "/messages") return method_check(method, HttpMethod::Post, make(Operation::Messages, Protocol::Anthropic));

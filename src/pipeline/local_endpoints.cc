@@ -1,5 +1,7 @@
 #include "pipeline/local_endpoints.h"
 
+#include <evhtp.h>
+
 #include <cctype>
 #include <string>
 
@@ -7,6 +9,8 @@
 #include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "server/websocket_connection.h"
+#include "server/websocket_handshake.h"
 
 namespace agd {
 namespace {
@@ -95,6 +99,30 @@ StageResult get_model(RequestContext& ctx) {
     return StageResult::Reply;
 }
 
+// GET /v1/responses: the Responses API over a WebSocket (Codex's
+// `supports_websockets`), served by server/websocket_connection.h once the
+// handshake is checked. The key and address were checked on the head.
+StageResult responses_socket(RequestContext& ctx) {
+    if (!wants_websocket(ctx)) {
+        ctx.fail(ErrorKind::MethodNotAllowed, "method GET is not allowed on " + ctx.path +
+                                                  " (POST a request, or upgrade to a WebSocket)");
+        return StageResult::Reply;
+    }
+    WebSocketHandshake h = check_websocket_handshake(evhtp_request_get_proto(ctx.req) == EVHTP_PROTO_11,
+                                                     ctx.header("upgrade"), ctx.header("connection"),
+                                                     ctx.header("sec-websocket-version"), ctx.header("sec-websocket-key"));
+    if (!h.ok) {
+        // 426 names the version served (RFC 6455 §4.4); Codex takes a 426
+        // as "use HTTP" for the rest of its session.
+        if (h.status == 426) ctx.add_response_header("Sec-WebSocket-Version", "13");
+        ctx.fail(h.status == 426 ? ErrorKind::UpgradeRequired : ErrorKind::BadRequest,
+                 "WebSocket handshake refused: " + h.error);
+        return StageResult::Reply;
+    }
+    WebSocketConnection::upgrade(ctx, std::move(h.accept));
+    return StageResult::Pause;
+}
+
 }  // namespace
 
 StageResult LocalEndpointsStage::on_request(RequestContext& ctx) const {
@@ -109,16 +137,8 @@ StageResult LocalEndpointsStage::on_request(RequestContext& ctx) const {
         case Operation::NotFound:
             ctx.fail(ErrorKind::NotFound, "no such endpoint: " + ctx.method_text + " " + ctx.path);
             return StageResult::Reply;
+        case Operation::ResponsesSocket: return responses_socket(ctx);
         case Operation::MethodNotAllowed:
-            // Codex (and OpenAI's Realtime-style clients) first try the
-            // Responses API over a WebSocket; 426 is the answer they take as
-            // "use HTTP", where any other would fail the turn.
-            if (ctx.route.protocol == Protocol::OpenAIResponses && wants_websocket(ctx)) {
-                ctx.fail(ErrorKind::UpgradeRequired,
-                         "the Responses API is served over HTTP here (POST /v1/responses, streamed with "
-                         "\"stream\": true), not over a WebSocket");
-                return StageResult::Reply;
-            }
             ctx.fail(ErrorKind::MethodNotAllowed, "method " + ctx.method_text + " is not allowed on " + ctx.path);
             return StageResult::Reply;
         default: return StageResult::Continue;

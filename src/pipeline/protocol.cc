@@ -18,6 +18,7 @@ const char* operation_name(Operation op) {
         case Operation::Completions: return "completions";
         case Operation::Responses: return "responses";
         case Operation::ResponsesCompact: return "responses.compact";
+        case Operation::ResponsesSocket: return "responses.socket";
         case Operation::Messages: return "messages";
         case Operation::AnthropicCountTokens: return "messages.count_tokens";
         case Operation::GenerateContent: return "generateContent";

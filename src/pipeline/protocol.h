@@ -18,6 +18,7 @@ enum class Operation : uint8_t {
     Completions,            // POST /v1/completions (legacy; always translated to a chat upstream)
     Responses,              // POST /v1/responses
     ResponsesCompact,       // POST /v1/responses/compact (Codex's remote compaction)
+    ResponsesSocket,        // GET /v1/responses upgraded to a WebSocket (and its warm-ups)
     Messages,               // POST /v1/messages
     AnthropicCountTokens,   // POST /v1/messages/count_tokens
     GenerateContent,        // POST /v1beta/models/{m}:generateContent

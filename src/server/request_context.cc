@@ -1,7 +1,9 @@
 #include "server/request_context.h"
 
 #include <evhtp.h>
+#include <fcntl.h>
 #include <strings.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "clients/client_state.h"
@@ -61,6 +63,7 @@ RequestContext::~RequestContext() {
     if (drained_ev_) event_free(drained_ev_);
     if (flush_ev_) event_free(flush_ev_);
     if (resume_ev_) event_free(resume_ev_);
+    if (take_ev_) event_free(take_ev_);
     if (!logged_) {
         if (access.status == 0) access.status = 499;  // the client went away before any answer
         complete();
@@ -254,6 +257,40 @@ void RequestContext::abort_connection() {
     aborting_ = true;
     if (output_pending() == 0) return close_connection();
     watch_output();
+}
+
+void RequestContext::take_connection(int status, std::function<void(int, evbuffer*)> take) {
+    if (!req || reply_state_ != ReplyState::None) return;
+    reply_state_ = ReplyState::Done;
+    access.status = status;
+    access.first_byte_ns = mono_ns();
+    take_ = std::move(take);
+    if (!take_ev_) take_ev_ = event_new(worker.base(), -1, 0, &RequestContext::take_cb, this);
+    event_active(take_ev_, 0, 0);
+}
+
+void RequestContext::take_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->hand_over(); }
+
+void RequestContext::hand_over() {
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    auto take = std::move(take_);
+    complete();
+    if (client_gone || !c || !c->bev || !take) return;
+    // From here libevhtp reads nothing more: what the client sent after
+    // the request goes to the taker with the socket.
+    bufferevent_disable(c->bev, EV_READ);
+    int fd = fcntl(c->sock, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0) {
+        evbuffer* unread = evbuffer_new();
+        if (unread) {
+            evbuffer_add_buffer(unread, bufferevent_get_input(c->bev));
+            take(fd, unread);
+            evbuffer_free(unread);
+        } else {
+            close(fd);
+        }
+    }
+    close_connection();
 }
 
 void RequestContext::close_connection() {

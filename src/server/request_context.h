@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -126,6 +127,13 @@ public:
     void write_body(const char* data, size_t len);
     void end_response();
     void abort_connection();        // close without a clean end: the client sees a truncated response
+    // The connection leaves HTTP (a WebSocket upgrade): from the next loop
+    // turn, once libevhtp's parser has returned, `take` gets a duplicate of
+    // the socket and the bytes the client sent after this request (an
+    // evbuffer it may drain); the request's record says `status`, and
+    // libevhtp frees its connection without writing another byte. Nothing
+    // is taken if the client left meanwhile.
+    void take_connection(int status, std::function<void(int fd, evbuffer* unread)> take);
     size_t output_pending() const;  // bytes queued for the client, not yet on the wire
     bool response_started() const { return reply_state_ == ReplyState::Streaming; }
 
@@ -181,6 +189,8 @@ private:
     static void flush_cb(int fd, short what, void* arg);
     void resume_connection();
     static void resume_cb(int fd, short what, void* arg);
+    static void take_cb(int fd, short what, void* arg);
+    void hand_over();
     void close_connection();
     void watch_output();  // drain_cb on the client's output buffer, once
 
@@ -201,6 +211,8 @@ private:
     event* drained_ev_ = nullptr;
     event* flush_ev_ = nullptr;
     event* resume_ev_ = nullptr;
+    event* take_ev_ = nullptr;
+    std::function<void(int, evbuffer*)> take_;
 };
 
 int64_t mono_ns();

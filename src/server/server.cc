@@ -388,8 +388,10 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
 
     // The loop has stopped: close what is still open here, on its own thread.
     free_listeners(slot);
-    if (worker)
+    if (worker) {
         for (void* c : worker->connections()) evhtp_connection_free(static_cast<evhtp_connection_t*>(c));
+        worker->close_sockets();
+    }
     if (slot->htp) evhtp_free(slot->htp);
     if (slot->stop_accepting) event_free(slot->stop_accepting);
     if (slot->accept_retry) event_free(slot->accept_retry);

@@ -16,6 +16,7 @@ struct event_base;
 namespace agd {
 
 class Runtime;
+class WebSocketConnection;
 
 class Worker {
 public:
@@ -36,6 +37,11 @@ public:
     void track(void* conn) { connections_.insert(conn); }
     void untrack(void* conn) { connections_.erase(conn); }
     std::vector<void*> connections() const { return {connections_.begin(), connections_.end()}; }
+    // Connections that left HTTP for a WebSocket (no longer libevhtp's).
+    void track_socket(WebSocketConnection* ws) { sockets_.insert(ws); }
+    void forget_socket(WebSocketConnection* ws) { sockets_.erase(ws); }
+    // The worker stops: each is closed (1001) and freed.
+    void close_sockets();
 
     // The worker running on this thread (nullptr on other threads).
     static Worker* current();
@@ -50,6 +56,7 @@ private:
     Mailbox mailbox_;
     uint64_t requests_ = 0;
     std::unordered_set<void*> connections_;
+    std::unordered_set<WebSocketConnection*> sockets_;
 };
 
 }  // namespace agd

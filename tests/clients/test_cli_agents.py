@@ -57,6 +57,15 @@ def wire_of_path(path):
     return "gemini"
 
 
+def is_model_call(a):
+    """An access line of a model call: a POST to a generation path, or a
+    message on the Responses WebSocket (method WS) that reached a model (a
+    warm-up, answered by the daemon itself, names no protocol)."""
+    if a.get("method") == "WS":
+        return a.get("proto", "-") != "-"
+    return a.get("method") == "POST" and bool(GENERATION.match(a.get("path", "")))
+
+
 WIRE_OF_PROTOCOL = {"openai-chat": "chat", "openai-responses": "responses", "anthropic": "anthropic",
                     "gemini": "gemini"}
 
@@ -142,14 +151,22 @@ class Cli:
     def argv(self, prompt):
         raise NotImplementedError
 
+    # How its model calls reach the daemon (the access line's method); None: not checked.
+    transport = None
+
 
 class Codex(Cli):
     name, binary, version = "codex", "codex", "0.171.0"
+    # client-setup's block: the Responses API over a WebSocket.
+    transport = "WS"
 
     def prepare(self, home, env, files):
         # The block must parse as TOML as printed; analytics off on top.
         cfg = files["~/.codex/config.toml"]
-        tomllib.loads(cfg)
+        assert tomllib.loads(cfg)["model_providers"]["antigravityd"]["supports_websockets"] is True, \
+            "client-setup's Codex block does not use the WebSocket transport"
+        if self.transport == "POST":
+            cfg = cfg.replace("supports_websockets = true", "supports_websockets = false")
         self.write(home, "~/.codex/config.toml", cfg + "\n[analytics]\nenabled = false\n")
         return {}
 
@@ -157,6 +174,11 @@ class Codex(Cli):
         # exec: headless, approval "never", the default read-only sandbox
         # (the mock's call runs `Paris` in it: command not found).
         return [self.path, "exec", "--skip-git-repo-check", prompt]
+
+
+class CodexHttp(Codex):
+    """Codex with supports_websockets = false: HTTP and SSE."""
+    transport = "POST"
 
 
 class JsonSettingsCli(Cli):
@@ -297,7 +319,7 @@ class CliAgentTests(unittest.TestCase):
 
         def run_lines():
             access = [harness.parse_access(x) for x in self.daemon.access_lines()[before:]]
-            calls = [a for a in access if a.get("method") == "POST" and GENERATION.match(a.get("path", ""))]
+            calls = [a for a in access if is_model_call(a)]
             return access if len(calls) >= len(upstream) else None
         access = harness.wait_until(run_lines, harness.t(30), "the access lines of %s's run" % cli.name)
         self.assertTrue(upstream, "%s sent no model call upstream" % cli.name)
@@ -323,7 +345,7 @@ class CliAgentTests(unittest.TestCase):
         the daemon's warning."""
         declared, hosted, deferred = set(), set(), set()
         for a in access:
-            if a.get("method") != "POST" or not GENERATION.match(a.get("path", "")):
+            if not is_model_call(a):
                 continue
             body = self.stored_body(a["id"])
             protocol = WIRE_OF_PROTOCOL[a["proto"]]
@@ -347,9 +369,15 @@ class CliAgentTests(unittest.TestCase):
                 if not crossed:
                     self.daemon.wait_log(r"warning provider %s: a client's %s tool has no form" % (wire, kind))
 
+    def check_transport(self, cli, access):
+        if cli.transport is None:
+            return
+        methods = {a["method"] for a in access if is_model_call(a)}
+        self.assertEqual(methods, {cli.transport}, "%s's model calls went as %s" % (cli.name, methods))
+
     def record_side_calls(self, cli, access):
         for a in access:
-            if a.get("method") == "POST" and GENERATION.match(a.get("path", "")):
+            if is_model_call(a) or a.get("method") == "WS":
                 continue
             self.side_calls.setdefault((cli.name, a["method"], a["path"]), set()).add(int(a["status"]))
 
@@ -363,12 +391,14 @@ class CliAgentTests(unittest.TestCase):
                 model = "%s%s+calls=0" % (prefix, cli.name)
                 out, access, upstream = self.run_cli(cli, model, "Say hello in one word.")
                 self.assertIn("model=%s;#0;#1;#2;" % model, out)
+                self.check_transport(cli, access)
                 self.check_tools(cli, wire, access, upstream)
                 self.record_side_calls(cli, access)
             with self.subTest(cli=cli.name, wire=wire, turn="tool"):
                 model = prefix + cli.name
                 out, access, upstream = self.run_cli(cli, model, "List the files in this directory.")
                 self.assertIn("tool result: ", out)  # the mock's answer to the CLI's tool result
+                self.check_transport(cli, access)
                 self.check_tools(cli, wire, access, upstream)
                 self.record_side_calls(cli, access)
         bad = {k: v for k, v in self.side_calls.items() if k[0] == cli.name and max(v) >= 400}
@@ -376,6 +406,9 @@ class CliAgentTests(unittest.TestCase):
 
     def test_codex(self):
         self.check_cli(Codex)
+
+    def test_codex_over_http(self):
+        self.check_cli(CodexHttp)
 
     def test_gemini_cli(self):
         self.check_cli(Gemini)

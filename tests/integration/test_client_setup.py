@@ -54,7 +54,7 @@ class ClientSetupTests(AgdTestCase):
             cfg = tomllib.loads(files["~/.codex/config.toml"])
             prov = cfg["model_providers"][cfg["model_provider"]]
             self.assertEqual(prov["wire_api"], "responses")
-            self.assertIs(prov["supports_websockets"], False)
+            self.assertIs(prov["supports_websockets"], True)
             base, key, model = prov["base_url"], env[prov["env_key"]], cfg["model"]
             path, body = "/responses", {"model": model, "input": "hi"}
             headers = {"Authorization": "Bearer " + key}

@@ -124,15 +124,21 @@ class EndpointTests(AgdTestCase):
 
     # -- OpenAI Chat passthrough --------------------------------------------------------
 
-    def test_a_responses_websocket_is_told_to_use_http(self):
-        """Codex tries the Responses API over a WebSocket first and takes 426
-        as "use HTTP"; a plain GET stays a 405."""
-        ws = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+    def test_a_responses_websocket_of_another_version_is_told_the_version(self):
+        """The WebSocket transport itself is test_websocket.py's; here: a
+        handshake of another version gets 426 naming 13 (RFC 6455 §4.4), a
+        bad key 400, and a plain GET stays a 405."""
+        ws = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "8",
               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "OpenAI-Beta": "responses_websockets=2026-02-06"}
         r = harness.request(self.d.port, "GET", "/v1/responses", headers=ws)
         self.assertEqual(r.status, 426, r)
-        self.assertIn("over HTTP", r.json()["error"]["message"])
+        self.assertEqual(r.header("Sec-WebSocket-Version"), "13")
         self.assertEqual(r.json()["error"]["code"], "upgrade_required")
+        ws["Sec-WebSocket-Version"] = "13"
+        ws["Sec-WebSocket-Key"] = "short"
+        r = harness.request(self.d.port, "GET", "/v1/responses", headers=ws)
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("Sec-WebSocket-Key", r.json()["error"]["message"])
         r = harness.request(self.d.port, "GET", "/v1/responses")
         self.assertEqual(r.status, 405, r)
         # The connection still serves a request after the refused upgrade.

@@ -199,7 +199,7 @@ TEST_CASE("client-setup: each client's text") {
     CHECK(contains(codex, "base_url = \"http://gw:8045/v1\"\n"));
     CHECK(contains(codex, "env_key = \"ANTIGRAVITYD_API_KEY\"\n"));
     CHECK(contains(codex, "wire_api = \"responses\"\n"));
-    CHECK(contains(codex, "supports_websockets = false\n# ---- end ----\n"));
+    CHECK(contains(codex, "supports_websockets = true\n# ---- end ----\n"));
 
     o.setup_client = "gemini";
     o.model = "gemini-x";
