@@ -702,8 +702,8 @@ void Exchange::flush_translated() {
 void Exchange::finish_translated(int64_t now) {
     release_held();
     if (!sse_) {
-        settle_usage(true);
         Result<std::string> body = tr_->translate_body(whole_);
+        settle_usage(true);  // after the translation, which may have estimated it
         whole_.clear();
         if (!body) {
             report(Outcome::UpstreamError, static_cast<int>(status_), now);
@@ -780,10 +780,23 @@ void Exchange::settle_usage(bool complete) {
     // A stream cut short keeps the figures it had sent (Anthropic's input
     // comes first): they were spent.
     ctx_.access.usage = usage_.seen() ? usage_.usage() : record::Usage{};
-    if (!complete)
+    if (!complete) {
         ctx_.access.usage_state = record::UsageState::Cut;
-    else
-        ctx_.access.usage_state = usage_.seen() ? record::UsageState::Reported : record::UsageState::Missing;
+    } else if (usage_.seen()) {
+        ctx_.access.usage_state = record::UsageState::Reported;
+    } else if (is_embedding_operation(ctx_.route.op)) {
+        // Gemini says nothing of an embedding's tokens: the estimate of its
+        // input (what a translated answer told the client; the body's bytes
+        // / 4 when passed through), not the vectors' bytes, which limits
+        // would otherwise count.
+        int64_t est = tr_ ? tr_->estimated_input() : -1;
+        if (est < 0) est = static_cast<int64_t>((ctx_.body_len + 3) / 4);
+        ctx_.access.usage.input = est;
+        ctx_.access.usage.output = 0;
+        ctx_.access.usage_state = record::UsageState::Estimated;
+    } else {
+        ctx_.access.usage_state = record::UsageState::Missing;
+    }
 }
 
 void Exchange::end_stream_with_error(std::string_view message) {

@@ -460,6 +460,7 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
         Result<translate::EmbedResponse> a =
             translate::decode_embed_response(session_.upstream, upstream_body, embed_->texts.size());
         if (!a) return Error{502, a.error().message};
+        if (a.value().prompt_tokens < 0) estimated_input_ = translate::estimate_embed_tokens(*embed_);
         return translate::encode_embed_response(embed_op_, a.value(), *embed_, session_.client_model);
     }
     if (counting()) {

@@ -81,6 +81,10 @@ public:
     // When the client asked for a stream, the answer is replayed as one (output()).
     Result<std::string> translate_body(std::string_view upstream_body);
 
+    // An embeddings answer that said nothing of its tokens (Gemini's): the
+    // estimate of its input that the client was told; -1 otherwise.
+    int64_t estimated_input() const { return estimated_input_; }
+
     // Message of an upstream error body in any of the four formats ("" when none).
     static std::string error_message(std::string_view body);
 
@@ -99,6 +103,7 @@ private:
     bool compact_ = false;
     std::string kept_items_;
     Operation embed_op_ = Operation::Embeddings;
+    int64_t estimated_input_ = -1;
     std::string body_;  // the encoded upstream request of the current attempt
     std::unique_ptr<translate::StreamDecoder> decoder_;
     std::unique_ptr<translate::StreamEncoder> encoder_;

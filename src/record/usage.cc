@@ -8,6 +8,7 @@ const char* usage_state_name(UsageState s) {
         case UsageState::Reported: return "reported";
         case UsageState::Missing: return "missing";
         case UsageState::Cut: return "cut";
+        case UsageState::Estimated: return "estimated";
     }
     return "none";
 }

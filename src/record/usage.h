@@ -31,8 +31,10 @@ enum class UsageState : uint8_t {
     Reported,  // the upstream's complete answer said
     Missing,   // a complete answer that carried no usage
     Cut,       // the answer ended early (a failed stream, the client left): the figures are what it had sent
+    Estimated, // the upstream reports none for this kind of call (Gemini's embeddings): the daemon's
+               // estimate of the input (its text's bytes / 4)
 };
 
-const char* usage_state_name(UsageState s);  // "none", "reported", "missing", "cut"
+const char* usage_state_name(UsageState s);  // "none", "reported", "missing", "cut", "estimated"
 
 }  // namespace agd::record

@@ -248,6 +248,12 @@ Result<EmbedResponse> decode_embed_response(Protocol wire, std::string_view body
     return a;
 }
 
+int64_t estimate_embed_tokens(const EmbedRequest& r) {
+    int64_t tokens = 0;
+    for (const auto& t : r.texts) tokens += static_cast<int64_t>((t.size() + 3) / 4);
+    return tokens;
+}
+
 std::string encode_embed_response(Operation op, const EmbedResponse& a, const EmbedRequest& r,
                                   std::string_view client_model) {
     std::string out;
@@ -296,12 +302,8 @@ std::string encode_embed_response(Operation op, const EmbedResponse& a, const Em
         w.EndArray();
         write_key(w, "model");
         write_string(w, client_model);
-        // Gemini reports no tokens: the estimate the daemon records (bytes / 4).
-        int64_t tokens = a.prompt_tokens;
-        if (tokens < 0) {
-            tokens = 0;
-            for (const auto& t : r.texts) tokens += static_cast<int64_t>((t.size() + 3) / 4);
-        }
+        // Gemini reports no tokens: the estimate the daemon records too.
+        int64_t tokens = a.prompt_tokens >= 0 ? a.prompt_tokens : estimate_embed_tokens(r);
         write_key(w, "usage");
         w.StartObject();
         write_key(w, "prompt_tokens");

@@ -45,6 +45,10 @@ Result<std::string> encode_embed_request(Protocol wire, const EmbedRequest& r, c
 Result<EmbedResponse> decode_embed_response(Protocol wire, std::string_view body, size_t texts);
 
 // The client's answer for `op`.
+// The input tokens of an embeddings request by estimate (its texts' bytes
+// / 4), for upstreams that report none (Gemini).
+int64_t estimate_embed_tokens(const EmbedRequest& r);
+
 std::string encode_embed_response(Operation op, const EmbedResponse& a, const EmbedRequest& r,
                                   std::string_view client_model);
 

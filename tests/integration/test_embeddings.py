@@ -133,6 +133,25 @@ class EmbeddingTests(AgdTestCase):
         self.assertEqual((line["path"], line["provider"], line["usage"]), ("/v1/embeddings", "oa", "reported"), line)
         self.assertEqual(line["in"], "2", line)
 
+    def test_gemini_embeddings_record_an_estimate(self):
+        """Gemini says nothing of an embedding's tokens: the record has the
+        estimate of the input the client was told (bytes / 4), marked
+        estimated, not the vectors' size."""
+        r = post(self.d.port, "/v1/embeddings", {"model": "gemini-embedding-001", "input": ["alpha", "betagamma"]})
+        self.assertEqual(r.status, 200, r)
+        told = r.json()["usage"]["prompt_tokens"]
+        self.assertEqual(told, 2 + 3)
+        line = harness.parse_access(self.d.wait_access_lines(1)[-1])
+        self.assertEqual((line["provider"], line["usage"], line["in"], line["out"]), ("gm", "estimated", "5", "0"), line)
+        # Passed through (a Gemini client), the body's bytes / 4.
+        body = {"content": {"parts": [{"text": "x" * 400}]}}
+        r = post(self.d.port, "/v1beta/models/gemini-embedding-001:embedContent", body)
+        self.assertEqual(r.status, 200, r)
+        line = harness.parse_access(self.d.wait_access_lines(2)[-1])
+        self.assertEqual(line["usage"], "estimated", line)
+        self.assertGreaterEqual(int(line["in"]), 100)
+        self.assertLess(int(line["in"]), 150)
+
 
 if __name__ == "__main__":
     harness.main()
