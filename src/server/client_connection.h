@@ -78,6 +78,14 @@ public:
     // refused, the caller frees the connection.
     bool check_input();
 
+    // The connection leaves libevhtp (a WebSocket upgrade): the count it
+    // holds in PeerLimit goes with it (true: one was held; the new owner
+    // releases it).
+    bool hand_over_peer() {
+        bool held = counted_;
+        counted_ = false;
+        return held;
+    }
     // The connection must close with a lingering close (its client may
     // still be sending).
     void linger() { linger_ = true; }

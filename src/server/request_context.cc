@@ -259,7 +259,7 @@ void RequestContext::abort_connection() {
     watch_output();
 }
 
-void RequestContext::take_connection(int status, std::function<void(int, evbuffer*)> take) {
+void RequestContext::take_connection(int status, Taker take) {
     if (!req || reply_state_ != ReplyState::None) return;
     reply_state_ = ReplyState::Done;
     access.status = status;
@@ -284,7 +284,8 @@ void RequestContext::hand_over() {
         evbuffer* unread = evbuffer_new();
         if (unread) {
             evbuffer_add_buffer(unread, bufferevent_get_input(c->bev));
-            take(fd, unread);
+            ClientConnection* cc = ClientConnection::of(c);
+            take(fd, unread, cc && cc->hand_over_peer());
             evbuffer_free(unread);
         } else {
             close(fd);

@@ -130,10 +130,12 @@ public:
     // The connection leaves HTTP (a WebSocket upgrade): from the next loop
     // turn, once libevhtp's parser has returned, `take` gets a duplicate of
     // the socket and the bytes the client sent after this request (an
-    // evbuffer it may drain); the request's record says `status`, and
-    // libevhtp frees its connection without writing another byte. Nothing
-    // is taken if the client left meanwhile.
-    void take_connection(int status, std::function<void(int fd, evbuffer* unread)> take);
+    // evbuffer it may drain) and, when `peer_counted`, the connection's
+    // count in PeerLimit (to release when it closes); the request's record
+    // says `status`, and libevhtp frees its connection without writing
+    // another byte. Nothing is taken if the client left meanwhile.
+    using Taker = std::function<void(int fd, evbuffer* unread, bool peer_counted)>;
+    void take_connection(int status, Taker take);
     size_t output_pending() const;  // bytes queued for the client, not yet on the wire
     bool response_started() const { return reply_state_ == ReplyState::Streaming; }
 
@@ -212,7 +214,7 @@ private:
     event* flush_ev_ = nullptr;
     event* resume_ev_ = nullptr;
     event* take_ev_ = nullptr;
-    std::function<void(int, evbuffer*)> take_;
+    Taker take_;
 };
 
 int64_t mono_ns();

@@ -68,11 +68,10 @@ void WebSocketConnection::upgrade(RequestContext& handshake, std::string accept)
     peer.addr = handshake.peer;
     Worker& worker = handshake.worker;
     std::string head = websocket_101(accept);
-    handshake.take_connection(101, [&worker, headers = std::move(headers), peer, head](int fd, evbuffer* unread) mutable {
+    handshake.take_connection(101, [&worker, headers = std::move(headers), peer, head](int fd, evbuffer* unread,
+                                                                                      bool counted) mutable {
         Peer p = peer;
-        // The connection keeps counting toward its address's quota.
-        if (p.is_ip && worker.runtime().snapshot()->config->server.max_connections_per_ip > 0)
-            p.counted = worker.runtime().peers().acquire(p.addr, ~0u);
+        p.counted = counted;  // it goes on counting toward its address's max_connections_per_ip
         auto* ws = new WebSocketConnection(worker, fd, std::move(headers), p);
         if (!ws->start(unread, head)) delete ws;
     });
@@ -154,6 +153,8 @@ void WebSocketConnection::write_cb(bufferevent*, void* arg) {
         bufferevent_setwatermark(self->bev_, EV_WRITE, 0, 0);
         self->current_->on_drained();
     }
+    // Reading may have waited for the output to drain.
+    if (!self->dead_ && self->waiting_.empty()) self->receive();
     // Everything is sent and the closing handshake is over.
     if (!self->dead_ && self->ws_ && !wslay_event_want_read(self->ws_) && !wslay_event_want_write(self->ws_) &&
         self->sink_pending() == 0)
@@ -174,8 +175,9 @@ void WebSocketConnection::event_cb(bufferevent*, short what, void* arg) {
 
 long WebSocketConnection::recv_cb(wslay_event_context* ws, uint8_t* buf, size_t len, int, void* arg) {
     auto* self = static_cast<WebSocketConnection*>(arg);
-    // One message answered and one waiting: the rest waits in the socket.
-    if (!self->waiting_.empty()) {
+    // One message answered and one waiting, or a client that does not read
+    // what it is sent (pongs to its pings): the rest waits in the socket.
+    if (!self->waiting_.empty() || self->sink_pending() > kMaxUnsent) {
         wslay_event_set_error(ws, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }

@@ -43,6 +43,9 @@ public:
     static constexpr long kStalledSeconds = 300;
     // Messages that may wait while one is answered.
     static constexpr size_t kMaxWaiting = 8;
+    // Reading waits while more than this is unsent (a stream's own
+    // backpressure keeps it lower).
+    static constexpr size_t kMaxUnsent = 1 << 20;
 
     // Accepts the upgrade `handshake` asked for: answers 101 and serves the
     // connection from the worker's next loop turn (libevhtp lets go of it

@@ -236,6 +236,18 @@ class Admission(WebSocketCase):
             self.connect()
         self.assertEqual(e.exception.status, 403)
 
+    def test_a_websocket_keeps_counting_toward_max_connections_per_ip(self):
+        self.daemon(server={"max_connections_per_ip": "2"})
+        a, b = self.connect(), self.connect()
+        r = harness.request(self.d.port, "GET", "/health")
+        self.assertEqual(r.status, 429, r)
+        a.close()
+        self.assertEqual(a.wait_closed()[0], 1000)
+        wait_until(lambda: harness.request(self.d.port, "GET", "/health").status != 429, t(30),
+                   "a connection slot freed by the closed WebSocket")
+        b.send_json(create("gpt-r1", [user("still here")]))
+        self.assertEqual(b.events_until_done()[-1]["type"], "response.completed")
+
     def test_a_reload_that_revokes_the_key_ends_the_next_message(self):
         self.daemon()
         c = self.connect()
