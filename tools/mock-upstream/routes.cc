@@ -14,6 +14,7 @@
 #include "incoming.h"
 #include "introspect.h"
 #include "json.h"
+#include "media.h"
 #include "oauth.h"
 #include "pieces.h"
 #include "turn.h"
@@ -246,6 +247,7 @@ void gemini(evhtp_request_t* req, const RecordedRequest& in) {
         return;
     }
     if (op == "generateContent") {
+        if (gemini_image(req, in, model)) return;
         generate(req, in, Api::gemini, Op::generate, model, true);
     } else if (op == "streamGenerateContent") {
         auto alt = query_param(in.query, "alt");
@@ -358,6 +360,16 @@ void handle_request(evhtp_request_t* req, void*) {
         Headers h;
         add_request_id(h, Api::chat, ++g_seq);
         reply_json(req, in, status, body, std::move(h));
+    } else if (path == "/v1/images/generations" && m == htp_method_POST) {
+        media(req, in, MediaApi::image_generation);
+    } else if (path == "/v1/images/edits" && m == htp_method_POST) {
+        media(req, in, MediaApi::image_edit);
+    } else if (path == "/v1/audio/transcriptions" && m == htp_method_POST) {
+        media(req, in, MediaApi::transcription);
+    } else if (path == "/v1/audio/translations" && m == htp_method_POST) {
+        media(req, in, MediaApi::translation);
+    } else if (path == "/v1/audio/speech" && m == htp_method_POST) {
+        media(req, in, MediaApi::speech);
     } else if (path == "/v1/messages" && m == htp_method_POST) {
         generate(req, in, Api::messages, Op::generate, {}, true);
     } else if (path == "/v1/messages/count_tokens" && m == htp_method_POST) {
