@@ -19,6 +19,9 @@ namespace agd {
 
 struct BodyInfo {
     bool is_object = false;
+    // A multipart/form-data body (pipeline/multipart.h): the model span
+    // below is the raw bytes of its `model` field, not a JSON string.
+    bool multipart = false;
     bool has_model = false;
     std::string model;          // decoded top-level "model"
     size_t model_begin = 0;     // byte span of the "model" value token, quotes included

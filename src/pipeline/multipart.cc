@@ -1,0 +1,220 @@
+#include "pipeline/multipart.h"
+
+#include <string.h>
+
+#include <cstring>
+#include <string>
+
+#include "common/json.h"
+
+namespace agd {
+namespace {
+
+using R = Result<BodyInfo>;
+
+constexpr size_t kMaxBoundary = 70;  // RFC 2046 5.1.1
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool ieq(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+bool ws(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+    while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+// RFC 2046's bchars (the last one not a space).
+bool boundary_char(char c) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos;
+}
+
+// A `;`-separated parameter list (RFC 9110 / RFC 6266 syntax): calls
+// f(name, value) for each, the value unquoted only when it had no escapes
+// (a quoted value with a backslash is given raw, which no name we look for
+// holds). False when the list is malformed (an unterminated quote).
+template <class F>
+bool each_param(std::string_view params, F&& f) {
+    size_t i = 0;
+    while (i < params.size()) {
+        size_t semi = params.find(';', i);
+        if (semi == std::string_view::npos) return true;
+        i = semi + 1;
+        while (i < params.size() && ws(params[i])) ++i;
+        size_t eq = params.find('=', i);
+        size_t next_semi = params.find(';', i);
+        if (eq == std::string_view::npos || (next_semi != std::string_view::npos && next_semi < eq)) continue;
+        std::string_view name = trim(params.substr(i, eq - i));
+        i = eq + 1;
+        while (i < params.size() && ws(params[i])) ++i;
+        std::string_view value;
+        if (i < params.size() && params[i] == '"') {
+            size_t start = ++i;
+            bool escaped = false;
+            while (i < params.size() && params[i] != '"') {
+                if (params[i] == '\\') {
+                    escaped = true;
+                    ++i;
+                }
+                ++i;
+            }
+            if (i >= params.size()) return false;
+            value = params.substr(start, i - start);
+            ++i;
+            if (escaped) value = std::string_view();  // not a name we look for
+        } else {
+            size_t end = params.find(';', i);
+            value = trim(params.substr(i, end == std::string_view::npos ? std::string_view::npos : end - i));
+            i = end == std::string_view::npos ? params.size() : end;
+        }
+        f(name, value);
+    }
+    return true;
+}
+
+// Where `needle` starts in [from, hay.size()), or npos. glibc's memmem
+// is linear in the haystack whatever the input (two-way), so a hostile
+// body of near-delimiters costs no more than any other.
+size_t find(std::string_view hay, std::string_view needle, size_t from) {
+    if (from > hay.size()) return std::string_view::npos;
+    const void* p = ::memmem(hay.data() + from, hay.size() - from, needle.data(), needle.size());
+    return p ? static_cast<size_t>(static_cast<const char*>(p) - hay.data()) : std::string_view::npos;
+}
+
+// One part's header block (without its blank line): the form field's
+// name from Content-Disposition, or a message.
+std::string read_headers(std::string_view block, size_t part, std::string_view& field) {
+    size_t lines = 0;
+    while (!block.empty()) {
+        size_t eol = block.find("\r\n");
+        std::string_view line = block.substr(0, eol);
+        block = eol == std::string_view::npos ? std::string_view() : block.substr(eol + 2);
+        if (++lines > kMultipartMaxHeaders)
+            return "part " + std::to_string(part) + " has more than " + std::to_string(kMultipartMaxHeaders) +
+                   " header lines";
+        if (!line.empty() && ws(line.front())) continue;  // an obsolete folded line: part of the one before
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0)
+            return "part " + std::to_string(part) + " has a malformed header line";
+        if (!ieq(trim(line.substr(0, colon)), "content-disposition")) continue;
+        std::string_view value = line.substr(colon + 1);
+        bool ok = each_param(value, [&](std::string_view name, std::string_view v) {
+            if (ieq(name, "name")) field = v;
+        });
+        if (!ok) return "part " + std::to_string(part) + " has a malformed Content-Disposition";
+    }
+    return {};
+}
+
+}  // namespace
+
+bool is_multipart_form(std::string_view content_type) {
+    std::string_view type = trim(content_type.substr(0, content_type.find(';')));
+    return ieq(type, "multipart/form-data");
+}
+
+Result<std::string_view> multipart_boundary(std::string_view content_type) {
+    using B = Result<std::string_view>;
+    std::string_view boundary;
+    bool found = false;
+    bool ok = each_param(content_type, [&](std::string_view name, std::string_view v) {
+        if (!found && ieq(name, "boundary")) {
+            boundary = v;
+            found = true;
+        }
+    });
+    if (!ok) return B::fail(400, "malformed Content-Type parameters");
+    if (!found || boundary.empty()) return B::fail(400, "multipart/form-data without a boundary parameter");
+    if (boundary.size() > kMaxBoundary) return B::fail(400, "multipart boundary longer than 70 characters");
+    for (char c : boundary)
+        if (!boundary_char(c)) return B::fail(400, "multipart boundary with a character RFC 2046 does not allow");
+    if (boundary.back() == ' ') return B::fail(400, "multipart boundary ending in a space");
+    return boundary;
+}
+
+Result<BodyInfo> scan_multipart(std::string_view content_type, std::string_view body) {
+    Result<std::string_view> b = multipart_boundary(content_type);
+    if (!b) return Error{400, b.error().message};
+    // "\r\n--" + boundary: what ends a part's content.
+    char delim_buf[4 + kMaxBoundary];
+    std::memcpy(delim_buf, "\r\n--", 4);
+    std::memcpy(delim_buf + 4, b.value().data(), b.value().size());
+    std::string_view delim(delim_buf, 4 + b.value().size());
+    std::string_view dash = delim.substr(2);  // "--" + boundary: the first one may open the body
+
+    BodyInfo info;
+    info.multipart = true;
+    size_t pos;
+    if (body.substr(0, dash.size()) == dash) {
+        pos = dash.size();
+    } else {
+        size_t at = find(body, delim, 0);  // after a preamble
+        if (at == std::string_view::npos) return R::fail(400, "multipart body without its boundary");
+        pos = at + delim.size();
+    }
+    size_t parts = 0;
+    while (true) {
+        // After a delimiter: "--" closes the body (an epilogue may follow);
+        // else optional transport padding and the line's end.
+        if (body.substr(pos, 2) == "--") break;
+        while (pos < body.size() && ws(body[pos])) ++pos;
+        if (body.substr(pos, 2) != "\r\n") {
+            return R::fail(400, pos >= body.size() ? "multipart body truncated (no closing boundary)"
+                                                   : "multipart boundary line not followed by CRLF");
+        }
+        pos += 2;
+        if (++parts > kMultipartMaxParts)
+            return R::fail(400, "multipart body with more than " + std::to_string(kMultipartMaxParts) + " parts");
+        // The header block, up to its blank line (none: the part starts with it).
+        size_t content;
+        std::string_view field;
+        if (body.substr(pos, 2) == "\r\n") {
+            content = pos + 2;
+        } else {
+            std::string_view window = body.substr(pos, kMultipartMaxHeaderBytes + 4);
+            size_t end = find(window, "\r\n\r\n", 0);
+            if (end == std::string_view::npos) {
+                if (window.size() > kMultipartMaxHeaderBytes)
+                    return R::fail(400, "part " + std::to_string(parts) + "'s headers exceed " +
+                                            std::to_string(kMultipartMaxHeaderBytes) + " bytes");
+                return R::fail(400, "multipart body truncated in part " + std::to_string(parts) + "'s headers");
+            }
+            std::string err = read_headers(window.substr(0, end), parts, field);
+            if (!err.empty()) return R::fail(400, err);
+            content = pos + end + 4;
+        }
+        size_t close = find(body, delim, content);
+        if (close == std::string_view::npos)
+            return R::fail(400, "multipart body truncated in part " + std::to_string(parts) + " (no boundary after it)");
+        std::string_view value = body.substr(content, close - content);
+        pos = close + delim.size();
+        if (field == "model") {
+            if (info.has_model) return R::fail(400, "multipart body with more than one 'model' field");
+            if (value.size() > kMultipartMaxModelBytes)
+                return R::fail(400, "the 'model' field is longer than " + std::to_string(kMultipartMaxModelBytes) +
+                                        " bytes");
+            if (!is_valid_utf8(value)) return R::fail(400, "the 'model' field is not valid UTF-8");
+            for (char c : value)
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                    return R::fail(400, "the 'model' field holds a control character");
+            info.has_model = true;
+            info.model.assign(value);
+            info.model_begin = content;
+            info.model_end = close;
+        } else if (field == "stream") {
+            info.has_stream = true;
+            info.stream = trim(value) == "true";
+        }
+    }
+    return info;
+}
+
+}  // namespace agd

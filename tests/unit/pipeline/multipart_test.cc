@@ -1,0 +1,130 @@
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "pipeline/multipart.h"
+
+using namespace agd;
+
+namespace {
+
+const std::string kType = "multipart/form-data; boundary=XyZ";
+
+std::string part(std::string_view name, std::string_view value, std::string_view extra = "") {
+    return "--XyZ\r\nContent-Disposition: form-data; name=\"" + std::string(name) + "\"" + std::string(extra) +
+           "\r\n\r\n" + std::string(value) + "\r\n";
+}
+
+std::string refusal(const std::string& body, const std::string& type = kType) {
+    Result<BodyInfo> r = scan_multipart(type, body);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == 400);
+    return r.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("multipart: content type and boundary") {
+    CHECK(is_multipart_form("multipart/form-data; boundary=a"));
+    CHECK(is_multipart_form("Multipart/Form-Data;boundary=\"a b\""));
+    CHECK_FALSE(is_multipart_form("application/json"));
+    CHECK_FALSE(is_multipart_form("multipart/form-datax; boundary=a"));
+    CHECK(multipart_boundary("multipart/form-data; boundary=abc").value() == "abc");
+    CHECK(multipart_boundary("multipart/form-data; charset=utf-8; BOUNDARY=\"a b:c\"").value() == "a b:c");
+    CHECK(multipart_boundary("multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk").value() ==
+          "----WebKitFormBoundary7MA4YWxk");
+    CHECK_FALSE(multipart_boundary("multipart/form-data").ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=").ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=\"\"").ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=\"abc").ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=" + std::string(71, 'a')).ok());
+    CHECK(multipart_boundary("multipart/form-data; boundary=" + std::string(70, 'a')).ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=a\x01z").ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=\"ab \"").ok());
+}
+
+TEST_CASE("multipart: the model field, its span, the stream flag") {
+    std::string body = part("file", "RIFF\r\n--Xy not a boundary\r\n", "; filename=\"a.wav\"") +
+                       part("model", "whisper-1") + part("stream", "true") + "--XyZ--\r\n";
+    Result<BodyInfo> r = scan_multipart(kType, body);
+    REQUIRE(r.ok());
+    CHECK(r->multipart);
+    CHECK(r->has_model);
+    CHECK(r->model == "whisper-1");
+    CHECK(body.substr(r->model_begin, r->model_end - r->model_begin) == "whisper-1");
+    CHECK(r->has_stream);
+    CHECK(r->stream);
+}
+
+TEST_CASE("multipart: preamble, epilogue, padding, empty headers, unquoted names") {
+    std::string body = "preamble text\r\n--XyZ \t\r\n\r\nno headers\r\n--XyZ\r\ncontent-disposition: form-data; "
+                       "name=model\r\nContent-Type: text/plain\r\n\r\ngpt-image-1\r\n--XyZ--epilogue\r\n--XyZ\r\n";
+    Result<BodyInfo> r = scan_multipart(kType, body);
+    REQUIRE(r.ok());
+    CHECK(r->model == "gpt-image-1");
+    CHECK_FALSE(r->has_stream);
+}
+
+TEST_CASE("multipart: a name inside another parameter is not the field's") {
+    std::string body = part("image", "PNG", "; filename=\"x; name=model\"") + "--XyZ--";
+    Result<BodyInfo> r = scan_multipart(kType, body);
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->has_model);
+    // A part that is itself multipart is content: never descended into.
+    std::string nested =
+        part("inner", "--In\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nhidden\r\n--In--",
+             "\r\nContent-Type: multipart/mixed; boundary=In") +
+        "--XyZ--";
+    r = scan_multipart(kType, nested);
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->has_model);
+}
+
+TEST_CASE("multipart: hostile bodies get a 400, never a crash") {
+    CHECK(refusal(part("model", "m") + "--XyZ--", "multipart/form-data").find("boundary") != std::string::npos);
+    CHECK(refusal("", kType).find("without its boundary") != std::string::npos);
+    CHECK(refusal("no delimiter at all").find("without its boundary") != std::string::npos);
+    // Truncated: in the headers, in a part's content, before the close.
+    CHECK(refusal("--XyZ\r\nContent-Disposition: form-data; name=\"model\"").find("truncated") != std::string::npos);
+    CHECK(refusal("--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ngpt").find("truncated") !=
+          std::string::npos);
+    CHECK(refusal(part("model", "m")).find("truncated") != std::string::npos);
+    CHECK(refusal("--XyZ").find("truncated") != std::string::npos);
+    CHECK(refusal("--XyZjunk\r\n").find("CRLF") != std::string::npos);
+    // Huge headers, too many header lines, too many parts.
+    std::string huge = "--XyZ\r\nX-Pad: " + std::string(kMultipartMaxHeaderBytes, 'a') + "\r\n\r\nv\r\n--XyZ--";
+    CHECK(refusal(huge).find("headers exceed") != std::string::npos);
+    std::string many_lines = "--XyZ\r\n";
+    for (size_t i = 0; i <= kMultipartMaxHeaders; ++i) many_lines += "X-A: b\r\n";
+    many_lines += "\r\nv\r\n--XyZ--";
+    CHECK(refusal(many_lines).find("header lines") != std::string::npos);
+    std::string many_parts;
+    for (size_t i = 0; i <= kMultipartMaxParts; ++i) many_parts += part("f", "v");
+    many_parts += "--XyZ--";
+    CHECK(refusal(many_parts).find("parts") != std::string::npos);
+    // Malformed headers and parameters.
+    CHECK(refusal("--XyZ\r\nno colon here\r\n\r\nv\r\n--XyZ--").find("malformed header") != std::string::npos);
+    CHECK(refusal("--XyZ\r\nContent-Disposition: form-data; name=\"model\r\n\r\nv\r\n--XyZ--")
+              .find("Content-Disposition") != std::string::npos);
+    // The model field: twice, too long, control characters, invalid UTF-8.
+    CHECK(refusal(part("model", "a") + part("model", "b") + "--XyZ--").find("more than one") != std::string::npos);
+    CHECK(refusal(part("model", std::string(kMultipartMaxModelBytes + 1, 'm')) + "--XyZ--").find("longer") !=
+          std::string::npos);
+    CHECK(refusal(part("model", "a\nb") + "--XyZ--").find("control") != std::string::npos);
+    CHECK(refusal(part("model", "a\xff") + "--XyZ--").find("UTF-8") != std::string::npos);
+}
+
+TEST_CASE("multipart: no model field is not the scan's refusal") {
+    Result<BodyInfo> r = scan_multipart(kType, part("file", "x") + "--XyZ--");
+    REQUIRE(r.ok());
+    CHECK_FALSE(r->has_model);
+}
+
+TEST_CASE("multipart: near-delimiters cost linear time") {
+    // Every other byte starts a delimiter that never completes.
+    std::string body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n";
+    for (int i = 0; i < 200000; ++i) body += "\r\n--Xy";
+    body += "\r\n--XyZ--";
+    Result<BodyInfo> r = scan_multipart(kType, body);
+    CHECK(r.ok());
+}
