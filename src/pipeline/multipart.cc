@@ -93,6 +93,7 @@ size_t find(std::string_view hay, std::string_view needle, size_t from) {
 // name from Content-Disposition, or a message.
 std::string read_headers(std::string_view block, size_t part, std::string_view& field) {
     size_t lines = 0;
+    bool seen_disposition = false;
     while (!block.empty()) {
         size_t eol = block.find("\r\n");
         std::string_view line = block.substr(0, eol);
@@ -105,11 +106,21 @@ std::string read_headers(std::string_view block, size_t part, std::string_view& 
         if (colon == std::string_view::npos || colon == 0)
             return "part " + std::to_string(part) + " has a malformed header line";
         if (!ieq(trim(line.substr(0, colon)), "content-disposition")) continue;
+        // What a server could read two ways is refused: two dispositions,
+        // two names, or RFC 2231's name* (RFC 7578 4.2: not for form-data).
+        if (seen_disposition) return "part " + std::to_string(part) + " has two Content-Disposition headers";
+        seen_disposition = true;
         std::string_view value = line.substr(colon + 1);
+        int names = 0, starred = 0;
         bool ok = each_param(value, [&](std::string_view name, std::string_view v) {
-            if (ieq(name, "name")) field = v;
+            if (ieq(name, "name")) {
+                field = v;
+                ++names;
+            }
+            if (ieq(name, "name*")) ++starred;
         });
-        if (!ok) return "part " + std::to_string(part) + " has a malformed Content-Disposition";
+        if (!ok || names > 1 || starred)
+            return "part " + std::to_string(part) + " has a malformed Content-Disposition";
     }
     return {};
 }
@@ -124,14 +135,15 @@ bool is_multipart_form(std::string_view content_type) {
 Result<std::string_view> multipart_boundary(std::string_view content_type) {
     using B = Result<std::string_view>;
     std::string_view boundary;
-    bool found = false;
+    int found = 0;
     bool ok = each_param(content_type, [&](std::string_view name, std::string_view v) {
-        if (!found && ieq(name, "boundary")) {
+        if (ieq(name, "boundary")) {
             boundary = v;
-            found = true;
+            ++found;
         }
     });
     if (!ok) return B::fail(400, "malformed Content-Type parameters");
+    if (found > 1) return B::fail(400, "multipart/form-data with two boundary parameters");
     if (!found || boundary.empty()) return B::fail(400, "multipart/form-data without a boundary parameter");
     if (boundary.size() > kMaxBoundary) return B::fail(400, "multipart boundary longer than 70 characters");
     for (char c : boundary)

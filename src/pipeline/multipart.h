@@ -35,7 +35,10 @@ Result<std::string_view> multipart_boundary(std::string_view content_type);
 // has_model, model, and model_begin/model_end: the byte span of its value.
 // The `stream` field, when "true", sets has_stream/stream. A body that is
 // not well framed, with too many parts or headers, or with a second
-// `model` field, is refused with a message fit for the client.
+// `model` field, is refused with a message fit for the client; so is what
+// a server could read two ways (two boundary parameters, two
+// Content-Disposition headers or names in a part, RFC 2231's name*), so
+// that routing and the upstream see the same model.
 Result<BodyInfo> scan_multipart(std::string_view content_type, std::string_view body);
 
 }  // namespace agd

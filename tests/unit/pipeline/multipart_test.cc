@@ -41,6 +41,7 @@ TEST_CASE("multipart: content type and boundary") {
     CHECK(multipart_boundary("multipart/form-data; boundary=" + std::string(70, 'a')).ok());
     CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=a\x01z").ok());
     CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=\"ab \"").ok());
+    CHECK_FALSE(multipart_boundary("multipart/form-data; boundary=a; boundary=b").ok());
 }
 
 TEST_CASE("multipart: the model field, its span, the stream flag") {
@@ -106,6 +107,13 @@ TEST_CASE("multipart: hostile bodies get a 400, never a crash") {
     CHECK(refusal("--XyZ\r\nno colon here\r\n\r\nv\r\n--XyZ--").find("malformed header") != std::string::npos);
     CHECK(refusal("--XyZ\r\nContent-Disposition: form-data; name=\"model\r\n\r\nv\r\n--XyZ--")
               .find("Content-Disposition") != std::string::npos);
+    // Fields a server could read two ways.
+    CHECK(refusal("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; "
+                  "name=\"model\"\r\n\r\nv\r\n--XyZ--")
+              .find("two Content-Disposition") != std::string::npos);
+    CHECK(refusal(part("a", "v", "; name=\"model\"") + "--XyZ--").find("Content-Disposition") != std::string::npos);
+    CHECK(refusal(part("a", "v", "; name*=UTF-8''model") + "--XyZ--").find("Content-Disposition") !=
+          std::string::npos);
     // The model field: twice, too long, control characters, invalid UTF-8.
     CHECK(refusal(part("model", "a") + part("model", "b") + "--XyZ--").find("more than one") != std::string::npos);
     CHECK(refusal(part("model", std::string(kMultipartMaxModelBytes + 1, 'm')) + "--XyZ--").find("longer") !=
