@@ -24,11 +24,36 @@ uint64_t session_of(const RequestContext& ctx, std::string_view model) {
     return credentials::session_key(client, model, s.substr(0, kMaxSessionField));
 }
 
+namespace {
+
+// Whether a provider of `wire` can serve the operation at all.
+bool serves(Operation op, Protocol wire) {
+    if (wire == Protocol::Anthropic) return !is_embedding_operation(op) && !is_media_operation(op);
+    // Gemini: image generation is translated; uploads and speech have no Gemini form here.
+    if (wire == Protocol::Gemini) return !is_media_operation(op) || op == Operation::ImagesGenerations;
+    return true;
+}
+
+}  // namespace
+
 void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches) {
-    if (is_embedding_operation(ctx.route.op))
-        std::erase_if(matches, [&](const Match& m) { return router.providers()[m.provider].wire == Protocol::Anthropic; });
+    Operation op = ctx.route.op;
+    std::erase_if(matches, [&](const Match& m) { return !serves(op, router.providers()[m.provider].wire); });
     for (auto& m : matches) m.translated = Translation::needed(ctx, router.providers()[m.provider].wire);
 }
+
+namespace {
+
+// What the providers that were dropped lack, for the client's 400.
+std::string api_of(Operation op) {
+    if (is_embedding_operation(op)) return "embeddings API (Anthropic)";
+    if (op == Operation::ImagesGenerations) return "image generation API (Anthropic)";
+    if (op == Operation::ImagesEdits) return "image edits API of OpenAI's shape (Anthropic, Gemini)";
+    if (op == Operation::AudioSpeech) return "speech API of OpenAI's shape (Anthropic, Gemini)";
+    return "audio API of OpenAI's shape (Anthropic, Gemini)";
+}
+
+}  // namespace
 
 StageResult DispatchStage::on_request(RequestContext& ctx) const {
     if (!is_upstream_operation(ctx.route.op)) return StageResult::Continue;
@@ -44,8 +69,7 @@ StageResult DispatchStage::on_request(RequestContext& ctx) const {
     // A legacy completion is translated whatever the wire.
     mark_translated(ctx, router, all);
     if (all.empty()) {
-        ctx.fail(ErrorKind::BadRequest, "model '" + model +
-                                            "' is served only by Anthropic providers, which have no embeddings API");
+        ctx.fail(ErrorKind::BadRequest, "model '" + model + "' is served only by providers with no " + api_of(ctx.route.op));
         return StageResult::Reply;
     }
     uint64_t session = router.sticky() ? session_of(ctx, model) : 0;

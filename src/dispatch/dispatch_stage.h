@@ -20,8 +20,9 @@ uint64_t session_of(const RequestContext& ctx, std::string_view model);
 
 // Sets Match::translated: the provider does not speak the client's
 // protocol (or the request is a legacy completion, translated whatever
-// the wire; for embeddings, see Translation::needed). An embeddings
-// request drops the providers that have no embeddings API (Anthropic).
+// the wire; for embeddings and media, see Translation::needed). Providers
+// without the operation's API are dropped: Anthropic for embeddings,
+// images and audio; Gemini for everything of those but image generation.
 void mark_translated(const RequestContext& ctx, const Router& router, std::vector<Match>& matches);
 
 class DispatchStage final : public Stage {

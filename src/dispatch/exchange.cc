@@ -82,6 +82,17 @@ bool is_usage_chunk(const sse::Event& ev) {
     return has_member(d, "\"choices\"", "[]") && has_member(d, "\"usage\"", "{");
 }
 
+// The last event of an images or audio stream (OpenAI's own names), or an error.
+bool is_media_terminal(const sse::Event& ev) {
+    static constexpr std::string_view kLast[] = {"image_generation.completed", "image_edit.completed",
+                                                 "transcript.text.done", "speech.audio.done", "error"};
+    for (std::string_view t : kLast) {
+        if (ev.name == t) return true;
+        if (ev.name.empty() && has_member(ev.data, "\"type\"", "\"" + std::string(t) + "\"")) return true;
+    }
+    return ev.data == "[DONE]" || starts_with(ev.data, "{\"error\"");
+}
+
 bool is_terminal(Protocol p, const sse::Event& ev) {
     switch (p) {
         case Protocol::OpenAIChat: return ev.data == "[DONE]" || starts_with(ev.data, "{\"error\"");
@@ -244,10 +255,14 @@ void Exchange::attempt() {
         headers_.clear();
         relay_framer_.clear();
         sse_ = saw_terminal_ = backpressured_ = limit_hit_ = usage_asked_ = false;
-        // OpenAI's embeddings answer has Chat's usage on either OpenAI wire.
-        usage_ = record::UsageScanner(is_embedding_operation(ctx_.route.op) && provider_->wire == Protocol::OpenAIResponses
-                                          ? Protocol::OpenAIChat
-                                          : provider_->wire);
+        // OpenAI's embeddings answer has Chat's usage on either OpenAI wire;
+        // its images and audio answers have Responses' names (input_tokens).
+        Protocol usage_wire = provider_->wire;
+        if (is_embedding_operation(ctx_.route.op) && usage_wire == Protocol::OpenAIResponses)
+            usage_wire = Protocol::OpenAIChat;
+        else if (is_media_operation(ctx_.route.op) && surface_of(usage_wire) == Surface::OpenAI)
+            usage_wire = Protocol::OpenAIResponses;
+        usage_ = record::UsageScanner(usage_wire);
         watch_array_ = false;
         array_end_.clear();
         array_tail_.clear();
@@ -315,7 +330,8 @@ void Exchange::arm_first_token_deadline() {
         ms = mc->first_token_timeout.count();
     bool stream = translating_ ? tr_->client_stream()
                                : ctx_.body.stream || ctx_.route.op == Operation::StreamGenerateContent;
-    if (ms <= 0 || !stream || ctx_.answer_started()) return;
+    // Images and audio streams have no text to wait for: never held.
+    if (ms <= 0 || !stream || ctx_.answer_started() || is_media_operation(ctx_.route.op)) return;
     if (first_token_timer_ == nullptr) first_token_timer_ = evtimer_new(ctx_.worker.base(), &on_first_token_deadline, this);
     if (first_token_timer_ == nullptr) return;  // out of memory: no deadline, the stream goes as it comes
     timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
@@ -443,7 +459,8 @@ bool Exchange::launch(const std::string& upstream_model) {
         const auto& cfg = *ctx_.snap->config;
         std::string_view client =
             ctx_.client_index >= 0 ? std::string_view(cfg.clients[static_cast<size_t>(ctx_.client_index)].name) : "";
-        Result<int> ruled = apply_rules(cfg, upstream_model, provider_->wire, client, req, ruled_body_);
+        Result<int> ruled = apply_rules(cfg, upstream_model, provider_->wire, client, req, ruled_body_,
+                                        !translating_ && ctx_.body.multipart);
         if (!ruled) {
             ctx_.fail(ErrorKind::BadRequest, ruled.error().message);
             return true;
@@ -612,7 +629,8 @@ size_t Exchange::on_body(const char* data, size_t len) {
         usage_.feed_body(std::string_view(data, len));
         relay_array(data, len);
     } else {
-        usage_.feed_body(std::string_view(data, len));
+        // Audio bytes are not read for usage (they hold none).
+        if (ctx_.route.op != Operation::AudioSpeech) usage_.feed_body(std::string_view(data, len));
         release_held();
         start_client_response();
         ctx_.write_body(data, len);
@@ -761,6 +779,19 @@ void Exchange::relay_events(std::string_view complete) {
 
 void Exchange::on_upstream_event(const sse::Event& ev) {
     usage_.feed_event(ev.name, ev.data);
+    if (is_media_operation(ctx_.route.op) && !translating_) {
+        // An images or audio stream: every event is content (a partial
+        // image, text, audio); its last has the answer's `usage`, read as
+        // a whole answer is.
+        if (!ctx_.access.first_token_ns) ctx_.access.first_token_ns = mono_ns();
+        bool last = is_media_terminal(ev);
+        if (last && ev.data.find("\"usage\"") != std::string_view::npos) {
+            usage_.reset();
+            usage_.feed_body(ev.data);
+        }
+        if (last) saw_terminal_ = true;
+        return;
+    }
     if (carries_content(provider_->wire, ev)) {
         if (!ctx_.access.first_token_ns) ctx_.access.first_token_ns = mono_ns();
         release_held();

@@ -98,7 +98,7 @@ bool rule_matches(const config::RuleConfig& rule, std::string_view model, Protoc
 }
 
 Result<int> apply_rules(const config::Config& cfg, std::string_view model, Protocol wire, std::string_view client,
-                        upstream::Request& req, std::string& owned) {
+                        upstream::Request& req, std::string& owned, bool form) {
     int applied = 0;
     bool edits = false;
     for (const auto& r : cfg.rules) {
@@ -107,7 +107,7 @@ Result<int> apply_rules(const config::Config& cfg, std::string_view model, Proto
         edits = edits || !r.edits.empty();
         for (const auto& h : r.headers) add_header(req.headers, h);
     }
-    if (!edits) return applied;
+    if (!edits || form) return applied;
     JsonDoc doc;
     if (!translate::parse_json(std::string_view(req.body ? req.body : "", req.body_len), doc) || !doc.IsObject())
         return Result<int>::fail(400, "a payload rule applies to this request, but its body is not a JSON object");

@@ -24,8 +24,10 @@ bool rule_matches(const config::RuleConfig& rule, std::string_view model, Protoc
 // Applies every matching rule of `cfg`, in file order, to req: its body (a
 // JSON object; the edited body is written into `owned`, which req.body
 // then points into) and its headers. Returns how many rules applied, or a
-// 400 when the body is not a JSON object a rule can edit.
+// 400 when the body is not a JSON object a rule can edit. An upload's
+// body (`form`: multipart/form-data) gets the rules' headers only: body
+// edits are JSON paths, which a form has none of.
 Result<int> apply_rules(const config::Config& cfg, std::string_view model, Protocol wire, std::string_view client,
-                        upstream::Request& req, std::string& owned);
+                        upstream::Request& req, std::string& owned, bool form = false);
 
 }  // namespace agd::dispatch

@@ -1,5 +1,6 @@
 #include "dispatch/translation.h"
 
+#include <ctime>
 #include <map>
 #include <set>
 
@@ -10,6 +11,7 @@
 #include "translate/compaction.h"
 #include "translate/embeddings.h"
 #include "translate/estimate.h"
+#include "translate/images.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/stream_limits.h"
@@ -281,6 +283,8 @@ bool Translation::needed(const RequestContext& ctx, Protocol wire) {
     // Gemini batch names the model in each entry, rewritten by the codec.
     if (is_embedding_operation(ctx.route.op))
         return surface_of(wire) != surface_of(ctx.route.protocol) || ctx.route.op == Operation::GeminiBatchEmbed;
+    // Images and audio: the same endpoints on both OpenAI wires.
+    if (is_media_operation(ctx.route.op)) return surface_of(wire) != Surface::OpenAI;
     return ctx.route.op == Operation::Completions || wire != ctx.route.protocol;
 }
 
@@ -317,6 +321,22 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
         t->embed_ = std::make_unique<translate::EmbedRequest>(std::move(er).value());
         t->embed_op_ = ctx.route.op;
         t->call_ = UpstreamCall::Embed;
+        s.stream = false;
+        t->sink_ = std::make_unique<Sink>(*t);
+        return t;
+    }
+    if (ctx.route.op == Operation::ImagesGenerations) {
+        translate::JsonDoc doc;
+        const JsonValue* root = ctx.body_dom.get();
+        if (!root) {
+            std::string err;
+            if (!translate::parse_json(body, doc, &err)) return Error{400, err};
+            root = &doc;
+        }
+        Result<translate::ImageRequest> ir = translate::decode_image_request(*root);
+        if (!ir) return Error{400, ir.error().message};
+        t->image_ = std::make_unique<translate::ImageRequest>(std::move(ir).value());
+        t->call_ = UpstreamCall::Generate;
         s.stream = false;
         t->sink_ = std::make_unique<Sink>(*t);
         return t;
@@ -367,6 +387,15 @@ Status Translation::begin_attempt(const RequestContext& ctx, const Provider& pro
         Result<std::string> eb = translate::encode_embed_request(provider.wire, *embed_, upstream_model);
         if (!eb) return Error{eb.error().code, eb.error().message};
         body_ = std::move(eb).value();
+        decoder_.reset();
+        encoder_.reset();
+        build_translated(ctx, provider, cred, upstream_model, call_, body_, req);
+        return {};
+    }
+    if (image_) {
+        if (provider.wire != Protocol::Gemini)
+            return Error{400, "image generation is translated toward Gemini only"};
+        body_ = translate::encode_gemini_image_request(*image_);
         decoder_.reset();
         encoder_.reset();
         build_translated(ctx, provider, cred, upstream_model, call_, body_, req);
@@ -462,6 +491,11 @@ Result<std::string> Translation::translate_body(std::string_view upstream_body) 
         if (!a) return Error{502, a.error().message};
         if (a.value().prompt_tokens < 0) estimated_input_ = translate::estimate_embed_tokens(*embed_);
         return translate::encode_embed_response(embed_op_, a.value(), *embed_, session_.client_model);
+    }
+    if (image_) {
+        Result<translate::ImageAnswer> a = translate::decode_gemini_image_response(upstream_body);
+        if (!a) return Error{502, a.error().message};
+        return translate::encode_image_response(*image_, a.value(), static_cast<int64_t>(std::time(nullptr)));
     }
     if (counting()) {
         translate::JsonDoc doc;

@@ -19,6 +19,7 @@ class RequestContext;
 
 namespace agd::translate {
 struct EmbedRequest;
+struct ImageRequest;
 }
 
 namespace agd::dispatch {
@@ -97,6 +98,7 @@ private:
     size_t decoded_drops_ = 0;  // Session::dropped_tools entries the decoder made (each attempt keeps them)
     UpstreamCall call_ = UpstreamCall::Generate;
     std::unique_ptr<translate::EmbedRequest> embed_;  // an embeddings call: its texts (request_ unused)
+    std::unique_ptr<translate::ImageRequest> image_;  // an image generation toward Gemini (request_ unused)
     // POST /v1/responses/compact toward another wire: the client's own
     // messages kept for the compacted history (JSON items), the summary
     // asked of the model added after them.

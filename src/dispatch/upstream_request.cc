@@ -47,9 +47,9 @@ void forward(const RequestContext& ctx, const char* name, upstream::Request& req
 
 // The provider's auth header and the few client headers that matter upstream.
 void add_headers(const RequestContext& ctx, const Provider& provider, const Credential& cred, std::string_view accept,
-                 upstream::Request& req) {
+                 upstream::Request& req, std::string_view content_type = "application/json") {
     req.headers.reserve(8);
-    req.headers.emplace_back("Content-Type: application/json");
+    req.headers.push_back("Content-Type: " + std::string(content_type));
     req.headers.push_back("Accept: " + std::string(accept.empty() ? "*/*" : accept));
     forward(ctx, "user-agent", req);
     // The secret: a key, or an OAuth2 access token (the Exchange made sure
@@ -112,12 +112,19 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
         case Operation::Messages: req.url = base + "/v1/messages"; break;
         case Operation::AnthropicCountTokens: req.url = base + "/v1/messages/count_tokens"; break;
         case Operation::Embeddings: req.url = base + "/embeddings"; break;
+        case Operation::ImagesGenerations: req.url = base + "/images/generations"; break;
+        case Operation::ImagesEdits: req.url = base + "/images/edits"; break;
+        case Operation::AudioTranscriptions: req.url = base + "/audio/transcriptions"; break;
+        case Operation::AudioTranslations: req.url = base + "/audio/translations"; break;
+        case Operation::AudioSpeech: req.url = base + "/audio/speech"; break;
         default:
             req.url = base + "/v1beta/models/" + url_escape_segment(upstream_model) + ":" + gemini_op(ctx.route.op);
             if (ctx.route.gemini_sse) req.url += "?alt=sse";
             break;
     }
-    add_headers(ctx, provider, cred, ctx.header("accept"), req);
+    // An upload keeps its own Content-Type: the boundary frames its body.
+    add_headers(ctx, provider, cred, ctx.header("accept"), req,
+                ctx.body.multipart ? ctx.header("content-type") : std::string_view("application/json"));
 
     req.body = ctx.body_data;
     req.body_len = ctx.body_len;
@@ -145,7 +152,10 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
         }
         if (rename) {  // the model is inside the object: after `open`
             owned_body.append(data + pos, ctx.body.model_begin - pos);
-            append_json_string(owned_body, upstream_model);
+            if (ctx.body.multipart)  // a form field's raw value (a configured name: no CRLF)
+                owned_body.append(upstream_model);
+            else
+                append_json_string(owned_body, upstream_model);
             pos = ctx.body.model_end;
         }
         owned_body.append(data + pos, ctx.body_len - pos);

@@ -1,6 +1,7 @@
 #include "pipeline/body_stage.h"
 
 #include "dispatch/router.h"
+#include "pipeline/multipart.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
 #include "translate/json_util.h"
@@ -9,6 +10,22 @@ namespace agd {
 
 StageResult BodyStage::on_request(RequestContext& ctx) const {
     if (!is_upstream_operation(ctx.route.op)) return StageResult::Continue;
+    // An upload names its model in a form field: the multipart scan finds
+    // it (no DOM: nothing translates an upload).
+    if (is_upload_operation(ctx.route.op) && is_multipart_form(ctx.header("content-type"))) {
+        Result<BodyInfo> m = scan_multipart(ctx.header("content-type"),
+                                            std::string_view(ctx.body_data ? ctx.body_data : "", ctx.body_len));
+        if (!m) {
+            ctx.fail(ErrorKind::BadRequest, m.error().message);
+            return StageResult::Reply;
+        }
+        ctx.body = std::move(m.value());
+        if (!ctx.body.has_model || ctx.body.model.empty()) {
+            ctx.fail(ErrorKind::BadRequest, "missing required form field 'model' (a non-empty string)");
+            return StageResult::Reply;
+        }
+        return StageResult::Continue;
+    }
     // A request that may be translated gets its DOM from the same pass
     // (legacy completions always are).
     std::unique_ptr<translate::JsonDoc> dom;

@@ -122,6 +122,14 @@ Route classify(HttpMethod method, std::string_view path, std::string_view query,
     if (p == "/responses" && method == HttpMethod::Get) return make(Operation::ResponsesSocket, Protocol::OpenAIResponses);
     if (p == "/responses") return method_check(method, HttpMethod::Post, make(Operation::Responses, Protocol::OpenAIResponses));
     if (p == "/embeddings") return method_check(method, HttpMethod::Post, make(Operation::Embeddings, Protocol::OpenAIChat));
+    if (p == "/images/generations")
+        return method_check(method, HttpMethod::Post, make(Operation::ImagesGenerations, Protocol::OpenAIChat));
+    if (p == "/images/edits") return method_check(method, HttpMethod::Post, make(Operation::ImagesEdits, Protocol::OpenAIChat));
+    if (p == "/audio/transcriptions")
+        return method_check(method, HttpMethod::Post, make(Operation::AudioTranscriptions, Protocol::OpenAIChat));
+    if (p == "/audio/translations")
+        return method_check(method, HttpMethod::Post, make(Operation::AudioTranslations, Protocol::OpenAIChat));
+    if (p == "/audio/speech") return method_check(method, HttpMethod::Post, make(Operation::AudioSpeech, Protocol::OpenAIChat));
     if (p == "/messages") return method_check(method, HttpMethod::Post, make(Operation::Messages, Protocol::Anthropic));
     if (p == "/messages/count_tokens")
         return method_check(method, HttpMethod::Post, make(Operation::AnthropicCountTokens, Protocol::Anthropic));

@@ -27,6 +27,11 @@ const char* operation_name(Operation op) {
         case Operation::Embeddings: return "embeddings";
         case Operation::GeminiEmbedContent: return "embedContent";
         case Operation::GeminiBatchEmbed: return "batchEmbedContents";
+        case Operation::ImagesGenerations: return "images.generations";
+        case Operation::ImagesEdits: return "images.edits";
+        case Operation::AudioTranscriptions: return "audio.transcriptions";
+        case Operation::AudioTranslations: return "audio.translations";
+        case Operation::AudioSpeech: return "audio.speech";
         case Operation::ListModels: return "models.list";
         case Operation::GetModel: return "models.get";
         case Operation::GeminiListModels: return "models.list";
@@ -61,13 +66,26 @@ bool is_upstream_operation(Operation op) {
         case Operation::GeminiCountTokens:
         case Operation::Embeddings:
         case Operation::GeminiEmbedContent:
-        case Operation::GeminiBatchEmbed: return true;
+        case Operation::GeminiBatchEmbed:
+        case Operation::ImagesGenerations:
+        case Operation::ImagesEdits:
+        case Operation::AudioTranscriptions:
+        case Operation::AudioTranslations:
+        case Operation::AudioSpeech: return true;
         default: return false;
     }
 }
 
 bool is_embedding_operation(Operation op) {
     return op == Operation::Embeddings || op == Operation::GeminiEmbedContent || op == Operation::GeminiBatchEmbed;
+}
+
+bool is_media_operation(Operation op) {
+    return op == Operation::ImagesGenerations || is_upload_operation(op) || op == Operation::AudioSpeech;
+}
+
+bool is_upload_operation(Operation op) {
+    return op == Operation::ImagesEdits || op == Operation::AudioTranscriptions || op == Operation::AudioTranslations;
 }
 
 bool operation_streams_by_body(Operation op) {

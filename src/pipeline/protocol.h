@@ -27,6 +27,11 @@ enum class Operation : uint8_t {
     Embeddings,             // POST /v1/embeddings
     GeminiEmbedContent,     // POST /v1beta/models/{m}:embedContent
     GeminiBatchEmbed,       // POST /v1beta/models/{m}:batchEmbedContents
+    ImagesGenerations,      // POST /v1/images/generations (JSON)
+    ImagesEdits,            // POST /v1/images/edits (multipart/form-data)
+    AudioTranscriptions,    // POST /v1/audio/transcriptions (multipart/form-data)
+    AudioTranslations,      // POST /v1/audio/translations (multipart/form-data)
+    AudioSpeech,            // POST /v1/audio/speech (JSON in, audio bytes out)
     ListModels,             // GET /v1/models (OpenAI or Anthropic form)
     GetModel,               // GET /v1/models/{id}
     GeminiListModels,       // GET /v1beta/models
@@ -44,6 +49,10 @@ Surface surface_of(Protocol p);
 bool is_upstream_operation(Operation op);
 // True for the embedding operations (OpenAI and Gemini shapes).
 bool is_embedding_operation(Operation op);
+// True for OpenAI's images and audio operations.
+bool is_media_operation(Operation op);
+// True for the operations whose body is an upload (multipart/form-data).
+bool is_upload_operation(Operation op);
 // True when the operation's response may be a stream decided by the body's "stream" flag.
 bool operation_streams_by_body(Operation op);
 

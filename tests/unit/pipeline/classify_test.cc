@@ -91,3 +91,28 @@ TEST_CASE("classify: legacy completions and the model list's ?format") {
     CHECK(classify(HttpMethod::Get, "/v1/models/claude-x", "format=anthropic", false).protocol == Protocol::Anthropic);
     CHECK(classify(HttpMethod::Get, "/v1/models", "format=bogus", true).protocol == Protocol::Anthropic);
 }
+
+TEST_CASE("classify: images and audio endpoints") {
+    struct Case {
+        const char* path;
+        Operation op;
+    };
+    for (Case c : {Case{"/v1/images/generations", Operation::ImagesGenerations},
+                   Case{"/v1/images/edits", Operation::ImagesEdits},
+                   Case{"/v1/audio/transcriptions", Operation::AudioTranscriptions},
+                   Case{"/v1/audio/translations/", Operation::AudioTranslations},
+                   Case{"/audio/speech", Operation::AudioSpeech}}) {
+        Route r = classify(HttpMethod::Post, c.path, "", false);
+        CHECK(r.op == c.op);
+        CHECK(r.protocol == Protocol::OpenAIChat);
+        CHECK(is_upstream_operation(r.op));
+        CHECK(is_media_operation(r.op));
+        CHECK_FALSE(operation_streams_by_body(r.op));
+        CHECK(classify(HttpMethod::Get, c.path, "", false).op == Operation::MethodNotAllowed);
+    }
+    CHECK(is_upload_operation(Operation::ImagesEdits));
+    CHECK(is_upload_operation(Operation::AudioTranscriptions));
+    CHECK_FALSE(is_upload_operation(Operation::ImagesGenerations));
+    CHECK_FALSE(is_upload_operation(Operation::AudioSpeech));
+    CHECK(classify(HttpMethod::Post, "/v1/images/variations", "", false).op == Operation::NotFound);
+}
