@@ -81,6 +81,20 @@ class MediaTests(AgdTestCase):
         self.assertNotIn("usage", r.json())
         self.assertEqual(self.access(3)["usage"], "missing")
 
+    def test_streamed_image_generation_is_relayed_with_its_usage(self):
+        body = {"model": "gpt-image-1", "prompt": "abcdefgh", "stream": True, "partial_images": 2}
+        r = post(self.d.port, "/v1/images/generations", body)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.header("content-type").startswith("text/event-stream"), r.headers)
+        events, leftover = harness.parse_sse(r.body)
+        self.assertEqual(leftover, "")
+        self.assertEqual([e.name for e in events], ["image_generation.partial_image"] * 2 + ["image_generation.completed"])
+        self.assertEqual(events[-1].json()["b64_json"], PNG_B64)
+        line = self.access(1)
+        self.assertEqual((line["usage"], line["in"], line["out"]), ("reported", "2", "100"), line)
+        self.assertNotIn("error", line)
+        self.assertNotEqual(line["ttft_ms"], "-1", line)
+
     def test_image_generation_through_gemini(self):
         body = {"model": "gemini-2.5-flash-image", "prompt": "a red cube", "n": 2, "size": "1792x1024"}
         r = post(self.d.port, "/v1/images/generations", body)

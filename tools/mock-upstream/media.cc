@@ -141,6 +141,25 @@ void image_generation(evhtp_request_t* req, const RecordedRequest& in) {
     int64_t n = 1;
     if (const JValue* v = member(doc, "n"); v && v->IsInt64()) n = v->GetInt64();
     if (n < 1 || n > 10) return reply_error(req, 400, "mock: n must be 1..10");
+    if (const JValue* st = member(doc, "stream"); st && st->IsBool() && st->GetBool()) {
+        // gpt-image-1's stream: partial images, then the completed one with the usage.
+        int64_t partials = 1;
+        if (const JValue* p = member(doc, "partial_images"); p && p->IsInt64()) partials = p->GetInt64();
+        std::string body;
+        for (int64_t i = 0; i < partials && i < 3; ++i) {
+            JsonOut e;
+            e.obj().ks("type", "image_generation.partial_image").ks("b64_json", kPngBase64)
+                .ki("partial_image_index", i).end();
+            body += "event: image_generation.partial_image\ndata: " + e.text() + "\n\n";
+        }
+        int64_t in = static_cast<int64_t>((prompt.size() + 3) / 4);
+        JsonOut done;
+        done.obj().ks("type", "image_generation.completed").ks("b64_json", kPngBase64)
+            .key("usage").obj().ki("input_tokens", in).ki("output_tokens", 100).ki("total_tokens", in + 100).end()
+            .end();
+        body += "event: image_generation.completed\ndata: " + done.text() + "\n\n";
+        return reply(req, 200, "text/event-stream", body);
+    }
     reply(req, 200, "application/json", images_body(model, n, {}, prompt.size()));
 }
 
