@@ -271,5 +271,28 @@ class MediaTests(AgdTestCase):
         self.assertEqual(by_model["gpt-image-1"]["usage_state"], "reported", by_model)
 
 
+class MediaClientTests(AgdTestCase):
+
+    def test_a_clients_model_globs_apply_to_the_forms_model(self):
+        self.mock = self.start_mock()
+        key = "gw-media-CLIENT-5d1e0c9b77"
+        cfg = build_config(self.tmp, auth={"mode": "strict"},
+                           clients=[("team", {"key": [key], "models": "whisper-*"})],
+                           providers=[("oa", openai_provider(self.mock, ["ko"], "whisper-*, gpt-4o-*"))])
+        d = self.start_daemon(cfg)
+        auth = {"Authorization": "Bearer " + key}
+        ok = form([("file", "a.wav", AUDIO, "audio/wav"), ("model", "whisper-1")])
+        r = post(d.port, "/v1/audio/transcriptions", ok,
+                 headers=dict(auth, **{"Content-Type": "multipart/form-data; boundary=" + BOUNDARY}))
+        self.assertEqual(r.status, 200, r)
+        self.mock.clear()
+        no = form([("file", "a.wav", AUDIO, "audio/wav"), ("model", "gpt-4o-transcribe")])
+        r = post(d.port, "/v1/audio/transcriptions", no,
+                 headers=dict(auth, **{"Content-Type": "multipart/form-data; boundary=" + BOUNDARY}))
+        self.assertEqual(r.status, 403, r)
+        self.assertIn("may not use model 'gpt-4o-transcribe'", r.json()["error"]["message"])
+        self.assertEqual(self.mock.requests(), [])
+
+
 if __name__ == "__main__":
     harness.main()
