@@ -27,9 +27,11 @@ StageResult BodyStage::on_request(RequestContext& ctx) const {
         return StageResult::Continue;
     }
     // A request that may be translated gets its DOM from the same pass
-    // (legacy completions always are).
+    // (legacy completions always are; of images and audio, only image
+    // generation ever is).
     std::unique_ptr<translate::JsonDoc> dom;
-    if (ctx.route.op == Operation::Completions || ctx.snap->router->may_translate(ctx.route.protocol))
+    bool translatable = !is_media_operation(ctx.route.op) || ctx.route.op == Operation::ImagesGenerations;
+    if (ctx.route.op == Operation::Completions || (translatable && ctx.snap->router->may_translate(ctx.route.protocol)))
         dom = std::make_unique<translate::JsonDoc>();
     Result<BodyInfo> r = scan_body(ctx.body_data ? ctx.body_data : "", ctx.body_len,
                                    ctx.snap->config->server.max_json_depth, dom.get());
