@@ -82,6 +82,13 @@ struct Tool {
     std::string description;
     std::string parameters_json;  // JSON Schema object text; "" = none given
     std::optional<bool> strict;
+    // A custom (freeform) tool (translate/custom_tool.h): its calls carry
+    // one free-text input, args_json {"input": "..."}; parameters_json is
+    // the function form wires without custom tools get. A grammar the
+    // input must follow, when the client gave one (else free text).
+    bool custom = false;
+    std::string grammar_syntax = {};      // "lark", "regex"; "" = not said
+    std::string grammar_definition = {};  // "" = no grammar
 };
 
 enum class ToolChoiceMode : uint8_t { Unset, Auto, None, Required, Named };

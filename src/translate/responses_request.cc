@@ -12,6 +12,7 @@
 
 #include "translate/codecs.h"
 #include "translate/compaction.h"
+#include "translate/custom_tool.h"
 #include "translate/tool_schema.h"
 #include "translate/json_util.h"
 #include "translate/responses_wire.h"
@@ -248,11 +249,7 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
             std::string_view name = get_string(member(item, "name"));
             if (name.empty()) return where(idx) + ": custom_tool_call needs a name";
             p.name = Session::flat_tool_name(get_string(member(item, "namespace")), name);
-            JsonWriter w(p.args_json);
-            w.StartObject();
-            write_key(w, "input");
-            write_string(w, get_string(member(item, "input")));
-            w.EndObject();
+            p.args_json = custom_args_json(get_string(member(item, "input")));
             call_names[p.call_id] = p.name;
             assistant_turn(r).parts.push_back(std::move(p));
         } else if (type == "tool_search_call" && get_string(member(item, "execution")) == "client") {
@@ -333,46 +330,6 @@ std::string decode_items(const JsonValue& input, ir::Request& r) {
     return {};
 }
 
-// The one parameter a custom (freeform) tool is declared with toward a
-// function-only upstream: its input as a string, the format it follows
-// (a grammar) in the parameter's description.
-std::string custom_parameters(const JsonValue* format) {
-    std::string desc = "The tool's whole input, as free text.";
-    if (is_object(format) && get_string(member(*format, "type")) == "grammar") {
-        std::string_view syntax = get_string(member(*format, "syntax"));
-        std::string_view definition = get_string(member(*format, "definition"));
-        if (!definition.empty()) {
-            desc += " It must follow this ";
-            desc += syntax.empty() ? std::string_view("grammar") : syntax;
-            desc += syntax.empty() ? ":\n" : " grammar:\n";
-            desc += definition;
-        }
-    }
-    std::string out;
-    JsonWriter w(out);
-    w.StartObject();
-    write_key(w, "type");
-    write_string(w, "object");
-    write_key(w, "properties");
-    w.StartObject();
-    write_key(w, "input");
-    w.StartObject();
-    write_key(w, "type");
-    write_string(w, "string");
-    write_key(w, "description");
-    write_string(w, desc);
-    w.EndObject();
-    w.EndObject();
-    write_key(w, "required");
-    w.StartArray();
-    write_string(w, "input");
-    w.EndArray();
-    write_key(w, "additionalProperties");
-    w.Bool(false);
-    w.EndObject();
-    return out;
-}
-
 // Tools the Responses API runs itself: another wire has no form for them.
 bool hosted_tool(std::string_view type) {
     static constexpr std::string_view kHosted[] = {"file_search",  "code_interpreter", "computer_use_preview",
@@ -434,7 +391,8 @@ std::string decode_leaf_tool(const JsonValue& t, std::string_view ns, const std:
         if (have.name == tool.name) return {};  // declared twice: once is enough
     tool.description.assign(get_string(member(*src, "description")));
     if (type == "custom") {
-        tool.parameters_json = custom_parameters(member(*src, "format"));
+        read_custom_format(member(*src, "format"), tool);
+        tool.parameters_json = custom_parameters(tool);
         s.add_client_tool({tool.name, std::string(ns == "functions" ? std::string_view() : ns), std::string(name), true});
     } else {
         if (const JsonValue* p = member(*src, "parameters"); is_object(p)) tool.parameters_json = to_json(*p);

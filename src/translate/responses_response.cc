@@ -166,17 +166,6 @@ void write_function_call_item(JsonWriter& w, std::string_view id, std::string_vi
     w.EndObject();
 }
 
-std::string custom_input(std::string_view args_json) {
-    JsonDoc d;
-    if (parse_json(args_json, d)) {
-        if (d.IsString()) return std::string(d.GetString(), d.GetStringLength());
-        if (d.IsObject() && d.MemberCount() == 0) return {};
-        if (const JsonValue* in = member(d, "input"); in && in->IsString())
-            return std::string(in->GetString(), in->GetStringLength());
-    }
-    return std::string(args_json);
-}
-
 void write_call_item(JsonWriter& w, const Session::ClientTool* ct, std::string_view id, std::string_view call_id,
                      std::string_view flat_name, std::string_view args, std::string_view status) {
     if (!ct) return write_function_call_item(w, id, call_id, flat_name, args, status);

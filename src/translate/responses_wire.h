@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "translate/custom_tool.h"
 #include "translate/ir.h"
 #include "translate/json_util.h"
 #include "translate/session.h"
@@ -30,9 +31,6 @@ void write_output_text_part(JsonWriter& w, std::string_view text);
 void write_message_item(JsonWriter& w, std::string_view id, std::string_view text, std::string_view status);
 void write_function_call_item(JsonWriter& w, std::string_view id, std::string_view call_id, std::string_view name,
                               std::string_view arguments, std::string_view status);
-// The input of a custom tool's call, from the arguments of the function it
-// went upstream as ({"input": "..."}; other text is taken as it came).
-std::string custom_input(std::string_view args_json);
 // A call in the client's form: the function_call of a plain function or of
 // one in a namespace (its "namespace" and inner name), or the
 // custom_tool_call of a freeform tool (Session::client_tools).
