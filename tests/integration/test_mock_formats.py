@@ -340,6 +340,46 @@ class MockFormatTests(AgdTestCase):
                                                                "output": "x"}]}
         self.call(RESP, ok)
 
+    def test_custom_tools_chat_and_responses(self):
+        want = "*** Begin Patch\n\"Paris\" \\ caf\u00e9 \u2192 \U0001F600\n*** End Patch"
+        chat = {"model": "m+chunks=3", "messages": [{"role": "user", "content": "patch"}],
+                "tools": chat_tools() + [{"type": "custom", "custom": {"name": "apply_patch"}}],
+                "tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}}}
+        call = self.call(CHAT, chat).json()["choices"][0]["message"]["tool_calls"][0]
+        self.assertEqual((call["type"], call["custom"]), ("custom", {"name": "apply_patch", "input": want}))
+        chat["stream"] = True
+        events, _ = self.events(CHAT, chat)
+        deltas = [tc for e in events if e.data != "[DONE]" for ch in e.json()["choices"]
+                  for tc in ch["delta"].get("tool_calls", [])]
+        self.assertEqual((deltas[0]["type"], deltas[0]["custom"]["name"]), ("custom", "apply_patch"))
+        self.assertGreaterEqual(len(deltas), 3)
+        self.assertEqual("".join(d["custom"]["input"] for d in deltas), want)
+
+        resp = {"model": "m+chunks=3", "input": "patch",
+                "tools": [{"type": "custom", "name": "apply_patch"}] + responses_tools(),
+                "tool_choice": {"type": "custom", "name": "apply_patch"}}
+        item = self.call(RESP, resp).json()["output"][0]
+        self.assertEqual((item["type"], item["name"], item["input"]), ("custom_tool_call", "apply_patch", want))
+        self.assertTrue(item["id"].startswith("ctc_"))
+        resp["stream"] = True
+        events, _ = self.events(RESP, resp)
+        names = [e.name for e in events]
+        self.assertNotIn("response.function_call_arguments.delta", names)
+        text = "".join(e.json()["delta"] for e in events if e.name == "response.custom_tool_call_input.delta")
+        self.assertEqual(text, want)
+        done = [e.json()["input"] for e in events if e.name == "response.custom_tool_call_input.done"]
+        self.assertEqual(done, [want])
+
+        # A custom call's output is a tool result; one without its call is refused.
+        history = [{"role": "user", "content": "patch"},
+                   {"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_1", "name": "apply_patch", "input": "x"},
+                   {"type": "custom_tool_call_output", "call_id": "call_1", "output": "applied"}]
+        obj = self.call(RESP, {"model": "m", "input": history}).json()
+        self.assertEqual(obj["output"][0]["content"][0]["text"], "tool result: applied")
+        err = self.assertOpenAIError(post(self.port, RESP, {"model": "m", "input": history[2:]}), 400,
+                                     etype="invalid_request_error")
+        self.assertIn("call_1", err["message"])
+
     # -- Anthropic Messages ------------------------------------------------------------
 
     def msgs_body(self, model, **extra):

@@ -105,7 +105,9 @@ std::size_t Reply::call_of_piece(int piece) const {
 }
 
 std::string call_id(const Reply& r, std::size_t k) { return fmt::format("call_mock{}_{}", r.seq, k); }
-std::string fc_item_id(const Reply& r, std::size_t k) { return fmt::format("fc_mock{}_{}", r.seq, k); }
+std::string fc_item_id(const Reply& r, std::size_t k) {
+    return fmt::format("{}_mock{}_{}", k < r.calls.size() && r.calls[k].custom ? "ctc" : "fc", r.seq, k);
+}
 std::string toolu_id(const Reply& r, std::size_t k) { return fmt::format("toolu_mock{}_{}", r.seq, k); }
 
 std::vector<std::string> split_utf8(std::string_view text, int parts) {

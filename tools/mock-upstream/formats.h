@@ -15,9 +15,14 @@ enum class Api { chat, responses, messages, gemini };
 // One tool call of the answer.
 struct ToolCall {
     std::string name;
-    std::string args;  // compact JSON object
+    std::string args;  // compact JSON object; a custom tool's call: its input text (kCustomInput)
     int pieces = 1;    // streamed argument fragments (whole call for Gemini)
+    bool custom = false;  // a call of a custom (freeform) tool (Chat and Responses)
 };
+
+// The input of every call of a custom tool: quotes, a backslash, lines and
+// non-ASCII text, for the escaping of whoever carries it.
+inline constexpr std::string_view kCustomInput = "*** Begin Patch\n\"Paris\" \\ caf\u00e9 \u2192 \U0001F600\n*** End Patch";
 
 inline constexpr std::string_view kThinkingText = "mock thinking";
 // The streamed reasoning: its deltas, in order (they join to kThinkingText).
@@ -52,7 +57,7 @@ struct Reply {
 // Ids of call k: Chat / Responses call_id call_mock<seq>_<k>, Responses item
 // fc_mock<seq>_<k>, Anthropic toolu_mock<seq>_<k>.
 std::string call_id(const Reply& r, std::size_t k);
-std::string fc_item_id(const Reply& r, std::size_t k);
+std::string fc_item_id(const Reply& r, std::size_t k);  // ctc_mock<seq>_<k> for a custom call
 std::string toolu_id(const Reply& r, std::size_t k);
 
 // `text` cut into `parts` pieces (fewer when it is short) at UTF-8

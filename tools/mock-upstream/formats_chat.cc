@@ -75,19 +75,23 @@ public:
             // The first fragment of a call: id, type and name, empty arguments.
             opened_ = true;
             call_ = k;
+            // A custom tool's call: its input, in pieces, under "custom".
+            const bool custom = r_.calls[k].custom;
             JsonOut h = choice_start();
             h.key("tool_calls").arr().obj()
                 .ki("index", static_cast<int64_t>(k))
                 .ks("id", call_id(r_, k))
-                .ks("type", "function")
-                .key("function").obj().ks("name", r_.calls[k].name).ks("arguments", "").end()
+                .ks("type", custom ? "custom" : "function")
+                .key(custom ? "custom" : "function").obj().ks("name", r_.calls[k].name)
+                .ks(custom ? "input" : "arguments", "").end()
                 .end().end();
             out.push_back(choice_end(h, nullptr));
         }
+        const bool custom = r_.calls[k].custom;
         JsonOut j = choice_start();
         j.key("tool_calls").arr().obj()
             .ki("index", static_cast<int64_t>(k))
-            .key("function").obj().ks("arguments", text).end()
+            .key(custom ? "custom" : "function").obj().ks(custom ? "input" : "arguments", text).end()
             .end().end();
         out.push_back(choice_end(j, nullptr));
     }
@@ -172,12 +176,13 @@ std::string chat_complete(const Reply& r, std::string_view text) {
     if (!r.calls.empty()) {
         j.key("tool_calls").arr();
         for (std::size_t k = 0; k < r.calls.size(); ++k) {
+            const bool custom = r.calls[k].custom;
             j.obj()
                 .ks("id", call_id(r, k))
-                .ks("type", "function")
-                .key("function").obj()
+                .ks("type", custom ? "custom" : "function")
+                .key(custom ? "custom" : "function").obj()
                 .ks("name", r.calls[k].name)
-                .ks("arguments", r.calls[k].args)
+                .ks(custom ? "input" : "arguments", r.calls[k].args)
                 .end()
                 .end();
         }

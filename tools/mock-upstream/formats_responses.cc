@@ -50,12 +50,14 @@ void reasoning_item(JsonOut& j, const Reply& r, bool done) {
     j.end();
 }
 
+// A function_call item, or a custom_tool_call (its input) for a custom tool.
 void call_item(JsonOut& j, const Reply& r, std::size_t k, bool done) {
+    const bool custom = r.calls[k].custom;
     j.obj()
         .ks("id", fc_item_id(r, k))
-        .ks("type", "function_call")
+        .ks("type", custom ? "custom_tool_call" : "function_call")
         .ks("status", done ? "completed" : "in_progress")
-        .ks("arguments", done ? std::string_view(r.calls[k].args) : std::string_view())
+        .ks(custom ? "input" : "arguments", done ? std::string_view(r.calls[k].args) : std::string_view())
         .ks("call_id", call_id(r, k))
         .ks("name", r.calls[k].name)
         .end();
@@ -272,13 +274,20 @@ private:
             call_item(j, r_, k, false);
             out.push_back(emit("response.output_item.added", j));
         }
-        JsonOut j = start("response.function_call_arguments.delta");
+        const char* type = r_.calls[k].custom ? "response.custom_tool_call_input.delta"
+                                              : "response.function_call_arguments.delta";
+        JsonOut j = start(type);
         j.ks("item_id", fc_item_id(r_, k)).ki("output_index", call_index()).ks("delta", text);
-        out.push_back(emit("response.function_call_arguments.delta", j));
+        out.push_back(emit(type, j));
     }
 
     void close_call(std::vector<std::string>& out) {
-        {
+        if (r_.calls[call_].custom) {
+            JsonOut j = start("response.custom_tool_call_input.done");
+            j.ks("item_id", fc_item_id(r_, call_)).ki("output_index", call_index())
+                .ks("input", r_.calls[call_].args);
+            out.push_back(emit("response.custom_tool_call_input.done", j));
+        } else {
             JsonOut j = start("response.function_call_arguments.done");
             j.ks("item_id", fc_item_id(r_, call_)).ki("output_index", call_index())
                 .ks("name", r_.calls[call_].name).ks("arguments", r_.calls[call_].args);

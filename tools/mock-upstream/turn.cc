@@ -11,6 +11,7 @@ namespace {
 struct Offer {
     std::string name;
     const JValue* schema = nullptr;
+    bool custom = false;  // a custom (freeform) tool: called with kCustomInput
 };
 
 struct Choice {
@@ -90,6 +91,10 @@ std::vector<Offer> chat_offers(const JValue& doc) {
             if (fn != nullptr && (type.empty() || type == "function") && !str_of(*fn, "name").empty()) {
                 out.push_back({std::string(str_of(*fn, "name")), member(*fn, "parameters")});
             }
+            const JValue* custom = member(t, "custom");
+            if (custom != nullptr && type == "custom" && !str_of(*custom, "name").empty()) {
+                out.push_back({std::string(str_of(*custom, "name")), nullptr, true});
+            }
         }
     }
     return out;
@@ -101,6 +106,9 @@ std::vector<Offer> responses_offers(const JValue& doc) {
         for (const JValue& t : tools->GetArray()) {
             if (str_of(t, "type") == "function" && !str_of(t, "name").empty()) {
                 out.push_back({std::string(str_of(t, "name")), member(t, "parameters")});
+            }
+            if (str_of(t, "type") == "custom" && !str_of(t, "name").empty()) {
+                out.push_back({std::string(str_of(t, "name")), nullptr, true});
             }
         }
     }
@@ -145,7 +153,8 @@ std::vector<Offer> gemini_offers(const JValue& doc) {
     return out;
 }
 
-// Names listed as [{type:"function", function:{name}}] or [{type:"function", name}].
+// Names listed as [{type:"function", function:{name}}] or [{type:"function", name}]
+// (or the same of type custom, Chat's under "custom").
 std::vector<std::string> listed_names(const JValue* tools) {
     std::vector<std::string> out;
     if (tools != nullptr && tools->IsArray()) {
@@ -153,6 +162,8 @@ std::vector<std::string> listed_names(const JValue* tools) {
             std::string_view name = str_of(t, "name");
             if (const JValue* fn = member(t, "function")) {
                 name = str_of(*fn, "name");
+            } else if (const JValue* cu = member(t, "custom")) {
+                name = str_of(*cu, "name");
             }
             out.emplace_back(name);
         }
@@ -172,8 +183,8 @@ Choice openai_choice(const JValue& doc, bool chat) {
         return c;
     }
     std::string_view type = str_of(*tc, "type");
-    if (type == "function") {
-        const JValue* fn = chat ? member(*tc, "function") : tc;
+    if (type == "function" || type == "custom") {
+        const JValue* fn = chat ? member(*tc, type == "custom" ? "custom" : "function") : tc;
         if (fn != nullptr) {
             c.forced = std::string(str_of(*fn, "name"));
         }
@@ -271,7 +282,8 @@ std::optional<std::string> chat_result(const JValue& m) {
 }
 
 std::optional<std::string> responses_result(const JValue& item) {
-    if (str_of(item, "type") != "function_call_output") return std::nullopt;
+    std::string_view type = str_of(item, "type");
+    if (type != "function_call_output" && type != "custom_tool_call_output") return std::nullopt;
     const JValue* output = member(item, "output");
     return output != nullptr ? text_of(*output) : std::string();
 }
@@ -361,7 +373,7 @@ Turn read_turn(Api api, const JValue& doc, int calls) {
     }
     for (int k = 0; k < calls; ++k) {
         const Offer& o = offers[static_cast<std::size_t>(k) % offers.size()];
-        turn.calls.push_back({o.name, schema_args(o.schema), 1});
+        turn.calls.push_back({o.name, o.custom ? std::string(kCustomInput) : schema_args(o.schema), 1, o.custom});
     }
     return turn;
 }

@@ -117,6 +117,11 @@ Verdict validate_chat(const JValue& doc) {
                 !is_tool_name(str_of(*fn, "name"), 64)) {
                 return bad_name(fmt::format("tools[{}].function.name", i));
             }
+            const JValue* custom = member((*tools)[i], "custom");
+            if (str_of((*tools)[i], "type") == "custom" && custom != nullptr &&
+                !is_tool_name(str_of(*custom, "name"), 64)) {
+                return bad_name(fmt::format("tools[{}].custom.name", i));
+            }
         }
     }
     if (const JValue* messages = member(doc, "messages")) {
@@ -143,7 +148,7 @@ Verdict validate_responses(const JValue& doc) {
     }
     // With previous_response_id the calls may live in the stored response.
     const bool stored = present(doc, "previous_response_id");
-    std::vector<std::string> calls;
+    std::vector<std::string> calls, custom_calls;
     for (rapidjson::SizeType i = 0; i < input->Size(); ++i) {
         const JValue& item = (*input)[i];
         std::string_view type = str_of(item, "type");
@@ -158,6 +163,15 @@ Verdict validate_responses(const JValue& doc) {
         if (type == "function_call") {
             if (Verdict v = bad_id("fc")) return v;
             calls.emplace_back(str_of(item, "call_id"));
+        } else if (type == "custom_tool_call") {
+            if (Verdict v = bad_id("ctc")) return v;
+            custom_calls.emplace_back(str_of(item, "call_id"));
+        } else if (type == "custom_tool_call_output" && !stored) {
+            std::string_view call_id = str_of(item, "call_id");
+            if (!contains(custom_calls, call_id)) {
+                return fmt::format("No tool call found for custom tool call output with call_id {}.",
+                                   call_id);
+            }
         } else if (type == "reasoning") {
             if (Verdict v = bad_id("rs")) return v;
         } else if (type == "function_call_output" && !stored) {
