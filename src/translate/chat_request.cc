@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "translate/codecs.h"
+#include "translate/custom_tool.h"
 #include "translate/tool_schema.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
@@ -682,6 +683,15 @@ void write_assistant_turn(Encoder& e, const ir::Message& m) {
             if (p.kind != ir::PartKind::ToolCall) continue;
             w.StartObject();
             write_key(w, "id"), write_string(w, e.calls.for_call(p));
+            if (is_custom_tool(e.r, p.name)) {  // Chat has custom calls: the input as it is
+                write_key(w, "type"), write_string(w, "custom");
+                write_key(w, "custom"), w.StartObject();
+                write_key(w, "name"), write_string(w, e.names.get(p.name));
+                write_key(w, "input"), write_string(w, custom_input(p.args_json));
+                w.EndObject();
+                w.EndObject();
+                continue;
+            }
             write_key(w, "type"), write_string(w, "function");
             write_key(w, "function"), w.StartObject();
             write_key(w, "name"), write_string(w, e.names.get(p.name));
@@ -707,6 +717,16 @@ void write_tools(Encoder& e) {
     write_key(w, "tools"), w.StartArray();
     for (const ir::Tool& t : r.tools) {
         w.StartObject();
+        if (t.custom) {  // Chat has custom tools: declared as they came
+            write_key(w, "type"), write_string(w, "custom");
+            write_key(w, "custom"), w.StartObject();
+            write_key(w, "name"), write_string(w, e.names.get(t.name));
+            if (!t.description.empty()) write_key(w, "description"), write_string(w, t.description);
+            write_key(w, "format"), write_custom_format(w, t, true);
+            w.EndObject();
+            w.EndObject();
+            continue;
+        }
         write_key(w, "type"), write_string(w, "function");
         write_key(w, "function"), w.StartObject();
         write_key(w, "name"), write_string(w, e.names.get(t.name));
@@ -719,9 +739,10 @@ void write_tools(Encoder& e) {
     w.EndArray();
     const ir::ToolChoice& tc = r.tool_choice;
     auto named = [&](std::string_view name) {
+        bool custom = is_custom_tool(r, name);
         w.StartObject();
-        write_key(w, "type"), write_string(w, "function");
-        write_key(w, "function"), w.StartObject();
+        write_key(w, "type"), write_string(w, custom ? "custom" : "function");
+        write_key(w, custom ? "custom" : "function"), w.StartObject();
         write_key(w, "name"), write_string(w, e.names.get(name));
         w.EndObject();
         w.EndObject();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "translate/codecs.h"
+#include "translate/custom_tool.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/util.h"
@@ -68,7 +69,9 @@ void add_text(ir::Response& r, ir::PartKind kind, std::string text) {
 }
 
 void add_call(ir::Response& r, Session& s, const JsonValue& tc) {
-    const JsonValue* fn = member(tc, "function");
+    const JsonValue* custom = member(tc, "custom");  // a custom tool's call: {name, input}
+    if (!is_object(custom) || get_string(member(tc, "type")) != "custom") custom = nullptr;
+    const JsonValue* fn = custom ? custom : member(tc, "function");
     if (!is_object(fn)) fn = &tc;  // legacy function_call is the function object itself
     std::string_view name = get_string(member(*fn, "name"));
     if (name.empty()) return;
@@ -78,7 +81,8 @@ void add_call(ir::Response& r, Session& s, const JsonValue& tc) {
     p.call_id = id.empty() ? s.new_id(s.client == Protocol::Anthropic ? "toolu_" : "call_") : s.client_call_id(id);
     p.name = s.client_tool_name(name);
     const JsonValue* args = member(*fn, "arguments");
-    p.args_json = repair_args_json(is_object(args) ? to_json(*args) : std::string(get_string(args)));
+    if (custom) p.args_json = custom_args_json(get_string(member(*custom, "input")));
+    else p.args_json = repair_args_json(is_object(args) ? to_json(*args) : std::string(get_string(args)));
     const JsonValue* google = member(tc, "extra_content");
     if (google) google = member(*google, "google");
     if (std::string_view sig = get_string(google ? member(*google, "thought_signature") : nullptr); !sig.empty()) {

@@ -5,6 +5,7 @@
 
 #include "pipeline/errors.h"
 #include "translate/codecs.h"
+#include "translate/custom_tool.h"
 #include "translate/json_util.h"
 #include "translate/signature_cache.h"
 #include "translate/stream_limits.h"
@@ -28,6 +29,8 @@ struct PendingCall {
     std::string buffered;     // arguments that arrived before the start
     int ir_index = -1;        // -1: not started
     bool ended = false;
+    bool custom = false;      // a custom tool's call: input pieces, passed on as {"input": "..."} fragments
+    bool opened = false;      // custom: the arguments' opening was passed on
 };
 
 class ChatStreamDecoder final : public StreamDecoder {
@@ -159,13 +162,25 @@ private:
         bool continuation = !c.name.empty() && c.ir_index < 0;
         if (c.id.empty() && !id.empty()) c.id.assign(id);
         const JsonValue* fn = member(frag, "function");
+        const JsonValue* cu = member(frag, "custom");
+        if (is_object(cu)) {
+            c.custom = true;
+            fn = cu;
+        }
         if (std::string_view n = get_string(fn ? member(*fn, "name") : nullptr); !n.empty() && c.name.empty()) c.name.assign(n);
         if (const JsonValue* ec = member(frag, "extra_content"); is_object(ec)) {
             const JsonValue* g = member(*ec, "google");
             if (std::string_view sig = get_string(g ? member(*g, "thought_signature") : nullptr); !sig.empty())
                 c.signature.assign(sig);
         }
-        std::string_view args = get_string(fn ? member(*fn, "arguments") : nullptr);
+        std::string_view args = get_string(fn ? member(*fn, c.custom ? "input" : "arguments") : nullptr);
+        std::string wrapped;  // custom: the input piece as a fragment of {"input": "..."}
+        if (c.custom && !args.empty()) {
+            if (!c.opened) wrapped = "{\"input\":\"";
+            c.opened = true;
+            append_json_escaped(wrapped, args);
+            args = wrapped;
+        }
         if (c.ir_index < 0) {
             // Arguments before the call's name: held until it starts.
             if (args.size() > stream_limits::kMaxHeld - held_)
@@ -223,6 +238,7 @@ private:
                 if (c.name.empty()) continue;  // a call without a name cannot be reported
                 start_call(sink, i);
             }
+            if (c.custom) tool_args(sink, c.ir_index, c.opened ? std::string("\"}") : custom_args_json(""));
             Ev ev;
             ev.type = EvType::ToolEnd;
             ev.index = c.ir_index;

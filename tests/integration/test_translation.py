@@ -142,6 +142,10 @@ def stream_text(client, events):
     return text, clean, error
 
 
+# The input of every custom tool call the mock makes (tools/mock-upstream/formats.h kCustomInput).
+CUSTOM_INPUT = "*** Begin Patch\n\"Paris\" \\ caf\u00e9 \u2192 \U0001F600\n*** End Patch"
+
+
 def shown_model(client, obj):
     return obj.get("modelVersion") if client == "gemini" else obj.get("model")
 
@@ -481,7 +485,8 @@ class TranslationTests(AgdTestCase):
         return body
 
     def test_codex_tool_kinds_reach_every_wire_and_come_back(self):
-        wires = {"chat": lambda b: [t["function"]["name"] for t in b["tools"]],
+        # Chat has custom tools: apply_patch goes as one (the others take functions only).
+        wires = {"chat": lambda b: [t.get("function", t.get("custom"))["name"] for t in b["tools"]],
                  "anth": lambda b: [t["name"] for t in b["tools"]
                                     if not t.get("type", "").startswith("web_search_")],
                  "gem": lambda b: [f["name"] for t in b["tools"] for f in t.get("functionDeclarations", [])]}
@@ -510,7 +515,13 @@ class TranslationTests(AgdTestCase):
                         by_type = {i["type"]: i for i in items}
                         self.assertEqual(set(by_type), {"custom_tool_call", "function_call"}, items)
                         patch = by_type["custom_tool_call"]
-                        self.assertEqual((patch["name"], patch["input"]), ("apply_patch", "Paris"))
+                        # Chat: the mock's custom call; the others: the one-string function's argument.
+                        self.assertEqual((patch["name"], patch["input"]),
+                                         ("apply_patch", CUSTOM_INPUT if up == "chat" else "Paris"))
+                        if up == "chat":
+                            self.assertEqual(sent["tools"][0]["type"], "custom")
+                            self.assertEqual(sent["tools"][0]["custom"]["format"],
+                                             {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: /.+/"}})
                         spawn = by_type["function_call"]
                         self.assertEqual((spawn["namespace"], spawn["name"]), ("multi_agent_v1", "spawn_agent"))
                         self.assertEqual(json.loads(spawn["arguments"]), {"task": "Paris"})

@@ -86,6 +86,10 @@ Session make_session(Protocol client, Protocol upstream, const JsonValue& doc) {
         if (auto v = get_bool(member(*o, "gemini_sse"))) s.gemini_sse = *v;
         if (auto v = get_int(member(*o, "prompt_estimate"))) s.prompt_estimate = *v;
         if (auto v = get_int(member(*o, "default_max_tokens"))) s.default_max_tokens = *v;
+        // The client's custom (freeform) tools, as its request would have recorded them.
+        if (const JsonValue* ct = member(*o, "custom_tools"); is_array(ct))
+            for (const auto& n : ct->GetArray())
+                if (n.IsString()) s.add_client_tool({n.GetString(), {}, n.GetString(), true});
     }
     return s;
 }

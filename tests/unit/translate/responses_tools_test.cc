@@ -86,7 +86,8 @@ std::set<std::string> declared(Protocol wire, const std::string& body) {
     const JsonValue* tools = member(d, "tools");
     REQUIRE(is_array(tools));
     for (const auto& t : tools->GetArray()) {
-        if (wire == Protocol::OpenAIChat) out.insert(str(*member(t, "function"), "name"));
+        if (wire == Protocol::OpenAIChat)  // a function, or a custom tool (Chat has them)
+            out.insert(str(*member(t, member(t, "function") ? "function" : "custom"), "name"));
         if (wire == Protocol::Anthropic) out.insert(str(t, "name"));
         if (wire == Protocol::Gemini)
             if (const JsonValue* f = member(t, "functionDeclarations"); is_array(f))
@@ -99,7 +100,7 @@ const Protocol kFunctionWires[] = {Protocol::OpenAIChat, Protocol::Anthropic, Pr
 
 }  // namespace
 
-TEST_CASE("codex tools: namespaces flatten, custom tools become one-string functions, web search is each wire's") {
+TEST_CASE("codex tools: namespaces flatten, custom tools become one-string functions (Chat: custom tools), web search is each wire's") {
     for (Protocol wire : kFunctionWires) {
         CAPTURE(protocol_name(wire));
         Session s = codex_session(wire);
