@@ -162,6 +162,19 @@ ir::Message& user_turn(Decoder& d, bool for_tool_result) {
 
 bool decode_tool_call(Decoder& d, const JsonValue& tc, ir::Message& m) {
     if (!tc.IsObject()) return d.bad("tool_calls entries must be objects");
+    if (get_string(member(tc, "type")) == "custom") {  // a freeform call: its input is the one argument
+        const JsonValue* cu = member(tc, "custom");
+        if (!is_object(cu)) return d.bad("tool_calls entries of type custom need a custom object");
+        ir::Part p;
+        p.kind = ir::PartKind::ToolCall;
+        p.call_id.assign(get_string(member(tc, "id")));
+        p.name.assign(get_string(member(*cu, "name")));
+        if (p.name.empty()) return d.bad("tool_calls entries need custom.name");
+        p.args_json = custom_args_json(get_string(member(*cu, "input")));
+        d.call_names.emplace_back(p.call_id, p.name);
+        m.parts.push_back(std::move(p));
+        return true;
+    }
     const JsonValue* fn = member(tc, "function");
     if (!is_object(fn)) return d.bad("tool_calls entries need a function object");
     ir::Part p;
@@ -266,11 +279,33 @@ bool decode_tool_def(Decoder& d, const JsonValue& fn) {
     return true;
 }
 
+// A custom (freeform) tool: declared to function-only upstreams as a
+// function with one string parameter, its calls written back as custom
+// calls (Session::client_tools).
+bool decode_custom_tool(Decoder& d, const JsonValue* cu) {
+    if (!is_object(cu)) return d.bad("tools: a custom tool needs a custom object");
+    ir::Tool t;
+    t.name.assign(get_string(member(*cu, "name")));
+    if (t.name.empty()) return d.bad("tools: every custom tool needs a name");
+    for (const ir::Tool& have : d.r.tools)
+        if (have.name == t.name) return true;  // declared twice: once is enough
+    t.description.assign(get_string(member(*cu, "description")));
+    read_custom_format(member(*cu, "format"), t);
+    t.parameters_json = custom_parameters(t);
+    d.s.add_client_tool({t.name, {}, t.name, true});
+    d.r.tools.push_back(std::move(t));
+    return true;
+}
+
 bool decode_tools(Decoder& d, const JsonValue& body) {
     if (const JsonValue* tools = member(body, "tools"); tools && !tools->IsNull()) {
         if (!tools->IsArray()) return d.bad("tools must be an array");
         for (const JsonValue& t : tools->GetArray()) {
             std::string_view type = get_string(member(t, "type"));
+            if (type == "custom") {
+                if (!decode_custom_tool(d, member(t, "custom"))) return false;
+                continue;
+            }
             if (type != "function") return d.bad("tools: type '" + std::string(type) + "' is not supported");
             const JsonValue* fn = member(t, "function");
             if (!fn || !decode_tool_def(d, *fn)) return d.bad("tools: function must be an object");
@@ -304,15 +339,18 @@ bool decode_tools(Decoder& d, const JsonValue& body) {
         if (const JsonValue* list = member(*at, "tools"); is_array(list)) {
             for (const JsonValue& t : list->GetArray()) {
                 const JsonValue* fn = member(t, "function");
+                if (!is_object(fn)) fn = member(t, "custom");
                 std::string_view n = get_string(fn ? member(*fn, "name") : member(t, "name"));
                 if (!n.empty()) tc.allowed.emplace_back(n);
             }
         }
         return true;
     }
-    const JsonValue* fn = member(*choice, "function");
+    const JsonValue* fn = member(*choice, type == "custom" ? "custom" : "function");
     std::string_view name = get_string(is_object(fn) ? member(*fn, "name") : member(*choice, "name"));
-    if (name.empty()) return d.bad("tool_choice: a named choice needs function.name");
+    if (name.empty())
+        return d.bad(type == "custom" ? "tool_choice: a named choice needs custom.name"
+                                      : "tool_choice: a named choice needs function.name");
     tc.mode = ir::ToolChoiceMode::Named;
     tc.name.assign(name);
     return true;

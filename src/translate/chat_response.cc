@@ -193,6 +193,15 @@ std::string encode_chat_response(const ir::Response& r, Session& s) {
                 if (p.kind != ir::PartKind::ToolCall) continue;
                 w.StartObject();
                 write_key(w, "id"), write_string(w, p.call_id.empty() ? s.new_id("call_") : p.call_id);
+                if (const Session::ClientTool* ct = s.client_tool(p.name); ct && ct->custom) {
+                    write_key(w, "type"), write_string(w, "custom");
+                    write_key(w, "custom"), w.StartObject();
+                    write_key(w, "name"), write_string(w, p.name);
+                    write_key(w, "input"), write_string(w, custom_input(p.args_json));
+                    w.EndObject();
+                    w.EndObject();
+                    continue;
+                }
                 write_key(w, "type"), write_string(w, "function");
                 write_key(w, "function"), w.StartObject();
                 write_key(w, "name"), write_string(w, p.name);

@@ -333,6 +333,8 @@ private:
     struct Call {
         int ir_index;
         bool got_args = false, ended = false;
+        bool custom = false;  // a custom tool's call: its input unwrapped from the IR's {"input": "..."}
+        CustomInputStream input{stream_limits::kMaxHeld};
     };
 
     // The fixed id/created/model, and the role chunk, before anything else.
@@ -405,6 +407,23 @@ private:
         calls_.push_back(Call{ev.index});
         int idx = static_cast<int>(calls_.size() - 1);
         std::string id = ev.id.empty() ? s_.new_id("call_") : std::string(ev.id);
+        if (const Session::ClientTool* ct = s_.client_tool(ev.name); ct && ct->custom) {
+            calls_.back().custom = true;
+            chunk([&](JsonWriter& w) {
+                write_key(w, "tool_calls"), w.StartArray();
+                w.StartObject();
+                write_key(w, "index"), w.Int(idx);
+                write_key(w, "id"), write_string(w, id);
+                write_key(w, "type"), write_string(w, "custom");
+                write_key(w, "custom"), w.StartObject();
+                write_key(w, "name"), write_string(w, ev.name);
+                write_key(w, "input"), write_string(w, "");
+                w.EndObject();
+                w.EndObject();
+                w.EndArray();
+            });
+            return;
+        }
         std::string sig = ev.text.empty() ? std::string() : signature_for_client(ev.text, s_);
         chunk([&](JsonWriter& w) {
             write_key(w, "tool_calls"), w.StartArray();
@@ -428,11 +447,37 @@ private:
         });
     }
 
+    // A piece of a custom call's input.
+    void input_delta(int idx, std::string_view piece) {
+        if (piece.empty()) return;
+        chunk([&](JsonWriter& w) {
+            write_key(w, "tool_calls"), w.StartArray();
+            w.StartObject();
+            write_key(w, "index"), w.Int(idx);
+            write_key(w, "custom"), w.StartObject();
+            write_key(w, "input"), write_string(w, piece);
+            w.EndObject();
+            w.EndObject();
+            w.EndArray();
+        });
+    }
+
     void tool_args(int ir_index, std::string_view args) {
         Call* c = call(ir_index);
         if (!c || c->ended || args.empty()) return;
         c->got_args = true;
         int idx = wire_index(c);
+        if (c->custom) {
+            std::string piece;
+            size_t before = c->input.held();
+            bool ok = c->input.feed(args, piece);
+            held_ = held_ - before + c->input.held();
+            if (!ok || held_ > stream_limits::kMaxHeld)
+                return fail_stream(502, "custom tool calls' arguments hold more than the " +
+                                            std::to_string(stream_limits::kMaxHeld >> 20) +
+                                            " MiB a stream may hold before their input");
+            return input_delta(idx, piece);
+        }
         chunk([&](JsonWriter& w) {
             write_key(w, "tool_calls"), w.StartArray();
             w.StartObject();
@@ -448,13 +493,21 @@ private:
     void tool_end(int ir_index) {
         Call* c = call(ir_index);
         if (!c || c->ended) return;
-        if (!c->got_args) tool_args(ir_index, "{}");  // §6.13 A: a call without arguments
+        if (c->custom) {
+            std::string rest;
+            held_ -= c->input.held();
+            c->input.finish(rest);
+            input_delta(wire_index(c), rest);
+        } else if (!c->got_args) {
+            tool_args(ir_index, "{}");  // §6.13 A: a call without arguments
+        }
         c->ended = true;
     }
 
     void finish(ir::Finish f) {
         if (finish_sent_) return;
-        for (const Call& c : std::vector<Call>(calls_)) tool_end(c.ir_index);
+        for (size_t i = 0; i < calls_.size() && !finished_; ++i) tool_end(calls_[i].ir_index);
+        if (finished_) return;
         finish_sent_ = true;
         // tool_calls exactly when a call was emitted (§6.9, §7.3).
         if (f == ir::Finish::Unset || f == ir::Finish::ToolCalls) f = ir::Finish::Stop;
@@ -467,6 +520,7 @@ private:
 
     void done() {
         finish(ir::Finish::Stop);
+        if (finished_) return;  // failed while ending the calls
         if (s_.include_usage) {
             std::string& buf = event_json();
             JsonWriter w(buf);
@@ -501,6 +555,7 @@ private:
     std::string id_;
     int64_t created_ = 0;
     std::vector<Call> calls_;
+    size_t held_ = 0;  // what the custom calls' inputs hold, together (at most kMaxHeld)
     ir::Usage usage_;
 };
 

@@ -37,4 +37,29 @@ std::string custom_input(std::string_view args_json);
 // of the arguments' JSON text.
 void append_json_escaped(std::string& out, std::string_view text);
 
+// The input of a custom call whose arguments ({"input": "..."}) arrive in
+// fragments, decoded piece by piece as they come: a client that streams
+// custom calls gets text, not JSON. Arguments of another shape are held
+// and told whole at the end (custom_input). At most `limit` bytes are held.
+class CustomInputStream {
+public:
+    explicit CustomInputStream(size_t limit) : limit_(limit) {}
+    // Appends to `out` the input the fragment completes; false when what
+    // must be held would pass the limit.
+    bool feed(std::string_view fragment, std::string& out);
+    // The arguments are complete: appends what is left.
+    void finish(std::string& out);
+    // Bytes held now.
+    size_t held() const { return seen_.size() + pending_.size(); }
+
+private:
+    enum class State { Open, KeyStart, Key, Colon, Value, Body, Done, Whole };
+    void body(std::string& out);
+    State state_ = State::Open;
+    size_t limit_;
+    std::string seen_;     // the arguments before the input's first byte (Whole: all of them)
+    std::string pending_;  // Body: escaped input not yet decoded (an escape or a character cut short)
+    std::string key_;
+};
+
 }  // namespace agd::translate

@@ -592,9 +592,10 @@ bool valid_openai_name(std::string_view n) {
 // sanitized name never collides with one of them.
 struct Names {
     Session& s;
+    const ir::Request& req;
     std::set<std::string, std::less<>> tools, ids;  // valid client names in this request
 
-    explicit Names(Session& session, const ir::Request& r) : s(session) {
+    explicit Names(Session& session, const ir::Request& r) : s(session), req(r) {
         auto tool = [&](const std::string& n) { if (valid_openai_name(n)) tools.insert(n); };
         for (const auto& t : r.tools) tool(t.name);
         tool(r.tool_choice.name);
@@ -713,7 +714,7 @@ void write_user_message(JsonWriter& w, const std::vector<const ir::Part*>& parts
 void write_tool_output(JsonWriter& w, const ir::Part& p, Names& names) {
     w.StartObject();
     write_key(w, "type");
-    write_string(w, "function_call_output");
+    write_string(w, is_custom_tool(names.req, p.name) ? "custom_tool_call_output" : "function_call_output");
     write_key(w, "call_id");
     write_string(w, names.call(p.call_id));
     write_key(w, "output");
@@ -785,15 +786,21 @@ void write_assistant_turn(JsonWriter& w, const ir::Message& m, Names& names) {
                         replayed.insert(c->signature).second)
                         responses_detail::write_reasoning_item(w, "", c->thinking, c->signature);
                 }
+                bool custom = is_custom_tool(names.req, p.name);
                 w.StartObject();
                 write_key(w, "type");
-                write_string(w, "function_call");
+                write_string(w, custom ? "custom_tool_call" : "function_call");
                 write_key(w, "call_id");
                 write_string(w, names.call(p.call_id));
                 write_key(w, "name");
                 write_string(w, names.tool(p.name));
-                write_key(w, "arguments");
-                write_string(w, p.args_json.empty() ? std::string_view("{}") : std::string_view(p.args_json));
+                if (custom) {
+                    write_key(w, "input");
+                    write_string(w, custom_input(p.args_json));
+                } else {
+                    write_key(w, "arguments");
+                    write_string(w, p.args_json.empty() ? std::string_view("{}") : std::string_view(p.args_json));
+                }
                 w.EndObject();
                 break;
             }
@@ -870,6 +877,20 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
         tw.StartArray();
         for (const auto& t : r.tools) {
             tw.StartObject();
+            if (t.custom) {  // the Responses API has them: as they came
+                write_key(tw, "type");
+                write_string(tw, "custom");
+                write_key(tw, "name");
+                write_string(tw, names.tool(t.name));
+                if (!t.description.empty()) {
+                    write_key(tw, "description");
+                    write_string(tw, t.description);
+                }
+                write_key(tw, "format");
+                write_custom_format(tw, t, false);
+                tw.EndObject();
+                continue;
+            }
             write_key(tw, "type");
             write_string(tw, "function");
             write_key(tw, "name");
@@ -908,7 +929,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
         write_key(w, "tool_choice");
         w.StartObject();
         write_key(w, "type");
-        write_string(w, "function");
+        write_string(w, is_custom_tool(r, tc.name) ? "custom" : "function");
         write_key(w, "name");
         write_string(w, names.tool(tc.name));
         w.EndObject();
@@ -924,7 +945,7 @@ Result<std::string> encode_responses_request(const ir::Request& r, Session& s) {
         for (const auto& n : tc.allowed) {
             w.StartObject();
             write_key(w, "type");
-            write_string(w, "function");
+            write_string(w, is_custom_tool(r, n) ? "custom" : "function");
             write_key(w, "name");
             write_string(w, names.tool(n));
             w.EndObject();

@@ -354,6 +354,14 @@ Result<ir::Response> decode_responses_response(std::string_view body, Session& s
                     s.signatures->put(p.call_id, {Protocol::OpenAIResponses, s.upstream_model, last_encrypted, last_summary});
                 any_call = true;
                 r.content.push_back(std::move(p));
+            } else if (type == "custom_tool_call") {  // a Chat client's custom tool: its input as the IR holds it
+                ir::Part p;
+                p.kind = ir::PartKind::ToolCall;
+                p.call_id = s.client_call_id(get_string(member(item, "call_id")));
+                p.name = s.client_tool_name(get_string(member(item, "name")));
+                p.args_json = custom_args_json(get_string(member(item, "input")));
+                any_call = true;
+                r.content.push_back(std::move(p));
             } else if (type == "web_search_call") {
                 ir::Part p;
                 read_responses_web_search_call(item, p);

@@ -50,7 +50,8 @@ public:
         start(sink, nullptr);
         if (type == "response.output_item.added") {
             const JsonValue* item = member(doc, "item");
-            if (get_string(item ? member(*item, "type") : nullptr) == "function_call") tool_start(*item, sink);
+            std::string_view it = get_string(item ? member(*item, "type") : nullptr);
+            if (it == "function_call" || it == "custom_tool_call") tool_start(*item, sink);
         } else if (type == "response.output_text.delta" || type == "response.refusal.delta") {
             std::string_view d = get_string(member(doc, "delta"));
             if (!mark_streamed(std::string(get_string(member(doc, "item_id"))), sink)) return;
@@ -75,6 +76,19 @@ public:
             e.type = Ev::Type::ToolArgs;
             e.index = it->second.index;
             e.text = d;
+            sink.on(e);
+        } else if (type == "response.custom_tool_call_input.delta") {
+            // Input text: the IR carries it as the arguments {"input": "..."}.
+            auto it = tools_.find(std::string(get_string(member(doc, "item_id"))));
+            std::string_view d = get_string(member(doc, "delta"));
+            if (it == tools_.end() || d.empty()) return;
+            std::string args = it->second.args_streamed ? std::string() : std::string("{\"input\":\"");
+            it->second.args_streamed = true;
+            append_json_escaped(args, d);
+            Ev e;
+            e.type = Ev::Type::ToolArgs;
+            e.index = it->second.index;
+            e.text = args;
             sink.on(e);
         } else if (type == "response.output_item.done") {
             const JsonValue* item = member(doc, "item");
@@ -153,10 +167,18 @@ private:
 
     void item_done(const JsonValue& item, const std::string& item_id, EventSink& sink) {
         std::string_view type = get_string(member(item, "type"));
-        if (type == "function_call") {
+        if (type == "function_call" || type == "custom_tool_call") {
             Tool& t = tool_start(item, sink);  // no-op when it was announced
             if (t.ended) return;
-            if (!t.args_streamed) {
+            bool custom = type == "custom_tool_call";
+            if (custom) {  // closes the arguments the input deltas opened, or tells them whole
+                std::string args = t.args_streamed ? std::string("\"}") : custom_args_json(get_string(member(item, "input")));
+                Ev e;
+                e.type = Ev::Type::ToolArgs;
+                e.index = t.index;
+                e.text = args;
+                sink.on(e);
+            } else if (!t.args_streamed) {
                 std::string_view args = get_string(member(item, "arguments"));
                 if (!args.empty()) {
                     Ev e;

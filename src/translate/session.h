@@ -47,6 +47,7 @@ struct Session {
     // a namespace, or a custom (freeform) tool, travels to a function-only
     // upstream as a function under a flat name (flat_tool_name). What each
     // flat name stands for, to write its calls back in the client's form.
+    // A Chat client's custom tools are here too (flat = name, no namespace).
     struct ClientTool {
         std::string flat;
         std::string ns;    // "" = none (or the default namespace "functions")

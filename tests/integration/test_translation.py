@@ -533,6 +533,122 @@ class TranslationTests(AgdTestCase):
         for provider in set(warned()):
             self.assertLess(warned().count(provider), 4, "one line per request: %r" % warned())
 
+    # -- Chat clients' custom tools ---------------------------------------------------------
+
+    CHAT_CUSTOM_TOOLS = [
+        {"type": "function", "function": {"name": "shell", "description": "Run a command",
+                                          "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}},
+                                                         "required": ["cmd"]}}},
+        {"type": "custom", "custom": {"name": "apply_patch", "description": "Edit files",
+                                      "format": {"type": "grammar",
+                                                 "grammar": {"syntax": "lark", "definition": "start: /.+/"}}}},
+    ]
+
+    def chat_custom_body(self, model, stream, history=None):
+        body = {"model": model, "messages": [{"role": "user", "content": "patch it"}] + (history or []),
+                "tools": self.CHAT_CUSTOM_TOOLS, "tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}},
+                "max_tokens": 64}
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def chat_custom_declared(self, up, sent):
+        """Checks the custom tool and the forced choice in the upstream's form."""
+        if up == "chat":
+            self.assertEqual(sent["tools"], self.CHAT_CUSTOM_TOOLS)  # passthrough
+            return
+        if up == "resp":
+            tool = [t for t in sent["tools"] if t.get("name") == "apply_patch"][0]
+            self.assertEqual(tool, {"type": "custom", "name": "apply_patch", "description": "Edit files",
+                                    "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}})
+            self.assertEqual(sent["tool_choice"], {"type": "custom", "name": "apply_patch"})
+            return
+        if up == "anth":
+            tool = [t for t in sent["tools"] if t["name"] == "apply_patch"][0]
+            schema = tool["input_schema"]
+            self.assertEqual(sent["tool_choice"]["type"], "tool")
+            self.assertEqual(sent["tool_choice"]["name"], "apply_patch")
+        else:
+            decls = [f for t in sent["tools"] for f in t.get("functionDeclarations", [])]
+            tool = [f for f in decls if f["name"] == "apply_patch"][0]
+            schema = tool.get("parameters") or tool.get("parametersJsonSchema")
+            fcc = sent["toolConfig"]["functionCallingConfig"]
+            self.assertEqual((fcc["mode"], fcc["allowedFunctionNames"]), ("ANY", ["apply_patch"]))
+        self.assertEqual(tool["description"], "Edit files")
+        self.assertEqual(list(schema["properties"]), ["input"])
+        self.assertIn("start: /.+/", schema["properties"]["input"]["description"])
+
+    def test_chat_custom_tools_reach_every_wire_and_come_back(self):
+        for up in UPSTREAMS:
+            # The mock calls a custom tool with CUSTOM_INPUT where the wire has them, and a
+            # function's string parameter with "Paris".
+            want = CUSTOM_INPUT if up in ("chat", "resp") else "Paris"
+            for stream in (False, True):
+                with self.subTest(upstream=up, stream=stream):
+                    self.mock.clear()
+                    model = "to-%s-custom+chunks=4" % up
+                    body = self.chat_custom_body(model, stream)
+                    if stream:
+                        r = harness.stream(self.d.port, "/v1/chat/completions", body)
+                        self.assertEqual(r.status, 200, r)
+                        call, pieces, finish = {}, [], None
+                        for ev in r.events:
+                            if ev.data == "[DONE]":
+                                continue
+                            for ch in json.loads(ev.data).get("choices", []):
+                                finish = ch.get("finish_reason") or finish
+                                for tc in ch.get("delta", {}).get("tool_calls") or []:
+                                    self.assertEqual(tc["index"], 0)
+                                    self.assertNotIn("function", tc)
+                                    if "id" in tc:
+                                        call = {"id": tc["id"], "type": tc["type"], "name": tc["custom"]["name"]}
+                                    pieces.append(tc["custom"]["input"])
+                        self.assertEqual(call["type"], "custom", r.body[-3000:])
+                        self.assertEqual(call["name"], "apply_patch")
+                        self.assertEqual("".join(pieces), want)
+                        if up != "gem":  # Gemini sends each call whole
+                            self.assertGreater(len([p for p in pieces if p]), 1, "input streamed in pieces")
+                        call_id = call["id"]
+                    else:
+                        r = post(self.d.port, "/v1/chat/completions", body)
+                        self.assertEqual(r.status, 200, r)
+                        choice = r.json()["choices"][0]
+                        finish = choice["finish_reason"]
+                        calls = choice["message"]["tool_calls"]
+                        self.assertEqual(len(calls), 1, calls)
+                        self.assertEqual(calls[0]["type"], "custom")
+                        self.assertEqual(calls[0]["custom"], {"name": "apply_patch", "input": want})
+                        self.assertNotIn("function", calls[0])
+                        call_id = calls[0]["id"]
+                    self.assertEqual(finish, "tool_calls")
+                    self.assertTrue(call_id)
+                    self.chat_custom_declared(up, json.loads(self.last_upstream()["body"]))
+
+                    # The round trip: the custom call replayed with its output.
+                    history = [{"role": "assistant", "content": None, "tool_calls": [
+                        {"id": call_id, "type": "custom", "custom": {"name": "apply_patch", "input": want}}]},
+                               {"role": "tool", "tool_call_id": call_id, "content": "patched OK"}]
+                    r2 = post(self.d.port, "/v1/chat/completions", self.chat_custom_body(model, False, history))
+                    self.assertEqual(r2.status, 200, "%r\nupstream got: %s" % (r2, self.last_upstream()["body"][:3000]))
+                    text = r2.json()["choices"][0]["message"]["content"]
+                    self.assertIn("tool result:", text)
+                    self.assertIn("patched OK", text)
+                    sent = json.loads(self.last_upstream()["body"])
+                    if up == "resp":
+                        kinds = [i.get("type") for i in sent["input"]]
+                        self.assertIn("custom_tool_call", kinds)
+                        self.assertIn("custom_tool_call_output", kinds)
+                        replayed = [i for i in sent["input"] if i.get("type") == "custom_tool_call"][0]
+                        self.assertEqual(replayed["input"], want)
+                    elif up == "anth":
+                        use = [b for m in sent["messages"] if isinstance(m["content"], list)
+                               for b in m["content"] if b["type"] == "tool_use"][0]
+                        self.assertEqual(use["input"], {"input": want})
+                    elif up == "gem":
+                        fc = [p["functionCall"] for c in sent["contents"] for p in c["parts"] if "functionCall" in p][0]
+                        self.assertEqual(fc["args"], {"input": want})
+
     def test_codex_tool_search_is_a_function_upstream_and_a_tool_search_call_back(self):
         tool = {"type": "tool_search", "execution": "client", "description": "Find tools",
                 "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}
