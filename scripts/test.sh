@@ -207,7 +207,7 @@ run_fuzzers() {
     local dir=$1 secs=${AGD_FUZZ_SECONDS:-20} t rc tmp p=0 f=0 note=
     tmp=$(mktemp -d) || return 1
     mkdir -p "$dir/fuzz-artifacts" "$dir/fuzz-logs"
-    for t in fuzz_sse fuzz_request_decode fuzz_response_decode fuzz_stream fuzz_h1_response fuzz_usage_scan fuzz_packed_row fuzz_credentials fuzz_multipart fuzz_tls_split; do
+    for t in fuzz_sse fuzz_request_decode fuzz_response_decode fuzz_stream fuzz_h1_response fuzz_usage_scan fuzz_packed_row fuzz_credentials fuzz_multipart fuzz_socket fuzz_tls_split; do
         cp -r "tests/fuzz/corpus/$t" "$tmp/$t"
         set_limit
         rc=0
