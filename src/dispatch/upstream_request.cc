@@ -49,7 +49,8 @@ void forward(const RequestContext& ctx, const char* name, upstream::Request& req
 void add_headers(const RequestContext& ctx, const Provider& provider, const Credential& cred, std::string_view accept,
                  upstream::Request& req, std::string_view content_type = "application/json") {
     req.headers.reserve(8);
-    req.headers.push_back("Content-Type: " + std::string(content_type));
+    if (content_type == "application/json") req.headers.emplace_back("Content-Type: application/json");
+    else req.headers.push_back("Content-Type: " + std::string(content_type));
     req.headers.push_back("Accept: " + std::string(accept.empty() ? "*/*" : accept));
     forward(ctx, "user-agent", req);
     // The secret: a key, or an OAuth2 access token (the Exchange made sure

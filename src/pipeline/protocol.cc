@@ -76,18 +76,6 @@ bool is_upstream_operation(Operation op) {
     }
 }
 
-bool is_embedding_operation(Operation op) {
-    return op == Operation::Embeddings || op == Operation::GeminiEmbedContent || op == Operation::GeminiBatchEmbed;
-}
-
-bool is_media_operation(Operation op) {
-    return op == Operation::ImagesGenerations || is_upload_operation(op) || op == Operation::AudioSpeech;
-}
-
-bool is_upload_operation(Operation op) {
-    return op == Operation::ImagesEdits || op == Operation::AudioTranscriptions || op == Operation::AudioTranslations;
-}
-
 bool operation_streams_by_body(Operation op) {
     return op == Operation::ChatCompletions || op == Operation::Completions || op == Operation::Responses || op == Operation::Messages;
 }

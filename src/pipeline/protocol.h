@@ -47,12 +47,24 @@ Surface surface_of(Protocol p);
 
 // True when the operation is relayed upstream (has a JSON body and a model).
 bool is_upstream_operation(Operation op);
+// Asked several times of every request (routing, translation): inline
+// range checks over the enum's order.
 // True for the embedding operations (OpenAI and Gemini shapes).
-bool is_embedding_operation(Operation op);
+inline bool is_embedding_operation(Operation op) {
+    return op >= Operation::Embeddings && op <= Operation::GeminiBatchEmbed;
+}
 // True for OpenAI's images and audio operations.
-bool is_media_operation(Operation op);
+inline bool is_media_operation(Operation op) {
+    return op >= Operation::ImagesGenerations && op <= Operation::AudioSpeech;
+}
 // True for the operations whose body is an upload (multipart/form-data).
-bool is_upload_operation(Operation op);
+inline bool is_upload_operation(Operation op) {
+    return op >= Operation::ImagesEdits && op <= Operation::AudioTranslations;
+}
+static_assert(static_cast<int>(Operation::GeminiBatchEmbed) - static_cast<int>(Operation::Embeddings) == 2 &&
+                  static_cast<int>(Operation::AudioSpeech) - static_cast<int>(Operation::ImagesGenerations) == 4 &&
+                  static_cast<int>(Operation::AudioTranslations) - static_cast<int>(Operation::ImagesEdits) == 2,
+              "the range checks above follow the enum's order");
 // True when the operation's response may be a stream decided by the body's "stream" flag.
 bool operation_streams_by_body(Operation op);
 

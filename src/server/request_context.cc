@@ -85,10 +85,12 @@ size_t RequestContext::header_values(const char* name, std::string_view* out, si
         }
         return n;
     }
+    // The length first: most fields are told apart without a strcasecmp.
+    size_t len = strlen(name);
     evhtp_header_t* kv;
     TAILQ_FOREACH(kv, req->headers_in, next) {
         if (n == max) break;
-        if (kv->key == nullptr || strcasecmp(kv->key, name) != 0) continue;
+        if (kv->klen != len || kv->key == nullptr || strncasecmp(kv->key, name, len) != 0) continue;
         out[n++] = kv->val ? std::string_view(kv->val, kv->vlen) : std::string_view();
     }
     return n;
