@@ -308,7 +308,9 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
 
     std::string_view body(ctx.body_data ? ctx.body_data : "", ctx.body_len);
     s.body_bytes = t->request_bytes_ = body.size();
-    if (is_embedding_operation(ctx.route.op)) {
+    // Embeddings and image generation: their own request types, read from
+    // the body scan's DOM (or the text when there is none).
+    if (is_embedding_operation(ctx.route.op) || ctx.route.op == Operation::ImagesGenerations) {
         translate::JsonDoc doc;
         const JsonValue* root = ctx.body_dom.get();
         if (!root) {
@@ -316,27 +318,18 @@ Result<std::unique_ptr<Translation>> Translation::create(const RequestContext& c
             if (!translate::parse_json(body, doc, &err)) return Error{400, err};
             root = &doc;
         }
-        Result<translate::EmbedRequest> er = translate::decode_embed_request(ctx.route.op, *root);
-        if (!er) return Error{400, er.error().message};
-        t->embed_ = std::make_unique<translate::EmbedRequest>(std::move(er).value());
-        t->embed_op_ = ctx.route.op;
-        t->call_ = UpstreamCall::Embed;
-        s.stream = false;
-        t->sink_ = std::make_unique<Sink>(*t);
-        return t;
-    }
-    if (ctx.route.op == Operation::ImagesGenerations) {
-        translate::JsonDoc doc;
-        const JsonValue* root = ctx.body_dom.get();
-        if (!root) {
-            std::string err;
-            if (!translate::parse_json(body, doc, &err)) return Error{400, err};
-            root = &doc;
+        if (is_embedding_operation(ctx.route.op)) {
+            Result<translate::EmbedRequest> er = translate::decode_embed_request(ctx.route.op, *root);
+            if (!er) return Error{400, er.error().message};
+            t->embed_ = std::make_unique<translate::EmbedRequest>(std::move(er).value());
+            t->embed_op_ = ctx.route.op;
+            t->call_ = UpstreamCall::Embed;
+        } else {
+            Result<translate::ImageRequest> ir = translate::decode_image_request(*root);
+            if (!ir) return Error{400, ir.error().message};
+            t->image_ = std::make_unique<translate::ImageRequest>(std::move(ir).value());
+            t->call_ = UpstreamCall::Generate;
         }
-        Result<translate::ImageRequest> ir = translate::decode_image_request(*root);
-        if (!ir) return Error{400, ir.error().message};
-        t->image_ = std::make_unique<translate::ImageRequest>(std::move(ir).value());
-        t->call_ = UpstreamCall::Generate;
         s.stream = false;
         t->sink_ = std::make_unique<Sink>(*t);
         return t;

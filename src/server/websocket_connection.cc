@@ -47,8 +47,8 @@ bool socket_beta(std::string_view name, std::string_view value) {
 
 void WebSocketConnection::upgrade(RequestContext& handshake, std::string accept) {
     HeaderList headers;
-    // The fields every message is a request with (the key, user agent,
-    // session and beta fields); at most the head's own bounds.
+    // The handshake's fields every message is a request with: the key,
+    // the client's identity, session and beta fields (at most 8 of each).
     static constexpr const char* kept[] = {"authorization", "x-api-key", "x-goog-api-key", "user-agent",
                                            "openai-beta", "openai-organization", "openai-project",
                                            "session-id", "session_id", "x-session-id", "thread-id",
@@ -59,7 +59,7 @@ void WebSocketConnection::upgrade(RequestContext& handshake, std::string accept)
         std::string_view values[8];
         size_t n = handshake.header_values(name, values, 8);
         for (size_t i = 0; i < n; ++i) {
-            if (socket_beta(name, values[i]) || upgrade_field(name)) continue;
+            if (socket_beta(name, values[i])) continue;
             headers.emplace_back(name, std::string(values[i]));
         }
     }
