@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -153,80 +154,171 @@ Result<std::string_view> multipart_boundary(std::string_view content_type) {
 }
 
 Result<BodyInfo> scan_multipart(std::string_view content_type, std::string_view body) {
+    Result<MultipartScan> scan = MultipartScan::open(content_type);
+    if (!scan) return scan.error();
+    Status st = scan->advance(body, 0, true);
+    if (!st) return st.error();
+    return scan->info();
+}
+
+Result<MultipartScan> MultipartScan::open(std::string_view content_type) {
     Result<std::string_view> b = multipart_boundary(content_type);
     if (!b) return Error{400, b.error().message};
-    // "\r\n--" + boundary: what ends a part's content.
-    char delim_buf[4 + kMaxBoundary];
-    std::memcpy(delim_buf, "\r\n--", 4);
-    std::memcpy(delim_buf + 4, b.value().data(), b.value().size());
-    std::string_view delim(delim_buf, 4 + b.value().size());
-    std::string_view dash = delim.substr(2);  // "--" + boundary: the first one may open the body
+    MultipartScan s;
+    std::memcpy(s.delim_buf_, "\r\n--", 4);
+    std::memcpy(s.delim_buf_ + 4, b.value().data(), b.value().size());
+    s.delim_len_ = 4 + b.value().size();
+    s.info_.multipart = true;
+    return s;
+}
 
-    BodyInfo info;
-    info.multipart = true;
-    size_t pos;
-    if (body.substr(0, dash.size()) == dash) {
-        pos = dash.size();
-    } else {
-        size_t at = find(body, delim, 0);  // after a preamble
-        if (at == std::string_view::npos) return R::fail(400, "multipart body without its boundary");
-        pos = at + delim.size();
+// A part's content is whole (its delimiter starts at `close`).
+Status MultipartScan::content_end(std::string_view value, size_t close) {
+    if (field_ == "model") {
+        if (info_.has_model) return Status::fail(400, "multipart body with more than one 'model' field");
+        if (value.size() > kMultipartMaxModelBytes)
+            return Status::fail(400, "the 'model' field is longer than " + std::to_string(kMultipartMaxModelBytes) +
+                                         " bytes");
+        if (!is_valid_utf8(value)) return Status::fail(400, "the 'model' field is not valid UTF-8");
+        for (char c : value)
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                return Status::fail(400, "the 'model' field holds a control character");
+        info_.has_model = true;
+        info_.model.assign(value);
+        info_.model_begin = content_;
+        info_.model_end = close;
+        model_known_ = true;
+    } else if (field_ == "stream") {
+        info_.has_stream = true;
+        info_.stream = trim(value) == "true";
     }
-    size_t parts = 0;
-    while (true) {
-        // After a delimiter: "--" closes the body (an epilogue may follow);
-        // else optional transport padding and the line's end.
-        if (body.substr(pos, 2) == "--") break;
-        while (pos < body.size() && ws(body[pos])) ++pos;
-        if (body.substr(pos, 2) != "\r\n") {
-            return R::fail(400, pos >= body.size() ? "multipart body truncated (no closing boundary)"
-                                                   : "multipart boundary line not followed by CRLF");
-        }
-        pos += 2;
-        if (++parts > kMultipartMaxParts)
-            return R::fail(400, "multipart body with more than " + std::to_string(kMultipartMaxParts) + " parts");
-        // The header block, up to its blank line (none: the part starts with it).
-        size_t content;
-        std::string_view field;
-        if (body.substr(pos, 2) == "\r\n") {
-            content = pos + 2;
-        } else {
-            std::string_view window = body.substr(pos, kMultipartMaxHeaderBytes + 4);
-            size_t end = find(window, "\r\n\r\n", 0);
-            if (end == std::string_view::npos) {
-                if (window.size() > kMultipartMaxHeaderBytes)
-                    return R::fail(400, "part " + std::to_string(parts) + "'s headers exceed " +
-                                            std::to_string(kMultipartMaxHeaderBytes) + " bytes");
-                return R::fail(400, "multipart body truncated in part " + std::to_string(parts) + "'s headers");
+    return {};
+}
+
+Status MultipartScan::advance(std::string_view held, size_t base, bool end) {
+    // Offsets are the body's; `at(x)` is x within `held`.
+    const size_t arrived = base + held.size();
+    std::string_view delim(delim_buf_, delim_len_);
+    std::string_view dash = delim.substr(2);  // "--" + boundary: the first one may open the body
+    auto rest = [&](size_t from) { return held.substr(from - base); };
+    // A delimiter may begin in the last delim_len_ - 1 bytes: searched again.
+    auto resume_at = [&](size_t from) { return std::max(from, arrived >= delim_len_ ? arrived - delim_len_ + 1 : 0); };
+    for (;;) {
+        switch (state_) {
+            case State::Preamble: {
+                if (!in_preamble_) {
+                    // The body opens with the boundary, or with a preamble
+                    // before the first delimiter.
+                    std::string_view head = rest(0).substr(0, dash.size());
+                    if (head == dash) {
+                        pos_ = checked_ = dash.size();
+                        state_ = State::AfterDelimiter;
+                        continue;
+                    }
+                    if (!end && head == dash.substr(0, head.size())) return {};  // may still open with it
+                    in_preamble_ = true;
+                }
+                size_t at = find(held, delim, search_ - base);
+                if (at == std::string_view::npos) {
+                    if (end) return Status::fail(400, "multipart body without its boundary");
+                    search_ = checked_ = resume_at(search_);
+                    return {};
+                }
+                pos_ = checked_ = base + at + delim.size();
+                state_ = State::AfterDelimiter;
+                continue;
             }
-            std::string err = read_headers(window.substr(0, end), parts, field);
-            if (!err.empty()) return R::fail(400, err);
-            content = pos + end + 4;
-        }
-        size_t close = find(body, delim, content);
-        if (close == std::string_view::npos)
-            return R::fail(400, "multipart body truncated in part " + std::to_string(parts) + " (no boundary after it)");
-        std::string_view value = body.substr(content, close - content);
-        pos = close + delim.size();
-        if (field == "model") {
-            if (info.has_model) return R::fail(400, "multipart body with more than one 'model' field");
-            if (value.size() > kMultipartMaxModelBytes)
-                return R::fail(400, "the 'model' field is longer than " + std::to_string(kMultipartMaxModelBytes) +
-                                        " bytes");
-            if (!is_valid_utf8(value)) return R::fail(400, "the 'model' field is not valid UTF-8");
-            for (char c : value)
-                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-                    return R::fail(400, "the 'model' field holds a control character");
-            info.has_model = true;
-            info.model.assign(value);
-            info.model_begin = content;
-            info.model_end = close;
-        } else if (field == "stream") {
-            info.has_stream = true;
-            info.stream = trim(value) == "true";
+            case State::AfterDelimiter: {
+                // "--" closes the body (an epilogue may follow); else
+                // optional transport padding and the line's end.
+                std::string_view r = rest(pos_);
+                if (r.substr(0, 2) == "--") {
+                    state_ = State::Closed;
+                    continue;
+                }
+                size_t i = 0;
+                while (i < r.size() && i <= kMultipartMaxHeaderBytes && ws(r[i])) ++i;
+                if (i > kMultipartMaxHeaderBytes) return Status::fail(400, "multipart boundary line too long");
+                if (r.size() < i + 2 && !end && (r.size() == i || r[i] == '\r' || r[i] == '-')) return {};
+                if (r.substr(i, 2) != "\r\n") {
+                    return Status::fail(400, i >= r.size() ? "multipart body truncated (no closing boundary)"
+                                                           : "multipart boundary line not followed by CRLF");
+                }
+                if (++parts_ > kMultipartMaxParts)
+                    return Status::fail(400, "multipart body with more than " + std::to_string(kMultipartMaxParts) +
+                                                 " parts");
+                pos_ += i + 2;
+                search_ = pos_;
+                state_ = State::Headers;
+                continue;
+            }
+            case State::Headers: {
+                // The header block, up to its blank line (none: the part starts with it).
+                std::string_view r = rest(pos_);
+                field_.clear();
+                if (r.size() < 2 && !end) return {};
+                if (r.substr(0, 2) == "\r\n") {
+                    content_ = pos_ + 2;
+                } else {
+                    std::string_view window = r.substr(0, kMultipartMaxHeaderBytes + 4);
+                    size_t from = search_ - pos_;
+                    size_t blank = find(window, "\r\n\r\n", from);
+                    if (blank == std::string_view::npos) {
+                        if (window.size() > kMultipartMaxHeaderBytes)
+                            return Status::fail(400, "part " + std::to_string(parts_) + "'s headers exceed " +
+                                                         std::to_string(kMultipartMaxHeaderBytes) + " bytes");
+                        if (end)
+                            return Status::fail(400, "multipart body truncated in part " + std::to_string(parts_) +
+                                                         "'s headers");
+                        search_ = pos_ + (window.size() >= 3 ? window.size() - 3 : 0);
+                        return {};
+                    }
+                    std::string_view field;
+                    std::string err = read_headers(window.substr(0, blank), parts_, field);
+                    if (!err.empty()) return Status::fail(400, err);
+                    field_.assign(field);
+                    content_ = pos_ + blank + 4;
+                }
+                search_ = content_;
+                // A model field goes upstream only once it is whole.
+                checked_ = content_;
+                state_ = State::Content;
+                continue;
+            }
+            case State::Content: {
+                size_t at = find(held, delim, search_ - base);
+                if (at == std::string_view::npos) {
+                    if (end)
+                        return Status::fail(400, "multipart body truncated in part " + std::to_string(parts_) +
+                                                     " (no boundary after it)");
+                    size_t have = arrived - content_;
+                    if (field_ == "model" && have > kMultipartMaxModelBytes + delim_len_)
+                        return Status::fail(400, "the 'model' field is longer than " +
+                                                     std::to_string(kMultipartMaxModelBytes) + " bytes");
+                    if (field_ == "stream" && have > kMultipartMaxModelBytes + delim_len_) {
+                        // Too long to be "true": no need to keep it.
+                        info_.has_stream = true;
+                        info_.stream = false;
+                        field_.clear();
+                    }
+                    search_ = resume_at(search_);
+                    if (field_ != "model" && field_ != "stream") checked_ = search_;
+                    return {};
+                }
+                size_t close = base + at;
+                if (field_ == "model" || field_ == "stream") {  // held from content_ on (checked_ stayed there)
+                    Status st = content_end(held.substr(content_ - base, close - content_), close);
+                    if (!st) return st;
+                }
+                pos_ = checked_ = close + delim.size();
+                state_ = State::AfterDelimiter;
+                continue;
+            }
+            case State::Closed:
+                checked_ = arrived;
+                return {};
         }
     }
-    return info;
 }
 
 }  // namespace agd

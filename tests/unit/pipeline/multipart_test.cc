@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "pipeline/multipart.h"
 
@@ -135,4 +137,110 @@ TEST_CASE("multipart: near-delimiters cost linear time") {
     body += "\r\n--XyZ--";
     Result<BodyInfo> r = scan_multipart(kType, body);
     CHECK(r.ok());
+}
+
+namespace {
+
+// Feeds `body` to a MultipartScan in pieces of `piece` bytes, dropping what
+// it has checked as a streamed upload would; returns the outcome and the
+// most bytes checked before it.
+struct Fed {
+    Status status;
+    BodyInfo info;
+    size_t checked = 0;
+    bool model_known_early = false;  // known before the body ended
+};
+
+Fed feed(const std::string& body, size_t piece, const std::string& type = kType) {
+    Fed out;
+    Result<MultipartScan> scan = MultipartScan::open(type);
+    REQUIRE(scan.ok());
+    size_t base = 0, arrived = 0;
+    while (true) {
+        arrived = std::min(body.size(), arrived + piece);
+        bool end = arrived == body.size();
+        size_t before = scan->checked();
+        out.status = scan->advance(std::string_view(body).substr(base, arrived - base), base, end);
+        CHECK(scan->checked() >= before);   // never goes back
+        CHECK(scan->checked() <= arrived);  // never past what arrived
+        if (!out.status.ok()) break;
+        out.checked = scan->checked();
+        if (scan->model_known() && !end) out.model_known_early = true;
+        base = scan->checked();  // what a stream may drop
+        if (end) break;
+    }
+    out.info = scan->info();
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("multipart: a scan fed in pieces agrees with the whole scan") {
+    std::string file(20000, 'a');
+    file[777] = '\r';
+    file[778] = '\n';
+    file += "\r\n--XyZ-almost";  // near-delimiters inside the content
+    std::vector<std::string> bodies = {
+        part("model", "whisper-1") + part("file", file, "; filename=\"a.wav\"") + part("stream", "true") + "--XyZ--\r\n",
+        part("file", file, "; filename=\"a.wav\"") + part("model", "gpt-4o-transcribe") + "--XyZ--",
+        "preamble text\r\n" + part("model", "m") + "--XyZ--epilogue",
+        part("file", "x") + "--XyZ  \t\r\n",                        // truncated after padding
+        part("model", "a") + part("model", "b") + "--XyZ--",        // two models
+        part("model", std::string(600, 'm')) + "--XyZ--",           // model too long
+        part("file", "x") + "--XyZ\r\nContent-Disposition: form-data; name=\"model\"\r\n",  // truncated headers
+        "no boundary at all",
+    };
+    for (const std::string& body : bodies) {
+        Result<BodyInfo> whole = scan_multipart(kType, body);
+        for (size_t piece : {size_t{1}, size_t{2}, size_t{7}, size_t{64}, size_t{4096}, body.size()}) {
+            CAPTURE(piece);
+            CAPTURE(body.substr(0, 60));
+            Fed f = feed(body, piece);
+            REQUIRE(f.status.ok() == whole.ok());
+            if (!whole.ok()) {
+                CHECK(f.status.error().message == whole.error().message);
+                continue;
+            }
+            CHECK(f.checked == body.size());
+            CHECK(f.info.has_model == whole.value().has_model);
+            CHECK(f.info.model == whole.value().model);
+            CHECK(f.info.model_begin == whole.value().model_begin);
+            CHECK(f.info.model_end == whole.value().model_end);
+            CHECK(f.info.stream == whole.value().stream);
+        }
+    }
+}
+
+TEST_CASE("multipart: a streamed scan knows the model early and checks before it lets bytes go") {
+    std::string file(100000, 'z');
+    std::string body = part("model", "whisper-1") + part("file", file, "; filename=\"a.wav\"") + "--XyZ--\r\n";
+    Fed f = feed(body, 1000);
+    REQUIRE(f.status.ok());
+    CHECK(f.model_known_early);
+
+    // A second model field after a long file: refused before any byte of
+    // its part was let through.
+    std::string second = part("file", file) + part("model", "other");
+    std::string hostile = part("model", "whisper-1") + second + "--XyZ--";
+    size_t second_model_part = hostile.find("--XyZ\r\nContent-Disposition: form-data; name=\"model\"", 10);
+    Result<MultipartScan> scan = MultipartScan::open(kType);
+    REQUIRE(scan.ok());
+    size_t arrived = 0;
+    Status st;
+    while (st.ok() && arrived < hostile.size()) {
+        arrived = std::min(hostile.size(), arrived + 333);
+        st = scan->advance(std::string_view(hostile).substr(0, arrived), 0, arrived == hostile.size());
+        if (st.ok()) CHECK(scan->checked() <= second_model_part + 2 + 5 + 2);  // at most its delimiter line
+    }
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().message == "multipart body with more than one 'model' field");
+
+    // The model field is checked only once whole: nothing of it is let go early.
+    Result<MultipartScan> s2 = MultipartScan::open(kType);
+    REQUIRE(s2.ok());
+    std::string start = part("model", "whisp");
+    start.resize(start.size() - 2);  // its value not yet ended
+    REQUIRE(s2->advance(start, 0, false).ok());
+    CHECK_FALSE(s2->model_known());
+    CHECK(s2->checked() == start.find("whisp"));
 }
