@@ -32,11 +32,26 @@ class TlsContext;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
+// A request body that arrives while it is sent (a streamed upload). The
+// engine sends what is ready and, once it has sent all of it, waits for
+// Transfer::body_more(). Owned by the caller; outlives the transfer.
+class BodySource {
+public:
+    virtual ~BodySource() = default;
+    // The next bytes to send (empty: none yet); valid until sent() or the next call.
+    virtual std::string_view ready() = 0;
+    virtual void sent(size_t n) = 0;  // n bytes of ready() went out
+    // From the first byte again (the request is sent again on a new
+    // connection): false when the bytes sent are gone.
+    virtual bool rewind() = 0;
+};
+
 struct Request {
     std::string url;
     std::vector<std::string> headers;  // "Name: value"
     const char* body = nullptr;        // must outlive the transfer
     size_t body_len = 0;
+    BodySource* source = nullptr;      // set: body_len bytes come from it, not from `body`
     std::string proxy;                 // "" = none
     std::string ca_file;               // https: certificates trusted besides the system store ("" = the store only)
     const TlsContext* tls = nullptr;   // https through the native engine: the context (ca_file's); null = libcurl
@@ -75,6 +90,9 @@ public:
     // on_body may be called again from inside resume() (never on_done).
     virtual void resume() = 0;
     virtual void cancel() = 0;  // no callback follows; the handle is freed
+    // The request's BodySource has more bytes ready (a failure it meets is
+    // reported from the loop, never inside this call).
+    virtual void body_more() = 0;
     bool paused() const { return paused_; }
 
 protected:

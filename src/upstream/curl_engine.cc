@@ -3,8 +3,11 @@
 #include <curl/curl.h>
 #include <event2/event.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "common/redact.h"
 
@@ -96,7 +99,15 @@ Transfer* CurlEngine::start(const Request& req, Listener* listener) {
     if (req.post) {
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body_len));
-        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body ? req.body : "");
+        if (req.source) {
+            t->source_ = req.source;
+            curl_easy_setopt(easy, CURLOPT_READFUNCTION, &CurlEngine::on_read);
+            curl_easy_setopt(easy, CURLOPT_READDATA, t);
+            curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, &CurlEngine::on_seek);
+            curl_easy_setopt(easy, CURLOPT_SEEKDATA, t);
+        } else {
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body ? req.body : "");
+        }
     } else {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     }
@@ -277,6 +288,30 @@ void CurlEngine::check_complete(CurlTransfer* t) {
     }
 }
 
+// A streamed body: the bytes ready, or a pause until body_more().
+size_t CurlEngine::on_read(char* buf, size_t size, size_t n, void* userp) {
+    auto* t = static_cast<CurlTransfer*>(userp);
+    std::string_view ready = t->source_->ready();
+    if (ready.empty()) {
+        t->send_paused_ = true;
+        return CURL_READFUNC_PAUSE;
+    }
+    size_t len = std::min(ready.size(), size * n);
+    std::memcpy(buf, ready.data(), len);
+    t->source_->sent(len);
+    t->engine_->arm_idle(t);  // an upload on its way is not an idle upstream
+    return len;
+}
+
+// libcurl sends the body again (a reused connection that was closed): only
+// from its start, and only while the source still has it.
+int CurlEngine::on_seek(void* userp, int64_t offset, int origin) {
+    static_assert(std::is_same_v<curl_off_t, int64_t>, "CURLOPT_SEEKFUNCTION takes a curl_off_t");
+    auto* t = static_cast<CurlTransfer*>(userp);
+    if (origin == SEEK_SET && offset == 0 && t->source_->rewind()) return CURL_SEEKFUNC_OK;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
 size_t CurlEngine::on_write(char* data, size_t size, size_t n, void* userp) {
     auto* t = static_cast<CurlTransfer*>(userp);
     size_t len = size * n;
@@ -354,5 +389,12 @@ void CurlTransfer::resume() {
 }
 
 void CurlTransfer::cancel() { engine_->destroy(this); }
+
+void CurlTransfer::body_more() {
+    if (!send_paused_) return;
+    send_paused_ = false;
+    // Only the sending side: a receive the listener paused stays paused.
+    curl_easy_pause(E(easy_), paused_ ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+}
 
 }  // namespace agd::upstream

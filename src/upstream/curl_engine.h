@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <unordered_set>
 #include <vector>
 
@@ -22,6 +23,7 @@ public:
     void pause() override;
     void resume() override;
     void cancel() override;
+    void body_more() override;
 
 private:
     friend class CurlEngine;
@@ -32,6 +34,8 @@ private:
     std::chrono::milliseconds idle_timeout_{0};
     curl_slist* headers_ = nullptr;
     HeaderList response_headers_;
+    BodySource* source_ = nullptr;  // a streamed body
+    bool send_paused_ = false;      // the read callback found no byte ready: waits for body_more()
     bool headers_done_ = false;
     bool timed_out_ = false;
     // HTTP/2 through a libcurl that mishandles an answer completed before
@@ -67,6 +71,8 @@ private:
     static void on_idle(int fd, short events, void* arg);
     static size_t on_header_line(char* data, size_t size, size_t n, void* userp);
     static size_t on_write(char* data, size_t size, size_t n, void* userp);
+    static size_t on_read(char* buf, size_t size, size_t n, void* userp);
+    static int on_seek(void* userp, int64_t offset, int origin);
     static void deliver_headers(CurlTransfer* t, long status);
     static void check_complete(CurlTransfer* t);
 

@@ -79,6 +79,7 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
     t->port_ = o.port;
     t->body_ = req.post ? req.body : nullptr;
     t->body_len_ = req.post ? req.body_len : 0;
+    t->source_ = req.post ? req.source : nullptr;
     t->idle_timeout_ = req.idle_timeout;
     t->connect_timeout_ = req.connect_timeout;
 
@@ -86,7 +87,7 @@ Transfer* H1Engine::start(const Request& req, Listener* listener, bool& declined
     for (const std::string& h : req.headers) need += h.size() + 2;
     // https: a small body joins the head, so that the request is one record
     // in one write rather than two.
-    bool coalesce = t->tls_ && t->body_len_ > 0 && need + t->body_len_ <= kCoalesce;
+    bool coalesce = t->tls_ && !t->source_ && t->body_len_ > 0 && need + t->body_len_ <= kCoalesce;
     if (coalesce) need += t->body_len_;
     std::string& head = t->head_;
     head.reserve(need);
@@ -213,11 +214,13 @@ void H1Engine::send(H1Transfer* t) {
     while (t->sent_ < total) {
         iovec iov[2];
         int n = 0;
-        if (t->sent_ < head) {
-            iov[n++] = {const_cast<char*>(t->head_.data()) + t->sent_, head - t->sent_};
-            if (t->body_len_) iov[n++] = {const_cast<char*>(t->body_), t->body_len_};
-        } else {
-            iov[n++] = {const_cast<char*>(t->body_) + (t->sent_ - head), total - t->sent_};
+        size_t head_left = t->sent_ < head ? head - t->sent_ : 0;
+        if (head_left) iov[n++] = {const_cast<char*>(t->head_.data()) + t->sent_, head_left};
+        std::string_view body = body_at(t, t->sent_ + head_left - head);
+        if (!body.empty()) iov[n++] = {const_cast<char*>(body.data()), body.size()};
+        if (n == 0) {  // a streamed body: the rest has not arrived
+            t->starved_ = true;
+            return;
         }
         msghdr msg{};
         msg.msg_iov = iov;
@@ -225,6 +228,7 @@ void H1Engine::send(H1Transfer* t) {
         ssize_t w = ::sendmsg(c->fd, &msg, MSG_NOSIGNAL);
         if (w > 0) {
             t->sent_ += static_cast<size_t>(w);
+            if (static_cast<size_t>(w) > head_left) body_sent(t, static_cast<size_t>(w) - head_left);
             continue;
         }
         if (w < 0 && errno == EINTR) continue;
@@ -236,6 +240,20 @@ void H1Engine::send(H1Transfer* t) {
                              std::strerror(w < 0 ? errno : EPIPE));
         return;
     }
+}
+
+std::string_view H1Engine::body_at(H1Transfer* t, size_t at) {
+    if (!t->source_) return std::string_view(t->body_, t->body_len_).substr(at);
+    std::string_view ready = t->source_->ready();
+    return ready.substr(0, t->body_len_ - at);  // never past the length the head declared
+}
+
+void H1Engine::body_sent(H1Transfer* t, size_t n) {
+    if (!t->source_) return;
+    t->source_->sent(n);
+    // An upload on its way counts as activity: the idle timeout is for a
+    // silent upstream, not for a long body.
+    event_base_gettimeofday_cached(base_, &t->last_read_);
 }
 
 void H1Engine::on_write(int, short events, void* arg) {
@@ -388,7 +406,7 @@ void H1Engine::complete(H1Transfer* t, bool leftover) {
 
 void H1Engine::retry_or_fail(H1Transfer* t, std::string message) {
     H1Conn* c = t->conn_;
-    bool retry = c && c->reused && !t->retried_ && !t->parser_.started();
+    bool retry = c && c->reused && !t->retried_ && !t->parser_.started() && (!t->source_ || t->source_->rewind());
     if (c) {
         t->conn_ = nullptr;
         close_conn(c);
@@ -401,6 +419,7 @@ void H1Engine::retry_or_fail(H1Transfer* t, std::string message) {
     // The pooled connection had been closed by the upstream: send again, once, on a new one.
     t->retried_ = true;
     t->sent_ = 0;
+    t->starved_ = false;
     t->parser_ = ResponseParser();
     t->addrs_ = *addrs;
     t->next_addr_ = 0;
@@ -556,5 +575,13 @@ void H1Transfer::resume() {
 }
 
 void H1Transfer::cancel() { engine_->destroy(this); }
+
+void H1Transfer::body_more() {
+    if (!starved_ || !conn_ || deferred_) return;
+    starved_ = false;
+    starting_ = true;  // a failure is reported from the loop
+    engine_->send(this);
+    starting_ = false;
+}
 
 }  // namespace agd::upstream

@@ -51,6 +51,7 @@ public:
     void pause() override;
     void resume() override;
     void cancel() override;
+    void body_more() override;
 
 private:
     friend class H1Engine;
@@ -64,6 +65,8 @@ private:
     std::string head_;  // request line and headers
     const char* body_ = nullptr;
     size_t body_len_ = 0;
+    BodySource* source_ = nullptr;  // a streamed body (body_ unused)
+    bool starved_ = false;          // sent all the source had: waits for body_more()
     size_t sent_ = 0;  // of head_ + body
     ResponseParser parser_;
     std::string pending_;  // answer bytes read but not taken by the listener
@@ -119,6 +122,10 @@ private:
     void connected(H1Transfer* t);
     void attach(H1Transfer* t, H1Conn* c);
     void send(H1Transfer* t);
+    // The body's bytes from `at` that can go now (a source's ready ones).
+    std::string_view body_at(H1Transfer* t, size_t at);
+    // `n` bytes of the body went out.
+    void body_sent(H1Transfer* t, size_t n);
     void read_answer(H1Transfer* t);
     enum class Progress { Running, Paused, Finished };
     Progress process(H1Transfer* t, const char* data, size_t len);

@@ -100,18 +100,27 @@ void H1Engine::tls_send(H1Transfer* t) {
     while (t->sent_ < total) {
         const char* p;
         size_t len;
-        if (t->sent_ < head) {
+        bool body = t->sent_ >= head;
+        if (!body) {
             p = t->head_.data() + t->sent_;
             len = head - t->sent_;
         } else {
-            p = t->body_ + (t->sent_ - head);
-            len = total - t->sent_;
+            // A retried write may be longer (a source got more), never
+            // shorter (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, partial writes).
+            std::string_view b = body_at(t, t->sent_ - head);
+            if (b.empty()) {  // a streamed body: the rest has not arrived
+                t->starved_ = true;
+                break;
+            }
+            p = b.data();
+            len = b.size();
         }
         ERR_clear_error();
         size_t w = 0;
         int r = SSL_write_ex(c->ssl, p, len, &w);
         if (r == 1) {
             t->sent_ += w;
+            if (body) body_sent(t, w);
             continue;
         }
         int saved = errno;
