@@ -84,6 +84,10 @@ struct ServerConfig {
     std::vector<ListenAddr> listen;
     unsigned workers = 0;             // 0 = one per CPU (resolved by the daemon)
     uint64_t max_body_size = 100ull << 20;
+    // An audio upload (multipart) longer than this goes upstream as it
+    // arrives, with at most about this much of it held; 0: every body is
+    // read whole first.
+    uint64_t upload_buffer_size = 1ull << 20;
     unsigned max_json_depth = kDefaultMaxJsonDepth;  // nesting of any JSON a peer sends (16..4096)
     Millis upstream_timeout{300'000};  // max wait for upstream bytes (first byte or between chunks)
     Millis connect_timeout{10'000};

@@ -284,7 +284,7 @@ private:
     void finish_clients();
 
     // ---- value parsers (report their own errors) ------------------------
-    std::optional<uint64_t> size_value(const std::string& label, std::string_view v);
+    std::optional<uint64_t> size_value(const std::string& label, std::string_view v, bool allow_zero = false);
     std::optional<Millis> duration_value(const std::string& label, std::string_view v, bool allow_zero);
     std::optional<std::string> path_value(const std::string& label, std::string_view v);
     void listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into);
@@ -542,6 +542,7 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
     }
     static constexpr const char* kSingle[] = {"workers",
                                               "max_body_size",
+                                              "upload_buffer_size",
                                               "max_json_depth",
                                               "upstream_timeout",
                                               "connect_timeout",
@@ -555,7 +556,7 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
                                               "log_level"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
-              "unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
+              "unknown key (expected listen, workers, max_body_size, upload_buffer_size, max_json_depth, upstream_timeout, "
               "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
               "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)");
         return;
@@ -569,6 +570,8 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
         }
     } else if (key == "max_body_size") {
         if (auto n = size_value(label, v)) s.max_body_size = *n;
+    } else if (key == "upload_buffer_size") {
+        if (auto n = size_value(label, v, true)) s.upload_buffer_size = *n;
     } else if (key == "max_json_depth") {
         auto n = parse_uint(v, kMaxMaxJsonDepth);
         if (n && *n >= kMinMaxJsonDepth)
@@ -904,13 +907,13 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
 // ---------------------------------------------------------------------------
 // Values
 
-std::optional<uint64_t> Parser::size_value(const std::string& label, std::string_view v) {
+std::optional<uint64_t> Parser::size_value(const std::string& label, std::string_view v, bool allow_zero) {
     auto n = parse_size(v);
     if (!n) {
         error(line_, label, "expected a size like 100M (suffix K, M or G), got " + quote(v));
         return std::nullopt;
     }
-    if (*n == 0) {
+    if (*n == 0 && !allow_zero) {
         error(line_, label, "must be greater than 0");
         return std::nullopt;
     }

@@ -74,7 +74,9 @@ StageResult DispatchStage::on_request(RequestContext& ctx) const {
     }
     uint64_t session = router.sticky() ? session_of(ctx, model) : 0;
     ctx.exchange = std::make_unique<Exchange>(ctx, std::move(all), session);
-    ctx.pause();
+    // A streamed upload is routed while its body still arrives: the
+    // request pauses once it has all come (server.cc), not before.
+    if (ctx.body_complete) ctx.pause();
     ctx.exchange->start();
     return StageResult::Pause;
 }

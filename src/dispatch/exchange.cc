@@ -20,6 +20,7 @@
 #include "pipeline/errors.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "server/upload_stream.h"
 #include "server/worker.h"
 #include "translate/json_util.h"
 #include "translate/sse.h"
@@ -204,6 +205,8 @@ void Exchange::start() { attempt(); }
 
 void Exchange::cancel() {
     disarm_first_token_deadline();
+    waiting_token_ = false;  // a token arriving later starts nothing
+    if (token_timer_) evtimer_del(token_timer_);
     if (fetch_) fetch_->cancel();
     if (transfer_ && mode_ == Mode::Relay) settle_usage(false);
     if (transfer_) {
@@ -216,6 +219,9 @@ void Exchange::attempt() {
     const config::Config& cfg = *ctx_.snap->config;
     const Router& router = *ctx_.snap->router;
     while (true) {
+        // A streamed upload whose first bytes were dropped cannot be sent
+        // again: the last attempt's answer is the client's.
+        if (ctx_.upload && !tried_.empty() && !ctx_.upload->can_restart()) return fail_final();
         if (model_attempts_ >= static_cast<int>(cfg.routing.max_attempts)) {
             if (next_model()) continue;
             return fail_final();
@@ -612,6 +618,10 @@ size_t Exchange::on_body(const char* data, size_t len) {
         return len;
     }
     if (mode_ != Mode::Relay) return len;
+    if (ctx_.upload && !ctx_.body_complete) {  // answered before the whole upload came: held till then
+        upload_hold_ = true;
+        return kPause;
+    }
     if (ctx_.output_pending() > kHighWatermark) {
         backpressured_ = true;
         ctx_.watch_drain(kLowWatermark);
@@ -839,6 +849,18 @@ void Exchange::end_stream_with_error(std::string_view message) {
     ctx_.end_response();
 }
 
+void Exchange::on_upload_progress() {
+    if (transfer_) transfer_->body_more();
+    if (!ctx_.body_complete) return;
+    if (upload_hold_ && transfer_) {
+        upload_hold_ = false;
+        transfer_->resume();
+    } else if (upload_finish_) {
+        upload_finish_ = false;
+        finish_relay(credentials::steady_ms());
+    }
+}
+
 void Exchange::on_client_drained() {
     if (backpressured_ && transfer_) {
         backpressured_ = false;
@@ -911,8 +933,16 @@ void Exchange::on_done(upstream::Outcome outcome, std::string_view message) {
         return relay_error();
     }
 
-    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok)
+    if (mode_ == Mode::Relay && outcome == upstream::Outcome::Ok) {
+        if (ctx_.upload && !ctx_.body_complete) {
+            // A whole answer before the whole upload: relayed once the
+            // client is done sending (what it sends now is dropped).
+            upload_finish_ = true;
+            ctx_.upload->discard();
+            return;
+        }
         return translating_ ? finish_translated(now) : finish_relay(now);
+    }
 
     if (mode_ == Mode::Relay && ctx_.response_started()) {
         settle_usage(false);

@@ -69,6 +69,10 @@ public:
     void start();               // first attempt; may answer the client synchronously
     void cancel();              // the client is gone: stop the upstream transfer now
     void on_client_drained();   // the client's buffer fell below the low watermark
+    // A streamed upload (ctx.upload) got more bytes, or its last
+    // (ctx.body_complete): the transfer sends them, and an answer held
+    // until the body's end goes on.
+    void on_upload_progress();
 
     // upstream::Listener
     void on_headers(long status, upstream::HeaderList&& headers) override;
@@ -161,6 +165,11 @@ private:
     record::UsageScanner usage_{Protocol::OpenAIChat};  // of the current attempt's answer, by its wire
     sse::Framer relay_framer_;      // a relayed SSE stream: the event not yet complete (at most kMaxEvent)
     bool backpressured_ = false;
+    // A streamed upload: a 2xx answer is relayed only once the client's
+    // body has ended (its transfer is paused until then, or, complete
+    // already, finished then).
+    bool upload_hold_ = false;
+    bool upload_finish_ = false;
     bool limit_hit_ = false;        // this attempt was stopped for a limit (last_failure_ says which)
 
     bool watch_array_ = false;      // a relayed Gemini JSON-array stream

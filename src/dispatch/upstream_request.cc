@@ -9,6 +9,7 @@
 #include "dispatch/router.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "server/upload_stream.h"
 
 namespace agd::dispatch {
 namespace {
@@ -127,6 +128,13 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
     add_headers(ctx, provider, cred, ctx.header("accept"), req,
                 ctx.body.multipart ? ctx.header("content-type") : std::string_view("application/json"));
 
+    bool rename = ctx.route.protocol != Protocol::Gemini && ctx.body.has_model && upstream_model != ctx.body.model;
+    if (ctx.upload) {  // a streamed upload: read from the stream, renamed as it goes
+        req.source = ctx.upload.get();
+        req.body_len = ctx.upload->begin(rename ? std::string_view(upstream_model) : std::string_view(ctx.body.model));
+        set_transport(ctx, provider, req);
+        return false;
+    }
     req.body = ctx.body_data;
     req.body_len = ctx.body_len;
     // A Chat stream reports its usage only when asked: asked for it here when
@@ -140,7 +148,6 @@ bool build_passthrough(const RequestContext& ctx, const Provider& provider, cons
         while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) ++p;
         if (p < end && *p == '{') open = p + 1;
     }
-    bool rename = ctx.route.protocol != Protocol::Gemini && ctx.body.has_model && upstream_model != ctx.body.model;
     if (rename || open) {
         const char* data = ctx.body_data;
         owned_body.clear();

@@ -4,12 +4,22 @@
 #include "pipeline/multipart.h"
 #include "server/request_context.h"
 #include "server/snapshot.h"
+#include "server/upload_stream.h"
 #include "translate/json_util.h"
 
 namespace agd {
 
 StageResult BodyStage::on_request(RequestContext& ctx) const {
     if (!is_upstream_operation(ctx.route.op)) return StageResult::Continue;
+    // A streamed upload was scanned as it came (server/upload_stream.h).
+    if (ctx.upload) {
+        ctx.body = ctx.upload->info();
+        if (!ctx.body.has_model || ctx.body.model.empty()) {
+            ctx.fail(ErrorKind::BadRequest, "missing required form field 'model' (a non-empty string)");
+            return StageResult::Reply;
+        }
+        return StageResult::Continue;
+    }
     // An upload names its model in a form field: the multipart scan finds
     // it (no DOM: nothing translates an upload).
     if (is_upload_operation(ctx.route.op) && is_multipart_form(ctx.header("content-type"))) {

@@ -216,6 +216,7 @@ void ClientConnection::head_done(bool body_follows) {
     header_fields_ = 0;
     header_bytes_ = 0;
     phase_ = body_follows ? Phase::Body : Phase::Handling;
+    body_held_ = false;
     if (body_follows) {
         last_read_ns_ = body_start_ns_ = mono_ns();
         body_bytes_ = 0;
@@ -229,6 +230,20 @@ void ClientConnection::body_read(size_t bytes) {
     body_bytes_ += bytes;
 }
 
+void ClientConnection::hold_body(bool held) {
+    if (phase_ != Phase::Body || held == body_held_) return;
+    body_held_ = held;
+    int64_t now = mono_ns();
+    if (held) {
+        held_since_ns_ = now;
+        return;
+    }
+    // The time spent held counts neither as a gap nor against the rate.
+    body_start_ns_ += now - held_since_ns_;
+    last_read_ns_ = now;
+    arm(body_deadline());
+}
+
 int64_t ClientConnection::body_deadline() const {
     int64_t gap = last_read_ns_ + body_timeout_ns_;
     uint64_t allowance_ns = body_bytes_ / kMinBodyRate * 1'000'000'000ull;
@@ -239,6 +254,7 @@ int64_t ClientConnection::body_deadline() const {
 
 void ClientConnection::body_done() {
     phase_ = Phase::Handling;
+    body_held_ = false;
     restart_pending_ = true;
 }
 
@@ -265,8 +281,8 @@ void ClientConnection::timer_cb(int, short, void* arg) {
     self->timer_at_ns_ = 0;
     int64_t deadline = 0;
     if (self->phase_ == Phase::Head) deadline = self->head_deadline_ns_;
-    else if (self->phase_ == Phase::Body) deadline = self->body_deadline();
-    else return;  // nothing to watch now
+    else if (self->phase_ == Phase::Body && !self->body_held_) deadline = self->body_deadline();
+    else return;  // nothing to watch now (a held body is re-armed by hold_body)
     if (mono_ns() < deadline) return self->arm(deadline);
     self->expired();
 }

@@ -66,6 +66,9 @@ public:
     // and finish() answers it.
     void refuse(ErrorKind kind, std::string message);
     void body_read(size_t bytes);
+    // Reading the body stops (`held`) or goes on again: a streamed upload
+    // waits for its upstream. The body's deadlines stand still meanwhile.
+    void hold_body(bool held);
     void body_done();  // also: the parser's next drain ends the message
     void request_done();  // the request was freed: the next one is a new head
 
@@ -121,6 +124,8 @@ private:
     int64_t last_read_ns_ = 0;
     int64_t body_start_ns_ = 0;
     uint64_t body_bytes_ = 0;
+    bool body_held_ = false;
+    int64_t held_since_ns_ = 0;
     bool in_header_lines_ = false;
     unsigned header_fields_ = 0;
     size_t header_bytes_ = 0;

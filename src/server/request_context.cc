@@ -13,6 +13,7 @@
 #include "server/client_connection.h"
 #include "server/runtime.h"
 #include "server/snapshot.h"
+#include "server/upload_stream.h"
 #include "server/worker.h"
 #include "translate/json_util.h"
 
@@ -119,6 +120,7 @@ void RequestContext::reply(int status, std::string body, const char* content_typ
         pending_status_ = status;
         pending_body_ = std::move(body);
         pending_type_ = content_type;
+        if (upload) upload->discard();  // the rest of the body is read and dropped
         return;
     }
     send_now(status, std::move(body), content_type);
@@ -417,6 +419,15 @@ void RequestContext::pause() {
     c->flags |= EVHTP_CONN_FLAG_PAUSED;
     timeval stalled{kClientStalledSeconds, 0};
     bufferevent_set_timeouts(c->bev, nullptr, &stalled);
+}
+
+void RequestContext::upload_progress() {
+    if (exchange) exchange->on_upload_progress();
+}
+
+void RequestContext::refuse_upload(std::string_view message) {
+    if (exchange) exchange->cancel();
+    fail(ErrorKind::BadRequest, message);
 }
 
 void RequestContext::on_client_gone() {

@@ -29,6 +29,7 @@ namespace agd {
 
 struct Snapshot;
 class Worker;
+class UploadStream;
 namespace dispatch {
 class Exchange;
 }
@@ -100,6 +101,15 @@ public:
     // translated (Router::may_translate); the codecs decode it instead of
     // parsing the text again, and the Exchange frees it once decoded.
     std::unique_ptr<translate::JsonDoc> body_dom;
+    // A body that goes upstream while it arrives (server/upload_stream.h):
+    // body_data stays null; the Body phase runs once its model is known.
+    // Declared before `exchange`, which reads from it: it outlives it.
+    std::unique_ptr<UploadStream> upload;
+    // More of it arrived, or all of it (body_complete): the exchange sends it.
+    void upload_progress();
+    // The scan refused it: what went upstream is cut off (the provider
+    // never got the refused part) and the client gets the 400.
+    void refuse_upload(std::string_view message);
 
     // --- headers
     std::string_view header(const char* name) const;  // "" when absent

@@ -23,7 +23,10 @@
 #include "server/framing.h"
 #include "server/listen_socket.h"
 #include "server/request_context.h"
+#include "pipeline/multipart.h"
 #include "server/runtime.h"
+#include "server/snapshot.h"
+#include "server/upload_stream.h"
 #include "server/worker.h"
 
 namespace agd {
@@ -82,6 +85,49 @@ evhtp_hook as_hook(F* f) {
 
 RequestContext* ctx_of(void* arg) { return static_cast<RequestContext*>(arg); }
 
+// A streamed upload's switch (UploadStream::ReadSwitch): reading from the
+// client stops while the upstream is behind, and goes on when it catches up.
+void switch_reading(void* arg, bool on) {
+    RequestContext* ctx = ctx_of(arg);
+    if (ctx->client_gone || !ctx->req) return;
+    evhtp_connection_t* conn = evhtp_request_get_connection(ctx->req);
+    if (!conn || !conn->bev) return;
+    if (on) bufferevent_enable(conn->bev, EV_READ);
+    else bufferevent_disable(conn->bev, EV_READ);
+    if (ClientConnection* cc = ClientConnection::of(conn)) cc->hold_body(!on);
+}
+
+// An audio upload longer than server.upload_buffer_size, with a length
+// the head declares, goes upstream as it arrives (server/upload_stream.h).
+// (Image edits are read whole: a Gemini provider gets them translated.)
+void open_upload(RequestContext* ctx, uint64_t length) {
+    const config::ServerConfig& s = ctx->snap->config->server;
+    if (s.upload_buffer_size == 0 || length <= s.upload_buffer_size) return;
+    if (ctx->route.op != Operation::AudioTranscriptions && ctx->route.op != Operation::AudioTranslations) return;
+    if (!ctx->header("transfer-encoding").empty()) return;
+    std::string_view type = ctx->header("content-type");
+    if (!is_multipart_form(type)) return;
+    auto up = UploadStream::open(type, length, static_cast<size_t>(s.upload_buffer_size), &switch_reading, ctx);
+    if (!up) return ctx->fail(ErrorKind::BadRequest, up.error().message);
+    ctx->upload = std::move(up.value());
+}
+
+// The next bytes of a streamed upload: checked, routed once the model is
+// known, handed to the upstream transfer.
+void feed_upload(RequestContext* ctx, evbuffer* buf) {
+    size_t len = evbuffer_get_length(buf);
+    // One read's bytes, in one chunk of libevhtp's scratch buffer.
+    const char* data = reinterpret_cast<const char*>(evbuffer_pullup(buf, -1));
+    Status st = ctx->upload->take(data, len);
+    evbuffer_drain(buf, len);
+    if (!st) return ctx->refuse_upload(st.error().message);
+    if (ctx->exchange) return ctx->upload_progress();
+    if (ctx->upload->model_known()) {
+        StageResult r = ctx->snap->chain.run(Phase::Body, *ctx);
+        if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
+    }
+}
+
 evhtp_res on_read(evhtp_request_t* req, evbuffer* buf, void* arg) {
     RequestContext* ctx = ctx_of(arg);
     size_t len = evbuffer_get_length(buf);
@@ -94,6 +140,7 @@ evhtp_res on_read(evhtp_request_t* req, evbuffer* buf, void* arg) {
     }
     // A refused request's body is read and dropped, never kept in memory.
     if (ctx->has_reply()) evbuffer_drain(buf, len);
+    else if (ctx->upload) feed_upload(ctx, buf);
     return EVHTP_RES_OK;
 }
 
@@ -193,6 +240,7 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     }
     cc->head_done(length > 0 || !ctx->header("transfer-encoding").empty());
     if (!ctx->has_reply()) ctx->snap->chain.run(Phase::Headers, *ctx);
+    if (!ctx->has_reply()) open_upload(ctx, length);
     if (ctx->client_text.empty()) ctx->client_text = ctx->peer_is_ip ? ctx->peer.str() : "unix";
 
     // We answer 100-continue ourselves: "go on" for requests we will read, the
@@ -211,11 +259,23 @@ evhtp_res on_headers(evhtp_request_t* req, evhtp_headers_t*, void* arg) {
     return EVHTP_RES_OK;
 }
 
+// A streamed upload's body has ended: its scan's last word, then the
+// upstream gets the last bytes (or, if the model never came, the Body
+// phase says what is missing).
+void end_upload(RequestContext* ctx) {
+    Status st = ctx->upload->finish();
+    if (!st) return ctx->refuse_upload(st.error().message);
+    if (ctx->exchange) return ctx->upload_progress();
+    StageResult r = ctx->snap->chain.run(Phase::Body, *ctx);
+    if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
+}
+
 void serve(RequestContext* ctx, evhtp_request_t* req) {
     if (ctx->has_reply()) {
         ctx->flush_pending_reply();
         return;
     }
+    if (ctx->upload) return end_upload(ctx);
     size_t len = evbuffer_get_length(req->buffer_in);
     evbuffer_add(req->buffer_in, "", 1);  // NUL-terminate for the JSON scanner
     ctx->body_data = reinterpret_cast<const char*>(evbuffer_pullup(req->buffer_in, -1));

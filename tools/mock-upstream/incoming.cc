@@ -4,6 +4,8 @@
 
 #include <cctype>
 
+#include "worker.h"
+
 namespace mock {
 namespace {
 
@@ -100,10 +102,21 @@ const std::string* find_header(const RecordedRequest& in, std::string_view name)
     return nullptr;
 }
 
+namespace {
+
+// Counts body bytes as they arrive; libevhtp keeps them in buffer_in.
+evhtp_res on_body_read(evhtp_request_t*, evbuffer* buf, void*) {
+    stats().body_bytes.fetch_add(evbuffer_get_length(buf));
+    return EVHTP_RES_OK;
+}
+
+}  // namespace
+
 evhtp_res on_request_headers(evhtp_request_t* req, evhtp_headers_t*, void*) {
     if (req->uri != nullptr && req->uri->query == nullptr) {
         req->uri->query = evhtp_kvs_new();
     }
+    evhtp_request_set_hook(req, evhtp_hook_on_read, as_hook(&on_body_read), nullptr);
     return EVHTP_RES_OK;
 }
 

@@ -89,6 +89,7 @@ std::string stats_json() {
         .ki("streams_cancelled", static_cast<int64_t>(cancelled))
         .ki("active_streams", static_cast<int64_t>(started > ended ? started - ended : 0))
         .ki("connections", static_cast<int64_t>(s.connections.load()))
+        .ki("body_bytes", static_cast<int64_t>(s.body_bytes.load()))
         .end();
     return j.take();
 }
@@ -99,6 +100,7 @@ void reset_stats() {
     uint64_t cancelled = s.streams_cancelled.exchange(0);
     s.requests.store(0);
     s.connections.store(0);
+    s.body_bytes.store(0);
     // Keep the streams still running counted as started (and active).
     s.streams_started.fetch_sub(completed + cancelled);
 }

@@ -32,6 +32,9 @@ struct Stats {
     std::atomic<uint64_t> streams_completed{0};
     std::atomic<uint64_t> streams_cancelled{0};
     std::atomic<uint64_t> connections{0};  // TCP connections accepted
+    // Request body bytes read so far, counted as they arrive (a test sees
+    // an upload reach the mock before the client has sent all of it).
+    std::atomic<uint64_t> body_bytes{0};
 };
 
 Stats& stats();

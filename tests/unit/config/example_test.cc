@@ -87,6 +87,7 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.server.listen[0].text == "127.0.0.1:8045");
     CHECK(c.server.workers == defaults.server.workers);
     CHECK(c.server.max_body_size == defaults.server.max_body_size);
+    CHECK(c.server.upload_buffer_size == defaults.server.upload_buffer_size);
     CHECK(c.server.upstream_timeout == defaults.server.upstream_timeout);
     CHECK(c.server.connect_timeout == defaults.server.connect_timeout);
     CHECK(c.server.shutdown_timeout == defaults.server.shutdown_timeout);

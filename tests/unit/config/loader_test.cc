@@ -73,6 +73,7 @@ TEST_CASE("config loader: empty file gives all defaults") {
     CHECK(c.server.listen[0].loopback);
     CHECK(c.server.workers == 0);
     CHECK(c.server.max_body_size == 100ull << 20);
+    CHECK(c.server.upload_buffer_size == 1ull << 20);
     CHECK(c.server.upstream_timeout == 300s);
     CHECK(c.server.connect_timeout == 10s);
     CHECK(c.server.shutdown_timeout == 30s);
@@ -104,6 +105,7 @@ TEST_CASE("config loader: every key of every section") {
         "listen = unix:/run/agd.sock\n"
         "workers = 4\n"
         "max_body_size = 64K\n"
+        "upload_buffer_size = 256K\n"
         "upstream_timeout = 2m\n"
         "connect_timeout = 1500ms\n"
         "shutdown_timeout = 0s\n"
@@ -175,6 +177,7 @@ TEST_CASE("config loader: every key of every section") {
     CHECK(c.server.listen[4].loopback);
     CHECK(c.server.workers == 4);
     CHECK(c.server.max_body_size == 64u * 1024);
+    CHECK(c.server.upload_buffer_size == 256u * 1024);
     CHECK(c.server.upstream_timeout == 120s);
     CHECK(c.server.connect_timeout == 1500ms);
     CHECK(c.server.shutdown_timeout == 0ms);
@@ -206,7 +209,7 @@ TEST_CASE("config loader: every key of every section") {
     REQUIRE(c.providers.size() == 3);
     const ProviderConfig& oa = c.providers[0];
     CHECK(oa.name == "oa");
-    CHECK(oa.line == 39);
+    CHECK(oa.line == 40);
     CHECK(oa.type == ProviderType::OpenAI);
     CHECK(oa.api == OpenAIApi::Responses);
     CHECK(oa.base_url == "https://example.test/v1");  // trailing '/' stripped
@@ -334,7 +337,7 @@ TEST_CASE("config loader: structural errors") {
                 "model.NAME or rule.NAME)"));
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
-             "server.wrokers: unknown key (expected listen, workers, max_body_size, max_json_depth, upstream_timeout, "
+             "server.wrokers: unknown key (expected listen, workers, max_body_size, upload_buffer_size, max_json_depth, upstream_timeout, "
              "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
              "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
@@ -374,7 +377,7 @@ TEST_CASE("config loader: non-repeatable keys set twice") {
     CHECK(only_error(kProvider + "type = gemini\n") ==
           at(5, "provider.openai.type: already set on line 2 (only lists may repeat a key)"));
     // A list key repeated is fine; each non-repeatable key is checked.
-    for (const char* key : {"max_body_size = 1M", "max_json_depth = 64", "upstream_timeout = 1s", "connect_timeout = 1s",
+    for (const char* key : {"max_body_size = 1M", "upload_buffer_size = 1M", "max_json_depth = 64", "upstream_timeout = 1s", "connect_timeout = 1s",
                             "shutdown_timeout = 1s", "pid_file = /a", "control_socket = /a", "log_level = info"}) {
         LoadResult r = load(std::string("[server]\n") + key + "\n" + key + "\n");
         CHECK(r.errors.size() == 1);
@@ -403,6 +406,12 @@ TEST_CASE("config loader: server value errors") {
     CHECK(only_error("[server]\nmax_body_size = -1M\n") ==
           at(2, "server.max_body_size: expected a size like 100M (suffix K, M or G), got \"-1M\""));
     CHECK(only_error("[server]\nmax_body_size = 0\n") == at(2, "server.max_body_size: must be greater than 0"));
+    // 0 turns streamed uploads off.
+    LoadResult off = load("[server]\nupload_buffer_size = 0\n");
+    REQUIRE(off.ok());
+    CHECK(off.config->server.upload_buffer_size == 0);
+    CHECK(only_error("[server]\nupload_buffer_size = big\n") ==
+          at(2, "server.upload_buffer_size: expected a size like 100M (suffix K, M or G), got \"big\""));
     CHECK(only_error("[server]\nmax_body_size = 99999999999999999999G\n") ==
           at(2, "server.max_body_size: expected a size like 100M (suffix K, M or G), got \"99999999999999999999G\""));
     CHECK(only_error("[server]\nworkers = 257\n") ==
