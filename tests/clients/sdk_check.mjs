@@ -1,6 +1,9 @@
 // The official SDKs against a running antigravityd whose providers point at
 // agd-mock-upstream (see test_sdks.py). Usage: node sdk_check.mjs BASE_URL
 // Every check prints one line; the exit status is the number of failures.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
@@ -116,6 +119,40 @@ await check("anthropic: unknown model is a NotFoundError", () =>
   throws(() => an.messages.create({ model: "nope", max_tokens: 8, messages: [{ role: "user", content: "hi" }] }), (e) => e instanceof Anthropic.NotFoundError, "404"));
 await check("openai: bad request body is a BadRequestError", () =>
   throws(() => oa.chat.completions.create({ messages: [] }), (e) => e instanceof OpenAI.BadRequestError, "400"));
+
+// Embeddings, images and audio (OpenAI providers; Gemini embeddings).
+await check("openai embeddings", async () => {
+  const e = await oa.embeddings.create({ model: "text-embedding-3-small", input: ["one", "two"] });
+  eq(e.data.length, 2);
+  eq(e.data[0].embedding.length > 0 && typeof e.data[0].embedding[0], "number");
+});
+await check("gemini embedContent", async () => {
+  const r = await gg.models.embedContent({ model: "gemini-embedding-001", contents: "hello" });
+  eq(r.embeddings.length, 1);
+  eq(r.embeddings[0].values.length > 0, true);
+});
+await check("openai image generation", async () => {
+  const r = await oa.images.generate({ model: "gpt-image-1", prompt: "a red cube" });
+  eq(r.data.length, 1);
+  eq(Buffer.from(r.data[0].b64_json, "base64").subarray(1, 4).toString(), "PNG");
+});
+for (const size of [2048, 3 << 20]) {  // the larger goes upstream while it is sent (server.upload_buffer_size)
+  await check(`openai transcription of a ${size}-byte file`, async () => {
+    const name = `agd-sdk-${process.pid}-${size}.wav`;
+    const file = path.join(os.tmpdir(), name);
+    fs.writeFileSync(file, Buffer.alloc(size, 0x52));
+    try {
+      const t = await oa.audio.transcriptions.create({ file: fs.createReadStream(file), model: "whisper-1" });
+      eq(t.text, `mock transcript of ${name} (${size} bytes)`);
+    } finally {
+      fs.unlinkSync(file);
+    }
+  });
+}
+await check("openai speech", async () => {
+  const r = await oa.audio.speech.create({ model: "tts-1", voice: "alloy", input: "hello" });
+  eq(Buffer.from(await r.arrayBuffer()).subarray(0, 3).toString(), "ID3");
+});
 
 console.log(`${failures === 0 ? "all" : failures} SDK check(s) ${failures === 0 ? "passed" : "failed"}`);
 process.exit(failures);

@@ -47,7 +47,7 @@ class SdkTests(unittest.TestCase):
 
     def test_official_sdks_through_the_gateway(self):
         self.run_script("sdk_check.mjs", lambda mock: [
-            ("openai", harness.openai_provider(mock, ["ko"], "gpt-*, sdk-fast=gpt-fast")),
+            ("openai", harness.openai_provider(mock, ["ko"], "gpt-*, sdk-fast=gpt-fast, text-embedding-*, whisper-*, tts-*")),
             ("responses", harness.openai_provider(mock, ["kr"], "gpt-*", api="responses")),
             ("anthropic", harness.anthropic_provider(mock, ["ka"], "claude-*")),
             ("gemini", harness.gemini_provider(mock, ["kg"], "gemini-*")),
