@@ -7,7 +7,7 @@
 //
 // Memory: until the model is known every byte is held (within
 // server.max_body_size: a client that sends its file before the model, as
-// the Node SDK does, is held whole, as a buffered body would be); from
+// curl -F does in that order, is held whole, as a buffered body would be); from
 // then on what was sent is dropped and reading from the client stops while
 // `buffer` bytes wait unsent (the upstream is slower than the client), so a
 // 100 MB upload costs about `buffer` of memory.
