@@ -434,6 +434,12 @@ void Exchange::note_served_model() {
 // Starts the current attempt's transfer. False when it could not start (the
 // caller picks again); true when it runs or the client was answered.
 bool Exchange::launch(const std::string& upstream_model) {
+    // A streamed upload sent again (an OAuth2 retry on the same credential)
+    // needs its first bytes: gone, the last answer is the client's.
+    if (ctx_.upload && !ctx_.upload->can_restart()) {
+        fail_final();
+        return true;
+    }
     if (cred_->oauth) {
         if (cred_->oauth->access(credentials::wall_ms()).empty()) {
             wait_for_token(upstream_model, 0);

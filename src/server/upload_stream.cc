@@ -33,6 +33,8 @@ Status UploadStream::take(const char* data, size_t len) {
 }
 
 Status UploadStream::finish() {
+    ended_ = true;
+    switch_reading();  // the client's next request is read as usual
     if (discard_) return {};
     return scan_.advance(held_, base_, true);
 }
@@ -91,7 +93,7 @@ void UploadStream::drop_sent() {
 bool UploadStream::wants_input() const {
     // Until the model is known the request cannot go anywhere: the body is
     // read (within server.max_body_size, like any body).
-    return discard_ || !scan_.model_known() || received_ - cursor_ < buffer_;
+    return ended_ || discard_ || !scan_.model_known() || received_ - cursor_ < buffer_;
 }
 
 void UploadStream::switch_reading() {

@@ -78,6 +78,7 @@ private:
     void* arg_;
     bool reading_on_ = true;
     bool discard_ = false;
+    bool ended_ = false;     // the whole body came: reading is no longer this stream's
     std::string held_;       // the body's bytes from base_ on
     uint64_t base_ = 0;
     uint64_t received_ = 0;
