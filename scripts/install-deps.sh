@@ -5,6 +5,8 @@
 #
 # Usage: scripts/install-deps.sh [EXTRA-PACKAGE...]   (extra packages, e.g.
 #        the benchmark's tools, are installed the same way)
+#        scripts/install-deps.sh --only PACKAGE...      (those alone, e.g.
+#        scripts/package.sh's packaging tools)
 #
 # Environment: AGD_APT_MAX_AGE  refresh the package lists with apt-get update
 #                               when they are older than this many seconds
@@ -39,6 +41,8 @@ packages=(
     # The openssl tool: the TLS tests and benchmark make their own CA with it.
     openssl
     man-db
+    # mandoc -Tlint checks the man pages (tests/lint).
+    mandoc
     # The fuzz targets (tests/fuzz, scripts/test.sh): clang and its libFuzzer
     # and sanitizer runtimes.
     clang
@@ -52,11 +56,18 @@ packages=(
     prometheus
 )
 
+if [[ ${1:-} == --only ]]; then
+    shift
+    packages=()
+    only=1
+else
+    only=0
+fi
 packages+=("$@")
 
 # The SDK tests (tests/clients) run the official JavaScript SDKs: Node.js and
 # npm, from Debian unless the machine already has them.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+if ((!only)) && { ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; }; then
     packages+=(nodejs npm)
 fi
 
