@@ -2,10 +2,13 @@
 // is, and again with every "#key = value" line and "#[section]" header
 // uncommented (so each key it shows is spelled and valued correctly).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "config/loader.h"
@@ -78,6 +81,31 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     std::string text = read_all(path);
     std::string all = uncomment(text);
     CHECK(all != text);
+    // The files the example names (a CA, an OAuth2 client secret and
+    // refresh token) are made here, where the loader can read them.
+    fs::path files = fs::temp_directory_path() / ("agd-example-" + std::to_string(::getpid()));
+    fs::create_directories(files);
+    struct Cleanup {
+        fs::path p;
+        ~Cleanup() {
+            std::error_code ec;
+            fs::remove_all(p, ec);
+        }
+    } cleanup{files};
+    for (auto [shown, content] : {std::pair<std::string, std::string>{"/etc/antigravityd/upstream-ca.pem", ""},
+                                  {"/etc/antigravityd/oauth-client-secret", "client-secret-example\n"},
+                                  {"/var/lib/antigravityd/oauth-account-1.json",
+                                   "{\"refresh_token\": \"rt-example-0000\"}\n"}}) {
+        REQUIRE_MESSAGE(all.find(shown) != std::string::npos, shown);
+        fs::path made = files / fs::path(shown).filename();
+        if (content.empty()) {
+            fs::copy_file("/etc/ssl/certs/ca-certificates.crt", made);  // some PEM certificates
+        } else {
+            std::ofstream(made) << content;
+        }
+        fs::permissions(made, fs::perms::owner_read | fs::perms::owner_write);
+        for (size_t at; (at = all.find(shown)) != std::string::npos;) all.replace(at, shown.size(), made.string());
+    }
     LoadResult full = load_string(all, "uncommented");
     INFO(joined(full.errors));
     REQUIRE(full.ok());
@@ -110,8 +138,9 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.routing.breaker_failures == defaults.routing.breaker_failures);
     CHECK(c.routing.breaker_cooldown == defaults.routing.breaker_cooldown);
 
-    // One provider of each type, with the default base_url written out.
-    REQUIRE(c.providers.size() == 3);
+    // One provider of each type, with the default base_url written out,
+    // and one with OAuth2 tokens.
+    REQUIRE(c.providers.size() == 4);
     CHECK(c.providers[0].type == ProviderType::OpenAI);
     CHECK(c.providers[0].base_url == "https://api.openai.com/v1");
     CHECK(c.providers[1].type == ProviderType::Anthropic);
@@ -119,6 +148,10 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.providers[2].type == ProviderType::Gemini);
     CHECK(c.providers[2].base_url == "https://generativelanguage.googleapis.com");
     CHECK_FALSE(c.providers[2].proxy.empty());
+    CHECK(c.providers[0].http_client == HttpClient::Auto);
+    CHECK(c.providers[3].name == "oauth");
+    CHECK(c.providers[3].auth == ProviderAuth::OAuth2);
+    CHECK(c.providers[3].token_files.size() == 1);
 
     // The log and metrics sections show the defaults; one client with every limit.
     CHECK(c.log.database == defaults.log.database);
