@@ -33,6 +33,7 @@ constexpr auto kStatusTimeout = 10s;
 constexpr auto kReloadTimeout = 60s;
 constexpr auto kStopAnswerTimeout = 10s;
 constexpr auto kStopGrace = 10s;  // on top of server.shutdown_timeout
+constexpr int kStatusNotRunning = 3;  // LSB init-script status: the program is not running
 
 struct CommandInfo {
     std::string_view name;
@@ -113,7 +114,12 @@ int cmd_reload(const CliOptions& opts) {
 int cmd_status(const CliOptions& opts) {
     auto settings = client_settings(opts);
     auto answer = control_call(settings.control_socket, "status", kStatusTimeout, opts.config_path);
-    if (!answer) return fail(answer.error());
+    if (!answer) {
+        // No daemon answers: LSB's "program is not running" (3), what
+        // init scripts and monitoring expect of a status command.
+        int code = fail(answer.error());
+        return code == EX_UNAVAILABLE ? kStatusNotRunning : code;
+    }
     return emit(status_outcome(*answer, opts.json));
 }
 
@@ -443,10 +449,13 @@ std::string usage_text() {
         "names (read-only, whether the daemon runs or not).\n"
         "\n"
         "Exit status: 0 success; 1 failure (invalid configuration, failed reload);\n"
-        "64 usage error; 65 not a request store (or a damaged one); 66 no request\n"
-        "store; 69 daemon not reachable; 74 cannot write the output; 75 timed out or\n"
-        "daemon busy; 76 malformed answer; 77 permission denied; 78 configuration\n"
-        "error at start-up, or the request store is off.\n",
+        "3 status: no daemon runs; 64 usage error; 65 not a request store (or a\n"
+        "damaged one); 66 no request store; 69 daemon not reachable, or run: an\n"
+        "address in use; 73 run: the PID file cannot be created; 74 cannot write\n"
+        "the output; 75 timed out or daemon busy, or run: another instance holds\n"
+        "the PID file; 76 malformed answer; 77 permission denied (run: a port it\n"
+        "may not bind); 78 configuration error at start-up, or the request store\n"
+        "is off.\n",
         kDefaultConfigPath);
 }
 

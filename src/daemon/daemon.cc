@@ -150,7 +150,9 @@ int Daemon::run(std::optional<Detach>& detach) {
     std::optional<PidFile> pidfile;
     if (!pid_path.empty()) {
         auto pf = PidFile::acquire(pid_path);
-        if (!pf) return fail(EX_TEMPFAIL, pf.error().message);
+        // Another instance holding the lock may go away (75, retried);
+        // a PID file that cannot be created will not (73).
+        if (!pf) return fail(pf.error().code == EX_CANTCREAT ? EX_CANTCREAT : EX_TEMPFAIL, pf.error().message);
         pidfile.emplace(std::move(pf.value()));
     }
 
@@ -181,7 +183,11 @@ int Daemon::run(std::optional<Detach>& detach) {
         runtime_.hook().add(metrics_.get());
     }
     server_ = std::make_unique<Server>(runtime_);
-    if (Status s = server_->bind(cfg.server.listen); !s) return fail(EX_UNAVAILABLE, s.error().message);
+    // A port the daemon may not bind (below 1024 without the capability)
+    // stays refused (77); one in use may be freed (69).
+    if (Status s = server_->bind(cfg.server.listen); !s)
+        return fail(s.error().code == EX_NOPERM || s.error().code == EX_CONFIG ? s.error().code : EX_UNAVAILABLE,
+                    s.error().message);
     if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
     if (metrics_) {
         if (Status s = start_metrics(cfg); !s) return fail(EX_UNAVAILABLE, s.error().message);

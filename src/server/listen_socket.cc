@@ -20,6 +20,11 @@ std::string sockerr(const char* what, const std::string& addr) {
     return std::string(what) + " " + addr + ": " + strerror(errno);
 }
 
+// A bind(2) failure's exit status: permission (a port below 1024 without
+// CAP_NET_BIND_SERVICE, a unix socket's directory) is EX_NOPERM, which no
+// restart fixes; the rest (an address in use) EX_UNAVAILABLE.
+int bind_failure(int err) { return err == EACCES || err == EPERM ? 77 : 69; }
+
 }  // namespace
 
 Result<ListenSocket> open_listen_socket(const config::ListenAddr& a, int backlog) {
@@ -45,7 +50,7 @@ Result<ListenSocket> open_listen_socket(const config::ListenAddr& a, int backlog
             unlink(a.path.c_str());
         }
         if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0) {
-            R r = R::fail(71, sockerr("cannot bind", a.text));
+            R r = R::fail(bind_failure(errno), sockerr("cannot bind", a.text));
             close(fd);
             return r;
         }
@@ -76,7 +81,7 @@ Result<ListenSocket> open_listen_socket(const config::ListenAddr& a, int backlog
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-            R r = R::fail(71, sockerr("cannot bind", a.text));
+            R r = R::fail(bind_failure(errno), sockerr("cannot bind", a.text));
             close(fd);
             return r;
         }

@@ -8,9 +8,11 @@ configuration), the PID-file lock, status/stop on the control socket,
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import harness
@@ -97,6 +99,30 @@ class LifecycleTests(AgdTestCase):
         self.assertEqual(d.wait_exit(), 78, d.log())
         self.assertRegex(d.log(), r"broken\.conf:3: server\.workers")
         self.assertFalse(any(m.get("READY") == "1" for m in d.notify.messages))
+
+    def test_permanent_start_failures_have_their_own_status(self):
+        # The unit's RestartPreventExitStatus lists these: no restart loop.
+        # A PID file that cannot be created: 73.
+        r = self.run_cli("run", "-c", self.write_config(self.cfg(server={"pid_file": "/proc/1/agd.pid"}),
+                                                        "pid.conf"))
+        self.assertEqual(r.returncode, 73, r)
+        self.assertIn("PID file /proc/1/agd.pid", r.stderr)
+        # A port below 1024 the daemon's user may not bind: 77 (as an
+        # unprivileged user: root may bind it).
+        home = tempfile.mkdtemp(prefix="agd-nobody-")
+        self.addCleanup(shutil.rmtree, home, True)
+        os.chmod(home, 0o777)
+        cfg = build_config(home, listen="127.0.0.1:1", providers=[("oa", openai_provider(self.mock, [K1], "gpt-*"))])
+        path = os.path.join(home, "low.conf")
+        with open(path, "w") as f:
+            f.write(cfg)
+        os.chmod(path, 0o644)
+        cmd = [AGD_BIN, "run", "-c", path]
+        if os.geteuid() == 0:
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + cmd
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=t(60), cwd=home)
+        self.assertEqual(r.returncode, 77, r)
+        self.assertIn("cannot bind 127.0.0.1:1: Permission denied", r.stderr)
 
     def test_ready_notification_and_status(self):
         d = self.start_daemon(self.cfg())
@@ -282,10 +308,11 @@ class LifecycleTests(AgdTestCase):
 
     def test_control_commands_without_a_daemon(self):
         path = self.write_config(self.cfg(), "nodaemon.conf")
-        for cmd in ("status", "reload", "stop"):
+        # status: LSB's "not running" (3); the others: unreachable (69).
+        for cmd, code in (("status", 3), ("reload", 69), ("stop", 69)):
             with self.subTest(cmd=cmd):
                 r = self.run_cli(cmd, "-c", path)
-                self.assertEqual(r.returncode, 69, r)
+                self.assertEqual(r.returncode, code, r)
 
     # -- stopping --------------------------------------------------------------------------
 
