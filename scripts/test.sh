@@ -6,16 +6,21 @@
 # CLI run printed a sanitizer report, tests/tsan.supp lists the few reports
 # outside our code). Then, when clang++ is installed, builds the libFuzzer
 # targets of tests/fuzz in ./build-fuzz and runs each briefly from its seed
-# corpus (one test per target). Ends with one summary line "N passed, N
+# corpus (one test per target). Then, as root with time left, builds the
+# Debian package (scripts/package.sh) and installs, upgrades, removes and
+# purges it on this machine (tests/package). Ends with one summary line "N passed, N
 # failed" (and ", N skipped" when some were) counted from each build's
 # meson-logs/testlog.json and the fuzz runs, and exits non-zero if anything
 # failed.
 #
-#   scripts/test.sh [--no-asan] [--no-tsan] [--no-fuzz] [-- MESON_TEST_ARGS...]
+#   scripts/test.sh [--no-asan] [--no-tsan] [--no-fuzz] [--no-package] [-- MESON_TEST_ARGS...]
 #
 #   --no-asan          skip the ASan+UBSan build (or set AGD_NO_ASAN=1)
 #   --no-tsan          skip the ThreadSanitizer build (or set AGD_NO_TSAN=1)
 #   --no-fuzz          skip the fuzz targets (or set AGD_NO_FUZZ=1)
+#   --no-package       skip the Debian package (or set AGD_NO_PACKAGE=1); it
+#                      also needs root and runs only with 20 minutes of the
+#                      time budget left
 #   MESON_TEST_ARGS    passed to `meson test`, e.g. `-- unit` for one suite
 #                      (the fuzz targets are then skipped too)
 #
@@ -39,12 +44,15 @@ tsan=1
 [[ ${AGD_NO_TSAN:-0} == 1 ]] && tsan=0
 fuzz=1
 [[ ${AGD_NO_FUZZ:-0} == 1 ]] && fuzz=0
+package=1
+[[ ${AGD_NO_PACKAGE:-0} == 1 ]] && package=0
 test_args=()
 while (($# > 0)); do
     case $1 in
         --no-asan) asan=0 ;;
         --no-tsan) tsan=0 ;;
         --no-fuzz) fuzz=0 ;;
+        --no-package) package=0 ;;
         -h | --help) usage; exit 0 ;;
         --) shift; test_args=("$@"); break ;;
         *) printf 'test.sh: unknown argument %s\n\n' "$1" >&2; usage >&2; exit 64 ;;
@@ -248,6 +256,44 @@ elif ((fuzz)); then
     banner "fuzz targets skipped: clang++ is not installed (scripts/install-deps.sh installs it)"
 else
     banner "fuzz targets skipped (--no-fuzz / AGD_NO_FUZZ=1)"
+fi
+
+# The Debian package: built from what git tracks (unit tests skipped: the
+# builds above ran them), checked by lintian, then installed, started as its
+# user, upgraded, removed and purged here. It changes the machine, so it runs
+# only as root, and only when the budget leaves it room (it takes about 8
+# minutes on 2 cores).
+package_phase() {
+    local rc=0
+    set_limit
+    run_phase "package: build and lintian" "${limit[@]}" bash scripts/package.sh --no-check || rc=$?
+    if ((rc == 0)); then
+        set_limit
+        run_phase "package: install, upgrade, remove, purge" "${limit[@]}" env AGD_PACKAGE_TEST=1 \
+            python3 -B tests/package/test_package.py </dev/null || rc=$?
+    fi
+    if ((rc == 0)); then
+        results+=("package: 1 ok, 0 not ok, 0 skipped")
+        passed=$((passed + 1))
+    else
+        results+=("package: 0 ok, 1 not ok, 0 skipped (exit $rc)")
+        failed=$((failed + 1))
+    fi
+}
+
+if ((package && ${#test_args[@]} == 0)); then
+    left=$(awk -v a="$total_start" -v b="$(now)" -v t="$budget" 'BEGIN { printf "%d", t - (b - a) }')
+    if ((EUID != 0)); then
+        banner "Debian package skipped: it installs a package, as root only"
+    elif ((budget > 0 && left < 1200)); then
+        banner "Debian package skipped: ${left}s of AGD_TIME_BUDGET left, it needs about 1200"
+    else
+        package_phase
+    fi
+elif ((package)); then
+    banner "Debian package skipped (meson test arguments given)"
+else
+    banner "Debian package skipped (--no-package / AGD_NO_PACKAGE=1)"
 fi
 
 banner "summary"
