@@ -217,8 +217,10 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
         inv.command = Command::Version;
         return inv;
     }
+    // -t: check-config, as nginx -t and sshd -t say it.
+    std::string_view wanted = first == "-t" ? std::string_view("check-config") : first;
     for (const auto& c : kCommands)
-        if (c.name == first) info = &c;
+        if (c.name == wanted) info = &c;
     if (info == nullptr) {
         if (!first.empty() && first[0] == '-') return usage_error(fmt::format("a command must come first, not '{}'", first));
         return usage_error(fmt::format("unknown command '{}'", first));
@@ -389,7 +391,7 @@ std::string usage_text() {
         "Commands:\n"
         "  run [-c FILE] [--daemon] [--pid-file PATH]\n"
         "                        run the daemon (in the foreground unless --daemon)\n"
-        "  check-config [-c FILE]\n"
+        "  check-config [-c FILE]      (also: -t [-c FILE])\n"
         "                        check the configuration file, print every problem\n"
         "  reload [-c FILE]      make the running daemon load its configuration again\n"
         "  status [-c FILE] [--json]\n"

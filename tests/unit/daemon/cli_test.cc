@@ -54,6 +54,12 @@ TEST_CASE("cli: commands and their options") {
     CHECK(eq->options.config_path == "/b.conf");
     CHECK(eq->options.pid_file == "/p.pid");
 
+    auto t = parse({"-t", "-c", "/t.conf"});  // nginx -t
+    REQUIRE(t);
+    CHECK(t->command == Command::CheckConfig);
+    CHECK(t->options.config_path == "/t.conf");
+    CHECK_FALSE(parse({"-t", "--daemon"}));
+
     auto long_sep = parse({"check-config", "--config", "/c.conf"});
     REQUIRE(long_sep);
     CHECK(long_sep->command == Command::CheckConfig);
