@@ -15,6 +15,7 @@
 //   - hands over a line longer than inih's buffer as "name=\x01" and keeps
 //     the full value aside for the handler.
 #include "config/loader.h"
+#include "config/key_file.h"
 #include "config/rules.h"
 
 #include <fcntl.h>
@@ -295,6 +296,9 @@ private:
     template <class F>
     void each_model(const std::string& label, std::string_view v, F&& f);
     void secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into);
+    // key_file = PATH (config/key_file.h): add(key) for each key the file holds.
+    template <class F>
+    void key_file_value(const std::string& label, std::string_view v, F&& add);
 
     template <class E>
     std::optional<E> enum_value(const std::string& label, std::string_view v,
@@ -623,10 +627,14 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
 
 void Parser::auth_key(const std::string& label, std::string_view key, std::string_view v) {
     AuthConfig& a = cfg_.auth;
-    if (key == "key") {
-        size_t before = a.keys.size();
-        secret_value(label, v, a.keys);
-        if (a.keys.size() > before) auth_key_lines_.push_back(line_);
+    if (key == "key" || key == "key_file") {
+        auto add = [&](std::string_view k) {
+            size_t before = a.keys.size();
+            secret_value(label, k, a.keys);
+            if (a.keys.size() > before) auth_key_lines_.push_back(line_);
+        };
+        if (key == "key") add(v);
+        else key_file_value(label, v, add);
     } else if (key == "mode") {
         if (!once(auth_seen_, label, key)) return;
         mode_line_ = line_;
@@ -645,7 +653,7 @@ void Parser::auth_key(const std::string& label, std::string_view key, std::strin
         if (looks_like_placeholder(v)) warning(line_, label, "looks like a placeholder, not a real password");
         a.admin_password = std::string(v);
     } else {
-        error(line_, label, "unknown key (expected mode, key or admin_password)");
+        error(line_, label, "unknown key (expected mode, key, key_file or admin_password)");
     }
 }
 
@@ -722,6 +730,10 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
         provider_key_value(p, label, v);
         return;
     }
+    if (key == "key_file") {  // its lines as `key =` values (weight=N included)
+        key_file_value(label, v, [&](std::string_view k) { provider_key_value(p, label, k); });
+        return;
+    }
     if (key == "models") {
         models_value(p, label, v);
         return;
@@ -767,7 +779,7 @@ void Parser::provider_key(ProviderState& p, const std::string& label, std::strin
         key != "client_secret_file" && key != "scope" && key != "auth_header" && key != "refresh_lead" &&
         key != "ca_file") {
         error(line_, label,
-              "unknown key (expected type, api, base_url, key, models, proxy, http_client, weight, priority, auth, "
+              "unknown key (expected type, api, base_url, key, key_file, models, proxy, http_client, weight, priority, auth, "
               "token_url, client_id, client_secret_file, scope, token_file, auth_header, extra_header, "
               "refresh_lead or ca_file)");
         return;
@@ -1070,6 +1082,25 @@ void Parser::provider_key_value(ProviderState& p, const std::string& label, std:
     if (weight != 0 && p.weight_line == 0) p.weight_line = line_;
 }
 
+template <class F>
+void Parser::key_file_value(const std::string& label, std::string_view v, F&& add) {
+    if (v.empty() || has_ctl(v)) {
+        error(line_, label, "expected the path of a file of keys, one per line");
+        return;
+    }
+    std::string path = key_file_path(v, file_);
+    auto keys = read_key_file(path);
+    if (!keys) {
+        error(line_, label, keys.error().message);
+        return;
+    }
+    if (keys->empty()) {
+        error(line_, label, path + " holds no key");
+        return;
+    }
+    for (const std::string& k : *keys) add(std::string_view(k));
+}
+
 void Parser::secret_value(const std::string& label, std::string_view v, std::vector<std::string>& into) {
     // Never echo the value.
     if (has_space_or_ctl(v)) {
@@ -1167,10 +1198,14 @@ std::optional<int> Parser::date_value(const std::string& label, std::string_view
 
 void Parser::client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view v) {
     ClientConfig& cc = c.cfg;
-    if (key == "key") {
-        size_t before = cc.keys.size();
-        secret_value(label, v, cc.keys);
-        if (cc.keys.size() > before) c.key_lines.push_back(line_);
+    if (key == "key" || key == "key_file") {
+        auto add = [&](std::string_view k) {
+            size_t before = cc.keys.size();
+            secret_value(label, k, cc.keys);
+            if (cc.keys.size() > before) c.key_lines.push_back(line_);
+        };
+        if (key == "key") add(v);
+        else key_file_value(label, v, add);
         return;
     }
     if (key == "models") {
@@ -1185,7 +1220,8 @@ void Parser::client_key(ClientState& c, const std::string& label, std::string_vi
     static constexpr const char* kSingle[] = {"rpm", "tpm", "daily_tokens", "monthly_tokens", "max_concurrent", "expires"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
-              "unknown key (expected key, models, rpm, tpm, daily_tokens, monthly_tokens, max_concurrent or expires)");
+              "unknown key (expected key, key_file, models, rpm, tpm, daily_tokens, monthly_tokens, max_concurrent or "
+              "expires)");
         return;
     }
     if (!once(c.seen, label, key)) return;

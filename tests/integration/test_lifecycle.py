@@ -177,6 +177,42 @@ class LifecycleTests(AgdTestCase):
                  for m in msgs]
         self.assertEqual(kinds[-2:], ["RELOADING", "READY"], msgs)
 
+    def test_keys_from_the_credentials_directory_and_reload(self):
+        # systemd's LoadCredential= puts files in $CREDENTIALS_DIRECTORY: a
+        # relative key_file is read there, and again by every reload.
+        creds = os.path.join(self.tmp, "credentials")
+        os.mkdir(creds, 0o700)
+        keyfile = os.path.join(creds, "openai")
+
+        def keys(*ks):
+            with open(keyfile, "w") as f:
+                f.write("# upstream keys\n" + "".join(k + "\n" for k in ks))
+            os.chmod(keyfile, 0o400)
+
+        keys("lc-file-key-5555")
+        provider = openai_provider(self.mock, [], "gpt-*")
+        del provider["key"]
+        provider["key_file"] = "openai"
+        cfg = build_config(self.tmp, providers=[("oa", provider)])
+        d = self.start_daemon(cfg, env={"CREDENTIALS_DIRECTORY": creds})
+        r = post(d.port, "/v1/chat/completions", chat_body("gpt-file"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], expected_text("lc-file-key-5555", "gpt-file", 3))
+        os.chmod(keyfile, 0o600)
+        keys("lc-file-key-6666")
+        r = d.cli("reload")
+        self.assertEqual(r.returncode, 0, r)
+        r = post(d.port, "/v1/chat/completions", chat_body("gpt-file"))
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], expected_text("lc-file-key-6666", "gpt-file", 3))
+        # A file others may read is refused; the reload keeps the old keys.
+        os.chmod(keyfile, 0o644)
+        r = d.cli("reload")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("may be read by other users", r.stdout + r.stderr)
+        self.assertNotIn("lc-file-key-6666", r.stdout + r.stderr + d.log())
+        r = post(d.port, "/v1/chat/completions", chat_body("gpt-file"))
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], expected_text("lc-file-key-6666", "gpt-file", 3))
+
     def test_reload_changes_client_auth_at_once(self):
         d = self.start_daemon(self.cfg())
         self.assertEqual(post(d.port, "/v1/chat/completions", chat_body("gpt-x")).status, 200)

@@ -94,17 +94,20 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     } cleanup{files};
     for (auto [shown, content] : {std::pair<std::string, std::string>{"/etc/antigravityd/upstream-ca.pem", ""},
                                   {"/etc/antigravityd/oauth-client-secret", "client-secret-example\n"},
+                                  {"key_file = openai-keys", "sk-proj-from-a-key-file-0001\n"},
                                   {"/var/lib/antigravityd/oauth-account-1.json",
                                    "{\"refresh_token\": \"rt-example-0000\"}\n"}}) {
         REQUIRE_MESSAGE(all.find(shown) != std::string::npos, shown);
-        fs::path made = files / fs::path(shown).filename();
+        bool key_file = shown.starts_with("key_file = ");
+        fs::path made = files / (key_file ? fs::path("openai-keys") : fs::path(shown).filename());
         if (content.empty()) {
             fs::copy_file("/etc/ssl/certs/ca-certificates.crt", made);  // some PEM certificates
         } else {
             std::ofstream(made) << content;
         }
         fs::permissions(made, fs::perms::owner_read | fs::perms::owner_write);
-        for (size_t at; (at = all.find(shown)) != std::string::npos;) all.replace(at, shown.size(), made.string());
+        std::string now = key_file ? "key_file = " + made.string() : made.string();
+        for (size_t at; (at = all.find(shown)) != std::string::npos;) all.replace(at, shown.size(), now);
     }
     LoadResult full = load_string(all, "uncommented");
     INFO(joined(full.errors));

@@ -101,8 +101,8 @@ TEST_CASE("config clients: errors name the line") {
           std::vector<std::string>{at(4, "client.a.rpm: already set on line 3 (only lists may repeat a key)")});
     CHECK(errors_of(load("[client.a]\nkey = gw-x1\nburst = 2\n")) ==
           std::vector<std::string>{at(3,
-                                      "client.a.burst: unknown key (expected key, models, rpm, tpm, daily_tokens, "
-                                      "monthly_tokens, max_concurrent or expires)")});
+                                      "client.a.burst: unknown key (expected key, key_file, models, rpm, tpm, "
+                                      "daily_tokens, monthly_tokens, max_concurrent or expires)")});
     CHECK(errors_of(load("[client.a]\nkey = gw-x1\n[client.a]\nkey = gw-x2\n")) ==
           std::vector<std::string>{at(3, "client.a: duplicate client name (first defined on line 1)")});
 }

@@ -341,7 +341,7 @@ TEST_CASE("config loader: structural errors") {
              "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
              "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
-          at(3, "auth.token: unknown key (expected mode, key or admin_password)"));
+          at(3, "auth.token: unknown key (expected mode, key, key_file or admin_password)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
           at(2, "access.permit: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
     CHECK(only_error("[routing]\nretries = 2\n") ==
@@ -352,7 +352,7 @@ TEST_CASE("config loader: structural errors") {
           at(2, "routing.breaker_failures: expected a number from 1 to 1000, got \"0\""));
     CHECK(only_error("[routing]\nmax_cooldown = 0s\n").find("routing.max_cooldown") != std::string::npos);
     CHECK(only_error(kProvider + "region = eu\n") ==
-          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, models, proxy, http_client, weight, "
+          at(5, "provider.openai.region: unknown key (expected type, api, base_url, key, key_file, models, proxy, http_client, weight, "
                 "priority, auth, token_url, client_id, client_secret_file, scope, token_file, auth_header, "
                 "extra_header, refresh_lead or ca_file)"));
     CHECK(only_error("workers = 2\n") == at(1, "workers: key outside of any section"));
