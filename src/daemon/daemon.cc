@@ -28,6 +28,7 @@
 #include "daemon/pidfile.h"
 #include "daemon/route_control.h"
 #include "daemon/token_keeper.h"
+#include "daemon/watchdog.h"
 #include "clients/status.h"
 #include "credentials/status.h"
 #include "daemon/accounting.h"
@@ -78,6 +79,7 @@ public:
         // The metrics listener and collector use the workers' mailboxes; the
         // workers post to the main mailbox and count into the consumer until
         // they stop.
+        watchdog_.reset();  // its timer lives on base_; its pings hold their own state
         metrics_server_.reset();
         collector_.reset();
         control_.reset();
@@ -128,6 +130,8 @@ private:
     std::unique_ptr<metrics::Consumer> metrics_;
     std::unique_ptr<metrics::Collector> collector_;
     std::unique_ptr<metrics::MetricsServer> metrics_server_;
+    // WatchdogSec=: WATCHDOG=1 while every worker loop answers.
+    std::unique_ptr<Watchdog> watchdog_;
     std::vector<event*> events_;
     event* drain_timer_ = nullptr;
     uint64_t generation_ = 0;
@@ -217,6 +221,15 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (metrics_server_) log::notice("metrics on {}", join(metrics_server_->bound(), ", "));
     notify_ready("serving configuration generation 1 on " + where);
     if (detach) detach->ready();
+    if (auto every = Watchdog::interval(); every.count() > 0) {
+        std::vector<Mailbox*> workers;
+        for (unsigned i = 0; i < server_->workers(); ++i) {
+            Worker* w = server_->worker(i);
+            workers.push_back(w ? &w->mailbox() : nullptr);
+        }
+        watchdog_ = std::make_unique<Watchdog>(base_, std::move(workers), every);
+        if (!watchdog_->start()) return fail(EX_OSERR, "cannot start the watchdog timer");
+    }
     // The pool's summary in the service manager's STATUS=, kept current.
     if (event* e = event_new(base_, -1, EV_PERSIST, &Daemon::on_pool_tick, this)) {
         events_.push_back(e);

@@ -44,4 +44,6 @@ void notify_status(std::string_view status) { send(status_field(status)); }
 
 void notify_mainpid(pid_t pid) { send(fmt::format("MAINPID={}", pid)); }
 
+void notify_watchdog() { send("WATCHDOG=1"); }
+
 }  // namespace agd::daemon

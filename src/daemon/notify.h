@@ -20,5 +20,7 @@ void notify_stopping(std::string_view status);
 void notify_status(std::string_view status);
 // "MAINPID=<pid>"
 void notify_mainpid(pid_t pid);
+// "WATCHDOG=1" (daemon/watchdog.h sends it)
+void notify_watchdog();
 
 }  // namespace agd::daemon

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,12 +32,14 @@ std::string read_small(const char* path) {
     return out;
 }
 
-// Boot time (Unix seconds), from /proc/stat's btime line; 0 if unknown.
+// Boot time (Unix seconds): the wall clock less the time since boot (what
+// /proc/stat's btime says, without reading /proc/stat, which a unit with
+// ProcSubset=pid hides); 0 if unknown.
 uint64_t boot_time() {
-    std::string s = read_small("/proc/stat");
-    size_t at = s.find("\nbtime ");
-    if (at == std::string::npos) return 0;
-    return std::strtoull(s.c_str() + at + 7, nullptr, 10);
+    timespec now{}, up{};
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0 || clock_gettime(CLOCK_BOOTTIME, &up) != 0) return 0;
+    double boot = static_cast<double>(now.tv_sec - up.tv_sec) + static_cast<double>(now.tv_nsec - up.tv_nsec) / 1e9;
+    return boot > 0 ? static_cast<uint64_t>(boot + 0.5) : 0;
 }
 
 }  // namespace

@@ -146,6 +146,30 @@ class LifecycleTests(AgdTestCase):
 
     # -- reload --------------------------------------------------------------------------
 
+    def test_watchdog_pings_while_every_worker_answers(self):
+        d = self.start_daemon(self.cfg(), env={"WATCHDOG_USEC": "200000"})
+        n = d.notify.count()
+        for k in range(3):
+            n, _ = d.notify.wait_for(lambda m: m.get("WATCHDOG") == "1", t(30), start=n, what="WATCHDOG=1 #%d" % k)
+            n += 1
+        self.assertEqual(post(d.port, "/v1/chat/completions", chat_body("gpt-w")).status, 200)
+        self.assertIn("watchdog: WATCHDOG=1 every 50 ms while all 2 worker(s) answer", d.log())
+
+    def test_watchdog_holds_its_pings_while_a_worker_is_stuck(self):
+        # AGD_TEST_STALL_WORKER (builds with assertions only): worker 1
+        # sleeps 1.5 s in its first ping, a loop that no longer turns.
+        d = self.start_daemon(self.cfg(), env={"WATCHDOG_USEC": "400000", "AGD_TEST_STALL_WORKER": "1:1500"})
+        stuck, _ = d.notify.wait_for(lambda m: "not answering" in m.get("STATUS", ""), t(30),
+                                     what="the stuck worker in STATUS=")
+        back, _ = d.notify.wait_for(lambda m: "every worker answers again" in m.get("STATUS", ""), t(30),
+                                    start=stuck + 1, what="the worker answering again")
+        between = d.notify.messages[stuck + 1:back]
+        self.assertFalse([m for m in between if m.get("WATCHDOG") == "1"],
+                         "WATCHDOG=1 sent while a worker was stuck: %r" % between)
+        d.notify.wait_for(lambda m: m.get("WATCHDOG") == "1", t(30), start=back + 1, what="WATCHDOG=1 again")
+        self.assertIn("watchdog: worker(s) 1 did not answer within 100 ms", d.log())
+        self.assertEqual(post(d.port, "/v1/chat/completions", chat_body("gpt-w")).status, 200)
+
     def test_sighup_reload_adds_a_provider(self):
         d = self.start_daemon(self.cfg())
         self.assertAnthropicError(post(d.port, "/v1/messages", msgs_body("claude-x")), 404, "not_found_error")
