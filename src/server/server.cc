@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include "pipeline/multipart.h"
 #include "server/runtime.h"
 #include "server/snapshot.h"
+#include "server/socket_activation.h"
 #include "server/upload_stream.h"
 #include "server/worker.h"
 
@@ -485,12 +487,33 @@ Status Server::start_workers(unsigned workers) {
 }
 
 Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
+    // Socket activation: what systemd bound is used, not bound again.
+    auto inherited = inherited_sockets();
+    if (!inherited) return Status(inherited.error());
     for (const auto& a : addrs) {
+        std::string name = listen_name(a);
+        auto given = std::find_if(inherited->begin(), inherited->end(),
+                                  [&](const InheritedSocket& s) { return !s.used && !name.empty() && s.name == name; });
+        if (given != inherited->end()) {
+            given->used = true;
+            impl_->listen_fds.push_back(given->fd);
+            bound_.push_back(given->name);
+            log::info("listening on {}: the socket systemd passed", given->name);
+            continue;
+        }
         auto sock = open_listen_socket(a);
         if (!sock) return Status(sock.error());
         impl_->listen_fds.push_back(sock->fd);
         if (!sock->unix_path.empty()) impl_->unix_paths.push_back(sock->unix_path);
         bound_.push_back(sock->name);
+    }
+    // A socket the socket unit has and server.listen does not: served too
+    // (the unit decides what reaches the daemon), and said.
+    for (const auto& s : *inherited) {
+        if (s.used) continue;
+        impl_->listen_fds.push_back(s.fd);
+        bound_.push_back(s.name);
+        log::warning("listening on {} as systemd passed it, though server.listen does not name it", s.name);
     }
     return {};
 }

@@ -318,7 +318,7 @@ ACCESS_RE = re.compile(r"\baccess id=\S+.*")
 class Daemon:
     """antigravityd run -c CONFIG, with NOTIFY_SOCKET in the test's temp dir."""
 
-    def __init__(self, tmpdir, config_path, name="agd", extra_args=(), env=None):
+    def __init__(self, tmpdir, config_path, name="agd", extra_args=(), env=None, listen_fds=()):
         self.tmpdir = tmpdir
         self.config_path = config_path
         self.log_path = os.path.join(tmpdir, name + ".stderr")
@@ -331,9 +331,17 @@ class Daemon:
             environ.update(env)
         self._err = open(self.log_path, "wb")
         self._out = open(self.out_path, "wb")
-        self.proc = subprocess.Popen([AGD_BIN, "run", "-c", config_path] + list(extra_args),
-                                     stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
-                                     env=environ, cwd=tmpdir)
+        argv = [AGD_BIN, "run", "-c", config_path] + list(extra_args)
+        if listen_fds:
+            # Socket activation as systemd does it: the sockets as descriptors
+            # 3, 4, ..., LISTEN_FDS their count, LISTEN_PID the daemon's own
+            # (the shell's, which exec keeps).
+            # (Through high numbers first, so that any order is fine.)
+            moves = "".join("exec %d<&%d %d<&-; " % (200 + i, fd, fd) for i, fd in enumerate(listen_fds))
+            moves += "".join("exec %d<&%d %d<&-; " % (3 + i, 200 + i, 200 + i) for i in range(len(listen_fds)))
+            argv = ["bash", "-c", moves + 'LISTEN_FDS=%d LISTEN_PID=$$ exec "$@"' % len(listen_fds), "bash"] + argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+                                     env=environ, cwd=tmpdir, pass_fds=tuple(listen_fds))
         self.port = None
         self.returncode = None
 
@@ -915,10 +923,10 @@ class AgdTestCase(unittest.TestCase):
         return path
 
     def start_daemon(self, config_text=None, config_path=None, name="agd", extra_args=(), env=None,
-                     wait=True):
+                     wait=True, listen_fds=()):
         if config_path is None:
             config_path = self.write_config(config_text, name + ".conf")
-        d = Daemon(self.tmp, config_path, name, extra_args, env)
+        d = Daemon(self.tmp, config_path, name, extra_args, env, listen_fds)
         self.addCleanup(self._stop_and_check, d)
         self._daemons.append(d)
         if wait:

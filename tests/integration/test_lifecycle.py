@@ -170,6 +170,54 @@ class LifecycleTests(AgdTestCase):
         self.assertIn("watchdog: worker(s) 1 did not answer within 100 ms", d.log())
         self.assertEqual(post(d.port, "/v1/chat/completions", chat_body("gpt-w")).status, 200)
 
+    def test_socket_activation_uses_the_sockets_systemd_passes(self):
+        # What antigravityd.socket does: the sockets bound and listening
+        # before the daemon starts. Bound here and held, so the daemon could
+        # not bind the same port itself.
+        tcp = socket.socket()
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen(16)
+        port = tcp.getsockname()[1]
+        unix_path = os.path.join(self.tmp, "activated.sock")
+        unx = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unx.bind(unix_path)
+        unx.listen(16)
+        self.addCleanup(tcp.close)
+        self.addCleanup(unx.close)
+        fds = [tcp.fileno(), unx.fileno()]
+        # server.listen names the TCP socket's address: that one is used,
+        # not bound again; the unix socket is not named, and served too.
+        cfg = build_config(self.tmp, listen="127.0.0.1:%d" % port,
+                           providers=[("oa", openai_provider(self.mock, [K1], "gpt-*"))])
+        d = self.start_daemon(cfg, listen_fds=fds)
+        self.assertEqual(d.port, port)
+        r = post(port, "/v1/chat/completions", chat_body("gpt-sock"))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["choices"][0]["message"]["content"], expected_text(K1, "gpt-sock", 3))
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(t(30))
+        c.connect(unix_path)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(c.makefile("rb").readline().startswith(b"HTTP/1.1 200"))
+        c.close()
+        log = d.log()
+        self.assertIn("listening on 127.0.0.1:%d: the socket systemd passed" % port, log)
+        self.assertIn("listening on unix:%s as systemd passed it, though server.listen does not name it" % unix_path,
+                      log)
+        self.assertEqual(sorted(d.status_json()["listeners"]), sorted(["127.0.0.1:%d" % port, "unix:" + unix_path]))
+        # The socket file is systemd's: the daemon leaves it when it stops.
+        self.assertEqual(d.cli("stop").returncode, 0)
+        self.assertEqual(d.wait_exit(), 0)
+        self.assertTrue(os.path.exists(unix_path))
+
+    def test_socket_activation_refuses_what_it_cannot_serve(self):
+        dgram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dgram.bind(("127.0.0.1", 0))
+        self.addCleanup(dgram.close)
+        d = self.start_daemon(self.cfg(), listen_fds=[dgram.fileno()], wait=False)
+        self.assertEqual(d.wait_exit(), 78, d.log())
+        self.assertIn("descriptor 3 passed by the service manager is not a listening stream socket", d.log())
+
     def test_sighup_reload_adds_a_provider(self):
         d = self.start_daemon(self.cfg())
         self.assertAnthropicError(post(d.port, "/v1/messages", msgs_body("claude-x")), 404, "not_found_error")

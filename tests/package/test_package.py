@@ -169,6 +169,9 @@ class PackageTests(unittest.TestCase):
         self.assert_config_private()
         self.assertTrue(os.path.exists(UNIT), "the unit is not where Debian 12's systemd and debhelper look")
         self.assertTrue(os.path.islink(ENABLED), "the service is not enabled on install")
+        # Socket activation is installed, and left for the sysadmin to enable.
+        self.assertTrue(os.path.exists("/lib/systemd/system/antigravityd.socket"))
+        self.assertFalse(os.path.exists("/etc/systemd/system/sockets.target.wants/antigravityd.socket"))
         self.assertTrue(os.path.exists("/usr/share/man/man8/antigravityd.8.gz"))
         self.assertTrue(os.path.exists("/usr/share/man/man5/antigravityd.conf.5.gz"))
         self.assertTrue(os.path.exists("/usr/share/doc/antigravityd/copyright"))

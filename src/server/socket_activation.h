@@ -1,0 +1,33 @@
+// Socket activation (systemd's antigravityd.socket, sd_listen_fds(3)): the
+// listening sockets the service manager passed, each with the address it is
+// bound to. Server::bind uses the one that matches a configured `listen`
+// instead of binding it, and serves the others as well (logged): whatever
+// the socket unit listens on reaches the daemon. Sockets systemd owns are
+// never unlinked or bound again by the daemon.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "config/config.h"
+
+namespace agd {
+
+struct InheritedSocket {
+    int fd = -1;
+    std::string name;  // as ListenSocket::name: "127.0.0.1:8045", "[::]:8045", "unix:/run/x.sock"
+    bool used = false;
+};
+
+// The sockets passed by the service manager (LISTEN_FDS for this process),
+// the LISTEN_* variables then unset so that no child inherits them. A
+// passed descriptor that is not a listening stream socket is an error
+// (EX_CONFIG: the socket unit says something the daemon cannot serve).
+Result<std::vector<InheritedSocket>> inherited_sockets();
+
+// The name an address of `listen` has once bound ("127.0.0.1:8045"), or ""
+// for a TCP address with port 0 (any port: never matched).
+std::string listen_name(const config::ListenAddr& a);
+
+}  // namespace agd
