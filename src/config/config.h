@@ -98,6 +98,10 @@ struct ServerConfig {
     std::string pid_file = "/run/antigravityd/antigravityd.pid";
     std::string control_socket = "/run/antigravityd/control.sock";
     std::string state_dir = "/var/lib/antigravityd";  // the credential ledger's file; "" = none
+    // Started as root (outside systemd): once the listeners are bound the
+    // daemon becomes this user (and group: its own by default). "" = stay.
+    std::string user;
+    std::string group;
     LogLevel log_level = LogLevel::Info;
 };
 

@@ -557,12 +557,14 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
                                               "pid_file",
                                               "control_socket",
                                               "state_dir",
+                                              "user",
+                                              "group",
                                               "log_level"};
     if (std::find(std::begin(kSingle), std::end(kSingle), key) == std::end(kSingle)) {
         error(line_, label,
               "unknown key (expected listen, workers, max_body_size, upload_buffer_size, max_json_depth, upstream_timeout, "
               "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
-              "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)");
+              "max_connections_per_ip, pid_file, control_socket, state_dir, user, group or log_level)");
         return;
     }
     if (!once(server_seen_, label, key)) return;
@@ -605,6 +607,17 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
             s.state_dir.clear();
         else if (auto p = path_value(label, v))
             s.state_dir = *p;
+    } else if (key == "user" || key == "group") {
+        // A name as useradd(8) allows one (a number is a uid or gid).
+        bool ok = !v.empty() && v.size() <= 32 && v.front() != '-';
+        for (char ch : v)
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                        ch == '-' || ch == '.');
+        if (!ok) {
+            error(line_, label, "expected a user or group name, got " + quote(v));
+            return;
+        }
+        (key == "user" ? s.user : s.group) = std::string(v);
     } else if (key == "pid_file") {
         if (auto p = path_value(label, v)) s.pid_file = *p;
     } else if (key == "control_socket") {

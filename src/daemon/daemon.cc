@@ -26,6 +26,7 @@
 #include "daemon/detach.h"
 #include "daemon/notify.h"
 #include "daemon/pidfile.h"
+#include "daemon/privileges.h"
 #include "daemon/route_control.h"
 #include "daemon/token_keeper.h"
 #include "daemon/watchdog.h"
@@ -160,6 +161,27 @@ int Daemon::run(std::optional<Detach>& detach) {
         pidfile.emplace(std::move(pf.value()));
     }
 
+    // The listeners first: they may need root (a port below 1024), which
+    // is dropped right after, before any file is written.
+    for (const auto& m : cfg.metrics.listen)
+        for (const auto& l : cfg.server.listen)
+            if (metrics::same_listen_address(m, l))
+                return fail(EX_CONFIG, "metrics.listen " + m.text + " is also a server.listen address");
+    server_ = std::make_unique<Server>(runtime_);
+    // A port the daemon may not bind (below 1024 without the capability)
+    // stays refused (77); one in use may be freed (69).
+    if (Status s = server_->bind(cfg.server.listen); !s)
+        return fail(s.error().code == EX_NOPERM || s.error().code == EX_CONFIG ? s.error().code : EX_UNAVAILABLE,
+                    s.error().message);
+    if (geteuid() == 0 && !cfg.server.user.empty()) {
+        auto who = look_up(cfg.server.user, cfg.server.group);
+        if (!who) return fail(who.error().code, who.error().message);
+        if (Status s = become(who.value()); !s) return fail(s.error().code, s.error().message);
+        log::notice("running as {}:{} (root dropped once the listeners were bound)", who->user, who->group);
+    } else if (geteuid() == 0) {
+        log::warning("running as root: set [server] user (or run it under its systemd unit) to drop it");
+    }
+
     base_ = event_base_new();
     if (!base_) return fail(EX_OSERR, "cannot create the main event loop");
     mailbox_ = std::make_unique<Mailbox>(base_);
@@ -178,20 +200,10 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
     accounting_.start(cfg, workers);
     if (!cfg.metrics.listen.empty()) {
-        for (const auto& m : cfg.metrics.listen)
-            for (const auto& l : cfg.server.listen)
-                if (metrics::same_listen_address(m, l))
-                    return fail(EX_CONFIG, "metrics.listen " + m.text + " is also a server.listen address");
         // Counts from the first request on: registered before the workers start.
         metrics_ = std::make_unique<metrics::Consumer>(workers);
         runtime_.hook().add(metrics_.get());
     }
-    server_ = std::make_unique<Server>(runtime_);
-    // A port the daemon may not bind (below 1024 without the capability)
-    // stays refused (77); one in use may be freed (69).
-    if (Status s = server_->bind(cfg.server.listen); !s)
-        return fail(s.error().code == EX_NOPERM || s.error().code == EX_CONFIG ? s.error().code : EX_UNAVAILABLE,
-                    s.error().message);
     if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
     if (metrics_) {
         if (Status s = start_metrics(cfg); !s) return fail(EX_UNAVAILABLE, s.error().message);

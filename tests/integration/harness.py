@@ -258,6 +258,7 @@ class NotifySocket:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        os.chmod(path, 0o666)  # as systemd's: a daemon that dropped root still reaches it
         self.sock.settimeout(0.2)
         self.messages = []  # list of dicts, in arrival order
         self.raw = []

@@ -5,6 +5,7 @@ command (all or nothing; cooldowns survive; in-flight requests keep their
 configuration), the PID-file lock, status/stop on the control socket,
 --daemon, and graceful stop with a stream in flight."""
 
+import grp
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 
 import harness
 from harness import (AGD_BIN, AgdTestCase, SSEReader, anthropic_provider, build_config, expected_text,
@@ -217,6 +219,61 @@ class LifecycleTests(AgdTestCase):
         d = self.start_daemon(self.cfg(), listen_fds=[dgram.fileno()], wait=False)
         self.assertEqual(d.wait_exit(), 78, d.log())
         self.assertIn("descriptor 3 passed by the service manager is not a listening stream socket", d.log())
+
+    @unittest.skipUnless(os.geteuid() == 0, "started as root only")
+    def test_started_as_root_it_binds_then_becomes_its_user(self):
+        # A port only root may bind, then [server] user/group: no uid 0 and
+        # no capability left. Everything it writes is in a directory the
+        # user may write.
+        home = tempfile.mkdtemp(prefix="agd-drop-")
+        self.addCleanup(shutil.rmtree, home, True)
+        os.chmod(home, 0o777)
+        low = socket.socket()
+        low.bind(("127.0.0.1", 0))
+        port = 0
+        for candidate in range(900, 1000):  # a free port below 1024
+            try:
+                probe = socket.socket()
+                probe.bind(("127.0.0.1", candidate))
+                probe.close()
+                port = candidate
+                break
+            except OSError:
+                probe.close()
+        low.close()
+        self.assertTrue(port, "no free port below 1024")
+        cfg = build_config(home, listen="127.0.0.1:%d" % port, server={"user": "nobody", "group": "nogroup"},
+                           providers=[("oa", openai_provider(self.mock, [K1], "gpt-*"))])
+        path = os.path.join(home, "drop.conf")
+        with open(path, "w") as f:
+            f.write(cfg)
+        os.chmod(path, 0o644)  # a reload reads it as nobody
+        os.chmod(self.tmp, 0o711)  # the notify socket in it stays reachable
+        d = self.start_daemon(config_path=path)
+        self.assertEqual(d.port, port)
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        self.assertEqual(status["Uid"].split(), ["65534"] * 4)
+        self.assertEqual(status["Gid"].split()[:3], [str(grp.getgrnam("nogroup").gr_gid)] * 3)
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            self.assertEqual(int(status[cap].strip(), 16), 0, (cap, status[cap]))
+        self.assertNotIn("0", status["Groups"].split())  # root's group gone; nobody's own
+        self.assertEqual(set(status["Groups"].split()), {str(g.gr_gid) for g in grp.getgrall()
+                                                         if "nobody" in g.gr_mem} | {str(grp.getgrnam("nogroup").gr_gid)})
+        self.assertIn("running as nobody:nogroup (root dropped once the listeners were bound)", d.log())
+        r = post(port, "/v1/chat/completions", chat_body("gpt-drop"))
+        self.assertEqual(r.status, 200, r)
+        # Its files are the user's: the request store, the ledger's state.
+        d.wait_access_lines(1)
+        self.assertEqual(d.cli("reload").returncode, 0)
+        self.assertEqual(os.stat(os.path.join(home, "agd.db")).st_uid, 65534)
+
+    def test_an_unknown_user_stops_the_start(self):
+        if os.geteuid() != 0:
+            self.skipTest("started as root only")
+        d = self.start_daemon(self.cfg(server={"user": "no-such-user-here"}), wait=False)
+        self.assertEqual(d.wait_exit(), 78, d.log())
+        self.assertIn("server.user: no user named 'no-such-user-here'", d.log())
 
     def test_sighup_reload_adds_a_provider(self):
         d = self.start_daemon(self.cfg())

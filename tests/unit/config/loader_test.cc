@@ -339,7 +339,7 @@ TEST_CASE("config loader: structural errors") {
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, upload_buffer_size, max_json_depth, upstream_timeout, "
              "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
-             "max_connections_per_ip, pid_file, control_socket, state_dir or log_level)"));
+             "max_connections_per_ip, pid_file, control_socket, state_dir, user, group or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
           at(3, "auth.token: unknown key (expected mode, key, key_file or admin_password)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
@@ -406,6 +406,14 @@ TEST_CASE("config loader: server value errors") {
     CHECK(only_error("[server]\nmax_body_size = -1M\n") ==
           at(2, "server.max_body_size: expected a size like 100M (suffix K, M or G), got \"-1M\""));
     CHECK(only_error("[server]\nmax_body_size = 0\n") == at(2, "server.max_body_size: must be greater than 0"));
+    // The user and group to become when started as root: names only.
+    LoadResult who = load("[server]\nuser = antigravityd\ngroup = agd-group.2\n");
+    REQUIRE(who.ok());
+    CHECK(who.config->server.user == "antigravityd");
+    CHECK(who.config->server.group == "agd-group.2");
+    CHECK(only_error("[server]\nuser = root; rm\n") ==
+          at(2, "server.user: expected a user or group name, got \"root; rm\""));
+    CHECK(only_error("[server]\ngroup = -wheel\n") == at(2, "server.group: expected a user or group name, got \"-wheel\""));
     // 0 turns streamed uploads off.
     LoadResult off = load("[server]\nupload_buffer_size = 0\n");
     REQUIRE(off.ok());
