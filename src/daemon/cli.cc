@@ -14,6 +14,7 @@
 #include <fmt/core.h>
 #include <rapidjson/document.h>
 
+#include "config/dump.h"
 #include "config/loader.h"
 #include "daemon/cli_setup.h"
 #include "daemon/cli_store.h"
@@ -45,6 +46,7 @@ struct CommandInfo {
 constexpr CommandInfo kCommands[] = {
     {"run", Command::Run, true, true, true, false},
     {"check-config", Command::CheckConfig, true, false, false, false},
+    {"config", Command::Config, true, false, false, false},
     {"reload", Command::Reload, true, false, false, false},
     {"status", Command::Status, true, false, false, true},
     {"stop", Command::Stop, true, false, false, false},
@@ -102,6 +104,20 @@ bool says_ok(std::string_view json) {
 
 int cmd_check_config(const CliOptions& opts) {
     return emit(check_config_outcome(config::load_file(opts.config_path), opts.config_path));
+}
+
+// config --dump: as check-config, then (when the file is valid) the
+// effective configuration on standard output.
+int cmd_config_dump(const CliOptions& opts) {
+    config::LoadResult r = config::load_file(opts.config_path);
+    Outcome o = check_config_outcome(r, opts.config_path);
+    print(stderr, o.err);
+    if (o.exit_code != 0 || !r.config) {
+        print(stdout, o.out);
+        return o.exit_code;
+    }
+    print(stdout, config::dump(*r.config));
+    return 0;
 }
 
 int cmd_reload(const CliOptions& opts) {
@@ -217,8 +233,11 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
         inv.command = Command::Version;
         return inv;
     }
-    // -t: check-config, as nginx -t and sshd -t say it.
-    std::string_view wanted = first == "-t" ? std::string_view("check-config") : first;
+    // -t: check-config, -T: config --dump, as nginx -t and -T say them.
+    std::string_view wanted = first == "-t" ? std::string_view("check-config")
+                              : first == "-T" ? std::string_view("config")
+                                              : first;
+    if (first == "-T") inv.options.dump = true;
     for (const auto& c : kCommands)
         if (c.name == wanted) info = &c;
     if (info == nullptr) {
@@ -272,6 +291,10 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             if (!info->daemon) return not_for(name);
             if (has_inline) return usage_error("option '--daemon' takes no value");
             inv.options.daemonize = true;
+        } else if (name == "--dump") {
+            if (inv.command != Command::Config) return not_for(name);
+            if (has_inline) return usage_error("option '--dump' takes no value");
+            inv.options.dump = true;
         } else if (name == "--json") {
             if (!info->json) return not_for(name);
             if (has_inline) return usage_error("option '--json' takes no value");
@@ -369,6 +392,8 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             return usage_error(fmt::format("unexpected argument '{}'", a));
         }
     }
+    if (inv.command == Command::Config && !inv.options.dump)
+        return usage_error("config: say what to do with it: --dump");
     if (inv.command == Command::ClientSetup && inv.options.setup_client.empty())
         return usage_error("client-setup: name the client: claude, codex, gemini or qwen");
     if (inv.command == Command::Route && (!inv.options.model || inv.options.model->empty()))
@@ -393,6 +418,9 @@ std::string usage_text() {
         "                        run the daemon (in the foreground unless --daemon)\n"
         "  check-config [-c FILE]      (also: -t [-c FILE])\n"
         "                        check the configuration file, print every problem\n"
+        "  config --dump [-c FILE]     (also: -T [-c FILE])\n"
+        "                        check the configuration, then print it as the daemon\n"
+        "                        reads it: defaults written out, keys as fingerprints\n"
         "  reload [-c FILE]      make the running daemon load its configuration again\n"
         "  status [-c FILE] [--json]\n"
         "                        show the running daemon's state\n"
@@ -475,6 +503,7 @@ int cli_main(int argc, char** argv) {
     switch (inv->command) {
         case Command::Run: code = run(inv->options); break;
         case Command::CheckConfig: code = cmd_check_config(inv->options); break;
+        case Command::Config: code = cmd_config_dump(inv->options); break;
         case Command::Reload: code = cmd_reload(inv->options); break;
         case Command::Status: code = cmd_status(inv->options); break;
         case Command::Stop: code = cmd_stop(inv->options); break;

@@ -19,7 +19,7 @@ struct LoadResult;
 namespace agd::daemon {
 
 enum class Command {
-    Run, CheckConfig, Reload, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
+    Run, CheckConfig, Config, Reload, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
 };
 
 struct Invocation {

@@ -15,6 +15,7 @@ struct CliOptions {
     std::string pid_file;       // --pid-file: overrides server.pid_file
     bool daemonize = false;     // run --daemon
     bool json = false;          // status, log, usage --json
+    bool dump = false;          // config --dump
 
     // log and usage (checked by parse_args, read by daemon/cli_store.h).
     std::string since;                    // --since: "" = log: no bound, usage: 24h
