@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/read_all.h"
+
 namespace agd::config {
 
 namespace {
@@ -49,23 +51,11 @@ Result<std::vector<std::string>> read_key_file(const std::string& path) {
         return R::fail(EFBIG, path + " is larger than 1 MiB");
     }
     std::string text;
-    char buf[8192];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            return R::fail(err, "cannot read " + path + ": " + std::strerror(err));
-        }
-        if (n == 0) break;
-        text.append(buf, static_cast<size_t>(n));
-        if (text.size() > kMaxKeyFileBytes) {
-            ::close(fd);
-            return R::fail(EFBIG, path + " is larger than 1 MiB");
-        }
-    }
+    bool ok = read_all(fd, text, kMaxKeyFileBytes);
+    int err = errno;
     ::close(fd);
+    if (!ok && err == EFBIG) return R::fail(EFBIG, path + " is larger than 1 MiB");
+    if (!ok) return R::fail(err, "cannot read " + path + ": " + std::strerror(err));
     std::vector<std::string> keys;
     std::string_view rest(text);
     while (!rest.empty()) {

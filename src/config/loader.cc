@@ -34,6 +34,7 @@
 #include <utility>
 
 #include "common/glob.h"
+#include "common/read_all.h"
 #include "common/units.h"
 
 namespace agd::config {
@@ -1667,23 +1668,11 @@ LoadResult load_file(const std::string& path) {
             return cannot_read(EISDIR);
         }
         std::string text;
-        char buf[65536];
-        for (;;) {
-            ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                int err = errno;
-                ::close(fd);
-                return cannot_read(err);
-            }
-            if (n == 0) break;
-            text.append(buf, static_cast<std::size_t>(n));
-            if (text.size() > kMaxFileSize) {
-                ::close(fd);
-                return fail(path, 0, "cannot read: file larger than 16 MiB");
-            }
-        }
+        bool ok = read_all(fd, text, kMaxFileSize);
+        int err = errno;
         ::close(fd);
+        if (!ok && err == EFBIG) return fail(path, 0, "cannot read: file larger than 16 MiB");
+        if (!ok) return cannot_read(err);
         return load_string(text, path);
     } catch (...) {
         try {

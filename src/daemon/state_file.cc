@@ -9,6 +9,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/read_all.h"
 #include "daemon/parent_dir.h"
 
 namespace agd::daemon {
@@ -16,26 +17,11 @@ namespace agd::daemon {
 bool read_small_file(const std::string& path, std::string& out, size_t max) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return false;
-    char buf[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            errno = err;
-            return false;
-        }
-        if (n == 0) break;
-        if (out.size() + static_cast<size_t>(n) > max) {
-            ::close(fd);
-            errno = EFBIG;
-            return false;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
+    bool ok = read_all(fd, out, max);
+    int err = errno;
     ::close(fd);
-    return true;
+    errno = err;
+    return ok;
 }
 
 Status write_file_atomic(const std::string& path, const std::string& body, mode_t mode) {
