@@ -624,8 +624,12 @@ size_t Exchange::on_body(const char* data, size_t len) {
         return len;
     }
     if (mode_ != Mode::Relay) return len;
-    if (ctx_.upload && !ctx_.body_complete) {  // answered before the whole upload came: held till then
+    if (ctx_.upload && !ctx_.body_complete) {
+        // Answered before the whole upload came: the upstream needs no more
+        // of it (the rest is read and dropped, so the client is never left
+        // unread), and the answer waits until the client has sent it all.
         upload_hold_ = true;
+        ctx_.upload->discard();
         return kPause;
     }
     if (ctx_.output_pending() > kHighWatermark) {

@@ -102,7 +102,11 @@ std::string read_headers(std::string_view block, size_t part, std::string_view& 
         if (++lines > kMultipartMaxHeaders)
             return "part " + std::to_string(part) + " has more than " + std::to_string(kMultipartMaxHeaders) +
                    " header lines";
-        if (!line.empty() && ws(line.front())) continue;  // an obsolete folded line: part of the one before
+        // An obsolete folded line (RFC 7578 has no use for one): a server
+        // that joins it to the line before would read a name this scan did
+        // not see.
+        if (!line.empty() && ws(line.front()))
+            return "part " + std::to_string(part) + " has a folded header line";
         size_t colon = line.find(':');
         if (colon == std::string_view::npos || colon == 0)
             return "part " + std::to_string(part) + " has a malformed header line";

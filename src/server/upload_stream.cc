@@ -93,7 +93,11 @@ void UploadStream::drop_sent() {
 bool UploadStream::wants_input() const {
     // Until the model is known the request cannot go anywhere: the body is
     // read (within server.max_body_size, like any body).
-    return ended_ || discard_ || !scan_.model_known() || received_ - cursor_ < buffer_;
+    // What waits to be sent is what the scan has cleared: the bytes it
+    // still holds back (a header block, a delimiter's first bytes, at most
+    // some KiB) need more input to be cleared, so they never stop reading.
+    uint64_t checked = scan_.checked();
+    return ended_ || discard_ || !scan_.model_known() || checked <= cursor_ || checked - cursor_ < buffer_;
 }
 
 void UploadStream::switch_reading() {

@@ -244,3 +244,11 @@ TEST_CASE("multipart: a streamed scan knows the model early and checks before it
     CHECK_FALSE(s2->model_known());
     CHECK(s2->checked() == start.find("whisp"));
 }
+
+TEST_CASE("multipart: a folded header line is refused, not skipped") {
+    // Joined to the line before, it would name the part "model" for a
+    // server that reads folds; skipped, it would leave the part unnamed here.
+    std::string folded = "--XyZ\r\nContent-Disposition: form-data;\r\n name=\"model\"\r\n\r\nother\r\n" +
+                         part("model", "whisper-1") + "--XyZ--";
+    CHECK(refusal(folded) == "part 1 has a folded header line");
+}

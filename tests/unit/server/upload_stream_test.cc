@@ -135,3 +135,37 @@ TEST_CASE("upload stream: refusals, and a discarded stream") {
     CHECK(u2.value()->finish().ok());
     CHECK(u2.value()->received() == body.size() + 1000);
 }
+
+TEST_CASE("upload stream: a buffer smaller than what the scan holds back never stops reading for good") {
+    // A 6 KiB header block is held until its blank line arrives: with a
+    // 64-byte buffer, reading must go on until it has (it counted before).
+    std::string pad(6000, 'p');
+    std::string body = field("model", "m") + "--B0\r\nContent-Disposition: form-data; name=\"file\"\r\nX-Pad: " + pad +
+                       "\r\n\r\n" + std::string(20000, 'f') + "\r\n--B0--";
+    Switches sw;
+    auto up = UploadStream::open(kType, body.size(), 64, &Switches::cb, &sw);
+    REQUIRE(up.ok());
+    UploadStream& s = *up.value();
+    bool reading = true, begun = false;
+    size_t at = 0;
+    std::string sent;
+    while (at < body.size()) {
+        if (!sw.seen.empty()) reading = sw.seen.back();
+        // Reading stopped: the engine must have something to send, or
+        // nothing would ever turn reading on again.
+        if (!reading) REQUIRE_FALSE(s.ready().empty());
+        if (reading) {
+            size_t n = std::min<size_t>(1000, body.size() - at);
+            REQUIRE(s.take(body.data() + at, n).ok());
+            at += n;
+        }
+        if (!begun && s.model_known()) {
+            s.begin("m");
+            begun = true;
+        }
+        if (begun && !s.ready().empty()) sent += drain(s, 100);  // a slow upstream
+    }
+    REQUIRE(s.finish().ok());
+    sent += drain(s);
+    CHECK(sent == body);
+}
