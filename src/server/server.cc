@@ -501,6 +501,21 @@ Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
             log::info("listening on {}: the socket systemd passed", given->name);
             continue;
         }
+        // A passed socket on all addresses of the same port (ListenStream=8045
+        // is [::]:8045, IPv4 too) covers this address: binding it would only
+        // fail with EADDRINUSE.
+        auto covering = std::find_if(inherited->begin(), inherited->end(), [&](const InheritedSocket& s) {
+            return a.kind == config::ListenAddr::Kind::Tcp && a.port != 0 && s.wildcard && s.port == a.port;
+        });
+        if (covering != inherited->end()) {
+            log::warning("server.listen {} is served by the socket systemd passed, {}", a.text, covering->name);
+            if (!covering->used) {
+                covering->used = true;
+                impl_->listen_fds.push_back(covering->fd);
+                bound_.push_back(covering->name);
+            }
+            continue;
+        }
         auto sock = open_listen_socket(a);
         if (!sock) return Status(sock.error());
         impl_->listen_fds.push_back(sock->fd);

@@ -8,6 +8,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "common/cidr.h"
@@ -56,7 +57,13 @@ Result<std::vector<InheritedSocket>> inherited_sockets() {
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         std::string name = socket_name(fd);
         if (name.empty()) return R::fail(78, "descriptor " + std::to_string(fd) + ": unknown address family");
-        out.push_back({fd, std::move(name), false});
+        InheritedSocket s{fd, std::move(name)};
+        if (!s.name.starts_with("unix:")) {
+            auto colon = s.name.rfind(':');
+            s.port = static_cast<uint16_t>(std::strtoul(s.name.c_str() + colon + 1, nullptr, 10));
+            s.wildcard = s.name.starts_with("0.0.0.0:") || s.name.starts_with("[::]:");
+        }
+        out.push_back(std::move(s));
     }
     return out;
 }

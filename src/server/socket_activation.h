@@ -6,6 +6,7 @@
 // never unlinked or bound again by the daemon.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,8 @@ namespace agd {
 struct InheritedSocket {
     int fd = -1;
     std::string name;  // as ListenSocket::name: "127.0.0.1:8045", "[::]:8045", "unix:/run/x.sock"
+    uint16_t port = 0;      // TCP
+    bool wildcard = false;  // TCP bound to 0.0.0.0 or [::] (systemd's ListenStream=PORT)
     bool used = false;
 };
 

@@ -212,6 +212,24 @@ class LifecycleTests(AgdTestCase):
         self.assertEqual(d.wait_exit(), 0)
         self.assertTrue(os.path.exists(unix_path))
 
+    def test_socket_activation_a_socket_on_every_address_covers_one_of_them(self):
+        # ListenStream=PORT binds all addresses; server.listen names
+        # 127.0.0.1:PORT. Binding that too would fail (EADDRINUSE): the
+        # passed socket serves it.
+        wide = socket.socket()
+        wide.bind(("0.0.0.0", 0))
+        wide.listen(16)
+        self.addCleanup(wide.close)
+        port = wide.getsockname()[1]
+        cfg = build_config(self.tmp, listen="127.0.0.1:%d" % port,
+                           providers=[("oa", openai_provider(self.mock, [K1], "gpt-*"))])
+        d = self.start_daemon(cfg, listen_fds=[wide.fileno()], wait=False)
+        d.notify.wait_for(lambda m: m.get("READY") == "1", t(30), what="READY=1", alive=d.alive)
+        r = post(port, "/v1/chat/completions", chat_body("gpt-wide"))
+        self.assertEqual(r.status, 200, r)
+        self.assertIn("server.listen 127.0.0.1:%d is served by the socket systemd passed, 0.0.0.0:%d" % (port, port),
+                      d.log())
+
     def test_socket_activation_refuses_what_it_cannot_serve(self):
         dgram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         dgram.bind(("127.0.0.1", 0))
