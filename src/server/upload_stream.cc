@@ -42,8 +42,7 @@ Status UploadStream::finish() {
 uint64_t UploadStream::begin(std::string_view model) {
     const BodyInfo& b = info();
     begun_ = true;
-    prefix_.assign(held_, 0, b.model_begin);
-    prefix_ += model;
+    model_.assign(model);
     prefix_sent_ = 0;
     cursor_ = b.model_end;
     switch_reading();
@@ -60,22 +59,24 @@ bool UploadStream::rewind() {
 void UploadStream::discard() {
     discard_ = true;
     std::string().swap(held_);
-    std::string().swap(prefix_);
+    std::string().swap(model_);
     base_ = cursor_ = received_;
     switch_reading();
 }
 
 std::string_view UploadStream::ready() {
     if (!begun_ || discard_) return {};
-    if (prefix_sent_ < prefix_.size()) return std::string_view(prefix_).substr(prefix_sent_);
+    size_t head = info().model_begin;  // held from offset 0 until the prefix is sent (base_ is 0)
+    if (prefix_sent_ < head) return std::string_view(held_).substr(prefix_sent_, head - prefix_sent_);
+    if (prefix_sent_ < head + model_.size()) return std::string_view(model_).substr(prefix_sent_ - head);
     uint64_t checked = scan_.checked();
     if (cursor_ >= checked) return {};
     return std::string_view(held_).substr(cursor_ - base_, checked - cursor_);
 }
 
 void UploadStream::sent(size_t n) {
-    if (prefix_sent_ < prefix_.size()) {
-        prefix_sent_ += n;  // ready() gave the prefix alone
+    if (prefix_sent_ < info().model_begin + model_.size()) {
+        prefix_sent_ += n;  // ready() gave a piece of the prefix alone
         return;
     }
     cursor_ += n;

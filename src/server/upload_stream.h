@@ -82,9 +82,11 @@ private:
     std::string held_;       // the body's bytes from base_ on
     uint64_t base_ = 0;
     uint64_t received_ = 0;
-    // The attempt's body: prefix_ (the body up to the model's value, and the
-    // provider's model name), then the client's bytes from cursor_ on.
-    std::string prefix_;
+    // The attempt's body: the held body up to the model's value, then
+    // model_ (the provider's name for it), then the client's bytes from
+    // cursor_ on; prefix_sent_ counts the first two (nothing is dropped
+    // before they are sent).
+    std::string model_;
     size_t prefix_sent_ = 0;
     uint64_t cursor_ = 0;
     bool begun_ = false;
