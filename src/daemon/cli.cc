@@ -3,13 +3,17 @@
 // daemon.cc's.
 #include "daemon/cli.h"
 
+#include <signal.h>
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <optional>
+#include <string>
+#include <thread>
 
 #include <fmt/core.h>
 #include <rapidjson/document.h>
@@ -93,6 +97,31 @@ ClientSettings client_settings(const CliOptions& opts) {
     return {server.control_socket, server.shutdown_timeout};
 }
 
+// The "pid" an answer names (stop's), or 0.
+long pid_of(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) return 0;
+    auto pid = doc.FindMember("pid");
+    return pid != doc.MemberEnd() && pid->value.IsInt64() && pid->value.GetInt64() > 0 ? static_cast<long>(pid->value.GetInt64())
+                                                                                         : 0;
+}
+
+// Whether process `pid` has ended: gone, or a zombie its parent has not
+// reaped yet (it runs no more code).
+bool process_ended(long pid) {
+    if (::kill(static_cast<pid_t>(pid), 0) != 0) return errno == ESRCH;
+    std::string stat;
+    if (FILE* f = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "re")) {
+        char buf[512];
+        size_t n = std::fread(buf, 1, sizeof buf, f);
+        std::fclose(f);
+        stat.assign(buf, n);
+    }
+    auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && (stat[close + 2] == 'Z' || stat[close + 2] == 'X');
+}
+
 // {"ok":true,...}
 bool says_ok(std::string_view json) {
     rapidjson::Document doc;
@@ -172,7 +201,18 @@ int cmd_stop(const CliOptions& opts) {
     if (!says_ok(*answer))  // neither yes nor no: not an answer this CLI understands
         return fail(Error{EX_PROTOCOL, "stop: malformed answer from antigravityd: " + *answer});
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(settings.shutdown_timeout + kStopGrace);
+    auto deadline = std::chrono::steady_clock::now() + wait;
     if (auto closed = client->wait_closed(wait); !closed) return fail(closed.error());
+    // The control socket closes before the daemon has finished (its
+    // workers joined, the store flushed): "stopped" means the process
+    // has exited, so wait for that too.
+    if (long pid = pid_of(*answer)) {
+        while (!process_ended(pid)) {
+            if (std::chrono::steady_clock::now() >= deadline)
+                return fail(Error{EX_TEMPFAIL, fmt::format("stop: antigravityd (PID {}) is still running", pid)});
+            std::this_thread::sleep_for(10ms);  // no descriptor says when another process exits
+        }
+    }
     print(stdout, "antigravityd stopped\n");
     return 0;
 }

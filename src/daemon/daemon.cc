@@ -99,7 +99,7 @@ public:
     void reload(ControlServer::Reply reply) override { reply(do_reload()); }
     std::string status() override;
     void stop(ControlServer::Reply reply) override {
-        reply("{\"ok\":true,\"message\":\"stopping\"}");
+        reply("{\"ok\":true,\"message\":\"stopping\",\"pid\":" + std::to_string(getpid()) + "}");
         begin_shutdown("stop requested on the control socket");
     }
     std::string command(std::string_view verb, std::string_view args) override;
@@ -107,7 +107,7 @@ public:
 private:
     std::string do_reload();
     void forget_unconfigured_credentials();
-    Status start_metrics(const config::Config& cfg);
+    void start_metrics();  // the collector (the listener is bound before root is dropped)
     void begin_shutdown(const char* why);
     static void on_signal(evutil_socket_t sig, short, void* arg);
     static void on_drain_tick(evutil_socket_t, short, void* arg);
@@ -173,6 +173,17 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (Status s = server_->bind(cfg.server.listen); !s)
         return fail(s.error().code == EX_NOPERM || s.error().code == EX_CONFIG ? s.error().code : EX_UNAVAILABLE,
                     s.error().message);
+    base_ = event_base_new();
+    if (!base_) return fail(EX_OSERR, "cannot create the main event loop");
+    // The metrics listener too (its scrapes reach the collector, made once
+    // the workers run, from the loop, which runs after both).
+    if (!cfg.metrics.listen.empty()) {
+        auto ms = metrics::MetricsServer::listen(base_, cfg.metrics.listen, [this](metrics::MetricsServer::Respond r) {
+            collector_->collect(std::move(r));
+        });
+        if (!ms) return fail(ms.error().code == EX_NOPERM ? EX_NOPERM : EX_UNAVAILABLE, ms.error().message);
+        metrics_server_ = std::move(ms.value());
+    }
     if (geteuid() == 0 && !cfg.server.user.empty()) {
         auto who = look_up(cfg.server.user, cfg.server.group);
         if (!who) return fail(who.error().code, who.error().message);
@@ -182,8 +193,6 @@ int Daemon::run(std::optional<Detach>& detach) {
         log::warning("running as root: set [server] user (or run it under its systemd unit) to drop it");
     }
 
-    base_ = event_base_new();
-    if (!base_) return fail(EX_OSERR, "cannot create the main event loop");
     mailbox_ = std::make_unique<Mailbox>(base_);
     if (!mailbox_->ok()) return fail(EX_OSERR, "cannot create the main loop's mailbox");
     generation_ = 1;
@@ -205,9 +214,7 @@ int Daemon::run(std::optional<Detach>& detach) {
         runtime_.hook().add(metrics_.get());
     }
     if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
-    if (metrics_) {
-        if (Status s = start_metrics(cfg); !s) return fail(EX_UNAVAILABLE, s.error().message);
-    }
+    if (metrics_) start_metrics();
 
     auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this);
     if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
@@ -272,7 +279,7 @@ void Daemon::forget_unconfigured_credentials() {
     runtime_.ledger().retain_only(ids);
 }
 
-Status Daemon::start_metrics(const config::Config& cfg) {
+void Daemon::start_metrics() {
     std::vector<Mailbox*> workers;
     for (unsigned i = 0; i < server_->workers(); ++i) {
         Worker* w = server_->worker(i);
@@ -283,12 +290,6 @@ Status Daemon::start_metrics(const config::Config& cfg) {
                                                           metrics::read_runtime_gauges(runtime_, g);
                                                           g.log_dropped = accounting_.dropped();
                                                       });
-    auto ms = metrics::MetricsServer::listen(base_, cfg.metrics.listen, [this](metrics::MetricsServer::Respond r) {
-        collector_->collect(std::move(r));
-    });
-    if (!ms) return Status(ms.error());
-    metrics_server_ = std::move(ms.value());
-    return {};
 }
 
 std::string Daemon::do_reload() {
