@@ -87,6 +87,13 @@ evhtp_hook as_hook(F* f) {
 
 RequestContext* ctx_of(void* arg) { return static_cast<RequestContext*>(arg); }
 
+// The body-phase stages (body scan, limits, dispatch): one of them answers
+// or pauses the request.
+void run_body_phase(RequestContext* ctx) {
+    StageResult r = ctx->snap->chain.run(Phase::Body, *ctx);
+    if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
+}
+
 // A streamed upload's switch (UploadStream::ReadSwitch): reading from the
 // client stops while the upstream is behind, and goes on when it catches up.
 void switch_reading(void* arg, bool on) {
@@ -125,8 +132,7 @@ void feed_upload(RequestContext* ctx, evbuffer* buf) {
     if (!st) return ctx->refuse_upload(st.error().message);
     if (ctx->exchange) return ctx->upload_progress();
     if (ctx->upload->model_known()) {
-        StageResult r = ctx->snap->chain.run(Phase::Body, *ctx);
-        if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
+        run_body_phase(ctx);
     }
 }
 
@@ -268,8 +274,7 @@ void end_upload(RequestContext* ctx) {
     Status st = ctx->upload->finish();
     if (!st) return ctx->refuse_upload(st.error().message);
     if (ctx->exchange) return ctx->upload_progress();
-    StageResult r = ctx->snap->chain.run(Phase::Body, *ctx);
-    if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
+    run_body_phase(ctx);
 }
 
 void serve(RequestContext* ctx, evhtp_request_t* req) {
@@ -282,8 +287,7 @@ void serve(RequestContext* ctx, evhtp_request_t* req) {
     evbuffer_add(req->buffer_in, "", 1);  // NUL-terminate for the JSON scanner
     ctx->body_data = reinterpret_cast<const char*>(evbuffer_pullup(req->buffer_in, -1));
     ctx->body_len = len;
-    StageResult r = ctx->snap->chain.run(Phase::Body, *ctx);
-    if (r == StageResult::Continue) ctx->fail(ErrorKind::Internal, "no stage answered the request");
+    run_body_phase(ctx);
 }
 
 // libevhtp's parser calls this with a request complete, then returns to its
