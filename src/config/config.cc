@@ -110,4 +110,12 @@ const char* to_string(RuleWire w) {
     return "any";
 }
 
+const char* to_string(TlsVersion v) { return v == TlsVersion::V1_3 ? "1.3" : "1.2"; }
+
+bool has_tls_listener(const Config& cfg) {
+    for (const auto& l : cfg.server.listen)
+        if (l.tls) return true;
+    return false;
+}
+
 }  // namespace agd::config

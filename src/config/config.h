@@ -30,6 +30,7 @@ struct ListenAddr {
     std::string path;      // Unix: socket path
     std::string text;      // as written in the file, for logs and status
     bool loopback = false; // Tcp on 127.0.0.0/8 or ::1, or any unix socket
+    bool tls = false;      // "ADDRESS:PORT ssl": clients speak TLS ([tls]'s certificate)
     int line = 0;
 };
 
@@ -167,6 +168,19 @@ struct MetricsConfig {
     std::vector<ListenAddr> listen;
 };
 
+// [tls]: what the `ssl` listeners serve. Paths as written resolved like
+// key_file (config/key_file.h): relative ones under $CREDENTIALS_DIRECTORY
+// when systemd set it, else next to the configuration file.
+enum class TlsVersion { V1_2, V1_3 };
+
+struct TlsConfig {
+    std::string certificate;  // PEM: the server's certificate, then its chain
+    std::string key;          // PEM: its private key (a file others may not read)
+    std::string client_ca;    // PEM: CAs; set = every client presents a certificate one of them signed
+    TlsVersion min_version = TlsVersion::V1_2;
+    int line = 0;             // of the [tls] header; 0 = no section
+};
+
 // [model.NAME]: what is done for the models NAME matches (an exact name or
 // a glob without classes).
 struct ModelConfig {
@@ -211,7 +225,11 @@ struct Config {
     std::vector<RuleConfig> rules;      // in file order
     LogConfig log;
     MetricsConfig metrics;
+    TlsConfig tls;
 };
+
+// True when a server.listen address is `ssl`.
+bool has_tls_listener(const Config& cfg);
 
 // The [model.NAME] section for `model`: an exact name first, else the first
 // glob that matches; nullptr when none.
@@ -228,5 +246,6 @@ const char* to_string(LogLevel);
 const char* to_string(RealIpHeader);
 const char* to_string(LogBodies);
 const char* to_string(RuleWire);
+const char* to_string(TlsVersion);
 
 }  // namespace agd::config

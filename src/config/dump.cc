@@ -116,6 +116,16 @@ std::string dump(const Config& cfg) {
         for (const auto& l : cfg.metrics.listen) ini.kv("listen", l.text);
     }
 
+    // Paths only: the key file's contents never leave it.
+    if (cfg.tls.line != 0 || has_tls_listener(cfg)) {
+        const TlsConfig& t = cfg.tls;
+        ini.section("tls");
+        ini.kv("certificate", t.certificate);
+        ini.kv("key", t.key);
+        if (!t.client_ca.empty()) ini.kv("client_ca", t.client_ca);
+        ini.kv("min_version", to_string(t.min_version));
+    }
+
     for (const auto& c : cfg.clients) {
         if (c.line == 0) continue;  // "default": its keys are [auth]'s
         ini.section("client." + c.name);

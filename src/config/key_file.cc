@@ -31,8 +31,8 @@ std::string key_file_path(std::string_view value, const std::string& config_path
     return config_path.substr(0, slash + 1) + std::string(value);
 }
 
-Result<std::vector<std::string>> read_key_file(const std::string& path) {
-    using R = Result<std::vector<std::string>>;
+Result<std::string> read_secret_file(const std::string& path, const char* what) {
+    using R = Result<std::string>;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) return R::fail(errno, "cannot read " + path + ": " + std::strerror(errno));
     struct stat st {};
@@ -44,7 +44,7 @@ Result<std::vector<std::string>> read_key_file(const std::string& path) {
         ::close(fd);
         return R::fail(EPERM, path + " may be read by other users (mode " +
                                   std::to_string((st.st_mode >> 6) & 7) + std::to_string((st.st_mode >> 3) & 7) +
-                                  std::to_string(st.st_mode & 7) + "): it holds keys; chmod o-r it");
+                                  std::to_string(st.st_mode & 7) + "): it holds " + what + "; chmod o-r it");
     }
     if (static_cast<uint64_t>(st.st_size) > kMaxKeyFileBytes) {
         ::close(fd);
@@ -56,8 +56,14 @@ Result<std::vector<std::string>> read_key_file(const std::string& path) {
     ::close(fd);
     if (!ok && err == EFBIG) return R::fail(EFBIG, path + " is larger than 1 MiB");
     if (!ok) return R::fail(err, "cannot read " + path + ": " + std::strerror(err));
+    return text;
+}
+
+Result<std::vector<std::string>> read_key_file(const std::string& path) {
+    auto text = read_secret_file(path, "keys");
+    if (!text) return Result<std::vector<std::string>>(text.error());
     std::vector<std::string> keys;
-    std::string_view rest(text);
+    std::string_view rest(*text);
     while (!rest.empty()) {
         size_t eol = rest.find('\n');
         std::string_view line = trim(rest.substr(0, eol));

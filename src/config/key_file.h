@@ -26,4 +26,9 @@ std::string key_file_path(std::string_view value, const std::string& config_path
 // kMaxKeyFileBytes, or may be read by others (mode o+r).
 Result<std::vector<std::string>> read_key_file(const std::string& path);
 
+// A secret file's whole text, with the same checks (a regular file, at
+// most kMaxKeyFileBytes, not readable by others); `what` names its
+// contents in the message ("keys", "a private key").
+Result<std::string> read_secret_file(const std::string& path, const char* what);
+
 }  // namespace agd::config

@@ -188,7 +188,7 @@ std::optional<unsigned long long> parse_uint(std::string_view s, unsigned long l
     return v;
 }
 
-enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Rule, Log, Metrics, Skip };
+enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Rule, Log, Metrics, Tls, Skip };
 
 struct ProviderState {
     ProviderConfig cfg;
@@ -283,13 +283,16 @@ private:
     void client_key(ClientState& c, const std::string& label, std::string_view key, std::string_view value);
     void log_key(const std::string& label, std::string_view key, std::string_view value);
     void metrics_key(const std::string& label, std::string_view key, std::string_view value);
+    void tls_key(const std::string& label, std::string_view key, std::string_view value);
+    void finish_tls();
     void finish_clients();
 
     // ---- value parsers (report their own errors) ------------------------
     std::optional<uint64_t> size_value(const std::string& label, std::string_view v, bool allow_zero = false);
     std::optional<Millis> duration_value(const std::string& label, std::string_view v, bool allow_zero);
     std::optional<std::string> path_value(const std::string& label, std::string_view v);
-    void listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into);
+    // One listen address; `ssl` after it only where allow_ssl (server.listen).
+    void listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into, bool allow_ssl);
     std::optional<uint64_t> count_value(const std::string& label, std::string_view v);
     std::optional<int> date_value(const std::string& label, std::string_view v);
     void cidr_value(const std::string& label, std::string_view v, std::vector<Cidr>& into);
@@ -337,6 +340,7 @@ private:
     std::vector<int> auth_key_lines_;
     std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_, log_seen_;
     std::map<std::string, int> listen_seen_;  // normalised address -> line
+    std::map<std::string, int> tls_seen_;
     int mode_line_ = 0;
     int real_ip_line_ = 0;
     bool listen_written_ = false;  // any server.listen line, valid or not
@@ -487,10 +491,13 @@ void Parser::open_section(std::string_view name) {
         kind_ = SectionKind::Log;
     } else if (name == "metrics") {
         kind_ = SectionKind::Metrics;
+    } else if (name == "tls") {
+        kind_ = SectionKind::Tls;
+        if (cfg_.tls.line == 0) cfg_.tls.line = line_;
     } else {
         error(line_, section_,
-              "unknown section (expected server, auth, access, routing, log, metrics, provider.NAME, client.NAME, "
-              "model.NAME or rule.NAME)");
+              "unknown section (expected server, auth, access, routing, log, metrics, tls, provider.NAME, "
+              "client.NAME, model.NAME or rule.NAME)");
         kind_ = SectionKind::Skip;
     }
 }
@@ -533,6 +540,7 @@ void Parser::on_key(std::string_view name, std::string_view value) {
         case SectionKind::Rule: rule_key(label, name, value); break;
         case SectionKind::Log: log_key(label, name, value); break;
         case SectionKind::Metrics: metrics_key(label, name, value); break;
+        case SectionKind::Tls: tls_key(label, name, value); break;
         case SectionKind::None:
         case SectionKind::Skip: break;
     }
@@ -542,7 +550,7 @@ void Parser::server_key(const std::string& label, std::string_view key, std::str
     ServerConfig& s = cfg_.server;
     if (key == "listen") {
         listen_written_ = true;
-        listen_value(label, v, cfg_.server.listen);
+        listen_value(label, v, cfg_.server.listen, true);
         return;
     }
     static constexpr const char* kSingle[] = {"workers",
@@ -971,12 +979,27 @@ std::optional<std::string> Parser::path_value(const std::string& label, std::str
     return std::string(v);
 }
 
-void Parser::listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into) {
+void Parser::listen_value(const std::string& label, std::string_view v, std::vector<ListenAddr>& into,
+                          bool allow_ssl) {
     static constexpr const char* kExpected =
         "expected ADDRESS:PORT (like 127.0.0.1:8045 or [::1]:8045) or unix:/PATH, got ";
     ListenAddr a;
     a.text = std::string(v);
     a.line = line_;
+    // "ADDRESS:PORT ssl": the address, then its options.
+    if (std::size_t sp = v.find_first_of(" \t"); sp != std::string_view::npos) {
+        std::string_view option = trim(v.substr(sp));
+        v = v.substr(0, sp);
+        if (option != "ssl") {
+            error(line_, label, "unknown listen option " + quote(option) + (allow_ssl ? " (expected ssl)" : ""));
+            return;
+        }
+        if (!allow_ssl) {
+            error(line_, label, "metrics are served over plain HTTP: ssl is for server.listen");
+            return;
+        }
+        a.tls = true;
+    }
     std::string dedup_key;
     if (v.substr(0, 5) == "unix:") {
         std::string_view path = v.substr(5);
@@ -990,6 +1013,10 @@ void Parser::listen_value(const std::string& label, std::string_view v, std::vec
         }
         if (has_space_or_ctl(path)) {
             error(line_, label, "unix socket path must not contain whitespace or control characters");
+            return;
+        }
+        if (a.tls) {
+            error(line_, label, "ssl is for TCP addresses, not unix sockets");
             return;
         }
         a.kind = ListenAddr::Kind::Unix;
@@ -1324,7 +1351,44 @@ void Parser::metrics_key(const std::string& label, std::string_view key, std::st
         return;
     }
     if (v.empty()) return;  // no metrics listener from this line
-    listen_value(label, v, cfg_.metrics.listen);
+    listen_value(label, v, cfg_.metrics.listen, false);
+}
+
+void Parser::tls_key(const std::string& label, std::string_view key, std::string_view v) {
+    TlsConfig& t = cfg_.tls;
+    static constexpr const char* kKeys[] = {"certificate", "key", "client_ca", "min_version"};
+    if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        error(line_, label, "unknown key (expected certificate, key, client_ca or min_version)");
+        return;
+    }
+    if (!once(tls_seen_, label, key)) return;
+    if (key == "min_version") {
+        if (auto m = enum_value<TlsVersion>(label, v, {{"1.2", TlsVersion::V1_2}, {"1.3", TlsVersion::V1_3}}))
+            t.min_version = *m;
+        return;
+    }
+    if (has_space_or_ctl(v)) {
+        error(line_, label, "a file name without whitespace or control characters expected");
+        return;
+    }
+    // Like key_file: relative to $CREDENTIALS_DIRECTORY (LoadCredential=)
+    // when systemd set it, else to the configuration file's directory.
+    std::string path = key_file_path(v, file_);
+    if (key == "certificate") t.certificate = std::move(path);
+    else if (key == "key") t.key = std::move(path);
+    else t.client_ca = std::move(path);
+}
+
+void Parser::finish_tls() {
+    const TlsConfig& t = cfg_.tls;
+    auto first = std::find_if(cfg_.server.listen.begin(), cfg_.server.listen.end(),
+                              [](const ListenAddr& l) { return l.tls; });
+    if (first != cfg_.server.listen.end()) {
+        if (t.certificate.empty() || t.key.empty())
+            error(first->line, "server.listen", first->text + " serves TLS: set [tls] certificate and key (PEM files)");
+    } else if (!t.certificate.empty() || !t.key.empty() || !t.client_ca.empty()) {
+        warning(t.line, "tls", "no server.listen address is `ssl`: this section is not used");
+    }
 }
 
 void Parser::open_model(std::string_view name) {
@@ -1547,6 +1611,7 @@ void Parser::finish() {
     finish_clients();
     finish_models();
     finish_rules();
+    finish_tls();
 
     // Listeners.
     if (!listen_written_) {

@@ -114,7 +114,7 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     REQUIRE(full.ok());
     const Config& c = *full.config;
     const Config defaults;
-    CHECK(c.server.listen.size() == 1);
+    CHECK(c.server.listen.size() == 2);
     CHECK(c.server.listen[0].text == "127.0.0.1:8045");
     CHECK(c.server.workers == defaults.server.workers);
     CHECK(c.server.max_body_size == defaults.server.max_body_size);
@@ -167,6 +167,11 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.log.access_log == defaults.log.access_log);
     REQUIRE(c.metrics.listen.size() == 1);
     CHECK(c.metrics.listen[0].text == "127.0.0.1:9464");
+    CHECK(c.server.listen[1].tls);
+    CHECK(c.tls.certificate == "/etc/antigravityd/tls/fullchain.pem");
+    CHECK(c.tls.key == "/etc/antigravityd/tls/privkey.pem");
+    CHECK_FALSE(c.tls.client_ca.empty());
+    CHECK(c.tls.min_version == defaults.tls.min_version);
     REQUIRE(c.clients.size() == 2);  // "default" from [auth] key, and team-a
     CHECK(c.clients[0].name == "default");
     const ClientConfig& team = c.clients[1];

@@ -333,8 +333,8 @@ TEST_CASE("config loader: sections may be reopened") {
 
 TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[servre]\nworkers = 2\n") ==
-          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, provider.NAME, client.NAME, "
-                "model.NAME or rule.NAME)"));
+          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, tls, provider.NAME, "
+                "client.NAME, model.NAME or rule.NAME)"));
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, upload_buffer_size, max_json_depth, upstream_timeout, "
