@@ -24,6 +24,7 @@
 #include "daemon/cli_store.h"
 #include "daemon/control.h"
 #include "daemon/daemon.h"
+#include "server/listener_tls.h"
 #include "store/reader.h"
 #include "store/since.h"
 
@@ -132,13 +133,16 @@ bool says_ok(std::string_view json) {
 }
 
 int cmd_check_config(const CliOptions& opts) {
-    return emit(check_config_outcome(config::load_file(opts.config_path), opts.config_path));
+    config::LoadResult r = config::load_file(opts.config_path);
+    load_listener_tls(r);  // the certificate and key are checked too
+    return emit(check_config_outcome(r, opts.config_path));
 }
 
 // config --dump: as check-config, then (when the file is valid) the
 // effective configuration on standard output.
 int cmd_config_dump(const CliOptions& opts) {
     config::LoadResult r = config::load_file(opts.config_path);
+    load_listener_tls(r);
     Outcome o = check_config_outcome(r, opts.config_path);
     print(stderr, o.err);
     if (o.exit_code != 0 || !r.config) {

@@ -64,16 +64,17 @@ Result<std::pair<std::string, std::string>> url_of_listeners(const config::Serve
                                        l.text, path));
         std::string note;
         std::string host = l.host;
+        const char* scheme = l.tls ? "https" : "http";
         if (host == "0.0.0.0" || host == "::" || host.empty()) {
             bool v6 = host == "::";
             host = v6 ? "::1" : "127.0.0.1";
             std::string other = hostname.empty() ? std::string("this machine's address") : std::string(hostname);
-            note = fmt::format("the gateway listens on every address ({}); from another machine use http://{}:{}",
-                               l.text, other, l.port);
+            note = fmt::format("the gateway listens on every address ({}); from another machine use {}://{}:{}",
+                               l.text, scheme, other, l.port);
         }
         bool bracket = host.find(':') != std::string::npos;
-        return std::make_pair(fmt::format("http://{}{}{}:{}", bracket ? "[" : "", host, bracket ? "]" : "", l.port),
-                              note);
+        return std::make_pair(
+            fmt::format("{}://{}{}{}:{}", scheme, bracket ? "[" : "", host, bracket ? "]" : "", l.port), note);
     }
     return Result<std::pair<std::string, std::string>>::fail(
         EX_CONFIG, fmt::format("client-setup: {} names no TCP listener ([server] listen): pass --url", path));

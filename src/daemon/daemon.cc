@@ -38,6 +38,7 @@
 #include "metrics/consumer.h"
 #include "metrics/gauges.h"
 #include "metrics/server.h"
+#include "server/listener_tls.h"
 #include "server/runtime.h"
 #include "server/server.h"
 #include "server/worker.h"
@@ -75,7 +76,8 @@ std::string listen_text(const std::vector<config::ListenAddr>& addrs) {
 // control socket, reloads and the shutdown drain.
 class Daemon final : public ControlServer::Handler {
 public:
-    Daemon(const CliOptions& opts, std::shared_ptr<const config::Config> cfg) : opts_(opts), initial_(std::move(cfg)) {}
+    Daemon(const CliOptions& opts, std::shared_ptr<const config::Config> cfg, std::shared_ptr<const ListenerTls> tls)
+        : opts_(opts), initial_(std::move(cfg)), initial_tls_(std::move(tls)) {}
     ~Daemon() override {
         // The metrics listener and collector use the workers' mailboxes; the
         // workers post to the main mailbox and count into the consumer until
@@ -115,6 +117,8 @@ private:
 
     const CliOptions& opts_;
     std::shared_ptr<const config::Config> initial_;
+    // The `ssl` listeners' context the daemon started with (null: none).
+    std::shared_ptr<const ListenerTls> initial_tls_;
     event_base* base_ = nullptr;
     Runtime runtime_;
     std::unique_ptr<Server> server_;
@@ -197,7 +201,8 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (!mailbox_->ok()) return fail(EX_OSERR, "cannot create the main loop's mailbox");
     generation_ = 1;
     ledger_keeper_.load(cfg);  // before the first snapshot takes its credentials' states
-    runtime_.publish(build_snapshot(initial_, generation_, runtime_.ledger(), runtime_.clients()));
+    runtime_.publish(build_snapshot(initial_, generation_, runtime_.ledger(), runtime_.clients(), initial_tls_));
+    if (initial_tls_) log::notice("TLS certificate: {}", initial_tls_->summary());
     forget_unconfigured_credentials();  // the state file may name keys no longer configured
     ledger_keeper_.start(base_);
     tokens_ = std::make_unique<TokenKeeper>(runtime_);
@@ -297,8 +302,19 @@ std::string Daemon::do_reload() {
     notify_reloading("reloading " + path);
     log::notice("reloading configuration from {}", path);
     config::LoadResult lr = config::load_file(path);
-    for (const auto& w : lr.warnings) log::warning("{}", w.str());
     auto live = runtime_.snapshot();
+    // The `ssl` listeners (bound at start) get the new certificate; one
+    // that cannot be used fails the reload like any other error.
+    std::shared_ptr<const ListenerTls> tls = live->tls;
+    if (live->tls && lr.ok()) {
+        if (config::has_tls_listener(*lr.config))
+            tls = load_listener_tls(lr);
+        else
+            lr.warnings.push_back({path, 0, "server.listen",
+                                   "no address is ssl any more: the running ssl listeners keep their certificate "
+                                   "until the next restart"});
+    }
+    for (const auto& w : lr.warnings) log::warning("{}", w.str());
     if (!lr.ok()) {
         std::string errors = "[";
         for (size_t i = 0; i < lr.errors.size(); ++i) {
@@ -331,7 +347,8 @@ std::string Daemon::do_reload() {
         if (!runtime_.clients().contains(c.name)) new_clients.push_back(c.name);
     uint64_t gen = ++generation_;
     tokens_->configure(*lr.config);  // before the snapshot: its new credentials can ask for tokens at once
-    runtime_.publish(build_snapshot(lr.config, gen, runtime_.ledger(), runtime_.clients()));
+    runtime_.publish(build_snapshot(lr.config, gen, runtime_.ledger(), runtime_.clients(), tls));
+    if (tls && tls != live->tls) log::notice("TLS certificate: {}", tls->summary());
     accounting_.reload(*live->config, *lr.config, new_clients);
     forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
@@ -505,6 +522,8 @@ int run(const CliOptions& cli) {
             if (!p->empty() && (*p)[0] != '/') *p = std::string(cwd) + "/" + *p;
     }
     config::LoadResult lr = config::load_file(opts.config_path);
+    // Read now, as whoever started the daemon (root may be dropped later).
+    std::shared_ptr<const ListenerTls> tls = load_listener_tls(lr);
     for (const auto& w : lr.warnings) log::warning("{}", w.str());
     if (!lr.ok()) {
         for (const auto& e : lr.errors) log::error("{}", e.str());
@@ -527,7 +546,7 @@ int run(const CliOptions& cli) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int code;
     {
-        Daemon daemon(opts, lr.config);
+        Daemon daemon(opts, lr.config, std::move(tls));
         code = daemon.run(detach);
     }
     curl_global_cleanup();

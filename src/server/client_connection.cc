@@ -3,6 +3,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <evhtp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <fcntl.h>
 
 #include <algorithm>
@@ -89,6 +91,11 @@ ClientConnection::~ClientConnection() {
 }
 
 bool ClientConnection::admit() { return !refused_; }
+
+void ClientConnection::release_bufferevent() {
+    if (input_cb_ && conn_->bev) evbuffer_remove_cb_entry(bufferevent_get_input(conn_->bev), input_cb_);
+    input_cb_ = nullptr;
+}
 
 void ClientConnection::count_peer(const Snapshot& snap) {
     unsigned max = snap.config->server.max_connections_per_ip;
@@ -367,8 +374,18 @@ bool ClientConnection::answer_malformed() {
                          r.status, reason_phrase(r.status), r.body.size());
         std::string out(head, static_cast<size_t>(n));
         out += r.body;
-        ssize_t sent = send(conn_->sock, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)sent;  // best effort: a small answer on an idle socket
+        if (!conn_->ssl) {
+            ssize_t sent = send(conn_->sock, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)sent;  // best effort: a small answer on an idle socket
+        } else if (SSL_is_init_finished(conn_->ssl)) {
+            // The same through the connection's TLS session (the bufferevent
+            // has nothing pending in it either). Before the handshake is
+            // over there is no way to answer: the connection just closes.
+            ERR_clear_error();
+            int sent = SSL_write(conn_->ssl, out.data(), static_cast<int>(out.size()));
+            (void)sent;
+            ERR_clear_error();
+        }
     }
     if (ctx) {
         ctx->access.status = r.status;
@@ -393,6 +410,18 @@ void ClientConnection::finish() {
     if (!(conn_->flags & EVHTP_CONN_FLAG_ERROR) && conn_->bev) {
         if (answer_malformed()) linger_ = true;
         if (!linger_ && evbuffer_get_length(bufferevent_get_input(conn_->bev)) > 0) linger_ = true;
+        // Over TLS: the session's close_notify first (libevhtp would send
+        // it after this, on a socket the lingering close has shut for
+        // writing); a handshake that never finished has nothing to linger for.
+        if (linger_ && conn_->ssl) {
+            if (SSL_is_init_finished(conn_->ssl)) {
+                ERR_clear_error();
+                SSL_shutdown(conn_->ssl);
+                ERR_clear_error();
+            } else {
+                linger_ = false;
+            }
+        }
         if (linger_) worker_.linger().start(fcntl(conn_->sock, F_DUPFD_CLOEXEC, 0));
     }
     delete this;

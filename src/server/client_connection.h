@@ -89,6 +89,9 @@ public:
         counted_ = false;
         return held;
     }
+    // The bufferevent itself goes to the new owner (a TLS session cannot
+    // be duplicated like a socket): nothing of this object stays on it.
+    void release_bufferevent();
     // The connection must close with a lingering close (its client may
     // still be sending).
     void linger() { linger_ = true; }

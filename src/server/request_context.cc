@@ -281,21 +281,37 @@ void RequestContext::hand_over() {
     complete();
     if (client_gone || !c || !c->bev || !take) return;
     // From here libevhtp reads nothing more: what the client sent after
-    // the request goes to the taker with the socket.
-    bufferevent_disable(c->bev, EV_READ);
-    int fd = fcntl(c->sock, F_DUPFD_CLOEXEC, 0);
-    if (fd >= 0) {
-        evbuffer* unread = evbuffer_new();
-        if (unread) {
-            evbuffer_add_buffer(unread, bufferevent_get_input(c->bev));
-            ClientConnection* cc = ClientConnection::of(c);
-            take(fd, unread, cc && cc->hand_over_peer());
-            evbuffer_free(unread);
-        } else {
-            close(fd);
+    // the request goes to the taker with the connection.
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    ClientConnection* cc = ClientConnection::of(c);
+    bufferevent* bev = nullptr;
+    if (c->ssl) {
+        // The TLS session lives in the bufferevent: it leaves libevhtp's
+        // connection, which then frees nothing of it (its socket included).
+        close_connection();
+        if (cc) cc->release_bufferevent();
+        bev = c->bev;
+        c->bev = nullptr;
+        c->ssl = nullptr;
+        bufferevent_setcb(bev, nullptr, nullptr, nullptr, nullptr);
+        bufferevent_set_timeouts(bev, nullptr, nullptr);
+        bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+    } else {
+        int fd = fcntl(c->sock, F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0) {
+            bev = bufferevent_socket_new(worker.base(), fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+            if (!bev) close(fd);
         }
     }
-    close_connection();
+    evbuffer* unread = bev ? evbuffer_new() : nullptr;
+    if (unread) {
+        evbuffer_add_buffer(unread, c->bev ? bufferevent_get_input(c->bev) : bufferevent_get_input(bev));
+        take(bev, unread, cc && cc->hand_over_peer());
+        evbuffer_free(unread);
+    } else if (bev) {
+        bufferevent_free(bev);
+    }
+    if (c->bev) close_connection();
 }
 
 void RequestContext::close_connection() {
@@ -331,9 +347,9 @@ void RequestContext::schedule_flush() {
 
 void RequestContext::flush_cb(int, short, void* arg) { static_cast<RequestContext*>(arg)->flush_output(); }
 
-// Writes to the socket itself: right for the plain TCP and unix listeners
-// we have; a TLS listener (an OpenSSL bufferevent) would have to go through
-// the bufferevent instead.
+// Writes to the socket itself on plain TCP and unix listeners; on an `ssl`
+// listener the OpenSSL bufferevent encrypts and writes when its writing is
+// on (one loop turn later), and runs the write callbacks as usual.
 void RequestContext::flush_output() {
     if (!req) return;
     evhtp_connection_t* c = evhtp_request_get_connection(req);
@@ -341,6 +357,11 @@ void RequestContext::flush_output() {
     bufferevent* bev = c->bev;
     if (flush_ev_) evtimer_del(flush_ev_);  // this flush takes what a scheduled one would
     if (bufferevent_get_enabled(bev) & EV_WRITE) return;  // libevent is writing what was left
+    if (c->ssl) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) bufferevent_enable(bev, EV_WRITE);
+        else bufferevent_trigger(bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
+        return;
+    }
     evbuffer* out = bufferevent_get_output(bev);
     if (evbuffer_get_length(out) > 0) {
         // The bufferevent keeps the front of its output frozen against

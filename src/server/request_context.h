@@ -20,6 +20,7 @@
 #include "server/response_sink.h"
 
 struct evhtp_request;
+struct bufferevent;
 struct evbuffer;
 struct evbuffer_cb_entry;
 struct evbuffer_cb_info;
@@ -138,13 +139,16 @@ public:
     void end_response();
     void abort_connection();        // close without a clean end: the client sees a truncated response
     // The connection leaves HTTP (a WebSocket upgrade): from the next loop
-    // turn, once libevhtp's parser has returned, `take` gets a duplicate of
-    // the socket and the bytes the client sent after this request (an
-    // evbuffer it may drain) and, when `peer_counted`, the connection's
-    // count in PeerLimit (to release when it closes); the request's record
-    // says `status`, and libevhtp frees its connection without writing
-    // another byte. Nothing is taken if the client left meanwhile.
-    using Taker = std::function<void(int fd, evbuffer* unread, bool peer_counted)>;
+    // turn, once libevhtp's parser has returned, `take` gets a bufferevent
+    // of its own, with no callbacks, reading and writing off, to free when
+    // done (it closes the socket): on a duplicate of a plain socket, or the
+    // connection's own OpenSSL bufferevent on an `ssl` listener. With it the
+    // bytes the client sent after this request (an evbuffer it may drain)
+    // and, when `peer_counted`, the connection's count in PeerLimit (to
+    // release when it closes); the request's record says `status`, and
+    // libevhtp frees its connection without writing another byte. Nothing
+    // is taken if the client left meanwhile.
+    using Taker = std::function<void(bufferevent* bev, evbuffer* unread, bool peer_counted)>;
     void take_connection(int status, Taker take);
     size_t output_pending() const;  // bytes queued for the client, not yet on the wire
     bool response_started() const { return reply_state_ == ReplyState::Streaming; }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/bufferevent_ssl.h>
 #include <evhtp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "server/client_connection.h"
 #include "server/framing.h"
+#include "server/listener_tls.h"
 #include "server/listen_socket.h"
 #include "server/request_context.h"
 #include "pipeline/multipart.h"
@@ -37,11 +39,18 @@ namespace agd {
 // accepts on every listening socket (a dup of it): the kernel wakes the
 // workers and whichever is free takes the connection, which then lives on
 // that worker to the end. No cross-thread hand-off can fail under load.
+// The `ssl` listeners have a libevhtp instance of their own (htp_tls): it
+// wraps each connection it accepts in an OpenSSL bufferevent; both share
+// every hook.
 struct WorkerSlot {
     unsigned index = 0;
     std::thread thread;
     event_base* base = nullptr;
     evhtp_t* htp = nullptr;
+    evhtp_t* htp_tls = nullptr;  // only with an `ssl` listener
+    // The context htp_tls->ssl_ctx points to, held: the snapshot's at the
+    // last accept (a reload's new certificate serves the next one).
+    std::shared_ptr<const ListenerTls> tls;
     event* stop_accepting = nullptr;  // activated by the main thread
     Worker* worker = nullptr;         // set before the thread reports it started; freed after its loop
     std::vector<evconnlistener*> listeners;
@@ -51,9 +60,14 @@ struct WorkerSlot {
     int64_t accept_reported_ns = 0;
 };
 
+struct Listening {
+    int fd;
+    bool tls;  // an `ssl` listener
+};
+
 struct Server::Impl {
     Runtime& runtime;
-    std::vector<int> listen_fds;
+    std::vector<Listening> listening;
     std::vector<std::string> unix_paths;
     std::vector<std::unique_ptr<WorkerSlot>> slots;
 
@@ -342,6 +356,9 @@ evhtp_res on_accept(evhtp_connection_t* conn, void*) {
     Worker* w = Worker::current();
     if (!w) return EVHTP_RES_SERVERR;
     w->track(conn);
+    // A client closing without close_notify (most do, between requests on
+    // a kept-alive connection) ends the stream as a plain TCP close would.
+    if (conn->ssl) bufferevent_openssl_set_allow_dirty_shutdown(conn->bev, 1);
     auto* cc = new ClientConnection(conn, *w);
     evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini, as_hook(&on_connection_fini), cc);
     evhtp_connection_set_hook(conn, evhtp_hook_on_event, as_hook(&on_connection_event), nullptr);
@@ -367,6 +384,21 @@ void configure(evhtp_t* htp, Impl* impl) {
     timeval idle{RequestContext::kClientIdleSeconds, 0};
     timeval stalled{RequestContext::kClientStalledSeconds, 0};
     evhtp_set_timeouts(htp, &idle, &stalled);
+}
+
+// An `ssl` listener's connection is about to get its OpenSSL object: from
+// the context of the snapshot live now.
+evhtp_res on_tls_accept(evhtp_connection_t*, void* arg) {
+    auto* slot = static_cast<WorkerSlot*>(arg);
+    Worker* w = Worker::current();
+    if (!w) return EVHTP_RES_SERVERR;
+    std::shared_ptr<const Snapshot> snap = w->runtime().snapshot();
+    if (snap->tls != slot->tls) {
+        slot->tls = snap->tls;
+        slot->htp_tls->ssl_ctx = slot->tls ? slot->tls->ctx() : nullptr;
+    }
+    // Never a plain connection on an `ssl` listener.
+    return slot->htp_tls->ssl_ctx ? EVHTP_RES_OK : EVHTP_RES_ERROR;
 }
 
 void free_listeners(WorkerSlot* slot) {
@@ -418,16 +450,25 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
     if (slot->base) {
         slot->htp = evhtp_new(slot->base, impl);
         configure(slot->htp, impl);
-        for (int fd : impl->listen_fds) {
-            int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-            if (mine < 0 || evhtp_accept_socket(slot->htp, mine, 0) != 0) {
+        for (const Listening& l : impl->listening) {
+            evhtp_t* htp = slot->htp;
+            if (l.tls) {
+                if (!slot->htp_tls) {
+                    slot->htp_tls = evhtp_new(slot->base, impl);
+                    configure(slot->htp_tls, impl);
+                    evhtp_set_pre_accept_cb(slot->htp_tls, &on_tls_accept, slot);
+                }
+                htp = slot->htp_tls;
+            }
+            int mine = fcntl(l.fd, F_DUPFD_CLOEXEC, 0);
+            if (mine < 0 || evhtp_accept_socket(htp, mine, 0) != 0) {
                 if (mine >= 0) close(mine);
                 error = std::string("worker cannot accept: ") + strerror(errno);
                 break;
             }
-            evconnlistener_set_error_cb(slot->htp->server, &on_accept_error);
-            slot->listeners.push_back(slot->htp->server);
-            slot->htp->server = nullptr;
+            evconnlistener_set_error_cb(htp->server, &on_accept_error);
+            slot->listeners.push_back(htp->server);
+            htp->server = nullptr;
         }
     } else {
         error = "cannot create a worker event loop";
@@ -459,6 +500,11 @@ void worker_main(Impl* impl, WorkerSlot* slot) {
         worker->close_sockets();
     }
     if (slot->htp) evhtp_free(slot->htp);
+    if (slot->htp_tls) {
+        slot->htp_tls->ssl_ctx = nullptr;  // held by slot->tls, not libevhtp's to free
+        evhtp_free(slot->htp_tls);
+    }
+    slot->tls.reset();
     if (slot->stop_accepting) event_free(slot->stop_accepting);
     if (slot->accept_retry) event_free(slot->accept_retry);
     t_slot = nullptr;
@@ -498,11 +544,12 @@ Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
         std::string name = listen_name(a);
         auto given = std::find_if(inherited->begin(), inherited->end(),
                                   [&](const InheritedSocket& s) { return !s.used && !name.empty() && s.name == name; });
+        std::string shown = a.tls ? " ssl" : "";
         if (given != inherited->end()) {
             given->used = true;
-            impl_->listen_fds.push_back(given->fd);
-            bound_.push_back(given->name);
-            log::info("listening on {}: the socket systemd passed", given->name);
+            impl_->listening.push_back({given->fd, a.tls});
+            bound_.push_back(given->name + shown);
+            log::info("listening on {}{}: the socket systemd passed", given->name, shown);
             continue;
         }
         // A passed socket on all addresses of the same port (ListenStream=8045
@@ -515,22 +562,22 @@ Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
             log::warning("server.listen {} is served by the socket systemd passed, {}", a.text, covering->name);
             if (!covering->used) {
                 covering->used = true;
-                impl_->listen_fds.push_back(covering->fd);
-                bound_.push_back(covering->name);
+                impl_->listening.push_back({covering->fd, a.tls});
+                bound_.push_back(covering->name + shown);
             }
             continue;
         }
         auto sock = open_listen_socket(a);
         if (!sock) return Status(sock.error());
-        impl_->listen_fds.push_back(sock->fd);
+        impl_->listening.push_back({sock->fd, a.tls});
         if (!sock->unix_path.empty()) impl_->unix_paths.push_back(sock->unix_path);
-        bound_.push_back(sock->name);
+        bound_.push_back(sock->name + shown);
     }
     // A socket the socket unit has and server.listen does not: served too
     // (the unit decides what reaches the daemon), and said.
     for (const auto& s : *inherited) {
         if (s.used) continue;
-        impl_->listen_fds.push_back(s.fd);
+        impl_->listening.push_back({s.fd, false});
         bound_.push_back(s.name);
         log::warning("listening on {} as systemd passed it, though server.listen does not name it", s.name);
     }
@@ -545,8 +592,8 @@ void Server::stop_accepting() {
     // Each worker frees its own listeners on its own thread.
     for (auto& slot : impl_->slots)
         if (slot->stop_accepting) event_active(slot->stop_accepting, EV_TIMEOUT, 0);
-    for (int fd : impl_->listen_fds) close(fd);
-    impl_->listen_fds.clear();
+    for (const Listening& l : impl_->listening) close(l.fd);
+    impl_->listening.clear();
     for (const auto& p : impl_->unix_paths) unlink(p.c_str());
     impl_->unix_paths.clear();
 }

@@ -10,12 +10,15 @@
 #include "dispatch/dispatch_stage.h"
 #include "pipeline/body_stage.h"
 #include "pipeline/local_endpoints.h"
+#include "server/listener_tls.h"
 
 namespace agd {
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                                               credentials::Ledger& ledger, clients::Registry& clients) {
+                                               credentials::Ledger& ledger, clients::Registry& clients,
+                                               std::shared_ptr<const ListenerTls> tls) {
     auto s = std::make_shared<Snapshot>();
+    s->tls = std::move(tls);
     s->config = std::move(config);
     s->generation = generation;
     s->loaded_at_unix = static_cast<int64_t>(time(nullptr));

@@ -12,7 +12,10 @@
 #include "dispatch/router.h"
 #include "pipeline/stage.h"
 
+
 namespace agd {
+
+class ListenerTls;
 
 struct Snapshot {
     std::shared_ptr<const config::Config> config;
@@ -21,9 +24,13 @@ struct Snapshot {
     Chain chain;
     std::unique_ptr<dispatch::Router> router;
     std::vector<std::shared_ptr<clients::ClientState>> clients;  // of config->clients, in order
+    // What the `ssl` listeners accept with (server/listener_tls.h); null
+    // when there is none.
+    std::shared_ptr<const ListenerTls> tls;
 };
 
 std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config, uint64_t generation,
-                                               credentials::Ledger& ledger, clients::Registry& clients);
+                                               credentials::Ledger& ledger, clients::Registry& clients,
+                                               std::shared_ptr<const ListenerTls> tls);
 
 }  // namespace agd

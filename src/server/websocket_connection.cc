@@ -2,6 +2,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <strings.h>
 #include <unistd.h>
@@ -68,28 +71,24 @@ void WebSocketConnection::upgrade(RequestContext& handshake, std::string accept)
     peer.addr = handshake.peer;
     Worker& worker = handshake.worker;
     std::string head = websocket_101(accept);
-    handshake.take_connection(101, [&worker, headers = std::move(headers), peer, head](int fd, evbuffer* unread,
-                                                                                      bool counted) mutable {
+    handshake.take_connection(101, [&worker, headers = std::move(headers), peer, head](
+                                       bufferevent* bev, evbuffer* unread, bool counted) mutable {
         Peer p = peer;
         p.counted = counted;  // it goes on counting toward its address's max_connections_per_ip
-        auto* ws = new WebSocketConnection(worker, fd, std::move(headers), p);
+        auto* ws = new WebSocketConnection(worker, bev, std::move(headers), p);
         if (!ws->start(unread, head)) delete ws;
     });
 }
 
-WebSocketConnection::WebSocketConnection(Worker& worker, int fd, HeaderList headers, Peer peer)
+WebSocketConnection::WebSocketConnection(Worker& worker, bufferevent* bev, HeaderList headers, Peer peer)
     : worker_(worker),
-      fd_(fd),
+      fd_(static_cast<int>(bufferevent_getfd(bev))),
+      bev_(bev),
       headers_(std::move(headers)),
       peer_(peer),
       conversation_(worker.runtime().snapshot()->config->server.max_body_size) {}
 
 bool WebSocketConnection::start(evbuffer* unread, std::string_view head) {
-    bev_ = bufferevent_socket_new(worker_.base(), fd_, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!bev_) {
-        close(fd_);
-        return false;
-    }
     wslay_event_callbacks cb{};
     cb.recv_callback = reinterpret_cast<wslay_event_recv_callback>(&WebSocketConnection::recv_cb);
     cb.send_callback = reinterpret_cast<wslay_event_send_callback>(&WebSocketConnection::send_cb);
@@ -136,8 +135,18 @@ void WebSocketConnection::shut_down() {
         wslay_event_queue_close(ws_, 1001, reinterpret_cast<const uint8_t*>("server stopping"), 15);
         wslay_event_send(ws_);
         evbuffer* out = bufferevent_get_output(bev_);
-        evbuffer_unfreeze(out, 1);
-        evbuffer_write(out, fd_);
+        if (SSL* ssl = bufferevent_openssl_get_ssl(bev_)) {
+            // Best effort, as below: what is queued, through the session.
+            size_t n = evbuffer_get_length(out);
+            if (n > 0 && n < (1u << 20)) {
+                ERR_clear_error();
+                SSL_write(ssl, evbuffer_pullup(out, -1), static_cast<int>(n));
+                ERR_clear_error();
+            }
+        } else {
+            evbuffer_unfreeze(out, 1);
+            evbuffer_write(out, fd_);
+        }
     }
     delete this;
 }

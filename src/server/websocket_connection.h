@@ -76,7 +76,8 @@ private:
         IpAddr addr;
         bool counted = false;  // holds one of its address's PeerLimit slots
     };
-    WebSocketConnection(Worker& worker, int fd, HeaderList headers, Peer peer);
+    // Owns `bev` (RequestContext::Taker's) from here on.
+    WebSocketConnection(Worker& worker, bufferevent* bev, HeaderList headers, Peer peer);
     bool start(evbuffer* unread, std::string_view head);
 
     static void read_cb(bufferevent* bev, void* arg);

@@ -38,33 +38,6 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
     return sink && sink->keep_session(session) ? 1 : 0;
 }
 
-std::string openssl_reason() {
-    unsigned long e = ERR_peek_last_error();
-    if (e == 0) return "unknown error";
-    const char* r = ERR_reason_error_string(e);
-    if (r) return r;
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    return buf;
-}
-
-// OpenSSL fills some of a certificate's fields the first time a chain is
-// checked against it (its decoded extensions: key identifiers, basic
-// constraints, usage) and sorts the store's list at its first look-up. The
-// trusted store is shared by every worker; doing both here, on the main
-// thread before any worker sees the context, leaves the workers only
-// reading it.
-void settle_store(SSL_CTX* ctx) {
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-    STACK_OF(X509_OBJECT)* objects = store ? X509_STORE_get0_objects(store) : nullptr;
-    if (!objects) return;
-    for (int i = 0, n = sk_X509_OBJECT_num(objects); i < n; ++i) {
-        X509* x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
-        if (x) X509_check_purpose(x, -1, 0);
-    }
-    sk_X509_OBJECT_sort(objects);
-}
-
 SSL_CTX* make_ctx(const std::string& bundle, const std::string& ca_file, std::string& error) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx) {
@@ -99,7 +72,7 @@ SSL_CTX* make_ctx(const std::string& bundle, const std::string& ca_file, std::st
         SSL_CTX_free(ctx);
         return nullptr;
     }
-    settle_store(ctx);
+    settle_trust_store(ctx);
     static const unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -109,6 +82,33 @@ SSL_CTX* make_ctx(const std::string& bundle, const std::string& ca_file, std::st
 }
 
 }  // namespace
+
+std::string openssl_reason() {
+    unsigned long e = ERR_peek_last_error();
+    if (e == 0) return "unknown error";
+    const char* r = ERR_reason_error_string(e);
+    if (r) return r;
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    return buf;
+}
+
+// OpenSSL fills some of a certificate's fields the first time a chain is
+// checked against it (its decoded extensions: key identifiers, basic
+// constraints, usage) and sorts the store's list at its first look-up. The
+// trusted store is shared by every worker; doing both here, on the main
+// thread before any worker sees the context, leaves the workers only
+// reading it.
+void settle_trust_store(SSL_CTX* ctx) {
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    STACK_OF(X509_OBJECT)* objects = store ? X509_STORE_get0_objects(store) : nullptr;
+    if (!objects) return;
+    for (int i = 0, n = sk_X509_OBJECT_num(objects); i < n; ++i) {
+        X509* x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i));
+        if (x) X509_check_purpose(x, -1, 0);
+    }
+    sk_X509_OBJECT_sort(objects);
+}
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 

@@ -59,4 +59,12 @@ private:
 // problem when verification failed, else OpenSSL's reason, else errno's.
 std::string tls_failure(SSL* ssl, int ssl_error, int saved_errno);
 
+// OpenSSL's reason for its last error ("unknown error" when none).
+std::string openssl_reason();
+
+// Fills what OpenSSL would otherwise fill lazily, on first use, in the
+// context's trusted store, so that workers sharing the context only read
+// it. Main thread, before any worker sees the context.
+void settle_trust_store(SSL_CTX* ctx);
+
 }  // namespace agd::upstream

@@ -28,8 +28,10 @@ class Closed(Exception):
 
 class WsClient:
     def __init__(self, port, path="/v1/responses", headers=None, timeout=30, host="127.0.0.1", version="13",
-                 key=None):
+                 key=None, tls=None):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:  # an ssl.SSLContext: the connection speaks TLS
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
         self.buf = b""
         key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
         lines = ["GET %s HTTP/1.1" % path, "Host: %s:%d" % (host, port), "Upgrade: websocket",

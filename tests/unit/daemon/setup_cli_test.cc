@@ -113,6 +113,13 @@ TEST_CASE("client-setup: the URL from the listeners") {
     REQUIRE(plan);
     CHECK(plan->url == "http://192.0.2.7:81");
     CHECK(plan->url_note.empty());
+    // An ssl listener's URL is https.
+    auto tls = load_config("[server]\nlisten = 0.0.0.0:8443 ssl\n[auth]\nkey = k-0123456789abcdef\n"
+                           "[tls]\ncertificate = /c.pem\nkey = /k.pem\n");
+    plan = setup_plan(opts_for("qwen"), tls.get(), "gw.example");
+    REQUIRE(plan);
+    CHECK(plan->url == "https://127.0.0.1:8443");
+    CHECK(contains(plan->url_note, "https://gw.example:8443"));
 
     auto given = opts_for("qwen");
     given.url = "https://gw.example/";
