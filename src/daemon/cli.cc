@@ -37,6 +37,7 @@ using namespace std::chrono_literals;
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kStatusTimeout = 10s;
 constexpr auto kReloadTimeout = 60s;
+constexpr auto kUpgradeTimeout = 90s;  // the daemon gives its successor 60 s
 constexpr auto kStopAnswerTimeout = 10s;
 constexpr auto kStopGrace = 10s;  // on top of server.shutdown_timeout
 constexpr int kStatusNotRunning = 3;  // LSB init-script status: the program is not running
@@ -53,6 +54,7 @@ constexpr CommandInfo kCommands[] = {
     {"check-config", Command::CheckConfig, true, false, false, false},
     {"config", Command::Config, true, false, false, false},
     {"reload", Command::Reload, true, false, false, false},
+    {"upgrade", Command::Upgrade, true, false, false, false},
     {"status", Command::Status, true, false, false, true},
     {"stop", Command::Stop, true, false, false, false},
     {"log", Command::Log, true, false, false, true, true, false},
@@ -158,6 +160,15 @@ int cmd_reload(const CliOptions& opts) {
     auto answer = control_call(settings.control_socket, "reload", kReloadTimeout, opts.config_path);
     if (!answer) return fail(answer.error());
     return emit(reload_outcome(*answer));
+}
+
+// The running daemon starts the binary at its path and hands over to it;
+// the answer comes once the new process serves, or the upgrade failed.
+int cmd_upgrade(const CliOptions& opts) {
+    auto settings = client_settings(opts);
+    auto answer = control_call(settings.control_socket, "upgrade", kUpgradeTimeout, opts.config_path);
+    if (!answer) return fail(answer.error());
+    return emit(upgrade_outcome(*answer));
 }
 
 int cmd_status(const CliOptions& opts) {
@@ -466,6 +477,8 @@ std::string usage_text() {
         "                        check the configuration, then print it as the daemon\n"
         "                        reads it: defaults written out, keys as fingerprints\n"
         "  reload [-c FILE]      make the running daemon load its configuration again\n"
+        "  upgrade [-c FILE]     replace the running daemon by the binary installed at its\n"
+        "                        path, without refusing a connection or losing a request\n"
         "  status [-c FILE] [--json]\n"
         "                        show the running daemon's state\n"
         "  stop [-c FILE]        stop the running daemon and wait until it has exited\n"
@@ -549,6 +562,7 @@ int cli_main(int argc, char** argv) {
         case Command::CheckConfig: code = cmd_check_config(inv->options); break;
         case Command::Config: code = cmd_config_dump(inv->options); break;
         case Command::Reload: code = cmd_reload(inv->options); break;
+        case Command::Upgrade: code = cmd_upgrade(inv->options); break;
         case Command::Status: code = cmd_status(inv->options); break;
         case Command::Stop: code = cmd_stop(inv->options); break;
         case Command::Log: code = cmd_log(inv->options); break;

@@ -19,7 +19,7 @@ struct LoadResult;
 namespace agd::daemon {
 
 enum class Command {
-    Run, CheckConfig, Config, Reload, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
+    Run, CheckConfig, Config, Reload, Upgrade, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
 };
 
 struct Invocation {
@@ -70,6 +70,7 @@ std::optional<Outcome> refused_outcome(std::string_view json, bool as_json, std:
 Outcome malformed_outcome(std::string_view json, std::string_view command);
 // reload: the daemon's answer, {"ok":..,"generation":N,"errors":[..],"message":".."}.
 Outcome reload_outcome(std::string_view json);
+Outcome upgrade_outcome(std::string_view json);
 // status: what `status` (text) or `status --json` prints and returns for
 // the daemon's answer. --json prints the answer as it came, but a refusal
 // or an answer that is not a JSON object still fails (non-zero exit).

@@ -197,6 +197,31 @@ Outcome reload_outcome(std::string_view json) {
     return o;
 }
 
+Outcome upgrade_outcome(std::string_view json) {
+    Outcome o;
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+        o.exit_code = EX_PROTOCOL;
+        o.err = fmt::format("upgrade: malformed answer from antigravityd: {}\n", json);
+        return o;
+    }
+    std::string message = get_string(doc, "message").value_or("");
+    if (get_bool(doc, "ok").value_or(false)) {
+        o.out = message + "\n";
+        o.exit_code = 0;
+        return o;
+    }
+    if (auto code = get_string(doc, "error")) {
+        o.exit_code = refusal_exit_code(*code);
+        if (o.exit_code == 1) o.exit_code = EX_UNAVAILABLE;
+    } else {
+        o.exit_code = 1;
+    }
+    o.err = "antigravityd: " + (message.empty() ? std::string("upgrade failed") : message) + "\n";
+    return o;
+}
+
 Result<std::string> render_status(std::string_view json) {
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());

@@ -222,7 +222,7 @@ ControlServer::ControlServer(struct event_base* base, std::string path, Handler&
     : base_(base), path_(std::move(path)), handler_(handler), listen_fd_(fd), dev_(dev), ino_(ino) {}
 
 Result<std::unique_ptr<ControlServer>> ControlServer::listen(struct event_base* base, const std::string& path,
-                                                             Handler& handler) {
+                                                             Handler& handler, int inherited) {
     using R = Result<std::unique_ptr<ControlServer>>;
     sockaddr_un addr{};
     if (path.empty()) return R::fail(EX_USAGE, "control socket path is empty");
@@ -233,6 +233,13 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(struct event_base* 
         return R::fail(EX_CANTCREAT, fmt::format("cannot create control socket {}: {}", path, st.error().message));
 
     struct stat st {};
+    int fd = inherited;
+    if (fd >= 0) {
+        // Handed over: already bound there and listening.
+        if (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+            return R::fail(EX_CANTCREAT, fmt::format("control socket {} handed over is gone", path));
+        return watch(base, path, handler, fd, st);
+    }
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
             return R::fail(EX_CANTCREAT, fmt::format("cannot create control socket {}: the path exists and is not a socket", path));
@@ -246,7 +253,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(struct event_base* 
             return R::fail(EX_CANTCREAT, fmt::format("cannot remove stale control socket {}: {}", path, std::strerror(errno)));
     }
 
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return R::fail(EX_OSERR, fmt::format("cannot create control socket: {}", std::strerror(errno)));
     mode_t old_mask = ::umask(0177);  // born 0600: no window where others may connect
     int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
@@ -265,7 +272,12 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(struct event_base* 
     if (::chmod(path.c_str(), 0600) != 0) return fail_after_bind("chmod");
     if (::listen(fd, 64) != 0) return fail_after_bind("listen on");
     if (::stat(path.c_str(), &st) != 0) return fail_after_bind("stat");
+    return watch(base, path, handler, fd, st);
+}
 
+Result<std::unique_ptr<ControlServer>> ControlServer::watch(struct event_base* base, const std::string& path,
+                                                            Handler& handler, int fd, const struct stat& st) {
+    using R = Result<std::unique_ptr<ControlServer>>;
     std::unique_ptr<ControlServer> server(new ControlServer(base, path, handler, fd, st.st_dev, st.st_ino));
     server->listen_ev_ = event_new(base, fd, EV_READ | EV_PERSIST, &ControlServer::on_accept, server.get());
     server->retry_ev_ = evtimer_new(base, &ControlServer::on_accept_retry, server.get());
@@ -274,12 +286,20 @@ Result<std::unique_ptr<ControlServer>> ControlServer::listen(struct event_base* 
     return server;
 }
 
+void ControlServer::hand_over() {
+    if (listen_ev_) event_del(listen_ev_);
+    if (retry_ev_) event_del(retry_ev_);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
+    listen_fd_ = -1;
+    path_.clear();
+}
+
 ControlServer::~ControlServer() {
     if (listen_ev_) event_free(listen_ev_);
     if (retry_ev_) event_free(retry_ev_);
-    ::close(listen_fd_);
+    if (listen_fd_ >= 0) ::close(listen_fd_);
     struct stat st {};
-    if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) ::unlink(path_.c_str());
+    if (!path_.empty() && ::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_) ::unlink(path_.c_str());
     for (auto& [raw, conn] : conns_) {
         if (conn->stop_waiter) {
             conn->flush_blocking(std::chrono::milliseconds(1000));
@@ -385,6 +405,9 @@ void ControlServer::dispatch(const std::shared_ptr<Connection>& conn, std::strin
     } else if (command == "reload") {
         log::debug("control socket: reload requested");
         handler_.reload(reply);
+    } else if (command == "upgrade") {
+        log::debug("control socket: upgrade requested");
+        handler_.upgrade(reply);
     } else if (command == "stop") {
         log::debug("control socket: stop requested");
         conn->stop_waiter = true;

@@ -38,6 +38,8 @@
 
 #include "common/result.h"
 
+struct stat;
+
 struct event_base;
 struct event;
 
@@ -62,6 +64,8 @@ public:
         virtual void reload(Reply reply) = 0;
         virtual std::string status() = 0;    // a JSON object
         virtual void stop(Reply reply) = 0;  // the connection stays open until the process exits
+        // A binary upgrade: answered once the successor serves or failed.
+        virtual void upgrade(Reply reply) { reply("{\"ok\":false,\"message\":\"upgrade is not supported here\"}"); }
         // Any other verb: `args` is the rest of the line after one space
         // (maybe empty). A JSON object, or "" when the verb is unknown.
         virtual std::string command(std::string_view verb, std::string_view args) = 0;
@@ -73,8 +77,16 @@ public:
     // Other errors: EX_CANTCREAT, EX_USAGE for an unusable path. Changes the
     // process umask for the duration of bind(2): call it at start-up.
     // `handler` must outlive the server.
+    // `inherited` >= 0: the listening socket a binary upgrade handed over,
+    // already bound at `path` (nothing is probed or bound).
     static Result<std::unique_ptr<ControlServer>> listen(struct event_base* base, const std::string& path,
-                                                         Handler& handler);
+                                                         Handler& handler, int inherited = -1);
+
+    // The listening socket, for a successor (binary upgrade).
+    int listen_fd() const { return listen_fd_; }
+    // Stops accepting; the path now belongs to the successor (never
+    // unlinked here). Open connections go on.
+    void hand_over();
 
     // Closes the listener and every connection except those that sent
     // "stop": their reply is flushed and their socket is left open, to be
@@ -96,6 +108,8 @@ private:
     struct Connection;
 
     ControlServer(struct event_base* base, std::string path, Handler& handler, int fd, dev_t dev, ino_t ino);
+    static Result<std::unique_ptr<ControlServer>> watch(struct event_base* base, const std::string& path,
+                                                        Handler& handler, int fd, const struct stat& st);
     static void on_accept(int fd, short what, void* arg);
     static void on_accept_retry(int fd, short what, void* arg);
     void accept_all();

@@ -29,6 +29,7 @@
 #include "daemon/privileges.h"
 #include "daemon/route_control.h"
 #include "daemon/token_keeper.h"
+#include "daemon/upgrade.h"
 #include "daemon/watchdog.h"
 #include "clients/status.h"
 #include "credentials/status.h"
@@ -45,6 +46,12 @@
 
 namespace agd::daemon {
 namespace {
+
+// How long a successor may take to say it serves before it is killed and
+// the upgrade given up.
+constexpr std::chrono::milliseconds kUpgradeDeadline{60'000};
+// A drain closes connections still without a request head after this.
+constexpr int64_t kDrainHeadGraceMs = 1000;
 
 std::string iso8601(int64_t unix_secs) {
     time_t t = static_cast<time_t>(unix_secs);
@@ -100,6 +107,7 @@ public:
     // ControlServer::Handler
     void reload(ControlServer::Reply reply) override { reply(do_reload()); }
     std::string status() override;
+    void upgrade(ControlServer::Reply reply) override;
     void stop(ControlServer::Reply reply) override {
         reply("{\"ok\":true,\"message\":\"stopping\",\"pid\":" + std::to_string(getpid()) + "}");
         begin_shutdown("stop requested on the control socket");
@@ -111,6 +119,7 @@ private:
     void forget_unconfigured_credentials();
     void start_metrics();  // the collector (the listener is bound before root is dropped)
     void begin_shutdown(const char* why);
+    void upgrade_done(Result<pid_t> result);
     static void on_signal(evutil_socket_t sig, short, void* arg);
     static void on_drain_tick(evutil_socket_t, short, void* arg);
     static void on_pool_tick(evutil_socket_t, short, void* arg);
@@ -119,6 +128,17 @@ private:
     std::shared_ptr<const config::Config> initial_;
     // The `ssl` listeners' context the daemon started with (null: none).
     std::shared_ptr<const ListenerTls> initial_tls_;
+    std::optional<PidFile> pidfile_;
+    std::string pid_path_;
+    // Sockets passed at start (socket activation, or the daemon this one replaces).
+    std::vector<InheritedSocket> inherited_;
+    // Binary upgrade: this executable's path (read at start), the successor
+    // being started and who waits for the outcome; handed_over_ once it serves.
+    std::string exe_;
+    std::unique_ptr<Successor> successor_;
+    std::vector<ControlServer::Reply> upgrade_waiters_;
+    bool handed_over_ = false;
+    int ready_fd_ = -1;  // started by an upgrade: tells the old daemon we serve
     event_base* base_ = nullptr;
     Runtime runtime_;
     std::unique_ptr<Server> server_;
@@ -142,6 +162,7 @@ private:
     uint64_t generation_ = 0;
     int64_t started_at_ = 0;
     int64_t drain_deadline_ms_ = 0;
+    int64_t drain_heads_ms_ = 0;  // when connections without a whole head are closed (0: done)
     bool stopping_ = false;
     std::string pool_status_;  // the last STATUS= sent for the pool
 };
@@ -155,15 +176,20 @@ int Daemon::run(std::optional<Detach>& detach) {
     const config::Config& cfg = *initial_;
     started_at_ = static_cast<int64_t>(time(nullptr));
 
-    std::string pid_path = opts_.pid_file.empty() ? cfg.server.pid_file : opts_.pid_file;
-    std::optional<PidFile> pidfile;
-    if (!pid_path.empty()) {
-        auto pf = PidFile::acquire(pid_path);
+    exe_ = own_executable();
+    ready_fd_ = take_ready_fd();
+    pid_path_ = opts_.pid_file.empty() ? cfg.server.pid_file : opts_.pid_file;
+    if (!pid_path_.empty()) {
+        auto pf = PidFile::acquire(pid_path_);
         // Another instance holding the lock may go away (75, retried);
         // a PID file that cannot be created will not (73).
         if (!pf) return fail(pf.error().code == EX_CANTCREAT ? EX_CANTCREAT : EX_TEMPFAIL, pf.error().message);
-        pidfile.emplace(std::move(pf.value()));
+        pidfile_.emplace(std::move(pf.value()));
     }
+    // Socket activation: what systemd (or the daemon this one replaces) bound.
+    auto inherited = inherited_sockets();
+    if (!inherited) return fail(inherited.error().code, inherited.error().message);
+    inherited_ = std::move(inherited.value());
 
     // The listeners first: they may need root (a port below 1024), which
     // is dropped right after, before any file is written.
@@ -174,7 +200,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     server_ = std::make_unique<Server>(runtime_);
     // A port the daemon may not bind (below 1024 without the capability)
     // stays refused (77); one in use may be freed (69).
-    if (Status s = server_->bind(cfg.server.listen); !s)
+    if (Status s = server_->bind(cfg.server.listen, inherited_); !s)
         return fail(s.error().code == EX_NOPERM || s.error().code == EX_CONFIG ? s.error().code : EX_UNAVAILABLE,
                     s.error().message);
     base_ = event_base_new();
@@ -182,9 +208,9 @@ int Daemon::run(std::optional<Detach>& detach) {
     // The metrics listener too (its scrapes reach the collector, made once
     // the workers run, from the loop, which runs after both).
     if (!cfg.metrics.listen.empty()) {
-        auto ms = metrics::MetricsServer::listen(base_, cfg.metrics.listen, [this](metrics::MetricsServer::Respond r) {
-            collector_->collect(std::move(r));
-        });
+        auto ms = metrics::MetricsServer::listen(
+            base_, cfg.metrics.listen, [this](metrics::MetricsServer::Respond r) { collector_->collect(std::move(r)); },
+            &inherited_);
         if (!ms) return fail(ms.error().code == EX_NOPERM ? EX_NOPERM : EX_UNAVAILABLE, ms.error().message);
         metrics_server_ = std::move(ms.value());
     }
@@ -221,7 +247,19 @@ int Daemon::run(std::optional<Detach>& detach) {
     if (Status s = server_->start_workers(workers); !s) return fail(EX_OSERR, s.error().message);
     if (metrics_) start_metrics();
 
-    auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this);
+    int passed_control = -1;
+    for (auto& s : inherited_)
+        if (!s.used && s.label == "control") {
+            s.used = true;
+            passed_control = s.fd;
+        }
+    // What was handed over and nothing here serves (a line removed meanwhile).
+    for (const auto& s : inherited_)
+        if (!s.used) {
+            log::warning("closing {}, handed over but no longer configured", s.name);
+            close(s.fd);
+        }
+    auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this, passed_control);
     if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
     control_ = std::move(ctl.value());
 
@@ -243,8 +281,13 @@ int Daemon::run(std::optional<Detach>& detach) {
     log::notice("antigravityd {} ready: generation 1 from {}, listening on {}, {} worker(s), auth {}", AGD_VERSION,
                 cfg.path, where, workers, config::to_string(cfg.auth.effective));
     if (metrics_server_) log::notice("metrics on {}", join(metrics_server_->bound(), ", "));
-    notify_ready("serving configuration generation 1 on " + where);
+    // Started by an upgrade: the old daemon, still the service's main
+    // process, names this one MAINPID once told (the service is ready
+    // already; a notification from here would be refused until then).
+    if (ready_fd_ < 0) notify_ready("serving configuration generation 1 on " + where);
     if (detach) detach->ready();
+    report_ready(ready_fd_);
+    ready_fd_ = -1;
     if (auto every = Watchdog::interval(); every.count() > 0) {
         std::vector<Mailbox*> workers;
         for (unsigned i = 0; i < server_->workers(); ++i) {
@@ -272,7 +315,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     server_.reset();
     tokens_->stop();
     accounting_.stop();
-    ledger_keeper_.stop();
+    ledger_keeper_.stop();  // (after a hand-over: the successor's file, not written)
     log::notice("antigravityd stopped");
     return EX_OK;
 }
@@ -451,9 +494,17 @@ void Daemon::begin_shutdown(const char* why) {
     int64_t in_flight = runtime_.counters().in_flight.load();
     log::notice("{}: no longer accepting; draining {} request(s) for up to {} ms", why, in_flight,
                 cfg.server.shutdown_timeout.count());
-    notify_stopping("stopping: draining " + std::to_string(in_flight) + " request(s)");
-    if (server_) server_->stop_accepting();
+    // After a hand-over the service goes on in the successor: no STOPPING=1,
+    // and the unix sockets' paths are its now.
+    if (!handed_over_) notify_stopping("stopping: draining " + std::to_string(in_flight) + " request(s)");
+    if (server_) server_->stop_accepting(handed_over_);
     drain_deadline_ms_ = credentials::steady_ms() + cfg.server.shutdown_timeout.count();
+    // Kept-alive connections waiting for a next request close now (their
+    // clients open a new one, to the successor after an upgrade); a
+    // connection accepted just before the listeners closed gets a moment
+    // for its request to arrive, then closes if it has not.
+    if (server_) server_->close_waiting(false);
+    drain_heads_ms_ = credentials::steady_ms() + kDrainHeadGraceMs;
     drain_timer_ = event_new(base_, -1, EV_PERSIST, &Daemon::on_drain_tick, this);
     events_.push_back(drain_timer_);
     timeval tick{0, 20'000};
@@ -461,12 +512,82 @@ void Daemon::begin_shutdown(const char* why) {
     on_drain_tick(-1, 0, this);
 }
 
+// `antigravityd upgrade` and SIGUSR2 (daemon/upgrade.h).
+void Daemon::upgrade(ControlServer::Reply reply) {
+    auto refuse = [&](const std::string& why) {
+        log::error("upgrade refused: {}", why);
+        reply("{\"ok\":false,\"message\":" + json_string("upgrade refused: " + why) + "}");
+    };
+    if (stopping_) return refuse("the daemon is stopping");
+    if (successor_ && successor_->pending()) {
+        upgrade_waiters_.push_back(std::move(reply));  // one upgrade at a time: this one waits for it
+        return;
+    }
+    if (exe_.empty()) return refuse("the path of the running executable is unknown");
+    if (access(exe_.c_str(), X_OK) != 0) return refuse(exe_ + ": " + std::strerror(errno));
+    std::vector<PassedSocket> sockets;
+    for (const auto& h : server_->handover()) sockets.push_back({h.fd, h.name});
+    if (metrics_server_)
+        for (const auto& [fd, name] : metrics_server_->handover()) sockets.push_back({fd, name});
+    sockets.push_back({control_->listen_fd(), "control"});
+    std::vector<std::string> args{"run", "-c", opts_.config_path};
+    if (!opts_.pid_file.empty()) {
+        args.push_back("--pid-file");
+        args.push_back(opts_.pid_file);
+    }
+    ledger_keeper_.flush();  // the successor starts from the credentials' current state
+    if (pidfile_) pidfile_->hand_over();  // it takes the lock (the file stays)
+    upgrade_waiters_.push_back(std::move(reply));
+    successor_ = std::make_unique<Successor>(base_);
+    Status st = successor_->start(exe_, args, sockets, kUpgradeDeadline,
+                                  [this](Result<pid_t> r) { upgrade_done(std::move(r)); });
+    if (!st) return;  // upgrade_done has answered
+    log::notice("upgrade: started {} as PID {}; serving until it is ready", exe_, successor_->pid());
+}
+
+void Daemon::upgrade_done(Result<pid_t> result) {
+    std::string answer;
+    if (!result) {
+        std::string msg = "upgrade failed: " + exe_ + ": " + result.error().message + "; PID " +
+                          std::to_string(getpid()) + " goes on serving";
+        log::error("{}", msg);
+        if (!pid_path_.empty()) {
+            auto pf = PidFile::acquire(pid_path_);
+            if (pf) pidfile_.emplace(std::move(pf.value()));
+            else log::error("upgrade: cannot take the PID file back: {}", pf.error().message);
+        }
+        answer = "{\"ok\":false,\"message\":" + json_string(msg) + "}";
+    } else {
+        pid_t next = result.value();
+        std::string msg = "upgraded: PID " + std::to_string(next) + " serves; PID " + std::to_string(getpid()) +
+                          " drains its requests and exits";
+        log::notice("{}", msg);
+        answer = "{\"ok\":true,\"pid\":" + std::to_string(next) + ",\"old_pid\":" + std::to_string(getpid()) +
+                 ",\"message\":" + json_string(msg) + "}";
+        handed_over_ = true;
+        notify_mainpid(next);  // the service manager follows the successor from now on
+        notify_quiet();
+        pidfile_.reset();  // handed over already: nothing to unlink
+        ledger_keeper_.hand_over();
+        control_->hand_over();
+        if (metrics_server_) metrics_server_->hand_over();
+    }
+    auto waiters = std::move(upgrade_waiters_);
+    upgrade_waiters_.clear();
+    for (auto& w : waiters) w(answer);
+    if (handed_over_) begin_shutdown("upgraded");
+}
+
 void Daemon::on_drain_tick(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<Daemon*>(arg);
     int64_t left = self->runtime_.counters().in_flight.load();
-    if (left == 0) {
+    if (left == 0 && self->runtime_.counters().connections.load() == 0) {
         event_base_loopexit(self->base_, nullptr);
         return;
+    }
+    if (self->drain_heads_ms_ != 0 && credentials::steady_ms() >= self->drain_heads_ms_) {
+        self->drain_heads_ms_ = 0;
+        if (self->server_) self->server_->close_waiting(true);
     }
     if (credentials::steady_ms() >= self->drain_deadline_ms_) {
         log::warning("shutdown_timeout reached with {} request(s) still in flight; closing them", left);
@@ -485,7 +606,8 @@ void Daemon::on_signal(evutil_socket_t sig, short, void* arg) {
             log::notice("SIGUSR1 received: {}", log::reopen());
             return;
         case SIGUSR2:
-            log::notice("SIGUSR2 received: ignored (reserved for a future binary upgrade)");
+            log::notice("SIGUSR2 received: binary upgrade");
+            self->upgrade([](std::string) {});  // the outcome is logged
             return;
         default:
             self->begin_shutdown(sig == SIGTERM ? "SIGTERM received" : "SIGINT received");

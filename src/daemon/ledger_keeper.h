@@ -32,6 +32,13 @@ public:
     void reconfigure(const config::Config& cfg);
     // Writes it one last time (at exit).
     void stop();
+    // Writes it now (a successor is about to read it).
+    void flush() { save(); }
+    // A successor owns the file from now on: never written here again.
+    void hand_over() {
+        drop_timer();
+        path_.clear();
+    }
     // Frees the timer without writing (a start that failed), before the
     // event base it was made on is freed.
     void drop_timer();

@@ -19,7 +19,10 @@ std::string status_field(std::string_view status) {
     return s;
 }
 
+bool g_quiet = false;  // notify_quiet(): written and read on the main thread only
+
 void send(const std::string& message) {
+    if (g_quiet) return;
     // 0 when NOTIFY_SOCKET is unset, <0 on error: neither is worth failing for.
     (void)sd_notify(0, message.c_str());
 }
@@ -31,6 +34,8 @@ std::uint64_t monotonic_usec() {
 }
 
 }  // namespace
+
+void notify_quiet() { g_quiet = true; }
 
 void notify_ready(std::string_view status) { send("READY=1\n" + status_field(status)); }
 

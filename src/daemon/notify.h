@@ -22,5 +22,8 @@ void notify_status(std::string_view status);
 void notify_mainpid(pid_t pid);
 // "WATCHDOG=1" (daemon/watchdog.h sends it)
 void notify_watchdog();
+// From now on nothing is sent: this process is no longer the service's main
+// process (a binary upgrade handed over), and the manager would refuse it.
+void notify_quiet();
 
 }  // namespace agd::daemon

@@ -72,6 +72,11 @@ PidFile& PidFile::operator=(PidFile&& other) noexcept {
 
 PidFile::~PidFile() { release(); }
 
+void PidFile::hand_over() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
 void PidFile::release() {
     if (fd_ < 0) return;
     // Unlink while still holding the lock, so that nobody can lock the old

@@ -37,6 +37,9 @@ public:
     // Writes the current getpid() again (e.g. in a child after a fork that
     // re-took the lock). EX_IOERR on failure.
     Status rewrite();
+    // Lets go of the lock without unlinking: a successor (binary upgrade)
+    // takes the same file over. The object then holds nothing.
+    void hand_over();
     const std::string& path() const { return path_; }
 
 private:

@@ -305,16 +305,25 @@ void MetricsServer::Connection::on_timer(int, short, void* arg) {
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(event_base* base,
                                                               const std::vector<config::ListenAddr>& addrs,
-                                                              Scrape scrape) {
+                                                              Scrape scrape, std::vector<InheritedSocket>* inherited) {
     using R = Result<std::unique_ptr<MetricsServer>>;
     std::unique_ptr<MetricsServer> server(new MetricsServer(base, std::move(scrape)));
     for (const auto& a : addrs) {
-        auto sock = open_listen_socket(a, 64);
+        Result<ListenSocket> sock = ListenSocket{};
+        if (InheritedSocket* given = inherited ? handed_over(*inherited, 'm', a.text) : nullptr) {
+            given->used = true;
+            sock->fd = given->fd;
+            sock->name = given->name;
+            if (a.kind == config::ListenAddr::Kind::Unix) sock->unix_path = a.path;
+        } else {
+            sock = open_listen_socket(a, 64);
+        }
         if (!sock) return R::fail(sock.error().code, "metrics: " + sock.error().message);
         auto l = std::make_unique<Listener>();
         l->server = server.get();
         l->fd = sock->fd;
         l->unix_path = sock->unix_path;
+        l->name = handover_name('m', a.text);
         l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, &MetricsServer::on_accept, l.get());
         l->retry = evtimer_new(base, &MetricsServer::on_accept_retry, l.get());
         bool ok = l->ev && l->retry && event_add(l->ev, nullptr) == 0;
@@ -323,6 +332,23 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::listen(event_base* base,
         server->bound_.push_back(sock->name);
     }
     return server;
+}
+
+std::vector<std::pair<int, std::string>> MetricsServer::handover() const {
+    std::vector<std::pair<int, std::string>> out;
+    for (const auto& l : listeners_)
+        if (l->fd >= 0) out.emplace_back(l->fd, l->name);
+    return out;
+}
+
+void MetricsServer::hand_over() {
+    for (auto& l : listeners_) {
+        if (l->ev) event_del(l->ev);
+        if (l->retry) event_del(l->retry);
+        if (l->fd >= 0) ::close(l->fd);
+        l->fd = -1;
+        l->unix_path.clear();
+    }
 }
 
 MetricsServer::~MetricsServer() {

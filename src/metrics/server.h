@@ -24,6 +24,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
+#include "server/socket_activation.h"
 
 struct event_base;
 struct event;
@@ -44,11 +45,17 @@ public:
     // Produces a scrape's body: calls respond (now or later, from the loop).
     using Scrape = std::function<void(Respond respond)>;
 
-    // Binds every address (server/listen_socket.h); a failure closes what was
-    // bound and returns the error (sysexits code).
+    // Binds every address (server/listen_socket.h), or takes the socket a
+    // binary upgrade handed over for it (`inherited`, may be null); a
+    // failure closes what was bound and returns the error (sysexits code).
     static Result<std::unique_ptr<MetricsServer>> listen(event_base* base, const std::vector<config::ListenAddr>& addrs,
-                                                         Scrape scrape);
+                                                         Scrape scrape, std::vector<InheritedSocket>* inherited = nullptr);
     ~MetricsServer();  // closes every connection; unlinks its unix sockets
+
+    // The listening sockets and their names for a successor (binary upgrade).
+    std::vector<std::pair<int, std::string>> handover() const;
+    // Stops accepting; the unix sockets' paths now belong to the successor.
+    void hand_over();
     MetricsServer(const MetricsServer&) = delete;
     MetricsServer& operator=(const MetricsServer&) = delete;
 
@@ -61,6 +68,7 @@ private:
         MetricsServer* server = nullptr;
         int fd = -1;
         std::string unix_path;
+        std::string name;  // handover_name
         event* ev = nullptr;
         event* retry = nullptr;  // re-enables accepting after EMFILE
     };

@@ -265,6 +265,12 @@ void ClientConnection::body_done() {
     restart_pending_ = true;
 }
 
+bool ClientConnection::waiting(bool heads_too) const {
+    if (phase_ == Phase::Idle)
+        return !conn_->bev || evbuffer_get_length(bufferevent_get_input(conn_->bev)) == 0 || heads_too;
+    return phase_ == Phase::Head && heads_too;
+}
+
 void ClientConnection::request_done() {
     phase_ = Phase::Idle;
     in_header_lines_ = false;

@@ -71,6 +71,10 @@ public:
     void hold_body(bool held);
     void body_done();  // also: the parser's next drain ends the message
     void request_done();  // the request was freed: the next one is a new head
+    // No request in progress: kept alive with nothing buffered, or (with
+    // `heads_too`) a head not yet whole. Such a connection may be closed
+    // by a drain.
+    bool waiting(bool heads_too) const;
 
     // Before libevhtp's parser reads what the client sent (from our read
     // callback, and from RequestContext before it resumes a connection

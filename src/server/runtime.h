@@ -23,6 +23,10 @@ struct Counters {
     // the in-flight gauge show, so a client that has its answer never sees
     // its own request still counted.
     std::atomic<int64_t> unanswered{0};
+    // Client connections open on the workers (HTTP; not WebSocket sessions):
+    // a drain also waits for these, so that no connection accepted just
+    // before the listeners closed loses the request on its way.
+    std::atomic<int64_t> connections{0};
 };
 
 class Runtime {

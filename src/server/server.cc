@@ -62,7 +62,8 @@ struct WorkerSlot {
 
 struct Listening {
     int fd;
-    bool tls;  // an `ssl` listener
+    bool tls;          // an `ssl` listener
+    std::string name;  // for a successor (handover_name), or systemd's
 };
 
 struct Server::Impl {
@@ -536,18 +537,27 @@ Status Server::start_workers(unsigned workers) {
     return {};
 }
 
-Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
-    // Socket activation: what systemd bound is used, not bound again.
-    auto inherited = inherited_sockets();
-    if (!inherited) return Status(inherited.error());
+Status Server::bind(const std::vector<config::ListenAddr>& addrs, std::vector<InheritedSocket>& passed) {
+    auto* inherited = &passed;
     for (const auto& a : addrs) {
-        std::string name = listen_name(a);
-        auto given = std::find_if(inherited->begin(), inherited->end(),
-                                  [&](const InheritedSocket& s) { return !s.used && !name.empty() && s.name == name; });
         std::string shown = a.tls ? " ssl" : "";
+        std::string handover = handover_name('s', a.text);
+        // What the daemon this one replaces served for the same line.
+        if (InheritedSocket* mine = handed_over(passed, 's', a.text)) {
+            mine->used = true;
+            impl_->listening.push_back({mine->fd, a.tls, handover});
+            if (a.kind == config::ListenAddr::Kind::Unix) impl_->unix_paths.push_back(a.path);
+            bound_.push_back(mine->name + shown);
+            log::info("listening on {}{}: the socket of the daemon this one replaces", mine->name, shown);
+            continue;
+        }
+        std::string name = listen_name(a);
+        auto given = std::find_if(inherited->begin(), inherited->end(), [&](const InheritedSocket& s) {
+            return !s.used && !name.empty() && s.name == name && !handed_over_elsewhere(s);
+        });
         if (given != inherited->end()) {
             given->used = true;
-            impl_->listening.push_back({given->fd, a.tls});
+            impl_->listening.push_back({given->fd, a.tls, handover});
             bound_.push_back(given->name + shown);
             log::info("listening on {}{}: the socket systemd passed", given->name, shown);
             continue;
@@ -556,28 +566,30 @@ Status Server::bind(const std::vector<config::ListenAddr>& addrs) {
         // is [::]:8045, IPv4 too) covers this address: binding it would only
         // fail with EADDRINUSE.
         auto covering = std::find_if(inherited->begin(), inherited->end(), [&](const InheritedSocket& s) {
-            return a.kind == config::ListenAddr::Kind::Tcp && a.port != 0 && s.wildcard && s.port == a.port;
+            return a.kind == config::ListenAddr::Kind::Tcp && a.port != 0 && s.wildcard && s.port == a.port &&
+                   !handed_over_elsewhere(s);
         });
         if (covering != inherited->end()) {
             log::warning("server.listen {} is served by the socket systemd passed, {}", a.text, covering->name);
             if (!covering->used) {
                 covering->used = true;
-                impl_->listening.push_back({covering->fd, a.tls});
+                impl_->listening.push_back({covering->fd, a.tls, handover});
                 bound_.push_back(covering->name + shown);
             }
             continue;
         }
         auto sock = open_listen_socket(a);
         if (!sock) return Status(sock.error());
-        impl_->listening.push_back({sock->fd, a.tls});
+        impl_->listening.push_back({sock->fd, a.tls, handover});
         if (!sock->unix_path.empty()) impl_->unix_paths.push_back(sock->unix_path);
         bound_.push_back(sock->name + shown);
     }
     // A socket the socket unit has and server.listen does not: served too
     // (the unit decides what reaches the daemon), and said.
-    for (const auto& s : *inherited) {
-        if (s.used) continue;
-        impl_->listening.push_back({s.fd, false});
+    for (auto& s : *inherited) {
+        if (s.used || handed_over_elsewhere(s)) continue;
+        s.used = true;
+        impl_->listening.push_back({s.fd, false, s.label});
         bound_.push_back(s.name);
         log::warning("listening on {} as systemd passed it, though server.listen does not name it", s.name);
     }
@@ -588,14 +600,28 @@ Worker* Server::worker(unsigned i) const {
     return i < impl_->slots.size() ? impl_->slots[i]->worker : nullptr;
 }
 
-void Server::stop_accepting() {
+void Server::stop_accepting(bool keep_paths) {
     // Each worker frees its own listeners on its own thread.
     for (auto& slot : impl_->slots)
         if (slot->stop_accepting) event_active(slot->stop_accepting, EV_TIMEOUT, 0);
     for (const Listening& l : impl_->listening) close(l.fd);
     impl_->listening.clear();
-    for (const auto& p : impl_->unix_paths) unlink(p.c_str());
+    if (!keep_paths)
+        for (const auto& p : impl_->unix_paths) unlink(p.c_str());
     impl_->unix_paths.clear();
+}
+
+void Server::close_waiting(bool heads_too) {
+    for (auto& slot : impl_->slots) {
+        Worker* w = slot->worker;
+        if (w) w->mailbox().post([w, heads_too] { w->close_waiting(heads_too); });
+    }
+}
+
+std::vector<Server::Handover> Server::handover() const {
+    std::vector<Handover> out;
+    for (const Listening& l : impl_->listening) out.push_back({l.fd, l.name});
+    return out;
 }
 
 void Server::stop_workers() {

@@ -11,6 +11,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
+#include "server/socket_activation.h"
 
 struct event_base;
 
@@ -26,13 +27,27 @@ public:
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // Binds and listens on every address (port 0 picks a free port).
-    Status bind(const std::vector<config::ListenAddr>& addrs);
+    // Binds and listens on every address (port 0 picks a free port), or
+    // takes the socket `inherited` has for it (socket activation, a binary
+    // upgrade); the inherited sockets no address names are served too,
+    // except those a binary upgrade meant for the control socket or metrics.
+    Status bind(const std::vector<config::ListenAddr>& addrs, std::vector<InheritedSocket>& inherited);
     // Starts `workers` threads accepting on the bound sockets; returns once
     // every one runs its loop.
     Status start_workers(unsigned workers);
     // Stops accepting new connections (connections already open go on).
-    void stop_accepting();
+    // Unix sockets it made are unlinked unless `keep_paths` (a successor
+    // serves them).
+    void stop_accepting(bool keep_paths = false);
+    // The listening sockets and their names for a successor (binary upgrade).
+    struct Handover {
+        int fd;
+        std::string name;
+    };
+    std::vector<Handover> handover() const;
+    // A drain: every worker closes its connections that wait for a request
+    // (Worker::close_waiting).
+    void close_waiting(bool heads_too);
     // Stops the worker threads (after draining).
     void stop_workers();
 

@@ -47,8 +47,15 @@ std::string socket_name(int fd) {
 Result<std::vector<InheritedSocket>> inherited_sockets() {
     using R = Result<std::vector<InheritedSocket>>;
     std::vector<InheritedSocket> out;
-    int n = sd_listen_fds(1);
+    char** names = nullptr;
+    int n = sd_listen_fds_with_names(1, &names);
     if (n <= 0) return out;
+    std::vector<std::string> labels;
+    for (int i = 0; i < n; ++i) labels.emplace_back(names && names[i] ? names[i] : "");
+    if (names) {
+        for (int i = 0; i < n; ++i) free(names[i]);
+        free(names);
+    }
     for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; ++fd) {
         if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
             return R::fail(78, "descriptor " + std::to_string(fd) +
@@ -57,7 +64,10 @@ Result<std::vector<InheritedSocket>> inherited_sockets() {
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         std::string name = socket_name(fd);
         if (name.empty()) return R::fail(78, "descriptor " + std::to_string(fd) + ": unknown address family");
-        InheritedSocket s{fd, std::move(name)};
+        InheritedSocket s;
+        s.fd = fd;
+        s.name = std::move(name);
+        s.label = labels[static_cast<size_t>(fd - SD_LISTEN_FDS_START)];
         if (!s.name.starts_with("unix:")) {
             auto colon = s.name.rfind(':');
             s.port = static_cast<uint16_t>(std::strtoul(s.name.c_str() + colon + 1, nullptr, 10));
@@ -74,6 +84,29 @@ std::string listen_name(const config::ListenAddr& a) {
     auto ip = parse_ip(a.host);
     if (!ip) return {};
     return ip->is_v4() ? ip->str() + ":" + std::to_string(a.port) : "[" + ip->str() + "]:" + std::to_string(a.port);
+}
+
+std::string handover_name(char kind, std::string_view listen_text) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out(1, kind);
+    for (unsigned char c : listen_text) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
+}
+
+InheritedSocket* handed_over(std::vector<InheritedSocket>& inherited, char kind, std::string_view listen_text) {
+    std::string name = handover_name(kind, listen_text);
+    for (auto& s : inherited)
+        if (!s.used && s.label == name) return &s;
+    return nullptr;
+}
+
+bool handed_over_elsewhere(const InheritedSocket& s) {
+    if (s.label == "control") return true;
+    if (s.label.size() < 3 || s.label[0] != 'm' || s.label.size() % 2 == 0) return false;
+    return s.label.find_first_not_of("0123456789abcdef", 1) == std::string::npos;
 }
 
 }  // namespace agd

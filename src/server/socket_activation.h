@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -21,6 +22,9 @@ struct InheritedSocket {
     uint16_t port = 0;      // TCP
     bool wildcard = false;  // TCP bound to 0.0.0.0 or [::] (systemd's ListenStream=PORT)
     bool used = false;
+    // LISTEN_FDNAMES' name: the socket unit's name by default; a binary
+    // upgrade names each socket for what it served (handover_name).
+    std::string label;
 };
 
 // The sockets passed by the service manager (LISTEN_FDS for this process),
@@ -32,5 +36,18 @@ Result<std::vector<InheritedSocket>> inherited_sockets();
 // The name an address of `listen` has once bound ("127.0.0.1:8045"), or ""
 // for a TCP address with port 0 (any port: never matched).
 std::string listen_name(const config::ListenAddr& a);
+
+// The name a binary upgrade gives a socket it hands over: "control" for
+// the control socket; for a listen line ('s': server.listen, 'm':
+// metrics.listen), the letter and the line's text in hex (names are
+// separated by ':', which addresses have).
+std::string handover_name(char kind, std::string_view listen_text);
+
+// The inherited socket handed over for that line (unused yet), or nullptr.
+InheritedSocket* handed_over(std::vector<InheritedSocket>& inherited, char kind, std::string_view listen_text);
+
+// True for a name a binary upgrade gave to a socket that is not a client
+// listener (the control socket, a metrics listener).
+bool handed_over_elsewhere(const InheritedSocket& s);
 
 }  // namespace agd

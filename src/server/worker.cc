@@ -1,7 +1,11 @@
 #include "server/worker.h"
 
+#include <evhtp.h>
+
 #include <vector>
 
+#include "server/client_connection.h"
+#include "server/runtime.h"
 #include "server/websocket_connection.h"
 
 namespace agd {
@@ -19,6 +23,22 @@ void Worker::close_sockets() {
     std::vector<WebSocketConnection*> open(sockets_.begin(), sockets_.end());
     for (WebSocketConnection* ws : open) ws->shut_down();  // each forgets itself
     sockets_.clear();
+}
+
+void Worker::track(void* conn) {
+    if (connections_.insert(conn).second) runtime_.counters().connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::untrack(void* conn) {
+    if (connections_.erase(conn)) runtime_.counters().connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::close_waiting(bool heads_too) {
+    for (void* c : connections()) {
+        auto* conn = static_cast<evhtp_connection_t*>(c);
+        ClientConnection* cc = ClientConnection::of(conn);
+        if (cc && cc->waiting(heads_too)) evhtp_connection_free(conn);  // its fini hook untracks it
+    }
 }
 
 Worker* Worker::current() { return t_current; }

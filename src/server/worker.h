@@ -34,8 +34,13 @@ public:
 
     // Client connections open on this worker, so that a stopping worker can
     // close them (and finish their requests) before its loop goes away.
-    void track(void* conn) { connections_.insert(conn); }
-    void untrack(void* conn) { connections_.erase(conn); }
+    // (Counted in Runtime::counters().connections too.)
+    void track(void* conn);
+    void untrack(void* conn);
+    // A drain: closes the connections waiting for a next request (kept
+    // alive, nothing buffered) and, with `heads_too`, those still without a
+    // whole request head. Connections with a request go on to its end.
+    void close_waiting(bool heads_too);
     std::vector<void*> connections() const { return {connections_.begin(), connections_.end()}; }
     // Connections that left HTTP for a WebSocket (no longer libevhtp's).
     void track_socket(WebSocketConnection* ws) { sockets_.insert(ws); }

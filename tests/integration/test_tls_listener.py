@@ -254,6 +254,21 @@ class Reload(TlsListenerCase):
         self.assertEqual(self.once(d, None, "POST", "/v1/chat/completions", chat())[0], 200)
 
 
+class Upgrade(TlsListenerCase):
+
+    def test_a_binary_upgrade_keeps_the_ssl_listener_ssl(self):
+        d = self.daemon()
+        port = d.tls_port
+        r = d.cli("upgrade")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(d.wait_exit(), 0)
+        self.addCleanup(d.cli, "stop")
+        status = d.status_json()
+        self.assertIn("127.0.0.1:%d ssl" % port, status["listeners"])
+        self.assertEqual(self.once(d)[0], 200)
+        self.assertEqual(harness.get(d.port, "/healthz").status, 200)
+
+
 class FileChecks(TlsListenerCase):
 
     def check(self, lines):
