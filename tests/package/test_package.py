@@ -16,6 +16,7 @@ would: as its user, with its runtime and state directories.
 
 import glob
 import grp
+import json
 import http.client
 import os
 import pwd
@@ -25,6 +26,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -57,6 +59,17 @@ def systemd_running():
 def package_status():
     r = run("dpkg-query", "-W", "-f=${db:Status-Abbrev}", "antigravityd", check=False)
     return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def healthz_once():
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    try:
+        c.request("GET", "/healthz")
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
 
 
 def healthz(timeout):
@@ -130,6 +143,10 @@ class PackageTests(unittest.TestCase):
         if systemd_running():
             run("systemctl", "stop", "antigravityd", check=False)
             return
+        # After a binary upgrade the daemon is no longer our child: stopped
+        # through its control socket.
+        if not (self.proc and self.proc.poll() is None) and os.path.exists("/usr/sbin/antigravityd"):
+            run("/usr/sbin/antigravityd", "stop", "-c", CONF, check=False)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -151,6 +168,10 @@ class PackageTests(unittest.TestCase):
             self.fail("the service exited %d:\n%s" % (self.proc.returncode, self.service_log()))
         status, body = healthz(60)
         self.assertEqual(status, 200, body)
+
+    def daemon_pid(self):
+        r = run("/usr/sbin/antigravityd", "status", "--json", "-c", CONF)
+        return json.loads(r.stdout)["pid"]
 
     def assert_config_private(self):
         st = os.stat(CONF)
@@ -183,11 +204,41 @@ class PackageTests(unittest.TestCase):
         self.assert_answers()
         self.stop_service()
 
-        # An upgrade keeps the sysadmin's configuration and its permissions.
+        # An upgrade keeps the sysadmin's configuration and its permissions,
+        # and replaces the running daemon without a failed request (postinst:
+        # antigravityd upgrade).
         with open(CONF, "a") as f:
             f.write("\n# edited by the sysadmin\n")
         newer = upgraded_copy(self.deb, self.tmp, "99.0.0")
-        run("dpkg", "-i", "--force-confold", newer)
+        self.start_service()
+        self.assert_answers()
+        before = self.daemon_pid()
+        done = threading.Event()
+        results = []
+
+        def probe():
+            while not done.is_set():
+                try:
+                    results.append(healthz_once())
+                except OSError as e:
+                    results.append(repr(e))
+
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+        try:
+            r = run("dpkg", "-i", "--force-confold", newer)
+        finally:
+            done.set()
+            prober.join(60)
+        self.assertIn("upgraded: PID", r.stdout + r.stderr)
+        self.assertNotEqual(self.daemon_pid(), before)
+        if self.proc:  # the old daemon (our child) drained and exited; the new one is not ours
+            self.assertEqual(self.proc.wait(60), 0)
+            self.proc = None
+        self.assertTrue(results)
+        self.assertEqual([x for x in results if x != 200], [])
+        self.assert_answers()
+        self.stop_service()
         self.assertEqual(run("dpkg-query", "-W", "-f=${Version}", "antigravityd").stdout, "99.0.0")
         with open(CONF) as f:
             self.assertIn("# edited by the sysadmin", f.read())
