@@ -231,5 +231,39 @@ class Upgrade(AgdTestCase):
         self.assertEqual(harness.get(self.d.port, "/healthz").status, 200)
 
 
+class UpgradeActivated(AgdTestCase):
+
+    def test_sockets_systemd_passed_go_to_the_successor(self):
+        mock = self.start_mock()
+        tcp = socket.socket()
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen(16)
+        port = tcp.getsockname()[1]
+        unix_path = os.path.join(self.tmp, "activated.sock")
+        unx = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unx.bind(unix_path)
+        unx.listen(16)
+        self.addCleanup(tcp.close)
+        self.addCleanup(unx.close)
+        cfg = build_config(self.tmp, listen="127.0.0.1:%d" % port,
+                           providers=[("oa", openai_provider(mock, ["k-act"], "gpt-*"))])
+        d = self.start_daemon(cfg, listen_fds=[tcp.fileno(), unx.fileno()])
+        r = d.cli("upgrade")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(d.wait_exit(), 0)
+        self.addCleanup(d.cli, "stop")
+        self.assertEqual(sorted(d.status_json()["listeners"]), sorted(["127.0.0.1:%d" % port, "unix:" + unix_path]))
+        self.assertEqual(harness.get(port, "/healthz").status, 200)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(t(30))
+        c.connect(unix_path)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(harness.recv_all(c).startswith(b"HTTP/1.1 200"))
+        c.close()
+        # Still systemd's socket file: the successor leaves it when it stops.
+        self.assertEqual(d.cli("stop").returncode, 0)
+        self.assertTrue(os.path.exists(unix_path))
+
+
 if __name__ == "__main__":
     harness.main()
