@@ -24,6 +24,7 @@ packages=(
     rapidjson-dev
     libssl-dev
     libsystemd-dev
+    libcrypt-dev
     libinih-dev
     libfmt-dev
     doctest-dev

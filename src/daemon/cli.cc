@@ -55,6 +55,7 @@ constexpr CommandInfo kCommands[] = {
     {"config", Command::Config, true, false, false, false},
     {"reload", Command::Reload, true, false, false, false},
     {"upgrade", Command::Upgrade, true, false, false, false},
+    {"passwd", Command::Passwd, false, false, false, false},
     {"status", Command::Status, true, false, false, true},
     {"stop", Command::Stop, true, false, false, false},
     {"log", Command::Log, true, false, false, true, true, false},
@@ -346,6 +347,10 @@ Result<Invocation> parse_args(const std::vector<std::string_view>& args) {
             if (!info->daemon) return not_for(name);
             if (has_inline) return usage_error("option '--daemon' takes no value");
             inv.options.daemonize = true;
+        } else if (name == "--stdin") {
+            if (inv.command != Command::Passwd) return not_for(name);
+            if (has_inline) return usage_error("option '--stdin' takes no value");
+            inv.options.from_stdin = true;
         } else if (name == "--dump") {
             if (inv.command != Command::Config) return not_for(name);
             if (has_inline) return usage_error("option '--dump' takes no value");
@@ -479,6 +484,7 @@ std::string usage_text() {
         "  reload [-c FILE]      make the running daemon load its configuration again\n"
         "  upgrade [-c FILE]     replace the running daemon by the binary installed at its\n"
         "                        path, without refusing a connection or losing a request\n"
+        "  passwd [--stdin]      print the hash of a new admin password ([admin] password_hash)\n"
         "  status [-c FILE] [--json]\n"
         "                        show the running daemon's state\n"
         "  stop [-c FILE]        stop the running daemon and wait until it has exited\n"
@@ -563,6 +569,7 @@ int cli_main(int argc, char** argv) {
         case Command::Config: code = cmd_config_dump(inv->options); break;
         case Command::Reload: code = cmd_reload(inv->options); break;
         case Command::Upgrade: code = cmd_upgrade(inv->options); break;
+        case Command::Passwd: code = cmd_passwd(inv->options); break;
         case Command::Status: code = cmd_status(inv->options); break;
         case Command::Stop: code = cmd_stop(inv->options); break;
         case Command::Log: code = cmd_log(inv->options); break;

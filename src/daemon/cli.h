@@ -19,7 +19,7 @@ struct LoadResult;
 namespace agd::daemon {
 
 enum class Command {
-    Run, CheckConfig, Config, Reload, Upgrade, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
+    Run, CheckConfig, Config, Reload, Upgrade, Passwd, Status, Stop, Log, Usage, Credentials, Route, ClientSetup, Version, Help
 };
 
 struct Invocation {
@@ -81,6 +81,9 @@ Outcome credentials_outcome(std::string_view json, bool as_json);
 Outcome credentials_action_outcome(std::string_view json);
 // route: the daemon's explanation (text or as received).
 Outcome route_outcome(std::string_view json, bool as_json);
+
+// passwd: the hash of a new admin password on standard output (cli_passwd.cc).
+int cmd_passwd(const CliOptions& opts);
 // The control line for `route`: "route {JSON of the options}".
 std::string route_request(const CliOptions& opts);
 // status: the daemon's status JSON, readable. EX_PROTOCOL if it is not a JSON object.

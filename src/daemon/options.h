@@ -16,6 +16,7 @@ struct CliOptions {
     bool daemonize = false;     // run --daemon
     bool json = false;          // status, log, usage --json
     bool dump = false;          // config --dump
+    bool from_stdin = false;    // passwd --stdin
 
     // log and usage (checked by parse_args, read by daemon/cli_store.h).
     std::string since;                    // --since: "" = log: no bound, usage: 24h
