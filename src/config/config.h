@@ -110,7 +110,6 @@ struct AuthConfig {
     AuthMode mode = AuthMode::Auto;       // as written
     AuthMode effective = AuthMode::Off;   // Auto resolved against the listeners
     std::vector<std::string> keys;
-    std::string admin_password;
 };
 
 struct AccessConfig {
@@ -166,6 +165,19 @@ struct LogConfig {
 // [metrics]: the Prometheus listener (none by default).
 struct MetricsConfig {
     std::vector<ListenAddr> listen;
+};
+
+// [admin]: the admin API (and web console) listener. Locked by default: a
+// listener needs password_hash, a crypt(3) hash (`antigravityd passwd`).
+struct AdminConfig {
+    std::vector<ListenAddr> listen;     // none = no admin listener
+    std::string password_hash;          // the admin role
+    std::string viewer_password_hash;   // optional: the read-only role
+    std::string token;                  // from token_file: Authorization: Bearer, the admin role
+    std::string token_file;             // as resolved
+    std::vector<std::string> hosts;     // Host names accepted besides the listener's own address
+    Millis session_timeout{12LL * 3'600'000};
+    int line = 0;                       // of the [admin] header; 0 = no section
 };
 
 // [tls]: what the `ssl` listeners serve. Paths as written resolved like
@@ -226,6 +238,7 @@ struct Config {
     LogConfig log;
     MetricsConfig metrics;
     TlsConfig tls;
+    AdminConfig admin;
 };
 
 // True when a server.listen address is `ssl`.

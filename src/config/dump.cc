@@ -79,7 +79,6 @@ std::string dump(const Config& cfg) {
     ini.kv("mode", to_string(cfg.auth.mode));
     ini.out += "# in effect: " + std::string(to_string(cfg.auth.effective)) + "\n";
     for (const auto& k : cfg.auth.keys) ini.secret("key", k);
-    if (!cfg.auth.admin_password.empty()) ini.kv("admin_password", "(set)");
 
     ini.section("access");
     for (const auto& c : cfg.access.allow) ini.kv("allow", c.text);
@@ -114,6 +113,18 @@ std::string dump(const Config& cfg) {
     if (!cfg.metrics.listen.empty()) {
         ini.section("metrics");
         for (const auto& l : cfg.metrics.listen) ini.kv("listen", l.text);
+    }
+
+    if (cfg.admin.line != 0) {
+        const AdminConfig& a = cfg.admin;
+        ini.section("admin");
+        for (const auto& l : a.listen) ini.kv("listen", l.text);
+        // Hashes are not secrets the way keys are, but say no more than needed.
+        if (!a.password_hash.empty()) ini.kv("password_hash", "(set)");
+        if (!a.viewer_password_hash.empty()) ini.kv("viewer_password_hash", "(set)");
+        if (!a.token_file.empty()) ini.kv("token_file", a.token_file);
+        for (const auto& h : a.hosts) ini.kv("host", h);
+        ini.kv("session_timeout", duration_text(a.session_timeout));
     }
 
     // Paths only: the key file's contents never leave it.

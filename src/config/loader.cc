@@ -15,6 +15,7 @@
 //   - hands over a line longer than inih's buffer as "name=\x01" and keeps
 //     the full value aside for the handler.
 #include "config/loader.h"
+#include "auth/password.h"
 #include "config/key_file.h"
 #include "config/rules.h"
 
@@ -188,7 +189,7 @@ std::optional<unsigned long long> parse_uint(std::string_view s, unsigned long l
     return v;
 }
 
-enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Rule, Log, Metrics, Tls, Skip };
+enum class SectionKind { None, Server, Auth, Access, Routing, Provider, Client, Model, Rule, Log, Metrics, Tls, Admin, Skip };
 
 struct ProviderState {
     ProviderConfig cfg;
@@ -284,6 +285,8 @@ private:
     void log_key(const std::string& label, std::string_view key, std::string_view value);
     void metrics_key(const std::string& label, std::string_view key, std::string_view value);
     void tls_key(const std::string& label, std::string_view key, std::string_view value);
+    void admin_key(const std::string& label, std::string_view key, std::string_view value);
+    void finish_admin();
     void finish_tls();
     void finish_clients();
 
@@ -341,6 +344,7 @@ private:
     std::map<std::string, int> server_seen_, auth_seen_, access_seen_, routing_seen_, log_seen_;
     std::map<std::string, int> listen_seen_;  // normalised address -> line
     std::map<std::string, int> tls_seen_;
+    std::map<std::string, int> admin_seen_;
     int mode_line_ = 0;
     int real_ip_line_ = 0;
     bool listen_written_ = false;  // any server.listen line, valid or not
@@ -491,12 +495,15 @@ void Parser::open_section(std::string_view name) {
         kind_ = SectionKind::Log;
     } else if (name == "metrics") {
         kind_ = SectionKind::Metrics;
+    } else if (name == "admin") {
+        kind_ = SectionKind::Admin;
+        if (cfg_.admin.line == 0) cfg_.admin.line = line_;
     } else if (name == "tls") {
         kind_ = SectionKind::Tls;
         if (cfg_.tls.line == 0) cfg_.tls.line = line_;
     } else {
         error(line_, section_,
-              "unknown section (expected server, auth, access, routing, log, metrics, tls, provider.NAME, "
+              "unknown section (expected server, auth, access, routing, log, metrics, tls, admin, provider.NAME, "
               "client.NAME, model.NAME or rule.NAME)");
         kind_ = SectionKind::Skip;
     }
@@ -519,7 +526,8 @@ void Parser::on_key(std::string_view name, std::string_view value) {
     std::string label = section_ + "." + std::string(name);
     // An empty [log] database or [metrics] listen turns the feature off.
     bool empty_means_off = (kind_ == SectionKind::Log && name == "database") ||
-                           (kind_ == SectionKind::Metrics && name == "listen");
+                           (kind_ == SectionKind::Metrics && name == "listen") ||
+                           (kind_ == SectionKind::Admin && name == "listen");
     if (value.empty() && !empty_means_off) {
         error(line_, label, "empty value");
         return;
@@ -541,6 +549,7 @@ void Parser::on_key(std::string_view name, std::string_view value) {
         case SectionKind::Log: log_key(label, name, value); break;
         case SectionKind::Metrics: metrics_key(label, name, value); break;
         case SectionKind::Tls: tls_key(label, name, value); break;
+        case SectionKind::Admin: admin_key(label, name, value); break;
         case SectionKind::None:
         case SectionKind::Skip: break;
     }
@@ -667,15 +676,12 @@ void Parser::auth_key(const std::string& label, std::string_view key, std::strin
                                            {"auto", AuthMode::Auto}}))
             a.mode = *m;
     } else if (key == "admin_password") {
-        if (!once(auth_seen_, label, key)) return;
-        if (has_space_or_ctl(v)) {
-            error(line_, label, "must not contain whitespace or control characters");
-            return;
-        }
-        if (looks_like_placeholder(v)) warning(line_, label, "looks like a placeholder, not a real password");
-        a.admin_password = std::string(v);
+        // A password in the clear, never used: the admin plane takes a hash.
+        error(line_, label,
+              "replaced by [admin] password_hash, a crypt(3) hash of the password (antigravityd passwd prints "
+              "one) with [admin] listen; remove this line");
     } else {
-        error(line_, label, "unknown key (expected mode, key, key_file or admin_password)");
+        error(line_, label, "unknown key (expected mode, key or key_file)");
     }
 }
 
@@ -995,7 +1001,7 @@ void Parser::listen_value(const std::string& label, std::string_view v, std::vec
             return;
         }
         if (!allow_ssl) {
-            error(line_, label, "metrics are served over plain HTTP: ssl is for server.listen");
+            error(line_, label, "ssl is only for server.listen");
             return;
         }
         a.tls = true;
@@ -1379,6 +1385,86 @@ void Parser::tls_key(const std::string& label, std::string_view key, std::string
     else t.client_ca = std::move(path);
 }
 
+void Parser::admin_key(const std::string& label, std::string_view key, std::string_view v) {
+    AdminConfig& a = cfg_.admin;
+    if (key == "listen") {
+        if (!v.empty()) listen_value(label, v, a.listen, false);
+        return;
+    }
+    if (key == "host") {
+        if (has_space_or_ctl(v) || v.find_first_of("/@") != std::string_view::npos) {
+            error(line_, label, "expected a host name (like gw.example.lan), got " + quote(v));
+            return;
+        }
+        a.hosts.emplace_back(v);
+        return;
+    }
+    static constexpr const char* kKeys[] = {"password_hash", "viewer_password_hash", "token_file", "session_timeout"};
+    if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys)) {
+        error(line_, label,
+              "unknown key (expected listen, password_hash, viewer_password_hash, token_file, host or "
+              "session_timeout)");
+        return;
+    }
+    if (!once(admin_seen_, label, key)) return;
+    if (key == "session_timeout") {
+        if (auto d = duration_value(label, v, false)) {
+            if (d->count() < 60'000 || d->count() > 30LL * 86'400'000) error(line_, label, "must be from 1m to 30d");
+            else a.session_timeout = *d;
+        }
+    } else if (key == "token_file") {
+        std::string path = key_file_path(v, file_);
+        auto text = read_secret_file(path, "the admin token");
+        if (!text) {
+            error(line_, label, text.error().message);
+            return;
+        }
+        std::string_view rest(*text), token;
+        while (!rest.empty() && token.empty()) {
+            size_t eol = rest.find('\n');
+            std::string_view line = trim(rest.substr(0, eol));
+            rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
+            if (!line.empty() && line.front() != '#') token = line;
+        }
+        if (token.size() < 32 || has_space_or_ctl(token))
+            error(line_, label, path + ": expected a token of at least 32 characters on its first line "
+                                       "(e.g. from: openssl rand -hex 32)");
+        else
+            a.token = std::string(token);
+        a.token_file = std::move(path);
+    } else {
+        std::string hash(v);
+        if (std::string why = auth::hash_problem(hash); !why.empty()) {
+            error(line_, label, why);
+            return;
+        }
+        (key == "password_hash" ? a.password_hash : a.viewer_password_hash) = std::move(hash);
+    }
+}
+
+void Parser::finish_admin() {
+    const AdminConfig& a = cfg_.admin;
+    if (a.listen.empty()) {
+        if (!a.password_hash.empty() || !a.token.empty())
+            warning(a.line, "admin", "no admin listen address: nothing serves the admin API");
+        return;
+    }
+    if (a.password_hash.empty())
+        error(a.listen.front().line, "admin.listen",
+              "the admin listener needs admin.password_hash (antigravityd passwd prints one)");
+    for (const auto& m : a.listen) {
+        auto same = [&m](const ListenAddr& l) {
+            return m.kind == l.kind && (m.kind == ListenAddr::Kind::Unix ? m.path == l.path
+                                                                          : m.host == l.host && m.port == l.port && m.port != 0);
+        };
+        for (const auto& l : cfg_.server.listen)
+            if (same(l)) error(m.line, "admin.listen", "must not be a client listener (" + l.text + ")");
+        for (const auto& l : cfg_.metrics.listen)
+            if (same(l)) error(m.line, "admin.listen", "must not be a metrics listener (" + l.text + ")");
+        if (m.kind == ListenAddr::Kind::Unix) error(m.line, "admin.listen", "expected ADDRESS:PORT (a browser connects to it)");
+    }
+}
+
 void Parser::finish_tls() {
     const TlsConfig& t = cfg_.tls;
     auto first = std::find_if(cfg_.server.listen.begin(), cfg_.server.listen.end(),
@@ -1612,6 +1698,7 @@ void Parser::finish() {
     finish_models();
     finish_rules();
     finish_tls();
+    finish_admin();
 
     // Listeners.
     if (!listen_written_) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "admin/server.h"
 #include "clients/status.h"
 #include "clients/usage_charge.h"
 #include "common/json.h"
@@ -90,6 +91,7 @@ public:
         // workers post to the main mailbox and count into the consumer until
         // they stop.
         watchdog_.reset();  // its timer lives on base_; its pings hold their own state
+        admin_.reset();  // its thread posts to the main mailbox
         metrics_server_.reset();
         collector_.reset();
         control_.reset();
@@ -155,6 +157,8 @@ private:
     std::unique_ptr<metrics::Consumer> metrics_;
     std::unique_ptr<metrics::Collector> collector_;
     std::unique_ptr<metrics::MetricsServer> metrics_server_;
+    // [admin]: the admin API, on a thread of its own.
+    std::unique_ptr<admin::AdminServer> admin_;
     // WatchdogSec=: WATCHDOG=1 while every worker loop answers.
     std::unique_ptr<Watchdog> watchdog_;
     std::vector<event*> events_;
@@ -214,6 +218,11 @@ int Daemon::run(std::optional<Detach>& detach) {
         if (!ms) return fail(ms.error().code == EX_NOPERM ? EX_NOPERM : EX_UNAVAILABLE, ms.error().message);
         metrics_server_ = std::move(ms.value());
     }
+    if (!cfg.admin.listen.empty()) {
+        auto as = admin::AdminServer::bind(cfg.admin, &inherited_);
+        if (!as) return fail(as.error().code == EX_NOPERM ? EX_NOPERM : EX_UNAVAILABLE, as.error().message);
+        admin_ = std::move(as.value());
+    }
     if (geteuid() == 0 && !cfg.server.user.empty()) {
         auto who = look_up(cfg.server.user, cfg.server.group);
         if (!who) return fail(who.error().code, who.error().message);
@@ -262,6 +271,12 @@ int Daemon::run(std::optional<Detach>& detach) {
     auto ctl = ControlServer::listen(base_, cfg.server.control_socket, *this, passed_control);
     if (!ctl) return fail(EX_UNAVAILABLE, ctl.error().message);
     control_ = std::move(ctl.value());
+    if (admin_) {
+        admin::AdminServer::Backend backend;
+        backend.status = [this] { return status(); };
+        backend.reload = [this](std::function<void(std::string)> reply) { reply(do_reload()); };
+        if (Status s = admin_->start(*mailbox_, std::move(backend)); !s) return fail(EX_OSERR, s.error().message);
+    }
 
     // libevent's signal events: the handler only wakes this loop. Before
     // they are added (and after they are freed) SIGHUP, SIGUSR1 and SIGUSR2
@@ -281,6 +296,7 @@ int Daemon::run(std::optional<Detach>& detach) {
     log::notice("antigravityd {} ready: generation 1 from {}, listening on {}, {} worker(s), auth {}", AGD_VERSION,
                 cfg.path, where, workers, config::to_string(cfg.auth.effective));
     if (metrics_server_) log::notice("metrics on {}", join(metrics_server_->bound(), ", "));
+    if (admin_) log::notice("admin API on {}", join(admin_->bound(), ", "));
     // Started by an upgrade: the old daemon, still the service's main
     // process, names this one MAINPID once told (the service is ready
     // already; a notification from here would be refused until then).
@@ -308,6 +324,7 @@ int Daemon::run(std::optional<Detach>& detach) {
 
     log::notice("antigravityd stopping: {} request(s) still in flight",
                 runtime_.counters().in_flight.load(std::memory_order_relaxed));
+    admin_.reset();
     metrics_server_.reset();
     collector_.reset();
     control_.reset();
@@ -381,6 +398,8 @@ std::string Daemon::do_reload() {
         log::warning("server.listen changed: the new addresses take effect at the next restart");
     if (listen_text(live->config->metrics.listen) != listen_text(lr.config->metrics.listen))
         log::warning("metrics.listen changed: takes effect at the next restart");
+    if (listen_text(live->config->admin.listen) != listen_text(lr.config->admin.listen))
+        log::warning("admin.listen changed: takes effect at the next restart");
     if (old_s.workers != new_s.workers) log::warning("server.workers changed: takes effect at the next restart");
     if (old_s.control_socket != new_s.control_socket || old_s.pid_file != new_s.pid_file)
         log::warning("server.control_socket / server.pid_file changed: take effect at the next restart");
@@ -396,6 +415,7 @@ std::string Daemon::do_reload() {
     forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
     ledger_keeper_.reconfigure(*lr.config);
+    if (admin_) admin_->reconfigure(lr.config->admin);
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());
@@ -529,6 +549,8 @@ void Daemon::upgrade(ControlServer::Reply reply) {
     for (const auto& h : server_->handover()) sockets.push_back({h.fd, h.name});
     if (metrics_server_)
         for (const auto& [fd, name] : metrics_server_->handover()) sockets.push_back({fd, name});
+    if (admin_)
+        for (const auto& [fd, name] : admin_->handover()) sockets.push_back({fd, name});
     sockets.push_back({control_->listen_fd(), "control"});
     std::vector<std::string> args{"run", "-c", opts_.config_path};
     if (!opts_.pid_file.empty()) {
@@ -571,6 +593,7 @@ void Daemon::upgrade_done(Result<pid_t> result) {
         ledger_keeper_.hand_over();
         control_->hand_over();
         if (metrics_server_) metrics_server_->hand_over();
+        if (admin_) admin_->hand_over();
     }
     auto waiters = std::move(upgrade_waiters_);
     upgrade_waiters_.clear();

@@ -105,7 +105,7 @@ InheritedSocket* handed_over(std::vector<InheritedSocket>& inherited, char kind,
 
 bool handed_over_elsewhere(const InheritedSocket& s) {
     if (s.label == "control") return true;
-    if (s.label.size() < 3 || s.label[0] != 'm' || s.label.size() % 2 == 0) return false;
+    if (s.label.size() < 3 || (s.label[0] != 'm' && s.label[0] != 'a') || s.label.size() % 2 == 0) return false;
     return s.label.find_first_not_of("0123456789abcdef", 1) == std::string::npos;
 }
 

@@ -47,7 +47,7 @@ std::string handover_name(char kind, std::string_view listen_text);
 InheritedSocket* handed_over(std::vector<InheritedSocket>& inherited, char kind, std::string_view listen_text);
 
 // True for a name a binary upgrade gave to a socket that is not a client
-// listener (the control socket, a metrics listener).
+// listener (the control socket, a metrics or admin listener).
 bool handed_over_elsewhere(const InheritedSocket& s);
 
 }  // namespace agd

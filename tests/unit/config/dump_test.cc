@@ -24,7 +24,7 @@ std::string body(const std::string& dump) { return dump.substr(dump.find("\n["))
 TEST_CASE("config dump: defaults written out, keys as fingerprints, nothing secret") {
     LoadResult r = load_string(
         "[server]\nlisten = 127.0.0.1:8045\nmax_body_size = 64M\nupstream_timeout = 90s\n"
-        "[auth]\nmode = strict\nkey = gw-secret-key-0001\nadmin_password = very-secret-pass\n"
+        "[auth]\nmode = strict\nkey = gw-secret-key-0001\n"
         "[client.team]\nkey = gw-team-key-0002\nrpm = 60\nexpires = 2027-01-31\nmodels = gpt-*, claude-*\n"
         "[provider.oa]\ntype = openai\napi = responses\nkey = sk-live-key-00000003 weight=2\n"
         "models = gpt-*, fast=gpt-4o-mini\nextra_header = OpenAI-Organization: org-hidden\n"
@@ -39,7 +39,6 @@ TEST_CASE("config dump: defaults written out, keys as fingerprints, nothing secr
         CHECK(d.find(secret) == std::string::npos);
     CHECK(d.find("key = fingerprint:" + agd::fingerprint("sk-live-key-00000003") + " weight=2\n") != std::string::npos);
     CHECK(d.find("key = fingerprint:" + agd::fingerprint("gw-team-key-0002") + "\n") != std::string::npos);
-    CHECK(d.find("admin_password = (set)\n") != std::string::npos);
     CHECK(d.find("max_body_size = 64M\n") != std::string::npos);
     CHECK(d.find("upload_buffer_size = 1M\n") != std::string::npos);  // a default, written out
     CHECK(d.find("upstream_timeout = 90s\n") != std::string::npos);

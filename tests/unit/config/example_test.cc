@@ -94,6 +94,7 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     } cleanup{files};
     for (auto [shown, content] : {std::pair<std::string, std::string>{"/etc/antigravityd/upstream-ca.pem", ""},
                                   {"/etc/antigravityd/oauth-client-secret", "client-secret-example\n"},
+                                  {"/etc/antigravityd/admin.token", std::string(64, 'a') + "\n"},
                                   {"key_file = openai-keys", "sk-proj-from-a-key-file-0001\n"},
                                   {"/var/lib/antigravityd/oauth-account-1.json",
                                    "{\"refresh_token\": \"rt-example-0000\"}\n"}}) {
@@ -128,7 +129,13 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(c.server.log_level == defaults.server.log_level);
     CHECK(c.auth.mode == AuthMode::Auto);
     CHECK(c.auth.keys.size() == 1);
-    CHECK_FALSE(c.auth.admin_password.empty());
+    REQUIRE(c.admin.listen.size() == 1);
+    CHECK(c.admin.listen[0].text == "127.0.0.1:8046");
+    CHECK(c.admin.password_hash.rfind("$y$", 0) == 0);
+    CHECK_FALSE(c.admin.viewer_password_hash.empty());
+    CHECK(c.admin.token.size() == 64);
+    CHECK(c.admin.hosts == std::vector<std::string>{"gw.example.lan"});
+    CHECK(c.admin.session_timeout == defaults.admin.session_timeout);
     CHECK(c.access.allow.size() == 2);
     CHECK(c.access.deny.size() == 1);
     CHECK(c.access.trusted_proxies.size() == 1);
@@ -185,6 +192,6 @@ TEST_CASE("config example: etc/antigravityd.conf loads as shipped and fully unco
     CHECK(team.models.size() == 2);
 
     // Every placeholder key is flagged, and nothing else is.
-    CHECK(full.warnings.size() == 7);  // 2 client keys, 1 admin password, 4 provider keys
+    CHECK(full.warnings.size() == 6);  // 2 client keys, 4 provider keys
     for (const auto& w : full.warnings) CHECK(w.message.find("placeholder") != std::string::npos);
 }

@@ -83,7 +83,7 @@ TEST_CASE("config loader: empty file gives all defaults") {
     CHECK(c.auth.mode == AuthMode::Auto);
     CHECK(c.auth.effective == AuthMode::Off);
     CHECK(c.auth.keys.empty());
-    CHECK(c.auth.admin_password.empty());
+    CHECK(c.admin.listen.empty());
     CHECK(c.access.allow.empty());
     CHECK(c.access.deny.empty());
     CHECK(c.access.trusted_proxies.empty());
@@ -117,7 +117,7 @@ TEST_CASE("config loader: every key of every section") {
         "mode = strict\n"
         "key = client-key-one\n"
         "key = client-key-two\n"
-        "admin_password = s3cretAdminPw\n"
+
         "\n"
         "[access]\n"
         "allow = 192.168.0.0/16\n"
@@ -188,7 +188,7 @@ TEST_CASE("config loader: every key of every section") {
     CHECK(c.auth.mode == AuthMode::Strict);
     CHECK(c.auth.effective == AuthMode::Strict);
     CHECK(c.auth.keys == std::vector<std::string>{"client-key-one", "client-key-two"});
-    CHECK(c.auth.admin_password == "s3cretAdminPw");
+
 
     REQUIRE(c.access.allow.size() == 2);
     CHECK(c.access.allow[0].text == "192.168.0.0/16");
@@ -209,7 +209,7 @@ TEST_CASE("config loader: every key of every section") {
     REQUIRE(c.providers.size() == 3);
     const ProviderConfig& oa = c.providers[0];
     CHECK(oa.name == "oa");
-    CHECK(oa.line == 40);
+    CHECK(oa.line == 39);
     CHECK(oa.type == ProviderType::OpenAI);
     CHECK(oa.api == OpenAIApi::Responses);
     CHECK(oa.base_url == "https://example.test/v1");  // trailing '/' stripped
@@ -261,9 +261,10 @@ TEST_CASE("config loader: comments, whitespace, long lines") {
         CHECK(r.config->routing.cooldown == 5s);
     }
     SUBCASE("'#' inside a value is kept") {
-        LoadResult r = load("[auth]\nmode = off\nadmin_password = ab#cd;ef\n");
+        LoadResult r = load("[auth]\nmode = off\nkey = ab#cd;ef-0123456789\n");
         REQUIRE(r.ok());
-        CHECK(r.config->auth.admin_password == "ab#cd;ef");
+        REQUIRE(r.config->auth.keys.size() == 1);
+        CHECK(r.config->auth.keys[0] == "ab#cd;ef-0123456789");
     }
     SUBCASE("indented keys are keys, not continuation lines") {
         LoadResult r = load("[routing]\n  strategy = fill-first\n\tmax_attempts = 2\n");
@@ -333,15 +334,15 @@ TEST_CASE("config loader: sections may be reopened") {
 
 TEST_CASE("config loader: structural errors") {
     CHECK(only_error("[servre]\nworkers = 2\n") ==
-          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, tls, provider.NAME, "
-                "client.NAME, model.NAME or rule.NAME)"));
+          at(1, "servre: unknown section (expected server, auth, access, routing, log, metrics, tls, admin, "
+                "provider.NAME, client.NAME, model.NAME or rule.NAME)"));
     CHECK(only_error("[server]\nworkers = 2\nwrokers = 3\n") ==
           at(3,
              "server.wrokers: unknown key (expected listen, workers, max_body_size, upload_buffer_size, max_json_depth, upstream_timeout, "
              "connect_timeout, shutdown_timeout, client_header_timeout, client_body_timeout, "
              "max_connections_per_ip, pid_file, control_socket, state_dir, user, group or log_level)"));
     CHECK(only_error("[auth]\nmode = off\ntoken = x\n") ==
-          at(3, "auth.token: unknown key (expected mode, key, key_file or admin_password)"));
+          at(3, "auth.token: unknown key (expected mode, key or key_file)"));
     CHECK(only_error("[access]\npermit = 10.0.0.1\n") ==
           at(2, "access.permit: unknown key (expected allow, deny, trusted_proxy or real_ip_header)"));
     CHECK(only_error("[routing]\nretries = 2\n") ==

@@ -5,18 +5,14 @@
 #include <string>
 
 #include "config/loader.h"
+#include "load_helpers.h"
 
 using namespace agd::config;
 
 namespace {
 
-const std::string kConf = "/etc/antigravityd/antigravityd.conf";
-
-std::string first_error(const std::string& text) {
-    LoadResult r = load_string(text, kConf);
-    REQUIRE_FALSE(r.errors.empty());
-    return r.errors.front().str();
-}
+using test::first_error;
+using test::kConf;
 
 const std::string kTls = "[tls]\ncertificate = /etc/ssl/agd.pem\nkey = /etc/ssl/private/agd.key\n";
 
@@ -63,7 +59,7 @@ TEST_CASE("config tls: errors") {
     CHECK(first_error("[server]\nlisten = unix:/run/agd.sock ssl\n" + kTls) ==
           kConf + ":2: server.listen: ssl is for TCP addresses, not unix sockets");
     CHECK(first_error("[metrics]\nlisten = 127.0.0.1:9100 ssl\n") ==
-          kConf + ":2: metrics.listen: metrics are served over plain HTTP: ssl is for server.listen");
+          kConf + ":2: metrics.listen: ssl is only for server.listen");
     CHECK(first_error("[server]\nlisten = 127.0.0.1:8443 ssl\n" + kTls + "min_version = 1.1\n") ==
           kConf + ":6: tls.min_version: expected 1.2 or 1.3, got \"1.1\"");
     CHECK(first_error(kTls + "ciphers = HIGH\n") ==

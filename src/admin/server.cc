@@ -1,0 +1,419 @@
+#include "admin/server.h"
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <evhtp.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <rapidjson/document.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "admin/guard.h"
+#include "auth/password.h"
+#include "common/cidr.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/mailbox.h"
+#include "server/listen_socket.h"
+
+namespace agd::admin {
+
+namespace {
+
+constexpr const char* kCookie = "agd_admin";
+constexpr uint64_t kMaxBody = 64 * 1024;
+constexpr size_t kMaxLoginBody = 4096;
+constexpr int kTimeoutSeconds = 30;
+
+int64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+std::string error_json(std::string_view code, std::string_view message) {
+    return "{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}";
+}
+
+std::string_view header(evhtp_request_t* req, const char* name) {
+    const char* v = evhtp_header_find(req->headers_in, name);
+    return v ? std::string_view(v) : std::string_view();
+}
+
+void add_header(evhtp_request_t* req, const char* key, const std::string& value) {
+    evhtp_headers_add_header(req->headers_out, evhtp_header_new(key, value.c_str(), 1, 1));
+}
+
+// Every answer: JSON, never cached, never framed, no CORS.
+void send(evhtp_request_t* req, int status, const std::string& body) {
+    add_header(req, "Content-Type", "application/json");
+    add_header(req, "Cache-Control", "no-store");
+    add_header(req, "X-Content-Type-Options", "nosniff");
+    add_header(req, "X-Frame-Options", "DENY");
+    add_header(req, "Referrer-Policy", "no-referrer");
+    add_header(req, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    evbuffer_add(req->buffer_out, body.data(), body.size());
+    evhtp_send_reply(req, static_cast<evhtp_res>(status));
+}
+
+std::string peer_of(evhtp_request_t* req) {
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    if (c && c->saddr)
+        if (auto ip = ip_from_sockaddr(c->saddr)) return ip->str();
+    return "unknown";
+}
+
+bool changes(htp_method m) { return m != htp_method_GET && m != htp_method_HEAD && m != htp_method_OPTIONS; }
+
+}  // namespace
+
+struct Listener {
+    int fd = -1;
+    std::string name;   // handover_name
+    std::string bound;  // "127.0.0.1:8046"
+    uint16_t port = 0;
+};
+
+struct AdminServer::Impl {
+    std::vector<Listener> listeners;
+    std::vector<std::string> bound;
+    std::vector<uint16_t> ports;
+    config::AdminConfig cfg;  // the admin thread's once started
+
+    std::thread thread;
+    event_base* base = nullptr;
+    evhtp_t* htp = nullptr;
+    std::vector<evconnlistener*> accepting;
+    std::unique_ptr<Mailbox> mailbox;
+    Mailbox* main = nullptr;
+    Backend backend;
+
+    Sessions sessions;
+    LoginGuard guard;
+    struct Pending {
+        evhtp_request_t* req;
+        bool gone = false;
+    };
+    std::map<uint64_t, Pending> pending;
+    uint64_t next_id = 1;
+
+    std::mutex mu;
+    std::condition_variable cv;
+    bool running = false;
+
+    // --- on the admin thread
+    static void on_request(evhtp_request_t* req, void* arg);
+    static void on_request_error(evhtp_request_t* req, evhtp_error_flags, void* arg);
+    void handle(evhtp_request_t* req);
+    void login(evhtp_request_t* req, const std::string& peer);
+    void later(evhtp_request_t* req, std::function<void(std::function<void(int, std::string)>)> work);
+    void finish(uint64_t id, int status, const std::string& body);
+    bool host_ok(std::string_view host) const {
+        for (uint16_t port : ports)
+            if (host_allowed(host, bound, port, cfg.hosts)) return true;
+        return false;
+    }
+};
+
+Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::AdminConfig& cfg,
+                                                       std::vector<InheritedSocket>* inherited) {
+    using R = Result<std::unique_ptr<AdminServer>>;
+    auto impl = std::make_unique<Impl>();
+    impl->cfg = cfg;
+    std::unique_ptr<AdminServer> server(new AdminServer(std::move(impl)));
+    Impl& s = *server->impl_;
+    for (const auto& a : cfg.listen) {
+        Listener l;
+        l.name = handover_name('a', a.text);
+        if (InheritedSocket* given = inherited ? handed_over(*inherited, 'a', a.text) : nullptr) {
+            given->used = true;
+            l.fd = given->fd;
+            l.bound = given->name;
+        } else {
+            auto sock = open_listen_socket(a, 64);
+            if (!sock) return R::fail(sock.error().code, "admin: " + sock.error().message);
+            l.fd = sock->fd;
+            l.bound = sock->name;
+        }
+        auto colon = l.bound.rfind(':');
+        l.port = static_cast<uint16_t>(std::strtoul(l.bound.c_str() + colon + 1, nullptr, 10));
+        s.bound.push_back(l.bound);
+        s.ports.push_back(l.port);
+        s.listeners.push_back(std::move(l));
+    }
+    return server;
+}
+
+AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+AdminServer::~AdminServer() {
+    stop();
+    for (auto& l : impl_->listeners)
+        if (l.fd >= 0) ::close(l.fd);
+}
+
+const std::vector<std::string>& AdminServer::bound() const { return impl_->bound; }
+
+std::vector<std::pair<int, std::string>> AdminServer::handover() const {
+    std::vector<std::pair<int, std::string>> out;
+    for (const auto& l : impl_->listeners)
+        if (l.fd >= 0) out.emplace_back(l.fd, l.name);
+    return out;
+}
+
+Status AdminServer::start(Mailbox& main, Backend backend) {
+    Impl& s = *impl_;
+    s.main = &main;
+    s.backend = std::move(backend);
+    std::string error;
+    s.thread = std::thread([&s, &error] {
+        s.base = event_base_new();
+        if (s.base) {
+            s.mailbox = std::make_unique<Mailbox>(s.base);
+            s.htp = evhtp_new(s.base, nullptr);
+        }
+        if (!s.base || !s.htp || !s.mailbox->ok()) {
+            error = "admin: cannot make its event loop";
+        } else {
+            evhtp_set_gencb(s.htp, &Impl::on_request, &s);
+            evhtp_set_max_body_size(s.htp, kMaxBody);
+            timeval t{kTimeoutSeconds, 0};
+            evhtp_set_timeouts(s.htp, &t, &t);
+            for (auto& l : s.listeners) {
+                int mine = fcntl(l.fd, F_DUPFD_CLOEXEC, 0);
+                if (mine < 0 || evhtp_accept_socket(s.htp, mine, 64) != 0) {
+                    if (mine >= 0) ::close(mine);
+                    error = std::string("admin: cannot accept: ") + std::strerror(errno);
+                    break;
+                }
+                s.accepting.push_back(s.htp->server);
+                s.htp->server = nullptr;
+            }
+        }
+        {
+            std::lock_guard<std::mutex> lock(s.mu);
+            s.running = true;
+        }
+        s.cv.notify_all();
+        if (error.empty()) event_base_loop(s.base, EVLOOP_NO_EXIT_ON_EMPTY);
+        for (evconnlistener* l : s.accepting) evconnlistener_free(l);
+        s.accepting.clear();
+        if (s.htp) evhtp_free(s.htp);
+        s.htp = nullptr;
+        s.mailbox.reset();
+        if (s.base) event_base_free(s.base);
+        s.base = nullptr;
+    });
+    std::unique_lock<std::mutex> lock(s.mu);
+    s.cv.wait(lock, [&] { return s.running; });
+    if (!error.empty()) {
+        lock.unlock();
+        stop();
+        return Status::fail(71, error);
+    }
+    return {};
+}
+
+void AdminServer::reconfigure(const config::AdminConfig& cfg) {
+    Impl& s = *impl_;
+    if (!s.mailbox) return;
+    s.mailbox->post([&s, cfg] {
+        bool new_passwords = cfg.password_hash != s.cfg.password_hash ||
+                             cfg.viewer_password_hash != s.cfg.viewer_password_hash;
+        auto listen = std::move(s.cfg.listen);
+        s.cfg = cfg;
+        s.cfg.listen = std::move(listen);  // the listeners stay until a restart
+        if (new_passwords) {
+            s.sessions = Sessions{};  // a changed password ends every login
+            log::notice("admin: the password hashes changed: every session is closed");
+        }
+    });
+}
+
+void AdminServer::hand_over() {
+    Impl& s = *impl_;
+    if (s.mailbox) {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool done = false;
+        bool posted = s.mailbox->post([&] {
+            for (evconnlistener* l : s.accepting) evconnlistener_free(l);
+            s.accepting.clear();
+            std::lock_guard<std::mutex> lock(mu);
+            done = true;
+            cv.notify_all();
+        });
+        std::unique_lock<std::mutex> lock(mu);
+        if (posted) cv.wait(lock, [&] { return done; });
+    }
+    for (auto& l : s.listeners) {
+        if (l.fd >= 0) ::close(l.fd);
+        l.fd = -1;
+    }
+}
+
+void AdminServer::stop() {
+    Impl& s = *impl_;
+    if (!s.thread.joinable()) return;
+    if (s.base) event_base_loopexit(s.base, nullptr);
+    s.thread.join();
+}
+
+// --- requests
+
+void AdminServer::Impl::on_request(evhtp_request_t* req, void* arg) { static_cast<Impl*>(arg)->handle(req); }
+
+void AdminServer::Impl::on_request_error(evhtp_request_t* req, evhtp_error_flags, void* arg) {
+    // The client left while its answer was being made: nothing is written;
+    // libevhtp frees the request after the resume.
+    auto* self = static_cast<Impl*>(arg);
+    for (auto& [id, p] : self->pending)
+        if (p.req == req) p.gone = true;
+}
+
+void AdminServer::Impl::handle(evhtp_request_t* req) {
+    std::string peer = peer_of(req);
+    std::string_view host = header(req, "host");
+    if (!host_ok(host))
+        return send(req, 403, error_json("bad_host", "this address is not the admin listener's (Host refused)"));
+    std::string path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "/";
+    htp_method method = evhtp_request_get_method(req);
+    if (path == "/api/login") {
+        if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
+        return login(req, peer);
+    }
+
+    // Who is asking: a bearer token, else a session cookie.
+    std::optional<Role> role;
+    const Sessions::Session* session = nullptr;
+    std::string_view authz = header(req, "authorization");
+    std::string_view cookie = cookie_value(header(req, "cookie"), kCookie);
+    if (authz.size() > 7 && strncasecmp(authz.data(), "Bearer ", 7) == 0) {
+        std::string_view given = authz.substr(7);
+        if (!cfg.token.empty() && given.size() == cfg.token.size() &&
+            CRYPTO_memcmp(given.data(), cfg.token.data(), given.size()) == 0)
+            role = Role::Admin;
+        else
+            return send(req, 401, error_json("unauthorized", "wrong token"));
+    } else if (!cookie.empty()) {
+        session = sessions.find(cookie, now_ms());
+        if (session) role = session->role;
+    }
+    if (!role) return send(req, 401, error_json("unauthorized", "log in first (POST /api/login)"));
+    // A change made with the browser's cookie must come from the console's
+    // own page (cross-site request forgery).
+    if (session && changes(method) && !origin_allowed(header(req, "origin"), host)) {
+        std::string_view csrf = header(req, "x-csrf-token");
+        if (!header(req, "origin").empty() || csrf.size() != session->csrf.size() ||
+            CRYPTO_memcmp(csrf.data(), session->csrf.data(), csrf.size()) != 0)
+            return send(req, 403, error_json("bad_origin", "a change must come from the admin console's own page"));
+    }
+
+    if (path == "/api/logout") {
+        if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
+        if (session) sessions.close(cookie);
+        add_header(req, "Set-Cookie", std::string(kCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        return send(req, 200, "{\"ok\":true}");
+    }
+    if (path == "/api/whoami") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        std::string body = std::string("{\"role\":\"") + to_string(*role) + "\"";
+        if (session) body += ",\"csrf\":" + json_string(session->csrf);
+        return send(req, 200, body + "}");
+    }
+    if (path == "/api/status") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return later(req, [this](std::function<void(int, std::string)> done) { done(200, backend.status()); });
+    }
+    if (path == "/api/reload") {
+        if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
+        if (*role != Role::Admin) return send(req, 403, error_json("forbidden", "the viewer role changes nothing"));
+        log::notice("admin: {} from {}: reload", to_string(*role), peer);
+        return later(req, [this](std::function<void(int, std::string)> done) {
+            backend.reload([done](std::string answer) {
+                bool ok = answer.find("\"ok\":true") != std::string::npos;
+                done(ok ? 200 : 422, std::move(answer));
+            });
+        });
+    }
+    send(req, 404, error_json("not_found", "no such endpoint: " + path));
+}
+
+void AdminServer::Impl::login(evhtp_request_t* req, const std::string& peer) {
+    std::string_view host = header(req, "host");
+    std::string_view origin = header(req, "origin");
+    if (!origin.empty() && !origin_allowed(origin, host))
+        return send(req, 403, error_json("bad_origin", "log in from the admin console's own page"));
+    int64_t now = now_ms();
+    if (int64_t wait = guard.locked_for(peer, now); wait > 0) {
+        add_header(req, "Retry-After", std::to_string((wait + 999) / 1000));
+        return send(req, 429, error_json("locked_out", "too many failed logins from this address; try again later"));
+    }
+    size_t len = evbuffer_get_length(req->buffer_in);
+    if (len == 0 || len > kMaxLoginBody) return send(req, 400, error_json("bad_request", "expected {\"password\": ...}"));
+    std::string body(len, '\0');
+    evbuffer_copyout(req->buffer_in, body.data(), len);
+    rapidjson::Document doc;
+    doc.Parse<rapidjson::kParseStopWhenDoneFlag>(body.data(), body.size());
+    OPENSSL_cleanse(body.data(), body.size());
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("password") || !doc["password"].IsString())
+        return send(req, 400, error_json("bad_request", "expected {\"password\": ...}"));
+    std::string_view password(doc["password"].GetString(), doc["password"].GetStringLength());
+    std::optional<Role> role;
+    if (!cfg.password_hash.empty() && auth::verify_password(password, cfg.password_hash)) role = Role::Admin;
+    else if (!cfg.viewer_password_hash.empty() && auth::verify_password(password, cfg.viewer_password_hash))
+        role = Role::Viewer;
+    if (!role) {
+        bool locked = guard.failed(peer, now);
+        if (locked) log::warning("admin: failed logins from {}: locked out for 15 minutes", peer);
+        else log::notice("admin: failed login from {}", peer);
+        return send(req, 401, error_json("bad_password", "wrong password"));
+    }
+    guard.succeeded(peer);
+    std::string token = sessions.open(*role, now, cfg.session_timeout.count());
+    if (token.empty()) return send(req, 500, error_json("internal", "cannot make a session"));
+    const Sessions::Session* session = sessions.find(token, now);
+    log::notice("admin: {} logged in from {}", to_string(*role), peer);
+    add_header(req, "Set-Cookie", std::string(kCookie) + "=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                      std::to_string(cfg.session_timeout.count() / 1000));
+    send(req, 200, std::string("{\"role\":\"") + to_string(*role) + "\",\"csrf\":" + json_string(session->csrf) + "}");
+}
+
+// The answer is made on the main loop: the request waits, paused, and is
+// answered when the main loop posts the result back here.
+void AdminServer::Impl::later(evhtp_request_t* req, std::function<void(std::function<void(int, std::string)>)> work) {
+    uint64_t id = next_id++;
+    pending[id] = Pending{req};
+    evhtp_request_set_hook(req, evhtp_hook_on_error, reinterpret_cast<evhtp_hook>(reinterpret_cast<void (*)()>(
+                                                         &Impl::on_request_error)),
+                           this);
+    evhtp_request_pause(req);
+    Mailbox* back = mailbox.get();
+    bool posted = main->post([this, id, back, work = std::move(work)] {
+        work([this, id, back](int status, std::string body) {
+            back->post([this, id, status, body = std::move(body)] { finish(id, status, body); });
+        });
+    });
+    if (!posted) finish(id, 503, error_json("busy", "the daemon is busy; try again"));
+}
+
+void AdminServer::Impl::finish(uint64_t id, int status, const std::string& body) {
+    auto it = pending.find(id);
+    if (it == pending.end()) return;
+    evhtp_request_t* req = it->second.req;
+    bool gone = it->second.gone;
+    pending.erase(it);
+    evhtp_request_unset_hook(req, evhtp_hook_on_error);
+    if (!gone) send(req, status, body);
+    evhtp_request_resume(req);
+}
+
+}  // namespace agd::admin

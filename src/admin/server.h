@@ -1,0 +1,72 @@
+// AdminServer: the admin API on [admin] listen, on a thread of its own
+// (password checks are slow on purpose, and later the request store is
+// read here: never on a request worker, never on the main loop).
+//
+// Who gets in: a browser logs in (POST /api/login) and gets a session
+// cookie (HttpOnly, SameSite=Strict), a script sends the token of
+// token_file as "Authorization: Bearer". Every request's Host must name
+// the listener or an [admin] host (DNS rebinding); a change made with the
+// cookie must come with the console's own Origin (or its CSRF token); no
+// CORS header is ever sent. Five failed logins lock an address out for
+// fifteen minutes. The viewer role reads, the admin role also changes;
+// every change is logged with role and address (admin/guard.h).
+//
+// Endpoints so far: POST /api/login, POST /api/logout, GET /api/whoami,
+// GET /api/status, POST /api/reload (docs/ADMIN-API.md).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "config/config.h"
+#include "server/socket_activation.h"
+
+namespace agd {
+class Mailbox;
+}
+
+namespace agd::admin {
+
+class AdminServer {
+public:
+    // What the main loop does for the admin plane (called there).
+    struct Backend {
+        std::function<std::string()> status;                                 // status --json's object
+        std::function<void(std::function<void(std::string)> reply)> reload;  // the control socket's answer
+    };
+
+    // Binds every [admin] listen address (or takes the socket a binary
+    // upgrade handed over for it); nothing is served before start().
+    static Result<std::unique_ptr<AdminServer>> bind(const config::AdminConfig& cfg,
+                                                     std::vector<InheritedSocket>* inherited);
+    ~AdminServer();  // stops the thread
+    AdminServer(const AdminServer&) = delete;
+    AdminServer& operator=(const AdminServer&) = delete;
+
+    // Starts the thread; `main` is the main loop's mailbox, where the
+    // backend's functions run.
+    Status start(Mailbox& main, Backend backend);
+    // A reload: new hashes, token, names and session length (the listeners
+    // stay; sessions stay unless the password hashes changed).
+    void reconfigure(const config::AdminConfig& cfg);
+    // The thread ends; connections close.
+    void stop();
+
+    const std::vector<std::string>& bound() const;
+    // The listening sockets and their names for a successor (binary upgrade).
+    std::vector<std::pair<int, std::string>> handover() const;
+    // Stops accepting: the successor serves the addresses now.
+    void hand_over();
+
+    struct Impl;
+
+private:
+    explicit AdminServer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace agd::admin

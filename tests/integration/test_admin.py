@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""The admin listener ([admin]): locked by default, who gets in (the admin
+and viewer passwords, the bearer token), what is refused (wrong password,
+the lockout, a viewer's change, a foreign Origin or Host, the client's
+keys), and the endpoints served so far (status, reload)."""
+
+import http.client
+import json
+import os
+import subprocess
+import unittest
+
+import harness
+from harness import AgdTestCase, build_config, openai_provider, t
+
+ADMIN_PW = "admin password for the tests"
+VIEWER_PW = "viewer password for the tests"
+CLIENT_KEY = "gw-client-key-0123456789"
+
+
+def hash_of(password):
+    r = subprocess.run([harness.AGD_BIN, "passwd", "--stdin"], input=password + "\n", capture_output=True,
+                       text=True, timeout=t(60))
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+class AdminCase(AgdTestCase):
+    hashes = None
+
+    @classmethod
+    def setUpClass(cls):
+        if AdminCase.hashes is None:
+            AdminCase.hashes = (hash_of(ADMIN_PW), hash_of(VIEWER_PW))
+
+    def setUp(self):
+        super().setUp()
+        self.mock = self.start_mock()
+        self.admin_port = harness.free_port_nobody_listens_on()
+        self.token = "t" * 48
+        self.token_file = os.path.join(self.tmp, "admin.token")
+        with open(self.token_file, "w") as f:
+            f.write(self.token + "\n")
+        os.chmod(self.token_file, 0o600)
+
+    def config(self, admin=None):
+        a = {"listen": "127.0.0.1:%d" % self.admin_port, "password_hash": self.hashes[0],
+             "viewer_password_hash": self.hashes[1], "token_file": self.token_file, "host": "gw.test"}
+        a.update(admin or {})
+        text = build_config(self.tmp, auth={"mode": "strict", "key": CLIENT_KEY},
+                            providers=[("oa", openai_provider(self.mock, ["k-admin"], "gpt-*"))])
+        return text + "\n[admin]\n" + "".join("%s = %s\n" % (k, v) for k, v in a.items() if v is not None)
+
+    def daemon(self, admin=None):
+        self.d = self.start_daemon(self.config(admin))
+        self.assertIn("admin API on 127.0.0.1:%d" % self.admin_port, self.d.log())
+        return self.d
+
+    def call(self, method, path, body=None, headers=None, host=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+        try:
+            hdrs = {"Host": host if host is not None else "127.0.0.1:%d" % self.admin_port}
+            if body is not None:
+                hdrs["Content-Type"] = "application/json"
+                body = json.dumps(body)
+            hdrs.update(headers or {})
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            return r.status, (json.loads(data) if data else None), {k.lower(): v for k, v in r.getheaders()}
+        finally:
+            conn.close()
+
+    def login(self, password, origin=True):
+        headers = {"Origin": "http://127.0.0.1:%d" % self.admin_port} if origin else {}
+        status, body, hdrs = self.call("POST", "/api/login", {"password": password}, headers)
+        cookie = None
+        if "set-cookie" in hdrs:
+            cookie = hdrs["set-cookie"].split(";")[0]
+        return status, body, hdrs, cookie
+
+    def origin(self):
+        return {"Origin": "http://127.0.0.1:%d" % self.admin_port}
+
+
+class Locked(AdminCase):
+
+    def test_no_hash_no_listener(self):
+        path = self.write_config(self.config({"password_hash": None, "viewer_password_hash": None}), "nohash.conf")
+        r = subprocess.run([harness.AGD_BIN, "run", "-c", path], capture_output=True, text=True, timeout=t(60))
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn("the admin listener needs admin.password_hash", r.stderr)
+
+    def test_a_plain_admin_password_is_refused_with_what_to_do(self):
+        text = build_config(self.tmp, auth={"mode": "off", "admin_password": "hunter2hunter2"})
+        path = self.write_config(text, "old.conf")
+        r = subprocess.run([harness.AGD_BIN, "check-config", "-c", path], capture_output=True, text=True,
+                           timeout=t(60))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("replaced by [admin] password_hash", r.stderr)
+        self.assertNotIn("hunter2hunter2", r.stderr)
+
+    def test_nothing_without_logging_in(self):
+        self.daemon()
+        for method, path in (("GET", "/api/status"), ("POST", "/api/reload"), ("GET", "/api/whoami"),
+                             ("GET", "/")):
+            with self.subTest(path=path):
+                status, body, hdrs = self.call(method, path)
+                self.assertEqual(status, 401, body)
+                self.assertEqual(body["error"]["code"], "unauthorized")
+                self.assertNotIn("access-control-allow-origin", hdrs)
+        # The client key is no admin credential, as a bearer or otherwise.
+        status, body, _ = self.call("GET", "/api/status", headers={"Authorization": "Bearer " + CLIENT_KEY})
+        self.assertEqual(status, 401)
+        self.assertEqual(self.login(CLIENT_KEY)[0], 401)
+        # And the admin plane is not on the client port.
+        r = harness.get(self.d.port, "/api/status", headers={"Authorization": "Bearer " + CLIENT_KEY})
+        self.assertEqual(r.status, 404)
+
+
+class Login(AdminCase):
+
+    def test_admin_and_viewer_roles(self):
+        d = self.daemon()
+        status, body, hdrs, cookie = self.login(ADMIN_PW)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["role"], "admin")
+        set_cookie = hdrs["set-cookie"]
+        for attr in ("HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"):
+            self.assertIn(attr, set_cookie)
+        status, who, _ = self.call("GET", "/api/whoami", headers={"Cookie": cookie})
+        self.assertEqual((status, who["role"]), (200, "admin"))
+        status, st, hdrs = self.call("GET", "/api/status", headers={"Cookie": cookie})
+        self.assertEqual(status, 200, st)
+        self.assertEqual(st["pid"], d.status_json()["pid"])
+        self.assertEqual(hdrs["cache-control"], "no-store")
+        self.assertNotIn(CLIENT_KEY, json.dumps(st))
+        status, answer, _ = self.call("POST", "/api/reload", headers=dict(self.origin(), Cookie=cookie))
+        self.assertEqual(status, 200, answer)
+        self.assertTrue(answer["ok"])
+        self.assertIn("admin: admin from 127.0.0.1: reload", d.log())
+
+        status, body, _, vcookie = self.login(VIEWER_PW)
+        self.assertEqual((status, body["role"]), (200, "viewer"))
+        self.assertEqual(self.call("GET", "/api/status", headers={"Cookie": vcookie})[0], 200)
+        status, body, _ = self.call("POST", "/api/reload", headers=dict(self.origin(), Cookie=vcookie))
+        self.assertEqual(status, 403)
+        self.assertEqual(body["error"]["code"], "forbidden")
+
+        # Logging out ends the session.
+        self.assertEqual(self.call("POST", "/api/logout", headers=dict(self.origin(), Cookie=cookie))[0], 200)
+        self.assertEqual(self.call("GET", "/api/whoami", headers={"Cookie": cookie})[0], 401)
+
+    def test_the_bearer_token_for_scripts(self):
+        self.daemon()
+        status, who, _ = self.call("GET", "/api/whoami", headers={"Authorization": "Bearer " + self.token})
+        self.assertEqual((status, who["role"]), (200, "admin"))
+        status, answer, _ = self.call("POST", "/api/reload", headers={"Authorization": "Bearer " + self.token})
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(self.call("GET", "/api/status", headers={"Authorization": "Bearer " + "x" * 48})[0], 401)
+
+    def test_five_failures_lock_the_address_out(self):
+        d = self.daemon()
+        for _ in range(5):
+            self.assertEqual(self.login("wrong password!")[0], 401)
+        status, body, hdrs, _ = self.login(ADMIN_PW)
+        self.assertEqual(status, 429, body)
+        self.assertEqual(body["error"]["code"], "locked_out")
+        self.assertGreater(int(hdrs["retry-after"]), 800)
+        self.assertIn("admin: failed logins from 127.0.0.1: locked out for 15 minutes", d.log())
+        self.assertNotIn("wrong password!", d.log())
+
+
+class CrossSite(AdminCase):
+
+    def test_a_change_needs_the_consoles_origin_and_host(self):
+        self.daemon()
+        _, _, _, cookie = self.login(ADMIN_PW)
+        status, body, _ = self.call("POST", "/api/reload",
+                                    headers={"Cookie": cookie, "Origin": "http://evil.example"})
+        self.assertEqual(status, 403)
+        self.assertEqual(body["error"]["code"], "bad_origin")
+        # No Origin: the CSRF token the login gave stands for it.
+        status, body, _ = self.call("POST", "/api/reload", headers={"Cookie": cookie})
+        self.assertEqual(status, 403)
+        _, who, _ = self.call("GET", "/api/whoami", headers={"Cookie": cookie})
+        status, body, _ = self.call("POST", "/api/reload", headers={"Cookie": cookie, "X-CSRF-Token": who["csrf"]})
+        self.assertEqual(status, 200, body)
+        # A login from a foreign page is refused too.
+        status, body, _ = self.call("POST", "/api/login", {"password": ADMIN_PW},
+                                    headers={"Origin": "http://evil.example"})
+        self.assertEqual(status, 403)
+
+    def test_dns_rebinding_a_foreign_host_is_refused(self):
+        self.daemon()
+        for host in ("evil.example:%d" % self.admin_port, "evil.example", ""):
+            with self.subTest(host=host):
+                status, body, _ = self.call("GET", "/api/status", host=host,
+                                            headers={"Authorization": "Bearer " + self.token})
+                self.assertEqual(status, 403)
+                self.assertEqual(body["error"]["code"], "bad_host")
+        for host in ("localhost:%d" % self.admin_port, "gw.test", "gw.test:%d" % self.admin_port):
+            with self.subTest(host=host):
+                status, _, _ = self.call("GET", "/api/status", host=host,
+                                         headers={"Authorization": "Bearer " + self.token})
+                self.assertEqual(status, 200)
+
+
+class Reload(AdminCase):
+
+    def test_a_new_password_hash_ends_the_sessions(self):
+        d = self.daemon()
+        _, _, _, cookie = self.login(ADMIN_PW)
+        self.assertEqual(self.call("GET", "/api/whoami", headers={"Cookie": cookie})[0], 200)
+        with open(d.config_path, "w") as f:
+            f.write(self.config({"password_hash": hash_of("another admin password")}))
+        self.assertEqual(d.cli("reload").returncode, 0)
+        d.wait_log(r"admin: the password hashes changed: every session is closed")
+        self.assertEqual(self.call("GET", "/api/whoami", headers={"Cookie": cookie})[0], 401)
+        self.assertEqual(self.login(ADMIN_PW)[0], 401)
+        self.assertEqual(self.login("another admin password")[0], 200)
+
+
+class Upgrade(AdminCase):
+
+    def test_the_admin_listener_goes_to_the_successor(self):
+        d = self.daemon()
+        r = d.cli("upgrade")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(d.wait_exit(), 0)
+        self.addCleanup(d.cli, "stop")
+        status, st, _ = self.call("GET", "/api/status", headers={"Authorization": "Bearer " + self.token})
+        self.assertEqual(status, 200)
+        self.assertEqual(st["pid"], d.status_json()["pid"])
+        self.assertEqual(self.login(ADMIN_PW)[0], 200)
+
+
+if __name__ == "__main__":
+    harness.main()
