@@ -14,6 +14,7 @@
 #include <ctime>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "admin/guard.h"
@@ -104,6 +105,8 @@ struct AdminServer::Impl {
     };
     std::map<uint64_t, Pending> pending;
     uint64_t next_id = 1;
+    // Open connections, freed when the thread stops.
+    std::set<evhtp_connection_t*> connections;
 
     std::mutex mu;
     std::condition_variable cv;
@@ -111,6 +114,8 @@ struct AdminServer::Impl {
 
     // --- on the admin thread
     static void on_request(evhtp_request_t* req, void* arg);
+    static evhtp_res on_accept(evhtp_connection_t* conn, void* arg);
+    static evhtp_res on_connection_fini(evhtp_connection_t* conn, void* arg);
     static void on_request_error(evhtp_request_t* req, evhtp_error_flags, void* arg);
     void handle(evhtp_request_t* req);
     void login(evhtp_request_t* req, const std::string& peer);
@@ -184,6 +189,7 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
             error = "admin: cannot make its event loop";
         } else {
             evhtp_set_gencb(s.htp, &Impl::on_request, &s);
+            evhtp_set_post_accept_cb(s.htp, &Impl::on_accept, &s);
             evhtp_set_max_body_size(s.htp, kMaxBody);
             timeval t{kTimeoutSeconds, 0};
             evhtp_set_timeouts(s.htp, &t, &t);
@@ -206,6 +212,12 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
         if (error.empty()) event_base_loop(s.base, EVLOOP_NO_EXIT_ON_EMPTY);
         for (evconnlistener* l : s.accepting) evconnlistener_free(l);
         s.accepting.clear();
+        // What is still open closes here, on this thread (a paused request
+        // waiting for the main loop included).
+        std::set<evhtp_connection_t*> open;
+        open.swap(s.connections);
+        for (evhtp_connection_t* c : open) evhtp_connection_free(c);
+        s.pending.clear();
         if (s.htp) evhtp_free(s.htp);
         s.htp = nullptr;
         s.mailbox.reset();
@@ -270,6 +282,25 @@ void AdminServer::stop() {
 // --- requests
 
 void AdminServer::Impl::on_request(evhtp_request_t* req, void* arg) { static_cast<Impl*>(arg)->handle(req); }
+
+evhtp_res AdminServer::Impl::on_accept(evhtp_connection_t* conn, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    self->connections.insert(conn);
+    evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
+                              reinterpret_cast<evhtp_hook>(reinterpret_cast<void (*)()>(&Impl::on_connection_fini)),
+                              self);
+    return EVHTP_RES_OK;
+}
+
+evhtp_res AdminServer::Impl::on_connection_fini(evhtp_connection_t* conn, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    self->connections.erase(conn);
+    // A request of this connection still waiting for the main loop: its
+    // answer finds nothing to write to.
+    for (auto it = self->pending.begin(); it != self->pending.end();)
+        it = evhtp_request_get_connection(it->second.req) == conn ? self->pending.erase(it) : std::next(it);
+    return EVHTP_RES_OK;
+}
 
 void AdminServer::Impl::on_request_error(evhtp_request_t* req, evhtp_error_flags, void* arg) {
     // The client left while its answer was being made: nothing is written;

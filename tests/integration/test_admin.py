@@ -118,6 +118,29 @@ class Locked(AdminCase):
         self.assertEqual(r.status, 404)
 
 
+    def test_hostile_bodies_are_bounded(self):
+        d = self.daemon()
+        status, body, _ = self.call("POST", "/api/login", {"password": "x" * 10000})
+        self.assertEqual(status, 400)
+        for raw in (b"{", b"[]", b'{"password": 5}', b"\x00" * 100):
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+            conn.request("POST", "/api/login", body=raw, headers={"Host": "127.0.0.1:%d" % self.admin_port})
+            self.assertEqual(conn.getresponse().status, 400)
+            conn.close()
+        # Over the admin listener's body bound: refused, and nothing else happens.
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+        try:
+            conn.request("POST", "/api/login", body=b"a" * (1 << 20),
+                         headers={"Host": "127.0.0.1:%d" % self.admin_port})
+            self.assertNotEqual(conn.getresponse().status, 200)
+        except (ConnectionError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        self.assertTrue(d.alive())
+        self.assertEqual(self.login(ADMIN_PW)[0], 200)
+
+
 class Login(AdminCase):
 
     def test_admin_and_viewer_roles(self):
