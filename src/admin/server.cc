@@ -119,6 +119,8 @@ struct AdminServer::Impl {
     static void on_request_error(evhtp_request_t* req, evhtp_error_flags, void* arg);
     void handle(evhtp_request_t* req);
     void login(evhtp_request_t* req, const std::string& peer);
+    void credential_action(evhtp_request_t* req, const std::string& path, htp_method method, Role role,
+                           const std::string& peer);
     void later(evhtp_request_t* req, std::function<void(std::function<void(int, std::string)>)> work);
     void finish(uint64_t id, int status, const std::string& body);
     bool host_ok(std::string_view host) const {
@@ -375,7 +377,49 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
             });
         });
     }
+    if (path == "/api/credentials") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return later(req, [this](std::function<void(int, std::string)> done) {
+            done(200, backend.command("credentials", ""));
+        });
+    }
+    if (path.rfind("/api/credentials/", 0) == 0) return credential_action(req, path, method, *role, peer);
     send(req, 404, error_json("not_found", "no such endpoint: " + path));
+}
+
+// POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable: the
+// control socket's `credentials ACTION PROVIDER/FINGERPRINT`.
+void AdminServer::Impl::credential_action(evhtp_request_t* req, const std::string& path, htp_method method, Role role,
+                                          const std::string& peer) {
+    std::vector<std::string> parts;
+    for (size_t at = std::strlen("/api/credentials/"); at <= path.size();) {
+        size_t slash = path.find('/', at);
+        parts.push_back(path.substr(at, slash == std::string::npos ? std::string::npos : slash - at));
+        if (slash == std::string::npos) break;
+        at = slash + 1;
+    }
+    auto word = [](const std::string& w) {
+        return !w.empty() && w.size() <= 128 && w.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                                   "0123456789_.-") == std::string::npos;
+    };
+    if (parts.size() != 3 || !word(parts[0]) || !word(parts[1]) ||
+        (parts[2] != "reset" && parts[2] != "disable" && parts[2] != "enable"))
+        return send(req, 404, error_json("not_found", "expected /api/credentials/PROVIDER/FINGERPRINT/"
+                                                      "reset|disable|enable"));
+    if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
+    if (role != Role::Admin) return send(req, 403, error_json("forbidden", "the viewer role changes nothing"));
+    std::string args = parts[2] + " " + parts[0] + "/" + parts[1];
+    log::notice("admin: {} from {}: credentials {}", to_string(role), peer, args);
+    later(req, [this, args](std::function<void(int, std::string)> done) {
+        std::string answer = backend.command("credentials", args);
+        int status = 200;
+        if (answer.find("\"ok\":true") == std::string::npos) {
+            status = answer.find("\"not_found\"") != std::string::npos   ? 404
+                     : answer.find("\"ambiguous\"") != std::string::npos ? 409
+                                                                         : 400;
+        }
+        done(status, std::move(answer));
+    });
 }
 
 void AdminServer::Impl::login(evhtp_request_t* req, const std::string& peer) {

@@ -12,7 +12,9 @@
 // every change is logged with role and address (admin/guard.h).
 //
 // Endpoints so far: POST /api/login, POST /api/logout, GET /api/whoami,
-// GET /api/status, POST /api/reload (docs/ADMIN-API.md).
+// GET /api/status, POST /api/reload, GET /api/credentials,
+// POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable
+// (docs/ADMIN-API.md).
 #pragma once
 
 #include <functional>
@@ -37,6 +39,8 @@ public:
     struct Backend {
         std::function<std::string()> status;                                 // status --json's object
         std::function<void(std::function<void(std::string)> reply)> reload;  // the control socket's answer
+        // A control-socket command ("credentials", "reset openai/1a2b3c4d"): its JSON answer.
+        std::function<std::string(std::string verb, std::string args)> command;
     };
 
     // Binds every [admin] listen address (or takes the socket a binary

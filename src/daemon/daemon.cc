@@ -275,6 +275,7 @@ int Daemon::run(std::optional<Detach>& detach) {
         admin::AdminServer::Backend backend;
         backend.status = [this] { return status(); };
         backend.reload = [this](std::function<void(std::string)> reply) { reply(do_reload()); };
+        backend.command = [this](std::string verb, std::string args) { return command(verb, args); };
         if (Status s = admin_->start(*mailbox_, std::move(backend)); !s) return fail(EX_OSERR, s.error().message);
     }
 

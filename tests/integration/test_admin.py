@@ -244,6 +244,51 @@ class Reload(AdminCase):
         self.assertEqual(self.login("another admin password")[0], 200)
 
 
+class Credentials(AdminCase):
+
+    def chat(self):
+        r = harness.post(self.d.port, "/v1/chat/completions",
+                         {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]},
+                         headers={"Authorization": "Bearer " + CLIENT_KEY})
+        self.assertEqual(r.status, 200, r)
+        return harness.cred_of(r.json()["choices"][0]["message"]["content"])
+
+    def test_list_disable_and_enable_a_credential(self):
+        keys = ["k-admin-one-1111", "k-admin-two-2222"]
+        text = self.config()
+        text = text.replace("key = k-admin\n", "key = %s\nkey = %s\n" % tuple(keys))
+        self.d = self.start_daemon(text)
+        auth = {"Authorization": "Bearer " + self.token}
+        status, listing, _ = self.call("GET", "/api/credentials", headers=auth)
+        self.assertEqual(status, 200, listing)
+        fps = [c["fingerprint"] for c in listing["credentials"]]
+        self.assertEqual(sorted(fps), sorted(harness.fingerprint(k) for k in keys))
+        self.assertNotIn(keys[0], json.dumps(listing))
+
+        one = harness.fingerprint(keys[0])
+        status, answer, _ = self.call("POST", "/api/credentials/oa/%s/disable" % one, headers=auth)
+        self.assertEqual(status, 200, answer)
+        self.assertIn("admin: admin from 127.0.0.1: credentials disable oa/%s" % one, self.d.log())
+        # Routing follows at once: every request goes to the other key.
+        self.assertEqual({self.chat() for _ in range(6)}, {keys[1]})
+        status, answer, _ = self.call("POST", "/api/credentials/oa/%s/enable" % one, headers=auth)
+        self.assertEqual(status, 200, answer)
+        self.assertEqual({self.chat() for _ in range(6)}, set(keys))
+
+        # A viewer reads, and changes nothing.
+        _, _, _, vcookie = self.login(VIEWER_PW)
+        self.assertEqual(self.call("GET", "/api/credentials", headers={"Cookie": vcookie})[0], 200)
+        status, body, _ = self.call("POST", "/api/credentials/oa/%s/disable" % one,
+                                    headers=dict(self.origin(), Cookie=vcookie))
+        self.assertEqual((status, body["error"]["code"]), (403, "forbidden"))
+        # What does not name one credential.
+        self.assertEqual(self.call("POST", "/api/credentials/oa/ffffffff/reset", headers=auth)[0], 404)
+        self.assertEqual(self.call("POST", "/api/credentials/nope/%s/reset" % one, headers=auth)[0], 404)
+        self.assertEqual(self.call("POST", "/api/credentials/oa/%s/explode" % one, headers=auth)[0], 404)
+        self.assertEqual(self.call("POST", "/api/credentials/oa/a%20b/reset", headers=auth)[0], 404)
+        self.assertEqual(self.call("GET", "/api/credentials/oa/%s/reset" % one, headers=auth)[0], 405)
+
+
 class Upgrade(AdminCase):
 
     def test_the_admin_listener_goes_to_the_successor(self):
