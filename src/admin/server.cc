@@ -23,6 +23,9 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "daemon/cli_store.h"
+#include "store/reader.h"
+#include "store/since.h"
 #include "server/listen_socket.h"
 
 namespace agd::admin {
@@ -88,6 +91,7 @@ struct AdminServer::Impl {
     std::vector<std::string> bound;
     std::vector<uint16_t> ports;
     config::AdminConfig cfg;  // the admin thread's once started
+    std::string database;     // [log] database: the request store ("" = none)
 
     std::thread thread;
     event_base* base = nullptr;
@@ -121,6 +125,9 @@ struct AdminServer::Impl {
     void login(evhtp_request_t* req, const std::string& peer);
     void credential_action(evhtp_request_t* req, const std::string& path, htp_method method, Role role,
                            const std::string& peer);
+    void requests(evhtp_request_t* req, const std::string& path, Role role);
+    void usage(evhtp_request_t* req);
+    std::optional<store::Reader> open_store(evhtp_request_t* req);
     void later(evhtp_request_t* req, std::function<void(std::function<void(int, std::string)>)> work);
     void finish(uint64_t id, int status, const std::string& body);
     bool host_ok(std::string_view host) const {
@@ -130,11 +137,13 @@ struct AdminServer::Impl {
     }
 };
 
-Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::AdminConfig& cfg,
+Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::Config& config,
                                                        std::vector<InheritedSocket>* inherited) {
     using R = Result<std::unique_ptr<AdminServer>>;
+    const config::AdminConfig& cfg = config.admin;
     auto impl = std::make_unique<Impl>();
     impl->cfg = cfg;
+    impl->database = config.log.database;
     std::unique_ptr<AdminServer> server(new AdminServer(std::move(impl)));
     Impl& s = *server->impl_;
     for (const auto& a : cfg.listen) {
@@ -236,10 +245,11 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
     return {};
 }
 
-void AdminServer::reconfigure(const config::AdminConfig& cfg) {
+void AdminServer::reconfigure(const config::Config& config) {
     Impl& s = *impl_;
     if (!s.mailbox) return;
-    s.mailbox->post([&s, cfg] {
+    s.mailbox->post([&s, cfg = config.admin, database = config.log.database] {
+        s.database = database;
         bool new_passwords = cfg.password_hash != s.cfg.password_hash ||
                              cfg.viewer_password_hash != s.cfg.viewer_password_hash;
         auto listen = std::move(s.cfg.listen);
@@ -384,7 +394,118 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         });
     }
     if (path.rfind("/api/credentials/", 0) == 0) return credential_action(req, path, method, *role, peer);
+    if (path == "/api/requests" || path.rfind("/api/requests/", 0) == 0) {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return requests(req, path, *role);
+    }
+    if (path == "/api/usage") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return usage(req);
+    }
     send(req, 404, error_json("not_found", "no such endpoint: " + path));
+}
+
+// A query parameter, percent-decoded ('+' is a space); nullopt when absent.
+std::optional<std::string> param(evhtp_request_t* req, const char* name) {
+    if (!req->uri || !req->uri->query) return std::nullopt;
+    const char* raw = evhtp_kv_find(req->uri->query, name);
+    if (!raw) return std::nullopt;
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string out;
+    for (const char* p = raw; *p; ++p) {
+        if (*p == '%' && hex(p[1]) >= 0 && hex(p[2]) >= 0) {
+            out += static_cast<char>(hex(p[1]) * 16 + hex(p[2]));
+            p += 2;
+        } else {
+            out += *p == '+' ? ' ' : *p;
+        }
+    }
+    return out;
+}
+
+std::optional<store::Reader> AdminServer::Impl::open_store(evhtp_request_t* req) {
+    if (database.empty()) {
+        send(req, 404, error_json("no_store", "the request store is off ([log] database is empty)"));
+        return std::nullopt;
+    }
+    auto reader = store::Reader::open(database);
+    if (!reader) {
+        send(req, 503, error_json("store", reader.error().message));
+        return std::nullopt;
+    }
+    return std::move(reader.value());
+}
+
+// GET /api/requests?since&client&model&provider&status&limit: the request
+// log, newest first; GET /api/requests/ID: one request in full (its bodies,
+// when kept, for the admin role only). Read here, on the admin thread.
+void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, Role role) {
+    int64_t now_s = static_cast<int64_t>(time(nullptr));
+    if (path.size() > std::strlen("/api/requests/")) {
+        auto id = daemon::parse_request_id(path.substr(std::strlen("/api/requests/")));
+        if (!id) return send(req, 404, error_json("not_found", "not a request id (16 hex digits)"));
+        auto reader = open_store(req);
+        if (!reader) return;
+        auto found = reader->entries(*id);
+        if (!found) return send(req, 503, error_json("store", found.error().message));
+        if (found->empty()) return send(req, 404, error_json("not_found", "no such request in the store"));
+        store::LogEntry e = found->front();
+        if (role != Role::Admin) e.has_bodies = false, e.request_body.clear(), e.response_body.clear();
+        return send(req, 200, daemon::render_entry_json(e));
+    }
+    store::LogQuery q;
+    if (auto v = param(req, "since")) {
+        auto since = store::parse_since(*v, now_s);
+        if (!since) return send(req, 400, error_json("bad_request", "since: 30m, 24h, 7d, today, month or a date"));
+        q.since_ms = *since * 1000;
+    }
+    if (auto v = param(req, "status")) {
+        auto f = store::parse_status_filter(*v);
+        if (!f) return send(req, 400, error_json("bad_request", "status: 429, 4xx, 5xx or error"));
+        q.status = *f;
+    }
+    q.client = param(req, "client");
+    q.model = param(req, "model");
+    q.provider = param(req, "provider");
+    if (auto v = param(req, "limit")) {
+        char* end = nullptr;
+        unsigned long n = std::strtoul(v->c_str(), &end, 10);
+        if (v->empty() || *end != '\0' || n == 0 || n > 1000)
+            return send(req, 400, error_json("bad_request", "limit: 1 to 1000"));
+        q.limit = n;
+    }
+    auto reader = open_store(req);
+    if (!reader) return;
+    auto rows = reader->log(q);
+    if (!rows) return send(req, 503, error_json("store", rows.error().message));
+    send(req, 200, "{\"requests\":" + daemon::render_log_json(*rows) + "}");
+}
+
+// GET /api/usage?since&by=client|model|provider|credential|hour|day.
+void AdminServer::Impl::usage(evhtp_request_t* req) {
+    int64_t now_s = static_cast<int64_t>(time(nullptr));
+    store::UsageQuery q;
+    q.since_s = now_s - 86400;
+    if (auto v = param(req, "since")) {
+        auto since = store::parse_since(*v, now_s);
+        if (!since) return send(req, 400, error_json("bad_request", "since: 30m, 24h, 7d, today, month or a date"));
+        q.since_s = *since;
+    }
+    if (auto v = param(req, "by")) {
+        auto by = store::parse_group_by(*v);
+        if (!by) return send(req, 400, error_json("bad_request", "by: client, model, provider, credential, hour or day"));
+        q.by = *by;
+    }
+    auto reader = open_store(req);
+    if (!reader) return;
+    auto rows = reader->usage(q);
+    if (!rows) return send(req, 503, error_json("store", rows.error().message));
+    send(req, 200, daemon::render_usage_json(*rows, q));
 }
 
 // POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable: the

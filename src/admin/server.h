@@ -13,8 +13,9 @@
 //
 // Endpoints so far: POST /api/login, POST /api/logout, GET /api/whoami,
 // GET /api/status, POST /api/reload, GET /api/credentials,
-// POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable
-// (docs/ADMIN-API.md).
+// POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable,
+// GET /api/requests, GET /api/requests/ID, GET /api/usage (read from the
+// request store here, on the admin thread) (docs/ADMIN-API.md).
 #pragma once
 
 #include <functional>
@@ -45,7 +46,7 @@ public:
 
     // Binds every [admin] listen address (or takes the socket a binary
     // upgrade handed over for it); nothing is served before start().
-    static Result<std::unique_ptr<AdminServer>> bind(const config::AdminConfig& cfg,
+    static Result<std::unique_ptr<AdminServer>> bind(const config::Config& cfg,
                                                      std::vector<InheritedSocket>* inherited);
     ~AdminServer();  // stops the thread
     AdminServer(const AdminServer&) = delete;
@@ -56,7 +57,8 @@ public:
     Status start(Mailbox& main, Backend backend);
     // A reload: new hashes, token, names and session length (the listeners
     // stay; sessions stay unless the password hashes changed).
-    void reconfigure(const config::AdminConfig& cfg);
+    // (And [log] database: where the request log is read.)
+    void reconfigure(const config::Config& cfg);
     // The thread ends; connections close.
     void stop();
 

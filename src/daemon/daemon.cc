@@ -219,7 +219,7 @@ int Daemon::run(std::optional<Detach>& detach) {
         metrics_server_ = std::move(ms.value());
     }
     if (!cfg.admin.listen.empty()) {
-        auto as = admin::AdminServer::bind(cfg.admin, &inherited_);
+        auto as = admin::AdminServer::bind(cfg, &inherited_);
         if (!as) return fail(as.error().code == EX_NOPERM ? EX_NOPERM : EX_UNAVAILABLE, as.error().message);
         admin_ = std::move(as.value());
     }
@@ -416,7 +416,7 @@ std::string Daemon::do_reload() {
     forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
     ledger_keeper_.reconfigure(*lr.config);
-    if (admin_) admin_->reconfigure(lr.config->admin);
+    if (admin_) admin_->reconfigure(*lr.config);
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());

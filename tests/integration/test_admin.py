@@ -289,6 +289,52 @@ class Credentials(AdminCase):
         self.assertEqual(self.call("GET", "/api/credentials/oa/%s/reset" % one, headers=auth)[0], 405)
 
 
+class Store(AdminCase):
+
+    def test_the_request_log_and_usage(self):
+        text = self.config().replace("[log]\n", "[log]\nbodies = all\n")
+        self.d = self.start_daemon(text)
+        auth = {"Authorization": "Bearer " + self.token}
+        for model in ("gpt-a", "gpt-b", "gpt-b"):
+            r = harness.post(self.d.port, "/v1/chat/completions",
+                             {"model": model, "messages": [{"role": "user", "content": "note " + model}]},
+                             headers={"Authorization": "Bearer " + CLIENT_KEY})
+            self.assertEqual(r.status, 200)
+
+        def rows():
+            status, body, _ = self.call("GET", "/api/requests", headers=auth)
+            return body["requests"] if status == 200 and len(body["requests"]) >= 3 else None
+        got = harness.wait_until(rows, t(30), "three requests in the store")
+        self.assertEqual([x["model"] for x in got], ["gpt-b", "gpt-b", "gpt-a"])  # newest first
+        status, body, _ = self.call("GET", "/api/requests?model=gpt-a&limit=5", headers=auth)
+        self.assertEqual(status, 200)
+        self.assertEqual([x["model"] for x in body["requests"]], ["gpt-a"])
+        self.assertEqual(len(self.call("GET", "/api/requests?limit=1", headers=auth)[1]["requests"]), 1)
+        self.assertEqual(self.call("GET", "/api/requests?status=5xx", headers=auth)[1]["requests"], [])
+        for bad in ("limit=0", "limit=x", "since=yesterdayish", "status=7xx"):
+            self.assertEqual(self.call("GET", "/api/requests?" + bad, headers=auth)[0], 400, bad)
+
+        # One request in full: the bodies for the admin role only.
+        rid = got[-1]["id"]
+        status, entry, _ = self.call("GET", "/api/requests/" + rid, headers=auth)
+        self.assertEqual(status, 200, entry)
+        self.assertIn("note gpt-a", entry["request_body"])
+        _, _, _, vcookie = self.login(VIEWER_PW)
+        status, entry, _ = self.call("GET", "/api/requests/" + rid, headers={"Cookie": vcookie})
+        self.assertEqual(status, 200)
+        self.assertIsNone(entry["request_body"])
+        self.assertEqual(self.call("GET", "/api/requests/ffffffffffffffff", headers=auth)[0], 404)
+        self.assertEqual(self.call("GET", "/api/requests/zz", headers=auth)[0], 404)
+
+        def by_model():
+            status, body, _ = self.call("GET", "/api/usage?by=model&since=1h", headers=auth)
+            rows = {r["model"]: r for r in body.get("rows", [])} if status == 200 else {}
+            return rows if rows.get("gpt-b", {}).get("requests") == 2 else None
+        rows = harness.wait_until(by_model, t(30), "usage by model")
+        self.assertEqual(rows["gpt-a"]["requests"], 1)
+        self.assertEqual(self.call("GET", "/api/usage?by=planet", headers=auth)[0], 400)
+
+
 class Upgrade(AdminCase):
 
     def test_the_admin_listener_goes_to_the_successor(self):
