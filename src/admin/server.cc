@@ -23,7 +23,9 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "config/loader.h"
 #include "daemon/cli_store.h"
+#include "server/listener_tls.h"
 #include "store/reader.h"
 #include "store/since.h"
 #include "server/listen_socket.h"
@@ -33,7 +35,7 @@ namespace agd::admin {
 namespace {
 
 constexpr const char* kCookie = "agd_admin";
-constexpr uint64_t kMaxBody = 64 * 1024;
+constexpr uint64_t kMaxBody = 1 << 20;  // a configuration file to check
 constexpr size_t kMaxLoginBody = 4096;
 constexpr int kTimeoutSeconds = 30;
 
@@ -92,6 +94,7 @@ struct AdminServer::Impl {
     std::vector<uint16_t> ports;
     config::AdminConfig cfg;  // the admin thread's once started
     std::string database;     // [log] database: the request store ("" = none)
+    std::string config_path;  // the configuration file
 
     std::thread thread;
     event_base* base = nullptr;
@@ -128,6 +131,7 @@ struct AdminServer::Impl {
     void requests(evhtp_request_t* req, const std::string& path, Role role);
     void usage(evhtp_request_t* req);
     std::optional<store::Reader> open_store(evhtp_request_t* req);
+    void check_config(evhtp_request_t* req);
     void later(evhtp_request_t* req, std::function<void(std::function<void(int, std::string)>)> work);
     void finish(uint64_t id, int status, const std::string& body);
     bool host_ok(std::string_view host) const {
@@ -144,6 +148,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::Config& con
     auto impl = std::make_unique<Impl>();
     impl->cfg = cfg;
     impl->database = config.log.database;
+    impl->config_path = config.path;
     std::unique_ptr<AdminServer> server(new AdminServer(std::move(impl)));
     Impl& s = *server->impl_;
     for (const auto& a : cfg.listen) {
@@ -394,6 +399,18 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         });
     }
     if (path.rfind("/api/credentials/", 0) == 0) return credential_action(req, path, method, *role, peer);
+    if (path == "/api/config") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return later(req, [this](std::function<void(int, std::string)> done) {
+            auto [text, file] = backend.config();
+            done(200, "{\"path\":" + json_string(file) + ",\"text\":" + json_string(text) + "}");
+        });
+    }
+    if (path == "/api/config/check") {
+        if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
+        if (*role != Role::Admin) return send(req, 403, error_json("forbidden", "checking a file is for the admin role"));
+        return check_config(req);
+    }
     if (path == "/api/requests" || path.rfind("/api/requests/", 0) == 0) {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
         return requests(req, path, *role);
@@ -484,6 +501,23 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
     auto rows = reader->log(q);
     if (!rows) return send(req, 503, error_json("store", rows.error().message));
     send(req, 200, "{\"requests\":" + daemon::render_log_json(*rows) + "}");
+}
+
+// POST /api/config/check: the posted text checked as check-config checks
+// a file (the certificate and key of [tls] included), as if it were the
+// live file (relative paths resolve the same way); nothing is applied.
+void AdminServer::Impl::check_config(evhtp_request_t* req) {
+    size_t len = evbuffer_get_length(req->buffer_in);
+    std::string text(len, '\0');
+    if (len) evbuffer_copyout(req->buffer_in, text.data(), len);
+    // Here, on the admin thread: it reads the files the text names.
+    config::LoadResult r = config::load_string(text, config_path);
+    load_listener_tls(r);
+    std::string body = std::string("{\"ok\":") + (r.ok() ? "true" : "false") + ",\"errors\":[";
+    for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? "," : "") + json_string(r.errors[i].str());
+    body += "],\"warnings\":[";
+    for (size_t i = 0; i < r.warnings.size(); ++i) body += (i ? "," : "") + json_string(r.warnings[i].str());
+    send(req, r.ok() ? 200 : 422, body + "]}");
 }
 
 // GET /api/usage?since&by=client|model|provider|credential|hour|day.

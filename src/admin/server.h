@@ -15,7 +15,8 @@
 // GET /api/status, POST /api/reload, GET /api/credentials,
 // POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable,
 // GET /api/requests, GET /api/requests/ID, GET /api/usage (read from the
-// request store here, on the admin thread) (docs/ADMIN-API.md).
+// request store here, on the admin thread), GET /api/config,
+// POST /api/config/check (docs/ADMIN-API.md).
 #pragma once
 
 #include <functional>
@@ -42,6 +43,8 @@ public:
         std::function<void(std::function<void(std::string)> reply)> reload;  // the control socket's answer
         // A control-socket command ("credentials", "reset openai/1a2b3c4d"): its JSON answer.
         std::function<std::string(std::string verb, std::string args)> command;
+        // The live configuration as `config --dump` prints it (keys as fingerprints), and its file.
+        std::function<std::pair<std::string, std::string>()> config;
     };
 
     // Binds every [admin] listen address (or takes the socket a binary

@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/mailbox.h"
 #include "common/redact.h"
+#include "config/dump.h"
 #include "config/loader.h"
 #include "daemon/control.h"
 #include "daemon/credentials_control.h"
@@ -276,6 +277,10 @@ int Daemon::run(std::optional<Detach>& detach) {
         backend.status = [this] { return status(); };
         backend.reload = [this](std::function<void(std::string)> reply) { reply(do_reload()); };
         backend.command = [this](std::string verb, std::string args) { return command(verb, args); };
+        backend.config = [this] {
+            auto snap = runtime_.snapshot();
+            return std::make_pair(config::dump(*snap->config), snap->config->path);
+        };
         if (Status s = admin_->start(*mailbox_, std::move(backend)); !s) return fail(EX_OSERR, s.error().message);
     }
 

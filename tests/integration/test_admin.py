@@ -335,6 +335,46 @@ class Store(AdminCase):
         self.assertEqual(self.call("GET", "/api/usage?by=planet", headers=auth)[0], 400)
 
 
+class Config(AdminCase):
+
+    def test_view_and_check(self):
+        d = self.daemon()
+        auth = {"Authorization": "Bearer " + self.token}
+        status, body, _ = self.call("GET", "/api/config", headers=auth)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["path"], d.config_path)
+        self.assertIn("[provider.oa]", body["text"])
+        self.assertIn("fingerprint:" + harness.fingerprint("k-admin"), body["text"])
+        self.assertNotIn("k-admin\n", body["text"])
+        self.assertNotIn(CLIENT_KEY, body["text"])
+        self.assertNotIn(self.token, body["text"])
+        _, _, _, vcookie = self.login(VIEWER_PW)
+        self.assertEqual(self.call("GET", "/api/config", headers={"Cookie": vcookie})[0], 200)
+
+        def check(text, headers=auth):
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+            try:
+                conn.request("POST", "/api/config/check", body=text.encode(),
+                             headers=dict(headers, Host="127.0.0.1:%d" % self.admin_port))
+                r = conn.getresponse()
+                return r.status, json.loads(r.read())
+            finally:
+                conn.close()
+
+        with open(d.config_path) as f:
+            live = f.read()
+        status, body = check(live)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(body["ok"])
+        status, body = check(live + "\n[server]\nworkers = lots\n")
+        self.assertEqual(status, 422)
+        self.assertFalse(body["ok"])
+        self.assertTrue(any(e.startswith(d.config_path + ":") and "server.workers" in e for e in body["errors"]),
+                        body["errors"])
+        self.assertEqual(check(live, headers=dict(self.origin(), Cookie=vcookie))[0], 403)
+        self.assertEqual(d.status_json()["generation"], 1)  # nothing was applied
+
+
 class Upgrade(AdminCase):
 
     def test_the_admin_listener_goes_to_the_successor(self):
