@@ -399,6 +399,12 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         });
     }
     if (path.rfind("/api/credentials/", 0) == 0) return credential_action(req, path, method, *role, peer);
+    if (path == "/api/clients") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return later(req, [this](std::function<void(int, std::string)> done) {
+            done(200, "{\"clients\":" + backend.clients() + "}");
+        });
+    }
     if (path == "/api/config") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
         return later(req, [this](std::function<void(int, std::string)> done) {

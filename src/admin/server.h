@@ -16,7 +16,7 @@
 // POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable,
 // GET /api/requests, GET /api/requests/ID, GET /api/usage (read from the
 // request store here, on the admin thread), GET /api/config,
-// POST /api/config/check (docs/ADMIN-API.md).
+// POST /api/config/check, GET /api/clients (docs/ADMIN-API.md).
 #pragma once
 
 #include <functional>
@@ -45,6 +45,8 @@ public:
         std::function<std::string(std::string verb, std::string args)> command;
         // The live configuration as `config --dump` prints it (keys as fingerprints), and its file.
         std::function<std::pair<std::string, std::string>()> config;
+        // The named clients: limits and usage (status's "clients" array).
+        std::function<std::string()> clients;
     };
 
     // Binds every [admin] listen address (or takes the socket a binary

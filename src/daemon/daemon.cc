@@ -277,6 +277,10 @@ int Daemon::run(std::optional<Detach>& detach) {
         backend.status = [this] { return status(); };
         backend.reload = [this](std::function<void(std::string)> reply) { reply(do_reload()); };
         backend.command = [this](std::string verb, std::string args) { return command(verb, args); };
+        backend.clients = [this] {
+            auto snap = runtime_.snapshot();
+            return clients::status_json(*snap->config, snap->clients, static_cast<int64_t>(time(nullptr)));
+        };
         backend.config = [this] {
             auto snap = runtime_.snapshot();
             return std::make_pair(config::dump(*snap->config), snap->config->path);

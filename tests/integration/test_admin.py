@@ -375,6 +375,30 @@ class Config(AdminCase):
         self.assertEqual(d.status_json()["generation"], 1)  # nothing was applied
 
 
+class Clients(AdminCase):
+
+    def test_the_named_clients_with_limits_and_usage(self):
+        text = build_config(self.tmp, auth={"mode": "strict"},
+                            clients=[("team", {"key": "gw-team-key-0123456789", "rpm": "60"})],
+                            providers=[("oa", openai_provider(self.mock, ["k-admin"], "gpt-*"))])
+        text += "\n[admin]\nlisten = 127.0.0.1:%d\npassword_hash = %s\ntoken_file = %s\n" % (
+            self.admin_port, self.hashes[0], self.token_file)
+        d = self.start_daemon(text)
+        r = harness.post(d.port, "/v1/chat/completions",
+                         {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]},
+                         headers={"Authorization": "Bearer gw-team-key-0123456789"})
+        self.assertEqual(r.status, 200)
+        status, body, _ = self.call("GET", "/api/clients", headers={"Authorization": "Bearer " + self.token})
+        self.assertEqual(status, 200, body)
+        team = [c for c in body["clients"] if c["name"] == "team"]
+        self.assertEqual(len(team), 1, body)
+        self.assertEqual(team[0]["limits"], {"rpm": 60})
+        self.assertEqual(team[0]["keys"], 1)
+        harness.wait_until(lambda: self.call("GET", "/api/clients", headers={"Authorization": "Bearer " + self.token})
+                           [1]["clients"][0].get("requests") == 1, t(30), "the team's request counted")
+        self.assertNotIn("gw-team-key-0123456789", json.dumps(body))
+
+
 class Upgrade(AdminCase):
 
     def test_the_admin_listener_goes_to_the_successor(self):
