@@ -1,5 +1,6 @@
 #include "admin/server.h"
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <evhtp.h>
@@ -17,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "admin/events.h"
 #include "admin/guard.h"
 #include "auth/password.h"
 #include "common/cidr.h"
@@ -114,6 +116,12 @@ struct AdminServer::Impl {
     uint64_t next_id = 1;
     // Open connections, freed when the thread stops.
     std::set<evhtp_connection_t*> connections;
+    // GET /api/events: the streams open, the feed filling them, a heartbeat.
+    std::set<evhtp_request_t*> subscribers;
+    std::unique_ptr<EventFeed> feed;
+    event* heartbeat = nullptr;
+    static constexpr size_t kMaxSubscribers = 16;
+    static constexpr size_t kMaxBacklog = 1 << 20;  // bytes a slow subscriber may have waiting
 
     std::mutex mu;
     std::condition_variable cv;
@@ -132,6 +140,10 @@ struct AdminServer::Impl {
     void usage(evhtp_request_t* req);
     std::optional<store::Reader> open_store(evhtp_request_t* req);
     void check_config(evhtp_request_t* req);
+    void subscribe(evhtp_request_t* req);
+    void broadcast(const std::string& chunk);
+    static evhtp_res on_subscriber_fini(evhtp_request_t* req, void* arg);
+    static void on_heartbeat(evutil_socket_t, short, void* arg);
     void later(evhtp_request_t* req, std::function<void(std::function<void(int, std::string)>)> work);
     void finish(uint64_t id, int status, const std::string& body);
     bool host_ok(std::string_view host) const {
@@ -148,6 +160,13 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::Config& con
     auto impl = std::make_unique<Impl>();
     impl->cfg = cfg;
     impl->database = config.log.database;
+    // Workers hand each record over through the admin mailbox; made in
+    // start(), gone only with this server (after the workers).
+    Impl* raw = impl.get();
+    impl->feed = std::make_unique<EventFeed>([raw](std::string json) {
+        Mailbox* m = raw->mailbox.get();
+        return m && m->post([raw, json = std::move(json)] { raw->broadcast("event: request\ndata: " + json + "\n\n"); });
+    });
     impl->config_path = config.path;
     std::unique_ptr<AdminServer> server(new AdminServer(std::move(impl)));
     Impl& s = *server->impl_;
@@ -179,9 +198,13 @@ AdminServer::~AdminServer() {
     stop();
     for (auto& l : impl_->listeners)
         if (l.fd >= 0) ::close(l.fd);
+    impl_->mailbox.reset();
+    if (impl_->base) event_base_free(impl_->base);
 }
 
 const std::vector<std::string>& AdminServer::bound() const { return impl_->bound; }
+
+record::Consumer* AdminServer::consumer() const { return impl_->feed.get(); }
 
 std::vector<std::pair<int, std::string>> AdminServer::handover() const {
     std::vector<std::pair<int, std::string>> out;
@@ -195,13 +218,19 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
     s.main = &main;
     s.backend = std::move(backend);
     std::string error;
+    // The loop and its mailbox are made here, before the thread: workers
+    // may post to the mailbox from then on, and it stays until this server
+    // is destroyed.
+    s.base = event_base_new();
+    if (s.base) s.mailbox = std::make_unique<Mailbox>(s.base);
     s.thread = std::thread([&s, &error] {
-        s.base = event_base_new();
-        if (s.base) {
-            s.mailbox = std::make_unique<Mailbox>(s.base);
-            s.htp = evhtp_new(s.base, nullptr);
+        if (s.base) s.htp = evhtp_new(s.base, nullptr);
+        if (s.htp) {
+            s.heartbeat = event_new(s.base, -1, EV_PERSIST, &Impl::on_heartbeat, &s);
+            timeval every{15, 0};
+            if (s.heartbeat) event_add(s.heartbeat, &every);
         }
-        if (!s.base || !s.htp || !s.mailbox->ok()) {
+        if (!s.base || !s.htp || !s.mailbox->ok() || !s.heartbeat) {
             error = "admin: cannot make its event loop";
         } else {
             evhtp_set_gencb(s.htp, &Impl::on_request, &s);
@@ -234,11 +263,12 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
         open.swap(s.connections);
         for (evhtp_connection_t* c : open) evhtp_connection_free(c);
         s.pending.clear();
+        s.feed->subscribed(-static_cast<int>(s.subscribers.size()));
+        s.subscribers.clear();
+        if (s.heartbeat) event_free(s.heartbeat);
+        s.heartbeat = nullptr;
         if (s.htp) evhtp_free(s.htp);
         s.htp = nullptr;
-        s.mailbox.reset();
-        if (s.base) event_base_free(s.base);
-        s.base = nullptr;
     });
     std::unique_lock<std::mutex> lock(s.mu);
     s.cv.wait(lock, [&] { return s.running; });
@@ -399,6 +429,10 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         });
     }
     if (path.rfind("/api/credentials/", 0) == 0) return credential_action(req, path, method, *role, peer);
+    if (path == "/api/events") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return subscribe(req);
+    }
     if (path == "/api/clients") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
         return later(req, [this](std::function<void(int, std::string)> done) {
@@ -507,6 +541,64 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
     auto rows = reader->log(q);
     if (!rows) return send(req, 503, error_json("store", rows.error().message));
     send(req, 200, "{\"requests\":" + daemon::render_log_json(*rows) + "}");
+}
+
+// GET /api/events: a Server-Sent Events stream, one `request` event per
+// finished request (admin/events.h), a comment every 15 s to keep it open.
+// At most kMaxSubscribers at once; one that falls kMaxBacklog behind is
+// dropped rather than held in memory.
+void AdminServer::Impl::subscribe(evhtp_request_t* req) {
+    if (subscribers.size() >= kMaxSubscribers)
+        return send(req, 503, error_json("busy", "too many event streams open"));
+    evhtp_connection_t* conn = evhtp_request_get_connection(req);
+    if (conn && conn->bev) bufferevent_set_timeouts(conn->bev, nullptr, nullptr);  // a stream, not an idle client
+    evhtp_request_set_hook(req, evhtp_hook_on_request_fini,
+                           reinterpret_cast<evhtp_hook>(reinterpret_cast<void (*)()>(&Impl::on_subscriber_fini)), this);
+    add_header(req, "Content-Type", "text/event-stream");
+    add_header(req, "Cache-Control", "no-store");
+    add_header(req, "X-Content-Type-Options", "nosniff");
+    evhtp_send_reply_chunk_start(req, EVHTP_RES_OK);
+    evbuffer* first = evbuffer_new();
+    evbuffer_add_printf(first, ": connected\n\n");
+    evhtp_send_reply_chunk(req, first);
+    evbuffer_free(first);
+    subscribers.insert(req);
+    feed->subscribed(1);
+}
+
+evhtp_res AdminServer::Impl::on_subscriber_fini(evhtp_request_t* req, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    if (self->subscribers.erase(req)) self->feed->subscribed(-1);
+    return EVHTP_RES_OK;
+}
+
+void AdminServer::Impl::broadcast(const std::string& chunk) {
+    std::vector<evhtp_request_t*> slow;
+    for (evhtp_request_t* req : subscribers) {
+        evhtp_connection_t* conn = evhtp_request_get_connection(req);
+        if (!conn || !conn->bev) continue;
+        if (evbuffer_get_length(bufferevent_get_output(conn->bev)) > kMaxBacklog) {
+            slow.push_back(req);
+            continue;
+        }
+        evbuffer* b = evbuffer_new();
+        evbuffer_add(b, chunk.data(), chunk.size());
+        evhtp_send_reply_chunk(req, b);
+        evbuffer_free(b);
+    }
+    for (evhtp_request_t* req : slow) {
+        log::notice("admin: an event stream fell {} bytes behind: closed", kMaxBacklog);
+        evhtp_connection_t* conn = evhtp_request_get_connection(req);
+        subscribers.erase(req);
+        feed->subscribed(-1);
+        evhtp_request_unset_hook(req, evhtp_hook_on_request_fini);
+        if (conn) evhtp_connection_free(conn);
+    }
+}
+
+void AdminServer::Impl::on_heartbeat(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    if (!self->subscribers.empty()) self->broadcast(": ping\n\n");
 }
 
 // POST /api/config/check: the posted text checked as check-config checks

@@ -16,7 +16,8 @@
 // POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable,
 // GET /api/requests, GET /api/requests/ID, GET /api/usage (read from the
 // request store here, on the admin thread), GET /api/config,
-// POST /api/config/check, GET /api/clients (docs/ADMIN-API.md).
+// POST /api/config/check, GET /api/clients, GET /api/events (Server-Sent
+// Events: each finished request, live) (docs/ADMIN-API.md).
 #pragma once
 
 #include <functional>
@@ -27,6 +28,7 @@
 
 #include "common/result.h"
 #include "config/config.h"
+#include "record/hook.h"
 #include "server/socket_activation.h"
 
 namespace agd {
@@ -68,6 +70,10 @@ public:
     void stop();
 
     const std::vector<std::string>& bound() const;
+    // The live feed's consumer of finished requests (GET /api/events), to
+    // register in Runtime::hook() before the workers start; it lives as
+    // long as this server, which must outlive the workers.
+    record::Consumer* consumer() const;
     // The listening sockets and their names for a successor (binary upgrade).
     std::vector<std::pair<int, std::string>> handover() const;
     // Stops accepting: the successor serves the addresses now.

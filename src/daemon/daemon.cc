@@ -92,11 +92,12 @@ public:
         // workers post to the main mailbox and count into the consumer until
         // they stop.
         watchdog_.reset();  // its timer lives on base_; its pings hold their own state
-        admin_.reset();  // its thread posts to the main mailbox
+        if (admin_) admin_->stop();  // its thread posts to the main mailbox
         metrics_server_.reset();
         collector_.reset();
         control_.reset();
         server_.reset();
+        admin_.reset();  // a consumer of the workers' records: after them
         metrics_.reset();
         tokens_.reset();  // its transfers and timers live on base_
         mailbox_.reset();
@@ -223,6 +224,7 @@ int Daemon::run(std::optional<Detach>& detach) {
         auto as = admin::AdminServer::bind(cfg, &inherited_);
         if (!as) return fail(as.error().code == EX_NOPERM ? EX_NOPERM : EX_UNAVAILABLE, as.error().message);
         admin_ = std::move(as.value());
+        runtime_.hook().add(admin_->consumer());  // GET /api/events; before the workers start
     }
     if (geteuid() == 0 && !cfg.server.user.empty()) {
         auto who = look_up(cfg.server.user, cfg.server.group);
@@ -334,12 +336,13 @@ int Daemon::run(std::optional<Detach>& detach) {
 
     log::notice("antigravityd stopping: {} request(s) still in flight",
                 runtime_.counters().in_flight.load(std::memory_order_relaxed));
-    admin_.reset();
+    if (admin_) admin_->stop();  // its thread; the server itself (a hook consumer) outlives the workers
     metrics_server_.reset();
     collector_.reset();
     control_.reset();
     server_->stop_workers();
     server_.reset();
+    admin_.reset();
     tokens_->stop();
     accounting_.stop();
     ledger_keeper_.stop();  // (after a hand-over: the successor's file, not written)

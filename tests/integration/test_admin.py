@@ -399,6 +399,57 @@ class Clients(AdminCase):
         self.assertNotIn("gw-team-key-0123456789", json.dumps(body))
 
 
+class Events(AdminCase):
+
+    def open_stream(self, headers):
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+        conn.request("GET", "/api/events", headers=dict(headers, Host="127.0.0.1:%d" % self.admin_port))
+        r = conn.getresponse()
+        self.addCleanup(conn.close)
+        return conn, r
+
+    def test_each_finished_request_live(self):
+        self.daemon()
+        conn, r = self.open_stream({"Authorization": "Bearer " + self.token})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("content-type"), "text/event-stream")
+        self.assertEqual(r.readline(), b": connected\n")
+        for model in ("gpt-live-1", "gpt-live-2"):
+            res = harness.post(self.d.port, "/v1/chat/completions",
+                               {"model": model, "messages": [{"role": "user", "content": "hi"}]},
+                               headers={"Authorization": "Bearer " + CLIENT_KEY})
+            self.assertEqual(res.status, 200)
+        events = []
+        while len(events) < 2:
+            line = r.readline()
+            self.assertTrue(line, "the stream ended")
+            if line.startswith(b"data: "):
+                events.append(json.loads(line[6:]))
+        self.assertEqual([e["model"] for e in events], ["gpt-live-1", "gpt-live-2"])
+        self.assertEqual({e["status"] for e in events}, {200})
+        self.assertEqual(events[0]["provider"], "oa")
+        self.assertEqual(events[0]["credential"], harness.fingerprint("k-admin"))
+        self.assertNotIn(CLIENT_KEY, json.dumps(events))
+        self.assertNotIn("k-admin", [e["credential"] for e in events])
+
+        # A viewer may watch too; nobody without logging in.
+        _, _, _, vcookie = self.login(VIEWER_PW)
+        _, vr = self.open_stream({"Cookie": vcookie})
+        self.assertEqual(vr.status, 200)
+        _, nr = self.open_stream({})
+        self.assertEqual(nr.status, 401)
+
+    def test_stream_count_is_bounded(self):
+        self.daemon()
+        auth = {"Authorization": "Bearer " + self.token}
+        opened = [self.open_stream(auth)[1] for _ in range(16)]
+        self.assertEqual({r.status for r in opened}, {200})
+        for r in opened:
+            r.readline()
+        _, extra = self.open_stream(auth)
+        self.assertEqual(extra.status, 503)
+
+
 class Upgrade(AdminCase):
 
     def test_the_admin_listener_goes_to_the_successor(self):
