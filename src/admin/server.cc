@@ -5,6 +5,7 @@
 #include <event2/listener.h>
 #include <evhtp.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <openssl/crypto.h>
 #include <rapidjson/document.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "common/mailbox.h"
 #include "config/loader.h"
 #include "daemon/cli_store.h"
+#include "daemon/state_file.h"
 #include "server/listener_tls.h"
 #include "store/reader.h"
 #include "store/since.h"
@@ -140,6 +142,7 @@ struct AdminServer::Impl {
     void usage(evhtp_request_t* req);
     std::optional<store::Reader> open_store(evhtp_request_t* req);
     void check_config(evhtp_request_t* req);
+    void put_config(evhtp_request_t* req);
     void subscribe(evhtp_request_t* req);
     void broadcast(const std::string& chunk);
     static evhtp_res on_subscriber_fini(evhtp_request_t* req, void* arg);
@@ -439,8 +442,13 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
             done(200, "{\"clients\":" + backend.clients() + "}");
         });
     }
+    if (path == "/api/config" && method == htp_method_PUT) {
+        if (*role != Role::Admin) return send(req, 403, error_json("forbidden", "the viewer role changes nothing"));
+        log::notice("admin: {} from {}: write the configuration file and reload", to_string(*role), peer);
+        return put_config(req);
+    }
     if (path == "/api/config") {
-        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET or PUT expected"));
         return later(req, [this](std::function<void(int, std::string)> done) {
             auto [text, file] = backend.config();
             done(200, "{\"path\":" + json_string(file) + ",\"text\":" + json_string(text) + "}");
@@ -541,6 +549,48 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
     auto rows = reader->log(q);
     if (!rows) return send(req, 503, error_json("store", rows.error().message));
     send(req, 200, "{\"requests\":" + daemon::render_log_json(*rows) + "}");
+}
+
+// PUT /api/config: the posted file checked as check-config checks one; if
+// it passes, the live file is kept as FILE.bak and replaced (atomically:
+// a new file renamed over it, with the old one's mode and group), and the
+// daemon reloads it. On any error nothing changes and the errors come back.
+// The daemon must be allowed to write the file's directory (it is not,
+// under the shipped unit: docs/ADMIN-API.md says how).
+void AdminServer::Impl::put_config(evhtp_request_t* req) {
+    size_t len = evbuffer_get_length(req->buffer_in);
+    std::string text(len, '\0');
+    if (len) evbuffer_copyout(req->buffer_in, text.data(), len);
+    config::LoadResult r = config::load_string(text, config_path);
+    load_listener_tls(r);
+    if (!r.ok()) {
+        std::string body = "{\"ok\":false,\"errors\":[";
+        for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? "," : "") + json_string(r.errors[i].str());
+        body += "],\"message\":\"the configuration has errors: nothing was written\"}";
+        return send(req, 422, body);
+    }
+    struct stat st {};
+    if (::stat(config_path.c_str(), &st) != 0)
+        return send(req, 409, error_json("not_writable", config_path + ": " + std::strerror(errno)));
+    std::string old;
+    if (!daemon::read_small_file(config_path, old, 16u << 20))
+        return send(req, 409, error_json("not_writable", "cannot read " + config_path + " to keep it as .bak"));
+    mode_t mode = st.st_mode & 0777;
+    if (Status s = daemon::write_file_atomic(config_path + ".bak", old, mode); !s)
+        return send(req, 409, error_json("not_writable", "cannot write " + config_path + ".bak: " + s.error().message +
+                                                             " (the daemon may not write its configuration's "
+                                                             "directory; see docs/ADMIN-API.md)"));
+    if (Status s = daemon::write_file_atomic(config_path, text, mode); !s)
+        return send(req, 409, error_json("not_writable", "cannot write " + config_path + ": " + s.error().message));
+    // The group that may read it (the service's) stays the old file's.
+    if (::chown(config_path.c_str(), static_cast<uid_t>(-1), st.st_gid) != 0)
+        log::warning("admin: {}: cannot give the new file group {}: {}", config_path, st.st_gid, std::strerror(errno));
+    later(req, [this](std::function<void(int, std::string)> done) {
+        backend.reload([done](std::string answer) {
+            bool ok = answer.find("\"ok\":true") != std::string::npos;
+            done(ok ? 200 : 422, std::move(answer));
+        });
+    });
 }
 
 // GET /api/events: a Server-Sent Events stream, one `request` event per

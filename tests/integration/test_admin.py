@@ -374,6 +374,49 @@ class Config(AdminCase):
         self.assertEqual(check(live, headers=dict(self.origin(), Cookie=vcookie))[0], 403)
         self.assertEqual(d.status_json()["generation"], 1)  # nothing was applied
 
+    def test_write_and_reload(self):
+        d = self.daemon()
+        auth = {"Authorization": "Bearer " + self.token}
+        with open(d.config_path) as f:
+            live = f.read()
+        os.chmod(d.config_path, 0o640)
+
+        def put(text, headers=auth):
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+            try:
+                conn.request("PUT", "/api/config", body=text.encode(),
+                             headers=dict(headers, Host="127.0.0.1:%d" % self.admin_port))
+                r = conn.getresponse()
+                return r.status, json.loads(r.read())
+            finally:
+                conn.close()
+
+        # Broken: nothing is written, nothing reloaded.
+        status, body = put(live + "\n[routing]\nstrategy = sometimes\n")
+        self.assertEqual(status, 422, body)
+        self.assertTrue(any("routing.strategy" in e for e in body["errors"]), body)
+        with open(d.config_path) as f:
+            self.assertEqual(f.read(), live)
+        self.assertFalse(os.path.exists(d.config_path + ".bak"))
+        self.assertEqual(d.status_json()["generation"], 1)
+
+        # A viewer changes nothing.
+        _, _, _, vcookie = self.login(VIEWER_PW)
+        self.assertEqual(put(live, headers=dict(self.origin(), Cookie=vcookie))[0], 403)
+
+        # Good: written, the old file kept, reloaded.
+        new = live + "\n[routing]\nstrategy = fill-first\n"
+        status, body = put(new)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(body["ok"])
+        with open(d.config_path) as f:
+            self.assertEqual(f.read(), new)
+        with open(d.config_path + ".bak") as f:
+            self.assertEqual(f.read(), live)
+        self.assertEqual(os.stat(d.config_path).st_mode & 0o777, 0o640)
+        self.assertEqual(d.status_json()["generation"], 2)
+        self.assertIn("admin: admin from 127.0.0.1: write the configuration file and reload", d.log())
+
 
 class Clients(AdminCase):
 
