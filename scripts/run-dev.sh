@@ -13,6 +13,8 @@
 # Environment:
 #   AGD_LISTEN  the daemon's listen address (default 127.0.0.1:8045); any
 #               server.listen form: 0.0.0.0:8045, [::1]:8045, unix:/PATH
+#   AGD_ADMIN_LISTEN  the admin API's address (default 127.0.0.1:8046; empty:
+#               none); its password is made up here and printed
 #   AGD_JOBS    parallel compile jobs (scripts/build.sh)
 set -euo pipefail
 
@@ -23,6 +25,7 @@ log() { printf 'run-dev: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 listen=${AGD_LISTEN:-127.0.0.1:8045}
+admin_listen=${AGD_ADMIN_LISTEN-127.0.0.1:8046}
 build=build
 daemon=$build/src/antigravityd
 mock=$build/tools/mock-upstream/agd-mock-upstream
@@ -81,6 +84,17 @@ done
 log "mock upstream (PID $mock_pid) listening on 127.0.0.1:$mock_port"
 mock_url=http://127.0.0.1:$mock_port
 
+# --- the admin API: a password made up for this run ------------------------------
+admin_section=
+if [[ -n $admin_listen ]]; then
+    admin_password=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    admin_hash=$(printf '%s\n' "$admin_password" | "$daemon" passwd --stdin)
+    admin_section="[admin]
+# The admin API (docs/ADMIN-API.md); the password is printed at start.
+listen = $admin_listen
+password_hash = $admin_hash"
+fi
+
 # --- the dev config -----------------------------------------------------------
 umask 077
 cat >"$conf" <<CONF
@@ -108,6 +122,8 @@ max_attempts = 3
 [log]
 # Request log and usage store: antigravityd log -c $conf
 database = $dev/antigravityd.db
+
+$admin_section
 
 [provider.openai]
 type = openai
@@ -179,6 +195,14 @@ Point clients at it: OPENAI_BASE_URL=$base/v1  ANTHROPIC_BASE_URL=$base  GOOGLE_
 Ctrl-C stops the daemon (in-flight requests finish first) and then the mock.
 
 HELP
+if [[ -n $admin_listen ]]; then
+    cat <<ADMIN
+The admin API is on http://$admin_listen (docs/ADMIN-API.md), password for this run: $admin_password
+  ${c}-c $dev/admin.cookies -H 'Origin: http://$admin_listen' http://$admin_listen/api/login -d '{"password":"$admin_password"}'
+  ${c}-b $dev/admin.cookies 'http://$admin_listen/api/requests?limit=5'
+
+ADMIN
+fi
 
 # --- the daemon -------------------------------------------------------------------
 # exec keeps this PID, so signals sent to it (kill -HUP, kill -TERM) reach the
