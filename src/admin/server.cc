@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -529,6 +530,19 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
         if (!since) return send(req, 400, error_json("bad_request", "since: 30m, 24h, 7d, today, month or a date"));
         q.since_ms = *since * 1000;
     }
+    if (auto v = param(req, "until")) {
+        auto until = store::parse_since(*v, now_s);
+        if (!until) return send(req, 400, error_json("bad_request", "until: 30m, 24h, 7d, today, month or a date"));
+        q.until_ms = *until * 1000;
+    }
+    // cursor = "TS-ROW" of the last row of the previous page (next_cursor).
+    if (auto v = param(req, "cursor")) {
+        long long ts = 0, row = 0;
+        char tail = 0;
+        if (std::sscanf(v->c_str(), "%lld-%lld%c", &ts, &row, &tail) != 2 || ts < 0 || row < 0)
+            return send(req, 400, error_json("bad_request", "cursor: the next_cursor of the previous page"));
+        q.before = std::make_pair(static_cast<int64_t>(ts), static_cast<int64_t>(row));
+    }
     if (auto v = param(req, "status")) {
         auto f = store::parse_status_filter(*v);
         if (!f) return send(req, 400, error_json("bad_request", "status: 429, 4xx, 5xx or error"));
@@ -548,7 +562,13 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
     if (!reader) return;
     auto rows = reader->log(q);
     if (!rows) return send(req, 503, error_json("store", rows.error().message));
-    send(req, 200, "{\"requests\":" + daemon::render_log_json(*rows) + "}");
+    std::string body = "{\"requests\":" + daemon::render_log_json(*rows);
+    // A full page may have more behind it.
+    if (!rows->empty() && rows->size() == q.limit)
+        body += ",\"next_cursor\":\"" + std::to_string(rows->back().ts_ms) + "-" + std::to_string(rows->back().row) + "\"";
+    else
+        body += ",\"next_cursor\":null";
+    send(req, 200, body + "}");
 }
 
 // PUT /api/config: the posted file checked as check-config checks one; if

@@ -287,6 +287,9 @@ Result<std::vector<LogRow>> Reader::log(const LogQuery& q) const {
             }
             prev = r;
             have_prev = true;
+            if (q.until_ms > 0 && r.ts_ms >= q.until_ms) continue;
+            if (q.before && !(r.ts_ms < q.before->first || (r.ts_ms == q.before->first && number < q.before->second)))
+                continue;
             if (!matches(r, q)) continue;
             if (out.size() >= q.limit) {
                 const LogRow& oldest = out.front();

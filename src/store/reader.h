@@ -38,6 +38,10 @@ std::optional<StatusFilter> parse_status_filter(std::string_view text);
 
 struct LogQuery {
     int64_t since_ms = 0;                 // rows that started at or after; 0: no bound
+    int64_t until_ms = 0;                 // rows that started before; 0: no bound
+    // Rows older than this one (its start, its row number): the page after
+    // the one that ended with it.
+    std::optional<std::pair<int64_t, int64_t>> before;
     std::optional<std::string> client;    // exact name ("" = requests of no client)
     std::optional<std::string> model;     // glob on the model asked or sent
     std::optional<std::string> provider;  // exact name

@@ -311,7 +311,20 @@ class Store(AdminCase):
         self.assertEqual([x["model"] for x in body["requests"]], ["gpt-a"])
         self.assertEqual(len(self.call("GET", "/api/requests?limit=1", headers=auth)[1]["requests"]), 1)
         self.assertEqual(self.call("GET", "/api/requests?status=5xx", headers=auth)[1]["requests"], [])
-        for bad in ("limit=0", "limit=x", "since=yesterdayish", "status=7xx"):
+        # Page by page with the cursor: the same rows, in the same order.
+        paged, cursor = [], None
+        for _ in range(5):
+            status, body, _ = self.call("GET", "/api/requests?limit=1" + ("&cursor=" + cursor if cursor else ""),
+                                        headers=auth)
+            self.assertEqual(status, 200, body)
+            paged += body["requests"]
+            cursor = body["next_cursor"]
+            if not cursor:
+                break
+        self.assertEqual([x["id"] for x in paged], [x["id"] for x in got])
+        self.assertEqual(self.call("GET", "/api/requests?until=1h", headers=auth)[1]["requests"], [])
+        for bad in ("limit=0", "limit=x", "since=yesterdayish", "status=7xx", "cursor=abc", "cursor=1-2x",
+                    "until=soon"):
             self.assertEqual(self.call("GET", "/api/requests?" + bad, headers=auth)[0], 400, bad)
 
         # One request in full: the bodies for the admin role only.

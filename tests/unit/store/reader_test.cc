@@ -129,6 +129,25 @@ TEST_CASE("store reader: log filters, newest first") {
     q = all;
     q.since_ms = kBase;
     CHECK(ids(*reader->log(q)) == std::vector<uint64_t>{3, 6, 5, 4, 3});
+    // until: started before; before: the page after a row (the admin API's cursor).
+    q = all;
+    q.until_ms = kBase + 1;
+    CHECK(ids(*reader->log(q)) == std::vector<uint64_t>{2, 1});
+    q.since_ms = kBase - 2 * kDay;
+    CHECK(ids(*reader->log(q)) == std::vector<uint64_t>{2});
+    {
+        auto every = *reader->log(all);
+        std::vector<uint64_t> paged;
+        LogQuery page = all;
+        page.limit = 2;
+        for (int i = 0; i < 10; ++i) {
+            auto got = *reader->log(page);
+            for (const auto& r : got) paged.push_back(r.request_id);
+            if (got.size() < page.limit) break;
+            page.before = std::make_pair(got.back().ts_ms, got.back().row);
+        }
+        CHECK(paged == ids(every));
+    }
 
     auto rows = *reader->log(all);
     const LogRow& r4 = rows[3];
