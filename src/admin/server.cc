@@ -129,6 +129,7 @@ struct AdminServer::Impl {
     std::mutex mu;
     std::condition_variable cv;
     bool running = false;
+    std::string start_error;  // set by the thread before `running`
 
     // --- on the admin thread
     static void on_request(evhtp_request_t* req, void* arg);
@@ -221,13 +222,13 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
     Impl& s = *impl_;
     s.main = &main;
     s.backend = std::move(backend);
-    std::string error;
     // The loop and its mailbox are made here, before the thread: workers
     // may post to the mailbox from then on, and it stays until this server
     // is destroyed.
     s.base = event_base_new();
     if (s.base) s.mailbox = std::make_unique<Mailbox>(s.base);
-    s.thread = std::thread([&s, &error] {
+    s.thread = std::thread([&s] {
+        std::string error;
         if (s.base) s.htp = evhtp_new(s.base, nullptr);
         if (s.htp) {
             s.heartbeat = event_new(s.base, -1, EV_PERSIST, &Impl::on_heartbeat, &s);
@@ -255,6 +256,7 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
         }
         {
             std::lock_guard<std::mutex> lock(s.mu);
+            s.start_error = error;
             s.running = true;
         }
         s.cv.notify_all();
@@ -276,7 +278,8 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
     });
     std::unique_lock<std::mutex> lock(s.mu);
     s.cv.wait(lock, [&] { return s.running; });
-    if (!error.empty()) {
+    if (!s.start_error.empty()) {
+        std::string error = s.start_error;
         lock.unlock();
         stop();
         return Status::fail(71, error);

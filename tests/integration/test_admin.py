@@ -53,7 +53,7 @@ class AdminCase(AgdTestCase):
 
     def daemon(self, admin=None):
         self.d = self.start_daemon(self.config(admin))
-        self.assertIn("admin API on 127.0.0.1:%d" % self.admin_port, self.d.log())
+        self.d.wait_log(r"admin API on 127\.0\.0\.1:%d" % self.admin_port)
         return self.d
 
     def call(self, method, path, body=None, headers=None, host=None):
@@ -78,6 +78,16 @@ class AdminCase(AgdTestCase):
         if "set-cookie" in hdrs:
             cookie = hdrs["set-cookie"].split(";")[0]
         return status, body, hdrs, cookie
+
+    def send_text(self, method, path, text, headers):
+        """A request with a raw text body (a configuration file): (status, JSON)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+        try:
+            conn.request(method, path, body=text.encode(), headers=dict(headers, Host="127.0.0.1:%d" % self.admin_port))
+            r = conn.getresponse()
+            return r.status, json.loads(r.read())
+        finally:
+            conn.close()
 
     def origin(self):
         return {"Origin": "http://127.0.0.1:%d" % self.admin_port}
@@ -161,7 +171,7 @@ class Login(AdminCase):
         status, answer, _ = self.call("POST", "/api/reload", headers=dict(self.origin(), Cookie=cookie))
         self.assertEqual(status, 200, answer)
         self.assertTrue(answer["ok"])
-        self.assertIn("admin: admin from 127.0.0.1: reload", d.log())
+        d.wait_log(r"admin: admin from 127\.0\.0\.1: reload")
 
         status, body, _, vcookie = self.login(VIEWER_PW)
         self.assertEqual((status, body["role"]), (200, "viewer"))
@@ -190,7 +200,7 @@ class Login(AdminCase):
         self.assertEqual(status, 429, body)
         self.assertEqual(body["error"]["code"], "locked_out")
         self.assertGreater(int(hdrs["retry-after"]), 800)
-        self.assertIn("admin: failed logins from 127.0.0.1: locked out for 15 minutes", d.log())
+        d.wait_log(r"admin: failed logins from 127\.0\.0\.1: locked out for 15 minutes")
         self.assertNotIn("wrong password!", d.log())
 
 
@@ -268,7 +278,7 @@ class Credentials(AdminCase):
         one = harness.fingerprint(keys[0])
         status, answer, _ = self.call("POST", "/api/credentials/oa/%s/disable" % one, headers=auth)
         self.assertEqual(status, 200, answer)
-        self.assertIn("admin: admin from 127.0.0.1: credentials disable oa/%s" % one, self.d.log())
+        self.d.wait_log(r"admin: admin from 127\.0\.0\.1: credentials disable oa/%s" % one)
         # Routing follows at once: every request goes to the other key.
         self.assertEqual({self.chat() for _ in range(6)}, {keys[1]})
         status, answer, _ = self.call("POST", "/api/credentials/oa/%s/enable" % one, headers=auth)
@@ -365,14 +375,7 @@ class Config(AdminCase):
         self.assertEqual(self.call("GET", "/api/config", headers={"Cookie": vcookie})[0], 200)
 
         def check(text, headers=auth):
-            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
-            try:
-                conn.request("POST", "/api/config/check", body=text.encode(),
-                             headers=dict(headers, Host="127.0.0.1:%d" % self.admin_port))
-                r = conn.getresponse()
-                return r.status, json.loads(r.read())
-            finally:
-                conn.close()
+            return self.send_text("POST", "/api/config/check", text, headers)
 
         with open(d.config_path) as f:
             live = f.read()
@@ -395,14 +398,7 @@ class Config(AdminCase):
         os.chmod(d.config_path, 0o640)
 
         def put(text, headers=auth):
-            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
-            try:
-                conn.request("PUT", "/api/config", body=text.encode(),
-                             headers=dict(headers, Host="127.0.0.1:%d" % self.admin_port))
-                r = conn.getresponse()
-                return r.status, json.loads(r.read())
-            finally:
-                conn.close()
+            return self.send_text("PUT", "/api/config", text, headers)
 
         # Broken: nothing is written, nothing reloaded.
         status, body = put(live + "\n[routing]\nstrategy = sometimes\n")
@@ -428,7 +424,7 @@ class Config(AdminCase):
             self.assertEqual(f.read(), live)
         self.assertEqual(os.stat(d.config_path).st_mode & 0o777, 0o640)
         self.assertEqual(d.status_json()["generation"], 2)
-        self.assertIn("admin: admin from 127.0.0.1: write the configuration file and reload", d.log())
+        d.wait_log(r"admin: admin from 127\.0\.0\.1: write the configuration file and reload")
 
 
 class Clients(AdminCase):
