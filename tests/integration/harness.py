@@ -92,6 +92,20 @@ def fingerprint(key):
     return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
+def activation_sockets(tmpdir, name="activated.sock"):
+    """What a socket unit hands over: a TCP socket on 127.0.0.1 and a unix
+    socket, both bound and listening. Returns (tcp, port, unix, unix_path);
+    the caller closes them."""
+    tcp = socket.socket()
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(16)
+    unix_path = os.path.join(tmpdir, name)
+    unx = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unx.bind(unix_path)
+    unx.listen(16)
+    return tcp, tcp.getsockname()[1], unx, unix_path
+
+
 def free_port_nobody_listens_on():
     """A port the kernel just handed out and nobody listens on any more
     (connection refused)."""

@@ -176,14 +176,7 @@ class LifecycleTests(AgdTestCase):
         # What antigravityd.socket does: the sockets bound and listening
         # before the daemon starts. Bound here and held, so the daemon could
         # not bind the same port itself.
-        tcp = socket.socket()
-        tcp.bind(("127.0.0.1", 0))
-        tcp.listen(16)
-        port = tcp.getsockname()[1]
-        unix_path = os.path.join(self.tmp, "activated.sock")
-        unx = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        unx.bind(unix_path)
-        unx.listen(16)
+        tcp, port, unx, unix_path = harness.activation_sockets(self.tmp)
         self.addCleanup(tcp.close)
         self.addCleanup(unx.close)
         fds = [tcp.fileno(), unx.fileno()]

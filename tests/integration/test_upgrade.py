@@ -235,14 +235,7 @@ class UpgradeActivated(AgdTestCase):
 
     def test_sockets_systemd_passed_go_to_the_successor(self):
         mock = self.start_mock()
-        tcp = socket.socket()
-        tcp.bind(("127.0.0.1", 0))
-        tcp.listen(16)
-        port = tcp.getsockname()[1]
-        unix_path = os.path.join(self.tmp, "activated.sock")
-        unx = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        unx.bind(unix_path)
-        unx.listen(16)
+        tcp, port, unx, unix_path = harness.activation_sockets(self.tmp)
         self.addCleanup(tcp.close)
         self.addCleanup(unx.close)
         cfg = build_config(self.tmp, listen="127.0.0.1:%d" % port,
