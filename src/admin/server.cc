@@ -124,6 +124,7 @@ struct AdminServer::Impl {
     std::unique_ptr<EventFeed> feed;
     event* heartbeat = nullptr;
     static constexpr size_t kMaxSubscribers = 16;
+    static constexpr size_t kMaxConnections = 128;
     static constexpr size_t kMaxBacklog = 1 << 20;  // bytes a slow subscriber may have waiting
 
     std::mutex mu;
@@ -339,6 +340,9 @@ void AdminServer::Impl::on_request(evhtp_request_t* req, void* arg) { static_cas
 
 evhtp_res AdminServer::Impl::on_accept(evhtp_connection_t* conn, void* arg) {
     auto* self = static_cast<Impl*>(arg);
+    // The process's descriptors are shared with the client listeners: the
+    // admin port may not take them all.
+    if (self->connections.size() >= kMaxConnections) return EVHTP_RES_ERROR;
     self->connections.insert(conn);
     evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
                               reinterpret_cast<evhtp_hook>(reinterpret_cast<void (*)()>(&Impl::on_connection_fini)),

@@ -7,6 +7,7 @@ keys), and the endpoints served so far (status, reload)."""
 import http.client
 import json
 import os
+import socket
 import subprocess
 import unittest
 
@@ -149,6 +150,36 @@ class Locked(AdminCase):
             conn.close()
         self.assertTrue(d.alive())
         self.assertEqual(self.login(ADMIN_PW)[0], 200)
+
+
+    def test_connections_are_bounded(self):
+        self.daemon()
+        held = []
+        try:
+            for _ in range(128):
+                held.append(socket.create_connection(("127.0.0.1", self.admin_port), timeout=t(30)))
+            # Each is accepted (a request on the last one is answered) ...
+            held[-1].sendall(b"GET /api/whoami HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.admin_port)
+            self.assertTrue(held[-1].recv(100).startswith(b"HTTP/1.1 401"))
+            # ... and the next is closed at once, unanswered.
+            extra = socket.create_connection(("127.0.0.1", self.admin_port), timeout=t(30))
+            try:
+                extra.sendall(b"GET /api/whoami HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.admin_port)
+                self.assertEqual(harness.recv_all(extra), b"")
+            except ConnectionResetError:
+                pass
+            finally:
+                extra.close()
+        finally:
+            for c in held:
+                c.close()
+
+        def answers():
+            try:
+                return self.call("GET", "/api/whoami")[0] == 401
+            except (ConnectionError, http.client.HTTPException):
+                return False  # the closed ones not yet seen closed
+        harness.wait_until(answers, t(30), "the admin listener answering again")
 
 
 class Login(AdminCase):
