@@ -54,6 +54,26 @@ std::string error_json(std::string_view code, std::string_view message) {
     return "{\"error\":{\"code\":" + json_string(code) + ",\"message\":" + json_string(message) + "}}";
 }
 
+// A failed daemon answer (the control socket's {"ok":false, "error"?,
+// "message", "errors"?}) in the admin API's error shape, its "errors" list
+// kept.
+std::string api_failure(const std::string& answer, std::string_view default_code) {
+    rapidjson::Document doc;
+    doc.Parse(answer.data(), answer.size());
+    std::string code(default_code), message = "failed";
+    std::string errors;
+    if (!doc.HasParseError() && doc.IsObject()) {
+        if (doc.HasMember("error") && doc["error"].IsString()) code = doc["error"].GetString();
+        if (doc.HasMember("message") && doc["message"].IsString()) message = doc["message"].GetString();
+        if (doc.HasMember("errors") && doc["errors"].IsArray())
+            for (const auto& e : doc["errors"].GetArray())
+                if (e.IsString()) errors += (errors.empty() ? "" : ",") + json_string(e.GetString());
+    }
+    std::string body = error_json(code, message);
+    body.pop_back();  // reopen the object for the list
+    return body + ",\"errors\":[" + errors + "]}";
+}
+
 std::string_view header(evhtp_request_t* req, const char* name) {
     const char* v = evhtp_header_find(req->headers_in, name);
     return v ? std::string_view(v) : std::string_view();
@@ -429,7 +449,7 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         return later(req, [this](std::function<void(int, std::string)> done) {
             backend.reload([done](std::string answer) {
                 bool ok = answer.find("\"ok\":true") != std::string::npos;
-                done(ok ? 200 : 422, std::move(answer));
+                done(ok ? 200 : 422, ok ? std::move(answer) : api_failure(answer, "reload_failed"));
             });
         });
     }
@@ -591,10 +611,11 @@ void AdminServer::Impl::put_config(evhtp_request_t* req) {
     config::LoadResult r = config::load_string(text, config_path);
     load_listener_tls(r);
     if (!r.ok()) {
-        std::string body = "{\"ok\":false,\"errors\":[";
+        std::string body = error_json("invalid_config", "the configuration has errors: nothing was written");
+        body.pop_back();
+        body += ",\"errors\":[";
         for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? "," : "") + json_string(r.errors[i].str());
-        body += "],\"message\":\"the configuration has errors: nothing was written\"}";
-        return send(req, 422, body);
+        return send(req, 422, body + "]}");
     }
     struct stat st {};
     if (::stat(config_path.c_str(), &st) != 0)
@@ -615,7 +636,7 @@ void AdminServer::Impl::put_config(evhtp_request_t* req) {
     later(req, [this](std::function<void(int, std::string)> done) {
         backend.reload([done](std::string answer) {
             bool ok = answer.find("\"ok\":true") != std::string::npos;
-            done(ok ? 200 : 422, std::move(answer));
+            done(ok ? 200 : 422, ok ? std::move(answer) : api_failure(answer, "reload_failed"));
         });
     });
 }
@@ -692,7 +713,7 @@ void AdminServer::Impl::check_config(evhtp_request_t* req) {
     for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? "," : "") + json_string(r.errors[i].str());
     body += "],\"warnings\":[";
     for (size_t i = 0; i < r.warnings.size(); ++i) body += (i ? "," : "") + json_string(r.warnings[i].str());
-    send(req, r.ok() ? 200 : 422, body + "]}");
+    send(req, 200, body + "]}");
 }
 
 // GET /api/usage?since&by=client|model|provider|credential|hour|day.
@@ -748,7 +769,7 @@ void AdminServer::Impl::credential_action(evhtp_request_t* req, const std::strin
                      : answer.find("\"ambiguous\"") != std::string::npos ? 409
                                                                          : 400;
         }
-        done(status, std::move(answer));
+        done(status, status == 200 ? std::move(answer) : api_failure(answer, "bad_request"));
     });
 }
 
