@@ -101,6 +101,7 @@ public:
         metrics_.reset();
         tokens_.reset();  // its transfers and timers live on base_
         mailbox_.reset();
+        successor_.reset();  // its event lives on base_
         ledger_keeper_.drop_timer();  // its event lives on base_, freed below (before the members)
         for (event* e : events_) event_free(e);
         if (base_) event_base_free(base_);
