@@ -85,7 +85,7 @@ std::string event_json(const record::RequestRecord& rec) {
 }
 
 void EventFeed::on_complete(const record::RequestRecord& rec) {
-    if (subscribers_.load(std::memory_order_relaxed) <= 0) return;
+    if (subscribers_.load(std::memory_order_acquire) <= 0) return;
     if (!deliver_(event_json(rec))) dropped_.fetch_add(1, std::memory_order_relaxed);
 }
 

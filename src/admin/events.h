@@ -25,10 +25,12 @@ public:
     // admin thread's mailbox) and return false when it could not.
     explicit EventFeed(std::function<bool(std::string)> deliver) : deliver_(std::move(deliver)) {}
 
-    bool wants(const config::Config&) const override { return subscribers_.load(std::memory_order_relaxed) > 0; }
+    // Acquire/release: a worker that sees a subscriber also sees the admin
+    // thread's mailbox, made before the first subscriber came.
+    bool wants(const config::Config&) const override { return subscribers_.load(std::memory_order_acquire) > 0; }
     void on_complete(const record::RequestRecord& rec) override;
 
-    void subscribed(int delta) { subscribers_.fetch_add(delta, std::memory_order_relaxed); }
+    void subscribed(int delta) { subscribers_.fetch_add(delta, std::memory_order_release); }
     uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
 private:
