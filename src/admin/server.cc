@@ -34,6 +34,7 @@
 #include "store/reader.h"
 #include "store/since.h"
 #include "server/listen_socket.h"
+#include "translate/json_util.h"
 
 namespace agd::admin {
 
@@ -59,10 +60,9 @@ std::string error_json(std::string_view code, std::string_view message) {
 // kept.
 std::string api_failure(const std::string& answer, std::string_view default_code) {
     rapidjson::Document doc;
-    doc.Parse(answer.data(), answer.size());
     std::string code(default_code), message = "failed";
     std::string errors;
-    if (!doc.HasParseError() && doc.IsObject()) {
+    if (translate::parse_json(answer, doc) && doc.IsObject()) {
         if (doc.HasMember("error") && doc["error"].IsString()) code = doc["error"].GetString();
         if (doc.HasMember("message") && doc["message"].IsString()) message = doc["message"].GetString();
         if (doc.HasMember("errors") && doc["errors"].IsArray())
@@ -788,9 +788,9 @@ void AdminServer::Impl::login(evhtp_request_t* req, const std::string& peer) {
     std::string body(len, '\0');
     evbuffer_copyout(req->buffer_in, body.data(), len);
     rapidjson::Document doc;
-    doc.Parse<rapidjson::kParseStopWhenDoneFlag>(body.data(), body.size());
+    bool parsed = translate::parse_json(body, doc);  // depth-bounded, like every JSON a peer sends
     OPENSSL_cleanse(body.data(), body.size());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("password") || !doc["password"].IsString())
+    if (!parsed || !doc.IsObject() || !doc.HasMember("password") || !doc["password"].IsString())
         return send(req, 400, error_json("bad_request", "expected {\"password\": ...}"));
     std::string_view password(doc["password"].GetString(), doc["password"].GetStringLength());
     std::optional<Role> role;

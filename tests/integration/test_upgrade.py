@@ -148,8 +148,12 @@ class Upgrade(AgdTestCase):
             print("stop: rc=%d %s %s" % (r.returncode, r.stdout, r.stderr))
 
     def pid_in_file(self):
-        with open(self.pid_file) as f:
-            return int(f.read().strip())
+        """The PID the file holds; None while a new holder is writing it."""
+        try:
+            with open(self.pid_file) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
 
     def unix_health(self):
         s = socket.socket(socket.AF_UNIX)
@@ -183,8 +187,7 @@ class Upgrade(AgdTestCase):
 
             # Again, from the successor, by signal this time.
             os.kill(second, signal.SIGUSR2)
-            wait_until(lambda: os.path.exists(self.pid_file) and self.pid_in_file() not in (second,), t(60),
-                       "the third process in the PID file")
+            wait_until(lambda: self.pid_in_file() not in (None, second), t(60), "the third process in the PID file")
             third = self.pid_in_file()
             wait_until(lambda: not process_alive(second), t(60), "the second process to exit")
             served = load.count()
