@@ -552,10 +552,11 @@ class Upgrade(AdminCase):
 
     def test_the_admin_listener_goes_to_the_successor(self):
         d = self.daemon()
+        # The successor is not the harness's child: stopped here, even if the test fails.
+        self.addCleanup(d.cli, "stop")
         r = d.cli("upgrade")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(d.wait_exit(), 0)
-        self.addCleanup(d.cli, "stop")
         status, st, _ = self.call("GET", "/api/status", headers={"Authorization": "Bearer " + self.token})
         self.assertEqual(status, 200)
         self.assertEqual(st["pid"], d.status_json()["pid"])

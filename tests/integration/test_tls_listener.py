@@ -259,10 +259,11 @@ class Upgrade(TlsListenerCase):
     def test_a_binary_upgrade_keeps_the_ssl_listener_ssl(self):
         d = self.daemon()
         port = d.tls_port
+        # The successor is not the harness's child: stopped here, even if the test fails.
+        self.addCleanup(d.cli, "stop")
         r = d.cli("upgrade")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(d.wait_exit(), 0)
-        self.addCleanup(d.cli, "stop")
         status = d.status_json()
         self.assertIn("127.0.0.1:%d ssl" % port, status["listeners"])
         self.assertEqual(self.once(d)[0], 200)

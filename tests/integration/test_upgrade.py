@@ -244,10 +244,11 @@ class UpgradeActivated(AgdTestCase):
         cfg = build_config(self.tmp, listen="127.0.0.1:%d" % port,
                            providers=[("oa", openai_provider(mock, ["k-act"], "gpt-*"))])
         d = self.start_daemon(cfg, listen_fds=[tcp.fileno(), unx.fileno()])
+        # The successor is not the harness's child: stopped here, even if the test fails.
+        self.addCleanup(d.cli, "stop")
         r = d.cli("upgrade")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertEqual(d.wait_exit(), 0)
-        self.addCleanup(d.cli, "stop")
         self.assertEqual(sorted(d.status_json()["listeners"]), sorted(["127.0.0.1:%d" % port, "unix:" + unix_path]))
         self.assertEqual(harness.get(port, "/healthz").status, 200)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
