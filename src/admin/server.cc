@@ -27,6 +27,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "credentials/ledger.h"
+#include "pipeline/classify.h"
 #include "config/loader.h"
 #include "daemon/cli_store.h"
 #include "daemon/state_file.h"
@@ -45,10 +47,19 @@ constexpr uint64_t kMaxBody = 1 << 20;  // a configuration file to check
 constexpr size_t kMaxLoginBody = 4096;
 constexpr int kTimeoutSeconds = 30;
 
-int64_t now_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+// The request's body, copied out (a configuration file, a login).
+std::string body_of(evhtp_request_t* req) {
+    size_t len = evbuffer_get_length(req->buffer_in);
+    std::string text(len, '\0');
+    if (len) evbuffer_copyout(req->buffer_in, text.data(), len);
+    return text;
+}
+
+// A JSON array of diagnostics ("FILE:LINE: section.key: message").
+std::string diagnostics_json(const std::vector<config::Diagnostic>& list) {
+    std::string out = "[";
+    for (size_t i = 0; i < list.size(); ++i) out += (i ? "," : "") + json_string(list[i].str());
+    return out + "]";
 }
 
 std::string error_json(std::string_view code, std::string_view message) {
@@ -166,6 +177,8 @@ struct AdminServer::Impl {
     std::optional<store::Reader> open_store(evhtp_request_t* req);
     void check_config(evhtp_request_t* req);
     void put_config(evhtp_request_t* req);
+    void reload_later(evhtp_request_t* req);
+    config::LoadResult check_posted(evhtp_request_t* req, std::string& text);
     void subscribe(evhtp_request_t* req);
     void broadcast(const std::string& chunk);
     static evhtp_res on_subscriber_fini(evhtp_request_t* req, void* arg);
@@ -413,7 +426,7 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         else
             return send(req, 401, error_json("unauthorized", "wrong token"));
     } else if (!cookie.empty()) {
-        session = sessions.find(cookie, now_ms());
+        session = sessions.find(cookie, credentials::steady_ms());
         if (session) role = session->role;
     }
     if (!role) return send(req, 401, error_json("unauthorized", "log in first (POST /api/login)"));
@@ -446,12 +459,7 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
         if (*role != Role::Admin) return send(req, 403, error_json("forbidden", "the viewer role changes nothing"));
         log::notice("admin: {} from {}: reload", to_string(*role), peer);
-        return later(req, [this](std::function<void(int, std::string)> done) {
-            backend.reload([done](std::string answer) {
-                bool ok = answer.find("\"ok\":true") != std::string::npos;
-                done(ok ? 200 : 422, ok ? std::move(answer) : api_failure(answer, "reload_failed"));
-            });
-        });
+        return reload_later(req);
     }
     if (path == "/api/credentials") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
@@ -500,25 +508,10 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
 
 // A query parameter, percent-decoded ('+' is a space); nullopt when absent.
 std::optional<std::string> param(evhtp_request_t* req, const char* name) {
-    if (!req->uri || !req->uri->query) return std::nullopt;
-    const char* raw = evhtp_kv_find(req->uri->query, name);
-    if (!raw) return std::nullopt;
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    std::string out;
-    for (const char* p = raw; *p; ++p) {
-        if (*p == '%' && hex(p[1]) >= 0 && hex(p[2]) >= 0) {
-            out += static_cast<char>(hex(p[1]) * 16 + hex(p[2]));
-            p += 2;
-        } else {
-            out += *p == '+' ? ' ' : *p;
-        }
-    }
-    return out;
+    if (!req->uri || !req->uri->query_raw) return std::nullopt;
+    std::string value;
+    if (!query_param(reinterpret_cast<const char*>(req->uri->query_raw), name, &value)) return std::nullopt;
+    return value;
 }
 
 std::optional<store::Reader> AdminServer::Impl::open_store(evhtp_request_t* req) {
@@ -605,17 +598,12 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
 // The daemon must be allowed to write the file's directory (it is not,
 // under the shipped unit: docs/ADMIN-API.md says how).
 void AdminServer::Impl::put_config(evhtp_request_t* req) {
-    size_t len = evbuffer_get_length(req->buffer_in);
-    std::string text(len, '\0');
-    if (len) evbuffer_copyout(req->buffer_in, text.data(), len);
-    config::LoadResult r = config::load_string(text, config_path);
-    load_listener_tls(r);
+    std::string text;
+    config::LoadResult r = check_posted(req, text);
     if (!r.ok()) {
         std::string body = error_json("invalid_config", "the configuration has errors: nothing was written");
         body.pop_back();
-        body += ",\"errors\":[";
-        for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? "," : "") + json_string(r.errors[i].str());
-        return send(req, 422, body + "]}");
+        return send(req, 422, body + ",\"errors\":" + diagnostics_json(r.errors) + "}");
     }
     struct stat st {};
     if (::stat(config_path.c_str(), &st) != 0)
@@ -633,6 +621,12 @@ void AdminServer::Impl::put_config(evhtp_request_t* req) {
     // The group that may read it (the service's) stays the old file's.
     if (::chown(config_path.c_str(), static_cast<uid_t>(-1), st.st_gid) != 0)
         log::warning("admin: {}: cannot give the new file group {}: {}", config_path, st.st_gid, std::strerror(errno));
+    reload_later(req);
+}
+
+// The daemon reloads its file on the main loop; 200 with its answer, or
+// 422 reload_failed with its errors.
+void AdminServer::Impl::reload_later(evhtp_request_t* req) {
     later(req, [this](std::function<void(int, std::string)> done) {
         backend.reload([done](std::string answer) {
             bool ok = answer.find("\"ok\":true") != std::string::npos;
@@ -703,17 +697,20 @@ void AdminServer::Impl::on_heartbeat(evutil_socket_t, short, void* arg) {
 // a file (the certificate and key of [tls] included), as if it were the
 // live file (relative paths resolve the same way); nothing is applied.
 void AdminServer::Impl::check_config(evhtp_request_t* req) {
-    size_t len = evbuffer_get_length(req->buffer_in);
-    std::string text(len, '\0');
-    if (len) evbuffer_copyout(req->buffer_in, text.data(), len);
-    // Here, on the admin thread: it reads the files the text names.
+    std::string text;
+    config::LoadResult r = check_posted(req, text);
+    send(req, 200, std::string("{\"ok\":") + (r.ok() ? "true" : "false") + ",\"errors\":" +
+                       diagnostics_json(r.errors) + ",\"warnings\":" + diagnostics_json(r.warnings) + "}");
+}
+
+// The posted file (into `text`) checked as check-config checks one, as if
+// it were the live file. Here, on the admin thread: it reads the files the
+// text names.
+config::LoadResult AdminServer::Impl::check_posted(evhtp_request_t* req, std::string& text) {
+    text = body_of(req);
     config::LoadResult r = config::load_string(text, config_path);
     load_listener_tls(r);
-    std::string body = std::string("{\"ok\":") + (r.ok() ? "true" : "false") + ",\"errors\":[";
-    for (size_t i = 0; i < r.errors.size(); ++i) body += (i ? "," : "") + json_string(r.errors[i].str());
-    body += "],\"warnings\":[";
-    for (size_t i = 0; i < r.warnings.size(); ++i) body += (i ? "," : "") + json_string(r.warnings[i].str());
-    send(req, 200, body + "]}");
+    return r;
 }
 
 // GET /api/usage?since&by=client|model|provider|credential|hour|day.
@@ -778,15 +775,14 @@ void AdminServer::Impl::login(evhtp_request_t* req, const std::string& peer) {
     std::string_view origin = header(req, "origin");
     if (!origin.empty() && !origin_allowed(origin, host))
         return send(req, 403, error_json("bad_origin", "log in from the admin console's own page"));
-    int64_t now = now_ms();
+    int64_t now = credentials::steady_ms();
     if (int64_t wait = guard.locked_for(peer, now); wait > 0) {
         add_header(req, "Retry-After", std::to_string((wait + 999) / 1000));
         return send(req, 429, error_json("locked_out", "too many failed logins from this address; try again later"));
     }
     size_t len = evbuffer_get_length(req->buffer_in);
     if (len == 0 || len > kMaxLoginBody) return send(req, 400, error_json("bad_request", "expected {\"password\": ...}"));
-    std::string body(len, '\0');
-    evbuffer_copyout(req->buffer_in, body.data(), len);
+    std::string body = body_of(req);
     rapidjson::Document doc;
     bool parsed = translate::parse_json(body, doc);  // depth-bounded, like every JSON a peer sends
     OPENSSL_cleanse(body.data(), body.size());

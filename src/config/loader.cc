@@ -119,6 +119,13 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
     return true;
 }
 
+// One address (port 0 never is: the kernel picks a different one each time).
+bool same_address(const ListenAddr& a, const ListenAddr& b) {
+    if (a.kind != b.kind) return false;
+    if (a.kind == ListenAddr::Kind::Unix) return a.path == b.path;
+    return a.host == b.host && a.port == b.port && a.port != 0;
+}
+
 bool has_space_or_ctl(std::string_view s) {
     return std::any_of(s.begin(), s.end(), [](char c) {
         auto u = static_cast<unsigned char>(c);
@@ -1453,14 +1460,8 @@ void Parser::finish_admin() {
         error(a.listen.front().line, "admin.listen",
               "the admin listener needs admin.password_hash (antigravityd passwd prints one)");
     for (const auto& m : a.listen) {
-        auto same = [&m](const ListenAddr& l) {
-            return m.kind == l.kind && (m.kind == ListenAddr::Kind::Unix ? m.path == l.path
-                                                                          : m.host == l.host && m.port == l.port && m.port != 0);
-        };
         for (const auto& l : cfg_.server.listen)
-            if (same(l)) error(m.line, "admin.listen", "must not be a client listener (" + l.text + ")");
-        for (const auto& l : cfg_.metrics.listen)
-            if (same(l)) error(m.line, "admin.listen", "must not be a metrics listener (" + l.text + ")");
+            if (same_address(m, l)) error(m.line, "admin.listen", "must not be a client listener (" + l.text + ")");
         if (m.kind == ListenAddr::Kind::Unix) error(m.line, "admin.listen", "expected ADDRESS:PORT (a browser connects to it)");
     }
 }
@@ -1698,7 +1699,6 @@ void Parser::finish() {
     finish_models();
     finish_rules();
     finish_tls();
-    finish_admin();
 
     // Listeners.
     if (!listen_written_) {
@@ -1711,14 +1711,13 @@ void Parser::finish() {
         cfg_.server.listen.push_back(std::move(a));
     }
 
-    for (const auto& m : cfg_.metrics.listen) {
-        for (const auto& l : cfg_.server.listen) {
-            bool same = m.kind == l.kind && (m.kind == ListenAddr::Kind::Unix ? m.path == l.path
-                                                                               : m.host == l.host && m.port == l.port && m.port != 0);
-            if (same)
+    // Two written lines naming one address are refused as duplicates as
+    // they are read; these also catch the default client listener.
+    for (const auto& m : cfg_.metrics.listen)
+        for (const auto& l : cfg_.server.listen)
+            if (same_address(m, l))
                 error(m.line, "metrics.listen", "must not be a client listener (" + l.text + "): metrics get a port of their own");
-        }
-    }
+    finish_admin();
 
     // Authentication.
     AuthConfig& auth = cfg_.auth;

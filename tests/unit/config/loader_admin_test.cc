@@ -90,3 +90,9 @@ TEST_CASE("config admin: a hash without a listener is said") {
     REQUIRE(r.warnings.size() == 1);
     CHECK(r.warnings[0].str() == kConf + ":1: admin: no admin listen address: nothing serves the admin API");
 }
+
+TEST_CASE("config admin: not on the default client address either") {
+    // No server.listen line: the client listener is the default, 127.0.0.1:8045.
+    CHECK(first_error("[admin]\nlisten = 127.0.0.1:8045\npassword_hash = " + a_hash() + "\n") ==
+          kConf + ":2: admin.listen: must not be a client listener (127.0.0.1:8045)");
+}
