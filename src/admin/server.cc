@@ -22,6 +22,7 @@
 
 #include "admin/events.h"
 #include "admin/guard.h"
+#include "admin/stats_json.h"
 #include "auth/password.h"
 #include "common/cidr.h"
 #include "common/json.h"
@@ -35,6 +36,7 @@
 #include "server/listener_tls.h"
 #include "store/reader.h"
 #include "store/since.h"
+#include "store/stats.h"
 #include "server/listen_socket.h"
 #include "translate/json_util.h"
 
@@ -174,6 +176,7 @@ struct AdminServer::Impl {
                            const std::string& peer);
     void requests(evhtp_request_t* req, const std::string& path, Role role);
     void usage(evhtp_request_t* req);
+    void stats(evhtp_request_t* req);
     std::optional<store::Reader> open_store(evhtp_request_t* req);
     void check_config(evhtp_request_t* req);
     void put_config(evhtp_request_t* req);
@@ -503,6 +506,10 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
         return usage(req);
     }
+    if (path == "/api/stats") {
+        if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+        return stats(req);
+    }
     send(req, 404, error_json("not_found", "no such endpoint: " + path));
 }
 
@@ -714,6 +721,39 @@ config::LoadResult AdminServer::Impl::check_posted(evhtp_request_t* req, std::st
 }
 
 // GET /api/usage?since&by=client|model|provider|credential|hour|day.
+// GET /api/stats?since&until&buckets: requests, errors, tokens and latency
+// percentiles over a window (default: the last hour), whole and in buckets,
+// from the request rows; read here, on the admin thread.
+void AdminServer::Impl::stats(evhtp_request_t* req) {
+    int64_t now_s = static_cast<int64_t>(time(nullptr));
+    store::StatsQuery q;
+    q.until_ms = now_s * 1000;  // whole seconds, as since's forms are: "1h" is an hour
+    q.since_ms = q.until_ms - 3'600'000;
+    if (auto v = param(req, "since")) {
+        auto since = store::parse_since(*v, now_s);
+        if (!since) return send(req, 400, error_json("bad_request", "since: 30m, 24h, 7d, today, month or a date"));
+        q.since_ms = *since * 1000;
+    }
+    if (auto v = param(req, "until")) {
+        auto until = store::parse_since(*v, now_s);
+        if (!until) return send(req, 400, error_json("bad_request", "until: 30m, 24h, 7d, today, month or a date"));
+        q.until_ms = *until * 1000;
+    }
+    if (q.until_ms <= q.since_ms) return send(req, 400, error_json("bad_request", "until must be after since"));
+    if (auto v = param(req, "buckets")) {
+        char* end = nullptr;
+        unsigned long n = std::strtoul(v->c_str(), &end, 10);
+        if (v->empty() || *end != '\0' || n == 0 || n > 1440)
+            return send(req, 400, error_json("bad_request", "buckets: 1 to 1440"));
+        q.buckets = static_cast<int>(n);
+    }
+    auto reader = open_store(req);
+    if (!reader) return;
+    auto s = reader->stats(q);
+    if (!s) return send(req, 503, error_json("store", s.error().message));
+    send(req, 200, render_stats_json(*s));
+}
+
 void AdminServer::Impl::usage(evhtp_request_t* req) {
     int64_t now_s = static_cast<int64_t>(time(nullptr));
     store::UsageQuery q;

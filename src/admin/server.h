@@ -14,8 +14,8 @@
 // Endpoints so far: POST /api/login, POST /api/logout, GET /api/whoami,
 // GET /api/status, POST /api/reload, GET /api/credentials,
 // POST /api/credentials/PROVIDER/FINGERPRINT/reset|disable|enable,
-// GET /api/requests, GET /api/requests/ID, GET /api/usage (read from the
-// request store here, on the admin thread), GET /api/config,
+// GET /api/requests, GET /api/requests/ID, GET /api/usage, GET /api/stats
+// (read from the request store here, on the admin thread), GET /api/config,
 // POST /api/config/check, GET /api/clients, GET /api/events (Server-Sent
 // Events: each finished request, live) (docs/ADMIN-API.md).
 #pragma once

@@ -16,6 +16,7 @@
 #include "store/schema.h"
 #include "store/since.h"
 #include "store/sqlite_util.h"
+#include "store/stats.h"
 
 namespace agd::store {
 
@@ -304,6 +305,46 @@ Result<std::vector<LogRow>> Reader::log(const LogQuery& q) const {
     }
     if (rc != SQLITE_DONE) return query_error<std::vector<LogRow>>(db_);
     std::sort(out.begin(), out.end(), newer);
+    return out;
+}
+
+Result<Stats> Reader::stats(const StatsQuery& q) const {
+    Stats out;
+    out.init(q);
+    if (version_ == 0) return out;
+    if (version_ < 2) return older_schema<Stats>(version_);
+    sql::Stmt st;
+    int rc = SQLITE_DONE;
+    if (st.prepare(db_, "SELECT data FROM segments WHERE ts_max >= ?1 AND ts_min < ?2 "
+                        "ORDER BY ts_max DESC, first_row DESC") != SQLITE_OK)
+        return query_error<Stats>(db_);
+    st.bind(1, out.since_ms);
+    st.bind(2, out.until_ms);
+    while (!out.truncated && (rc = st.step()) == SQLITE_ROW) {
+        SegmentCursor cursor(st.blob(0));
+        std::string_view packed;
+        PackedRow r, prev;
+        bool have_prev = false;
+        while (cursor.next(packed)) {
+            if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
+                ++damaged_;
+                have_prev = false;
+                continue;
+            }
+            prev = r;
+            have_prev = true;
+            if (!r.upstream() || r.ts_ms < out.since_ms || r.ts_ms >= out.until_ms) continue;
+            if (out.scanned >= q.max_rows) {
+                out.truncated = true;  // enough: the newest segments are read
+                break;
+            }
+            ++out.scanned;
+            out.add(r.ts_ms, static_cast<int>(std::min<uint64_t>(r.status, 999)), r.input, r.output, r.cache_read,
+                    r.cache_write, r.reasoning, r.total_us, r.ttft_us);
+        }
+        if (!cursor.ok() && !out.truncated) ++damaged_;
+    }
+    if (!out.truncated && rc != SQLITE_DONE) return query_error<Stats>(db_);
     return out;
 }
 

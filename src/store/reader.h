@@ -95,6 +95,9 @@ struct ClientTokens {
     uint64_t month = 0;
 };
 
+struct Stats;
+struct StatsQuery;
+
 class Reader {
 public:
     // Errors carry a sysexits code: EX_NOINPUT (no such file), EX_NOPERM
@@ -121,6 +124,10 @@ public:
     // From the hourly rollups (kept longer than rows). Hour and Day
     // oldest first; the others by requests, most first, then by name ("" last).
     Result<std::vector<UsageRow>> usage(const UsageQuery& q) const;
+    // Requests, errors, tokens and latency percentiles over a window, whole
+    // and in buckets (store/stats.h), from the request rows (newest first,
+    // at most q.max_rows of them).
+    Result<Stats> stats(const StatsQuery& q) const;
     // Per client, from the rollups' hour buckets: each sum starts at the
     // bucket that holds its start (a time zone with an offset that is not
     // whole hours counts the part of that hour before midnight too).

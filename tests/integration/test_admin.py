@@ -114,7 +114,7 @@ class Locked(AdminCase):
     def test_nothing_without_logging_in(self):
         self.daemon()
         for method, path in (("GET", "/api/status"), ("POST", "/api/reload"), ("GET", "/api/whoami"),
-                             ("GET", "/")):
+                             ("GET", "/api/requests"), ("GET", "/api/stats"), ("GET", "/api/config")):
             with self.subTest(path=path):
                 status, body, hdrs = self.call(method, path)
                 self.assertEqual(status, 401, body)
@@ -401,6 +401,35 @@ class Store(AdminCase):
         rows = harness.wait_until(by_model, t(30), "usage by model")
         self.assertEqual(rows["gpt-a"]["requests"], 1)
         self.assertEqual(self.call("GET", "/api/usage?by=planet", headers=auth)[0], 400)
+
+        # The Overview's numbers: a failure joins the three successes.
+        r = harness.post(self.d.port, "/v1/chat/completions",
+                         {"model": "not-served", "messages": [{"role": "user", "content": "x"}]},
+                         headers={"Authorization": "Bearer " + CLIENT_KEY})
+        self.assertGreaterEqual(r.status, 400)
+
+        def stats():
+            status, body, _ = self.call("GET", "/api/stats?since=1h&buckets=12", headers=auth)
+            return body if status == 200 and body["requests"] >= 4 else None
+        st = harness.wait_until(stats, t(30), "four requests in the stats")
+        self.assertEqual(st["requests"], 4)
+        self.assertEqual(st["errors"], 1)
+        self.assertAlmostEqual(st["error_rate"], 0.25)
+        self.assertEqual(len(st["series"]), 12)
+        self.assertEqual(sum(b["requests"] for b in st["series"]), 4)
+        self.assertEqual(sum(b["errors"] for b in st["series"]), 1)
+        self.assertEqual(st["until_ms"] - st["since_ms"], 3_600_000)
+        self.assertEqual(st["latency_ms"]["count"], 3)  # the failure's time is not the upstreams'
+        self.assertGreater(st["latency_ms"]["p99"], 0)
+        self.assertLessEqual(st["latency_ms"]["p50"], st["latency_ms"]["p99"])
+        self.assertGreater(st["tokens"]["input"], 0)
+        self.assertFalse(st["truncated"])
+        _, _, _, vcookie = self.login(VIEWER_PW)
+        self.assertEqual(self.call("GET", "/api/stats", headers={"Cookie": vcookie})[0], 200)
+        self.assertEqual(self.call("GET", "/api/stats?since=3h&until=2h", headers=auth)[1]["requests"], 0)
+        for bad in ("buckets=0", "buckets=1441", "buckets=x", "since=soon", "since=1h&until=2h"):
+            self.assertEqual(self.call("GET", "/api/stats?" + bad, headers=auth)[0], 400, bad)
+        self.assertEqual(self.call("POST", "/api/stats", headers=auth)[0], 405)
 
 
 class Config(AdminCase):
