@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "admin/config_mask.h"
 #include "admin/events.h"
 #include "admin/guard.h"
 #include "admin/stats_json.h"
@@ -179,6 +180,7 @@ struct AdminServer::Impl {
     void stats(evhtp_request_t* req);
     std::optional<store::Reader> open_store(evhtp_request_t* req);
     void check_config(evhtp_request_t* req);
+    void config_file(evhtp_request_t* req);
     void put_config(evhtp_request_t* req);
     void reload_later(evhtp_request_t* req);
     config::LoadResult check_posted(evhtp_request_t* req, std::string& text);
@@ -404,6 +406,8 @@ void AdminServer::Impl::on_request_error(evhtp_request_t* req, evhtp_error_flags
         if (p.req == req) p.gone = true;
 }
 
+std::optional<std::string> param(evhtp_request_t* req, const char* name);
+
 void AdminServer::Impl::handle(evhtp_request_t* req) {
     std::string peer = peer_of(req);
     std::string_view host = header(req, "host");
@@ -432,6 +436,9 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         session = sessions.find(cookie, credentials::steady_ms());
         if (session) role = session->role;
     }
+    // Who is logged in is no secret: the console asks before it shows the
+    // login form, and a 401 there would be an error in the browser's console.
+    if (!role && path == "/api/whoami" && method == htp_method_GET) return send(req, 200, "{\"role\":null}");
     if (!role) return send(req, 401, error_json("unauthorized", "log in first (POST /api/login)"));
     // A change made with the browser's cookie must come from the console's
     // own page (cross-site request forgery).
@@ -488,6 +495,7 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
     }
     if (path == "/api/config") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET or PUT expected"));
+        if (param(req, "source") == std::optional<std::string>("file")) return config_file(req);
         return later(req, [this](std::function<void(int, std::string)> done) {
             auto [text, file] = backend.config();
             done(200, "{\"path\":" + json_string(file) + ",\"text\":" + json_string(text) + "}");
@@ -547,7 +555,16 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
         auto found = reader->entries(*id);
         if (!found) return send(req, 503, error_json("store", found.error().message));
         if (found->empty()) return send(req, 404, error_json("not_found", "no such request in the store"));
-        store::LogEntry e = found->front();
+        // Ids start again with every run of the daemon: ?row=N (the row
+        // number the log gave) names one of them.
+        const store::LogEntry* pick = &found->front();
+        if (auto v = param(req, "row")) {
+            pick = nullptr;
+            for (const auto& f : *found)
+                if (std::to_string(f.row.row) == *v) pick = &f;
+            if (!pick) return send(req, 404, error_json("not_found", "no such request in the store"));
+        }
+        store::LogEntry e = *pick;
         if (role != Role::Admin) e.has_bodies = false, e.request_body.clear(), e.response_body.clear();
         return send(req, 200, daemon::render_entry_json(e));
     }
@@ -703,6 +720,17 @@ void AdminServer::Impl::on_heartbeat(evutil_socket_t, short, void* arg) {
 // POST /api/config/check: the posted text checked as check-config checks
 // a file (the certificate and key of [tls] included), as if it were the
 // live file (relative paths resolve the same way); nothing is applied.
+// GET /api/config?source=file: the file as written, its secrets as
+// "kept:FINGERPRINT" (admin/config_mask.h), for the console's editor.
+void AdminServer::Impl::config_file(evhtp_request_t* req) {
+    std::string file;
+    if (!daemon::read_small_file(config_path, file, 16u << 20))
+        return send(req, 503, error_json("unreadable", "cannot read " + config_path));
+    MaskedConfig m = mask_config(file);
+    send(req, 200, "{\"path\":" + json_string(config_path) + ",\"text\":" + json_string(m.text) +
+                       ",\"editable\":true,\"secrets\":" + std::to_string(m.secrets) + "}");
+}
+
 void AdminServer::Impl::check_config(evhtp_request_t* req) {
     std::string text;
     config::LoadResult r = check_posted(req, text);
@@ -715,6 +743,22 @@ void AdminServer::Impl::check_config(evhtp_request_t* req) {
 // text names.
 config::LoadResult AdminServer::Impl::check_posted(evhtp_request_t* req, std::string& text) {
     text = body_of(req);
+    // The console's file (GET /api/config?source=file) names the live
+    // file's secrets by fingerprint: they are put back first.
+    if (text.find(kKeptPrefix) != std::string::npos) {
+        std::string live;
+        config::LoadResult bad;
+        if (!daemon::read_small_file(config_path, live, 16u << 20)) {
+            bad.errors.push_back({config_path, 0, "", "cannot read the live file to put its secrets back"});
+            return bad;
+        }
+        Unmasked u = unmask_config(text, live);
+        if (!u.ok()) {
+            bad.errors.push_back({config_path, static_cast<int>(u.line), "", u.problem});
+            return bad;
+        }
+        text = std::move(u.text);
+    }
     config::LoadResult r = config::load_string(text, config_path);
     load_listener_tls(r);
     return r;

@@ -113,13 +113,15 @@ class Locked(AdminCase):
 
     def test_nothing_without_logging_in(self):
         self.daemon()
-        for method, path in (("GET", "/api/status"), ("POST", "/api/reload"), ("GET", "/api/whoami"),
-                             ("GET", "/api/requests"), ("GET", "/api/stats"), ("GET", "/api/config")):
+        for method, path in (("GET", "/api/status"), ("POST", "/api/reload"), ("GET", "/api/requests"),
+                             ("GET", "/api/stats"), ("GET", "/api/config")):
             with self.subTest(path=path):
                 status, body, hdrs = self.call(method, path)
                 self.assertEqual(status, 401, body)
                 self.assertEqual(body["error"]["code"], "unauthorized")
                 self.assertNotIn("access-control-allow-origin", hdrs)
+        # whoami answers who is logged in: nobody.
+        self.assertEqual(self.call("GET", "/api/whoami")[:2], (200, {"role": None}))
         # The client key is no admin credential, as a bearer or otherwise.
         status, body, _ = self.call("GET", "/api/status", headers={"Authorization": "Bearer " + CLIENT_KEY})
         self.assertEqual(status, 401)
@@ -159,7 +161,7 @@ class Locked(AdminCase):
             for _ in range(128):
                 held.append(socket.create_connection(("127.0.0.1", self.admin_port), timeout=t(30)))
             # Each is accepted (a request on the last one is answered) ...
-            held[-1].sendall(b"GET /api/whoami HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.admin_port)
+            held[-1].sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.admin_port)
             self.assertTrue(held[-1].recv(100).startswith(b"HTTP/1.1 401"))
             # ... and the next is closed at once, unanswered.
             extra = socket.create_connection(("127.0.0.1", self.admin_port), timeout=t(30))
@@ -176,7 +178,7 @@ class Locked(AdminCase):
 
         def answers():
             try:
-                return self.call("GET", "/api/whoami")[0] == 401
+                return self.call("GET", "/api/status")[0] == 401
             except (ConnectionError, http.client.HTTPException):
                 return False  # the closed ones not yet seen closed
         harness.wait_until(answers, t(30), "the admin listener answering again")
@@ -213,7 +215,8 @@ class Login(AdminCase):
 
         # Logging out ends the session.
         self.assertEqual(self.call("POST", "/api/logout", headers=dict(self.origin(), Cookie=cookie))[0], 200)
-        self.assertEqual(self.call("GET", "/api/whoami", headers={"Cookie": cookie})[0], 401)
+        self.assertEqual(self.call("GET", "/api/whoami", headers={"Cookie": cookie})[:2], (200, {"role": None}))
+        self.assertEqual(self.call("GET", "/api/status", headers={"Cookie": cookie})[0], 401)
 
     def test_the_bearer_token_for_scripts(self):
         self.daemon()
@@ -280,7 +283,7 @@ class Reload(AdminCase):
             f.write(self.config({"password_hash": hash_of("another admin password")}))
         self.assertEqual(d.cli("reload").returncode, 0)
         d.wait_log(r"admin: the password hashes changed: every session is closed")
-        self.assertEqual(self.call("GET", "/api/whoami", headers={"Cookie": cookie})[0], 401)
+        self.assertEqual(self.call("GET", "/api/status", headers={"Cookie": cookie})[0], 401)
         self.assertEqual(self.login(ADMIN_PW)[0], 401)
         self.assertEqual(self.login("another admin password")[0], 200)
 
@@ -391,6 +394,10 @@ class Store(AdminCase):
         status, entry, _ = self.call("GET", "/api/requests/" + rid, headers={"Cookie": vcookie})
         self.assertEqual(status, 200)
         self.assertIsNone(entry["request_body"])
+        # ?row= names one run's request (ids start again with each run).
+        status, entry, _ = self.call("GET", "/api/requests/%s?row=%d" % (rid, got[-1]["row"]), headers=auth)
+        self.assertEqual((status, entry["row"]), (200, got[-1]["row"]))
+        self.assertEqual(self.call("GET", "/api/requests/%s?row=%d" % (rid, got[0]["row"]), headers=auth)[0], 404)
         self.assertEqual(self.call("GET", "/api/requests/ffffffffffffffff", headers=auth)[0], 404)
         self.assertEqual(self.call("GET", "/api/requests/zz", headers=auth)[0], 404)
 
@@ -500,6 +507,30 @@ class Config(AdminCase):
         self.assertEqual(os.stat(d.config_path).st_mode & 0o777, 0o640)
         self.assertEqual(d.status_json()["generation"], 2)
         d.wait_log(r"admin: admin from 127\.0\.0\.1: write the configuration file and reload")
+
+        # The console's editor: the file as written, its secrets as kept:FINGERPRINT ...
+        status, body, _ = self.call("GET", "/api/config?source=file", headers=auth)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(body["editable"])
+        for secret in ("k-admin", CLIENT_KEY, self.hashes[0], self.hashes[1]):
+            self.assertNotIn(secret, body["text"])
+        self.assertIn("key = kept:" + harness.fingerprint("k-admin"), body["text"])
+        self.assertIn("strategy = fill-first", body["text"])
+        self.assertEqual(body["secrets"], 4)
+        # ... which a check and a write put back.
+        edited = body["text"].replace("strategy = fill-first", "strategy = round-robin")
+        status, result = self.send_text("POST", "/api/config/check", edited, auth)
+        self.assertTrue(result["ok"], result)
+        status, result = put(edited)
+        self.assertEqual(status, 200, result)
+        with open(d.config_path) as f:
+            self.assertEqual(f.read(), new.replace("strategy = fill-first", "strategy = round-robin"))
+        self.assertEqual(d.status_json()["generation"], 3)
+        # A kept: that names no secret of the live file: nothing written.
+        status, result = put(edited.replace("kept:" + harness.fingerprint("k-admin"), "kept:00000000"))
+        self.assertEqual(status, 422, result)
+        self.assertTrue(any("kept:00000000 names no secret" in e for e in result["errors"]), result)
+        self.assertEqual(d.status_json()["generation"], 3)
 
 
 class Clients(AdminCase):
