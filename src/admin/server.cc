@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "admin/config_mask.h"
+#include "admin/console_assets.h"
 #include "admin/events.h"
 #include "admin/guard.h"
 #include "admin/stats_json.h"
@@ -107,6 +108,13 @@ void send(evhtp_request_t* req, int status, const std::string& body) {
     add_header(req, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
     evbuffer_add(req->buffer_out, body.data(), body.size());
     evhtp_send_reply(req, static_cast<evhtp_res>(status));
+}
+
+void console(evhtp_request_t* req, const ConsoleAsset& asset) {
+    ConsoleReply reply = console_reply(asset, header(req, "if-none-match"), header(req, "accept-encoding"));
+    for (const auto& [key, value] : reply.headers) add_header(req, key, value);
+    evbuffer_add(req->buffer_out, reply.body.data(), reply.body.size());
+    evhtp_send_reply(req, static_cast<evhtp_res>(reply.status));
 }
 
 std::string peer_of(evhtp_request_t* req) {
@@ -415,6 +423,15 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         return send(req, 403, error_json("bad_host", "this address is not the admin listener's (Host refused)"));
     std::string path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "/";
     htp_method method = evhtp_request_get_method(req);
+    // The console's files: public (the login page is one of them), and
+    // nothing in them is a secret.
+    if (path.rfind("/api/", 0) != 0) {
+        if (const ConsoleAsset* asset = find_console_asset(path)) {
+            if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
+            return console(req, *asset);
+        }
+        return send(req, 404, error_json("not_found", "no such page: " + path));
+    }
     if (path == "/api/login") {
         if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
         return login(req, peer);

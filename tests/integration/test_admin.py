@@ -184,6 +184,57 @@ class Locked(AdminCase):
         harness.wait_until(answers, t(30), "the admin listener answering again")
 
 
+class Console(AdminCase):
+
+    def raw(self, path, headers=None, method="GET"):
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=t(30))
+        try:
+            conn.request(method, path, headers=dict({"Host": "127.0.0.1:%d" % self.admin_port}, **(headers or {})))
+            r = conn.getresponse()
+            return r.status, r.read(), {k.lower(): v for k, v in r.getheaders()}
+        finally:
+            conn.close()
+
+    def test_the_console_files_are_public_and_locked_down(self):
+        self.daemon()
+        # The page itself needs no login (it shows the login form); the API still does.
+        status, page, h = self.raw("/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"<html", page)
+        self.assertTrue(h["content-type"].startswith("text/html"))
+        self.assertTrue(h["content-security-policy"].startswith("default-src 'self'"))
+        self.assertNotIn("unsafe", h["content-security-policy"])
+        self.assertEqual(h["x-frame-options"], "DENY")
+        self.assertEqual(h["x-content-type-options"], "nosniff")
+        self.assertNotIn("access-control-allow-origin", h)
+        self.assertNotIn("set-cookie", h)
+        self.assertEqual(self.raw("/api/status")[0], 401)
+        # Every asset the page names is served, from the binary.
+        import re
+        names = set(re.findall(rb'(?:src|href)="(/assets/[^"]+)"', page))
+        self.assertTrue(names, page[:300])
+        total = len(page)
+        for name in names:
+            status, data, ah = self.raw(name.decode())
+            self.assertEqual(status, 200, name)
+            total += len(data)
+            self.assertIn("etag", ah)
+            # Revalidation costs a 304; gzip when the browser takes it.
+            self.assertEqual(self.raw(name.decode(), {"If-None-Match": ah["etag"]})[0], 304)
+            status, packed, gh = self.raw(name.decode(), {"Accept-Encoding": "gzip"})
+            self.assertEqual(status, 200)
+            if gh.get("content-encoding") == "gzip":
+                import gzip
+                self.assertEqual(gzip.decompress(packed), data)
+        self.assertLess(total, 300 * 1024)
+        # Only GET; a foreign Host is refused here too; unknown files are 404.
+        self.assertEqual(self.raw("/", method="POST")[0], 405)
+        self.assertEqual(self.raw("/", {"Host": "evil.example"})[0], 403)
+        self.assertEqual(self.raw("/assets/nope.js")[0], 404)
+        self.assertEqual(self.raw("/index.html")[0], 404)
+        self.assertIn(self.raw("/assets/../api/status")[0], (400, 401, 404))
+
+
 class Login(AdminCase):
 
     def test_admin_and_viewer_roles(self):
