@@ -1,34 +1,18 @@
 #include "admin/console_assets.h"
 
 #include <cstdlib>
+#include "common/ascii.h"
 
 namespace agd::admin {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 // Calls f(item) for each comma-separated item, trimmed; stops when f says so.
 template <class F>
 void each_item(std::string_view list, F f) {
     while (!list.empty()) {
         size_t comma = list.find(',');
-        std::string_view item = trim(list.substr(0, comma));
+        std::string_view item = trim_ows(list.substr(0, comma));
         if (!item.empty() && !f(item)) return;
         if (comma == std::string_view::npos) return;
         list.remove_prefix(comma + 1);
@@ -47,13 +31,13 @@ bool accepts_gzip(std::string_view accept_encoding) {
     bool yes = false;
     each_item(accept_encoding, [&](std::string_view item) {
         size_t semi = item.find(';');
-        std::string_view coding = trim(item.substr(0, semi));
+        std::string_view coding = trim_ows(item.substr(0, semi));
         if (!iequals(coding, "gzip") && coding != "*") return true;
         double q = 1;
         if (semi != std::string_view::npos) {
-            std::string_view param = trim(item.substr(semi + 1));
+            std::string_view param = trim_ows(item.substr(semi + 1));
             if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
-                std::string value(trim(param.substr(2)).substr(0, 8));
+                std::string value(trim_ows(param.substr(2)).substr(0, 8));
                 q = std::strtod(value.c_str(), nullptr);
             }
         }
@@ -69,7 +53,7 @@ bool accepts_gzip(std::string_view accept_encoding) {
 
 bool etag_matches(std::string_view if_none_match, std::string_view etag) {
     bool match = false;
-    if (trim(if_none_match) == "*") return true;
+    if (trim_ows(if_none_match) == "*") return true;
     each_item(if_none_match, [&](std::string_view tag) {
         if (tag.size() > 2 && tag[0] == 'W' && tag[1] == '/') tag.remove_prefix(2);
         match = tag == etag;

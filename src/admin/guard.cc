@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "common/ascii.h"
+
 namespace agd::admin {
 
 namespace {
@@ -20,13 +22,6 @@ std::string random_hex(size_t bytes) {
     }
     OPENSSL_cleanse(raw, sizeof raw);
     return out;
-}
-
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
 }  // namespace

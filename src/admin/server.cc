@@ -546,6 +546,23 @@ std::optional<std::string> param(evhtp_request_t* req, const char* name) {
     return value;
 }
 
+// ?since and ?until (30m, 24h, 7d, today, month or a date) into the bounds
+// given, in milliseconds (left as they are when absent); false once a 400
+// has been sent.
+bool window(evhtp_request_t* req, int64_t now_s, int64_t& since_ms, int64_t& until_ms) {
+    for (auto [name, into] : {std::pair<const char*, int64_t*>{"since", &since_ms}, {"until", &until_ms}}) {
+        auto v = param(req, name);
+        if (!v) continue;
+        auto at = store::parse_since(*v, now_s);
+        if (!at) {
+            send(req, 400, error_json("bad_request", std::string(name) + ": 30m, 24h, 7d, today, month or a date"));
+            return false;
+        }
+        *into = *at * 1000;
+    }
+    return true;
+}
+
 std::optional<store::Reader> AdminServer::Impl::open_store(evhtp_request_t* req) {
     if (database.empty()) {
         send(req, 404, error_json("no_store", "the request store is off ([log] database is empty)"));
@@ -586,16 +603,7 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
         return send(req, 200, daemon::render_entry_json(e));
     }
     store::LogQuery q;
-    if (auto v = param(req, "since")) {
-        auto since = store::parse_since(*v, now_s);
-        if (!since) return send(req, 400, error_json("bad_request", "since: 30m, 24h, 7d, today, month or a date"));
-        q.since_ms = *since * 1000;
-    }
-    if (auto v = param(req, "until")) {
-        auto until = store::parse_since(*v, now_s);
-        if (!until) return send(req, 400, error_json("bad_request", "until: 30m, 24h, 7d, today, month or a date"));
-        q.until_ms = *until * 1000;
-    }
+    if (!window(req, now_s, q.since_ms, q.until_ms)) return;
     // cursor = "TS-ROW" of the last row of the previous page (next_cursor).
     if (auto v = param(req, "cursor")) {
         long long ts = 0, row = 0;
@@ -790,16 +798,7 @@ void AdminServer::Impl::stats(evhtp_request_t* req) {
     store::StatsQuery q;
     q.until_ms = now_s * 1000;  // whole seconds, as since's forms are: "1h" is an hour
     q.since_ms = q.until_ms - 3'600'000;
-    if (auto v = param(req, "since")) {
-        auto since = store::parse_since(*v, now_s);
-        if (!since) return send(req, 400, error_json("bad_request", "since: 30m, 24h, 7d, today, month or a date"));
-        q.since_ms = *since * 1000;
-    }
-    if (auto v = param(req, "until")) {
-        auto until = store::parse_since(*v, now_s);
-        if (!until) return send(req, 400, error_json("bad_request", "until: 30m, 24h, 7d, today, month or a date"));
-        q.until_ms = *until * 1000;
-    }
+    if (!window(req, now_s, q.since_ms, q.until_ms)) return;
     if (q.until_ms <= q.since_ms) return send(req, 400, error_json("bad_request", "until must be after since"));
     if (auto v = param(req, "buckets")) {
         char* end = nullptr;

@@ -10,6 +10,7 @@
 
 #include <fmt/core.h>
 
+#include "common/ascii.h"
 #include "common/log.h"
 #include "metrics/exposition.h"
 #include "server/listen_socket.h"
@@ -19,17 +20,6 @@ namespace agd::metrics {
 namespace {
 
 constexpr size_t kReadChunk = 4096;
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

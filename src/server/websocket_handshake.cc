@@ -5,24 +5,11 @@
 #include <cctype>
 
 #include "common/base64.h"
+#include "common/ascii.h"
 
 namespace agd {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-            return false;
-    return true;
-}
 
 WebSocketHandshake refuse(int status, std::string why) {
     WebSocketHandshake h;
@@ -36,7 +23,7 @@ WebSocketHandshake refuse(int status, std::string why) {
 bool header_has_token(std::string_view value, std::string_view token) {
     while (!value.empty()) {
         size_t comma = value.find(',');
-        std::string_view item = trim(value.substr(0, comma));
+        std::string_view item = trim_ows(value.substr(0, comma));
         if (iequals(item, token)) return true;
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);
@@ -49,9 +36,9 @@ WebSocketHandshake check_websocket_handshake(bool http11, std::string_view upgra
     if (!http11) return refuse(400, "a WebSocket handshake needs HTTP/1.1");
     if (!header_has_token(upgrade, "websocket")) return refuse(400, "Upgrade must name websocket");
     if (!header_has_token(connection, "upgrade")) return refuse(400, "Connection must list upgrade");
-    if (trim(version) != "13") return refuse(426, "Sec-WebSocket-Version 13 is the version served");
+    if (trim_ows(version) != "13") return refuse(426, "Sec-WebSocket-Version 13 is the version served");
     std::string raw;
-    std::string_view k = trim(key);
+    std::string_view k = trim_ows(key);
     if (k.size() != 24 || !base64_decode(k, raw) || raw.size() != 16)
         return refuse(400, "Sec-WebSocket-Key must be the base64 of 16 bytes");
     WebSocketHandshake h;

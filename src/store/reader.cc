@@ -75,6 +75,30 @@ bool matches(const PackedRow& r, const LogQuery& q) {
     return true;
 }
 
+// Calls f(row, number) for each row of a segment that can be read, numbered
+// from `first`; a row that cannot be read (and the delta rows after it,
+// which need it) is counted in `damaged`. f returns false to stop; each_row
+// then returns false.
+template <class F>
+bool each_row(std::string_view segment, int64_t first, uint64_t& damaged, F f) {
+    SegmentCursor cursor(segment);
+    std::string_view packed;
+    PackedRow r, prev;
+    bool have_prev = false;
+    for (int64_t number = first; cursor.next(packed); ++number) {
+        if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
+            ++damaged;
+            have_prev = false;
+            continue;
+        }
+        prev = r;
+        have_prev = true;
+        if (!f(static_cast<const PackedRow&>(r), number)) return false;
+    }
+    if (!cursor.ok()) ++damaged;
+    return true;
+}
+
 template <class T>
 Result<T> query_error(sqlite3* db) {
     int code = sqlite3_extended_errcode(db) & 0xff;
@@ -275,33 +299,21 @@ Result<std::vector<LogRow>> Reader::log(const LogQuery& q) const {
             rc = SQLITE_DONE;  // the rest cannot add anything
             break;
         }
-        int64_t number = st.i64(0);
-        SegmentCursor cursor(st.blob(2));
-        std::string_view packed;
-        PackedRow r, prev;
-        bool have_prev = false;
-        for (; cursor.next(packed); ++number) {
-            if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
-                ++damaged_;
-                have_prev = false;  // the delta rows after it cannot be read either
-                continue;
-            }
-            prev = r;
-            have_prev = true;
-            if (q.until_ms > 0 && r.ts_ms >= q.until_ms) continue;
+        each_row(st.blob(2), st.i64(0), damaged_, [&](const PackedRow& r, int64_t number) {
+            if (q.until_ms > 0 && r.ts_ms >= q.until_ms) return true;
             if (q.before && !(r.ts_ms < q.before->first || (r.ts_ms == q.before->first && number < q.before->second)))
-                continue;
-            if (!matches(r, q)) continue;
+                return true;
+            if (!matches(r, q)) return true;
             if (out.size() >= q.limit) {
                 const LogRow& oldest = out.front();
-                if (r.ts_ms < oldest.ts_ms || (r.ts_ms == oldest.ts_ms && number < oldest.row)) continue;
+                if (r.ts_ms < oldest.ts_ms || (r.ts_ms == oldest.ts_ms && number < oldest.row)) return true;
                 std::pop_heap(out.begin(), out.end(), newer);
                 out.pop_back();
             }
             out.push_back(log_row(r, number));
             std::push_heap(out.begin(), out.end(), newer);
-        }
-        if (!cursor.ok()) ++damaged_;
+            return true;
+        });
     }
     if (rc != SQLITE_DONE) return query_error<std::vector<LogRow>>(db_);
     std::sort(out.begin(), out.end(), newer);
@@ -321,28 +333,17 @@ Result<Stats> Reader::stats(const StatsQuery& q) const {
     st.bind(1, out.since_ms);
     st.bind(2, out.until_ms);
     while (!out.truncated && (rc = st.step()) == SQLITE_ROW) {
-        SegmentCursor cursor(st.blob(0));
-        std::string_view packed;
-        PackedRow r, prev;
-        bool have_prev = false;
-        while (cursor.next(packed)) {
-            if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
-                ++damaged_;
-                have_prev = false;
-                continue;
-            }
-            prev = r;
-            have_prev = true;
-            if (!r.upstream() || r.ts_ms < out.since_ms || r.ts_ms >= out.until_ms) continue;
+        each_row(st.blob(0), 0, damaged_, [&](const PackedRow& r, int64_t) {
+            if (!r.upstream() || r.ts_ms < out.since_ms || r.ts_ms >= out.until_ms) return true;
             if (out.scanned >= q.max_rows) {
                 out.truncated = true;  // enough: the newest segments are read
-                break;
+                return false;
             }
             ++out.scanned;
             out.add(r.ts_ms, static_cast<int>(std::min<uint64_t>(r.status, 999)), r.input, r.output, r.cache_read,
                     r.cache_write, r.reasoning, r.total_us, r.ttft_us);
-        }
-        if (!cursor.ok() && !out.truncated) ++damaged_;
+            return true;
+        });
     }
     if (!out.truncated && rc != SQLITE_DONE) return query_error<Stats>(db_);
     return out;
@@ -362,21 +363,10 @@ Result<std::vector<LogEntry>> Reader::entries(uint64_t request_id) const {
     st.bind(1, id);
     int rc;
     while ((rc = st.step()) == SQLITE_ROW) {
-        int64_t number = st.i64(0);
-        SegmentCursor cursor(st.blob(1));
-        std::string_view packed;
-        PackedRow r, prev;
-        bool have_prev = false;
         std::vector<LogEntry> found;  // oldest first within the segment
-        for (; cursor.next(packed); ++number) {
-            if (!unpack_row(packed, r, have_prev ? &prev : nullptr)) {
-                ++damaged_;
-                have_prev = false;
-                continue;
-            }
-            prev = r;
-            have_prev = true;
-            if (r.request_id != request_id) continue;
+        bool body_error = false;
+        each_row(st.blob(1), st.i64(0), damaged_, [&](const PackedRow& r, int64_t number) {
+            if (r.request_id != request_id) return true;
             LogEntry e;
             e.row = log_row(r, number);
             if (r.has_bodies()) {
@@ -390,11 +380,15 @@ Result<std::vector<LogEntry>> Reader::entries(uint64_t request_id) const {
                     e.response_truncated = body.i64(3) != 0;
                 }
                 body.reset();
-                if (brc != SQLITE_ROW && brc != SQLITE_DONE) return query_error<std::vector<LogEntry>>(db_);
+                if (brc != SQLITE_ROW && brc != SQLITE_DONE) {
+                    body_error = true;
+                    return false;
+                }
             }
             found.push_back(std::move(e));
-        }
-        if (!cursor.ok()) ++damaged_;
+            return true;
+        });
+        if (body_error) return query_error<std::vector<LogEntry>>(db_);
         for (auto it = found.rbegin(); it != found.rend(); ++it) out.push_back(std::move(*it));
     }
     if (rc != SQLITE_DONE) return query_error<std::vector<LogEntry>>(db_);
