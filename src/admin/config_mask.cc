@@ -85,6 +85,18 @@ private:
             return {h, vend};
         }
         if (section_ == "admin" && (key == "password_hash" || key == "viewer_password_hash")) return {v, vend};
+        if (section_ == "provider" && (key == "base_url" || key == "proxy" || key == "token_url")) {
+            // A URL's userinfo ("http://user:SECRET@host"): the authority
+            // ends at the first '/', '?' or '#', the userinfo at its last '@'.
+            size_t scheme = body.find("://", v);
+            if (scheme == std::string_view::npos || scheme >= vend) return {};
+            size_t start = scheme + 3;
+            size_t end = body.find_first_of("/?#", start);
+            end = end == std::string_view::npos || end > vend ? vend : end;
+            size_t at = body.rfind('@', end - 1);
+            if (at == std::string_view::npos || at < start || end == start) return {};
+            return {start, at};
+        }
         return {};
     }
 };

@@ -6,7 +6,9 @@
 //
 // Secrets: [auth] key, [client.NAME] key, [provider.NAME] key (the key
 // itself; "weight=N" after it stays visible), [provider.NAME] extra_header
-// (its value), [admin] password_hash and viewer_password_hash. Lines are
+// (its value), the userinfo of a [provider.NAME] base_url, proxy or
+// token_url ("http://user:pass@host"), [admin] password_hash and
+// viewer_password_hash. Lines are
 // read as the loader reads them (a BOM, leading blanks, ';' or '#'
 // comments at the start or after a blank).
 #pragma once

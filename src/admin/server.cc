@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <unistd.h>
 
@@ -117,11 +118,44 @@ void console(evhtp_request_t* req, const ConsoleAsset& asset) {
     evhtp_send_reply(req, static_cast<evhtp_res>(reply.status));
 }
 
+// "; Secure" on an `ssl` listener: the browser then never sends the
+// session cookie over plain HTTP.
+std::string secure_flag(evhtp_request_t* req) {
+    evhtp_connection_t* c = evhtp_request_get_connection(req);
+    return c && c->ssl ? "; Secure" : "";
+}
+
 std::string peer_of(evhtp_request_t* req) {
     evhtp_connection_t* c = evhtp_request_get_connection(req);
     if (c && c->saddr)
         if (auto ip = ip_from_sockaddr(c->saddr)) return ip->str();
     return "unknown";
+}
+
+// What a configuration file's text is, for "has it changed since it was
+// read" (GET /api/config?source=file's base, PUT's ?base=): its SHA-256.
+std::string content_hash(std::string_view text) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < len; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+// Why the daemon cannot replace its configuration file ("" when it can):
+// it writes FILE.bak and a new file beside it, renamed over it.
+std::string not_writable_why(const std::string& path) {
+    std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+    if (dir.empty()) dir = path.find('/') == 0 ? "/" : ".";
+    if (::access(path.c_str(), W_OK) != 0 || ::access(dir.c_str(), W_OK) != 0)
+        return "the daemon may not write " + dir + " (" + std::strerror(errno) +
+               "): edit the file on the server, then reload; docs/ADMIN-API.md says how to allow editing here";
+    return "";
 }
 
 bool changes(htp_method m) { return m != htp_method_GET && m != htp_method_HEAD && m != htp_method_OPTIONS; }
@@ -130,6 +164,7 @@ bool changes(htp_method m) { return m != htp_method_GET && m != htp_method_HEAD 
 
 struct Listener {
     int fd = -1;
+    bool tls = false;   // `ssl`: browsers speak TLS ([tls]'s certificate)
     std::string name;   // handover_name
     std::string bound;  // "127.0.0.1:8046"
     uint16_t port = 0;
@@ -146,6 +181,11 @@ struct AdminServer::Impl {
     std::thread thread;
     event_base* base = nullptr;
     evhtp_t* htp = nullptr;
+    // The `ssl` listeners' libevhtp instance (it wraps each connection in
+    // an OpenSSL bufferevent), and the context it serves: the daemon's,
+    // replaced by a reload that renews the certificate.
+    evhtp_t* htps = nullptr;
+    std::shared_ptr<const ListenerTls> tls;
     std::vector<evconnlistener*> accepting;
     std::unique_ptr<Mailbox> mailbox;
     Mailbox* main = nullptr;
@@ -162,7 +202,11 @@ struct AdminServer::Impl {
     // Open connections, freed when the thread stops.
     std::set<evhtp_connection_t*> connections;
     // GET /api/events: the streams open, the feed filling them, a heartbeat.
-    std::set<evhtp_request_t*> subscribers;
+    // Each with what let it in: a session's cookie, or the bearer token.
+    struct Subscriber {
+        std::string session, bearer;
+    };
+    std::map<evhtp_request_t*, Subscriber> subscribers;
     std::unique_ptr<EventFeed> feed;
     event* heartbeat = nullptr;
     static constexpr size_t kMaxSubscribers = 16;
@@ -177,6 +221,8 @@ struct AdminServer::Impl {
     // --- on the admin thread
     static void on_request(evhtp_request_t* req, void* arg);
     static evhtp_res on_accept(evhtp_connection_t* conn, void* arg);
+    static evhtp_res on_tls_accept(evhtp_connection_t* conn, void* arg);
+    evhtp_t* make_htp(bool ssl);
     static evhtp_res on_connection_fini(evhtp_connection_t* conn, void* arg);
     static void on_request_error(evhtp_request_t* req, evhtp_error_flags, void* arg);
     void handle(evhtp_request_t* req);
@@ -192,7 +238,9 @@ struct AdminServer::Impl {
     void put_config(evhtp_request_t* req);
     void reload_later(evhtp_request_t* req);
     config::LoadResult check_posted(evhtp_request_t* req, std::string& text);
-    void subscribe(evhtp_request_t* req);
+    void subscribe(evhtp_request_t* req, Subscriber who);
+    void drop_subscriber(evhtp_request_t* req);
+    void end_unauthorized_streams();
     void broadcast(const std::string& chunk);
     static evhtp_res on_subscriber_fini(evhtp_request_t* req, void* arg);
     static void on_heartbeat(evutil_socket_t, short, void* arg);
@@ -225,6 +273,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::bind(const config::Config& con
     for (const auto& a : cfg.listen) {
         Listener l;
         l.name = handover_name('a', a.text);
+        l.tls = a.tls;
         if (InheritedSocket* given = inherited ? handed_over(*inherited, 'a', a.text) : nullptr) {
             given->used = true;
             l.fd = given->fd;
@@ -265,10 +314,11 @@ std::vector<std::pair<int, std::string>> AdminServer::handover() const {
     return out;
 }
 
-Status AdminServer::start(Mailbox& main, Backend backend) {
+Status AdminServer::start(Mailbox& main, Backend backend, std::shared_ptr<const ListenerTls> tls) {
     Impl& s = *impl_;
     s.main = &main;
     s.backend = std::move(backend);
+    s.tls = std::move(tls);
     // The loop and its mailbox are made here, before the thread: workers
     // may post to the mailbox from then on, and it stays until this server
     // is destroyed.
@@ -276,7 +326,7 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
     if (s.base) s.mailbox = std::make_unique<Mailbox>(s.base);
     s.thread = std::thread([&s] {
         std::string error;
-        if (s.base) s.htp = evhtp_new(s.base, nullptr);
+        if (s.base) s.htp = s.make_htp(false);
         if (s.htp) {
             s.heartbeat = event_new(s.base, -1, EV_PERSIST, &Impl::on_heartbeat, &s);
             timeval every{15, 0};
@@ -285,20 +335,17 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
         if (!s.base || !s.htp || !s.mailbox->ok() || !s.heartbeat) {
             error = "admin: cannot make its event loop";
         } else {
-            evhtp_set_gencb(s.htp, &Impl::on_request, &s);
-            evhtp_set_post_accept_cb(s.htp, &Impl::on_accept, &s);
-            evhtp_set_max_body_size(s.htp, kMaxBody);
-            timeval t{kTimeoutSeconds, 0};
-            evhtp_set_timeouts(s.htp, &t, &t);
             for (auto& l : s.listeners) {
-                int mine = fcntl(l.fd, F_DUPFD_CLOEXEC, 0);
-                if (mine < 0 || evhtp_accept_socket(s.htp, mine, 64) != 0) {
+                if (l.tls && !s.htps) s.htps = s.make_htp(true);
+                evhtp_t* htp = l.tls ? s.htps : s.htp;
+                int mine = htp ? fcntl(l.fd, F_DUPFD_CLOEXEC, 0) : -1;
+                if (mine < 0 || evhtp_accept_socket(htp, mine, 64) != 0) {
                     if (mine >= 0) ::close(mine);
                     error = std::string("admin: cannot accept: ") + std::strerror(errno);
                     break;
                 }
-                s.accepting.push_back(s.htp->server);
-                s.htp->server = nullptr;
+                s.accepting.push_back(htp->server);
+                htp->server = nullptr;
             }
         }
         {
@@ -322,6 +369,11 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
         s.heartbeat = nullptr;
         if (s.htp) evhtp_free(s.htp);
         s.htp = nullptr;
+        if (s.htps) {
+            s.htps->ssl_ctx = nullptr;  // held by s.tls, not libevhtp's to free
+            evhtp_free(s.htps);
+        }
+        s.htps = nullptr;
     });
     std::unique_lock<std::mutex> lock(s.mu);
     s.cv.wait(lock, [&] { return s.running; });
@@ -334,11 +386,12 @@ Status AdminServer::start(Mailbox& main, Backend backend) {
     return {};
 }
 
-void AdminServer::reconfigure(const config::Config& config) {
+void AdminServer::reconfigure(const config::Config& config, std::shared_ptr<const ListenerTls> tls) {
     Impl& s = *impl_;
     if (!s.mailbox) return;
-    s.mailbox->post([&s, cfg = config.admin, database = config.log.database] {
+    s.mailbox->post([&s, cfg = config.admin, database = config.log.database, tls = std::move(tls)] {
         s.database = database;
+        if (tls) s.tls = tls;  // the next handshake serves the renewed certificate
         bool new_passwords = cfg.password_hash != s.cfg.password_hash ||
                              cfg.viewer_password_hash != s.cfg.viewer_password_hash;
         auto listen = std::move(s.cfg.listen);
@@ -348,6 +401,7 @@ void AdminServer::reconfigure(const config::Config& config) {
             s.sessions = Sessions{};  // a changed password ends every login
             log::notice("admin: the password hashes changed: every session is closed");
         }
+        s.end_unauthorized_streams();
     });
 }
 
@@ -394,6 +448,26 @@ evhtp_res AdminServer::Impl::on_accept(evhtp_connection_t* conn, void* arg) {
                               reinterpret_cast<evhtp_hook>(reinterpret_cast<void (*)()>(&Impl::on_connection_fini)),
                               self);
     return EVHTP_RES_OK;
+}
+
+evhtp_t* AdminServer::Impl::make_htp(bool ssl) {
+    evhtp_t* htp = evhtp_new(base, nullptr);
+    if (!htp) return nullptr;
+    evhtp_set_gencb(htp, &Impl::on_request, this);
+    evhtp_set_post_accept_cb(htp, &Impl::on_accept, this);
+    if (ssl) evhtp_set_pre_accept_cb(htp, &Impl::on_tls_accept, this);
+    evhtp_set_max_body_size(htp, kMaxBody);
+    timeval t{kTimeoutSeconds, 0};
+    evhtp_set_timeouts(htp, &t, &t);
+    return htp;
+}
+
+// An `ssl` listener's connection is about to get its OpenSSL object: from
+// the context live now; never a plain connection on an `ssl` listener.
+evhtp_res AdminServer::Impl::on_tls_accept(evhtp_connection_t*, void* arg) {
+    auto* self = static_cast<Impl*>(arg);
+    self->htps->ssl_ctx = self->tls ? self->tls->ctx() : nullptr;
+    return self->htps->ssl_ctx ? EVHTP_RES_OK : EVHTP_RES_ERROR;
 }
 
 evhtp_res AdminServer::Impl::on_connection_fini(evhtp_connection_t* conn, void* arg) {
@@ -469,7 +543,9 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
     if (path == "/api/logout") {
         if (method != htp_method_POST) return send(req, 405, error_json("method_not_allowed", "POST expected"));
         if (session) sessions.close(cookie);
-        add_header(req, "Set-Cookie", std::string(kCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        end_unauthorized_streams();
+        add_header(req, "Set-Cookie",
+               std::string(kCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0" + secure_flag(req));
         return send(req, 200, "{\"ok\":true}");
     }
     if (path == "/api/whoami") {
@@ -497,7 +573,9 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
     if (path.rfind("/api/credentials/", 0) == 0) return credential_action(req, path, method, *role, peer);
     if (path == "/api/events") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
-        return subscribe(req);
+        Subscriber who;
+        (session ? who.session : who.bearer) = session ? std::string(cookie) : std::string(authz.substr(7));
+        return subscribe(req, std::move(who));
     }
     if (path == "/api/clients") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
@@ -647,6 +725,14 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
 // The daemon must be allowed to write the file's directory (it is not,
 // under the shipped unit: docs/ADMIN-API.md says how).
 void AdminServer::Impl::put_config(evhtp_request_t* req) {
+    // The editor's copy was read from a file that has changed since (edited
+    // on the server, or from another page): writing would undo that.
+    if (auto base = param(req, "base")) {
+        std::string live;
+        if (!daemon::read_small_file(config_path, live, 16u << 20) || *base != content_hash(live))
+            return send(req, 409, error_json("conflict", config_path + " changed since it was read: nothing was "
+                                                         "written; read it again and redo the change"));
+    }
     std::string text;
     config::LoadResult r = check_posted(req, text);
     if (!r.ok()) {
@@ -660,6 +746,7 @@ void AdminServer::Impl::put_config(evhtp_request_t* req) {
     std::string old;
     if (!daemon::read_small_file(config_path, old, 16u << 20))
         return send(req, 409, error_json("not_writable", "cannot read " + config_path + " to keep it as .bak"));
+
     mode_t mode = st.st_mode & 0777;
     if (Status s = daemon::write_file_atomic(config_path + ".bak", old, mode); !s)
         return send(req, 409, error_json("not_writable", "cannot write " + config_path + ".bak: " + s.error().message +
@@ -688,7 +775,7 @@ void AdminServer::Impl::reload_later(evhtp_request_t* req) {
 // finished request (admin/events.h), a comment every 15 s to keep it open.
 // At most kMaxSubscribers at once; one that falls kMaxBacklog behind is
 // dropped rather than held in memory.
-void AdminServer::Impl::subscribe(evhtp_request_t* req) {
+void AdminServer::Impl::subscribe(evhtp_request_t* req, Subscriber who) {
     if (subscribers.size() >= kMaxSubscribers)
         return send(req, 503, error_json("busy", "too many event streams open"));
     evhtp_connection_t* conn = evhtp_request_get_connection(req);
@@ -703,7 +790,7 @@ void AdminServer::Impl::subscribe(evhtp_request_t* req) {
     evbuffer_add_printf(first, ": connected\n\n");
     evhtp_send_reply_chunk(req, first);
     evbuffer_free(first);
-    subscribers.insert(req);
+    subscribers.emplace(req, std::move(who));
     feed->subscribed(1);
 }
 
@@ -715,7 +802,7 @@ evhtp_res AdminServer::Impl::on_subscriber_fini(evhtp_request_t* req, void* arg)
 
 void AdminServer::Impl::broadcast(const std::string& chunk) {
     std::vector<evhtp_request_t*> slow;
-    for (evhtp_request_t* req : subscribers) {
+    for (const auto& [req, who] : subscribers) {
         evhtp_connection_t* conn = evhtp_request_get_connection(req);
         if (!conn || !conn->bev) continue;
         if (evbuffer_get_length(bufferevent_get_output(conn->bev)) > kMaxBacklog) {
@@ -729,16 +816,38 @@ void AdminServer::Impl::broadcast(const std::string& chunk) {
     }
     for (evhtp_request_t* req : slow) {
         log::notice("admin: an event stream fell {} bytes behind: closed", kMaxBacklog);
-        evhtp_connection_t* conn = evhtp_request_get_connection(req);
-        subscribers.erase(req);
-        feed->subscribed(-1);
-        evhtp_request_unset_hook(req, evhtp_hook_on_request_fini);
-        if (conn) evhtp_connection_free(conn);
+        drop_subscriber(req);
     }
+}
+
+// Closes a stream's connection (its answer cannot end cleanly: it may be
+// behind, or its reader no longer allowed to read).
+void AdminServer::Impl::drop_subscriber(evhtp_request_t* req) {
+    evhtp_connection_t* conn = evhtp_request_get_connection(req);
+    subscribers.erase(req);
+    feed->subscribed(-1);
+    evhtp_request_unset_hook(req, evhtp_hook_on_request_fini);
+    if (conn) evhtp_connection_free(conn);
+}
+
+// A stream lasts as long as what let it in: a logout, an expired session,
+// new password hashes or a new token end it (checked at each of those and
+// with every heartbeat).
+void AdminServer::Impl::end_unauthorized_streams() {
+    int64_t now = credentials::steady_ms();
+    std::vector<evhtp_request_t*> gone;
+    for (const auto& [req, who] : subscribers) {
+        bool ok = who.bearer.empty() ? sessions.find(who.session, now) != nullptr
+                                     : !cfg.token.empty() && who.bearer == cfg.token;
+        if (!ok) gone.push_back(req);
+    }
+    for (evhtp_request_t* req : gone) drop_subscriber(req);
+    if (!gone.empty()) log::notice("admin: {} event stream(s) closed: their login ended", gone.size());
 }
 
 void AdminServer::Impl::on_heartbeat(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<Impl*>(arg);
+    self->end_unauthorized_streams();
     if (!self->subscribers.empty()) self->broadcast(": ping\n\n");
 }
 
@@ -752,8 +861,11 @@ void AdminServer::Impl::config_file(evhtp_request_t* req) {
     if (!daemon::read_small_file(config_path, file, 16u << 20))
         return send(req, 503, error_json("unreadable", "cannot read " + config_path));
     MaskedConfig m = mask_config(file);
+    std::string why = not_writable_why(config_path);
     send(req, 200, "{\"path\":" + json_string(config_path) + ",\"text\":" + json_string(m.text) +
-                       ",\"editable\":true,\"secrets\":" + std::to_string(m.secrets) + "}");
+                       ",\"base\":\"" + content_hash(file) + "\",\"editable\":" + (why.empty() ? "true" : "false") +
+                       (why.empty() ? "" : ",\"why\":" + json_string(why)) +
+                       ",\"secrets\":" + std::to_string(m.secrets) + "}");
 }
 
 void AdminServer::Impl::check_config(evhtp_request_t* req) {
@@ -905,7 +1017,7 @@ void AdminServer::Impl::login(evhtp_request_t* req, const std::string& peer) {
     const Sessions::Session* session = sessions.find(token, now);
     log::notice("admin: {} logged in from {}", to_string(*role), peer);
     add_header(req, "Set-Cookie", std::string(kCookie) + "=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                                      std::to_string(cfg.session_timeout.count() / 1000));
+                                      std::to_string(cfg.session_timeout.count() / 1000) + secure_flag(req));
     send(req, 200, std::string("{\"role\":\"") + to_string(*role) + "\",\"csrf\":" + json_string(session->csrf) + "}");
 }
 

@@ -32,6 +32,7 @@
 #include "server/socket_activation.h"
 
 namespace agd {
+class ListenerTls;
 class Mailbox;
 }
 
@@ -60,12 +61,14 @@ public:
     AdminServer& operator=(const AdminServer&) = delete;
 
     // Starts the thread; `main` is the main loop's mailbox, where the
-    // backend's functions run.
-    Status start(Mailbox& main, Backend backend);
+    // backend's functions run; `tls`, the context of [tls] (for `ssl`
+    // listeners; null when none is).
+    Status start(Mailbox& main, Backend backend, std::shared_ptr<const ListenerTls> tls);
     // A reload: new hashes, token, names and session length (the listeners
     // stay; sessions stay unless the password hashes changed).
     // (And [log] database: where the request log is read.)
-    void reconfigure(const config::Config& cfg);
+    // `tls`: the reload's context for `ssl` listeners (null: keep the one in use).
+    void reconfigure(const config::Config& cfg, std::shared_ptr<const ListenerTls> tls);
     // The thread ends; connections close.
     void stop();
 

@@ -113,8 +113,9 @@ const char* to_string(RuleWire w) {
 const char* to_string(TlsVersion v) { return v == TlsVersion::V1_3 ? "1.3" : "1.2"; }
 
 bool has_tls_listener(const Config& cfg) {
-    for (const auto& l : cfg.server.listen)
-        if (l.tls) return true;
+    for (const auto* list : {&cfg.server.listen, &cfg.admin.listen})
+        for (const auto& l : *list)
+            if (l.tls) return true;
     return false;
 }
 

@@ -241,7 +241,7 @@ struct Config {
     AdminConfig admin;
 };
 
-// True when a server.listen address is `ssl`.
+// True when a server.listen or admin.listen address is `ssl`.
 bool has_tls_listener(const Config& cfg);
 
 // The [model.NAME] section for `model`: an exact name first, else the first

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "common/fingerprint.h"
+#include "common/redact.h"
 
 namespace agd::config {
 
@@ -157,7 +158,7 @@ std::string dump(const Config& cfg) {
         ini.section("provider." + p.name);
         ini.kv("type", to_string(p.type));
         if (p.type == ProviderType::OpenAI) ini.kv("api", to_string(p.api));
-        ini.kv("base_url", p.base_url);
+        ini.kv("base_url", redact_url(p.base_url));  // a URL's userinfo is a secret
         ini.kv("auth", to_string(p.auth));
         for (size_t i = 0; i < p.keys.size(); ++i) {
             std::string v = "fingerprint:" + fingerprint(p.keys[i]);
@@ -166,7 +167,7 @@ std::string dump(const Config& cfg) {
         }
         for (const auto& t : p.token_files) ini.kv("token_file", t);
         if (p.auth == ProviderAuth::OAuth2) {
-            ini.kv("token_url", p.token_url);
+            ini.kv("token_url", redact_url(p.token_url));
             ini.kv("client_id", p.client_id);
             if (!p.client_secret_file.empty()) ini.kv("client_secret_file", p.client_secret_file);
             if (!p.scope.empty()) ini.kv("scope", p.scope);
@@ -176,7 +177,7 @@ std::string dump(const Config& cfg) {
         for (const auto& m : p.models)
             models += (models.empty() ? "" : ", ") + m.pattern + (m.upstream_name.empty() ? "" : "=" + m.upstream_name);
         ini.kv("models", models);
-        if (!p.proxy.empty()) ini.kv("proxy", p.proxy);
+        if (!p.proxy.empty()) ini.kv("proxy", redact_url(p.proxy));
         if (!p.ca_file.empty()) ini.kv("ca_file", p.ca_file);
         ini.kv("http_client", to_string(p.http_client));
         ini.kv("weight", std::to_string(p.weight));

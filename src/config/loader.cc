@@ -1008,7 +1008,7 @@ void Parser::listen_value(const std::string& label, std::string_view v, std::vec
             return;
         }
         if (!allow_ssl) {
-            error(line_, label, "ssl is only for server.listen");
+            error(line_, label, "ssl is only for server.listen and admin.listen");
             return;
         }
         a.tls = true;
@@ -1395,7 +1395,7 @@ void Parser::tls_key(const std::string& label, std::string_view key, std::string
 void Parser::admin_key(const std::string& label, std::string_view key, std::string_view v) {
     AdminConfig& a = cfg_.admin;
     if (key == "listen") {
-        if (!v.empty()) listen_value(label, v, a.listen, false);
+        if (!v.empty()) listen_value(label, v, a.listen, true);
         return;
     }
     if (key == "host") {
@@ -1468,13 +1468,18 @@ void Parser::finish_admin() {
 
 void Parser::finish_tls() {
     const TlsConfig& t = cfg_.tls;
-    auto first = std::find_if(cfg_.server.listen.begin(), cfg_.server.listen.end(),
-                              [](const ListenAddr& l) { return l.tls; });
-    if (first != cfg_.server.listen.end()) {
+    auto ssl = [](const ListenAddr& l) { return l.tls; };
+    auto first = std::find_if(cfg_.server.listen.begin(), cfg_.server.listen.end(), ssl);
+    const char* key = "server.listen";
+    if (first == cfg_.server.listen.end()) {
+        first = std::find_if(cfg_.admin.listen.begin(), cfg_.admin.listen.end(), ssl);
+        key = first == cfg_.admin.listen.end() ? nullptr : "admin.listen";
+    }
+    if (key) {
         if (t.certificate.empty() || t.key.empty())
-            error(first->line, "server.listen", first->text + " serves TLS: set [tls] certificate and key (PEM files)");
+            error(first->line, key, first->text + " serves TLS: set [tls] certificate and key (PEM files)");
     } else if (!t.certificate.empty() || !t.key.empty() || !t.client_ca.empty()) {
-        warning(t.line, "tls", "no server.listen address is `ssl`: this section is not used");
+        warning(t.line, "tls", "no server.listen or admin.listen address is `ssl`: this section is not used");
     }
 }
 

@@ -288,7 +288,8 @@ int Daemon::run(std::optional<Detach>& detach) {
             auto snap = runtime_.snapshot();
             return std::make_pair(config::dump(*snap->config), snap->config->path);
         };
-        if (Status s = admin_->start(*mailbox_, std::move(backend)); !s) return fail(EX_OSERR, s.error().message);
+        if (Status s = admin_->start(*mailbox_, std::move(backend), runtime_.snapshot()->tls); !s)
+            return fail(EX_OSERR, s.error().message);
     }
 
     // libevent's signal events: the handler only wakes this loop. Before
@@ -429,7 +430,7 @@ std::string Daemon::do_reload() {
     forget_unconfigured_credentials();
     runtime_.ledger().reloaded();
     ledger_keeper_.reconfigure(*lr.config);
-    if (admin_) admin_->reconfigure(*lr.config);
+    if (admin_) admin_->reconfigure(*lr.config, tls);
     log::set_level(to_log_level(new_s.log_level));
     std::string msg = "configuration generation " + std::to_string(gen) + " is live";
     log::notice("{} ({} provider(s))", msg, lr.config->providers.size());

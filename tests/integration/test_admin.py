@@ -235,6 +235,53 @@ class Console(AdminCase):
         self.assertIn(self.raw("/assets/../api/status")[0], (400, 401, 404))
 
 
+class AdminOverTls(AdminCase):
+
+    def test_the_admin_listener_over_tls(self):
+        import ssl
+        from tls_support import make_ca, make_leaf
+        ca = make_ca(self.tmp)
+        cert, key = make_leaf(self.tmp, ca, "admin")
+        os.chmod(key, 0o600)
+        text = self.config({"listen": "127.0.0.1:%d ssl" % self.admin_port})
+        self.d = self.start_daemon(text + "\n[tls]\ncertificate = %s\nkey = %s\n" % (cert, key))
+        self.d.wait_log(r"admin API on 127\.0\.0\.1:%d" % self.admin_port)
+        ctx = ssl.create_default_context(cafile=ca[0])
+
+        def call(method, path, body=None, headers=None):
+            conn = http.client.HTTPSConnection("127.0.0.1", self.admin_port, timeout=t(30), context=ctx)
+            try:
+                hdrs = {"Host": "127.0.0.1:%d" % self.admin_port}
+                hdrs.update(headers or {})
+                conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=hdrs)
+                r = conn.getresponse()
+                return r.status, r.read(), {k.lower(): v for k, v in r.getheaders()}
+            finally:
+                conn.close()
+        status, page, _ = call("GET", "/")
+        self.assertEqual(status, 200)
+        self.assertIn(b"<html", page)
+        status, body, h = call("POST", "/api/login", {"password": ADMIN_PW},
+                               {"Origin": "https://127.0.0.1:%d" % self.admin_port, "Content-Type": "application/json"})
+        self.assertEqual(status, 200, body)
+        # The session cookie never goes over plain HTTP.
+        self.assertIn("; Secure", h["set-cookie"])
+        cookie = h["set-cookie"].split(";")[0]
+        self.assertEqual(call("GET", "/api/status", headers={"Cookie": cookie})[0], 200)
+        self.assertEqual(call("GET", "/api/status", headers={"Host": "evil.example", "Cookie": cookie})[0], 403)
+        # Plain HTTP on the ssl port gets no answer.
+        with socket.create_connection(("127.0.0.1", self.admin_port), timeout=t(30)) as sock:
+            sock.sendall(b"GET /api/whoami HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % self.admin_port)
+            try:
+                answer = harness.recv_all(sock)
+            except ConnectionResetError:
+                answer = b""
+            self.assertNotIn(b"HTTP/1.1 200", answer)
+        # check-config reads the certificate for the admin listener too.
+        r = self.d.cli("check-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class Login(AdminCase):
 
     def test_admin_and_viewer_roles(self):
@@ -493,7 +540,8 @@ class Store(AdminCase):
 class Config(AdminCase):
 
     def test_view_and_check(self):
-        d = self.daemon()
+        text = self.config().replace("[provider.oa]\n", "[provider.oa]\nproxy = http://squid:pr0xy-secret@127.0.0.1:9/\n")
+        self.d = d = self.start_daemon(text)
         auth = {"Authorization": "Bearer " + self.token}
         status, body, _ = self.call("GET", "/api/config", headers=auth)
         self.assertEqual(status, 200)
@@ -503,6 +551,11 @@ class Config(AdminCase):
         self.assertNotIn("k-admin\n", body["text"])
         self.assertNotIn(CLIENT_KEY, body["text"])
         self.assertNotIn(self.token, body["text"])
+        self.assertNotIn("pr0xy-secret", body["text"])  # a URL's userinfo is a secret too
+        self.assertIn("proxy = http://***@127.0.0.1:9/", body["text"])
+        status, body, _ = self.call("GET", "/api/config?source=file", headers=auth)
+        self.assertNotIn("pr0xy-secret", body["text"])
+        self.assertIn("proxy = http://kept:%s@127.0.0.1:9/" % harness.fingerprint("squid:pr0xy-secret"), body["text"])
         _, _, _, vcookie = self.login(VIEWER_PW)
         self.assertEqual(self.call("GET", "/api/config", headers={"Cookie": vcookie})[0], 200)
 
@@ -568,11 +621,17 @@ class Config(AdminCase):
         self.assertIn("key = kept:" + harness.fingerprint("k-admin"), body["text"])
         self.assertIn("strategy = fill-first", body["text"])
         self.assertEqual(body["secrets"], 4)
+        self.assertEqual(len(body["base"]), 64)
+        self.assertNotIn("why", body)
         # ... which a check and a write put back.
         edited = body["text"].replace("strategy = fill-first", "strategy = round-robin")
         status, result = self.send_text("POST", "/api/config/check", edited, auth)
         self.assertTrue(result["ok"], result)
-        status, result = put(edited)
+        # Written over a file that changed since it was read: nothing written.
+        status, result = self.send_text("PUT", "/api/config?base=" + "0" * 64, edited, auth)
+        self.assertEqual((status, result["error"]["code"]), (409, "conflict"), result)
+        self.assertEqual(d.status_json()["generation"], 2)
+        status, result = self.send_text("PUT", "/api/config?base=" + body["base"], edited, auth)
         self.assertEqual(status, 200, result)
         with open(d.config_path) as f:
             self.assertEqual(f.read(), new.replace("strategy = fill-first", "strategy = round-robin"))
@@ -647,6 +706,34 @@ class Events(AdminCase):
         self.assertEqual(vr.status, 200)
         _, nr = self.open_stream({})
         self.assertEqual(nr.status, 401)
+
+    def test_a_stream_ends_with_its_login(self):
+        self.daemon()
+        _, _, _, cookie = self.login(ADMIN_PW)
+        _, r = self.open_stream({"Cookie": cookie})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.readline(), b": connected\n")
+        _, _, _, other = self.login(ADMIN_PW)
+        _, kept = self.open_stream({"Cookie": other})
+        self.assertEqual(kept.readline(), b": connected\n")
+        # Logging out ends that session's stream at once, not the other's.
+        self.assertEqual(self.call("POST", "/api/logout", headers=dict(self.origin(), Cookie=cookie))[0], 200)
+        try:
+            rest = r.read()
+        except (ConnectionError, http.client.IncompleteRead):
+            rest = b""
+        self.assertNotIn(b"data:", rest)
+        self.d.wait_log(r"admin: 1 event stream\(s\) closed: their login ended")
+        res = harness.post(self.d.port, "/v1/chat/completions",
+                           {"model": "gpt-after", "messages": [{"role": "user", "content": "hi"}]},
+                           headers={"Authorization": "Bearer " + CLIENT_KEY})
+        self.assertEqual(res.status, 200)
+        while True:
+            line = kept.readline()
+            self.assertTrue(line, "the other session's stream ended")
+            if line.startswith(b"data: "):
+                self.assertEqual(json.loads(line[6:])["model"], "gpt-after")
+                break
 
     def test_stream_count_is_bounded(self):
         self.daemon()

@@ -17,6 +17,7 @@ const std::string kFile =
     "key=gw-ops-key-0002\n"
     "[provider.openai]\n"
     "base_url = https://api.openai.com/v1\n"
+    "proxy = http://squid:pr0xy-pass@10.0.0.1:3128\n"
     "key = sk-live-aaaa weight=3\n"
     "  key = sk-live-bbbb\n"
     "extra_header = OpenAI-Organization: org-secret # theirs\n"
@@ -34,8 +35,10 @@ const std::string kFile =
 
 TEST_CASE("config mask: every secret becomes kept:FINGERPRINT, the rest stays") {
     MaskedConfig m = mask_config(kFile);
-    CHECK(m.secrets == 7);
-    for (const char* secret : {"gw-team-key-0001", "gw-ops-key-0002", "sk-live-aaaa", "sk-live-bbbb", "org-secret",
+    CHECK(m.secrets == 8);
+    CHECK(m.text.find("proxy = http://kept:" + agd::fingerprint("squid:pr0xy-pass") + "@10.0.0.1:3128\n") !=
+          std::string::npos);
+    for (const char* secret : {"squid:pr0xy-pass", "gw-team-key-0001", "gw-ops-key-0002", "sk-live-aaaa", "sk-live-bbbb", "org-secret",
                                "ci-key-0003", "$y$j9T$abc$def"}) {
         CHECK_MESSAGE(m.text.find(secret) == std::string::npos, secret);
         CHECK(m.text.find("kept:" + agd::fingerprint(secret)) != std::string::npos);
@@ -74,7 +77,7 @@ TEST_CASE("config mask: the edited file gets its secrets back") {
     // A fingerprint of no live secret, or a kept: outside a secret's place.
     Unmasked bad = unmask_config(m.text + "[client.x]\nkey = kept:00000000\n", kFile);
     CHECK_FALSE(bad.ok());
-    CHECK(bad.line == 21);
+    CHECK(bad.line == 22);
     CHECK(bad.problem.find("kept:00000000") == 0);
     // A secret's fingerprint cannot be used to put it where it was not (a
     // header value is as secret as a key, so a key may move into one: both

@@ -66,8 +66,9 @@ TEST_CASE("config admin: locked by default and never in the clear") {
     CHECK(first_error("[metrics]\nlisten = 127.0.0.1:9464\n[admin]\nlisten = 127.0.0.1:9464\npassword_hash = " +
                       a_hash() + "\n") ==
           kConf + ":4: admin.listen: duplicate listen address \"127.0.0.1:9464\" (already on line 2)");
-    CHECK(first_error("[admin]\nlisten = 127.0.0.1:8046 ssl\n").find("ssl is only for server.listen") !=
-          std::string::npos);
+    // An ssl admin listener needs [tls]'s certificate like a client one.
+    CHECK(first_error("[admin]\nlisten = 127.0.0.1:8046 ssl\npassword_hash = " + a_hash() + "\n") ==
+          kConf + ":2: admin.listen: 127.0.0.1:8046 ssl serves TLS: set [tls] certificate and key (PEM files)");
     CHECK(first_error("[admin]\nsession_timeout = 10s\n") == kConf + ":2: admin.session_timeout: must be from 1m to 30d");
     CHECK(first_error("[admin]\nhost = http://gw/\n").find("expected a host name") != std::string::npos);
 }

@@ -59,7 +59,7 @@ TEST_CASE("config tls: errors") {
     CHECK(first_error("[server]\nlisten = unix:/run/agd.sock ssl\n" + kTls) ==
           kConf + ":2: server.listen: ssl is for TCP addresses, not unix sockets");
     CHECK(first_error("[metrics]\nlisten = 127.0.0.1:9100 ssl\n") ==
-          kConf + ":2: metrics.listen: ssl is only for server.listen");
+          kConf + ":2: metrics.listen: ssl is only for server.listen and admin.listen");
     CHECK(first_error("[server]\nlisten = 127.0.0.1:8443 ssl\n" + kTls + "min_version = 1.1\n") ==
           kConf + ":6: tls.min_version: expected 1.2 or 1.3, got \"1.1\"");
     CHECK(first_error(kTls + "ciphers = HIGH\n") ==
@@ -74,7 +74,8 @@ TEST_CASE("config tls: a [tls] section no listener uses is said") {
     LoadResult r = load_string(kTls, kConf);
     REQUIRE(r.ok());
     REQUIRE(r.warnings.size() == 1);
-    CHECK(r.warnings[0].str() == kConf + ":1: tls: no server.listen address is `ssl`: this section is not used");
+    CHECK(r.warnings[0].str() ==
+          kConf + ":1: tls: no server.listen or admin.listen address is `ssl`: this section is not used");
 }
 
 TEST_CASE("config tls: an empty [tls] section (the shipped file's) is quiet") {
