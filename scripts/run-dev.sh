@@ -13,8 +13,9 @@
 # Environment:
 #   AGD_LISTEN  the daemon's listen address (default 127.0.0.1:8045); any
 #               server.listen form: 0.0.0.0:8045, [::1]:8045, unix:/PATH
-#   AGD_ADMIN_LISTEN  the admin API's address (default 127.0.0.1:8046; empty:
-#               none); its password is made up here and printed
+#   AGD_ADMIN_LISTEN  the web console's and admin API's address (default
+#               127.0.0.1:8046; empty: none); its password is made up here
+#               and printed
 #   AGD_JOBS    parallel compile jobs (scripts/build.sh)
 set -euo pipefail
 
@@ -197,7 +198,8 @@ Ctrl-C stops the daemon (in-flight requests finish first) and then the mock.
 HELP
 if [[ -n $admin_listen ]]; then
     cat <<ADMIN
-The admin API is on http://$admin_listen (docs/ADMIN-API.md), password for this run: $admin_password
+The web console is at http://$admin_listen/ (open it in a browser), password for this run: $admin_password
+Its API (docs/ADMIN-API.md) from a shell:
   ${c}-c $dev/admin.cookies -H 'Origin: http://$admin_listen' http://$admin_listen/api/login -d '{"password":"$admin_password"}'
   ${c}-b $dev/admin.cookies 'http://$admin_listen/api/requests?limit=5'
 
