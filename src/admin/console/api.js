@@ -1,6 +1,9 @@
 // The admin API: fetch with the session's CSRF token, errors as ApiError.
 
-export const session = { role: null, csrf: null };
+// storeOff: null until a store endpoint answered; true after a 404
+// no_store (the request store is off), false after an answer from it.
+export const session = { role: null, csrf: null, storeOff: null };
+const STORE_PATHS = /^\/api\/(requests|stats|usage)\b/;
 
 export class ApiError extends Error {
   constructor(status, code, message, extra = {}) {
@@ -16,6 +19,10 @@ export class ApiError extends Error {
 
 let unauthorized = () => {};
 export function onUnauthorized(fn) { unauthorized = fn; }
+// The session is gone (as a 401 from api() says): back to the login form.
+export function sessionEnded() {
+  unauthorized(new ApiError(401, "unauthorized", "the session has ended"));
+}
 
 export function isAbort(e) {
   return e && (e.name === "AbortError" || e.code === "aborted");
@@ -55,6 +62,10 @@ export async function api(path, opts = {}) {
   if (type.includes("json") || raw.startsWith("{")) {
     try { data = JSON.parse(raw); } catch { data = null; }
   }
+  if (STORE_PATHS.test(path)) {
+    if (res.ok) session.storeOff = false;
+    else if (res.status === 404 && data && data.error && data.error.code === "no_store") session.storeOff = true;
+  }
   if (res.ok) {
     if (data === null) throw new ApiError(res.status, "bad_answer", "the answer of " + path + " is not JSON");
     return data;
@@ -69,9 +80,11 @@ export async function api(path, opts = {}) {
   throw e;
 }
 
-export function qs(params) {
+// "?a=1&b=2" without the empty values (but those named in keepEmpty).
+export function qs(params, keepEmpty = []) {
   const u = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, v);
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== null && (v !== "" || keepEmpty.includes(k))) u.set(k, v);
   const s = u.toString();
   return s ? "?" + s : "";
 }

@@ -13,7 +13,7 @@ const pages = { overview, live, requests, request, usage, credentials, clients, 
 
 const main = document.getElementById("main");
 const top = document.getElementById("top");
-let current = null; // {controller, cleanups}
+let current = null; // {controller, cleanups, guard}
 let inApp = false;
 let lastPage = "";
 
@@ -49,17 +49,21 @@ function route() {
   leave();
   const controller = new AbortController();
   const cleanups = [];
-  current = { controller, cleanups };
+  current = { controller, cleanups, guard: null };
+  const me = current;
   const ctx = {
     params,
     args,
     signal: controller.signal,
     onLeave(fn) { cleanups.push(fn); },
-    // fn every ms while the page is shown and the tab visible (and once
-    // more when the tab comes back).
+    // fn() -> a message when leaving the page now would lose something
+    // (asked before another page is shown; a confirmation follows).
+    guard(fn) { me.guard = fn; },
+    // fn("tick") every ms while the page is shown and the tab visible, and
+    // fn("visible") when the tab comes back.
     every(fn, ms) {
-      const t = setInterval(() => { if (!document.hidden) fn(); }, ms);
-      const vis = () => { if (!document.hidden) fn(); };
+      const t = setInterval(() => { if (!document.hidden) fn("tick"); }, ms);
+      const vis = () => { if (!document.hidden) fn("visible"); };
       document.addEventListener("visibilitychange", vis);
       cleanups.push(() => { clearInterval(t); document.removeEventListener("visibilitychange", vis); });
     },
@@ -102,6 +106,8 @@ function showApp() {
 function showLogin(message) {
   inApp = false;
   leave();
+  const dlg = document.getElementById("leave-dialog");
+  if (dlg) dlg.remove();
   session.role = null;
   session.csrf = null;
   delete document.body.dataset.role;
@@ -157,15 +163,81 @@ onUnauthorized(() => {
   if (inApp) showLogin("Your session has ended: log in again.");
 });
 
-document.getElementById("logout").addEventListener("click", async () => {
+async function logout() {
   try { await api("/api/logout", { method: "POST", auth: false }); } catch (e) { /* the session is gone either way */ }
   showLogin();
   toast("Logged out.");
+}
+document.getElementById("logout").addEventListener("click", () => {
+  const message = current && current.guard ? current.guard() : null;
+  if (message) confirmLeave(message, logout);
+  else logout();
 });
 
-window.addEventListener("hashchange", () => {
+// The confirmation before a page that would lose something is left:
+// "Stay" (the default, and Escape) or "Leave".
+function confirmLeave(message, go) {
+  const old = document.getElementById("leave-dialog");
+  if (old) old.remove();
+  const stay = h("button", { type: "button", class: "btn primary", id: "leave-stay" }, "Stay on this page");
+  const away = h("button", { type: "button", class: "btn danger", id: "leave-go" }, "Leave and discard");
+  const dlg = h("dialog", { class: "dialog", id: "leave-dialog", "aria-labelledby": "leave-title", "aria-describedby": "leave-text" },
+    h("h2", { id: "leave-title" }, "Leave this page?"),
+    h("p", { id: "leave-text" }, message),
+    h("div", { class: "btns" }, stay, away));
+  const close = () => { if (dlg.open) dlg.close(); dlg.remove(); };
+  stay.addEventListener("click", close);
+  away.addEventListener("click", () => { close(); go(); });
+  dlg.addEventListener("cancel", (ev) => { ev.preventDefault(); close(); });
+  document.body.appendChild(dlg);
+  dlg.showModal();
+  stay.focus();
+}
+
+// What has the focus, as a selector that finds its match on the page as
+// shown again for other parameters (a window button, the filter form).
+function focusKey(el) {
+  if (!el || el === main || !main.contains(el)) return null;
+  if (el.id) return "#" + CSS.escape(el.id);
+  const group = el.closest(".seg[aria-label]");
+  if (group && el.dataset.value !== undefined)
+    return `.seg[aria-label="${CSS.escape(group.getAttribute("aria-label"))}"] .seg-btn[data-value="${CSS.escape(el.dataset.value)}"]`;
+  return null;
+}
+
+let passGuard = false; // a navigation the user confirmed
+window.addEventListener("hashchange", (ev) => {
+  if (!inApp) return;
+  if (location.hash === "#main") {
+    // The skip link (without its script): not a route.
+    history.replaceState(history.state, "", ev.oldURL);
+    main.focus();
+    return;
+  }
+  const message = !passGuard && current && current.guard ? current.guard() : null;
+  passGuard = false;
+  if (message) {
+    const next = location.hash;
+    history.replaceState(history.state, "", ev.oldURL);
+    confirmLeave(message, () => { passGuard = true; location.hash = next; });
+    return;
+  }
+  const before = lastPage;
+  const key = focusKey(document.activeElement);
   route();
-  if (inApp) main.focus({ preventScroll: true });
+  if (!inApp) return;
+  if (lastPage !== before) main.focus({ preventScroll: true });
+  else {
+    // Same page, other parameters: the focus stays where it was.
+    const el = key && main.querySelector(key);
+    if (el) el.focus({ preventScroll: true });
+    else if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  }
+});
+
+document.querySelector("a.skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
 });
 
 async function boot() {

@@ -18,10 +18,12 @@ export function chart(container, spec) {
   let width = 0;
   let focus = -1;
   const tip = h("div", { class: "chart-tip", hidden: true });
+  // The arrow keys' read-out, said by screen readers (the tip is for the eye).
+  const said = h("div", { class: "sr", role: "status", "aria-live": "polite" });
   const legend = h("div", { class: "legend" });
   const holder = h("div", { class: "chart-svg" });
   clear(container);
-  container.append(holder, tip, legend);
+  container.append(holder, tip, said, legend);
 
   function draw() {
     const s = current;
@@ -42,7 +44,7 @@ export function chart(container, spec) {
 
     const root = svg("svg", {
       viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", class: "chart-root",
-      "aria-label": s.label || "chart", tabindex: "0",
+      "aria-label": (s.label || "chart") + (n ? ": left and right arrow keys read the values" : ""), tabindex: "0",
     });
     // grid and y labels
     for (let k = 0; k <= 4; k++) {
@@ -90,11 +92,12 @@ export function chart(container, spec) {
     const hit = svg("rect", { x: m.l, y: m.t, width: iw, height: ih, class: "hit" });
     root.appendChild(hit);
 
-    function show(i) {
+    function show(i, byKey) {
       focus = i;
       if (i < 0 || i >= n) {
         guide.setAttribute("visibility", "hidden");
         tip.hidden = true;
+        said.textContent = "";
         return;
       }
       guide.setAttribute("x1", X(i));
@@ -107,6 +110,7 @@ export function chart(container, spec) {
         tip.appendChild(h("div", { class: "tip-row" }, h("span", { class: "sw " + (se.cls || "") }), se.name + ": ", h("b", null, typeof v === "number" ? (se.format || yfmt)(v) : "–")));
       }
       tip.hidden = false;
+      if (byKey) said.textContent = [...tip.children].map((el) => el.textContent).join(", ");
       const px = (X(i) / W) * holder.clientWidth;
       const tw = tip.offsetWidth || 140;
       tip.style.left = Math.min(Math.max(0, px + 12 > holder.clientWidth - tw ? px - tw - 12 : px + 12), Math.max(0, holder.clientWidth - tw)) + "px";
@@ -122,12 +126,18 @@ export function chart(container, spec) {
       if (ev.key === "ArrowRight" || ev.key === "ArrowLeft") {
         ev.preventDefault();
         const d = ev.key === "ArrowRight" ? 1 : -1;
-        show(Math.min(n - 1, Math.max(0, (focus < 0 ? (d > 0 ? -1 : n) : focus) + d)));
+        show(Math.min(n - 1, Math.max(0, (focus < 0 ? (d > 0 ? -1 : n) : focus) + d)), true);
       } else if (ev.key === "Escape") show(-1);
     });
     root.addEventListener("blur", () => show(-1));
+    // Drawn again (resized, new data) under the keyboard: the focus and the read-out stay.
+    const had = holder.contains(document.activeElement) ? focus : null;
     clear(holder);
     holder.appendChild(root);
+    if (had !== null) {
+      root.focus({ preventScroll: true });
+      show(had < n ? had : -1);
+    }
 
     clear(legend);
     for (const se of s.series) legend.appendChild(h("span", { class: "key" }, h("span", { class: "sw " + (se.cls || "") }), se.name));

@@ -68,7 +68,8 @@ export default {
       }
       loaded(root, true);
     }
-    ctx.every(load, 15000);
+    // Quietly, unless the keyboard is in the table (drawing it again would take the focus away).
+    ctx.every(() => { if (!holder.contains(document.activeElement)) load(); }, 15000);
     await load();
   },
 };

@@ -1,6 +1,7 @@
 // Configuration: view (GET /api/config?source=file), reload, and, when the
-// daemon allows it, edit -> check -> show changes -> apply (PUT).
-import { api, isAdmin, isAbort } from "/assets/api.js";
+// daemon allows it, edit -> check -> show changes -> apply (PUT ?base=,
+// refused with 409 conflict when the file changed on disk meanwhile).
+import { api, qs, isAdmin, isAbort } from "/assets/api.js";
 import { h, replace, errorBox, loaded, pageHead, badge, toast } from "/assets/dom.js";
 import { diffLines, hunks } from "/assets/diff.js";
 
@@ -37,6 +38,10 @@ function diffView(before, after) {
   return { changed: d.changed, node: h("div", null, h("p", { class: "muted" }, `${added} line${added === 1 ? "" : "s"} added, ${removed} removed.`), out) };
 }
 
+// Edits a 401 interrupted (the session ended): put back into the editor
+// after the next login. In this tab's memory only, never stored.
+let kept = null; // {path, base, original, text}
+
 export default {
   title: "Configuration",
   async mount(root, ctx) {
@@ -46,7 +51,18 @@ export default {
     const body = h("section", { class: "card" });
     root.append(pageHead("Configuration", reloadBtn), messages, body);
 
-    let doc = null; // {path, text, editable}
+    let doc = null; // {path, text, editable, why, base, secrets}
+    let edit = null; // while the editor is open: {ta, original, base, result, showDiff}
+
+    // Edits not applied: asked before leaving the page, kept when the session ends.
+    const dirty = () => edit !== null && edit.ta.value !== edit.original;
+    ctx.guard(() => (dirty() ? "Your changes to the configuration are not applied: leaving the page discards them." : null));
+    const onUnload = (ev) => { if (dirty()) { ev.preventDefault(); ev.returnValue = ""; } };
+    window.addEventListener("beforeunload", onUnload);
+    ctx.onLeave(() => window.removeEventListener("beforeunload", onUnload));
+    function keep(e) {
+      if (e && e.status === 401 && dirty()) kept = { path: doc.path, base: edit.base, original: edit.original, text: edit.ta.value };
+    }
 
     function diagnostics(r, textarea) {
       const list = (items, cls) => h("ul", { class: "diag " + cls }, items.map((m) => {
@@ -75,26 +91,30 @@ export default {
     }
 
     function showView() {
+      edit = null;
       const editable = doc.editable === true;
-      const editBtn = admin && editable ? h("button", { type: "button", class: "btn primary", id: "config-edit", onclick: showEdit }, "Edit") : null;
+      const fromFile = editable || doc.why !== undefined || doc.base !== undefined || doc.secrets !== undefined;
+      const editBtn = admin && editable ? h("button", { type: "button", class: "btn primary", id: "config-edit", onclick: () => showEdit() }, "Edit") : null;
       replace(body,
         h("div", { class: "toolbar" },
           h("span", { class: "path", id: "config-path" }, doc.path || "(no file)"),
-          editable ? badge("the file as written, secrets hidden", "info") : badge("as the daemon runs it", "info"),
+          fromFile ? badge("the file as written, secrets hidden", "info") : badge("as the daemon runs it", "info"),
           h("span", { class: "spacer" }),
           editBtn),
-        !editable ? h("p", { class: "notice", id: "config-readonly" },
-          "This is the running configuration as the daemon prints it (defaults written out, keys as fingerprints): edit the file on the server, then Reload.") : null,
+        editable ? null : doc.why
+          ? h("p", { class: "notice", id: "config-readonly" }, h("strong", null, "Read-only here: "), String(doc.why).replace(/\.\s*$/, ""), ". Edit the file on the server, then Reload.")
+          : h("p", { class: "notice", id: "config-readonly" },
+            "This is the running configuration as the daemon prints it (defaults written out, keys as fingerprints): edit the file on the server, then Reload."),
         codeView(doc.text || "", "config-text"));
     }
 
-    function showEdit() {
-      const original = doc.text || "";
+    // The editor, with `text` in it (default: the file as loaded).
+    function showEdit(text) {
       const ta = h("textarea", {
         id: "config-textarea", class: "editor", spellcheck: "false", autocapitalize: "off", autocomplete: "off",
         wrap: "off", "aria-label": "Configuration file " + (doc.path || ""),
       });
-      ta.value = original;
+      ta.value = text ?? (doc.text || "");
       const check = h("button", { type: "button", class: "btn", id: "config-check" }, "Check");
       const show = h("button", { type: "button", class: "btn", id: "config-diff-button" }, "Show changes");
       const apply = h("button", { type: "button", class: "btn primary", id: "config-apply", disabled: true, title: "Show the changes first" }, "Apply");
@@ -107,6 +127,15 @@ export default {
         apply.disabled = !on;
         apply.title = on ? "Write the file and reload it" : "Show the changes first";
       };
+      // The changes from the file as loaded (edit.original) to the text.
+      const showDiff = () => {
+        const d = diffView(edit.original, ta.value);
+        replace(diffBox, h("h3", null, "Changes"), d.node);
+        shownFor = ta.value;
+        setApply(d.changed !== 0);
+        return d;
+      };
+      edit = { ta, original: doc.text || "", base: doc.base, result, showDiff };
       ta.addEventListener("input", () => {
         if (shownFor !== null && ta.value !== shownFor) {
           shownFor = null;
@@ -132,33 +161,45 @@ export default {
           replace(result, r.ok ? h("div", { class: "okbox" }, "The configuration checks out" + (r.warnings && r.warnings.length ? ", with warnings." : ".")) : null, diagnostics(r, ta));
         } catch (e) {
           if (isAbort(e)) return;
+          keep(e);
           replace(result, errorBox(e));
         } finally { check.disabled = false; }
       });
       show.addEventListener("click", () => {
-        const d = diffView(original, ta.value);
-        replace(diffBox, h("h3", null, "Changes"), d.node);
-        shownFor = ta.value;
-        setApply(d.changed !== 0);
-        if (d.changed !== 0) apply.focus();
+        if (showDiff().changed !== 0) apply.focus();
       });
       apply.addEventListener("click", async () => {
         if (shownFor !== ta.value) return setApply(false);
         apply.disabled = true;
         replace(result, h("p", { class: "muted" }, "Writing the file and reloading…"));
         try {
-          const r = await api("/api/config", { method: "PUT", text: ta.value, signal: ctx.signal });
+          const r = await api("/api/config" + qs({ base: edit.base }), { method: "PUT", text: ta.value, signal: ctx.signal });
           const msg = r.message || "Written and reloaded" + (r.generation ? ": generation " + r.generation : ".");
           replace(messages, h("div", { class: "okbox" }, msg));
           toast(msg);
+          edit = null;
           await load();
         } catch (e) {
-          if (isAbort(e)) return;
-          const lead = e.code === "reload_failed"
+          if (isAbort(e) || !ctx.alive()) return keep(e);
+          if (e.status === 409 && e.code === "conflict") {
+            // Someone changed the file: the text stays, compared with the file as it is now.
+            replace(result, h("div", { class: "error", role: "alert", id: "config-conflict" },
+              h("strong", null, "The file changed on the server since it was loaded: nothing was written."),
+              " Your text stays in the editor; the changes below are from the file as it is now to your text. Apply writes your text over it."));
+            await load(true);
+            if (edit && edit.ta === ta) showDiff();
+            return;
+          }
+          const written = e.code === "reload_failed";
+          const lead = written
             ? "The file was written (the old one is kept as .bak), but the reload failed: the running configuration stays."
             : null;
           replace(result, lead ? h("p", null, h("strong", null, lead)) : null, errorBox({ message: e.message }), diagnostics({ errors: e.errors }, ta));
-          setApply(true);
+          if (written) {
+            // What is on disk now is the base, and what changes are shown against.
+            await load(true);
+            if (edit && edit.ta === ta) { shownFor = null; replace(diffBox); setApply(false); }
+          } else setApply(true);
         }
       });
       cancel.addEventListener("click", () => { replace(messages); showView(); });
@@ -173,15 +214,20 @@ export default {
       ta.setSelectionRange(0, 0);
     }
 
-    async function load() {
-      loaded(root, false);
+    // The file from the server; with rebase, while editing, only what the
+    // editor compares with and writes over (its text stays).
+    async function load(rebase) {
+      if (!rebase) loaded(root, false);
       try {
-        doc = await api("/api/config?source=file", { signal: ctx.signal });
+        const d = await api("/api/config?source=file", { signal: ctx.signal });
         if (!ctx.alive()) return;
-        showView();
+        doc = d;
+        if (rebase && edit) { edit.original = doc.text || ""; edit.base = doc.base; }
+        else showView();
       } catch (e) {
-        if (isAbort(e) || !ctx.alive()) return;
-        replace(body, errorBox(e));
+        if (isAbort(e) || !ctx.alive()) return keep(e);
+        if (rebase && edit) edit.result.appendChild(errorBox(e, "Reading the file again"));
+        else replace(body, errorBox(e));
       }
       loaded(root, true);
     }
@@ -194,13 +240,31 @@ export default {
           const msg = r.message || "Reloaded" + (r.generation ? ": generation " + r.generation : ".");
           replace(messages, h("div", { class: "okbox" }, msg));
           toast(msg);
-          if (!document.getElementById("config-textarea")) await load();
+          if (!edit) await load();
         } catch (e) {
           if (isAbort(e)) return;
+          keep(e);
           replace(messages, errorBox(e, "Reload failed"));
         } finally { reloadBtn.disabled = false; }
       });
     await load();
+
+    // Back after a session that ended with edits in the editor.
+    if (kept && doc) {
+      const k = kept;
+      kept = null;
+      if (admin && doc.editable === true && k.path === doc.path && ctx.alive()) {
+        const same = k.base !== undefined || doc.base !== undefined ? k.base === doc.base : k.original === (doc.text || "");
+        showEdit(k.text);
+        if (same)
+          replace(messages, h("div", { class: "notice", id: "config-restored" }, "Your changes from before the session ended are back in the editor (not applied yet)."));
+        else {
+          replace(edit.result, h("div", { class: "error", role: "alert", id: "config-conflict" },
+            h("strong", null, "The file changed on the server while you were logged out."),
+            " Your text is back in the editor; the changes below are from the file as it is now to your text. Apply writes your text over it."));
+          edit.showDiff();
+        }
+      }
+    }
   },
 };
-

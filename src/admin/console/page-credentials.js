@@ -49,7 +49,7 @@ export default {
   title: "Credentials",
   async mount(root, ctx) {
     const admin = isAdmin();
-    const message = h("div", { id: "credentials-message", "aria-live": "polite" });
+    const message = h("div", { id: "credentials-message", "aria-live": "polite", tabindex: "-1" });
     const summary = h("div", { class: "chips", id: "credentials-summary" });
     const holder = h("div");
     const refresh = h("button", { type: "button", class: "btn", id: "credentials-refresh" }, "Refresh");
@@ -69,6 +69,11 @@ export default {
       }
       confirming = false;
       await load();
+      if (!ctx.alive()) return;
+      // The table is new: the focus goes back to the same row's first action.
+      const id = c.provider + "/" + c.fingerprint;
+      const again = holder.querySelector(`tr[data-credential="${CSS.escape(id)}"] button[data-action]`);
+      (again || message).focus();
     }
 
     function actions(c) {

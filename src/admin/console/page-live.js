@@ -1,5 +1,5 @@
 // Live: requests as they finish (GET /api/events, Server-Sent Events).
-import { api } from "/assets/api.js";
+import { api, session, sessionEnded } from "/assets/api.js";
 import { h, replace, loaded, pageHead, errorBox } from "/assets/dom.js";
 import * as f from "/assets/format.js";
 import { requestColumns, href } from "/assets/request-cells.js";
@@ -32,9 +32,13 @@ export default {
 
     let paused = false;
     let waiting = [];
+    let queue = []; // received, not yet shown: rendered once per frame
+    let frame = 0;
     let received = 0, errors = 0;
     let es = null;
     let retry = 0;
+    let timer = 0;
+    const linked = () => session.storeOff !== true; // a row leads to the request's detail
 
     function setState(kind, text) {
       dot.className = "dot " + kind;
@@ -42,7 +46,7 @@ export default {
     }
 
     function row(r) {
-      const tr = h("tr", { class: "clickable fresh", data: { id: r.id } });
+      const tr = h("tr", { class: linked() ? "clickable fresh" : "fresh", data: { id: r.id } });
       for (const c of columns) {
         const v = c.cell(r);
         tr.appendChild(h("td", { class: [c.num ? "num" : "", c.class || ""].join(" ").trim() || null }, v === "" || v === null || v === undefined ? "–" : v));
@@ -64,18 +68,40 @@ export default {
         (paused ? ` · paused, ${f.int(waiting.length)} waiting` : "") + ` · at most ${MAX_ROWS} rows are kept.`;
     }
 
+    // Once per frame (none while the tab is hidden: the queue keeps the
+    // newest MAX_ROWS meanwhile).
+    function flush() {
+      frame = 0;
+      if (!ctx.alive()) return;
+      if (!paused) {
+        const list = queue;
+        queue = [];
+        add(list);
+      } else pauseBtn.textContent = `Resume (${waiting.length})`;
+      showCounts();
+    }
+
     function onEvent(ev) {
       let r;
       try { r = JSON.parse(ev.data); } catch { return; }
       if (!r || typeof r !== "object" || typeof r.id !== "string") return;
       received++;
       if (!(r.status >= 200 && r.status < 400)) errors++;
-      if (paused) {
-        waiting.push(r);
-        if (waiting.length > MAX_ROWS) waiting.splice(0, waiting.length - MAX_ROWS);
-        pauseBtn.textContent = `Resume (${waiting.length})`;
-      } else add([r]);
-      showCounts();
+      const into = paused ? waiting : queue;
+      into.push(r);
+      if (into.length > MAX_ROWS) into.splice(0, into.length - MAX_ROWS);
+      if (!frame) frame = requestAnimationFrame(flush);
+    }
+
+    // The store is off: the rows lead nowhere (the detail is read from it).
+    function unlink() {
+      for (const a of tbody.querySelectorAll("a")) a.replaceWith(a.textContent);
+      for (const tr of tbody.querySelectorAll("tr.clickable")) tr.classList.remove("clickable");
+    }
+
+    function later(fn, ms) {
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
     }
 
     function connect() {
@@ -102,20 +128,19 @@ export default {
         setState("off", "disconnected");
         // Why: an ended session (a 401 sends the page to the log-in), too
         // many streams (503), or the daemon gone.
-        api("/api/whoami", { signal: ctx.signal }).then(() => {
+        api("/api/whoami", { signal: ctx.signal }).then((who) => {
           if (!ctx.alive()) return;
+          if (!who || !who.role) return sessionEnded(); // 200 {"role": null}: no session
           const wait = Math.min(30, 2 + retry * 3);
           retry++;
           replace(problem, errorBox(new Error(`The event stream closed (the daemon restarted, or too many streams are open). Trying again in ${wait} s.`)));
           loaded(root, true);
-          const t = setTimeout(connect, wait * 1000);
-          ctx.onLeave(() => clearTimeout(t));
+          later(connect, wait * 1000);
         }, (e) => {
           if (!ctx.alive() || e.name === "AbortError") return;
           replace(problem, errorBox(e, "The event stream closed"));
           loaded(root, true);
-          const t = setTimeout(connect, 10000);
-          ctx.onLeave(() => clearTimeout(t));
+          later(connect, 10000);
         });
       });
     }
@@ -125,8 +150,12 @@ export default {
       pauseBtn.setAttribute("aria-pressed", String(paused));
       pauseBtn.textContent = paused ? "Resume" : "Pause";
       if (!paused) {
-        add(waiting);
+        queue = waiting.concat(queue).slice(-MAX_ROWS);
         waiting = [];
+        if (!frame) frame = requestAnimationFrame(flush);
+      } else {
+        waiting = waiting.concat(queue).slice(-MAX_ROWS);
+        queue = [];
       }
       if (es && es.readyState === EventSource.OPEN) setState(paused ? "paused" : "on", paused ? "connected, paused" : "connected");
       showCounts();
@@ -134,16 +163,25 @@ export default {
     clearBtn.addEventListener("click", () => {
       replace(tbody, placeholder);
       waiting = [];
+      queue = [];
       if (paused) pauseBtn.textContent = "Resume";
       showCounts();
     });
     tbody.addEventListener("click", (ev) => {
       if (ev.target.closest("a")) return;
       const tr = ev.target.closest("tr[data-id]");
-      if (tr) location.hash = href({ id: tr.dataset.id });
+      if (tr && linked()) location.hash = href({ id: tr.dataset.id });
     });
 
-    ctx.onLeave(() => { if (es) es.close(); es = null; });
+    ctx.onLeave(() => {
+      if (es) es.close();
+      es = null;
+      clearTimeout(timer);
+      if (frame) cancelAnimationFrame(frame);
+    });
     connect();
+    // Whether the store is on, when no page asked yet.
+    if (session.storeOff === null)
+      api("/api/requests?limit=1", { signal: ctx.signal }).catch(() => {}).then(() => { if (session.storeOff && ctx.alive()) unlink(); });
   },
 };

@@ -1,5 +1,6 @@
 // Overview: rates, latency and tokens (GET /api/stats), charts, recent
-// failures, the pool (GET /api/status). Refreshed every 10 s while shown.
+// failures, the pool (GET /api/status). Refreshed while shown: every 10 s
+// for the last hour, every minute for the last day.
 import { api, qs, isAbort } from "/assets/api.js";
 import { h, replace, errorBox, loaded, pageHead, segmented, tile, badge, table, statusBadge } from "/assets/dom.js";
 import { chart } from "/assets/chart.js";
@@ -8,6 +9,11 @@ import { clientCell, link, problem } from "/assets/request-cells.js";
 
 const WINDOWS = [["1h", "Last hour"], ["24h", "Last day"]];
 const BUCKETS = { "1h": 60, "24h": 96 };
+const REFRESH = { "1h": 10000, "24h": 60000 };
+export const STORE_OFF = "The request store is off ([log] database): statistics, the request log and usage need it.";
+
+// A region the keyboard is in is not drawn again under it.
+const hasFocus = (el) => el.contains(document.activeElement);
 
 export default {
   title: "Overview",
@@ -26,24 +32,26 @@ export default {
     const fails = h("div", { id: "overview-failures" });
     const pool = h("div", { id: "overview-pool" });
 
+    const chartGrid = h("div", { class: "grid3" },
+      h("section", { class: "card" }, h("h2", null, "Requests and errors"), reqChart),
+      h("section", { class: "card" }, h("h2", null, "Tokens"), tokChart),
+      h("section", { class: "card" }, h("h2", null, "Latency"), latChart));
+    const failCard = h("section", { class: "card" }, h("h2", null, "Recent failures", h("a", { href: "#/requests?status=error", class: "sub" }, "all failures")), fails);
     root.append(
       pageHead("Overview", updated, seg),
       statsNote,
       traffic,
       tokenTiles,
-      h("div", { class: "grid3" },
-        h("section", { class: "card" }, h("h2", null, "Requests and errors"), reqChart),
-        h("section", { class: "card" }, h("h2", null, "Tokens"), tokChart),
-        h("section", { class: "card" }, h("h2", null, "Latency"), latChart)),
+      chartGrid,
       h("div", { class: "grid2" },
-        h("section", { class: "card" }, h("h2", null, "Recent failures", h("a", { href: "#/requests?status=error", class: "sub" }, "all failures")), fails),
+        failCard,
         h("section", { class: "card" }, h("h2", null, "Pool", h("a", { href: "#/credentials", class: "sub" }, "credentials")), pool)),
     );
 
     const charts = {};
     ctx.onLeave(() => { for (const c of Object.values(charts)) c.destroy(); });
     function drawChart(el, spec) {
-      if (charts[el.id]) charts[el.id].update(spec);
+      if (charts[el.id]) { if (!hasFocus(el)) charts[el.id].update(spec); }
       else charts[el.id] = chart(el, spec);
     }
 
@@ -112,6 +120,7 @@ export default {
     }
 
     function renderFails(d) {
+      if (hasFocus(fails)) return;
       const rows = d.requests || [];
       if (!rows.length) return replace(fails, h("p", { class: "muted" }, "No failed requests in the log."));
       replace(fails, h("ul", { class: "fails" }, rows.map((r) =>
@@ -123,6 +132,7 @@ export default {
     }
 
     function renderPool(s) {
+      if (hasFocus(pool)) return;
       const count = {};
       const providers = (s.providers || []).map((p) => {
         const states = {};
@@ -151,25 +161,46 @@ export default {
         ], providers, { caption: "Providers", empty: "No providers." }));
     }
 
-    let seq = 0;
-    async function load() {
-      const mine = ++seq;
-      loaded(root, false);
+    // The store is off: one notice for what needs it, and it is not asked again.
+    let storeOff = false;
+    function showStoreOff() {
+      storeOff = true;
+      replace(statsNote, h("div", { class: "notice", id: "store-off" }, STORE_OFF));
+      traffic.hidden = tokenTiles.hidden = chartGrid.hidden = failCard.hidden = true;
+    }
+    const noStore = (r) => r.status === "rejected" && r.reason && r.reason.status === 404 && r.reason.code === "no_store";
+
+    // One load at a time: a tick while one is under way is skipped; a load
+    // asked for otherwise (the tab shown again) or leaving the page cancels it.
+    let running = null; // its AbortController
+    ctx.onLeave(() => { if (running) running.abort(); });
+    async function load(why) {
+      if (running) {
+        if (why === "tick") return;
+        running.abort();
+      }
+      const mine = running = new AbortController();
+      const signal = mine.signal;
+      const none = Promise.resolve(null);
       const [stats, failures, status] = await Promise.allSettled([
-        api("/api/stats" + qs({ since, buckets: BUCKETS[since] }), { signal: ctx.signal }),
-        api("/api/requests" + qs({ status: "error", limit: 10 }), { signal: ctx.signal }),
-        api("/api/status", { signal: ctx.signal }),
+        storeOff ? none : api("/api/stats" + qs({ since, buckets: BUCKETS[since] }), { signal }),
+        storeOff ? none : api("/api/requests" + qs({ status: "error", limit: 10 }), { signal }),
+        api("/api/status", { signal }),
       ]);
-      if (!ctx.alive() || mine !== seq) return;
+      if (running === mine) running = null;
+      if (!ctx.alive() || signal.aborted) return;
       for (const r of [stats, failures, status]) if (r.status === "rejected" && isAbort(r.reason)) return;
-      if (stats.status === "fulfilled") renderStats(stats.value); else statsFailed(stats.reason);
-      if (failures.status === "fulfilled") renderFails(failures.value); else replace(fails, errorBox(failures.reason));
-      if (status.status === "fulfilled") renderPool(status.value); else replace(pool, errorBox(status.reason));
+      if (!storeOff && (noStore(stats) || noStore(failures))) showStoreOff();
+      if (!storeOff) {
+        if (stats.status === "fulfilled") renderStats(stats.value); else statsFailed(stats.reason);
+        if (failures.status === "fulfilled") renderFails(failures.value); else if (!hasFocus(fails)) replace(fails, errorBox(failures.reason));
+      }
+      if (status.status === "fulfilled") renderPool(status.value); else if (!hasFocus(pool)) replace(pool, errorBox(status.reason));
       updated.textContent = "updated " + f.shortTime(Date.now());
       loaded(root, true);
     }
-    ctx.every(load, 10000);
-    return load();
+    ctx.every(load, REFRESH[since]);
+    return load("first");
   },
 };
 

@@ -20,16 +20,23 @@ export const requests = {
     };
     const status = h("select", { id: "filter-status", name: "status" },
       STATUS.map(([v, t]) => h("option", { value: v, selected: (p.get("status") || "") === v }, t)));
+    // client= (empty): the requests of no client.
+    const noClient = p.has("client") && p.get("client") === "";
+    const noClientBox = h("input", { id: "filter-no-client", type: "checkbox", checked: noClient });
     const form = h("form", { class: "filters", id: "requests-filter", role: "search" },
       field("since", "Since", "e.g. 1h, 7d, today", "30m, 24h, 7d, today, month or a date (server local time)"),
       field("until", "Until", "e.g. 30m or a date"),
       field("client", "Client", "exact name"),
+      h("div", { class: "field check" }, noClientBox, h("label", { for: "filter-no-client" }, "(no client)")),
       field("model", "Model", "glob, e.g. claude-*", "a glob on the model asked or sent"),
       field("provider", "Provider", "exact name"),
       h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status),
       h("div", { class: "btns" },
-        h("button", { type: "submit", class: "btn primary" }, "Apply"),
+        h("button", { type: "submit", class: "btn primary", id: "filter-apply" }, "Apply"),
         h("a", { href: "#/requests", class: "btn", role: "button" }, "Clear")));
+    const clientInput = form.elements.client;
+    clientInput.disabled = noClient;
+    noClientBox.addEventListener("change", () => { clientInput.disabled = noClientBox.checked; });
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const out = {};
@@ -37,7 +44,8 @@ export const requests = {
         const v = (form.elements[k].value || "").trim();
         if (v) out[k] = v;
       }
-      const next = "#/requests" + qs(out);
+      if (noClientBox.checked) out.client = "";
+      const next = "#/requests" + qs(out, ["client"]);
       if (location.hash === next) load(); else location.hash = next;
     });
 
@@ -54,6 +62,7 @@ export const requests = {
     let cursor = null;
     const filters = {};
     for (const k of FILTERS) if (p.get(k)) filters[k] = p.get(k);
+    if (noClient) filters.client = "";
 
     function render() {
       replace(holder, table(requestColumns(), rows, {
@@ -74,7 +83,7 @@ export const requests = {
       loaded(root, false);
       older.disabled = true;
       try {
-        const d = await api("/api/requests" + qs({ ...filters, limit: LIMIT, cursor: more ? cursor : null }), { signal: ctx.signal });
+        const d = await api("/api/requests" + qs({ ...filters, limit: LIMIT, cursor: more ? cursor : null }, ["client"]), { signal: ctx.signal });
         if (!ctx.alive()) return;
         rows = more ? rows.concat(d.requests || []) : d.requests || [];
         cursor = d.next_cursor || null;
@@ -174,10 +183,29 @@ export const request = {
   async mount(root, ctx) {
     const id = ctx.args[0] || "";
     root.append(pageHead("Request " + id, h("a", { href: "#/requests", class: "btn" }, "All requests")));
+    // ?row=N (a log row's) names one request exactly (ids start again with
+    // each run of the daemon); without it (from Live) the newest comes.
     const want = ctx.params.get("row");
+    const path = "/api/requests/" + encodeURIComponent(id) + qs({ row: want });
     let r;
     try {
-      r = await api("/api/requests/" + encodeURIComponent(id) + qs({ row: want }), { signal: ctx.signal });
+      try {
+        r = await api(path, { signal: ctx.signal });
+      } catch (e) {
+        // A request that just finished reaches the store with the next batch.
+        if (!(e.status === 404 && e.code === "not_found" && want === null && /^[0-9a-f]{16}$/i.test(id))) throw e;
+        const wait = h("p", { class: "muted", id: "request-wait" }, "Not in the request log yet: looking again…");
+        root.appendChild(wait);
+        await new Promise((ok) => { const t = setTimeout(ok, 1500); ctx.onLeave(() => clearTimeout(t)); });
+        if (!ctx.alive()) return;
+        try {
+          r = await api(path, { signal: ctx.signal });
+        } catch (e2) {
+          if (e2.status === 404 && e2.code === "not_found")
+            throw new Error(`Request ${id} is not written to the request log yet (rows are written in batches): try again in a moment.`);
+          throw e2;
+        } finally { wait.remove(); }
+      }
     } catch (e) {
       if (isAbort(e) || !ctx.alive()) return;
       root.appendChild(errorBox(e));
@@ -185,16 +213,11 @@ export const request = {
       return;
     }
     if (!ctx.alive()) return;
-    // One entry, or (from a daemon that gives them all) every entry with this id.
-    if (Array.isArray(r)) r = r.find((e) => String(e.row) === want) || r[0];
     if (!r || typeof r !== "object") {
       root.appendChild(errorBox(new Error("no such request")));
       loaded(root, true);
       return;
     }
-    if (want !== null && typeof r.row === "number" && String(r.row) !== want)
-      root.appendChild(h("p", { class: "warnbox", id: "request-other-run" },
-        `The id ${r.id} was used again after a restart of the daemon: this is its newest request (log row ${r.row}, ${f.time(r.ts_ms)}), not the one of log row ${want}.`));
     document.title = "Request " + r.id + " · antigravityd";
     const t = tokens(r);
     const ok = r.status >= 200 && r.status < 400;

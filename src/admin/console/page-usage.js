@@ -4,6 +4,7 @@ import { api, qs, isAbort } from "/assets/api.js";
 import { h, replace, errorBox, loaded, pageHead, segmented, table, tile } from "/assets/dom.js";
 import { chart } from "/assets/chart.js";
 import * as f from "/assets/format.js";
+import { STORE_OFF } from "/assets/page-overview.js";
 
 const WINDOWS = [["24h", "24 hours"], ["7d", "7 days"], ["30d", "30 days"]];
 const BY = [["client", "Client"], ["model", "Model"], ["provider", "Provider"], ["credential", "Credential"]];
@@ -46,16 +47,18 @@ export default {
     const groups = h("div", { id: "usage-table" });
     const note = h("p", { class: "muted" });
     const unit = since === "24h" ? "hour" : "day";
+    const chartGrid = h("div", { class: "grid2" },
+      h("section", { class: "card" }, h("h2", null, "Tokens by " + unit), tokChart),
+      h("section", { class: "card" }, h("h2", null, "Requests by " + unit), reqChart));
+    const groupCard = h("section", { class: "card" },
+      h("div", { class: "toolbar" }, h("h2", { class: "flat" }, "By " + by), h("span", { class: "spacer" }), segmented("Group by", BY, by, (v) => go(since, v))),
+      groups);
     root.append(
       pageHead("Usage", segmented("Time window", WINDOWS, since, (v) => go(v, by))),
       note,
       totals,
-      h("div", { class: "grid2" },
-        h("section", { class: "card" }, h("h2", null, "Tokens by " + unit), tokChart),
-        h("section", { class: "card" }, h("h2", null, "Requests by " + unit), reqChart)),
-      h("section", { class: "card" },
-        h("div", { class: "toolbar" }, h("h2", { class: "flat" }, "By " + by), h("span", { class: "spacer" }), segmented("Group by", BY, by, (v) => go(since, v))),
-        groups),
+      chartGrid,
+      groupCard,
     );
 
     loaded(root, false);
@@ -65,6 +68,13 @@ export default {
     ]);
     if (!ctx.alive()) return;
     for (const r of [series, grouped]) if (r.status === "rejected" && isAbort(r.reason)) return;
+    if ([series, grouped].some((r) => r.status === "rejected" && r.reason.status === 404 && r.reason.code === "no_store")) {
+      // One notice rather than the same error in every part.
+      note.replaceWith(h("div", { class: "notice", id: "store-off" }, STORE_OFF));
+      totals.hidden = chartGrid.hidden = groupCard.hidden = true;
+      loaded(root, true);
+      return;
+    }
 
     const charts = [];
     ctx.onLeave(() => charts.forEach((c) => c.destroy()));

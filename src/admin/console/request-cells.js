@@ -1,6 +1,7 @@
 // Cells shared by the request tables (log rows and live events).
 // A log row keeps tokens in r.usage {input, ...} and the state in
 // r.usage_state; a live event has them flat and its state in r.usage.
+import { session } from "/assets/api.js";
 import { h, statusBadge } from "/assets/dom.js";
 import * as f from "/assets/format.js";
 
@@ -25,7 +26,9 @@ export function href(r) {
   return "#/requests/" + encodeURIComponent(r.id) + (typeof r.row === "number" ? "?row=" + r.row : "");
 }
 
+// Plain text when the request store is off: there is no detail to show.
 export function link(r, text) {
+  if (session.storeOff === true) return h("span", { title: "request " + r.id }, text);
   return h("a", { href: href(r), title: "request " + r.id }, text);
 }
 
