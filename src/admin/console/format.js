@@ -28,6 +28,11 @@ export function int(n) {
 }
 
 // Milliseconds: "0.42 ms", "412 ms", "1.88 s", "2 m 05 s".
+// "1 request", "7 requests": a count with its noun.
+export function count(n, noun) {
+  return int(n) + " " + noun + (n === 1 ? "" : "s");
+}
+
 export function ms(v) {
   if (!isNum(v)) return DASH;
   if (v === 0) return "0 ms";

@@ -63,8 +63,8 @@ export default {
       const er = s.error_rate || 0;
       const lat = s.latency_ms || {}, tt = s.ttft_ms || {};
       replace(traffic,
-        tile("Requests / s", f.rate(s.rate), f.int(s.requests) + " requests", { data: { tile: "rate" } }),
-        tile("Error rate", f.pct(er), f.int(s.errors) + " errors", { kind: er >= 0.1 ? "bad" : er >= 0.02 ? "warn" : "", data: { tile: "error-rate" } }),
+        tile("Requests / s", f.rate(s.rate), f.count(s.requests, "request"), { data: { tile: "rate" } }),
+        tile("Error rate", f.pct(er), f.count(s.errors, "error"), { kind: er >= 0.1 ? "bad" : er >= 0.02 ? "warn" : "", data: { tile: "error-rate" } }),
         tile("Latency p50", f.ms(lat.p50), "p90 " + f.ms(lat.p90), { data: { tile: "latency-p50" } }),
         tile("Latency p99", f.ms(lat.p99), "total time", { data: { tile: "latency-p99" } }),
         tile("First token p50", f.ms(tt.p50), "p90 " + f.ms(tt.p90), { data: { tile: "ttft-p50" } }),
