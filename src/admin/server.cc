@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <rapidjson/document.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 #include "admin/stats_json.h"
 #include "auth/password.h"
 #include "common/cidr.h"
+#include "common/fingerprint.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/mailbox.h"
@@ -134,18 +134,7 @@ std::string peer_of(evhtp_request_t* req) {
 
 // What a configuration file's text is, for "has it changed since it was
 // read" (GET /api/config?source=file's base, PUT's ?base=): its SHA-256.
-std::string content_hash(std::string_view text) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
-}
+std::string content_hash(std::string_view text) { return sha256_hex(text); }
 
 // Why the daemon cannot replace its configuration file ("" when it can):
 // it writes FILE.bak and a new file beside it, renamed over it.
