@@ -139,8 +139,8 @@ std::string content_hash(std::string_view text) { return sha256_hex(text); }
 // Why the daemon cannot replace its configuration file ("" when it can):
 // it writes FILE.bak and a new file beside it, renamed over it.
 std::string not_writable_why(const std::string& path) {
-    std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
-    if (dir.empty()) dir = path.find('/') == 0 ? "/" : ".";
+    size_t slash = path.find_last_of('/');
+    std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
     if (::access(path.c_str(), W_OK) != 0 || ::access(dir.c_str(), W_OK) != 0)
         return "the daemon may not write " + dir + " (" + std::strerror(errno) +
                "): edit the file on the server, then reload; docs/ADMIN-API.md says how to allow editing here";
@@ -148,6 +148,31 @@ std::string not_writable_why(const std::string& path) {
 }
 
 bool changes(htp_method m) { return m != htp_method_GET && m != htp_method_HEAD && m != htp_method_OPTIONS; }
+
+// A query parameter, percent-decoded ('+' is a space); nullopt when absent.
+std::optional<std::string> param(evhtp_request_t* req, const char* name) {
+    if (!req->uri || !req->uri->query_raw) return std::nullopt;
+    std::string value;
+    if (!query_param(reinterpret_cast<const char*>(req->uri->query_raw), name, &value)) return std::nullopt;
+    return value;
+}
+
+// ?since and ?until (30m, 24h, 7d, today, month or a date) into the bounds
+// given, in milliseconds (left as they are when absent); false once a 400
+// has been sent.
+bool window(evhtp_request_t* req, int64_t now_s, int64_t& since_ms, int64_t& until_ms) {
+    for (auto [name, into] : {std::pair<const char*, int64_t*>{"since", &since_ms}, {"until", &until_ms}}) {
+        auto v = param(req, name);
+        if (!v) continue;
+        auto at = store::parse_since(*v, now_s);
+        if (!at) {
+            send(req, 400, error_json("bad_request", std::string(name) + ": 30m, 24h, 7d, today, month or a date"));
+            return false;
+        }
+        *into = *at * 1000;
+    }
+    return true;
+}
 
 }  // namespace
 
@@ -226,7 +251,9 @@ struct AdminServer::Impl {
     void config_file(evhtp_request_t* req);
     void put_config(evhtp_request_t* req);
     void reload_later(evhtp_request_t* req);
-    config::LoadResult check_posted(evhtp_request_t* req, std::string& text);
+    // The posted file (into `text`) checked; `live`: the live file when the
+    // caller has read it already.
+    config::LoadResult check_posted(evhtp_request_t* req, std::string& text, const std::string* live = nullptr);
     void subscribe(evhtp_request_t* req, Subscriber who);
     void drop_subscriber(evhtp_request_t* req);
     void end_unauthorized_streams();
@@ -477,8 +504,6 @@ void AdminServer::Impl::on_request_error(evhtp_request_t* req, evhtp_error_flags
         if (p.req == req) p.gone = true;
 }
 
-std::optional<std::string> param(evhtp_request_t* req, const char* name);
-
 void AdminServer::Impl::handle(evhtp_request_t* req) {
     std::string peer = peer_of(req);
     std::string_view host = header(req, "host");
@@ -563,7 +588,10 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
     if (path == "/api/events") {
         if (method != htp_method_GET) return send(req, 405, error_json("method_not_allowed", "GET expected"));
         Subscriber who;
-        (session ? who.session : who.bearer) = session ? std::string(cookie) : std::string(authz.substr(7));
+        if (session)
+            who.session = std::string(cookie);
+        else
+            who.bearer = std::string(authz.substr(7));
         return subscribe(req, std::move(who));
     }
     if (path == "/api/clients") {
@@ -603,31 +631,6 @@ void AdminServer::Impl::handle(evhtp_request_t* req) {
         return stats(req);
     }
     send(req, 404, error_json("not_found", "no such endpoint: " + path));
-}
-
-// A query parameter, percent-decoded ('+' is a space); nullopt when absent.
-std::optional<std::string> param(evhtp_request_t* req, const char* name) {
-    if (!req->uri || !req->uri->query_raw) return std::nullopt;
-    std::string value;
-    if (!query_param(reinterpret_cast<const char*>(req->uri->query_raw), name, &value)) return std::nullopt;
-    return value;
-}
-
-// ?since and ?until (30m, 24h, 7d, today, month or a date) into the bounds
-// given, in milliseconds (left as they are when absent); false once a 400
-// has been sent.
-bool window(evhtp_request_t* req, int64_t now_s, int64_t& since_ms, int64_t& until_ms) {
-    for (auto [name, into] : {std::pair<const char*, int64_t*>{"since", &since_ms}, {"until", &until_ms}}) {
-        auto v = param(req, name);
-        if (!v) continue;
-        auto at = store::parse_since(*v, now_s);
-        if (!at) {
-            send(req, 400, error_json("bad_request", std::string(name) + ": 30m, 24h, 7d, today, month or a date"));
-            return false;
-        }
-        *into = *at * 1000;
-    }
-    return true;
 }
 
 std::optional<store::Reader> AdminServer::Impl::open_store(evhtp_request_t* req) {
@@ -714,28 +717,24 @@ void AdminServer::Impl::requests(evhtp_request_t* req, const std::string& path, 
 // The daemon must be allowed to write the file's directory (it is not,
 // under the shipped unit: docs/ADMIN-API.md says how).
 void AdminServer::Impl::put_config(evhtp_request_t* req) {
+    struct stat st {};
+    if (::stat(config_path.c_str(), &st) != 0)
+        return send(req, 409, error_json("not_writable", config_path + ": " + std::strerror(errno)));
+    std::string old;  // the live file: kept as .bak, and where "kept:" secrets come from
+    if (!daemon::read_small_file(config_path, old, 16u << 20))
+        return send(req, 409, error_json("not_writable", "cannot read " + config_path + " to keep it as .bak"));
     // The editor's copy was read from a file that has changed since (edited
     // on the server, or from another page): writing would undo that.
-    if (auto base = param(req, "base")) {
-        std::string live;
-        if (!daemon::read_small_file(config_path, live, 16u << 20) || *base != content_hash(live))
-            return send(req, 409, error_json("conflict", config_path + " changed since it was read: nothing was "
-                                                         "written; read it again and redo the change"));
-    }
+    if (auto base = param(req, "base"); base && *base != content_hash(old))
+        return send(req, 409, error_json("conflict", config_path + " changed since it was read: nothing was "
+                                                     "written; read it again and redo the change"));
     std::string text;
-    config::LoadResult r = check_posted(req, text);
+    config::LoadResult r = check_posted(req, text, &old);
     if (!r.ok()) {
         std::string body = error_json("invalid_config", "the configuration has errors: nothing was written");
         body.pop_back();
         return send(req, 422, body + ",\"errors\":" + diagnostics_json(r.errors) + "}");
     }
-    struct stat st {};
-    if (::stat(config_path.c_str(), &st) != 0)
-        return send(req, 409, error_json("not_writable", config_path + ": " + std::strerror(errno)));
-    std::string old;
-    if (!daemon::read_small_file(config_path, old, 16u << 20))
-        return send(req, 409, error_json("not_writable", "cannot read " + config_path + " to keep it as .bak"));
-
     mode_t mode = st.st_mode & 0777;
     if (Status s = daemon::write_file_atomic(config_path + ".bak", old, mode); !s)
         return send(req, 409, error_json("not_writable", "cannot write " + config_path + ".bak: " + s.error().message +
@@ -840,9 +839,6 @@ void AdminServer::Impl::on_heartbeat(evutil_socket_t, short, void* arg) {
     if (!self->subscribers.empty()) self->broadcast(": ping\n\n");
 }
 
-// POST /api/config/check: the posted text checked as check-config checks
-// a file (the certificate and key of [tls] included), as if it were the
-// live file (relative paths resolve the same way); nothing is applied.
 // GET /api/config?source=file: the file as written, its secrets as
 // "kept:FINGERPRINT" (admin/config_mask.h), for the console's editor.
 void AdminServer::Impl::config_file(evhtp_request_t* req) {
@@ -857,6 +853,9 @@ void AdminServer::Impl::config_file(evhtp_request_t* req) {
                        ",\"secrets\":" + std::to_string(m.secrets) + "}");
 }
 
+// POST /api/config/check: the posted text checked as check-config checks
+// a file (the certificate and key of [tls] included), as if it were the
+// live file (relative paths resolve the same way); nothing is applied.
 void AdminServer::Impl::check_config(evhtp_request_t* req) {
     std::string text;
     config::LoadResult r = check_posted(req, text);
@@ -867,18 +866,19 @@ void AdminServer::Impl::check_config(evhtp_request_t* req) {
 // The posted file (into `text`) checked as check-config checks one, as if
 // it were the live file. Here, on the admin thread: it reads the files the
 // text names.
-config::LoadResult AdminServer::Impl::check_posted(evhtp_request_t* req, std::string& text) {
+config::LoadResult AdminServer::Impl::check_posted(evhtp_request_t* req, std::string& text,
+                                                   const std::string* live) {
     text = body_of(req);
     // The console's file (GET /api/config?source=file) names the live
     // file's secrets by fingerprint: they are put back first.
     if (text.find(kKeptPrefix) != std::string::npos) {
-        std::string live;
+        std::string read;
         config::LoadResult bad;
-        if (!daemon::read_small_file(config_path, live, 16u << 20)) {
+        if (!live && !daemon::read_small_file(config_path, read, 16u << 20)) {
             bad.errors.push_back({config_path, 0, "", "cannot read the live file to put its secrets back"});
             return bad;
         }
-        Unmasked u = unmask_config(text, live);
+        Unmasked u = unmask_config(text, live ? *live : read);
         if (!u.ok()) {
             bad.errors.push_back({config_path, static_cast<int>(u.line), "", u.problem});
             return bad;
@@ -890,7 +890,6 @@ config::LoadResult AdminServer::Impl::check_posted(evhtp_request_t* req, std::st
     return r;
 }
 
-// GET /api/usage?since&by=client|model|provider|credential|hour|day.
 // GET /api/stats?since&until&buckets: requests, errors, tokens and latency
 // percentiles over a window (default: the last hour), whole and in buckets,
 // from the request rows; read here, on the admin thread.
@@ -915,6 +914,7 @@ void AdminServer::Impl::stats(evhtp_request_t* req) {
     send(req, 200, render_stats_json(*s));
 }
 
+// GET /api/usage?since&by=client|model|provider|credential|hour|day.
 void AdminServer::Impl::usage(evhtp_request_t* req) {
     int64_t now_s = static_cast<int64_t>(time(nullptr));
     store::UsageQuery q;
